@@ -1,0 +1,82 @@
+"""One exception class per API error code.
+
+Each tier raises these; one renderer per protocol (EC2 in mallee.xml, S3 in
+walrus) turns them into error XML with the class's HTTP status and the request
+id. Anything else that escapes a handler is an InternalError (500) whose
+details go to the log, not to the client.
+"""
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    code = "InternalError"
+    status = 500
+    default_message = "An internal error has occurred."
+
+    def __init__(self, message: str | None = None, **extra):
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+        self.extra = extra  # protocol-specific fields, e.g. S3's BucketName
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.message!r})"
+
+
+def _error(code: str, status: int, message: str = "") -> type[ApiError]:
+    name = code.replace(".", "")
+    return type(name, (ApiError,), {"code": code, "status": status,
+                                    "default_message": message or code})
+
+
+# --- EC2 (and the STS/IAM calls tools make at the EC2 URL) -------------------
+AuthFailure = _error("AuthFailure", 401,
+                     "AWS was not able to validate the provided access credentials")
+MissingAuthenticationToken = _error(
+    "MissingAuthenticationToken", 401,
+    "Request must contain either a valid (registered) AWS access key ID or X.509 certificate.")
+SignatureDoesNotMatch = _error(
+    "SignatureDoesNotMatch", 403,
+    "The request signature we calculated does not match the signature you provided.")
+IncompleteSignature = _error("IncompleteSignature", 400,
+                             "The request signature does not conform to AWS standards.")
+RequestExpired = _error("RequestExpired", 400,
+                        "Request has expired or its timestamp is too far from the server's clock.")
+UnauthorizedOperation = _error("UnauthorizedOperation", 403,
+                               "You are not authorized to perform this operation.")
+InvalidAction = _error("InvalidAction", 400, "The action is not valid for this web service.")
+MissingAction = _error("MissingAction", 400, "The request must contain the parameter Action.")
+MissingParameter = _error("MissingParameter", 400)
+InvalidParameterValue = _error("InvalidParameterValue", 400)
+InvalidParameter = _error("InvalidParameter", 400)
+InvalidParameterCombination = _error("InvalidParameterCombination", 400)
+InvalidFilter = _error("InvalidFilter", 400)
+UnknownParameter = _error("UnknownParameter", 400)
+UnsupportedOperation = _error("UnsupportedOperation", 400)
+DryRunOperation = _error("DryRunOperation", 412,
+                         "Request would have succeeded, but DryRun flag is set.")
+RequestLimitExceeded = _error("RequestLimitExceeded", 503, "Request limit exceeded.")
+RequestEntityTooLarge = _error("RequestEntityTooLarge", 413,
+                               "The request body is larger than this service accepts.")
+InvalidID = _error("InvalidID", 400)
+InvalidKeyPairNotFound = _error("InvalidKeyPair.NotFound", 400)
+InvalidKeyPairDuplicate = _error("InvalidKeyPair.Duplicate", 400)
+InvalidKeyPairFormat = _error("InvalidKeyPair.Format", 400)
+InvalidInstanceIDNotFound = _error("InvalidInstanceID.NotFound", 400)
+InvalidInstanceIDMalformed = _error("InvalidInstanceID.Malformed", 400)
+InvalidAMIIDNotFound = _error("InvalidAMIID.NotFound", 400)
+InvalidAMIIDMalformed = _error("InvalidAMIID.Malformed", 400)
+InvalidGroupNotFound = _error("InvalidGroup.NotFound", 400)
+InvalidZoneNotFound = _error("InvalidZone.NotFound", 400)
+InvalidRegionNotFound = _error("InvalidRegion.NotFound", 400)
+InvalidInstanceType = _error("InvalidInstanceType", 400)
+InvalidNextToken = _error("InvalidNextToken", 400, "The specified NextToken is not valid.")
+IncorrectState = _error("IncorrectState", 400)
+IncorrectInstanceState = _error("IncorrectInstanceState", 400)
+InsufficientInstanceCapacity = _error("InsufficientInstanceCapacity", 500)
+ResourceLimitExceeded = _error("ResourceLimitExceeded", 400)
+Unavailable = _error("Unavailable", 503, "The service is unavailable. Try again later.")
+InternalError = _error("InternalError", 500)
+# IAM / admin
+EntityAlreadyExists = _error("EntityAlreadyExists", 409)
+NoSuchEntity = _error("NoSuchEntity", 404)
+LimitExceeded = _error("LimitExceeded", 409)

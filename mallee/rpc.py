@@ -1,0 +1,158 @@
+"""Inter-tier RPC: `POST /rpc/v1/<method>` with a JSON body over mutual TLS.
+
+Both ends present certificates from the cloud's CA; the server knows its
+caller by the certificate's common name (clc, cc, nc, walrus, sc, admin) and
+each method names the callers it accepts. Errors travel as
+{"error": {"code", "message"}} and come back out of the client as the same
+ApiError class. Each tier wraps RpcClient in one typed client for the tier
+below, so no handler builds URLs by hand.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from mallee import errors
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict, str], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class RpcMethod:
+    handler: Handler
+    callers: frozenset[str]
+
+
+def method(handler: Handler, *callers: str) -> RpcMethod:
+    return RpcMethod(handler, frozenset(callers))
+
+
+class RpcError(errors.ApiError):
+    """An error from the far side whose code we have no class for."""
+
+
+class Unreachable(RpcError):
+    code = "Unreachable"
+    status = 503
+
+
+_BY_CODE = {cls.code: cls for cls in vars(errors).values()
+            if isinstance(cls, type) and issubclass(cls, errors.ApiError)}
+
+
+def server_ssl_context(pki_dir: Path, component: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki_dir / "ca.pem"))
+    ctx.load_cert_chain(pki_dir / f"{component}.pem", pki_dir / f"{component}-key.pem")
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def client_ssl_context(pki_dir: Path, component: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki_dir / "ca.pem"))
+    ctx.load_cert_chain(pki_dir / f"{component}.pem", pki_dir / f"{component}-key.pem")
+    # Trust is the cloud's CA plus the peer's role (its CN), not DNS names:
+    # nodes are often reached by bare IP addresses that change.
+    ctx.check_hostname = False
+    return ctx
+
+
+def peer_name(request: web.Request) -> str | None:
+    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+    cert = ssl_object.getpeercert() if ssl_object else None
+    if not cert:
+        return None
+    for rdn in cert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
+
+
+def _error_response(err: errors.ApiError) -> web.Response:
+    return web.json_response({"error": {"code": err.code, "message": err.message}},
+                             status=err.status)
+
+
+def add_rpc_routes(app: web.Application, methods: dict[str, RpcMethod]) -> None:
+    async def dispatch(request: web.Request) -> web.Response:
+        name = request.match_info["method"]
+        entry = methods.get(name)
+        if entry is None:
+            return _error_response(errors.InvalidAction(f"No RPC method {name!r}."))
+        caller = peer_name(request)
+        if caller not in entry.callers:
+            return _error_response(errors.UnauthorizedOperation(
+                f"{caller or 'an unauthenticated peer'} may not call {name}."))
+        try:
+            params = await request.json() if request.can_read_body else {}
+            if not isinstance(params, dict):
+                raise errors.InvalidParameterValue("RPC body must be a JSON object.")
+        except json.JSONDecodeError:
+            return _error_response(errors.InvalidParameterValue("RPC body is not JSON."))
+        try:
+            result = await entry.handler(params, caller)
+        except errors.ApiError as err:
+            return _error_response(err)
+        except Exception:
+            log.exception("rpc %s failed", name)
+            return _error_response(errors.InternalError())
+        return web.json_response({"result": result})
+
+    app.router.add_post("/rpc/v1/{method}", dispatch)
+
+
+class RpcClient:
+    """Calls one peer's RPC methods; one connection pool per peer."""
+
+    def __init__(self, host: str, port: int, ssl_context: ssl.SSLContext,
+                 timeout: float = 30.0):
+        self.host, self.port = host, port
+        self.endpoint = f"https://{host}:{port}"
+        self._ssl = ssl_context
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def call(self, name: str, timeout: float | None = None, **params) -> Any:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._ssl), timeout=self._timeout)
+        kwargs = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
+        try:
+            async with self._session.post(f"{self.endpoint}/rpc/v1/{name}", json=params,
+                                          **kwargs) as resp:
+                body = await resp.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            raise Unreachable(f"{self.endpoint}: {describe_failure(exc)}") from exc
+        if "error" in body:
+            code, message = body["error"]["code"], body["error"]["message"]
+            cls = _BY_CODE.get(code)
+            if cls is None:
+                err = RpcError(message)
+                err.code, err.status = code, resp.status
+                raise err
+            raise cls(message)
+        return body["result"]
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"certificate rejected ({exc.certificate_error})"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+    return f"{type(exc).__name__}: {exc}"
