@@ -1,0 +1,160 @@
+"""An in-memory hypervisor for tests and scale runs: libvirt's state rules, no guests.
+
+Starting a domain writes console lines (the test image's boot marker by
+default) to its console file, so everything above the driver - console
+output, boot detection - can be tested without QEMU.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from node_controller.hypervisor.domain import DomainSpec
+from node_controller.hypervisor.protocol import (
+    DomainExists,
+    DomainNotFound,
+    DomainState,
+    DomainStatus,
+    HostInfo,
+    InvalidDomainState,
+)
+
+BOOT_MARKER = "MALLEE-TEST-BOOTED"
+
+
+@dataclass
+class _FakeDomain:
+    spec: DomainSpec
+    state: DomainState = DomainState.SHUTOFF
+    persistent: bool = True
+    booted: bool = False  # vCPUs have run since the last power on
+
+
+class FakeDriver:
+    def __init__(
+        self,
+        host: HostInfo = HostInfo(cores=64, memory_mb=256 * 1024, hypervisor="fake"),
+        console_lines: tuple[str, ...] = (BOOT_MARKER,),
+        honours_acpi: bool = True,
+    ) -> None:
+        self._host = host
+        self._console_lines = console_lines
+        self._honours_acpi = honours_acpi  # False: a guest that ignores the power button
+        self._domains: dict[str, _FakeDomain] = {}
+        self._lock = threading.Lock()
+
+    def host_info(self) -> HostInfo:
+        return self._host
+
+    def define(self, spec: DomainSpec) -> None:
+        with self._lock:
+            for other in self._domains.values():
+                same_name = other.spec.name == spec.name
+                if same_name != (other.spec.uuid == spec.uuid):
+                    raise DomainExists(
+                        f"domain {other.spec.name!r} ({other.spec.uuid}) clashes with "
+                        f"{spec.name!r} ({spec.uuid})"
+                    )
+            existing = self._domains.get(spec.name)
+            if existing is None:
+                self._domains[spec.name] = _FakeDomain(spec=replace(spec, domain_type="qemu"))
+            else:
+                existing.spec = replace(spec, domain_type="qemu")
+                existing.persistent = True
+
+    def start(self, name: str, paused: bool = False) -> None:
+        with self._lock:
+            domain = self._get(name)
+            if domain.state != DomainState.SHUTOFF:
+                return
+            domain.booted = False
+            domain.state = DomainState.PAUSED if paused else DomainState.RUNNING
+            if not paused:
+                self._boot(domain)
+
+    def resume(self, name: str) -> None:
+        with self._lock:
+            domain = self._get(name)
+            if domain.state == DomainState.RUNNING:
+                return
+            if domain.state != DomainState.PAUSED:
+                raise InvalidDomainState(f"domain {name!r} is {domain.state}, not paused")
+            domain.state = DomainState.RUNNING
+            if not domain.booted:
+                self._boot(domain)
+
+    def shutdown(self, name: str) -> None:
+        with self._lock:
+            domain = self._domains.get(name)
+            if domain is None or domain.state == DomainState.SHUTOFF:
+                return
+            if self._honours_acpi and domain.state == DomainState.RUNNING:
+                self._power_off(domain)
+
+    def destroy(self, name: str) -> None:
+        with self._lock:
+            domain = self._domains.get(name)
+            if domain is not None and domain.state != DomainState.SHUTOFF:
+                self._power_off(domain)
+
+    def undefine(self, name: str) -> None:
+        with self._lock:
+            domain = self._domains.get(name)
+            if domain is None:
+                return
+            if domain.state == DomainState.SHUTOFF:
+                del self._domains[name]
+            else:
+                domain.persistent = False
+
+    def reboot(self, name: str, hard: bool = False) -> None:
+        with self._lock:
+            domain = self._get(name)
+            if domain.state not in (DomainState.RUNNING, DomainState.PAUSED):
+                raise InvalidDomainState(f"domain {name!r} is {domain.state}, not running")
+            if hard or self._honours_acpi:
+                domain.booted = False
+                if domain.state == DomainState.RUNNING:
+                    self._boot(domain)
+
+    def list_domains(self) -> list[DomainStatus]:
+        with self._lock:
+            return [self._status(domain) for domain in self._domains.values()]
+
+    def domain_state(self, name: str) -> DomainState:
+        with self._lock:
+            return self._get(name).state
+
+    def _get(self, name: str) -> _FakeDomain:
+        try:
+            return self._domains[name]
+        except KeyError:
+            raise DomainNotFound(name) from None
+
+    def _boot(self, domain: _FakeDomain) -> None:
+        domain.booted = True
+        if domain.spec.console_path is not None and self._console_lines:
+            _append_lines(domain.spec.console_path, self._console_lines)
+
+    def _power_off(self, domain: _FakeDomain) -> None:
+        domain.state = DomainState.SHUTOFF
+        if not domain.persistent:
+            del self._domains[domain.spec.name]
+
+    @staticmethod
+    def _status(domain: _FakeDomain) -> DomainStatus:
+        spec = domain.spec
+        return DomainStatus(
+            name=spec.name,
+            uuid=spec.uuid,
+            state=domain.state,
+            vcpus=spec.vcpus,
+            memory_mb=spec.memory_mb,
+            persistent=domain.persistent,
+        )
+
+
+def _append_lines(path: Path, lines: tuple[str, ...]) -> None:
+    with open(path, "a", encoding="utf-8") as console:
+        console.write("".join(f"{line}\r\n" for line in lines))

@@ -1,0 +1,251 @@
+"""The real hypervisor: libvirt, qemu:///system by default (any URI works,
+including libvirt's in-process test:///default used by the contract tests).
+
+All calls block; see protocol.py for how the NC runs them and for the
+idempotency rules. One connection is shared by all threads (libvirt
+connections are thread-safe) and reopened if the daemon went away.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
+
+import libvirt
+
+from node_controller.hypervisor.domain import DomainSpec, DomainType, domain_xml
+from node_controller.hypervisor.kvm_probe import probe_domain_type
+from node_controller.hypervisor.protocol import (
+    DomainExists,
+    DomainNotFound,
+    DomainState,
+    DomainStatus,
+    HostInfo,
+    HypervisorError,
+    InvalidDomainState,
+)
+
+# libvirt prints every error to stderr by default; ours become exceptions.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+_STATES = {
+    libvirt.VIR_DOMAIN_NOSTATE: DomainState.UNKNOWN,
+    libvirt.VIR_DOMAIN_RUNNING: DomainState.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: DomainState.RUNNING,  # running, vCPUs idle
+    libvirt.VIR_DOMAIN_PAUSED: DomainState.PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN: DomainState.SHUTTING_DOWN,
+    libvirt.VIR_DOMAIN_SHUTOFF: DomainState.SHUTOFF,
+    libvirt.VIR_DOMAIN_CRASHED: DomainState.CRASHED,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: DomainState.SUSPENDED,
+}
+
+# Leave nothing behind: managed save images, snapshot/checkpoint metadata, UEFI vars.
+_UNDEFINE_FLAGS = (
+    libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+    | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+    | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+    | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+)
+
+
+class LibvirtDriver:
+    def __init__(
+        self,
+        uri: str = "qemu:///system",
+        domain_type: DomainType | None = None,
+        kvm_probe_timeout: float = 10.0,
+    ) -> None:
+        """domain_type=None probes KVM on first use (QEMU URIs only); pass
+        'kvm' or 'qemu' to skip the probe."""
+        self.uri = uri
+        self._domain_type = domain_type
+        self._kvm_probe_timeout = kvm_probe_timeout
+        self._conn: libvirt.virConnect | None = None
+        self._lock = threading.Lock()
+
+    # -- connection and host -------------------------------------------------
+
+    @property
+    def conn(self) -> libvirt.virConnect:
+        with self._lock:
+            if self._conn is None or not self._conn.isAlive():
+                try:
+                    self._conn = libvirt.open(self.uri)
+                except libvirt.libvirtError as exc:
+                    raise HypervisorError(f"cannot connect to libvirt at {self.uri}: {exc}") from exc
+            return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(libvirt.libvirtError):
+                    self._conn.close()
+                self._conn = None
+
+    @property
+    def domain_type(self) -> DomainType:
+        conn = self.conn
+        with self._lock:
+            if self._domain_type is None:
+                is_qemu = conn.getType() == "QEMU"
+                self._domain_type = (
+                    probe_domain_type(conn, self._kvm_probe_timeout) if is_qemu else "qemu"
+                )
+            return self._domain_type
+
+    def host_info(self) -> HostInfo:
+        conn = self.conn
+        _model, memory_mb, cpus, *_ = conn.getInfo()
+        hypervisor = self.domain_type if conn.getType() == "QEMU" else conn.getType().lower()
+        return HostInfo(cores=cpus, memory_mb=memory_mb, hypervisor=hypervisor)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def define(self, spec: DomainSpec) -> None:
+        if spec.domain_type is None:
+            spec = dataclasses.replace(spec, domain_type=self.domain_type)
+        try:
+            self.conn.defineXML(domain_xml(spec))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_OPERATION_FAILED and "already" in str(exc):
+                raise DomainExists(str(exc)) from exc
+            raise HypervisorError(f"cannot define {spec.name!r}: {exc}") from exc
+
+    def start(self, name: str, paused: bool = False) -> None:
+        domain = self._lookup(name)
+        flags = libvirt.VIR_DOMAIN_START_PAUSED if paused else 0
+        _change_power(domain, name, want_active=True, action=lambda: domain.createWithFlags(flags))
+
+    def resume(self, name: str) -> None:
+        domain = self._lookup(name)
+        state = self._state_of(domain, name)
+        if state == DomainState.RUNNING:
+            return
+        if state != DomainState.PAUSED:
+            raise InvalidDomainState(f"domain {name!r} is {state}, not paused")
+        with _translated(name):
+            domain.resume()
+
+    def shutdown(self, name: str) -> None:
+        domain = self._lookup_or_none(name)
+        if domain is None:
+            return
+        _change_power(
+            domain,
+            name,
+            want_active=False,
+            action=lambda: domain.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN),
+        )
+
+    def destroy(self, name: str) -> None:
+        domain = self._lookup_or_none(name)
+        if domain is None:
+            return
+        with contextlib.suppress(DomainNotFound):  # a transient domain may vanish meanwhile
+            _change_power(domain, name, want_active=False, action=domain.destroy)
+
+    def undefine(self, name: str) -> None:
+        domain = self._lookup_or_none(name)
+        if domain is None:
+            return
+        with contextlib.suppress(DomainNotFound), _translated(name):
+            if not domain.isPersistent():
+                return  # already undefined, still running as a transient domain
+            try:
+                domain.undefineFlags(_UNDEFINE_FLAGS)
+            except libvirt.libvirtError as exc:
+                # drivers without snapshots/checkpoints/NVRAM reject those flags
+                if exc.get_error_code() not in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG):
+                    raise
+                domain.undefine()
+
+    def reboot(self, name: str, hard: bool = False) -> None:
+        domain = self._lookup(name)
+        with _translated(name):
+            if not domain.isActive():
+                raise InvalidDomainState(f"domain {name!r} is not running")
+            if hard:
+                domain.reset(0)
+            else:
+                domain.reboot(libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN)
+
+    # -- inspection ------------------------------------------------------------
+
+    def list_domains(self) -> list[DomainStatus]:
+        statuses = []
+        for domain in self.conn.listAllDomains(0):
+            try:
+                statuses.append(self._status(domain))
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise HypervisorError(str(exc)) from exc  # else: it vanished meanwhile
+        return statuses
+
+    def domain_state(self, name: str) -> DomainState:
+        return self._state_of(self._lookup(name), name)
+
+    # -- helpers -------------------------------------------------------------
+
+    def _lookup_or_none(self, name: str) -> libvirt.virDomain | None:
+        try:
+            return self.conn.lookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise HypervisorError(str(exc)) from exc
+
+    def _lookup(self, name: str) -> libvirt.virDomain:
+        domain = self._lookup_or_none(name)
+        if domain is None:
+            raise DomainNotFound(name)
+        return domain
+
+    @staticmethod
+    def _state_of(domain: libvirt.virDomain, name: str) -> DomainState:
+        with _translated(name):
+            state, _reason = domain.state()
+        return _STATES.get(state, DomainState.UNKNOWN)
+
+    @staticmethod
+    def _status(domain: libvirt.virDomain) -> DomainStatus:
+        state, max_mem_kib, _mem, vcpus, _cpu_time = domain.info()
+        return DomainStatus(
+            name=domain.name(),
+            uuid=domain.UUIDString(),
+            state=_STATES.get(state, DomainState.UNKNOWN),
+            vcpus=vcpus,
+            memory_mb=max_mem_kib // 1024,
+            persistent=bool(domain.isPersistent()),
+        )
+
+
+@contextlib.contextmanager
+def _translated(name: str) -> Iterator[None]:
+    """libvirt errors as the Protocol's exceptions."""
+    try:
+        yield
+    except libvirt.libvirtError as exc:
+        code = exc.get_error_code()
+        if code == libvirt.VIR_ERR_NO_DOMAIN:
+            raise DomainNotFound(name) from exc
+        if code == libvirt.VIR_ERR_OPERATION_INVALID:
+            raise InvalidDomainState(f"domain {name!r}: {exc}") from exc
+        raise HypervisorError(f"domain {name!r}: {exc}") from exc
+
+
+def _change_power(
+    domain: libvirt.virDomain, name: str, want_active: bool, action: Callable[[], object]
+) -> None:
+    """Run the call only if it changes something, and treat losing a race to
+    another caller doing the same thing as success (retries are harmless)."""
+    with _translated(name):
+        if bool(domain.isActive()) == want_active:
+            return
+        try:
+            action()
+        except libvirt.libvirtError as exc:
+            lost_race = exc.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID
+            if lost_race and bool(domain.isActive()) == want_active:
+                return
+            raise

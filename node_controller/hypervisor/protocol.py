@@ -1,0 +1,96 @@
+"""The NC's view of a hypervisor: a small synchronous Protocol.
+
+Methods block (libvirt calls do); the NC runs them off the event loop with
+`await asyncio.to_thread(driver.start, name)`. Implementations are
+thread-safe, so several calls may run at once.
+
+Idempotency, so that a retried RPC is harmless: starting a running domain,
+resuming a running one, shutting down or destroying a stopped or missing one,
+and undefining a missing one all succeed without doing anything. Asking for
+a domain that does not exist otherwise raises DomainNotFound.
+
+Undefining a running domain follows libvirt: it keeps running as a transient
+domain and disappears once it stops. The NC destroys before it undefines.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from node_controller.hypervisor.domain import DomainSpec
+
+
+class DomainState(enum.StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    SHUTTING_DOWN = "shutting-down"  # ACPI shutdown asked for, guest not yet off
+    SHUTOFF = "shutoff"
+    CRASHED = "crashed"
+    SUSPENDED = "suspended"  # guest-initiated power management sleep
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    cores: int
+    memory_mb: int
+    hypervisor: str  # domain type guests get: 'kvm' | 'qemu'; or 'fake' | 'test'
+
+
+@dataclass(frozen=True)
+class DomainStatus:
+    name: str
+    uuid: str
+    state: DomainState
+    vcpus: int
+    memory_mb: int
+    persistent: bool  # False once undefined while still running
+
+
+class HypervisorError(Exception):
+    """A hypervisor call failed; the message says why."""
+
+
+class DomainNotFound(HypervisorError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no domain named {name!r}")
+        self.name = name
+
+
+class DomainExists(HypervisorError):
+    """Another domain (different uuid) already has this name."""
+
+
+class InvalidDomainState(HypervisorError):
+    """The call makes no sense in the domain's state (e.g. resuming a shut off domain)."""
+
+
+@runtime_checkable
+class Hypervisor(Protocol):
+    def host_info(self) -> HostInfo: ...
+
+    def define(self, spec: DomainSpec) -> None:
+        """Create or update the persistent definition (same name and uuid: update)."""
+
+    def start(self, name: str, paused: bool = False) -> None:
+        """Boot a defined domain; paused=True leaves vCPUs stopped until resume()
+        (the NC plugs the tap into its bridge in between)."""
+
+    def resume(self, name: str) -> None: ...
+
+    def shutdown(self, name: str) -> None:
+        """Press the ACPI power button and return; the guest powers off in its own time."""
+
+    def destroy(self, name: str) -> None:
+        """Pull the plug at once."""
+
+    def undefine(self, name: str) -> None: ...
+
+    def reboot(self, name: str, hard: bool = False) -> None:
+        """ACPI reboot (libvirt powers the guest back on after it shuts down);
+        hard=True resets the machine at once."""
+
+    def list_domains(self) -> list[DomainStatus]: ...
+
+    def domain_state(self, name: str) -> DomainState: ...
