@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import secrets
 import shutil
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import libvirt
 
+from mallee.images.hostkernel import host_kernel
 from node_controller.hypervisor.console import read_console_tail
 from node_controller.hypervisor.domain import DirectKernelBoot, DomainSpec, DomainType, domain_xml
 
@@ -40,15 +40,6 @@ def probe_domain_type(conn: libvirt.virConnect, timeout: float = 10.0) -> Domain
     works = _boots_under_kvm(conn, kernel, timeout)
     log.info("KVM probe: %s", "guests run" if works else "guests hang or fail; using TCG")
     return "kvm" if works else "qemu"
-
-
-def host_kernel() -> Path | None:
-    """The running kernel's image, else the newest in /boot."""
-    running = Path("/boot") / f"vmlinuz-{platform.release()}"
-    if running.is_file():
-        return running
-    candidates = sorted(Path("/boot").glob("vmlinuz-*"))
-    return candidates[-1] if candidates else None
 
 
 def _kvm_advertised(conn: libvirt.virConnect) -> bool:

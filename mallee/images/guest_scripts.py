@@ -1,0 +1,110 @@
+"""Shell scripts that run inside the test image, under busybox sh.
+
+STAGE1_INIT is the initramfs's /init: it loads the modules, mounts the root
+disk named by root= and switch_roots into its /sbin/mallee-init; without a
+usable root disk it runs the same program from the initramfs, so the image
+still boots with a kernel and ramdisk alone.
+
+GUEST_INIT is the guest itself: DHCP on eth0, metadata (IMDSv2 token first,
+then v1), the console markers tests wait for, then it waits for the ACPI
+power button and powers off. Every network step is bounded by `timeout`
+(busybox wget -T crashes on Debian 12) so a guest without networking prints
+its marker within a few seconds.
+"""
+
+STAGE1_INIT = r"""#!/bin/busybox sh
+/bin/busybox --install -s
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for module in $(cat /etc/mallee/modules); do
+    insmod "/lib/modules/$module.ko" 2>/dev/null
+done
+
+root=$(sed -n 's/.*root=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "$root" ]; then
+    tries=0
+    while [ ! -b "$root" ] && [ $tries -lt 20 ]; do sleep 0.1; tries=$((tries + 1)); done
+    if mount -t ext4 "$root" /newroot 2>/dev/null && [ -x /newroot/sbin/mallee-init ]; then
+        for fs in proc sys dev; do mount --move /$fs /newroot/$fs; done
+        exec switch_root /newroot /sbin/mallee-init
+    fi
+    echo "mallee: root disk $root not usable, running from the initramfs"
+fi
+exec /sbin/mallee-init
+"""
+
+GUEST_INIT = r"""#!/bin/busybox sh
+/bin/busybox --install -s 2>/dev/null
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+[ -e /proc/self ] || mount -t proc proc /proc
+[ -d /sys/kernel ] || mount -t sysfs sys /sys
+[ -e /dev/null ] || mount -t devtmpfs dev /dev
+mount -t tmpfs run /run
+hostname mallee-test
+ifconfig lo 127.0.0.1 up
+
+IMDS=169.254.169.254
+
+imds_token() {
+    printf 'PUT /latest/api/token HTTP/1.0\r\nHost: %s\r\nX-aws-ec2-metadata-token-ttl-seconds: 300\r\n\r\n' $IMDS \
+        | timeout 3 nc $IMDS 80 2>/dev/null > /run/token.http
+    head -n1 /run/token.http | grep -q ' 200' && tail -n1 /run/token.http | tr -d '\r\n'
+}
+
+metadata() {
+    if [ -n "$token" ]; then
+        timeout 3 wget -q -O - --header "X-aws-ec2-metadata-token: $token" "http://$IMDS/latest/$1" 2>/dev/null
+    else
+        timeout 3 wget -q -O - "http://$IMDS/latest/$1" 2>/dev/null
+    fi
+}
+
+if ip link show eth0 >/dev/null 2>&1; then
+    ip link set eth0 up
+    if udhcpc -i eth0 -s /usr/share/udhcpc/default.script -f -q -n -t 3 -T 1 -A 1 >/dev/null 2>&1; then
+        token=$(imds_token)
+        instance_id=$(metadata meta-data/instance-id)
+        user_data=$(metadata user-data | head -n1)
+        public_key=$(metadata meta-data/public-keys/0/openssh-key)
+        if [ -n "$public_key" ]; then
+            mkdir -p /root/.ssh && echo "$public_key" > /root/.ssh/authorized_keys
+        fi
+    fi
+fi
+
+echo
+echo MALLEE-TEST-BOOTED
+[ -n "$instance_id" ] && echo "instance-id: $instance_id"
+[ -n "$user_data" ] && echo "user-data: $user_data"
+[ -n "$public_key" ] && echo "public-key: installed"
+
+# Wait for the ACPI power button: one reader per power button input device;
+# the first key event it delivers ends the wait.
+mkfifo /run/power
+for event in /sys/class/input/event*; do
+    case "$(cat "$event/device/name" 2>/dev/null)" in
+        *"Power Button"*)
+            (dd if="/dev/input/${event##*/}" of=/dev/null bs=24 count=1 2>/dev/null; echo pressed > /run/power) & ;;
+    esac
+done
+# PID 1 adopts the orphans busybox timeout leaves behind; their SIGCHLD can
+# interrupt the blocking open, so retry until a reader reports a press.
+until read -r _ < /run/power; do :; done 2>/dev/null
+echo MALLEE-TEST-POWEROFF
+poweroff -f
+"""
+
+UDHCPC_SCRIPT = r"""#!/bin/busybox sh
+case "$1" in
+    deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+    bound|renew)
+        ip addr flush dev "$interface"
+        ip addr add "$ip/${mask:-24}" dev "$interface"
+        [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+        : > /etc/resolv.conf
+        for server in $dns; do echo "nameserver $server" >> /etc/resolv.conf; done ;;
+esac
+exit 0
+"""
