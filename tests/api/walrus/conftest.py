@@ -1,0 +1,157 @@
+"""A real Walrus on free loopback ports, with two accounts pushed over the RPC.
+
+Walrus's sites run in an event loop on a background thread; tests drive it
+with boto3, awscli, s3cmd and curl as a user would.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from mallee import pki, settings as mallee_settings
+from mallee.rpc import RpcClient, client_ssl_context
+from mallee.service import start_sites, stop_sites
+
+import walrus
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Account:
+    access_key_id: str
+    secret_access_key: str
+    account_id: str
+    account_name: str
+    user_name: str
+    is_admin: bool = False
+
+    def credential(self) -> dict:
+        return {"access_key_id": self.access_key_id, "secret_access_key": self.secret_access_key,
+                "account_id": self.account_id, "account_name": self.account_name,
+                "user_id": "AIDA" + self.account_id, "user_name": self.user_name,
+                "is_admin": self.is_admin, "active": True}
+
+
+ALICE = Account("AKIAALICE00000000001", "alice-secret/with+chars0000000000000000", "111111111111",
+                "alice", "admin")
+BOB = Account("AKIABOB0000000000002", "bob-secret-key-00000000000000000000000000", "222222222222",
+              "bob", "admin")
+ADMIN = Account("AKIAEUCALYPTUS000003", "cloud-admin-secret-000000000000000000000", "000000000000",
+                "eucalyptus", "admin", is_admin=True)
+
+
+class WalrusServer:
+    def __init__(self, home: Path, **walrus_settings):
+        self.home = home
+        self.port, self.rpc_port = free_port(), free_port()
+        env = {"MALLEE_HOME": str(home)}
+        self.settings = mallee_settings.load(home, env).replace(
+            walrus={"port": self.port, "rpc_port": self.rpc_port, **walrus_settings})
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.runners = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def run(self, coro, timeout=60):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self) -> "WalrusServer":
+        self.thread.start()
+        self.runners = self.run(start_sites(walrus.sites(self.settings)))
+        return self
+
+    def stop(self) -> None:
+        self.run(stop_sites(self.runners))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def rpc(self, method: str, **params):
+        async def call():
+            client = RpcClient("127.0.0.1", self.rpc_port,
+                               client_ssl_context(self.settings.pki_dir, "clc"))
+            try:
+                return await client.call(method, **params)
+            finally:
+                await client.close()
+        return asyncio.run(call())
+
+    def push(self, generation: int, accounts=(ALICE, BOB, ADMIN)):
+        return self.rpc("sync_credentials", generation=generation,
+                        credentials=[a.credential() for a in accounts])
+
+
+@pytest.fixture(scope="session")
+def walrus_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("mallee-home")
+    pki.init_pki(home / "pki")
+    return home
+
+
+@pytest.fixture(scope="session")
+def server(walrus_home):
+    srv = WalrusServer(walrus_home).start()
+    srv.push(1)
+    yield srv
+    srv.stop()
+
+
+def client_for(server, account: Account, **config):
+    return boto3.client("s3", endpoint_url=server.endpoint, region_name="mallee",
+                        aws_access_key_id=account.access_key_id,
+                        aws_secret_access_key=account.secret_access_key,
+                        config=Config(s3={"addressing_style": "path"},
+                                      retries={"max_attempts": 1}, **config))
+
+
+@pytest.fixture(scope="session")
+def s3(server):
+    return client_for(server, ALICE)
+
+
+@pytest.fixture(scope="session")
+def s3_when_required(server):
+    return client_for(server, ALICE, request_checksum_calculation="when_required",
+                      response_checksum_validation="when_required")
+
+
+@pytest.fixture(scope="session")
+def s3_bob(server):
+    return client_for(server, BOB)
+
+
+@pytest.fixture(scope="session")
+def s3_admin(server):
+    return client_for(server, ADMIN)
+
+
+_counter = iter(range(1_000_000))
+
+
+@pytest.fixture
+def bucket(s3):
+    """A fresh bucket owned by alice, emptied and removed afterwards."""
+    name = f"test-{os.getpid()}-{next(_counter)}"
+    s3.create_bucket(Bucket=name)
+    yield name
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for obj in page.get("Contents", []):
+            s3.delete_object(Bucket=name, Key=obj["Key"])
+    for upload in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+    s3.delete_bucket(Bucket=name)

@@ -1,0 +1,63 @@
+"""Bucket settings Walrus does not implement, answered as AWS answers a bucket
+that never had them (Ansible's s3_bucket and the SDKs read them all), plus
+versioning, which is never enabled here."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from walrus import errors, s3xml
+from walrus.context import Ctx
+
+# sub-resource -> the "not configured" error GET answers with
+NOT_CONFIGURED = {
+    "policy": errors.NoSuchBucketPolicy,
+    "tagging": errors.NoSuchTagSet,
+    "encryption": errors.ServerSideEncryptionConfigurationNotFoundError,
+    "publicAccessBlock": errors.NoSuchPublicAccessBlockConfiguration,
+    "ownershipControls": errors.OwnershipControlsNotFoundError,
+    "object-lock": errors.ObjectLockConfigurationNotFoundError,
+    "cors": errors.NoSuchCORSConfiguration,
+    "lifecycle": errors.NoSuchLifecycleConfiguration,
+    "website": errors.NoSuchWebsiteConfiguration,
+    "replication": errors.ReplicationConfigurationNotFoundError,
+}
+# Settings whose empty state is a document, not an error.
+EMPTY_DOCUMENTS = {
+    "logging": ("BucketLoggingStatus", {}),
+    "notification": ("NotificationConfiguration", {}),
+    "requestPayment": ("RequestPaymentConfiguration", {"Payer": "BucketOwner"}),
+    "accelerate": ("AccelerateConfiguration", {}),
+}
+
+
+def sub_resource_of(ctx: Ctx) -> str:
+    return next(k for k in list(NOT_CONFIGURED) + list(EMPTY_DOCUMENTS) if k in ctx.query)
+
+
+async def get_setting(ctx: Ctx) -> web.Response:
+    sub = sub_resource_of(ctx)
+    if sub in EMPTY_DOCUMENTS:
+        root, body = EMPTY_DOCUMENTS[sub]
+        return s3xml.response(root, body)
+    raise NOT_CONFIGURED[sub](BucketName=ctx.bucket.name)
+
+
+async def put_setting(ctx: Ctx) -> web.Response:
+    await ctx.read_small()
+    raise errors.NotImplemented_(f"Walrus does not support bucket {sub_resource_of(ctx)} "
+                                 "configuration.")
+
+
+async def delete_setting(ctx: Ctx) -> web.Response:
+    return web.Response(status=204)  # nothing configured, nothing to delete
+
+
+async def get_versioning(ctx: Ctx) -> web.Response:
+    return s3xml.response("VersioningConfiguration", {})
+
+
+async def put_versioning(ctx: Ctx) -> web.Response:
+    doc = await ctx.read_xml("VersioningConfiguration")
+    if doc.get("Status") == "Enabled":
+        raise errors.NotImplemented_("Walrus does not support versioning.")
+    return web.Response(status=200)

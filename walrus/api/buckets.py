@@ -1,0 +1,166 @@
+"""Service and bucket calls: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
+GetBucketLocation, ListObjects (v1 and v2), bucket ACLs, versioning."""
+from __future__ import annotations
+
+from urllib.parse import quote_plus
+
+from aiohttp import web
+
+from walrus import acl, errors, listing, names, s3xml
+from walrus.context import Ctx
+from walrus.store import Bucket
+
+
+def _owner(owner_id: str, owner_name: str) -> dict:
+    return {"ID": owner_id, "DisplayName": owner_name}
+
+
+async def list_buckets(ctx: Ctx) -> web.Response:
+    ctx.require_signed()
+    buckets = await ctx.store.list_buckets(ctx.who)
+    return s3xml.response("ListAllMyBucketsResult", {
+        "Owner": _owner(ctx.who.account_id, ctx.who.account_name),
+        "Buckets": {"Bucket": [{"Name": b.name, "CreationDate": s3xml.iso8601(b.created)}
+                               for b in buckets]}})
+
+
+async def create_bucket(ctx: Ctx) -> web.Response:
+    ctx.require_signed()
+    name = ctx.target.bucket
+    names.check_bucket_name(name)
+    region = ctx.settings.cloud.region
+    body = await ctx.read_small()
+    if body.strip():
+        config = s3xml.parse(body, "CreateBucketConfiguration")
+        constraint = config.get("LocationConstraint")
+        if constraint is not None and not isinstance(constraint, str):
+            raise errors.MalformedXML()
+        # Any region name is accepted (euca2ools and awscli send their own);
+        # the bucket remembers it for GetBucketLocation.
+        region = constraint or region
+    bucket_acl = acl.from_request(ctx.headers, ctx.who.account_id, ctx.who.account_name,
+                                  ctx.creds.account_names())
+    await ctx.store.create_bucket(ctx.who, name, region, bucket_acl)
+    return web.Response(status=200, headers={"Location": f"/{name}"})
+
+
+async def head_bucket(ctx: Ctx) -> web.Response:
+    return web.Response(status=200, headers={"x-amz-bucket-region": ctx.bucket.region})
+
+
+async def delete_bucket(ctx: Ctx) -> web.Response:
+    await ctx.store.delete_bucket(ctx.bucket.name)
+    return web.Response(status=204)
+
+
+async def get_location(ctx: Ctx) -> web.Response:
+    region = ctx.bucket.region
+    body = s3xml.render("LocationConstraint", {"#text": region} if region != "us-east-1" else {})
+    return web.Response(body=body, content_type="application/xml")
+
+
+def _int_param(ctx: Ctx, name: str, default: int, maximum: int) -> int:
+    text = ctx.query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise errors.InvalidArgument(f"{name} must be an integer.", ArgumentName=name,
+                                     ArgumentValue=text)
+    if value < 0:
+        raise errors.InvalidArgument(f"{name} must not be negative.", ArgumentName=name,
+                                     ArgumentValue=text)
+    return min(value, maximum)
+
+
+def _encoder(ctx: Ctx):
+    encoding = ctx.query.get("encoding-type")
+    if encoding is None:
+        return lambda s: s
+    if encoding != "url":
+        raise errors.InvalidArgument("Invalid Encoding Method specified in Request",
+                                     ArgumentName="encoding-type", ArgumentValue=encoding)
+    return lambda s: quote_plus(s, safe="/")
+
+
+def object_entry(obj, enc, with_owner: bool) -> dict:
+    entry = {"Key": enc(obj.key), "LastModified": s3xml.iso8601(obj.last_modified),
+             "ETag": f'"{obj.etag}"', "Size": obj.size, "StorageClass": "STANDARD"}
+    if with_owner:
+        entry["Owner"] = _owner(obj.owner_id, obj.owner_name)
+    return entry
+
+
+async def list_objects(ctx: Ctx) -> web.Response:
+    v2 = ctx.query.get("list-type") == "2"
+    if ctx.query.get("list-type") not in (None, "2"):
+        raise errors.InvalidArgument("list-type must be 2.", ArgumentName="list-type")
+    enc = _encoder(ctx)
+    prefix = ctx.query.get("prefix", "")
+    delimiter = ctx.query.get("delimiter", "")
+    max_keys = _int_param(ctx, "max-keys", 1000, 1000)
+    bucket: Bucket = ctx.bucket
+
+    async def fetch(start, inclusive, limit):
+        return await ctx.store.list_page(bucket.name, start, inclusive, limit)
+
+    if v2:
+        token = ctx.query.get("continuation-token")
+        start_after = listing.decode_token(token) if token is not None \
+            else ctx.query.get("start-after", "")
+    else:
+        start_after = ctx.query.get("marker", "")
+    found = await listing.list_keys(fetch, prefix, delimiter, start_after, max_keys)
+    with_owner = not v2 or ctx.query.get("fetch-owner") == "true"
+    body = {"Name": bucket.name, "Prefix": enc(prefix)}
+    if v2:
+        if "continuation-token" in ctx.query:
+            body["ContinuationToken"] = ctx.query["continuation-token"]
+        if "start-after" in ctx.query:
+            body["StartAfter"] = enc(ctx.query["start-after"])
+        body["KeyCount"] = len(found.contents) + len(found.common_prefixes)
+    else:
+        body["Marker"] = enc(start_after)
+    body["MaxKeys"] = max_keys
+    if delimiter:
+        body["Delimiter"] = enc(delimiter)
+    if "encoding-type" in ctx.query:
+        body["EncodingType"] = "url"
+    body["IsTruncated"] = "true" if found.truncated else "false"
+    if found.truncated:
+        if v2:
+            body["NextContinuationToken"] = listing.encode_token(found.next_marker)
+        else:
+            body["NextMarker"] = enc(found.next_marker)
+    body["Contents"] = [object_entry(o, enc, with_owner) for o in found.contents]
+    body["CommonPrefixes"] = [{"Prefix": enc(p)} for p in found.common_prefixes]
+    return s3xml.response("ListBucketResult", body)
+
+
+async def get_bucket_acl(ctx: Ctx) -> web.Response:
+    return s3xml.response("AccessControlPolicy", ctx.bucket.acl.to_xml())
+
+
+async def read_acl_request(ctx: Ctx, owner_id: str, owner_name: str,
+                           bucket_owner: tuple[str, str] | None = None) -> acl.Acl:
+    """The ACL a PutBucketAcl/PutObjectAcl asks for: headers or an XML body."""
+    body = await ctx.read_small()
+    if body.strip():
+        new = acl.from_xml(body, ctx.creds.account_names())
+        if new.owner_id != owner_id:
+            raise errors.AccessDenied("The ACL's Owner must be the resource's owner.")
+        return acl.Acl(owner_id, owner_name, new.grants)
+    if not any(h in ctx.headers for h in ("x-amz-acl", "x-amz-grant-read", "x-amz-grant-write",
+                                           "x-amz-grant-read-acp", "x-amz-grant-write-acp",
+                                           "x-amz-grant-full-control")):
+        raise errors.MissingSecurityHeader("Send an ACL as XML or as x-amz-acl/x-amz-grant-*.",
+                                           MissingHeaderName="x-amz-acl")
+    return acl.from_request(ctx.headers, owner_id, owner_name, ctx.creds.account_names(),
+                            bucket_owner)
+
+
+async def put_bucket_acl(ctx: Ctx) -> web.Response:
+    new = await read_acl_request(ctx, ctx.bucket.owner_id, ctx.bucket.owner_name)
+    await ctx.store.set_bucket_acl(ctx.bucket.name, new)
+    return web.Response(status=200)

@@ -1,0 +1,141 @@
+"""Multipart uploads: create, upload part (and UploadPartCopy), complete,
+abort, ListParts, ListMultipartUploads."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from walrus import conditions, errors, names, s3xml
+from walrus.api.buckets import _int_param, _owner
+from walrus.api.objects import object_acl_for, readable_source, stored_headers
+from walrus.context import Ctx
+from walrus.store import MAX_PART_NUMBER, Upload
+
+MAX_PART_SIZE = 5 * 1024 ** 3
+
+
+async def create_upload(ctx: Ctx) -> web.Response:
+    names.check_key(ctx.key)
+    upload = await ctx.store.create_upload(ctx.bucket.name, ctx.key, ctx.who,
+                                           stored_headers(ctx.headers), object_acl_for(ctx))
+    return s3xml.response("InitiateMultipartUploadResult", {
+        "Bucket": upload.bucket, "Key": upload.key, "UploadId": upload.upload_id})
+
+
+async def _upload(ctx: Ctx) -> Upload:
+    return await ctx.store.upload(ctx.bucket.name, ctx.key, ctx.query["uploadId"])
+
+
+def _part_number(ctx: Ctx) -> int:
+    text = ctx.query.get("partNumber", "")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
+        raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, "
+                                     "inclusive", ArgumentName="partNumber",
+                                     ArgumentValue=text)
+    return int(text)
+
+
+async def upload_part(ctx: Ctx) -> web.Response:
+    number = _part_number(ctx)
+    upload = await _upload(ctx)
+    if "x-amz-copy-source" in ctx.headers:
+        return await _upload_part_copy(ctx, upload, number)
+    body = ctx.body(MAX_PART_SIZE)
+    if body.length is None and "Transfer-Encoding" not in ctx.headers:
+        raise errors.MissingContentLength()
+    if body.length is not None and body.length > MAX_PART_SIZE:
+        raise errors.EntityTooLarge(ProposedSize=body.length, MaxSizeAllowed=MAX_PART_SIZE)
+    await ctx.store.check_room(ctx.bucket.owner_id, body.length)
+    part = await ctx.store.put_part(upload, number, body)
+    headers = {"ETag": f'"{part.etag}"'}
+    if body.checksum:
+        headers[f"x-amz-checksum-{body.checksum[0]}"] = body.checksum[1]
+    return web.Response(status=200, headers=headers)
+
+
+async def _upload_part_copy(ctx: Ctx, upload: Upload, number: int) -> web.Response:
+    source = await readable_source(ctx)
+    span = (0, source.size - 1)
+    text = ctx.headers.get("x-amz-copy-source-range")
+    if text:
+        parsed = conditions.parse_range(text, source.size)
+        if parsed is None or not text.startswith("bytes=") or text.startswith("bytes=-"):
+            raise errors.InvalidArgument("The x-amz-copy-source-range value must be of the "
+                                         "form bytes=first-last.",
+                                         ArgumentName="x-amz-copy-source-range")
+        span = parsed
+    length = span[1] - span[0] + 1 if source.size else 0
+    await ctx.store.check_room(ctx.bucket.owner_id, length)
+    part = await ctx.store.copy_part(upload, number, source, span[0], length)
+    return s3xml.response("CopyPartResult", {"LastModified": s3xml.iso8601(part.last_modified),
+                                             "ETag": f'"{part.etag}"'})
+
+
+def _requested_parts(doc: dict) -> list[tuple[int, str]]:
+    parts = []
+    for item in s3xml.as_list(doc.get("Part")):
+        if not isinstance(item, dict):
+            raise errors.MalformedXML()
+        number, etag = item.get("PartNumber"), item.get("ETag")
+        if not isinstance(number, str) or not number.strip().isdigit() \
+                or not isinstance(etag, str):
+            raise errors.MalformedXML()
+        parts.append((int(number), etag))
+    if not parts:
+        raise errors.MalformedXML()
+    return parts
+
+
+async def complete_upload(ctx: Ctx) -> web.Response:
+    upload = await _upload(ctx)
+    requested = _requested_parts(await ctx.read_xml("CompleteMultipartUpload"))
+    obj = await ctx.store.complete(upload, requested)
+    host = ctx.request.host
+    return s3xml.response("CompleteMultipartUploadResult", {
+        "Location": f"http://{host}/{obj.bucket}/{obj.key}", "Bucket": obj.bucket,
+        "Key": obj.key, "ETag": f'"{obj.etag}"'})
+
+
+async def abort_upload(ctx: Ctx) -> web.Response:
+    await ctx.store.abort(await _upload(ctx))
+    return web.Response(status=204)
+
+
+async def list_parts(ctx: Ctx) -> web.Response:
+    upload = await _upload(ctx)
+    marker = _int_param(ctx, "part-number-marker", 0, MAX_PART_NUMBER)
+    max_parts = _int_param(ctx, "max-parts", 1000, 1000)
+    parts = await ctx.store.parts(upload.upload_id, marker, max_parts + 1)
+    truncated = len(parts) > max_parts
+    parts = parts[:max_parts]
+    body = {"Bucket": upload.bucket, "Key": upload.key, "UploadId": upload.upload_id,
+            "Initiator": _owner(upload.owner_id, upload.owner_name),
+            "Owner": _owner(upload.owner_id, upload.owner_name), "StorageClass": "STANDARD",
+            "PartNumberMarker": marker, "MaxParts": max_parts,
+            "IsTruncated": "true" if truncated else "false"}
+    if parts:
+        body["NextPartNumberMarker"] = parts[-1].number
+    body["Part"] = [{"PartNumber": p.number, "LastModified": s3xml.iso8601(p.last_modified),
+                     "ETag": f'"{p.etag}"', "Size": p.size} for p in parts]
+    return s3xml.response("ListPartsResult", body)
+
+
+async def list_uploads(ctx: Ctx) -> web.Response:
+    key_marker = ctx.query.get("key-marker", "")
+    id_marker = ctx.query.get("upload-id-marker", "") if key_marker else ""
+    max_uploads = _int_param(ctx, "max-uploads", 1000, 1000)
+    prefix = ctx.query.get("prefix", "")
+    found = [u for u in await ctx.store.uploads(ctx.bucket.name, key_marker, id_marker, 10000)
+             if u.key.startswith(prefix)]
+    truncated = len(found) > max_uploads
+    found = found[:max_uploads]
+    body = {"Bucket": ctx.bucket.name, "KeyMarker": key_marker, "UploadIdMarker": id_marker,
+            "Prefix": prefix, "MaxUploads": max_uploads,
+            "IsTruncated": "true" if truncated else "false"}
+    if found:
+        body["NextKeyMarker"] = found[-1].key
+        body["NextUploadIdMarker"] = found[-1].upload_id
+    body["Upload"] = [{"Key": u.key, "UploadId": u.upload_id,
+                       "Initiator": _owner(u.owner_id, u.owner_name),
+                       "Owner": _owner(u.owner_id, u.owner_name), "StorageClass": "STANDARD",
+                       "Initiated": s3xml.iso8601(u.initiated)} for u in found]
+    return s3xml.response("ListMultipartUploadsResult", body)

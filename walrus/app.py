@@ -1,0 +1,128 @@
+"""Walrus's two sites: the S3 API (plain HTTP) and its RPC port (mutual TLS).
+
+Middleware order, as everywhere in Mallee: request id, then error rendering,
+then authentication (in the S3 entry handler, after routing, since SigV2
+signs the bucket the Host header names).
+"""
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from mallee import errors as mallee_errors
+from mallee import rpc
+from mallee.pki import SecretBox
+from mallee.service import REQUEST_ID, Site, internal_error, request_id_middleware
+from mallee.settings import Settings
+from walrus import errors, routing, s3xml
+from walrus import rpc as walrus_rpc
+from walrus.auth import authenticate
+from walrus.blobs import BlobStore
+from walrus.context import Ctx
+from walrus.credstore import CredentialStore
+from walrus.db import Database
+from walrus.dispatch import dispatch
+from walrus.store import Store
+
+log = logging.getLogger(__name__)
+
+STATE = web.AppKey("walrus_state", dict)
+CLIENT_ERRORS = (ConnectionResetError,)
+
+
+def _render_error(request: web.Request, err: mallee_errors.ApiError) -> web.Response:
+    rid = request.get(REQUEST_ID, "")
+    headers = {"x-amz-request-id": rid}
+    if err.status == 304:
+        return web.Response(status=304, headers=headers)
+    body = b"" if request.method == "HEAD" else s3xml.error_body(err, request.path, rid)
+    return web.Response(status=err.status, body=body or None, headers=headers,
+                        content_type="application/xml")
+
+
+@web.middleware
+async def s3_errors(request: web.Request, handler):
+    try:
+        response = await handler(request)
+    except mallee_errors.ApiError as err:
+        if err.status >= 500:
+            log.warning("%s %s: %s", request.get(REQUEST_ID), err.code, err.message)
+        return _render_error(request, err)
+    except web.HTTPException:
+        raise
+    except CLIENT_ERRORS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the client gets a request id, the log the trace
+        return _render_error(request, internal_error(request, exc))
+    if not response.prepared:
+        response.headers.setdefault("x-amz-request-id", request.get(REQUEST_ID, ""))
+    return response
+
+
+def service_hosts(settings: Settings) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(h for h in (settings.cloud.host, "localhost") if h))
+
+
+async def s3_entry(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    settings: Settings = state["settings"]
+    target = routing.resolve(request.headers.get("Host", ""),
+                             request.raw_path.split("?", 1)[0], state["hosts"])
+    auth = await authenticate(request, target, state["creds"].lookup,
+                              settings.cloud.clock_skew_seconds)
+    ctx = Ctx(request, target, auth, state["store"], state["creds"], settings)
+    return await dispatch(ctx)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def _resources(settings: Settings, state: dict):
+    async def ctx(app: web.Application):
+        if state.get("db") is None:
+            data = settings.data_dir("walrus")
+            data.mkdir(parents=True, exist_ok=True)
+            db = Database(data / "walrus.db")
+            await db.open()
+            blobs = BlobStore(data)
+            blobs.setup()
+            store = Store(db, blobs, settings.walrus.max_buckets_per_account,
+                          settings.walrus.max_bytes_per_account)
+            removed = await store.sweep_orphans()
+            if removed:
+                log.info("removed %d unreferenced blobs left by an interrupted write", removed)
+            creds = CredentialStore(db, SecretBox(settings.pki_dir))
+            await creds.load()
+            state.update(db=db, store=store, creds=creds, users=0)
+        state["users"] += 1
+        yield
+        state["users"] -= 1
+        if state["users"] == 0:
+            await state.pop("db").close()
+    return ctx
+
+
+def create_apps(settings: Settings) -> tuple[web.Application, web.Application]:
+    # Both apps share one database and store, opened by whichever starts first.
+    state = dict(settings=settings, hosts=service_hosts(settings), db=None)
+    s3 = web.Application(middlewares=[request_id_middleware, s3_errors],
+                         client_max_size=1024 ** 4, handler_args={"max_field_size": 65536})
+    s3[STATE] = state
+    s3.cleanup_ctx.append(_resources(settings, state))
+    s3.router.add_get("/healthz", healthz)
+    s3.router.add_route("*", "/{tail:.*}", s3_entry)
+
+    rpc_app = web.Application(middlewares=[request_id_middleware])
+    rpc_app.cleanup_ctx.append(_resources(settings, state))
+    rpc.add_rpc_routes(rpc_app, walrus_rpc.methods(lambda: (state["creds"], state["store"])))
+    return s3, rpc_app
+
+
+def sites(settings: Settings) -> list[Site]:
+    s3, rpc_app = create_apps(settings)
+    host = settings.cloud.host
+    return [Site(s3, host, settings.walrus.port),
+            Site(rpc_app, host, settings.walrus.rpc_port,
+                 rpc.server_ssl_context(settings.pki_dir, "walrus"))]

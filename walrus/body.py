@@ -1,0 +1,140 @@
+"""A request's payload as a verified byte stream.
+
+Decodes aws-chunked bodies, and checks everything the client vouched for:
+Content-Length (or x-amz-decoded-content-length), the SigV4 payload hash,
+Content-MD5 and x-amz-checksum-* (from a header or an aws-chunked trailer).
+Checks that need the whole body raise at the end of iteration, before the
+consumer commits anything, so a bad upload never becomes visible.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from walrus import checksums, errors
+from walrus.chunked import AwsChunkedDecoder, ChunkSigner
+
+READ_SIZE = 1 << 18
+
+
+def _content_md5(headers) -> bytes | None:
+    value = headers.get("Content-MD5")
+    if value is None:
+        return None
+    try:
+        digest = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise errors.InvalidDigest()
+    if len(digest) != 16:
+        raise errors.InvalidDigest()
+    return digest
+
+
+def is_aws_chunked(headers) -> bool:
+    return headers.get("x-amz-content-sha256", "").startswith("STREAMING-") or \
+        "aws-chunked" in headers.get("Content-Encoding", "").lower()
+
+
+def declared_length(headers) -> int | None:
+    """Bytes the stored object will have, if the client said."""
+    text = headers.get("x-amz-decoded-content-length") if is_aws_chunked(headers) \
+        else headers.get("Content-Length")
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise errors.InvalidArgument("Content-Length is not a number.")
+    if value < 0:
+        raise errors.InvalidArgument("Content-Length is negative.")
+    return value
+
+
+class RequestBody:
+    def __init__(self, request: web.Request, payload_sha256: str | None = None,
+                 signer: ChunkSigner | None = None, max_size: int | None = None):
+        self._request = request
+        self._headers = request.headers
+        self._payload_sha256 = payload_sha256
+        self._signer = signer
+        self._max_size = max_size
+        self._content_md5 = _content_md5(self._headers)
+        self.length = declared_length(self._headers)
+        self.chunked = is_aws_chunked(self._headers)
+        self.md5 = hashlib.md5()
+        self.size = 0
+        self.checksum: tuple[str, str] | None = None  # (algorithm, base64), once verified
+        self._header_checksum = self._checksum_header()
+        self._trailer_algorithm = self._declared_trailer()
+
+    def _checksum_header(self) -> tuple[str, str] | None:
+        for name, value in self._headers.items():
+            algorithm = checksums.algorithm_of_header(name)
+            if algorithm:
+                return algorithm, value.strip()
+        return None
+
+    def _declared_trailer(self) -> str | None:
+        declared = self._headers.get("x-amz-trailer", "").strip().lower()
+        if not declared:
+            return None
+        algorithm = checksums.algorithm_of_header(declared)
+        if algorithm is None:
+            raise errors.InvalidRequest(f"Unsupported trailer {declared!r}.")
+        return algorithm
+
+    def _raw(self) -> AsyncIterator[bytes]:
+        return self._request.content.iter_chunked(READ_SIZE)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        algorithm = (self._header_checksum or (self._trailer_algorithm, ""))[0]
+        hasher = checksums.new(algorithm) if algorithm else None
+        sha256 = hashlib.sha256() if self._payload_sha256 else None
+        decoder = AwsChunkedDecoder(self._request.content, self._signer) if self.chunked else None
+        source = decoder if decoder is not None else self._raw()
+        async for chunk in source:
+            self.size += len(chunk)
+            if self._max_size is not None and self.size > self._max_size:
+                raise errors.EntityTooLarge(MaxSizeAllowed=self._max_size)
+            if self.length is not None and self.size > self.length:
+                raise errors.InvalidRequest("The body is longer than its declared length.")
+            self.md5.update(chunk)
+            if hasher is not None:
+                hasher.update(chunk)
+            if sha256 is not None:
+                sha256.update(chunk)
+            yield chunk
+        self._verify_end(hasher, sha256, decoder)
+
+    def _verify_end(self, hasher, sha256, decoder) -> None:
+        if self.length is not None and self.size != self.length:
+            raise errors.IncompleteBody(
+                f"Expected {self.length} bytes, received {self.size}.")
+        if sha256 is not None and not hmac.compare_digest(sha256.hexdigest(),
+                                                          self._payload_sha256):
+            raise errors.XAmzContentSHA256Mismatch(
+                ClientComputedContentSHA256=self._payload_sha256,
+                S3ComputedContentSHA256=sha256.hexdigest())
+        if self._content_md5 is not None and self.md5.digest() != self._content_md5:
+            raise errors.BadDigest("The Content-MD5 you specified did not match what we received.")
+        if hasher is None:
+            return
+        algorithm, expected = self._header_checksum or (self._trailer_algorithm, None)
+        if expected is None:
+            expected = (decoder.trailers if decoder else {}).get(checksums.HEADER_PREFIX + algorithm)
+            if expected is None:
+                raise errors.InvalidRequest(f"The x-amz-checksum-{algorithm} trailer is missing.")
+        actual = checksums.b64(hasher)
+        if actual != expected:
+            raise errors.BadDigest(
+                f"The {algorithm.upper()} you specified did not match the calculated checksum.")
+        self.checksum = (algorithm, actual)
+
+    @property
+    def etag(self) -> str:
+        return self.md5.hexdigest()

@@ -1,0 +1,94 @@
+"""The one table that maps an S3 request to its handler and the permission it needs.
+
+A request is keyed by (level, method, sub-resource): level is service, bucket
+or object; the sub-resource is the first query parameter that names one.
+Permission is checked here, before the handler runs, against the bucket's
+or the object's ACL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from walrus import acl, errors
+from walrus.api import bucket_config, buckets, multipart, objects
+from walrus.context import Ctx
+
+Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    handler: Handler
+    on: str | None = None         # "bucket" or "object": whose ACL is checked
+    permission: str | None = None
+
+
+BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "uploads", "delete",
+                       *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
+OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging")
+
+R, W, RACP, WACP = acl.READ, acl.WRITE, acl.READ_ACP, acl.WRITE_ACP
+TABLE: dict[tuple[str, str, str], Route] = {
+    ("service", "GET", ""): Route(buckets.list_buckets),
+    ("bucket", "PUT", ""): Route(buckets.create_bucket),
+    ("bucket", "HEAD", ""): Route(buckets.head_bucket, "bucket", R),
+    ("bucket", "GET", ""): Route(buckets.list_objects, "bucket", R),
+    ("bucket", "DELETE", ""): Route(buckets.delete_bucket, "bucket", acl.FULL_CONTROL),
+    ("bucket", "GET", "location"): Route(buckets.get_location, "bucket", R),
+    ("bucket", "GET", "acl"): Route(buckets.get_bucket_acl, "bucket", RACP),
+    ("bucket", "PUT", "acl"): Route(buckets.put_bucket_acl, "bucket", WACP),
+    ("bucket", "GET", "versioning"): Route(bucket_config.get_versioning, "bucket", R),
+    ("bucket", "PUT", "versioning"): Route(bucket_config.put_versioning, "bucket",
+                                           acl.FULL_CONTROL),
+    ("bucket", "GET", "uploads"): Route(multipart.list_uploads, "bucket", R),
+    ("bucket", "POST", "delete"): Route(objects.delete_objects, "bucket", W),
+    ("object", "PUT", ""): Route(objects.put_object, "bucket", W),
+    ("object", "GET", ""): Route(objects.get_object, "object", R),
+    ("object", "HEAD", ""): Route(objects.head_object, "object", R),
+    ("object", "DELETE", ""): Route(objects.delete_object, "bucket", W),
+    ("object", "GET", "acl"): Route(objects.get_object_acl, "object", RACP),
+    ("object", "PUT", "acl"): Route(objects.put_object_acl, "object", WACP),
+    ("object", "POST", "uploads"): Route(multipart.create_upload, "bucket", W),
+    ("object", "PUT", "uploadId"): Route(multipart.upload_part, "bucket", W),
+    ("object", "POST", "uploadId"): Route(multipart.complete_upload, "bucket", W),
+    ("object", "DELETE", "uploadId"): Route(multipart.abort_upload, "bucket", W),
+    ("object", "GET", "uploadId"): Route(multipart.list_parts, "bucket", W),
+}
+for _sub in (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS):
+    TABLE[("bucket", "GET", _sub)] = Route(bucket_config.get_setting, "bucket", R)
+    TABLE[("bucket", "PUT", _sub)] = Route(bucket_config.put_setting, "bucket", acl.FULL_CONTROL)
+    TABLE[("bucket", "DELETE", _sub)] = Route(bucket_config.delete_setting, "bucket",
+                                              acl.FULL_CONTROL)
+
+
+def route_for(level: str, method: str, query) -> Route:
+    subs = BUCKET_SUBRESOURCES if level == "bucket" else \
+        OBJECT_SUBRESOURCES if level == "object" else ()
+    sub = next((s for s in subs if s in query), "")
+    route = TABLE.get((level, method, sub))
+    if route is None:
+        if sub:
+            raise errors.NotImplemented_(f"{method} ?{sub} is not implemented by Walrus.")
+        raise errors.MethodNotAllowed(Method=method, ResourceType=level.upper())
+    return route
+
+
+async def dispatch(ctx: Ctx) -> web.StreamResponse:
+    route = route_for(ctx.target.level, ctx.request.method, ctx.query)
+    if ctx.target.bucket and route.on is not None:
+        ctx.bucket = await ctx.store.bucket(ctx.target.bucket)
+        if route.on == "bucket":
+            if not ctx.bucket.acl.allows(ctx.who, route.permission):
+                raise errors.AccessDenied()
+        else:
+            ctx.obj = await ctx.store.get(ctx.bucket.name, ctx.key)
+            if ctx.obj is None:
+                if not ctx.bucket.acl.allows(ctx.who, acl.READ):
+                    raise errors.AccessDenied()  # do not reveal which keys exist
+                raise errors.NoSuchKey(Key=ctx.key)
+            if not ctx.obj.acl.allows(ctx.who, route.permission):
+                raise errors.AccessDenied()
+    return await route.handler(ctx)

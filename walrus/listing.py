@@ -1,0 +1,93 @@
+"""ListObjects/ListObjectsV2 over the (bucket, key) index.
+
+Keys come from the index in UTF-8 byte order (Python's str order is the same).
+With a delimiter, once a CommonPrefix is emitted the next page query starts
+right after every key under it, so a prefix over 100,000 keys costs one
+index seek, not a scan.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Sequence
+
+from walrus import errors
+
+Fetch = Callable[[str, bool, int], Awaitable[Sequence]]  # (start, inclusive, limit) -> rows
+
+
+@dataclass
+class Listing:
+    contents: list = field(default_factory=list)
+    common_prefixes: list[str] = field(default_factory=list)
+    truncated: bool = False
+    next_marker: str | None = None
+
+
+def after_prefix(prefix: str) -> str:
+    """The smallest string greater than every string that starts with `prefix`."""
+    code = ord(prefix[-1]) + 1
+    if 0xD800 <= code <= 0xDFFF:  # sqlite cannot store surrogates; skip the range
+        code = 0xE000
+    return prefix[:-1] + chr(min(code, 0x10FFFF))
+
+
+async def list_keys(fetch: Fetch, prefix: str = "", delimiter: str = "",
+                    start_after: str = "", max_keys: int = 1000) -> Listing:
+    result = Listing()
+    if max_keys <= 0:
+        return result
+    if start_after and start_after >= prefix:
+        start, inclusive = start_after, False
+    else:
+        start, inclusive = prefix, True
+    count, last_prefix = 0, None
+    batch = min(max_keys + 1, 1000)
+    while True:
+        page = await fetch(start, inclusive, batch)
+        if not page:
+            return result
+        jumped = False
+        for row in page:
+            key = row.key
+            if not key.startswith(prefix):
+                return result  # sorted: nothing later can match
+            common = None
+            if delimiter:
+                at = key.find(delimiter, len(prefix))
+                if at >= 0:
+                    common = key[:at + len(delimiter)]
+            if common is not None:
+                if common == last_prefix or (start_after and common <= start_after):
+                    continue
+                if count == max_keys:
+                    result.truncated = True
+                    return result
+                result.common_prefixes.append(common)
+                result.next_marker = last_prefix = common
+                count += 1
+                start, inclusive, jumped = after_prefix(common), True, True
+                break
+            if count == max_keys:
+                result.truncated = True
+                return result
+            result.contents.append(row)
+            result.next_marker = key
+            count += 1
+        if not jumped:
+            if len(page) < batch:
+                return result
+            start, inclusive = page[-1].key, False
+
+
+def encode_token(marker: str) -> str:
+    return base64.urlsafe_b64encode(marker.encode("utf-8", "surrogatepass")).decode()
+
+
+def decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise errors.InvalidArgument("The continuation token provided is incorrect",
+                                     ArgumentName="continuation-token")

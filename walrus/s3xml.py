@@ -1,0 +1,68 @@
+"""S3's XML: responses are dicts rendered by one serializer; request bodies
+(ACLs, DeleteObjects, CompleteMultipartUpload, CreateBucketConfiguration) are
+parsed here into plain dicts, and malformed input becomes MalformedXML."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from xml.parsers.expat import ExpatError
+
+import xmltodict
+from aiohttp import web
+
+from mallee.errors import ApiError
+from walrus import errors
+
+NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+MAX_XML_BODY = 2 * 1024 * 1024  # DeleteObjects of 1,000 long keys fits
+
+
+def iso8601(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def http_date(ts: float) -> str:
+    return format_datetime(datetime.fromtimestamp(int(ts), timezone.utc), usegmt=True)
+
+
+def render(root: str, body: dict, namespace: bool = True) -> bytes:
+    content = dict(body)
+    if namespace:
+        content = {"@xmlns": NS, **content}
+    return xmltodict.unparse({root: content}, full_document=True).encode()
+
+
+def response(root: str, body: dict, status: int = 200, headers=None) -> web.Response:
+    return web.Response(body=render(root, body), status=status, headers=headers,
+                        content_type="application/xml")
+
+
+def error_body(err: ApiError, resource: str, request_id: str) -> bytes:
+    fields = {"Code": err.code, "Message": err.message}
+    for key, value in err.extra.items():
+        # SigV4 mismatches carry the canonical request, as AWS returns it.
+        fields["".join(w[:1].upper() + w[1:] for w in key.split("_"))] = value
+    fields.update({"Resource": resource, "RequestId": request_id})
+    return xmltodict.unparse({"Error": fields}, full_document=True).encode()
+
+
+def parse(body: bytes, root: str, error=errors.MalformedXML) -> dict:
+    """The children of `root` as a dict; namespaces stripped."""
+    if not body.strip():
+        raise error()
+    try:
+        doc = xmltodict.parse(body, process_namespaces=True,
+                              namespaces={NS: None, XSI: None}, force_cdata=False)
+    except (ExpatError, ValueError):
+        raise error()
+    if not isinstance(doc, dict) or root not in doc:
+        raise error()
+    content = doc[root]
+    return content if isinstance(content, dict) else {}
+
+
+def as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,409 @@
+"""The bucket store's rules: buckets, objects and multipart uploads on top of
+the metadata database and the blob files. No HTTP here.
+
+Every change that makes bytes visible is: write a durable blob, then one
+transaction that re-checks its preconditions, swaps the row and adjusts the
+owner's usage; blobs a transaction replaced are removed after it commits.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import AsyncIterable
+
+from walrus import errors
+from walrus.acl import Acl, Principal
+from walrus.blobs import BlobStore
+from walrus.db import Database
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_NUMBER = 10000
+MAX_OBJECT_SIZE = 5 * 1024 ** 4
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    owner_id: str
+    owner_name: str
+    region: str
+    created: float
+    acl: Acl
+
+
+@dataclass(frozen=True)
+class Object:
+    bucket: str
+    key: str
+    blob: str
+    size: int
+    etag: str            # without quotes
+    last_modified: float
+    owner_id: str
+    owner_name: str
+    headers: dict        # stored response headers: Content-Type, x-amz-meta-*, ...
+    acl: Acl
+
+
+@dataclass(frozen=True)
+class Upload:
+    upload_id: str
+    bucket: str
+    key: str
+    initiated: float
+    owner_id: str
+    owner_name: str
+    headers: dict
+    acl: Acl
+
+
+@dataclass(frozen=True)
+class Part:
+    number: int
+    blob: str
+    size: int
+    etag: str
+    last_modified: float
+
+
+def _bucket(row) -> Bucket:
+    return Bucket(row["name"], row["owner_id"], row["owner_name"], row["region"],
+                  row["created"], Acl.from_json(row["acl"]))
+
+
+def _object(row) -> Object:
+    return Object(row["bucket"], row["key"], row["blob"], row["size"], row["etag"],
+                  row["last_modified"], row["owner_id"], row["owner_name"],
+                  json.loads(row["headers"]), Acl.from_json(row["acl"]))
+
+
+def _upload(row) -> Upload:
+    return Upload(row["upload_id"], row["bucket"], row["key"], row["initiated"], row["owner_id"],
+                  row["owner_name"], json.loads(row["headers"]), Acl.from_json(row["acl"]))
+
+
+def _add_usage(conn, account_id: str, delta: int, quota: int) -> None:
+    row = conn.execute("SELECT bytes FROM usage WHERE account_id=?", (account_id,)).fetchone()
+    current = row["bytes"] if row else 0
+    if delta > 0 and quota and current + delta > quota:
+        raise errors.QuotaExceeded(
+            f"Storing {delta} more bytes would exceed the account's quota of {quota} bytes "
+            f"({current} bytes in use).")
+    conn.execute("INSERT INTO usage VALUES (?, ?) ON CONFLICT(account_id) DO UPDATE "
+                 "SET bytes = bytes + excluded.bytes", (account_id, delta))
+
+
+def _require_bucket(conn, name: str) -> Bucket:
+    row = conn.execute("SELECT * FROM buckets WHERE name=?", (name,)).fetchone()
+    if row is None:
+        raise errors.NoSuchBucket(BucketName=name)
+    return _bucket(row)
+
+
+def multipart_etag(part_etags: list[str]) -> str:
+    digest = hashlib.md5(b"".join(bytes.fromhex(e) for e in part_etags)).hexdigest()
+    return f"{digest}-{len(part_etags)}"
+
+
+class Store:
+    def __init__(self, db: Database, blobs: BlobStore, max_buckets: int, max_bytes: int):
+        self.db = db
+        self.blobs = blobs
+        self.max_buckets = max_buckets
+        self.max_bytes = max_bytes
+
+    async def sweep_orphans(self) -> int:
+        def referenced(conn):
+            names = {r[0] for r in conn.execute("SELECT blob FROM objects")}
+            names |= {r[0] for r in conn.execute("SELECT blob FROM parts")}
+            return names
+        return self.blobs.sweep(await self.db.read(referenced))
+
+    # --- quotas -----------------------------------------------------------
+    async def check_room(self, account_id: str, incoming: int | None) -> None:
+        """Refuse early, before streaming, an upload that cannot fit."""
+        if not self.max_bytes or not incoming:
+            return
+        row = await self.db.one("SELECT bytes FROM usage WHERE account_id=?", account_id)
+        if (row["bytes"] if row else 0) + incoming > self.max_bytes:
+            raise errors.QuotaExceeded(
+                f"This upload of {incoming} bytes would exceed the account's quota of "
+                f"{self.max_bytes} bytes.")
+
+    # --- buckets ----------------------------------------------------------
+    async def bucket(self, name: str) -> Bucket:
+        row = await self.db.one("SELECT * FROM buckets WHERE name=?", name)
+        if row is None:
+            raise errors.NoSuchBucket(BucketName=name)
+        return _bucket(row)
+
+    async def bucket_count(self) -> int:
+        return (await self.db.one("SELECT count(*) AS n FROM buckets"))["n"]
+
+    async def create_bucket(self, who: Principal, name: str, region: str, acl: Acl) -> Bucket:
+        now = time.time()
+
+        def create(conn):
+            row = conn.execute("SELECT owner_id FROM buckets WHERE name=?", (name,)).fetchone()
+            if row is not None:
+                if row["owner_id"] == who.account_id:
+                    raise errors.BucketAlreadyOwnedByYou(BucketName=name)
+                raise errors.BucketAlreadyExists(BucketName=name)
+            owned = conn.execute("SELECT count(*) FROM buckets WHERE owner_id=?",
+                                 (who.account_id,)).fetchone()[0]
+            if self.max_buckets and owned >= self.max_buckets:
+                raise errors.TooManyBuckets(
+                    f"This account already has {owned} buckets, the most allowed.")
+            conn.execute("INSERT INTO buckets VALUES (?,?,?,?,?,?)",
+                         (name, who.account_id, who.account_name, region, now, acl.to_json()))
+        await self.db.write(create)
+        return Bucket(name, who.account_id, who.account_name, region, now, acl)
+
+    async def delete_bucket(self, name: str) -> None:
+        def delete(conn):
+            _require_bucket(conn, name)
+            if conn.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone():
+                raise errors.BucketNotEmpty(BucketName=name)
+            uploads = [r[0] for r in conn.execute(
+                "SELECT upload_id FROM uploads WHERE bucket=?", (name,))]
+            blobs = []
+            for upload_id in uploads:
+                blobs += self._drop_upload(conn, upload_id)
+            conn.execute("DELETE FROM buckets WHERE name=?", (name,))
+            return blobs
+        self.blobs.delete_many(await self.db.write(delete))
+
+    async def list_buckets(self, who: Principal) -> list[Bucket]:
+        rows = await self.db.all("SELECT * FROM buckets WHERE owner_id=? ORDER BY name",
+                                 who.account_id)
+        return [_bucket(r) for r in rows]
+
+    async def set_bucket_acl(self, name: str, acl: Acl) -> None:
+        await self.db.write(lambda c: c.execute("UPDATE buckets SET acl=? WHERE name=?",
+                                                (acl.to_json(), name)))
+
+    # --- objects ----------------------------------------------------------
+    async def get(self, bucket: str, key: str) -> Object | None:
+        row = await self.db.one("SELECT * FROM objects WHERE bucket=? AND key=?", bucket, key)
+        return _object(row) if row else None
+
+    async def _commit_object(self, bucket: str, key: str, blob: str, size: int, etag: str,
+                             owner: Principal, headers: dict, acl: Acl,
+                             extra=None) -> Object:
+        """Point (bucket, key) at a durable blob; charge the bucket owner."""
+        now = time.time()
+
+        def commit(conn):
+            b = _require_bucket(conn, bucket)
+            old = conn.execute("SELECT blob, size FROM objects WHERE bucket=? AND key=?",
+                               (bucket, key)).fetchone()
+            freed = [old["blob"]] if old else []
+            if extra is not None:  # e.g. release an upload's parts before charging the object
+                freed += extra(conn, b)
+            _add_usage(conn, b.owner_id, size - (old["size"] if old else 0), self.max_bytes)
+            conn.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)",
+                         (bucket, key, blob, size, etag, now, owner.account_id,
+                          owner.account_name, json.dumps(headers), acl.to_json()))
+            return freed
+        try:
+            freed = await self.db.write(commit)
+        except BaseException:
+            self.blobs.delete(blob)
+            raise
+        self.blobs.delete_many(freed)
+        return Object(bucket, key, blob, size, etag, now, owner.account_id, owner.account_name,
+                      headers, acl)
+
+    async def put(self, bucket: str, key: str, body, owner: Principal, headers: dict,
+                  acl: Acl) -> Object:
+        """Stream `body` (a walrus.body.RequestBody) into the object."""
+        blob, size = await self.blobs.write(body)
+        if body.checksum:
+            headers = {**headers, f"x-amz-checksum-{body.checksum[0]}": body.checksum[1]}
+        return await self._commit_object(bucket, key, blob, size, body.etag, owner, headers, acl)
+
+    async def copy(self, source: Object, bucket: str, key: str, owner: Principal,
+                   headers: dict, acl: Acl) -> Object:
+        if source.bucket == bucket and source.key == key:
+            # Same bytes, new metadata: keep the blob and swap only the row.
+            now = time.time()
+
+            def update(conn):
+                conn.execute("UPDATE objects SET headers=?, acl=?, last_modified=?, owner_id=?,"
+                             " owner_name=? WHERE bucket=? AND key=? AND blob=?",
+                             (json.dumps(headers), acl.to_json(), now, owner.account_id,
+                              owner.account_name, bucket, key, source.blob))
+            await self.db.write(update)
+            return Object(bucket, key, source.blob, source.size, source.etag, now,
+                          owner.account_id, owner.account_name, headers, acl)
+        blob, size = await self.blobs.copy([(source.blob, 0, source.size)])
+        return await self._commit_object(bucket, key, blob, size, source.etag, owner, headers,
+                                         acl)
+
+    async def set_object_acl(self, bucket: str, key: str, acl: Acl) -> None:
+        def update(conn):
+            cur = conn.execute("UPDATE objects SET acl=? WHERE bucket=? AND key=?",
+                               (acl.to_json(), bucket, key))
+            if cur.rowcount == 0:
+                raise errors.NoSuchKey(Key=key)
+        await self.db.write(update)
+
+    async def delete(self, bucket: str, keys: list[str]) -> list[str]:
+        """Delete keys (missing ones are fine, as in S3); returns the keys processed."""
+        def delete(conn):
+            b = _require_bucket(conn, bucket)
+            freed, total = [], 0
+            for key in keys:
+                row = conn.execute("DELETE FROM objects WHERE bucket=? AND key=? "
+                                   "RETURNING blob, size", (bucket, key)).fetchone()
+                if row:
+                    freed.append(row["blob"])
+                    total += row["size"]
+            _add_usage(conn, b.owner_id, -total, 0)
+            return freed
+        self.blobs.delete_many(await self.db.write(delete))
+        return keys
+
+    async def list_page(self, bucket: str, start: str, inclusive: bool, limit: int
+                        ) -> list[Object]:
+        op = ">=" if inclusive else ">"
+        rows = await self.db.all(
+            f"SELECT * FROM objects WHERE bucket=? AND key {op} ? ORDER BY key LIMIT ?",
+            bucket, start, limit)
+        return [_object(r) for r in rows]
+
+    # --- multipart --------------------------------------------------------
+    async def create_upload(self, bucket: str, key: str, owner: Principal, headers: dict,
+                            acl: Acl) -> Upload:
+        upload_id = uuid.uuid4().hex + uuid.uuid4().hex
+        now = time.time()
+
+        def create(conn):
+            _require_bucket(conn, bucket)
+            conn.execute("INSERT INTO uploads VALUES (?,?,?,?,?,?,?,?)",
+                         (upload_id, bucket, key, now, owner.account_id, owner.account_name,
+                          json.dumps(headers), acl.to_json()))
+        await self.db.write(create)
+        return Upload(upload_id, bucket, key, now, owner.account_id, owner.account_name,
+                      headers, acl)
+
+    async def upload(self, bucket: str, key: str, upload_id: str) -> Upload:
+        row = await self.db.one("SELECT * FROM uploads WHERE upload_id=?", upload_id)
+        if row is None or row["bucket"] != bucket or row["key"] != key:
+            raise errors.NoSuchUpload(UploadId=upload_id)
+        return _upload(row)
+
+    async def _commit_part(self, upload: Upload, number: int, blob: str, size: int,
+                           etag: str) -> Part:
+        now = time.time()
+
+        def commit(conn):
+            if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?",
+                            (upload.upload_id,)).fetchone() is None:
+                raise errors.NoSuchUpload(UploadId=upload.upload_id)
+            b = _require_bucket(conn, upload.bucket)
+            old = conn.execute("SELECT blob, size FROM parts WHERE upload_id=? AND part_number=?",
+                               (upload.upload_id, number)).fetchone()
+            _add_usage(conn, b.owner_id, size - (old["size"] if old else 0), self.max_bytes)
+            conn.execute("INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?,?)",
+                         (upload.upload_id, number, blob, size, etag, now))
+            return [old["blob"]] if old else []
+        try:
+            freed = await self.db.write(commit)
+        except BaseException:
+            self.blobs.delete(blob)
+            raise
+        self.blobs.delete_many(freed)
+        return Part(number, blob, size, etag, now)
+
+    async def put_part(self, upload: Upload, number: int, body) -> Part:
+        blob, size = await self.blobs.write(body)
+        return await self._commit_part(upload, number, blob, size, body.etag)
+
+    async def copy_part(self, upload: Upload, number: int, source: Object, offset: int,
+                        length: int) -> Part:
+        blob, size = await self.blobs.copy([(source.blob, offset, length)])
+        etag = await self._md5_of(blob)
+        return await self._commit_part(upload, number, blob, size, etag)
+
+    async def _md5_of(self, blob: str) -> str:
+        def digest():
+            md5 = hashlib.md5()
+            with open(self.blobs.path(blob), "rb") as f:
+                while chunk := f.read(1 << 20):
+                    md5.update(chunk)
+            return md5.hexdigest()
+        return await asyncio.get_running_loop().run_in_executor(None, digest)
+
+    async def parts(self, upload_id: str, after: int = 0, limit: int = 10000) -> list[Part]:
+        rows = await self.db.all(
+            "SELECT * FROM parts WHERE upload_id=? AND part_number>? ORDER BY part_number "
+            "LIMIT ?", upload_id, after, limit)
+        return [Part(r["part_number"], r["blob"], r["size"], r["etag"], r["last_modified"])
+                for r in rows]
+
+    async def uploads(self, bucket: str, key_marker: str, id_marker: str, limit: int
+                      ) -> list[Upload]:
+        rows = await self.db.all(
+            "SELECT * FROM uploads WHERE bucket=? AND (key>? OR (key=? AND upload_id>?)) "
+            "ORDER BY key, initiated, upload_id LIMIT ?",
+            bucket, key_marker, key_marker, id_marker, limit)
+        return [_upload(r) for r in rows]
+
+    @staticmethod
+    def _drop_upload(conn, upload_id: str) -> list[str]:
+        upload = conn.execute("SELECT bucket FROM uploads WHERE upload_id=?",
+                              (upload_id,)).fetchone()
+        owner = conn.execute("SELECT owner_id FROM buckets WHERE name=?",
+                             (upload["bucket"],)).fetchone()
+        rows = conn.execute("DELETE FROM parts WHERE upload_id=? RETURNING blob, size",
+                            (upload_id,)).fetchall()
+        conn.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
+        if owner:
+            _add_usage(conn, owner["owner_id"], -sum(r["size"] for r in rows), 0)
+        return [r["blob"] for r in rows]
+
+    async def abort(self, upload: Upload) -> None:
+        def abort(conn):
+            if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?",
+                            (upload.upload_id,)).fetchone() is None:
+                raise errors.NoSuchUpload(UploadId=upload.upload_id)
+            return self._drop_upload(conn, upload.upload_id)
+        self.blobs.delete_many(await self.db.write(abort))
+
+    async def complete(self, upload: Upload, requested: list[tuple[int, str]]) -> Object:
+        """Join the requested parts (checked against what was uploaded) into the object."""
+        stored = {p.number: p for p in await self.parts(upload.upload_id)}
+        if not requested:
+            raise errors.MalformedXML("CompleteMultipartUpload needs at least one part.")
+        chosen: list[Part] = []
+        last = 0
+        for number, etag in requested:
+            if number <= last:
+                raise errors.InvalidPartOrder(UploadId=upload.upload_id)
+            last = number
+            part = stored.get(number)
+            if part is None or etag.strip('"').lower() != part.etag:
+                raise errors.InvalidPart(UploadId=upload.upload_id, PartNumber=number,
+                                         ETag=etag)
+            chosen.append(part)
+        for part in chosen[:-1]:
+            if part.size < MIN_PART_SIZE:
+                raise errors.EntityTooSmall(ProposedSize=part.size, MinSizeAllowed=MIN_PART_SIZE,
+                                            PartNumber=part.number, ETag=part.etag)
+        etag = multipart_etag([p.etag for p in chosen])
+        blob, size = await self.blobs.copy([(p.blob, 0, p.size) for p in chosen])
+
+        def finish(conn, bucket: Bucket) -> list[str]:
+            if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?",
+                            (upload.upload_id,)).fetchone() is None:
+                raise errors.NoSuchUpload(UploadId=upload.upload_id)
+            return self._drop_upload(conn, upload.upload_id)
+        headers = dict(upload.headers)
+        return await self._commit_object(upload.bucket, upload.key, blob, size, etag,
+                                         Principal(upload.owner_id, upload.owner_name),
+                                         headers, upload.acl, extra=finish)
