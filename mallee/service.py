@@ -20,7 +20,7 @@ from mallee.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID = "mallee.request_id"
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 @dataclass

@@ -1,0 +1,142 @@
+"""The EC2 Query front door: read parameters, authenticate, dispatch, render.
+
+Middleware order (DESIGN.md): request id -> error rendering -> authentication.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import datetime, timezone
+from urllib.parse import parse_qsl, unquote
+
+from aiohttp import web
+
+from cloud_controller.actions import ACTIONS, Action
+from cloud_controller.api.context import RequestContext
+from mallee import errors, query
+from mallee.auth import sigv2_query, sigv4
+from mallee.service import REQUEST_ID, internal_error
+from mallee.xml import render, render_ec2_error
+
+PARAMS = web.RequestKey("params", dict)
+CREDENTIAL = web.RequestKey("credential", object)
+CLOUD = web.AppKey("cloud", object)
+EC2_PATHS = ("/", "/services/compute", "/services/Eucalyptus")
+
+
+def is_ec2_path(path: str) -> bool:
+    return (path.rstrip("/") or "/") in EC2_PATHS
+
+
+def _raw_query_pairs(request: web.Request) -> list[tuple[str, str]]:
+    raw = request.rel_url.raw_query_string
+    pairs = []
+    for part in raw.split("&") if raw else []:
+        key, _, value = part.partition("=")
+        pairs.append((unquote(key), unquote(value)))
+    return pairs
+
+
+async def _read_params(request: web.Request) -> tuple[list[tuple[str, str]], bytes]:
+    limit = request.app[CLOUD].settings.cloud.max_request_bytes
+    if (request.content_length or 0) > limit:
+        raise errors.RequestEntityTooLarge(f"Requests are limited to {limit} bytes.")
+    body = b""
+    if request.can_read_body:
+        body = await request.content.read(limit + 1)
+        if len(body) > limit:
+            raise errors.RequestEntityTooLarge(f"Requests are limited to {limit} bytes.")
+    pairs = _raw_query_pairs(request)
+    if body and request.content_type in ("application/x-www-form-urlencoded", ""):
+        try:
+            pairs += parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            raise errors.InvalidParameterValue("The request body is not UTF-8 form data.")
+    return pairs, body
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except errors.ApiError as err:
+        return _error(request, err)
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # a bug of ours: the client gets a 500 with a request id
+        return _error(request, internal_error(request, exc))
+
+
+def _error(request: web.Request, err: errors.ApiError) -> web.Response:
+    return web.Response(body=render_ec2_error(err, request[REQUEST_ID]), status=err.status,
+                        content_type="text/xml", charset="utf-8")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler):
+    if not is_ec2_path(request.path):
+        return await handler(request)
+    cloud = request.app[CLOUD]
+    pairs, body = await _read_params(request)
+    params = dict(pairs)
+    request[PARAMS] = params
+    now = datetime.now(timezone.utc)
+    skew = cloud.settings.cloud.clock_skew_seconds
+    lookup = cloud.accounts.lookup
+    parsed = sigv4.parse(request.headers, params)
+    if parsed is not None:
+        verified = await sigv4.verify(
+            parsed=parsed, method=request.method, raw_path=request.rel_url.raw_path,
+            query_pairs=_raw_query_pairs(request), headers=request.headers,
+            payload_hash=hashlib.sha256(body).hexdigest(), lookup=lookup, now=now,
+            max_skew=skew, services=("ec2", "sts", "iam"), s3=False)
+        credential = verified.credential
+    elif sigv2_query.is_sigv2(params):
+        credential = await sigv2_query.verify(
+            method=request.method, host=request.host, path=request.rel_url.raw_path,
+            params=params, pairs=pairs, lookup=lookup, now=now, max_skew=skew)
+    else:
+        raise errors.MissingAuthenticationToken()
+    request[CREDENTIAL] = credential
+    return await handler(request)
+
+
+class RateLimiter:
+    """A token bucket per access key: RequestLimitExceeded past the rate."""
+
+    def __init__(self, per_second: int):
+        self.rate, self.burst = per_second, per_second * 2
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> None:
+        now = time.monotonic()
+        tokens, last = self.buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            raise errors.RequestLimitExceeded()
+        self.buckets[key] = (tokens - 1, now)
+
+
+LIMITER = web.AppKey("limiter", RateLimiter)
+
+
+async def handle(request: web.Request) -> web.Response:
+    params = request[PARAMS]
+    name = params.get("Action")
+    if not name:
+        raise errors.MissingAction()
+    action: Action | None = ACTIONS.get(name)
+    if action is None:
+        raise errors.InvalidAction(f"The action {name} is not valid for this web service.")
+    credential = request[CREDENTIAL]
+    request.app[LIMITER].take(credential.access_key_id)
+    if action.admin_only and not credential.is_admin:
+        raise errors.UnauthorizedOperation(f"You are not authorized to perform {name}.")
+    req = query.parse(action.request, params)
+    if getattr(req, "dry_run", False):
+        raise errors.DryRunOperation()
+    ctx = RequestContext(credential, request[REQUEST_ID], request.app[CLOUD], request.host)
+    body = await action.handler(ctx, req)
+    xml = render(f"{name}Response", body, request[REQUEST_ID]) if action.render is None \
+        else action.render(name, body, request[REQUEST_ID])
+    return web.Response(body=xml, content_type="text/xml", charset="utf-8")

@@ -1,0 +1,75 @@
+"""The cloud controller: the EC2 Query API on :8773 and the authoritative DB."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+from cloud_controller.api import frontdoor
+from cloud_controller.db import open_database
+from cloud_controller.services.accounts import AccountService
+from cloud_controller.services.cloud import Cloud
+from cloud_controller.services.clusters import ClusterMonitor, ClusterState
+from cloud_controller.services.keypairs import KeyPairService
+from cloud_controller.services.tags import TagService
+from cloud_controller.services.walrus_sync import WalrusSync
+from cluster_controller.client import ClusterClient
+from mallee.pki import SecretBox
+from mallee.rpc import client_ssl_context
+from mallee.service import Site, request_id_middleware
+from mallee.settings import Settings
+from walrus.rpc_client import WalrusClient
+
+
+def database_path(settings: Settings):
+    return settings.data_dir("clc") / "cloud.db"
+
+
+async def open_cloud(settings: Settings) -> Cloud:
+    db = await open_database(database_path(settings))
+    tls = client_ssl_context(settings.pki_dir, "clc")
+    accounts = AccountService(db, SecretBox(settings.pki_dir))
+    clusters = ClusterMonitor(
+        [ClusterState(ref, ClusterClient(ref.host, ref.port, tls)) for ref in settings.clusters],
+        settings.clc.poll_seconds)
+    walrus = WalrusSync(accounts, WalrusClient(settings.cloud.host, settings.walrus.rpc_port, tls),
+                        settings.clc.poll_seconds)
+    return Cloud(settings, db, accounts, KeyPairService(db), TagService(db), clusters, walrus)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "component": "clc"})
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[request_id_middleware, frontdoor.error_middleware,
+                     frontdoor.auth_middleware],
+        client_max_size=settings.cloud.max_request_bytes + 1)
+    app[frontdoor.LIMITER] = frontdoor.RateLimiter(settings.clc.rate_limit_per_second)
+
+    async def lifecycle(app: web.Application):
+        cloud = await open_cloud(settings)
+        app[frontdoor.CLOUD] = cloud
+        tasks = [asyncio.create_task(cloud.clusters.run()), asyncio.create_task(cloud.walrus.run())]
+        yield
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await cloud.clusters.close()
+        await cloud.walrus.client.close()
+        await cloud.db.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/healthz", health)
+    for path in frontdoor.EC2_PATHS:
+        for variant in {path, path.rstrip("/") + "/"}:
+            app.router.add_route("GET", variant, frontdoor.handle)
+            app.router.add_route("POST", variant, frontdoor.handle)
+    return app
+
+
+def sites(settings: Settings) -> list[Site]:
+    return [Site(create_app(settings), settings.cloud.host, settings.clc.port)]

@@ -1,0 +1,136 @@
+"""Accounts, users and access keys: creation, look-up for request signing.
+
+Used by the CLC (to authenticate requests) and by `mallee admin` on the CLC's
+host (sqlite in WAL mode lets both work at once). A change bumps the
+credential generation, which empties the CLC's look-up cache and makes it
+push the new set to Walrus.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+
+import aiosqlite
+
+from cloud_controller.db.accounts import AccountRepository
+from mallee import errors, ids
+from mallee.auth import Credential
+from mallee.pki import SecretBox
+
+ADMIN_ACCOUNT = "eucalyptus"
+ADMIN_USER = "admin"
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    credential: Credential
+    status: str
+    created_at: float
+
+
+class AccountService:
+    def __init__(self, db: aiosqlite.Connection, box: SecretBox):
+        self.db = db
+        self.repo = AccountRepository(db)
+        self.box = box
+        self._cache: dict[str, Credential | None] = {}
+        self._cache_generation = -1
+
+    async def create_account(self, name: str, is_admin: bool = False) -> str:
+        _check_name(name, "account")
+        account_id = ids.account_id()
+        try:
+            await self.repo.insert_account(account_id, name, is_admin)
+            await self.repo.insert_user(ids.user_id(), account_id, ADMIN_USER)
+            await self.db.commit()
+        except sqlite3.IntegrityError:
+            await self.db.rollback()
+            raise errors.EntityAlreadyExists(f"Account {name!r} already exists.")
+        return account_id
+
+    async def create_user(self, account_name: str, user_name: str) -> str:
+        _check_name(user_name, "user")
+        account = await self.account(account_name)
+        user_id = ids.user_id()
+        try:
+            await self.repo.insert_user(user_id, account["id"], user_name)
+            await self.db.commit()
+        except sqlite3.IntegrityError:
+            await self.db.rollback()
+            raise errors.EntityAlreadyExists(f"User {user_name!r} already exists in {account_name}.")
+        return user_id
+
+    async def account(self, name_or_id: str):
+        row = await self.repo.account_by_name(name_or_id) or await self.repo.account_by_id(name_or_id)
+        if row is None:
+            raise errors.NoSuchEntity(f"No account named {name_or_id!r}.")
+        return row
+
+    async def accounts(self):
+        return await self.repo.accounts()
+
+    async def users(self, account_name: str):
+        return await self.repo.users((await self.account(account_name))["id"])
+
+    async def create_access_key(self, account_name: str, user_name: str = ADMIN_USER) -> Credential:
+        account = await self.account(account_name)
+        user = await self.repo.user(account["id"], user_name)
+        if user is None:
+            raise errors.NoSuchEntity(f"No user {user_name!r} in account {account_name}.")
+        key_id, secret = ids.access_key_id(), ids.secret_access_key()
+        await self.repo.insert_key(key_id, user["id"], self.box.seal(secret))
+        await self.db.commit()
+        return await self.lookup(key_id)
+
+    async def set_key_active(self, key_id: str, active: bool) -> None:
+        if not await self.repo.set_key_status(key_id, "Active" if active else "Inactive"):
+            raise errors.NoSuchEntity(f"No access key {key_id}.")
+        await self.db.commit()
+
+    async def delete_access_key(self, key_id: str) -> None:
+        if not await self.repo.delete_key(key_id):
+            raise errors.NoSuchEntity(f"No access key {key_id}.")
+        await self.db.commit()
+
+    def _credential(self, row) -> Credential:
+        return Credential(access_key_id=row["access_key_id"],
+                          secret_access_key=self.box.open(row["secret_enc"]),
+                          account_id=row["account_id"], account_name=row["account_name"],
+                          user_id=row["user_id"], user_name=row["user_name"],
+                          is_admin=bool(row["is_admin"]), active=row["status"] == "Active")
+
+    async def access_keys(self, account_name: str | None = None,
+                          user_name: str | None = None) -> list[AccessKey]:
+        account_id = (await self.account(account_name))["id"] if account_name else None
+        return [AccessKey(self._credential(r), r["status"], r["created_at"])
+                for r in await self.repo.keys(account_id, user_name)]
+
+    async def generation(self) -> int:
+        return await self.repo.generation()
+
+    async def lookup(self, key_id: str) -> Credential | None:
+        """The credential for a request's access key; cached until keys change."""
+        generation = await self.repo.generation()
+        if generation != self._cache_generation:
+            self._cache, self._cache_generation = {}, generation
+        if key_id not in self._cache:
+            row = await self.repo.key(key_id)
+            self._cache[key_id] = self._credential(row) if row else None
+        return self._cache[key_id]
+
+    async def all_credentials(self) -> list[Credential]:
+        return [k.credential for k in await self.access_keys()]
+
+    async def ensure_admin(self) -> Credential | None:
+        """Create the cloud admin account and its first key once; None if it existed."""
+        if await self.repo.account_by_name(ADMIN_ACCOUNT):
+            return None
+        await self.create_account(ADMIN_ACCOUNT, is_admin=True)
+        return await self.create_access_key(ADMIN_ACCOUNT)
+
+
+def _check_name(name: str, what: str) -> None:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.@-]{0,62}", name or ""):
+        raise errors.InvalidParameterValue(
+            f"Invalid {what} name {name!r}: use 1-63 lowercase letters, digits and ._@- .")

@@ -1,0 +1,24 @@
+"""The CLC's services wired together once per process (created by create_app)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from cloud_controller.services.accounts import AccountService
+from cloud_controller.services.clusters import ClusterMonitor
+from cloud_controller.services.keypairs import KeyPairService
+from cloud_controller.services.tags import TagService
+from cloud_controller.services.walrus_sync import WalrusSync
+from mallee.settings import Settings
+
+
+@dataclass
+class Cloud:
+    settings: Settings
+    db: aiosqlite.Connection
+    accounts: AccountService
+    keypairs: KeyPairService
+    tags: TagService
+    clusters: ClusterMonitor
+    walrus: WalrusSync

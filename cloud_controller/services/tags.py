@@ -1,0 +1,92 @@
+"""Tags on every taggable resource, checked against the caller's account.
+
+Resource ids are recognised by prefix; each kind names its table and the
+error AWS gives when an id is not found. Another account's resource is "not
+found", never "forbidden", so ids leak nothing across accounts.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cloud_controller.db.tags import TagRepository
+from mallee import errors
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    prefix: str
+    type: str  # EC2's resource-type, e.g. key-pair, instance
+    table: str
+    not_found: type[errors.ApiError]
+
+
+# Later resources (instances, images, volumes, groups...) add themselves here.
+KINDS: dict[str, ResourceKind] = {
+    "key": ResourceKind("key", "key-pair", "key_pairs", errors.InvalidKeyPairNotFound),
+}
+
+_ID = re.compile(r"^([a-z]+)-[0-9a-f]{8,17}$")
+MAX_TAGS = 50
+
+
+def kind_of(resource_id: str) -> ResourceKind:
+    m = _ID.match(resource_id)
+    if not m or m.group(1) not in KINDS:
+        raise errors.InvalidID(f"The ID '{resource_id}' is not valid")
+    return KINDS[m.group(1)]
+
+
+def check_tag(key: str, value: str) -> None:
+    if not key or len(key) > 128:
+        raise errors.InvalidParameterValue("Tag keys must be 1 to 128 characters long.")
+    if len(value) > 256:
+        raise errors.InvalidParameterValue("Tag values must be at most 256 characters long.")
+    if key.lower().startswith("aws:"):
+        raise errors.InvalidParameterValue("Tag keys starting with 'aws:' are reserved.")
+
+
+class TagService:
+    def __init__(self, db):
+        self.db = db
+        self.repo = TagRepository(db)
+
+    async def resolve(self, account_id: str, resource_id: str) -> ResourceKind:
+        kind = kind_of(resource_id)
+        async with self.db.execute(f"SELECT 1 FROM {kind.table} WHERE id=? AND account_id=?",
+                                   (resource_id, account_id)) as cur:
+            if await cur.fetchone() is None:
+                raise kind.not_found(f"The {kind.type} ID '{resource_id}' does not exist")
+        return kind
+
+    async def create(self, account_id: str, resource_ids: list[str],
+                     tags: list[tuple[str, str]], commit: bool = True) -> None:
+        for key, value in tags:
+            check_tag(key, value)
+        kinds = [await self.resolve(account_id, rid) for rid in resource_ids]
+        for rid, kind in zip(resource_ids, kinds):
+            for key, value in tags:
+                await self.repo.put(account_id, rid, kind.type, key, value)
+            if await self.repo.count(rid) > MAX_TAGS:
+                await self.db.rollback()
+                raise errors.ResourceLimitExceeded(
+                    f"The resource '{rid}' would have more than {MAX_TAGS} tags.")
+        if commit:
+            await self.db.commit()
+
+    async def delete(self, account_id: str, resource_ids: list[str],
+                     tags: list[tuple[str, str | None]]) -> None:
+        for rid in resource_ids:
+            await self.resolve(account_id, rid)
+        for rid in resource_ids:
+            if not tags:
+                await self.repo.drop_resource(rid)
+            for key, value in tags:
+                await self.repo.delete(account_id, rid, key, value)
+        await self.db.commit()
+
+    async def all(self, account_id: str):
+        return await self.repo.for_account(account_id)
+
+    async def of(self, resource_ids: list[str]) -> dict[str, dict[str, str]]:
+        return await self.repo.for_resources(resource_ids)

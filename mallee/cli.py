@@ -1,0 +1,238 @@
+"""`mallee`: init, up, down, status, serve, admin, image.
+
+Errors are one line that says what went wrong and what to do; no tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mallee import control, errors, settings as settings_mod
+from mallee.settings import Settings
+
+SERVICES = {"clc": "cloud_controller.app", "cc": "cluster_controller.app",
+            "nc": "node_controller.app", "walrus": "walrus.app", "sc": "ebs.app"}
+
+
+class CliError(Exception):
+    pass
+
+
+def print_table(rows: list[dict], columns: list[str], output: str) -> None:
+    if output == "json":
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+# --- accounts (direct on the CLC's database; sqlite WAL allows it while running)
+async def _accounts(settings: Settings):
+    from cloud_controller.app import database_path
+    from cloud_controller.db import open_database
+    from cloud_controller.services.accounts import AccountService
+    from mallee.pki import SecretBox
+    if not (settings.pki_dir / "secrets.key").exists():
+        raise CliError(f"no cloud at {settings.home}: run `mallee init` first")
+    db = await open_database(database_path(settings))
+    return db, AccountService(db, SecretBox(settings.pki_dir))
+
+
+def cmd_init(settings: Settings, args) -> None:
+    from mallee.eucarc import write_eucarc
+    from mallee.pki import init_pki
+
+    async def run():
+        made = init_pki(settings.pki_dir, (settings.cloud.host,))
+        db, accounts = await _accounts(settings)
+        try:
+            credential = await accounts.ensure_admin()
+            if credential is not None or not settings.eucarc.exists():
+                credential = credential or (await accounts.access_keys("eucalyptus"))[0].credential
+                write_eucarc(settings, credential, settings.eucarc)
+                print(f"admin credentials written to {settings.eucarc}")
+            else:
+                print(f"cloud already initialised at {settings.home}"
+                      + (" (made missing certificates)" if made else ""))
+        finally:
+            await db.close()
+    asyncio.run(run())
+
+
+def cmd_serve(settings: Settings, args) -> None:
+    from mallee.service import serve_forever, setup_logging
+    setup_logging(settings, args.component, to_file=not args.foreground_log)
+    module = importlib.import_module(SERVICES[args.component])
+    serve_forever(module.sites, settings)
+
+
+def cmd_up(settings: Settings, args) -> None:
+    if not (settings.pki_dir / "ca.pem").exists():
+        cmd_init(settings, args)
+    for component in control.COMPONENTS:
+        pid, started = control.start(settings, component)
+        reason = asyncio.run(control.wait_healthy(settings, component))
+        if reason:
+            log = settings.log_dir / f"{component}.log"
+            raise CliError(f"{component} did not become healthy: {reason}; see {log} "
+                           f"and {settings.log_dir / (component + '.out')}")
+        print(f"{component:7} {'started' if started else 'running'} (pid {pid})")
+    print(f"\nThe cloud is up. Next:\n  source {settings.eucarc}\n"
+          "  aws ec2 describe-availability-zones\n  aws ec2 create-key-pair --key-name k1\n"
+          "  mallee status")
+
+
+def cmd_down(settings: Settings, args) -> None:
+    for component in reversed(control.COMPONENTS):
+        if control.stop(settings, component):
+            print(f"{component:7} stopped")
+
+
+def cmd_status(settings: Settings, args) -> None:
+    async def gather():
+        rows = []
+        for component in control.COMPONENTS:
+            ok, detail = await control.health(settings, component)
+            rows.append({"component": component, "pid": control.running_pid(settings, component)
+                         or "-", "health": "ok" if ok else "DOWN", "detail": detail})
+        nodes, error = await control.cluster_nodes(settings)
+        return rows, nodes, error
+    rows, nodes, error = asyncio.run(gather())
+    if args.output == "json":
+        print(json.dumps({"components": rows, "nodes": nodes, "nodes_error": error}, indent=2))
+        return
+    print_table(rows, ["component", "pid", "health", "detail"], "table")
+    print()
+    if error:
+        print(f"nodes: unknown ({error})")
+        return
+    print_table([{
+        "node": n["name"], "endpoint": n["endpoint"], "status": n["status"],
+        "cores": f"{n['cores_free']}/{n['cores_total']}",
+        "memory_mb": f"{n['memory_free_mb']}/{n['memory_total_mb']}",
+        "disk_gb": f"{n['disk_free_gb']}/{n['disk_total_gb']}",
+        "instances": len(n["instances"]), "reason": n["reason"] or "",
+    } for n in nodes], ["node", "endpoint", "status", "cores", "memory_mb", "disk_gb",
+                        "instances", "reason"], "table")
+    print("(cores, memory and disk are free/total)")
+
+
+def cmd_admin(settings: Settings, args) -> None:
+    from mallee.eucarc import write_eucarc
+
+    async def run():
+        db, accounts = await _accounts(settings)
+        try:
+            what = args.admin_command
+            if what == "account-create":
+                account_id = await accounts.create_account(args.name)
+                credential = await accounts.create_access_key(args.name)
+                path = write_eucarc(settings, credential,
+                                    settings.home / "credentials" / args.name / "eucarc")
+                print(f"account {args.name} ({account_id}) created; credentials in {path}")
+            elif what == "account-list":
+                print_table([{"account": a["name"], "id": a["id"],
+                              "admin": bool(a["is_admin"])} for a in await accounts.accounts()],
+                            ["account", "id", "admin"], args.output)
+            elif what == "user-create":
+                await accounts.create_user(args.account, args.name)
+                print(f"user {args.name} created in {args.account}")
+            elif what == "user-list":
+                print_table([{"user": u["name"], "id": u["id"]}
+                             for u in await accounts.users(args.account)],
+                            ["user", "id"], args.output)
+            elif what == "key-create":
+                c = await accounts.create_access_key(args.account, args.user)
+                print(f"{c.access_key_id}\t{c.secret_access_key}")
+            elif what == "key-list":
+                print_table([{"access_key_id": k.credential.access_key_id,
+                              "account": k.credential.account_name,
+                              "user": k.credential.user_name, "status": k.status,
+                              "created": datetime.fromtimestamp(k.created_at, timezone.utc)
+                              .strftime("%Y-%m-%d %H:%M:%S")}
+                             for k in await accounts.access_keys(args.account, args.user)],
+                            ["access_key_id", "account", "user", "status", "created"],
+                            args.output)
+            elif what in ("key-disable", "key-enable"):
+                await accounts.set_key_active(args.key_id, what == "key-enable")
+                print(f"{args.key_id} {'enabled' if what == 'key-enable' else 'disabled'}")
+            elif what == "key-delete":
+                await accounts.delete_access_key(args.key_id)
+                print(f"{args.key_id} deleted")
+            elif what == "eucarc":
+                keys = [k for k in await accounts.access_keys(args.account, args.user)
+                        if k.status == "Active"]
+                if not keys:
+                    raise CliError(f"{args.account}/{args.user} has no active access key: "
+                                   f"run `mallee admin key-create {args.account}` first")
+                out = Path(args.out) if args.out else \
+                    settings.home / "credentials" / args.account / args.user / "eucarc"
+                print(f"wrote {write_eucarc(settings, keys[-1].credential, out)}")
+        finally:
+            await db.close()
+    asyncio.run(run())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mallee", description="A Eucalyptus-style private cloud.")
+    p.add_argument("--home", help="state directory (default $MALLEE_HOME or ~/.mallee)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("init", help="make the CA, certificates, admin account and eucarc")
+    sub.add_parser("up", help="start every component on this host")
+    sub.add_parser("down", help="stop the components `up` started")
+    status = sub.add_parser("status", help="components' health and each node's capacity")
+    status.add_argument("--output", choices=["table", "json"], default="table")
+    serve = sub.add_parser("serve", help="run one component in the foreground")
+    serve.add_argument("component", choices=sorted(SERVICES))
+    serve.add_argument("--foreground-log", action="store_true", help="log to stderr")
+
+    admin = sub.add_parser("admin", help="accounts, users and access keys")
+    admin.add_argument("--output", choices=["table", "json"], default="table")
+    asub = admin.add_subparsers(dest="admin_command", required=True)
+    asub.add_parser("account-create").add_argument("name")
+    asub.add_parser("account-list")
+    uc = asub.add_parser("user-create")
+    uc.add_argument("account")
+    uc.add_argument("name")
+    asub.add_parser("user-list").add_argument("account")
+    kc = asub.add_parser("key-create")
+    kc.add_argument("account")
+    kc.add_argument("--user", default="admin")
+    kl = asub.add_parser("key-list")
+    kl.add_argument("--account")
+    kl.add_argument("--user")
+    for verb in ("key-disable", "key-enable", "key-delete"):
+        asub.add_parser(verb).add_argument("key_id")
+    ec = asub.add_parser("eucarc", help="write an eucarc for an account's user")
+    ec.add_argument("account")
+    ec.add_argument("--user", default="admin")
+    ec.add_argument("--out")
+    return p
+
+
+COMMANDS = {"init": cmd_init, "up": cmd_up, "down": cmd_down, "status": cmd_status,
+            "serve": cmd_serve, "admin": cmd_admin}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_mod.load(home=Path(args.home) if args.home else None)
+    try:
+        COMMANDS[args.command](settings, args)
+    except (CliError, errors.ApiError) as err:
+        print(f"mallee: {getattr(err, 'message', err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Credentials files that awscli, boto3, s3cmd and euca2ools read without flags."""
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from mallee.auth import Credential
+from mallee.pki import issue_user_cert
+from mallee.settings import Settings
+
+
+def endpoints(settings: Settings) -> dict[str, str]:
+    host = settings.cloud.host
+    return {"ec2": f"http://{host}:{settings.clc.port}/",
+            "s3": f"http://{host}:{settings.walrus.port}/",
+            "euca_ec2": f"http://{host}:{settings.clc.port}/services/compute",
+            "euca_s3": f"http://{host}:{settings.walrus.port}/services/objectstorage"}
+
+
+def _private_write(path: Path, data: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_eucarc(settings: Settings, credential: Credential, path: Path) -> Path:
+    """Write an eucarc for one access key, with the user's bundling certificate beside it."""
+    folder = path.parent
+    cert_path = folder / f"{credential.account_name}-{credential.user_name}-cert.pem"
+    key_path = folder / f"{credential.account_name}-{credential.user_name}-pk.pem"
+    if not cert_path.exists():
+        cert, key = issue_user_cert(settings.pki_dir, credential.account_id, credential.user_name)
+        _private_write(key_path, key)
+        _private_write(cert_path, cert)
+    ep = endpoints(settings)
+    values = {
+        "AWS_ACCESS_KEY_ID": credential.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": credential.secret_access_key,
+        "AWS_DEFAULT_REGION": settings.cloud.region,
+        "AWS_ENDPOINT_URL_EC2": ep["ec2"],
+        "AWS_ENDPOINT_URL_S3": ep["s3"],
+        # Ansible and Terraform ask STS/IAM who they are; the CLC answers at its URL.
+        "AWS_ENDPOINT_URL_STS": ep["ec2"],
+        "AWS_ENDPOINT_URL_IAM": ep["ec2"],
+        # euca2ools' names.
+        "EC2_URL": ep["euca_ec2"],
+        "S3_URL": ep["euca_s3"],
+        "EC2_ACCESS_KEY": credential.access_key_id,
+        "EC2_SECRET_KEY": credential.secret_access_key,
+        "AWS_ACCESS_KEY": credential.access_key_id,
+        "AWS_SECRET_KEY": credential.secret_access_key,
+        "EUCALYPTUS_CERT": str(settings.pki_dir / "cloud-cert.pem"),
+        "EC2_CERT": str(cert_path),
+        "EC2_PRIVATE_KEY": str(key_path),
+        "EC2_USER_ID": credential.account_id,
+    }
+    lines = [f"# Mallee credentials for {credential.account_name}/{credential.user_name}",
+             f"# source {path}"]
+    lines += [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    _private_write(path, "\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,146 @@
+"""A whole cloud in one process, for tests/api: every component's real sites
+on free loopback ports, FakeDriver for VMs, real TLS, real sqlite.
+
+Components run in a background thread's event loop so tests can drive them
+with blocking clients (boto3, the awscli command line).
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import socket
+import threading
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from mallee import settings as settings_mod
+from mallee.auth import Credential
+from mallee.eucarc import write_eucarc
+from mallee.pki import SecretBox, init_pki
+from mallee.service import start_sites, stop_sites
+
+MODULES = {"walrus": "walrus.app", "sc": "ebs.app", "nc": "node_controller.app",
+           "cc": "cluster_controller.app", "clc": "cloud_controller.app"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cloud:
+    def __init__(self, home: Path, components=tuple(MODULES), env: dict | None = None):
+        self.home = home
+        self.components = components
+        ports = {k: free_port() for k in ("clc", "cc", "nc", "walrus", "walrus_rpc", "sc")}
+        base = {
+            "MALLEE_CLOUD_HOST": "127.0.0.1",
+            "MALLEE_CLC_PORT": str(ports["clc"]),
+            "MALLEE_CLC_POLL_SECONDS": "0.5",
+            "MALLEE_CLC_CLUSTERS": f"cluster1=mallee-1a@127.0.0.1:{ports['cc']}",
+            "MALLEE_CC_PORT": str(ports["cc"]),
+            "MALLEE_CC_NODES": f"127.0.0.1:{ports['nc']}",
+            "MALLEE_CC_POLL_SECONDS": "0.5",
+            "MALLEE_NC_PORT": str(ports["nc"]),
+            "MALLEE_NC_DRIVER": "fake",
+            "MALLEE_NC_CORES": "8",
+            "MALLEE_NC_MEMORY_MB": "8192",
+            "MALLEE_NC_DISK_GB": "200",
+            "MALLEE_WALRUS_PORT": str(ports["walrus"]),
+            "MALLEE_WALRUS_RPC_PORT": str(ports["walrus_rpc"]),
+            "MALLEE_SC_PORT": str(ports["sc"]),
+        }
+        base.update(env or {})
+        self.settings = settings_mod.load(home=home, env=base)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._runners = []
+        self.admin: Credential | None = None
+
+    def run(self, coro, timeout: float = 60):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def _accounts(self):
+        from cloud_controller.app import database_path
+        from cloud_controller.db import open_database
+        from cloud_controller.services.accounts import AccountService
+        db = await open_database(database_path(self.settings))
+        return db, AccountService(db, SecretBox(self.settings.pki_dir))
+
+    async def _init(self):
+        db, accounts = await self._accounts()
+        try:
+            self.admin = await accounts.ensure_admin()
+        finally:
+            await db.close()
+
+    async def _start(self):
+        for name in self.components:
+            module = importlib.import_module(MODULES[name])
+            self._runners += await start_sites(module.sites(self.settings))
+
+    def start(self) -> "Cloud":
+        init_pki(self.settings.pki_dir, ("127.0.0.1",))
+        self._thread.start()
+        self.run(self._init())
+        self.run(self._start())
+        return self
+
+    def stop(self) -> None:
+        self.run(stop_sites(self._runners))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+    def new_account(self, name: str) -> Credential:
+        async def make():
+            db, accounts = await self._accounts()
+            try:
+                await accounts.create_account(name)
+                return await accounts.create_access_key(name)
+            finally:
+                await db.close()
+        return self.run(make())
+
+    def wait_for(self, predicate, timeout: float = 10.0, interval: float = 0.1):
+        """Poll a condition (bounded): state flows upward by polling here too."""
+        import time
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value or time.monotonic() > deadline:
+                return value
+            time.sleep(interval)
+
+    @property
+    def ec2_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.clc.port}/"
+
+    @property
+    def s3_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.walrus.port}/"
+
+    def client(self, service: str = "ec2", credential: Credential | None = None, **config):
+        credential = credential or self.admin
+        return boto3.client(
+            service, endpoint_url=self.ec2_url if service in ("ec2", "sts", "iam") else self.s3_url,
+            region_name=self.settings.cloud.region,
+            aws_access_key_id=credential.access_key_id,
+            aws_secret_access_key=credential.secret_access_key,
+            config=Config(retries={"max_attempts": 1}, **config))
+
+    def cli_env(self, credential: Credential | None = None) -> dict:
+        """The environment a user has after `source eucarc`."""
+        credential = credential or self.admin
+        rc = write_eucarc(self.settings, credential,
+                          self.home / "credentials" / credential.account_name / "eucarc")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        for line in rc.read_text().splitlines():
+            if line.startswith("export "):
+                key, _, value = line[len("export "):].partition("=")
+                env[key] = value.strip("'")
+        env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(self.home / "none")
+        return env
