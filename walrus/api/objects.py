@@ -164,8 +164,10 @@ async def get_object(ctx: Ctx, head: bool = False) -> web.StreamResponse:
         headers["Content-Range"] = f"bytes {first}-{last}/{obj.size}"
     length = last - first + 1
     if head:
-        response = web.Response(status=status, headers=headers)
-        response.content_length = length  # aiohttp keeps it on HEAD without a body
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = length
+        await response.prepare(ctx.request)
+        await response.write_eof()
         return response
     return await _send_blob(ctx, obj, first, length, status, headers)
 
