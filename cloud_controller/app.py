@@ -29,7 +29,7 @@ def database_path(settings: Settings):
 async def open_cloud(settings: Settings) -> Cloud:
     db = await open_database(database_path(settings))
     tls = client_ssl_context(settings.pki_dir, "clc")
-    accounts = AccountService(db, SecretBox(settings.pki_dir))
+    accounts = AccountService(db, SecretBox(settings.pki_dir), settings.pki_dir)
     clusters = ClusterMonitor(
         [ClusterState(ref, ClusterClient(ref.host, ref.port, tls)) for ref in settings.clusters],
         settings.clc.poll_seconds)

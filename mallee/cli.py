@@ -42,7 +42,7 @@ async def _accounts(settings: Settings):
     if not (settings.pki_dir / "secrets.key").exists():
         raise CliError(f"no cloud at {settings.home}: run `mallee init` first")
     db = await open_database(database_path(settings))
-    return db, AccountService(db, SecretBox(settings.pki_dir))
+    return db, AccountService(db, SecretBox(settings.pki_dir), settings.pki_dir)
 
 
 def cmd_init(settings: Settings, args) -> None:
@@ -56,7 +56,7 @@ def cmd_init(settings: Settings, args) -> None:
             credential = await accounts.ensure_admin()
             if credential is not None or not settings.eucarc.exists():
                 credential = credential or (await accounts.access_keys("eucalyptus"))[0].credential
-                write_eucarc(settings, credential, settings.eucarc)
+                await write_eucarc(settings, accounts, credential, settings.eucarc)
                 print(f"admin credentials written to {settings.eucarc}")
             else:
                 print(f"cloud already initialised at {settings.home}"
@@ -134,8 +134,8 @@ def cmd_admin(settings: Settings, args) -> None:
             if what == "account-create":
                 account_id = await accounts.create_account(args.name)
                 credential = await accounts.create_access_key(args.name)
-                path = write_eucarc(settings, credential,
-                                    settings.home / "credentials" / args.name / "eucarc")
+                path = await write_eucarc(settings, accounts, credential,
+                                    settings.home / "credentials" / args.name / "admin" / "eucarc")
                 print(f"account {args.name} ({account_id}) created; credentials in {path}")
             elif what == "account-list":
                 print_table([{"account": a["name"], "id": a["id"],
@@ -174,7 +174,7 @@ def cmd_admin(settings: Settings, args) -> None:
                                    f"run `mallee admin key-create {args.account}` first")
                 out = Path(args.out) if args.out else \
                     settings.home / "credentials" / args.account / args.user / "eucarc"
-                print(f"wrote {write_eucarc(settings, keys[-1].credential, out)}")
+                print(f"wrote {await write_eucarc(settings, accounts, keys[-1].credential, out)}")
         finally:
             await db.close()
     asyncio.run(run())

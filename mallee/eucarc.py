@@ -6,7 +6,6 @@ import shlex
 from pathlib import Path
 
 from mallee.auth import Credential
-from mallee.pki import issue_user_cert
 from mallee.settings import Settings
 
 
@@ -27,13 +26,18 @@ def _private_write(path: Path, data: bytes | str) -> None:
         os.fsync(f.fileno())
 
 
-def write_eucarc(settings: Settings, credential: Credential, path: Path) -> Path:
-    """Write an eucarc for one access key, with the user's bundling certificate beside it."""
+async def write_eucarc(settings: Settings, accounts, credential: Credential,
+                       path: Path) -> Path:
+    """Write an eucarc for one access key, with the user's bundling certificate beside it.
+
+    `accounts` (the CLC's AccountService) issues and records the certificate,
+    so RegisterImage can check bundles signed with it.
+    """
     folder = path.parent
     cert_path = folder / f"{credential.account_name}-{credential.user_name}-cert.pem"
     key_path = folder / f"{credential.account_name}-{credential.user_name}-pk.pem"
     if not cert_path.exists():
-        cert, key = issue_user_cert(settings.pki_dir, credential.account_id, credential.user_name)
+        cert, key = await accounts.issue_signing_certificate(credential)
         _private_write(key_path, key)
         _private_write(cert_path, cert)
     ep = endpoints(settings)

@@ -69,7 +69,7 @@ class Cloud:
         from cloud_controller.db import open_database
         from cloud_controller.services.accounts import AccountService
         db = await open_database(database_path(self.settings))
-        return db, AccountService(db, SecretBox(self.settings.pki_dir))
+        return db, AccountService(db, SecretBox(self.settings.pki_dir), self.settings.pki_dir)
 
     async def _init(self):
         db, accounts = await self._accounts()
@@ -135,8 +135,16 @@ class Cloud:
     def cli_env(self, credential: Credential | None = None) -> dict:
         """The environment a user has after `source eucarc`."""
         credential = credential or self.admin
-        rc = write_eucarc(self.settings, credential,
-                          self.home / "credentials" / credential.account_name / "eucarc")
+
+        async def write():
+            db, accounts = await self._accounts()
+            try:
+                return await write_eucarc(self.settings, accounts, credential, self.home /
+                                          "credentials" / credential.account_name /
+                                          credential.user_name / "eucarc")
+            finally:
+                await db.close()
+        rc = self.run(write())
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         for line in rc.read_text().splitlines():
             if line.startswith("export "):

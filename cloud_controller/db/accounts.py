@@ -83,3 +83,13 @@ class AccountRepository:
             args.append(user_name)
         async with self.db.execute(sql + " ORDER BY a.name, u.name, k.created_at", args) as cur:
             return await cur.fetchall()
+
+    async def insert_certificate(self, cert_id: str, user_id: str, pem: str) -> None:
+        await self.db.execute("INSERT INTO certificates VALUES (?, ?, ?, ?)",
+                              (cert_id, user_id, pem, time.time()))
+
+    async def certificates(self, account_id: str) -> list[str]:
+        async with self.db.execute(
+                "SELECT c.pem FROM certificates c JOIN users u ON u.id = c.user_id "
+                "WHERE u.account_id=? ORDER BY c.created_at", (account_id,)) as cur:
+            return [row[0] for row in await cur.fetchall()]

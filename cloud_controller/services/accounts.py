@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiosqlite
 
 from cloud_controller.db.accounts import AccountRepository
 from mallee import errors, ids
 from mallee.auth import Credential
-from mallee.pki import SecretBox
+from mallee.pki import SecretBox, issue_user_cert
 
 ADMIN_ACCOUNT = "eucalyptus"
 ADMIN_USER = "admin"
@@ -30,8 +31,9 @@ class AccessKey:
 
 
 class AccountService:
-    def __init__(self, db: aiosqlite.Connection, box: SecretBox):
+    def __init__(self, db: aiosqlite.Connection, box: SecretBox, pki_dir: Path):
         self.db = db
+        self.pki_dir = pki_dir
         self.repo = AccountRepository(db)
         self.box = box
         self._cache: dict[str, Credential | None] = {}
@@ -108,6 +110,17 @@ class AccountService:
 
     async def generation(self) -> int:
         return await self.repo.generation()
+
+    async def issue_signing_certificate(self, credential: Credential) -> tuple[bytes, bytes]:
+        """A bundling certificate + key for a user (EC2_CERT/EC2_PRIVATE_KEY), recorded."""
+        cert, key = issue_user_cert(self.pki_dir, credential.account_id, credential.user_name)
+        await self.repo.insert_certificate(ids.resource_id("cert"), credential.user_id,
+                                           cert.decode())
+        await self.db.commit()
+        return cert, key
+
+    async def certificates(self, account_id: str) -> list[str]:
+        return await self.repo.certificates(account_id)
 
     async def lookup(self, key_id: str) -> Credential | None:
         """The credential for a request's access key; cached until keys change."""
