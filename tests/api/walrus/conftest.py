@@ -157,20 +157,43 @@ def bucket(s3):
     s3.delete_bucket(Bucket=name)
 
 
+
+def sign_v4(account: Account, method: str, url: str, headers: dict, payload_hash: str):
+    """SigV4 header auth written out by hand, so tests control every header
+    (botocore rewrites x-amz-content-sha256). Returns (headers, seed, signing key, date, scope)."""
+    import hashlib
+    from datetime import datetime, timezone
+    from urllib.parse import parse_qsl, urlsplit
+
+    from mallee.auth import sigv4
+
+    parts = urlsplit(url)
+    amz_date = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    headers = {**headers, "Host": parts.netloc, "x-amz-date": amz_date,
+               "x-amz-content-sha256": payload_hash}
+    lowered = {k.lower(): v for k, v in headers.items()}
+    names = tuple(sorted(lowered))
+    canonical = "\n".join([method, parts.path or "/",
+                           sigv4.canonical_query(parse_qsl(parts.query, keep_blank_values=True)),
+                           sigv4.canonical_headers(lowered, names), ";".join(names), payload_hash])
+    scope = sigv4.Scope(account.access_key_id, amz_date[:8], "mallee", "s3")
+    to_sign = "\n".join([sigv4.ALGORITHM, amz_date, scope.text,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = sigv4.signing_key(account.secret_access_key, scope)
+    signature = sigv4.sign(key, to_sign)
+    headers["Authorization"] = (f"{sigv4.ALGORITHM} Credential={account.access_key_id}/"
+                                f"{scope.text}, SignedHeaders={';'.join(names)}, "
+                                f"Signature={signature}")
+    return headers, signature, key, amz_date, scope.text
+
+
 def signed(server, account: Account, method: str, path: str, body: bytes = b"",
            headers: dict | None = None, payload_hash: str | None = None):
-    """Send a hand-made SigV4 request (for inputs SDKs refuse to produce)."""
+    """Send a hand-signed SigV4 request (for inputs SDKs refuse to produce)."""
     import hashlib
 
     import requests
-    from botocore.auth import S3SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
     url = server.endpoint + path
-    headers = dict(headers or {})
-    headers["x-amz-content-sha256"] = payload_hash or hashlib.sha256(body).hexdigest()
-    request = AWSRequest(method=method, url=url, data=body, headers=headers)
-    S3SigV4Auth(Credentials(account.access_key_id, account.secret_access_key), "s3",
-                "mallee").add_auth(request)
-    return requests.request(method, url, data=body, headers=dict(request.headers))
+    payload_hash = payload_hash or hashlib.sha256(body).hexdigest()
+    final, *_ = sign_v4(account, method, url, headers or {}, payload_hash)
+    return requests.request(method, url, data=body, headers=final)
