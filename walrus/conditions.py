@@ -67,9 +67,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise errors.InvalidRange(RangeRequested=header, ActualObjectSize=size)
         return max(0, size - length), size - 1
     first = int(m[1])
-    last = int(m[2]) if m[2] else size - 1
-    if last < first:
+    if m[2] and int(m[2]) < first:
         return None
     if first >= size:
         raise errors.InvalidRange(RangeRequested=header, ActualObjectSize=size)
+    last = int(m[2]) if m[2] else size - 1
     return first, min(last, size - 1)

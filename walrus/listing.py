@@ -87,7 +87,7 @@ def encode_token(marker: str) -> str:
 
 def decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode("utf-8")
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise errors.InvalidArgument("The continuation token provided is incorrect",
                                      ArgumentName="continuation-token")
