@@ -74,21 +74,24 @@ if ip link show eth0 >/dev/null 2>&1; then
     fi
 fi
 
+# Open the ACPI power button devices before announcing the boot, so a press
+# right after the marker is already queued for us; one reader per device.
+mkfifo /run/power
+fd=3
+for event in /sys/class/input/event*; do
+    case "$(cat "$event/device/name" 2>/dev/null)" in
+        *"Power Button"*)
+            eval "exec $fd< /dev/input/${event##*/}"
+            (dd of=/dev/null bs=24 count=1 <&$fd 2>/dev/null; echo pressed > /run/power) &
+            fd=$((fd + 1)) ;;
+    esac
+done
 echo
 echo MALLEE-TEST-BOOTED
 [ -n "$instance_id" ] && echo "instance-id: $instance_id"
 [ -n "$user_data" ] && echo "user-data: $user_data"
 [ -n "$public_key" ] && echo "public-key: installed"
 
-# Wait for the ACPI power button: one reader per power button input device;
-# the first key event it delivers ends the wait.
-mkfifo /run/power
-for event in /sys/class/input/event*; do
-    case "$(cat "$event/device/name" 2>/dev/null)" in
-        *"Power Button"*)
-            (dd if="/dev/input/${event##*/}" of=/dev/null bs=24 count=1 2>/dev/null; echo pressed > /run/power) & ;;
-    esac
-done
 # PID 1 adopts the orphans busybox timeout leaves behind; their SIGCHLD can
 # interrupt the blocking open, so retry until a reader reports a press.
 until read -r _ < /run/power; do :; done 2>/dev/null

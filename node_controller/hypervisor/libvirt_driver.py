@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import libvirt
 
 from node_controller.hypervisor.domain import DomainSpec, DomainType, domain_xml
+from node_controller.hypervisor.guest_files import check_reachable, guest_paths
 from node_controller.hypervisor.kvm_probe import probe_domain_type
 from node_controller.hypervisor.protocol import (
     DomainExists,
@@ -105,6 +106,8 @@ class LibvirtDriver:
     def define(self, spec: DomainSpec) -> None:
         if spec.domain_type is None:
             spec = dataclasses.replace(spec, domain_type=self.domain_type)
+        if self.uri.startswith("qemu:///system"):  # QEMU runs as another user
+            check_reachable(guest_paths(spec))
         try:
             self.conn.defineXML(domain_xml(spec))
         except libvirt.libvirtError as exc:
@@ -114,8 +117,18 @@ class LibvirtDriver:
 
     def start(self, name: str, paused: bool = False) -> None:
         domain = self._lookup(name)
-        flags = libvirt.VIR_DOMAIN_START_PAUSED if paused else 0
-        _change_power(domain, name, want_active=True, action=lambda: domain.createWithFlags(flags))
+
+        def start_paused() -> None:
+            # only drivers without START_PAUSED (libvirt's test driver) get here
+            domain.create()
+            domain.suspend()
+
+        action = (
+            _with_flags(lambda: domain.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED), start_paused)
+            if paused
+            else domain.create
+        )
+        _change_power(domain, name, want_active=True, action=action)
 
     def resume(self, name: str) -> None:
         domain = self._lookup(name)
@@ -135,7 +148,9 @@ class LibvirtDriver:
             domain,
             name,
             want_active=False,
-            action=lambda: domain.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN),
+            action=_with_flags(
+                lambda: domain.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN), domain.shutdown
+            ),
         )
 
     def destroy(self, name: str) -> None:
@@ -152,13 +167,7 @@ class LibvirtDriver:
         with contextlib.suppress(DomainNotFound), _translated(name):
             if not domain.isPersistent():
                 return  # already undefined, still running as a transient domain
-            try:
-                domain.undefineFlags(_UNDEFINE_FLAGS)
-            except libvirt.libvirtError as exc:
-                # drivers without snapshots/checkpoints/NVRAM reject those flags
-                if exc.get_error_code() not in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG):
-                    raise
-                domain.undefine()
+            _with_flags(lambda: domain.undefineFlags(_UNDEFINE_FLAGS), domain.undefine)()
 
     def reboot(self, name: str, hard: bool = False) -> None:
         domain = self._lookup(name)
@@ -168,7 +177,7 @@ class LibvirtDriver:
             if hard:
                 domain.reset(0)
             else:
-                domain.reboot(libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN)
+                _with_flags(lambda: domain.reboot(libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN), domain.reboot)()
 
     # -- inspection ------------------------------------------------------------
 
@@ -244,8 +253,23 @@ def _change_power(
             return
         try:
             action()
-        except libvirt.libvirtError as exc:
-            lost_race = exc.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID
-            if lost_race and bool(domain.isActive()) == want_active:
+        except libvirt.libvirtError:
+            # drivers disagree on the error code for "already running"; the
+            # outcome is what counts
+            if bool(domain.isActive()) == want_active:
                 return
             raise
+
+
+def _with_flags(flagged: Callable[[], object], plain: Callable[[], object]) -> Callable[[], None]:
+    """Call with flags; fall back to the plain call on drivers that reject them."""
+
+    def call() -> None:
+        try:
+            flagged()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() not in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT):
+                raise
+            plain()
+
+    return call
