@@ -87,6 +87,7 @@ for event in /sys/class/input/event*; do
     esac
 done
 echo
+[ -f /etc/mallee-release ] && echo "root: disk" || echo "root: initramfs"
 echo MALLEE-TEST-BOOTED
 [ -n "$instance_id" ] && echo "instance-id: $instance_id"
 [ -n "$user_data" ] && echo "user-data: $user_data"

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -84,16 +85,23 @@ def _rootfs() -> bytes:
         _write(tree / "sbin/mallee-init", GUEST_INIT.encode(), 0o755)
         _write(tree / "usr/share/udhcpc/default.script", UDHCPC_SCRIPT.encode(), 0o755)
         _write(tree / "etc/mallee-release", b"mallee-test root disk\n", 0o644)
-        for path in [tree, *tree.rglob("*")]:
+        paths = [tree, *sorted(tree.rglob("*"))]
+        for path in paths:
             os.utime(path, (_FIXED_TIME, _FIXED_TIME), follow_symlinks=False)
         image = Path(tmp) / "rootfs.img"
+        env = {**os.environ, "E2FSPROGS_FAKE_TIME": str(_FIXED_TIME)}
         subprocess.run(
             ["mke2fs", "-q", "-t", "ext4", "-O", "^has_journal", "-L", "mallee-root",
              "-U", _FIXED_UUID, "-E", f"hash_seed={_FIXED_UUID},root_owner=0:0",
              "-d", str(tree), str(image), ROOTFS_SIZE],
-            check=True, capture_output=True,
-            env={**os.environ, "E2FSPROGS_FAKE_TIME": str(_FIXED_TIME)},
+            check=True, capture_output=True, env=env,
         )
+        # mke2fs -d copies each source file's ctime, which utime cannot set
+        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(_FIXED_TIME))
+        inodes = ["/", *(f"/{p.relative_to(tree).as_posix()}" for p in paths[1:])]
+        commands = "".join(f"sif {inode} ctime {stamp}\n" for inode in inodes)
+        subprocess.run(["debugfs", "-w", "-f", "-", str(image)], input=commands.encode(),
+                       check=True, capture_output=True, env=env)
         return image.read_bytes()
 
 
