@@ -89,7 +89,7 @@ class RequestBody:
         return algorithm
 
     def _raw(self) -> AsyncIterator[bytes]:
-        return self._request.content.iter_chunked(READ_SIZE)
+        return self._request.content.iter_any()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         algorithm = (self._header_checksum or (self._trailer_algorithm, ""))[0]

@@ -1,0 +1,259 @@
+"""Walrus against moto_server and dd, in one run on the same disk.
+
+    .venv/bin/python bench/walrus.py [--big-gib 5] [--small 3000]
+
+Measures 64 MiB PUT/GET throughput, 4 KiB PUT/GET requests per second and p99
+latency with 16 concurrent clients (an asyncio + aiohttp client in its own
+process, signing SigV4 with UNSIGNED-PAYLOAD; curl for the large transfers), `dd conv=fdatasync` for the
+disk's own write rate, and Walrus's peak RSS while a large object goes up and
+comes down. Prints one table with ratios. Not a timed test.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mallee import pki, settings as mallee_settings  # noqa: E402
+from mallee.auth import sigv4  # noqa: E402
+from mallee.rpc import RpcClient, client_ssl_context  # noqa: E402
+
+KEY, SECRET = "AKIABENCH00000000000", "bench-secret-0000000000000000000000000000"
+MIB = 1024 * 1024
+BIG = 64 * MIB
+SMALL = 4096
+CONCURRENCY = 16
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sign(method: str, url: str) -> dict:
+    parts = urlsplit(url)
+    amz_date = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    headers = {"host": parts.netloc, "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+               "x-amz-date": amz_date}
+    names = tuple(sorted(headers))
+    canonical = "\n".join([method, parts.path, "", sigv4.canonical_headers(headers, names),
+                           ";".join(names), "UNSIGNED-PAYLOAD"])
+    scope = sigv4.Scope(KEY, amz_date[:8], "us-east-1", "s3")  # moto insists; Walrus takes any
+    to_sign = "\n".join([sigv4.ALGORITHM, amz_date, scope.text,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    signature = sigv4.sign(sigv4.signing_key(SECRET, scope), to_sign)
+    headers["Authorization"] = (f"{sigv4.ALGORITHM} Credential={KEY}/{scope.text}, "
+                                f"SignedHeaders={';'.join(names)}, Signature={signature}")
+    del headers["host"]
+    return headers
+
+
+def wait_port(port: int, timeout: float = 20) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def start_walrus(home: Path) -> tuple[subprocess.Popen, str]:
+    pki.init_pki(home / "pki")
+    port, rpc_port = free_port(), free_port()
+    env = {**os.environ, "MALLEE_HOME": str(home), "MALLEE_WALRUS_PORT": str(port),
+           "MALLEE_WALRUS_RPC_PORT": str(rpc_port), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "walrus"], env=env, cwd=ROOT)
+    wait_port(port)
+    wait_port(rpc_port)
+    config = mallee_settings.load(home, env)
+
+    async def push():
+        client = RpcClient("127.0.0.1", rpc_port, client_ssl_context(config.pki_dir, "clc"))
+        try:
+            await client.call("sync_credentials", generation=1, credentials=[{
+                "access_key_id": KEY, "secret_access_key": SECRET, "account_id": "123456789012",
+                "account_name": "bench", "user_id": "AIDABENCH", "user_name": "admin",
+                "is_admin": False, "active": True}])
+        finally:
+            await client.close()
+    asyncio.run(push())
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def start_moto() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    moto = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen([str(moto), "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+async def _request(session, method, url, data=None, headers=None) -> bytes | int:
+    async with session.request(method, url, data=data, headers={**sign(method, url),
+                                                                  **(headers or {})}) as resp:
+        if resp.status >= 300:
+            raise RuntimeError(f"{method} {url}: {resp.status} {await resp.text()}")
+        if method == "GET":
+            total = 0
+            async for chunk in resp.content.iter_chunked(1 << 20):
+                total += len(chunk)
+            return total
+        return resp.status
+
+
+def curl(method: str, url: str, upload: str | None = None, stdin=None) -> float:
+    """One transfer with curl (a C client, so the client is not the bottleneck); seconds."""
+    args = ["curl", "-sS", "-f", "-o", "/dev/null", "-w", "%{time_total}", "-X", method]
+    if upload:
+        args += ["-T", upload]
+    for name, value in sign(method, url).items():
+        args += ["-H", f"{name}: {value}"]
+    done = subprocess.run(args + [url], capture_output=True, text=True, stdin=stdin, check=True)
+    return float(done.stdout)
+
+
+def large(endpoint: str, bucket: str, source: Path, repeats: int = 3) -> tuple[float, float]:
+    put_rates, get_rates = [], []
+    for i in range(repeats):
+        url = f"{endpoint}/{bucket}/large-{i}"
+        put_rates.append(BIG / MIB / curl("PUT", url, str(source)))
+        get_rates.append(BIG / MIB / curl("GET", url))
+    return sorted(put_rates)[repeats // 2], sorted(get_rates)[repeats // 2]
+
+
+async def small(endpoint: str, bucket: str, count: int) -> dict:
+    data = os.urandom(SMALL)
+    results = {}
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for method in ("PUT", "GET"):
+            latencies: list[float] = []
+            queue = iter(range(count))
+
+            async def worker():
+                for i in queue:
+                    url = f"{endpoint}/{bucket}/small-{i % 1000}"
+                    t = time.perf_counter()
+                    await _request(session, method, url, data if method == "PUT" else None)
+                    latencies.append(time.perf_counter() - t)
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+            elapsed = time.perf_counter() - started
+            latencies.sort()
+            results[method] = (count / elapsed, latencies[int(len(latencies) * 0.99) - 1] * 1000)
+    return results
+
+
+async def make_bucket(endpoint: str, bucket: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        await _request(session, "PUT", f"{endpoint}/{bucket}")
+
+
+def dd_rate(directory: Path) -> tuple[float, float]:
+    target = directory / "dd.bin"
+    out = subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=1M", "count=64",
+                          "conv=fdatasync"], capture_output=True, text=True).stderr
+    write = _dd_mbps(out)
+    out = subprocess.run(["dd", f"if={target}", "of=/dev/null", "bs=1M"],
+                         capture_output=True, text=True).stderr
+    target.unlink()
+    return write, _dd_mbps(out)
+
+
+def _dd_mbps(stderr: str) -> float:
+    m = re.search(r"(\d+) bytes .* copied, ([\d.]+) s", stderr)
+    return int(m[1]) / MIB / float(m[2])
+
+
+def peak_rss_mib(pid: int) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", text)[1]) / 1024
+
+
+def current_rss_mib(pid: int) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", text)[1]) / 1024
+
+
+def huge_roundtrip(endpoint: str, bucket: str, gib: float) -> float:
+    """Stream `gib` GiB of zeros up (chunked, from a pipe) and back down."""
+    size = int(gib * 1024 * MIB)
+    url = f"{endpoint}/{bucket}/huge"
+    zeros = subprocess.Popen(["head", "-c", str(size), "/dev/zero"], stdout=subprocess.PIPE)
+    seconds = curl("PUT", url, "-", stdin=zeros.stdout)
+    zeros.wait()
+    return seconds + curl("GET", url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=3000, help="requests per small-object run")
+    parser.add_argument("--big-gib", type=float, default=5.0,
+                        help="size of the memory-flatness object (0 to skip)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="walrus-bench-", dir=ROOT / "bench"))
+    procs = []
+    try:
+        walrus_proc, walrus_url = start_walrus(work / "home")
+        procs.append(walrus_proc)
+        moto_proc, moto_url = start_moto()
+        procs.append(moto_proc)
+        source = work / "source.bin"
+        source.write_bytes(os.urandom(BIG))
+        rows = {}
+        for name, url in (("walrus", walrus_url), ("moto", moto_url)):
+            asyncio.run(make_bucket(url, "bench"))
+            put, get = large(url, "bench", source)
+            s = asyncio.run(small(url, "bench", args.small))
+            rows[name] = {"put64": put, "get64": get, "put4k": s["PUT"][0],
+                          "put4k_p99": s["PUT"][1], "get4k": s["GET"][0],
+                          "get4k_p99": s["GET"][1]}
+        dd_write, dd_read = dd_rate(work)
+        base_rss = current_rss_mib(walrus_proc.pid)
+        huge_seconds = huge_roundtrip(walrus_url, "bench", args.big_gib) if args.big_gib else 0.0
+        peak = peak_rss_mib(walrus_proc.pid)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+    w, m = rows["walrus"], rows["moto"]
+    print(f"{'measure':34} {'walrus':>10} {'moto':>10} {'dd':>10}  ratio")
+    print(f"{'64 MiB PUT MiB/s':34} {w['put64']:10.0f} {m['put64']:10.0f} {dd_write:10.0f}  "
+          f"{w['put64'] / dd_write:.2f}x dd (target >= 0.60), {w['put64'] / m['put64']:.2f}x moto")
+    print(f"{'64 MiB GET MiB/s':34} {w['get64']:10.0f} {m['get64']:10.0f} {dd_read:10.0f}  "
+          f"{w['get64'] / m['get64']:.2f}x moto (target >= 1.5)")
+    for op in ("put4k", "get4k"):
+        print(f"{op[:3].upper() + ' 4 KiB req/s (16 clients)':34} {w[op]:10.0f} {m[op]:10.0f} "
+              f"{'':>10}  {w[op] / m[op]:.2f}x moto (target >= 3)")
+        print(f"{op[:3].upper() + ' 4 KiB p99 ms':34} {w[op + '_p99']:10.1f} "
+              f"{m[op + '_p99']:10.1f} {'':>10}  target < 50 ms")
+    if args.big_gib:
+        print(f"{f'{args.big_gib:g} GiB up+down: walrus RSS MiB':34} {base_rss:10.0f} -> "
+              f"{peak:.0f} peak ({huge_seconds:.0f} s)")
+    print("(dd: write with conv=fdatasync; its GET column is a cached read of that file)")
+
+
+if __name__ == "__main__":
+    main()
