@@ -4,9 +4,11 @@ nothing behind. Run with -s to see the measured boot time."""
 from __future__ import annotations
 
 import hashlib
+import http.server
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,3 +109,65 @@ def test_boot_marker_acpi_poweroff_and_cleanup(driver, guest_dir):
         driver.undefine(spec.name)
     assert spec.name not in {status.name for status in driver.list_domains()}
     assert not list(guest_dir.glob("*.tmp"))
+
+
+class _Metadata(http.server.BaseHTTPRequestHandler):
+    """A stand-in metadata service on 127.0.0.1; imdsv2=False refuses tokens."""
+
+    imdsv2 = True
+    token = "mallee-token"
+    paths = {
+        "/latest/meta-data/instance-id": b"i-0123456789abcdef0",
+        "/latest/user-data": b"hello world\nsecond line\n",
+        "/latest/meta-data/public-keys/0/openssh-key": b"ssh-ed25519 AAAAC3Nza k1",
+    }
+
+    def do_PUT(self):
+        self._reply(200, self.token.encode()) if self.imdsv2 else self._reply(405, b"")
+
+    def do_GET(self):
+        if self.imdsv2 and self.headers.get("X-aws-ec2-metadata-token") != self.token:
+            return self._reply(401, b"")
+        body = self.paths.get(self.path)
+        self._reply(200, body) if body is not None else self._reply(404, b"")
+
+    def _reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.parametrize("imdsv2", [True, False], ids=["imdsv2", "imdsv1"])
+def test_guest_reads_metadata_and_user_data(guest_dir, imdsv2):
+    """QEMU directly (libvirt's user networking cannot forward): DHCP from
+    QEMU's user network, 169.254.169.254:80 forwarded to a server on
+    127.0.0.1, so no traffic leaves the host."""
+    image = build_test_image(guest_dir / "image")
+    handler = type("Metadata", (_Metadata,), {"imdsv2": imdsv2})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    console = guest_dir / "console.log"
+    netdev = (
+        "user,id=net0,restrict=on,net=169.254.169.0/24,host=169.254.169.2,"
+        f"guestfwd=tcp:169.254.169.254:80-cmd:/bin/busybox nc 127.0.0.1 {server.server_port}"
+    )
+    qemu = subprocess.Popen(
+        ["qemu-system-x86_64", "-accel", "tcg", "-machine", "pc", "-nodefaults", "-display", "none",
+         "-m", "256", "-kernel", str(image.kernel), "-initrd", str(image.initramfs),
+         "-append", "console=ttyS0 quiet panic=-1", "-serial", f"file:{console}",
+         "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        done = wait_until(lambda: b"public-key: installed" in read_console_tail(console), BOOT_TIMEOUT)
+        text = read_console_tail(console).decode(errors="replace")
+        assert done is not None, f"guest did not report its metadata; console:\n{text}"
+        assert "MALLEE-TEST-BOOTED\r\ninstance-id: i-0123456789abcdef0\r\nuser-data: hello world\r\n" in text
+    finally:
+        qemu.kill()
+        qemu.wait()
+        server.shutdown()
