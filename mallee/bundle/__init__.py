@@ -13,3 +13,4 @@ __all__ = ["DEFAULT_PART_SIZE", "Bundle", "bundle_image", "manifest_filename", "
            "BadPartDigest", "BundleError", "CorruptImage", "CorruptManifest", "WrongBundleKey",
            "Manifest", "ManifestPart", "parse_manifest", "verify_signature",
            "Unbundler", "unbundle", "unbundle_async"]
+# Uploading needs boto3: import it from mallee.bundle.upload (the NC never does).
