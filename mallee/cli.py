@@ -12,7 +12,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mallee import control, errors, settings as settings_mod
+from mallee import control, errors, image_cli, settings as settings_mod
 from mallee.settings import Settings
 
 SERVICES = {"clc": "cloud_controller.app", "cc": "cluster_controller.app",
@@ -214,11 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("account")
     ec.add_argument("--user", default="admin")
     ec.add_argument("--out")
+    image_cli.add_parser(sub)
     return p
 
 
 COMMANDS = {"init": cmd_init, "up": cmd_up, "down": cmd_down, "status": cmd_status,
-            "serve": cmd_serve, "admin": cmd_admin}
+            "serve": cmd_serve, "admin": cmd_admin, "image": image_cli.run}
 
 
 def main(argv: list[str] | None = None) -> int:
