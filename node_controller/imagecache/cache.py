@@ -18,6 +18,7 @@ view of which instances' overlays sit on which base), or being fetched.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import re
@@ -92,6 +93,7 @@ class ImageCache:
     _entries: dict[str, CacheEntry] = field(default_factory=dict, init=False)
     _inflight: dict[str, asyncio.Future] = field(default_factory=dict, init=False)
     _pins: dict[str, int] = field(default_factory=dict, init=False)
+    _waiters: collections.Counter = field(default_factory=collections.Counter, init=False)
     _owns_session: bool = field(default=False, init=False)
 
     def __post_init__(self):
@@ -141,8 +143,13 @@ class ImageCache:
             self._pins.pop(image_id, None)
 
     def _busy(self, image_id: str) -> bool:
-        return (self._pins.get(image_id, 0) > 0 or image_id in self._inflight
-                or bool(self.in_use and self.in_use(image_id)))
+        if self._pins.get(image_id) or image_id in self._inflight or self._waiters[image_id]:
+            return True
+        try:
+            return bool(self.in_use and self.in_use(image_id))
+        except Exception:
+            log.exception("in_use(%s) failed; keeping the image", image_id)
+            return True
 
     # --- ensure -----------------------------------------------------------------
     async def ensure(self, source: ImageSource, *, pin: bool = False,
@@ -162,10 +169,19 @@ class ImageCache:
                 flight = asyncio.ensure_future(self._fetch(source, progress))
                 self._inflight[source.image_id] = flight
                 flight.add_done_callback(lambda f, i=source.image_id: self._landed(i, f))
-            # shield: one caller giving up must not cancel the others' download.
-            path = await asyncio.shield(flight)
-            if not path.name == ENTRY_FILES[source.kind]:
-                raise ImageCacheError(f"{source.image_id} is cached as another image kind")
+            # Waiters count as users: between the download landing and this
+            # caller resuming, another ensure's eviction must not take the image.
+            self._waiters[source.image_id] += 1
+            try:
+                # shield: one caller giving up must not cancel the others' download.
+                path = await asyncio.shield(flight)
+            finally:
+                self._waiters[source.image_id] -= 1
+                if not self._waiters[source.image_id]:
+                    del self._waiters[source.image_id]
+            if path.name != ENTRY_FILES[source.kind]:
+                raise ImageCacheError(f"{source.image_id} is being fetched as another kind of "
+                                      f"image than {source.kind}")
         if pin:
             self.pin(source.image_id)
         self._touch(source.image_id)

@@ -61,8 +61,26 @@ def test_round_trip_gives_back_the_same_bytes(ident, image, tmp_path):
 def test_pipeline_is_what_openssl_gzip_and_tar_would_undo(ident, image, tmp_path):
     """cat parts | openssl enc -d -aes-128-cbc -K -iv | gunzip | tar: the tools euca2ools uses."""
     bundle = _bundle(ident, image, tmp_path / "b")
-    manifest = parse_manifest(bundle.manifest_path.read_bytes())
-    key, iv = manifest.decrypt_key_iv(ident.cloud_key)
+    xml = bundle.manifest_path.read_bytes()
+    manifest = parse_manifest(xml)
+    (tmp_path / "cloud-pk.pem").write_bytes(ident.cloud_key)
+    key = subprocess.run(["openssl", "pkeyutl", "-decrypt", "-inkey", tmp_path / "cloud-pk.pem",
+                          "-pkeyopt", "rsa_padding_mode:pkcs1"],
+                         input=bytes.fromhex(manifest.ec2_encrypted_key), capture_output=True,
+                         check=True).stdout.decode()
+    iv = subprocess.run(["openssl", "pkeyutl", "-decrypt", "-inkey", tmp_path / "cloud-pk.pem"],
+                        input=bytes.fromhex(manifest.ec2_encrypted_iv), capture_output=True,
+                        check=True).stdout.decode()
+    assert (key, iv) == manifest.decrypt_key_iv(ident.cloud_key)
+    # The signature is what `openssl dgst -sha1 -sign` makes over <machine_configuration><image>.
+    (tmp_path / "user.pem").write_bytes(ident.user_cert)
+    pub = subprocess.run(["openssl", "x509", "-pubkey", "-noout", "-in", tmp_path / "user.pem"],
+                         capture_output=True, check=True).stdout
+    (tmp_path / "user.pub").write_bytes(pub)
+    (tmp_path / "sig").write_bytes(bytes.fromhex(manifest.signature))
+    signed = xml[xml.index(b"<machine_configuration>"):xml.index(b"</image>") + len(b"</image>")]
+    subprocess.run(["openssl", "dgst", "-sha1", "-verify", tmp_path / "user.pub", "-signature",
+                    tmp_path / "sig"], input=signed, capture_output=True, check=True)
     cipher = b"".join(p.read_bytes() for p in bundle.part_paths)
     for part, path in zip(manifest.parts, bundle.part_paths):
         assert hashlib.sha1(path.read_bytes()).hexdigest() == part.digest

@@ -113,6 +113,26 @@ def test_concurrent_ensures_fetch_each_part_once_and_a_cached_image_copies_nothi
     assert list((tmp_path / "cache" / "tmp").iterdir()) == []
 
 
+def test_one_caller_giving_up_does_not_cancel_the_shared_download(ident, tmp_path):
+    _, bundle = _make_bundle(ident, tmp_path)
+
+    async def scenario():
+        async with BundleServer(bundle.manifest_path.parent) as server:
+            cache = _cache(tmp_path, ident)
+            source = server.source("emi-00000001", bundle)
+            impatient = asyncio.ensure_future(cache.ensure(source))
+            patient = asyncio.ensure_future(cache.ensure(source))
+            await asyncio.sleep(0.005)
+            impatient.cancel()
+            path = await patient
+            await cache.close()
+            return impatient.cancelled(), path, dict(server.hits)
+
+    cancelled, path, hits = asyncio.run(scenario())
+    assert cancelled and path.is_file()
+    assert set(hits.values()) == {1}
+
+
 def test_kernel_and_ramdisk_stay_raw(ident, tmp_path):
     image, bundle = _make_bundle(ident, tmp_path, image_type="kernel", size=300 * KiB + 7)
 
