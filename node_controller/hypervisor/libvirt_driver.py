@@ -63,7 +63,8 @@ class LibvirtDriver:
         self._domain_type = domain_type
         self._kvm_probe_timeout = kvm_probe_timeout
         self._conn: libvirt.virConnect | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the connection
+        self._probe_lock = threading.Lock()  # the probe takes seconds; others keep working
 
     # -- connection and host -------------------------------------------------
 
@@ -87,7 +88,7 @@ class LibvirtDriver:
     @property
     def domain_type(self) -> DomainType:
         conn = self.conn
-        with self._lock:
+        with self._probe_lock:
             if self._domain_type is None:
                 is_qemu = conn.getType() == "QEMU"
                 self._domain_type = (
@@ -183,7 +184,9 @@ class LibvirtDriver:
 
     def list_domains(self) -> list[DomainStatus]:
         statuses = []
-        for domain in self.conn.listAllDomains(0):
+        with _translated("*"):
+            domains = self.conn.listAllDomains(0)
+        for domain in domains:
             try:
                 statuses.append(self._status(domain))
             except libvirt.libvirtError as exc:
