@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from cloud_controller.api import account, instance_types, keypairs, tags, zones
+from cloud_controller.api import account, images, instance_types, instances, keypairs, tags, zones
 from mallee.xml import aws_query_renderer
 
 
@@ -34,6 +34,30 @@ ACTIONS: dict[str, Action] = {
     "DescribeTags": Action(tags.describe_tags, tags.DescribeTagsRequest),
     "DescribeAccountAttributes": Action(account.describe_account_attributes,
                                         account.DescribeAccountAttributesRequest),
+    "RegisterImage": Action(images.register_image, images.RegisterImageRequest),
+    "DescribeImages": Action(images.describe_images, images.DescribeImagesRequest),
+    "DeregisterImage": Action(images.deregister_image, images.DeregisterImageRequest),
+    "DescribeImageAttribute": Action(images.describe_image_attribute,
+                                     images.DescribeImageAttributeRequest),
+    "ModifyImageAttribute": Action(images.modify_image_attribute,
+                                   images.ModifyImageAttributeRequest),
+    "ResetImageAttribute": Action(images.reset_image_attribute,
+                                  images.ResetImageAttributeRequest),
+    "RunInstances": Action(instances.run_instances, instances.RunInstancesRequest),
+    "DescribeInstances": Action(instances.describe_instances,
+                                instances.DescribeInstancesRequest),
+    "DescribeInstanceStatus": Action(instances.describe_instance_status,
+                                     instances.DescribeInstanceStatusRequest),
+    "TerminateInstances": Action(instances.terminate_instances, instances.InstanceIdsRequest),
+    "RebootInstances": Action(instances.reboot_instances, instances.InstanceIdsRequest),
+    "StopInstances": Action(instances.stop_instances, instances.InstanceIdsRequest),
+    "StartInstances": Action(instances.start_instances, instances.InstanceIdsRequest),
+    "GetConsoleOutput": Action(instances.get_console_output,
+                               instances.GetConsoleOutputRequest),
+    "DescribeInstanceAttribute": Action(instances.describe_instance_attribute,
+                                        instances.DescribeInstanceAttributeRequest),
+    "ModifyInstanceAttribute": Action(instances.modify_instance_attribute,
+                                      instances.ModifyInstanceAttributeRequest),
     "GetCallerIdentity": Action(account.get_caller_identity, account.EmptyRequest, render=_sts),
     "GetUser": Action(account.get_user, account.GetUserRequest, render=_iam),
 }

@@ -11,7 +11,12 @@ from cloud_controller.db import open_database
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.cloud import Cloud
 from cloud_controller.services.clusters import ClusterMonitor, ClusterState
+from cloud_controller.services.images import ImageService
+from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
+from cloud_controller.services.launcher import Launcher
+from cloud_controller.services.reconcile import Reconciler
+from cloud_controller.services.storage import ObjectStore
 from cloud_controller.services.tags import TagService
 from cloud_controller.services.walrus_sync import WalrusSync
 from cluster_controller.client import ClusterClient
@@ -35,7 +40,14 @@ async def open_cloud(settings: Settings) -> Cloud:
         settings.clc.poll_seconds)
     walrus = WalrusSync(accounts, WalrusClient(settings.cloud.host, settings.walrus.rpc_port, tls),
                         settings.clc.poll_seconds)
-    return Cloud(settings, db, accounts, KeyPairService(db), TagService(db), clusters, walrus)
+    store = ObjectStore(f"http://{settings.cloud.host}:{settings.walrus.port}", settings.cloud.region)
+    images = ImageService(db, store, accounts)
+    keypairs, tags = KeyPairService(db), TagService(db)
+    launcher = Launcher(db, settings, clusters, store, accounts.system_credential)
+    instances = InstanceService(db, settings, images, keypairs, tags, clusters, launcher)
+    clusters.after_poll.append(Reconciler(db, launcher, clusters).reconcile)
+    return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
+                 launcher)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -58,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await cloud.launcher.close()
         await cloud.clusters.close()
         await cloud.walrus.client.close()
         await cloud.db.close()

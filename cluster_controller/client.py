@@ -11,3 +11,20 @@ class ClusterClient(RpcClient):
     async def describe_resources(self) -> dict:
         """The cluster's nodes with their capacity and reachability."""
         return await self.call("describe_resources", timeout=10)
+
+    async def describe_instances(self) -> list[dict]:
+        """Every instance the cluster knows: id, state, node, reason."""
+        return await self.call("describe_instances", timeout=10)
+
+    async def run_instances(self, specs: list[dict]) -> list[dict]:
+        """Place instances on nodes; idempotent on instance ids."""
+        return await self.call("run_instances", instances=specs, timeout=30)
+
+    async def terminate_instances(self, instance_ids: list[str]) -> list[dict]:
+        return await self.call("terminate_instances", instance_ids=instance_ids, timeout=60)
+
+    async def reboot_instances(self, instance_ids: list[str]) -> list[dict]:
+        return await self.call("reboot_instances", instance_ids=instance_ids, timeout=30)
+
+    async def get_console_output(self, instance_id: str) -> dict:
+        return await self.call("get_console_output", instance_id=instance_id, timeout=30)

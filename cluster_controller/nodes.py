@@ -10,6 +10,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from mallee.polling import Poller
 from mallee.rpc import RpcError
 from node_controller.client import NodeClient
 
@@ -38,10 +39,17 @@ class Node:
                 "instances": r.get("instances", [])}
 
 
+FAST_POLL = 0.25  # seconds between polls while a change we asked for is under way
+
+
 class NodeRegistry:
     def __init__(self, nodes: list[Node], interval: float):
         self.nodes = nodes
         self.interval = interval
+        self.after_poll = []  # async callbacks run after every round
+        self.busy = lambda: False  # True while launches or terminations are in flight
+        self._poller = Poller(self.poll_all,
+                              lambda: FAST_POLL if self.in_flight() else self.interval)
 
     async def poll(self, node: Node) -> None:
         try:
@@ -57,11 +65,22 @@ class NodeRegistry:
 
     async def poll_all(self) -> None:
         await asyncio.gather(*(self.poll(n) for n in self.nodes))
+        for callback in self.after_poll:
+            try:
+                await callback()
+            except Exception:  # one bad round must not stop the polling
+                log.exception("after-poll step failed")
+
+    def in_flight(self) -> bool:
+        return self.busy() or any(i["state"] in ("pending", "shutting-down")
+                                  for n in self.nodes for i in n.resource.get("instances", []))
+
+    def wake(self) -> None:
+        """Poll now: a change was just asked for."""
+        self._poller.wake()
 
     async def run(self) -> None:
-        while True:
-            await self.poll_all()
-            await asyncio.sleep(self.interval)
+        await self._poller.run()
 
     async def close(self) -> None:
         for node in self.nodes:

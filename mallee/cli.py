@@ -8,6 +8,9 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
+import shlex
+import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -78,15 +81,32 @@ def cmd_up(settings: Settings, args) -> None:
         cmd_init(settings, args)
     for component in control.COMPONENTS:
         pid, started = control.start(settings, component)
-        reason = asyncio.run(control.wait_healthy(settings, component))
+        reason = asyncio.run(control.wait_healthy(settings, component, pid))
         if reason:
             log = settings.log_dir / f"{component}.log"
             raise CliError(f"{component} did not become healthy: {reason}; see {log} "
                            f"and {settings.log_dir / (component + '.out')}")
         print(f"{component:7} {'started' if started else 'running'} (pid {pid})")
+    publish_test_image(settings)
     print(f"\nThe cloud is up. Next:\n  source {settings.eucarc}\n"
           "  aws ec2 describe-availability-zones\n  aws ec2 create-key-pair --key-name k1\n"
           "  mallee status")
+
+
+def publish_test_image(settings: Settings) -> None:
+    """Register `mallee-test` for the admin, as `mallee image build-test` would."""
+    env = dict(os.environ)
+    for line in settings.eucarc.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = shlex.split(value)[0] if value else ""
+    proc = subprocess.run([sys.executable, "-m", "mallee.cli", "image", "build-test"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise CliError(f"could not register the test image: {proc.stderr.strip()}")
+    image = next(line.split()[1] for line in proc.stdout.splitlines()
+                 if line.startswith("IMAGE"))
+    print(f"image   mallee-test is {image}")
 
 
 def cmd_down(settings: Settings, args) -> None:
@@ -122,6 +142,13 @@ def cmd_status(settings: Settings, args) -> None:
     } for n in nodes], ["node", "endpoint", "status", "cores", "memory_mb", "disk_gb",
                         "instances", "reason"], "table")
     print("(cores, memory and disk are free/total)")
+    instances = [{"instance": i["instance_id"], "node": n["name"], "state": i["state"],
+                  "cores": i["cpu"], "memory_mb": i["memory_mb"], "reason": i.get("reason") or ""}
+                 for n in nodes for i in n["instances"]]
+    if instances:
+        print()
+        print_table(instances, ["instance", "node", "state", "cores", "memory_mb", "reason"],
+                    "table")
 
 
 def cmd_admin(settings: Settings, args) -> None:

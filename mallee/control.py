@@ -33,6 +33,14 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def alive(pid: int) -> bool:
+    """True while the process exists and has not exited (a zombie has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def running_pid(settings: Settings, component: str) -> int | None:
     """The pid we started for this component, if that process still runs."""
     try:
@@ -95,7 +103,8 @@ async def health(settings: Settings, component: str) -> tuple[bool, str]:
         return False, rpc.describe_failure(exc)
 
 
-async def wait_healthy(settings: Settings, component: str, timeout: float = 60.0) -> str | None:
+async def wait_healthy(settings: Settings, component: str, pid: int,
+                       timeout: float = 60.0) -> str | None:
     """None once healthy, else the last reason it was not."""
     deadline = time.monotonic() + timeout
     detail = "not started"
@@ -103,7 +112,7 @@ async def wait_healthy(settings: Settings, component: str, timeout: float = 60.0
         ok, detail = await health(settings, component)
         if ok:
             return None
-        if not running_pid(settings, component):
+        if not alive(pid):
             return f"process exited ({detail})"
         await asyncio.sleep(0.3)
     return detail

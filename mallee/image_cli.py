@@ -206,6 +206,22 @@ def cmd_register(settings: Settings, args) -> None:
     print(f"IMAGE\t{reply['ImageId']}")
 
 
+def cmd_build_test(settings: Settings, args) -> None:
+    """Build the busybox test image and register it (kernel, ramdisk, machine), once."""
+    from mallee.images.publish import Signer, publish_test_image
+    ec2, endpoint, _ = _client(settings, "ec2")
+    s3, _, _ = _client(settings, "s3")
+    try:
+        signer = Signer.from_env()
+    except KeyError as err:
+        raise ImageCliError(f"{err.args[0]} is not set: `source` your eucarc first") from None
+    workdir = settings.home / "images" / "test"
+    ids = _aws_call("publish the test image", endpoint,
+                    lambda: publish_test_image(ec2, s3, signer, workdir, public=not args.private))
+    for kind in ("kernel", "ramdisk", "image"):
+        print(f"{kind.upper():8}{ids[kind]}")
+
+
 # --- wiring -----------------------------------------------------------------
 def add_parser(subparsers) -> argparse._SubParsersAction:
     image = subparsers.add_parser("image", help="bundle, upload and register machine images")
@@ -247,6 +263,11 @@ def add_parser(subparsers) -> argparse._SubParsersAction:
     r.add_argument("-a", "--arch", choices=ARCHITECTURES)
     r.add_argument("-d", "--description")
     r.set_defaults(image_handler=cmd_register)
+
+    t = sub.add_parser("build-test", help="build and register the busybox test image "
+                                          "(mallee-test) from the host's kernel")
+    t.add_argument("--private", action="store_true", help="do not share it with all accounts")
+    t.set_defaults(image_handler=cmd_build_test)
     return sub
 
 

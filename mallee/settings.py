@@ -56,11 +56,19 @@ class NcSettings:
     port: int = 8775
     driver: str = "libvirt"
     libvirt_uri: str = "qemu:///system"
+    domain_type: str = ""
+    state_dir: str = "/var/lib/mallee/{name}"
+    image_cache_gb: int = 20
     cores: int = 0
     memory_mb: int = 0
     disk_gb: int = 0
     reserved_memory_mb: int = 512
     reserved_disk_gb: int = 2
+
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir.format(name=self.name))
 
 
 @dataclass(frozen=True)

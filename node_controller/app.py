@@ -1,38 +1,84 @@
 """The node controller: runs instances on this host; RPC for its CC."""
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from mallee import rpc
 from mallee.service import Site
 from mallee.settings import Settings
-from node_controller.resources import free_disk_gb, host_capacity
+from node_controller.hypervisor import FakeDriver, HostInfo, Hypervisor
+from node_controller.imagecache import ImageCache
+from node_controller.instances import InstanceManager
+from node_controller.resources import Capacity, free_disk_gb, host_capacity
+
+MANAGER = web.AppKey("instances", InstanceManager)
 
 
-def instance_dir(settings: Settings):
-    return settings.data_dir("nc") / "instances"
+def make_driver(settings: Settings, capacity: Capacity) -> Hypervisor:
+    if settings.nc.driver == "fake":
+        return FakeDriver(HostInfo(capacity.cores, capacity.memory_mb, "fake"))
+    if settings.nc.driver == "libvirt":
+        from node_controller.hypervisor.libvirt_driver import LibvirtDriver
+        return LibvirtDriver(settings.nc.libvirt_uri, domain_type=settings.nc.domain_type or None)
+    raise ValueError(f"unknown hypervisor driver {settings.nc.driver!r} (libvirt or fake)")
 
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application()
-    capacity = host_capacity(settings.nc, instance_dir(settings))
+    nc = settings.nc
+    state = nc.state_path
+
+    async def lifecycle(app: web.Application):
+        capacity = host_capacity(nc, state)
+        driver = make_driver(settings, capacity)
+        cache = ImageCache(state / "cache", nc.image_cache_gb * 2**30,
+                           settings.pki_dir / "cloud-pk.pem")
+        manager = InstanceManager(driver, cache, state / "instances", capacity)
+        cache.in_use = manager.in_use
+        await manager.recover()
+        app[MANAGER] = manager
+        # Learn now, not at the first launch, whether KVM works (the probe boots a guest).
+        probe = asyncio.create_task(asyncio.to_thread(lambda: driver.host_info()))
+        yield
+        probe.cancel()
+        await cache.close()
 
     async def health(params: dict, caller: str) -> dict:
-        return {"status": "ok", "component": "nc", "node": settings.nc.name}
+        return {"status": "ok", "component": "nc", "node": nc.name}
 
     async def describe_resource(params: dict, caller: str) -> dict:
-        # Instances arrive with the compute issue; until then all capacity is free.
-        disk_free = min(capacity.disk_gb, free_disk_gb(instance_dir(settings),
-                                                       settings.nc.reserved_disk_gb))
-        return {"name": settings.nc.name, "hypervisor": settings.nc.driver,
-                "cores_total": capacity.cores, "cores_free": capacity.cores,
-                "memory_total_mb": capacity.memory_mb, "memory_free_mb": capacity.memory_mb,
-                "disk_total_gb": capacity.disk_gb, "disk_free_gb": disk_free,
-                "instances": []}
+        manager = app[MANAGER]
+        cap = manager.capacity
+        cores, memory, disk = manager.free()
+        disk = min(disk, free_disk_gb(state, nc.reserved_disk_gb))
+        return {"name": nc.name, "hypervisor": nc.driver,
+                "cores_total": cap.cores, "cores_free": cores,
+                "memory_total_mb": cap.memory_mb, "memory_free_mb": memory,
+                "disk_total_gb": cap.disk_gb, "disk_free_gb": disk,
+                "instances": await manager.describe()}
 
+    async def run_instance(params: dict, caller: str) -> dict:
+        return await app[MANAGER].run(params["instance"])
+
+    async def terminate_instance(params: dict, caller: str) -> dict:
+        return await app[MANAGER].terminate(params["instance_id"])
+
+    async def reboot_instance(params: dict, caller: str) -> dict:
+        return await app[MANAGER].reboot(params["instance_id"])
+
+    async def get_console_output(params: dict, caller: str) -> dict:
+        return app[MANAGER].console(params["instance_id"])
+
+    app.cleanup_ctx.append(lifecycle)
     rpc.add_rpc_routes(app, {
         "health": rpc.method(health, "cc", "admin"),
         "describe_resource": rpc.method(describe_resource, "cc", "admin"),
+        "run_instance": rpc.method(run_instance, "cc"),
+        "terminate_instance": rpc.method(terminate_instance, "cc", "admin"),
+        "reboot_instance": rpc.method(reboot_instance, "cc"),
+        "get_console_output": rpc.method(get_console_output, "cc", "admin"),
     })
     return app
 

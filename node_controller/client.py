@@ -11,3 +11,18 @@ class NodeClient(RpcClient):
     async def describe_resource(self) -> dict:
         """Total and free cores, memory and disk, as the NC measures them."""
         return await self.call("describe_resource", timeout=10)
+
+    async def run_instance(self, spec: dict) -> dict:
+        """Start preparing and booting an instance; returns at once. Idempotent."""
+        return await self.call("run_instance", instance=spec, timeout=30)
+
+    async def terminate_instance(self, instance_id: str) -> dict:
+        """Destroy the domain and remove everything the instance had. Idempotent."""
+        return await self.call("terminate_instance", instance_id=instance_id, timeout=60)
+
+    async def reboot_instance(self, instance_id: str) -> dict:
+        return await self.call("reboot_instance", instance_id=instance_id, timeout=30)
+
+    async def get_console_output(self, instance_id: str) -> dict:
+        """{"timestamp", "output"}: the last 64 KiB of the serial console, base64."""
+        return await self.call("get_console_output", instance_id=instance_id, timeout=30)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import shutil
 import socket
+import tempfile
 import threading
 from pathlib import Path
 
@@ -36,6 +38,9 @@ class Cloud:
     def __init__(self, home: Path, components=tuple(MODULES), env: dict | None = None):
         self.home = home
         self.components = components
+        # QEMU's user must be able to enter the NC's state dir (not under a 0700 dir).
+        self.nc_state = Path(tempfile.mkdtemp(prefix="mallee-nc-"))
+        self.nc_state.chmod(0o755)
         ports = {k: free_port() for k in ("clc", "cc", "nc", "walrus", "walrus_rpc", "sc")}
         base = {
             "MALLEE_CLOUD_HOST": "127.0.0.1",
@@ -47,6 +52,7 @@ class Cloud:
             "MALLEE_CC_POLL_SECONDS": "0.5",
             "MALLEE_NC_PORT": str(ports["nc"]),
             "MALLEE_NC_DRIVER": "fake",
+            "MALLEE_NC_STATE_DIR": str(self.nc_state),
             "MALLEE_NC_CORES": "8",
             "MALLEE_NC_MEMORY_MB": "8192",
             "MALLEE_NC_DISK_GB": "200",
@@ -94,6 +100,7 @@ class Cloud:
         self.run(stop_sites(self._runners))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+        shutil.rmtree(self.nc_state, ignore_errors=True)
 
     def new_account(self, name: str) -> Credential:
         async def make():

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
-from cloud_controller.services.tags import check_tag
+from cloud_controller.api.tagging import tag_list, tags_for
 from mallee import errors
 from mallee.query import Filter, TagSpecification, listparam, param
 from mallee.xml import iso8601
@@ -46,22 +46,8 @@ class DeleteKeyPairRequest:
     dry_run: bool = param("DryRun", default=False)
 
 
-def _tags_for(specs: list[TagSpecification], resource_type: str) -> list[tuple[str, str]]:
-    tags = []
-    for spec in specs:
-        if spec.resource_type not in (None, resource_type):
-            raise errors.InvalidParameterValue(
-                f"'{spec.resource_type}' is not a valid taggable resource type for this operation.")
-        tags += [(t.key, t.value) for t in spec.tags]
-    return tags
-
-
-def _tag_list(tags: dict[str, str]) -> list[dict]:
-    return [{"key": k, "value": v} for k, v in sorted(tags.items())]
-
-
 async def _tag_new(ctx: RequestContext, key_id: str, specs) -> dict[str, str]:
-    tags = _tags_for(specs, "key-pair")
+    tags = tags_for(specs, "key-pair")
     if tags:
         await ctx.cloud.tags.create(ctx.account_id, [key_id], tags)
     return dict(tags)
@@ -74,12 +60,11 @@ async def create_key_pair(ctx: RequestContext, req: CreateKeyPairRequest) -> dic
     if req.key_format != "pem":
         raise errors.InvalidParameterValue(
             f"Value ({req.key_format}) for parameter KeyFormat is invalid: only pem is supported.")
-    for key, value in _tags_for(req.tag_specifications, "key-pair"):
-        check_tag(key, value)  # before the key exists, so a bad tag leaves nothing behind
+    tags_for(req.tag_specifications, "key-pair")  # checked before the key exists
     row, pem = await ctx.cloud.keypairs.create(ctx.account_id, req.key_name, req.key_type)
     tags = await _tag_new(ctx, row["id"], req.tag_specifications)
     return {"keyName": row["name"], "keyFingerprint": row["fingerprint"], "keyMaterial": pem,
-            "keyPairId": row["id"], "tagSet": _tag_list(tags)}
+            "keyPairId": row["id"], "tagSet": tag_list(tags)}
 
 
 async def import_key_pair(ctx: RequestContext, req: ImportKeyPairRequest) -> dict:
@@ -90,7 +75,7 @@ async def import_key_pair(ctx: RequestContext, req: ImportKeyPairRequest) -> dic
     row = await ctx.cloud.keypairs.import_(ctx.account_id, req.key_name, material)
     tags = await _tag_new(ctx, row["id"], req.tag_specifications)
     return {"keyFingerprint": row["fingerprint"], "keyName": row["name"],
-            "keyPairId": row["id"], "tagSet": _tag_list(tags)}
+            "keyPairId": row["id"], "tagSet": tag_list(tags)}
 
 
 async def describe_key_pairs(ctx: RequestContext, req: DescribeKeyPairsRequest) -> dict:
@@ -107,7 +92,7 @@ async def describe_key_pairs(ctx: RequestContext, req: DescribeKeyPairsRequest) 
     }, tags=lambda r: tags[r["id"]])
     return {"keySet": [{
         "keyPairId": r["id"], "keyFingerprint": r["fingerprint"], "keyName": r["name"],
-        "keyType": r["key_type"], "tagSet": _tag_list(tags[r["id"]]),
+        "keyType": r["key_type"], "tagSet": tag_list(tags[r["id"]]),
         "publicKey": r["public_key"] + "\n" if req.include_public_key else None,
         "createTime": iso8601(r["created_at"]),
     } for r in filters.apply(rows)]}

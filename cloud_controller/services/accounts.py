@@ -135,6 +135,13 @@ class AccountService:
     async def all_credentials(self) -> list[Credential]:
         return [k.credential for k in await self.access_keys()]
 
+    async def system_credential(self) -> Credential:
+        """The cloud admin's key, which presigns bundle URLs for nodes."""
+        for key in await self.access_keys(ADMIN_ACCOUNT, ADMIN_USER):
+            if key.status == "Active":
+                return key.credential
+        raise errors.Unavailable("The cloud admin has no active access key.")
+
     async def ensure_admin(self) -> Credential | None:
         """Create the cloud admin account and its first key once; None if it existed."""
         if await self.repo.account_by_name(ADMIN_ACCOUNT):

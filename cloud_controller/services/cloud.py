@@ -7,6 +7,9 @@ import aiosqlite
 
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.clusters import ClusterMonitor
+from cloud_controller.services.images import ImageService
+from cloud_controller.services.instances import InstanceService
+from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.tags import TagService
 from cloud_controller.services.walrus_sync import WalrusSync
@@ -22,3 +25,6 @@ class Cloud:
     tags: TagService
     clusters: ClusterMonitor
     walrus: WalrusSync
+    images: ImageService
+    instances: InstanceService
+    launcher: Launcher

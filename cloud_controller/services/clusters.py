@@ -11,10 +11,13 @@ import time
 from dataclasses import dataclass, field
 
 from cluster_controller.client import ClusterClient
+from mallee.polling import Poller
 from mallee.rpc import RpcError
 from mallee.settings import ClusterRef, VmType
 
 log = logging.getLogger(__name__)
+
+FAST_POLL = 0.25  # seconds between polls while instances are changing state
 
 
 @dataclass
@@ -22,6 +25,7 @@ class ClusterState:
     ref: ClusterRef
     client: ClusterClient
     nodes: list[dict] = field(default_factory=list)
+    instances: dict[str, dict] = field(default_factory=dict)  # id -> what the CC reports
     error: str | None = "not polled yet"
     polled_at: float = 0.0
 
@@ -49,27 +53,41 @@ class ClusterMonitor:
     def __init__(self, clusters: list[ClusterState], interval: float):
         self.clusters = clusters
         self.interval = interval
+        self.after_poll = []  # async callbacks(cluster), e.g. the reconciler
+        self.busy = False  # set while instances are pending or ending: poll faster
+        self._poller = Poller(self.poll_all,
+                              lambda: FAST_POLL if self.busy else self.interval)
 
     def by_zone(self, zone: str) -> ClusterState | None:
         return next((c for c in self.clusters if c.ref.zone == zone), None)
 
     async def poll(self, cluster: ClusterState) -> None:
+        started = time.time()
         try:
             answer = await cluster.client.describe_resources()
+            instances = await cluster.client.describe_instances()
             cluster.nodes, cluster.error = answer["nodes"], None
+            cluster.instances = {i["instance_id"]: i for i in instances}
         except RpcError as err:
             if cluster.error != err.message:
                 log.warning("cluster %s unreachable: %s", cluster.ref.name, err.message)
             cluster.error = err.message
-        cluster.polled_at = time.time()
+        cluster.polled_at = started
+        for callback in self.after_poll:
+            try:
+                await callback(cluster)
+            except Exception:  # one bad round must not stop the polling
+                log.exception("after-poll step failed for %s", cluster.ref.name)
 
     async def poll_all(self) -> None:
         await asyncio.gather(*(self.poll(c) for c in self.clusters))
 
+    def wake(self) -> None:
+        """Poll now: a change was just asked for."""
+        self._poller.wake()
+
     async def run(self) -> None:
-        while True:
-            await self.poll_all()
-            await asyncio.sleep(self.interval)
+        await self._poller.run()
 
     async def close(self) -> None:
         for c in self.clusters:

@@ -24,6 +24,11 @@ class ResourceKind:
 # Later resources (instances, images, volumes, groups...) add themselves here.
 KINDS: dict[str, ResourceKind] = {
     "key": ResourceKind("key", "key-pair", "key_pairs", errors.InvalidKeyPairNotFound),
+    "ami": ResourceKind("ami", "image", "images", errors.InvalidAMIIDNotFound),
+    "aki": ResourceKind("aki", "image", "images", errors.InvalidAMIIDNotFound),
+    "ari": ResourceKind("ari", "image", "images", errors.InvalidAMIIDNotFound),
+    "i": ResourceKind("i", "instance", "instances", errors.InvalidInstanceIDNotFound),
+    "sg": ResourceKind("sg", "security-group", "security_groups", errors.InvalidGroupNotFound),
 }
 
 _ID = re.compile(r"^([a-z]+)-[0-9a-f]{8,17}$")

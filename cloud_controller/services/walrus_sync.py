@@ -6,10 +6,10 @@ whenever Walrus reports an older generation (after a restart or a missed push).
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from cloud_controller.services.accounts import AccountService
+from mallee.polling import Poller
 from mallee.rpc import RpcError
 from walrus.rpc_client import WalrusClient
 
@@ -21,11 +21,11 @@ class WalrusSync:
         self.accounts, self.client, self.interval = accounts, client, interval
         self.pushed_generation = 0
         self.last_error: str | None = None
-        self._wake = asyncio.Event()
+        self._poller = Poller(self.sync_once, lambda: self.interval)
 
     def poke(self) -> None:
         """Push soon: a key was created, disabled or deleted."""
-        self._wake.set()
+        self._poller.wake()
 
     async def sync_once(self) -> None:
         generation = await self.accounts.generation()
@@ -42,10 +42,4 @@ class WalrusSync:
             self.last_error = err.message
 
     async def run(self) -> None:
-        while True:
-            await self.sync_once()
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            except asyncio.TimeoutError:
-                pass
+        await self._poller.run()

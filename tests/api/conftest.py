@@ -32,3 +32,11 @@ def alice(cloud):
 @pytest.fixture(scope="session")
 def alice_ec2(cloud, alice):
     return cloud.client("ec2", alice)
+
+
+@pytest.fixture(scope="session")
+def published(cloud, ec2, tmp_path_factory):
+    """The test image, bundled, uploaded and registered as `make up` does."""
+    from mallee.images.publish import Signer, publish_test_image
+    signer = Signer.from_env(cloud.cli_env())
+    return publish_test_image(ec2, cloud.client("s3"), signer, tmp_path_factory.mktemp("img"))

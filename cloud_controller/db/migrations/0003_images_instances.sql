@@ -15,6 +15,7 @@ CREATE TABLE images (
     image_type          TEXT NOT NULL CHECK (image_type IN ('machine', 'kernel', 'ramdisk')),
     architecture        TEXT NOT NULL,
     location            TEXT NOT NULL,         -- bucket/key of the manifest
+    parts               TEXT NOT NULL,         -- JSON list of the bundle's part files
     kernel_id           TEXT,
     ramdisk_id          TEXT,
     virtualization_type TEXT NOT NULL,

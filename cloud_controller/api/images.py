@@ -1,0 +1,225 @@
+"""RegisterImage, DescribeImages, DeregisterImage and the launchPermission
+and description attributes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloud_controller.api.context import RequestContext
+from cloud_controller.api.filters import FilterSet
+from cloud_controller.api.tagging import tag_list
+from cloud_controller.services.images import Registration
+from mallee import errors
+from mallee.query import Filter, listparam, param
+from mallee.xml import iso8601
+
+
+@dataclass
+class RegisterImageRequest:
+    image_location: str = param("ImageLocation")
+    name: str = param("Name")
+    description: str = param("Description")
+    architecture: str = param("Architecture")
+    kernel_id: str = param("KernelId")
+    ramdisk_id: str = param("RamdiskId")
+    root_device_name: str = param("RootDeviceName")
+    dry_run: bool = param("DryRun", default=False)
+
+
+@dataclass
+class DescribeImagesRequest:
+    image_ids: list[str] = listparam("ImageId")
+    owners: list[str] = listparam("Owner")
+    executable_users: list[str] = listparam("ExecutableBy")
+    filters: list[Filter] = listparam("Filter")
+    include_deprecated: bool = param("IncludeDeprecated", default=False)
+    dry_run: bool = param("DryRun", default=False)
+
+
+@dataclass
+class DeregisterImageRequest:
+    image_id: str = param("ImageId", required=True)
+    dry_run: bool = param("DryRun", default=False)
+
+
+@dataclass
+class DescribeImageAttributeRequest:
+    image_id: str = param("ImageId", required=True)
+    attribute: str = param("Attribute", required=True)
+    dry_run: bool = param("DryRun", default=False)
+
+
+@dataclass
+class Permission:
+    user_id: str = param("UserId")
+    group: str = param("Group")
+
+
+@dataclass
+class PermissionChanges:
+    add: list[Permission] = listparam("Add")
+    remove: list[Permission] = listparam("Remove")
+
+
+@dataclass
+class Value:
+    value: str = param("Value")
+
+
+@dataclass
+class ModifyImageAttributeRequest:
+    image_id: str = param("ImageId", required=True)
+    attribute: str = param("Attribute")
+    operation_type: str = param("OperationType")
+    user_ids: list[str] = listparam("UserId")
+    user_groups: list[str] = listparam("UserGroup")
+    launch_permission: PermissionChanges = param("LaunchPermission")
+    description: Value = param("Description")
+    value: str = param("Value")
+    dry_run: bool = param("DryRun", default=False)
+
+
+@dataclass
+class ResetImageAttributeRequest:
+    image_id: str = param("ImageId", required=True)
+    attribute: str = param("Attribute", required=True)
+    dry_run: bool = param("DryRun", default=False)
+
+
+async def register_image(ctx: RequestContext, req: RegisterImageRequest) -> dict:
+    if not req.image_location:
+        raise errors.MissingParameter(
+            "The request must contain the parameter ImageLocation (a bundle manifest in Walrus); "
+            "EBS-backed registration is not supported yet.")
+    image_id = await ctx.cloud.images.register(ctx.credential, Registration(
+        req.image_location, req.name, req.description, req.architecture, req.kernel_id,
+        req.ramdisk_id, req.root_device_name))
+    return {"imageId": image_id}
+
+
+def _owner_matches(ctx: RequestContext, image, owners: list[str]) -> bool:
+    for owner in owners:
+        if owner == "self" and image["account_id"] == ctx.account_id:
+            return True
+        if owner == image["account_id"]:
+            return True
+    return False
+
+
+def _executable_by(ctx: RequestContext, image, permitted: set[str], users: list[str]) -> bool:
+    for user in users:
+        if user == "all" and image["is_public"]:
+            return True
+        account = ctx.account_id if user == "self" else user
+        if account in permitted or (user == "self" and image["account_id"] == ctx.account_id):
+            return True
+    return False
+
+
+def _image_type(image) -> str:
+    return image["image_type"]
+
+
+async def describe_images(ctx: RequestContext, req: DescribeImagesRequest) -> dict:
+    images = await ctx.cloud.images.visible(ctx.account_id, req.image_ids or None)
+    if req.owners:
+        images = [i for i in images if _owner_matches(ctx, i, req.owners)]
+    ids = [i["id"] for i in images]
+    permitted = await ctx.cloud.images.permitted_accounts(ids)
+    if req.executable_users:
+        images = [i for i in images
+                  if _executable_by(ctx, i, permitted[i["id"]], req.executable_users)]
+    tags = await ctx.cloud.tags.of([i["id"] for i in images])
+    images = FilterSet(req.filters, {
+        "image-id": lambda i: i["id"], "name": lambda i: i["name"],
+        "description": lambda i: i["description"], "state": lambda i: i["state"],
+        "owner-id": lambda i: i["account_id"], "image-type": _image_type,
+        "architecture": lambda i: i["architecture"], "is-public": lambda i: bool(i["is_public"]),
+        "kernel-id": lambda i: i["kernel_id"], "ramdisk-id": lambda i: i["ramdisk_id"],
+        "manifest-location": lambda i: i["location"],
+        "root-device-type": lambda i: "instance-store",
+        "root-device-name": lambda i: i["root_device_name"],
+        "virtualization-type": lambda i: i["virtualization_type"],
+        "hypervisor": lambda i: "xen", "platform": lambda i: None,
+    }, tags=lambda i: tags[i["id"]]).apply(images)
+    return {"imagesSet": [{
+        "imageId": i["id"], "imageLocation": i["location"], "imageState": i["state"],
+        "imageOwnerId": i["account_id"], "creationDate": iso8601(i["created_at"]),
+        "isPublic": bool(i["is_public"]), "architecture": i["architecture"],
+        "imageType": i["image_type"], "kernelId": i["kernel_id"], "ramdiskId": i["ramdisk_id"],
+        "name": i["name"], "description": i["description"],
+        "rootDeviceType": "instance-store", "rootDeviceName": i["root_device_name"],
+        "blockDeviceMapping": [], "virtualizationType": i["virtualization_type"],
+        "hypervisor": "xen", "platformDetails": "Linux/UNIX", "usageOperation": "RunInstances",
+        "tagSet": tag_list(tags[i["id"]]),
+    } for i in images]}
+
+
+async def deregister_image(ctx: RequestContext, req: DeregisterImageRequest) -> dict:
+    await ctx.cloud.images.deregister(ctx.account_id, req.image_id)
+    return {"return": True}
+
+
+async def describe_image_attribute(ctx: RequestContext, req: DescribeImageAttributeRequest) -> dict:
+    images = ctx.cloud.images
+    if req.attribute == "launchPermission":
+        public, accounts = await images.launch_permissions(ctx.account_id, req.image_id)
+        items = ([{"group": "all"}] if public else []) + [{"userId": a} for a in accounts]
+        return {"imageId": req.image_id, "launchPermission": items}
+    image = await images.launchable(ctx.account_id, req.image_id)
+    values = {"description": image["description"], "kernel": image["kernel_id"],
+              "ramdisk": image["ramdisk_id"]}
+    if req.attribute in values:
+        value = values[req.attribute]
+        return {"imageId": req.image_id,
+                req.attribute: {"value": value} if value is not None else {}}
+    if req.attribute == "blockDeviceMapping":
+        return {"imageId": req.image_id, "blockDeviceMapping": []}
+    if req.attribute == "productCodes":
+        return {"imageId": req.image_id, "productCodes": []}
+    raise errors.InvalidParameterValue(
+        f"Value ({req.attribute}) for parameter attribute is invalid. Unknown attribute.")
+
+
+def _check_groups(groups: list[str]) -> None:
+    for group in groups:
+        if group != "all":
+            raise errors.InvalidAMIAttributeItemValue(
+                f"Invalid attribute item value \"{group}\" for UserGroup item type.")
+
+
+async def modify_image_attribute(ctx: RequestContext, req: ModifyImageAttributeRequest) -> dict:
+    images = ctx.cloud.images
+    if req.description is not None or req.attribute == "description":
+        text = req.description.value if req.description else req.value
+        await images.set_description(ctx.account_id, req.image_id, text or "")
+        return {"return": True}
+    changes = req.launch_permission or PermissionChanges()
+    add = [p.user_id for p in changes.add if p.user_id]
+    remove = [p.user_id for p in changes.remove if p.user_id]
+    add_groups = [p.group for p in changes.add if p.group]
+    remove_groups = [p.group for p in changes.remove if p.group]
+    if req.operation_type or req.user_ids or req.user_groups:  # the older flat form
+        if req.attribute not in (None, "launchPermission"):
+            raise errors.InvalidParameterValue(f"Attribute {req.attribute} cannot be modified.")
+        if req.operation_type not in ("add", "remove"):
+            raise errors.InvalidParameterValue("OperationType must be add or remove.")
+        target_users, target_groups = (add, add_groups) if req.operation_type == "add" \
+            else (remove, remove_groups)
+        target_users += req.user_ids
+        target_groups += req.user_groups
+    if not (add or remove or add_groups or remove_groups):
+        raise errors.MissingParameter("The request must name a launch permission to change.")
+    _check_groups(add_groups + remove_groups)
+    await images.modify_launch_permissions(
+        ctx.account_id, req.image_id, add_accounts=add, remove_accounts=remove,
+        add_all=bool(add_groups), remove_all=bool(remove_groups))
+    return {"return": True}
+
+
+async def reset_image_attribute(ctx: RequestContext, req: ResetImageAttributeRequest) -> dict:
+    if req.attribute != "launchPermission":
+        raise errors.InvalidParameterValue(
+            f"Value ({req.attribute}) for parameter attribute is invalid: only launchPermission "
+            "can be reset.")
+    await ctx.cloud.images.reset_launch_permissions(ctx.account_id, req.image_id)
+    return {"return": True}

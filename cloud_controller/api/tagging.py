@@ -1,0 +1,27 @@
+"""Tags in requests (TagSpecification) and responses (tagSet), shared by
+every action that creates or describes a taggable resource."""
+from __future__ import annotations
+
+from cloud_controller.services.tags import check_tag
+from mallee import errors
+from mallee.query import TagSpecification
+
+
+def tag_list(tags: dict[str, str]) -> list[dict]:
+    return [{"key": k, "value": v} for k, v in sorted(tags.items())]
+
+
+def tags_for(specs: list[TagSpecification], resource_type: str) -> list[tuple[str, str]]:
+    """The tags a request asks for on `resource_type`, checked before anything is made."""
+    tags = []
+    for spec in specs:
+        if spec.resource_type is None:
+            raise errors.MissingParameter(
+                "The request must contain the parameter TagSpecification.N.ResourceType")
+        if spec.resource_type != resource_type:
+            raise errors.InvalidParameterValue(
+                f"'{spec.resource_type}' is not a valid taggable resource type for this operation.")
+        tags += [(t.key, t.value) for t in spec.tags]
+    for key, value in tags:
+        check_tag(key, value)
+    return tags

@@ -1,0 +1,214 @@
+"""Running, describing and ending instances: the CLC's rules.
+
+RunInstances answers at once with `pending` rows; `Launcher` then hands the
+instances to the chosen cluster, and the reconciler (services/reconcile.py)
+moves them on as the CC's polls report what the nodes did.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import sqlite3
+import time
+from dataclasses import dataclass, field
+
+from cloud_controller.db.instances import GroupRepository, InstanceRepository
+from cloud_controller.services import lifecycle
+from cloud_controller.services.placement import Reservations, choose_cluster
+from mallee import errors, ids
+
+MAX_USER_DATA = 16384
+INSTANCE_QUOTA = 20
+
+
+@dataclass
+class LaunchRequest:
+    image_id: str
+    min_count: int
+    max_count: int
+    instance_type: str
+    key_name: str | None = None
+    user_data: str | None = None  # base64, as the API carries it
+    zone: str | None = None
+    group_names: list[str] = field(default_factory=list)
+    group_ids: list[str] = field(default_factory=list)
+    client_token: str | None = None
+    kernel_id: str | None = None
+    ramdisk_id: str | None = None
+    tags: list[tuple[str, str]] = field(default_factory=list)
+
+
+def mac_for(instance_id: str) -> str:
+    """Eucalyptus-style MAC: d0:0d plus four bytes derived from the instance id."""
+    digest = hashlib.sha1(instance_id.encode()).digest()
+    return "d0:0d:" + ":".join(f"{b:02x}" for b in digest[:4])
+
+
+def decode_user_data(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise errors.InvalidUserDataMalformed("User data must be base64-encoded.")
+    if len(data) > MAX_USER_DATA:
+        raise errors.InvalidParameterValue(f"User data is limited to {MAX_USER_DATA} bytes.")
+    return data
+
+
+class InstanceService:
+    def __init__(self, db, settings, images, keypairs, tags, clusters, launcher):
+        self.db = db
+        self.settings = settings
+        self.repo = InstanceRepository(db)
+        self.groups = GroupRepository(db)
+        self.images, self.keypairs, self.tags = images, keypairs, tags
+        self.clusters = clusters
+        self.launcher = launcher
+        self.reservations: dict[str, Reservations] = {}
+
+    async def default_group(self, account_id: str) -> dict:
+        await self.groups.insert(ids.resource_id("sg"), account_id, "default",
+                                 "default group")
+        return (await self.groups.by_names(account_id, ["default"]))[0]
+
+    async def _groups(self, account_id: str, names: list[str], group_ids: list[str]):
+        if not names and not group_ids:
+            return [await self.default_group(account_id)]
+        if "default" in names:
+            await self.default_group(account_id)
+        found = list(await self.groups.by_names(account_id, names)) if names else []
+        missing = set(names) - {g["name"] for g in found}
+        if missing:
+            raise errors.InvalidGroupNotFound(
+                f"The security group '{sorted(missing)[0]}' does not exist")
+        if group_ids:
+            by_id = list(await self.groups.by_ids(account_id, group_ids))
+            missing = set(group_ids) - {g["id"] for g in by_id}
+            if missing:
+                raise errors.InvalidGroupNotFound(
+                    f"The security group '{sorted(missing)[0]}' does not exist")
+            found += [g for g in by_id if g["id"] not in {f["id"] for f in found}]
+        return found
+
+    async def run(self, account_id: str, req: LaunchRequest):
+        """Validate, place on a cluster, record `pending` rows; returns the rows."""
+        if req.client_token:
+            earlier = await self.repo.by_token(account_id, req.client_token)
+            if earlier:
+                if earlier[0]["image_id"] != req.image_id or \
+                        earlier[0]["instance_type"] != req.instance_type:
+                    raise errors.IdempotentParameterMismatch(
+                        "The client token was used with different parameters.")
+                return earlier
+        if req.min_count < 1 or req.max_count < req.min_count:
+            raise errors.InvalidParameterValue(
+                "MinCount must be at least 1 and MaxCount at least MinCount.")
+        vmtype = self.settings.vmtype(req.instance_type)
+        if vmtype is None:
+            raise errors.InvalidParameterValue(
+                f"Invalid value '{req.instance_type}' for InstanceType.")
+        image = await self.images.launchable(account_id, req.image_id)
+        if image["image_type"] != "machine":
+            raise errors.InvalidParameterValue(f"{req.image_id} is not a machine image.")
+        kernel_id = req.kernel_id or image["kernel_id"]
+        ramdisk_id = req.ramdisk_id or image["ramdisk_id"]
+        for extra_id in filter(None, (kernel_id, ramdisk_id)):
+            await self.images.launchable(account_id, extra_id)
+        public_key = None
+        if req.key_name:
+            public_key = (await self.keypairs.find(account_id, name=req.key_name))["public_key"]
+        user_data = decode_user_data(req.user_data)
+        groups = await self._groups(account_id, req.group_names, req.group_ids)
+        running = await self.repo.running_count(account_id)
+        if running + req.min_count > INSTANCE_QUOTA:
+            raise errors.InstanceLimitExceeded(
+                f"Your quota allows for {max(0, INSTANCE_QUOTA - running)} more running "
+                f"instance(s). You requested at least {req.min_count}.")
+        cluster, count = choose_cluster(self.clusters.clusters, self.reservations, vmtype,
+                                        req.zone, req.min_count,
+                                        min(req.max_count, INSTANCE_QUOTA - running))
+        reservation_id = ids.resource_id("r")
+        now = time.time()
+        rows = []
+        for index in range(count):
+            instance_id = ids.resource_id("i")
+            rows.append({
+                "id": instance_id, "account_id": account_id, "reservation_id": reservation_id,
+                "launch_index": index, "client_token": req.client_token,
+                "image_id": image["id"], "kernel_id": kernel_id, "ramdisk_id": ramdisk_id,
+                "instance_type": vmtype.name, "key_name": req.key_name,
+                "public_key": public_key, "user_data": user_data, "zone": cluster.ref.zone,
+                "cluster": cluster.ref.name, "state": "pending", "mac": mac_for(instance_id),
+                "launched_at": now, "updated_at": now,
+            })
+        try:
+            for row in rows:
+                await self.repo.insert(row, [g["id"] for g in groups])
+                for key, value in req.tags:
+                    await self.tags.repo.put(account_id, row["id"], "instance", key, value)
+            await self.db.commit()
+        except sqlite3.IntegrityError:
+            await self.db.rollback()
+            raise errors.IdempotentParameterMismatch("The client token is already in use.")
+        self.launcher.launch(cluster, [row["id"] for row in rows])
+        made = await self.repo.page(account_id, ids=[r["id"] for r in rows])
+        return sorted(made, key=lambda r: r["launch_index"])
+
+    async def find(self, account_id: str, instance_ids: list[str]):
+        for instance_id in instance_ids:
+            if not instance_id.startswith("i-"):
+                raise errors.InvalidInstanceIDMalformed(f"Invalid id: \"{instance_id}\"")
+        rows = await self.repo.page(account_id, ids=instance_ids)
+        missing = sorted(set(instance_ids) - {r["id"] for r in rows})
+        if missing:
+            raise errors.InvalidInstanceIDNotFound(
+                f"The instance ID{'s' if len(missing) > 1 else ''} "
+                f"'{', '.join(missing)}' do{'' if len(missing) > 1 else 'es'} not exist")
+        return rows
+
+    async def terminate(self, account_id: str, instance_ids: list[str]):
+        """[(id, previous state, current state)]; ends each instance once."""
+        changes = []
+        for row in await self.find(account_id, instance_ids):
+            previous, current = row["state"], row["state"]
+            for _ in range(3):  # a racing poll may move it; try again from what it is now
+                if current in ("shutting-down", "terminated"):
+                    break
+                if await lifecycle.transition(self.db, row["id"], current, "shutting-down",
+                                              transition_reason="User initiated"):
+                    current = "shutting-down"
+                    break
+                current = (await self.repo.get(row["id"]))["state"]
+            changes.append((row["id"], previous, current))
+        ending = [i for i, prev, cur in changes if cur == "shutting-down"]
+        if ending:
+            self.launcher.terminate(ending)
+        return changes
+
+    async def reboot(self, account_id: str, instance_ids: list[str]) -> None:
+        rows = await self.find(account_id, instance_ids)
+        await self.launcher.reboot([r for r in rows if r["state"] == "running"])
+
+    async def console_output(self, account_id: str, instance_id: str) -> tuple[float, str]:
+        row = (await self.find(account_id, [instance_id]))[0]
+        if row["state"] in ("pending", "terminated") or not row["node"]:
+            return time.time(), ""
+        return await self.launcher.console_output(row)
+
+    async def describe(self, account_id: str, *, instance_ids=None, after=None, limit=None):
+        if instance_ids:
+            return await self.find(account_id, instance_ids)
+        return await self.repo.page(account_id, after=after, limit=limit)
+
+    async def groups_of(self, instance_ids: list[str]) -> dict[str, list[dict]]:
+        return await self.repo.groups_of(instance_ids)
+
+    async def set_attribute(self, account_id: str, instance_id: str, **columns) -> None:
+        row = (await self.find(account_id, [instance_id]))[0]
+        if row["state"] != "stopped":
+            raise errors.IncorrectInstanceState(
+                f"The instance '{instance_id}' is not in the 'stopped' state.")
+        await self.repo.update(instance_id, **columns)
+        await self.db.commit()

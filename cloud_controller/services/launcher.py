@@ -1,0 +1,125 @@
+"""Hands instances to their cluster: the CLC's calls to the CC for one
+instance's life (run, terminate, reboot, console). Every call is idempotent
+on the instance id, so the reconciler may repeat any of them."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+
+from cloud_controller.db.images import ImageRepository
+from cloud_controller.db.instances import InstanceRepository
+from cloud_controller.services import lifecycle
+from cloud_controller.services.images import split_location
+from mallee import errors
+from mallee.rpc import RpcError
+
+log = logging.getLogger(__name__)
+
+
+class Launcher:
+    def __init__(self, db, settings, clusters, store, system_credential):
+        self.db = db
+        self.settings = settings
+        self.clusters = clusters  # ClusterMonitor
+        self.store = store  # ObjectStore, to presign bundle URLs for the node
+        self.system_credential = system_credential  # async () -> Credential
+        self.instances = InstanceRepository(db)
+        self.images = ImageRepository(db)
+        self._tasks: set[asyncio.Task] = set()
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _cluster(self, name: str):
+        return next(c for c in self.clusters.clusters if c.ref.name == name)
+
+    async def _source(self, image_id: str | None, credential) -> dict | None:
+        if not image_id:
+            return None
+        image = await self.images.get(image_id)
+        bucket, key = split_location(image["location"])
+        folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+        return {"image_id": image_id, "kind": image["image_type"],
+                "manifest_url": self.store.presign(credential, bucket, key),
+                "part_urls": {p: self.store.presign(credential, bucket, folder + p)
+                              for p in json.loads(image["parts"])}}
+
+    async def spec(self, row) -> dict:
+        """Everything a node needs to run one instance, without any credential."""
+        credential = await self.system_credential()
+        vmtype = self.settings.vmtype(row["instance_type"])
+        groups = (await self.instances.groups_of([row["id"]]))[row["id"]]
+        return {
+            "instance_id": row["id"], "account_id": row["account_id"],
+            "reservation_id": row["reservation_id"], "launch_index": row["launch_index"],
+            "instance_type": vmtype.name, "cpu": vmtype.cpu, "memory_mb": vmtype.memory,
+            "disk_gb": vmtype.disk, "zone": row["zone"], "mac": row["mac"],
+            "image": await self._source(row["image_id"], credential),
+            "kernel": await self._source(row["kernel_id"], credential),
+            "ramdisk": await self._source(row["ramdisk_id"], credential),
+            "key_name": row["key_name"], "public_key": row["public_key"],
+            "user_data": base64.b64encode(row["user_data"]).decode()
+            if row["user_data"] is not None else None,
+            "security_groups": [g["groupName"] for g in groups],
+        }
+
+    def launch(self, cluster, instance_ids: list[str]) -> None:
+        self._spawn(self.send(cluster.ref.name, instance_ids))
+
+    async def send(self, cluster_name: str, instance_ids: list[str]) -> None:
+        rows = [await self.instances.get(i) for i in instance_ids]
+        specs = [await self.spec(r) for r in rows if r and r["state"] == "pending"]
+        if not specs:
+            return
+        try:
+            results = await self._cluster(cluster_name).client.run_instances(specs)
+        except RpcError as err:
+            # The instances stay pending; the reconciler sends them again.
+            log.warning("run_instances on %s failed: %s", cluster_name, err.message)
+            return
+        self.clusters.wake()
+        for result in results:
+            if not result.get("accepted"):
+                await lifecycle.transition(
+                    self.db, result["instance_id"], "pending", "terminated",
+                    reason=("Server.InsufficientInstanceCapacity", result.get("error", "")))
+
+    def terminate(self, instance_ids: list[str]) -> None:
+        self._spawn(self.send_terminate(instance_ids))
+
+    async def send_terminate(self, instance_ids: list[str]) -> None:
+        by_cluster: dict[str, list[str]] = {}
+        for instance_id in instance_ids:
+            row = await self.instances.get(instance_id)
+            by_cluster.setdefault(row["cluster"], []).append(instance_id)
+        for name, chunk in by_cluster.items():
+            try:
+                await self._cluster(name).client.terminate_instances(chunk)
+            except RpcError as err:
+                log.warning("terminate_instances on %s failed: %s", name, err.message)
+        self.clusters.wake()
+
+    async def reboot(self, rows) -> None:
+        by_cluster: dict[str, list[str]] = {}
+        for row in rows:
+            by_cluster.setdefault(row["cluster"], []).append(row["id"])
+        for name, chunk in by_cluster.items():
+            try:
+                await self._cluster(name).client.reboot_instances(chunk)
+            except RpcError as err:
+                raise errors.Unavailable(f"Cluster {name} could not be reached: {err.message}")
+
+    async def console_output(self, row) -> tuple[float, str]:
+        try:
+            answer = await self._cluster(row["cluster"]).client.get_console_output(row["id"])
+        except RpcError as err:
+            raise errors.Unavailable(f"The node could not be reached: {err.message}")
+        return answer["timestamp"], answer["output"]
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()

@@ -1,0 +1,52 @@
+"""The instance state machine, written as data.
+
+Every change is a compare-and-swap (`UPDATE ... WHERE state = <expected>`),
+so of two racing requests (a terminate and the poll that sees the guest
+running, say) exactly one wins and the other sees the new state.
+"""
+from __future__ import annotations
+
+import time
+
+from mallee import errors
+
+CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
+         "stopping": 64, "stopped": 80}
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"running", "shutting-down", "terminated"}),
+    "running": frozenset({"stopping", "shutting-down", "terminated"}),
+    "stopping": frozenset({"stopped", "shutting-down", "terminated"}),
+    "stopped": frozenset({"pending", "shutting-down", "terminated"}),
+    "shutting-down": frozenset({"terminated"}),
+    "terminated": frozenset(),
+}
+
+# Terminated instances stay visible this long, as in EC2.
+TERMINATED_VISIBLE_SECONDS = 3600
+
+
+def allowed(current: str, new: str) -> bool:
+    return new in TRANSITIONS[current]
+
+
+async def transition(db, instance_id: str, expected: str, new: str, *,
+                     reason: tuple[str, str] | None = None, commit: bool = True,
+                     **columns) -> bool:
+    """Move one instance from `expected` to `new`; False if someone else moved it first."""
+    if not allowed(expected, new):
+        raise errors.IncorrectInstanceState(
+            f"The instance '{instance_id}' cannot go from {expected} to {new}.")
+    now = time.time()
+    sets = {"state": new, "updated_at": now, **columns}
+    if new == "terminated":
+        sets["terminated_at"] = now
+    if reason:
+        sets["reason_code"], sets["reason_message"] = reason
+    assignments = ", ".join(f"{k} = :{k}" for k in sets)
+    cur = await db.execute(
+        f"UPDATE instances SET {assignments} WHERE id = :id AND state = :expected",
+        {**sets, "id": instance_id, "expected": expected})
+    if commit:
+        await db.commit()
+    return cur.rowcount == 1

@@ -1,0 +1,172 @@
+"""The CC's part of a launch: pick a node, hand the instance to it, and place
+it again elsewhere when a node fails it.
+
+Soft state only. After a CC restart the NCs' reports are the truth, and the
+CLC sends any launch it has not seen land again (run is idempotent).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from cluster_controller.nodes import Node, NodeRegistry
+from cluster_controller.scheduler import Candidate, Demand, Scheduler
+from mallee.rpc import RpcError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Launch:
+    spec: dict
+    node: str | None = None
+    tried: set[str] = field(default_factory=set)
+    failed: str | None = None  # why no node could run it
+
+    @property
+    def instance_id(self) -> str:
+        return self.spec["instance_id"]
+
+    @property
+    def demand(self) -> Demand:
+        return Demand(self.spec["cpu"], self.spec["memory_mb"], self.spec["disk_gb"])
+
+
+def reported(node: Node) -> dict[str, dict]:
+    return {i["instance_id"]: i for i in node.resource.get("instances", [])}
+
+
+class LaunchTracker:
+    def __init__(self, registry: NodeRegistry, scheduler: Scheduler):
+        self.registry = registry
+        self.scheduler = scheduler
+        self.launches: dict[str, Launch] = {}
+        self._placing = asyncio.Lock()  # one placement decision at a time
+
+    def _node(self, endpoint: str) -> Node | None:
+        return next((n for n in self.registry.nodes if n.endpoint == endpoint), None)
+
+    def _where(self, instance_id: str) -> Node | None:
+        """The node that reports this instance, if any."""
+        return next((n for n in self.registry.nodes if instance_id in reported(n)), None)
+
+    def _candidates(self) -> list[Candidate]:
+        out = []
+        for order, node in enumerate(self.registry.nodes):
+            if node.status != "up":
+                continue
+            r, seen = node.resource, reported(node)
+            held = [l.demand for l in self.launches.values()
+                    if l.node == node.endpoint and l.instance_id not in seen]
+            out.append(Candidate(
+                endpoint=node.endpoint, order=order,
+                cores_free=r["cores_free"] - sum(d.cpu for d in held),
+                memory_free_mb=r["memory_free_mb"] - sum(d.memory_mb for d in held),
+                disk_free_gb=r["disk_free_gb"] - sum(d.disk_gb for d in held),
+                cores_total=r["cores_total"], instances=len(seen) + len(held)))
+        return out
+
+    async def run(self, specs: list[dict]) -> list[dict]:
+        results = []
+        for spec in specs:
+            instance_id = spec["instance_id"]
+            launch = self.launches.get(instance_id)
+            if launch is None and self._where(instance_id) is None:
+                launch = self.launches[instance_id] = Launch(spec)
+                await self._place(launch)
+            if launch is not None and launch.failed:
+                results.append({"instance_id": instance_id, "accepted": False,
+                                "error": launch.failed})
+            else:
+                results.append({"instance_id": instance_id, "accepted": True})
+        return results
+
+    async def _place(self, launch: Launch) -> None:
+        async with self._placing:
+            last_error = None
+            for candidate in self.scheduler.rank(self._candidates(), launch.demand,
+                                                 exclude=launch.tried):
+                node = self._node(candidate.endpoint)
+                launch.node = candidate.endpoint
+                try:
+                    await node.client.run_instance(launch.spec)
+                    log.info("%s placed on %s", launch.instance_id, node.endpoint)
+                    self.registry.wake()
+                    return
+                except RpcError as err:
+                    log.warning("%s refused by %s: %s", launch.instance_id, node.endpoint,
+                                err.message)
+                    launch.tried.add(candidate.endpoint)
+                    launch.node, last_error = None, f"{node.endpoint}: {err.message}"
+            launch.failed = last_error or (
+                f"Insufficient capacity: no node can take {launch.spec['instance_type']} "
+                f"({len(launch.tried)} node(s) tried).")
+            log.warning("%s cannot be placed: %s", launch.instance_id, launch.failed)
+
+    async def after_poll(self) -> None:
+        """Place again what a node failed; forget launches their node now reports running."""
+        for launch in list(self.launches.values()):
+            if launch.node is None:
+                continue
+            node = self._node(launch.node)
+            seen = reported(node).get(launch.instance_id) if node else None
+            if seen is None:
+                continue
+            if seen["state"] == "failed":
+                log.warning("%s failed on %s: %s; trying another node", launch.instance_id,
+                            launch.node, seen.get("reason"))
+                try:
+                    await node.client.terminate_instance(launch.instance_id)  # leave nothing
+                except RpcError as err:
+                    log.warning("cleanup of %s on %s failed: %s", launch.instance_id,
+                                launch.node, err.message)
+                    continue
+                launch.tried.add(launch.node)
+                launch.node = None
+                await self._place(launch)
+                if launch.failed:
+                    launch.failed = f"{launch.failed} Last failure: {seen.get('reason')}"
+            elif seen["state"] != "pending":
+                del self.launches[launch.instance_id]
+
+    def describe(self) -> list[dict]:
+        view: dict[str, dict] = {}
+        for node in self.registry.nodes:
+            for instance_id, info in reported(node).items():
+                view[instance_id] = {"instance_id": instance_id, "state": info["state"],
+                                     "node": node.endpoint, "reason": info.get("reason")}
+        for launch in self.launches.values():
+            current = view.get(launch.instance_id)
+            if launch.failed:
+                view[launch.instance_id] = {"instance_id": launch.instance_id, "state": "failed",
+                                            "node": None, "reason": launch.failed}
+            elif current is None or current["state"] == "failed":
+                # Not yet reported by its node, or being placed again: still pending.
+                view[launch.instance_id] = {"instance_id": launch.instance_id,
+                                            "state": "pending", "node": launch.node,
+                                            "reason": None}
+        return list(view.values())
+
+    async def terminate(self, instance_ids: list[str]) -> list[dict]:
+        results = []
+        for instance_id in instance_ids:
+            launch = self.launches.pop(instance_id, None)
+            node = self._where(instance_id) or (self._node(launch.node)
+                                                if launch and launch.node else None)
+            if node is None:
+                results.append({"instance_id": instance_id, "state": "terminated"})
+                continue
+            try:
+                await node.client.terminate_instance(instance_id)
+                results.append({"instance_id": instance_id, "state": "terminated"})
+            except RpcError as err:
+                results.append({"instance_id": instance_id, "state": "unknown",
+                                "error": err.message})
+        await self.registry.poll_all()  # report the change at once
+        return results
+
+    def node_of(self, instance_id: str) -> Node | None:
+        launch = self.launches.get(instance_id)
+        return self._where(instance_id) or (self._node(launch.node)
+                                            if launch and launch.node else None)

@@ -1,0 +1,232 @@
+"""The instances on this node: prepare, boot, watch, end.
+
+The NC keeps no database: libvirt's domains and the instance directories
+(`<state_dir>/instances/<id>/spec.json`) are the truth, so a restarted NC
+finds its instances again. Every call is idempotent on the instance id.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mallee import errors
+from node_controller.hypervisor import (
+    DirectKernelBoot,
+    DomainNotFound,
+    DomainSpec,
+    DomainState,
+    FileDisk,
+    Hypervisor,
+    read_console_tail,
+)
+from node_controller.hypervisor.guest_files import make_guest_dir
+from node_controller.imagecache import ImageCache, ImageSource, make_overlay, make_sparse
+
+log = logging.getLogger(__name__)
+
+KERNEL_CMDLINE = "console=ttyS0 root=/dev/vda panic=-1"
+SWAP_GB = 0.5
+
+
+@dataclass
+class Instance:
+    spec: dict
+    directory: Path
+    state: str = "pending"  # pending | running | shutoff | failed
+    reason: str | None = None
+    images: list[str] = field(default_factory=list)  # pinned cache entries
+    task: asyncio.Task | None = None
+
+    @property
+    def id(self) -> str:
+        return self.spec["instance_id"]
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class InstanceManager:
+    def __init__(self, driver: Hypervisor, cache: ImageCache, root: Path, capacity):
+        self.driver = driver
+        self.cache = cache
+        self.root = make_guest_dir(root)
+        self.capacity = capacity  # node_controller.resources.Capacity
+        self.instances: dict[str, Instance] = {}
+
+    async def _call(self, fn, *args):
+        """Blocking hypervisor calls run off the event loop."""
+        return await asyncio.to_thread(fn, *args)
+
+    # -- start-up ---------------------------------------------------------------
+    async def recover(self) -> None:
+        """Find this node's instances again after a restart."""
+        domains = {d.name: d for d in await self._call(self.driver.list_domains)}
+        for spec_file in sorted(self.root.glob("*/spec.json")):
+            spec = json.loads(spec_file.read_text())
+            inst = Instance(spec, spec_file.parent)
+            if inst.id in domains:
+                inst.state = "running"
+                for key in ("image", "kernel", "ramdisk"):
+                    if spec.get(key):
+                        self.cache.pin(spec[key]["image_id"])
+                        inst.images.append(spec[key]["image_id"])
+            else:
+                inst.state, inst.reason = "failed", "the node restarted while launching it"
+            self.instances[inst.id] = inst
+        log.info("recovered %d instance(s)", len(self.instances))
+
+    # -- capacity -----------------------------------------------------------------
+    def used(self) -> tuple[int, int, int]:
+        specs = [i.spec for i in self.instances.values()]
+        return (sum(s["cpu"] for s in specs), sum(s["memory_mb"] for s in specs),
+                sum(s["disk_gb"] for s in specs))
+
+    def free(self) -> tuple[int, int, int]:
+        cores, memory, disk = self.used()
+        c = self.capacity
+        return c.cores - cores, c.memory_mb - memory, c.disk_gb - disk
+
+    # -- run ----------------------------------------------------------------------
+    async def run(self, spec: dict) -> dict:
+        instance_id = spec["instance_id"]
+        existing = self.instances.get(instance_id)
+        if existing is not None:
+            return {"instance_id": instance_id, "state": existing.state}
+        cores, memory, disk = self.free()
+        if spec["cpu"] > cores or spec["memory_mb"] > memory or spec["disk_gb"] > disk:
+            raise errors.InsufficientInstanceCapacity(
+                f"node has {cores} cores, {memory} MiB, {disk} GiB free; "
+                f"{spec['instance_type']} needs {spec['cpu']}, {spec['memory_mb']}, "
+                f"{spec['disk_gb']}")
+        directory = make_guest_dir(self.root / instance_id)
+        _write_json(directory / "spec.json", spec)
+        inst = self.instances[instance_id] = Instance(spec, directory)
+        inst.task = asyncio.create_task(self._launch(inst))
+        return {"instance_id": instance_id, "state": inst.state}
+
+    async def _image(self, inst: Instance, key: str) -> Path | None:
+        source = inst.spec.get(key)
+        if not source:
+            return None
+        path = await self.cache.ensure(ImageSource.from_params(source), pin=True)
+        inst.images.append(source["image_id"])
+        return path
+
+    async def _launch(self, inst: Instance) -> None:
+        started = time.monotonic()
+        try:
+            base = await self._image(inst, "image")
+            kernel = await self._image(inst, "kernel")
+            ramdisk = await self._image(inst, "ramdisk")
+            domain = await self._prepare(inst, base, kernel, ramdisk)
+            await self._call(self.driver.define, domain)
+            await self._call(self.driver.start, inst.id)
+            inst.state = "running"
+            log.info("%s running after %.2fs", inst.id, time.monotonic() - started)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any failure: report it; the CC cleans up and retries
+            inst.state, inst.reason = "failed", _describe(exc)
+            log.warning("%s failed to launch: %s", inst.id, inst.reason)
+            await self._remove_domain(inst.id)
+
+    async def _prepare(self, inst: Instance, base: Path, kernel: Path | None,
+                       ramdisk: Path | None) -> DomainSpec:
+        spec, directory = inst.spec, inst.directory
+        root = await make_overlay(base, directory / "root.qcow2")
+        disks = [FileDisk(root, "vda", "qcow2", serial="root")]
+        root_gb = await _virtual_size_gb(base)  # the overlay is as large as its base
+        ephemeral_gb = spec["disk_gb"] - root_gb - SWAP_GB
+        if ephemeral_gb >= 1:
+            disks.append(FileDisk(make_sparse(directory / "ephemeral0.raw", int(ephemeral_gb)),
+                                  "vdb", "raw", serial="ephemeral0"))
+        disks.append(FileDisk(make_sparse(directory / "swap.raw", SWAP_GB), "vdc", "raw",
+                              serial="swap"))
+        boot = DirectKernelBoot(kernel, ramdisk, KERNEL_CMDLINE) if kernel else None
+        console = directory / "console.log"
+        console.touch()
+        # No NIC until EDGE networking gives each guest a tap in the node's
+        # namespace: QEMU's user-mode NIC would let guest traffic out of the host.
+        return DomainSpec(name=inst.id, vcpus=spec["cpu"], memory_mb=spec["memory_mb"],
+                          boot=boot, disks=tuple(disks), console_path=console)
+
+    # -- end ------------------------------------------------------------------------
+    async def _remove_domain(self, name: str) -> None:
+        for step in (self.driver.destroy, self.driver.undefine):
+            with contextlib.suppress(DomainNotFound):
+                await self._call(step, name)
+
+    async def terminate(self, instance_id: str) -> dict:
+        inst = self.instances.pop(instance_id, None)
+        if inst is not None and inst.task is not None and not inst.task.done():
+            inst.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await inst.task
+        await self._remove_domain(instance_id)
+        directory = inst.directory if inst else self.root / instance_id
+        await asyncio.to_thread(shutil.rmtree, directory, True)
+        for image_id in inst.images if inst else ():
+            self.cache.unpin(image_id)
+        return {"instance_id": instance_id, "state": "terminated"}
+
+    async def reboot(self, instance_id: str) -> dict:
+        self._get(instance_id)
+        await self._call(self.driver.reboot, instance_id)
+        return {"instance_id": instance_id}
+
+    def console(self, instance_id: str) -> dict:
+        inst = self._get(instance_id)
+        tail = read_console_tail(inst.directory / "console.log")
+        return {"instance_id": instance_id, "timestamp": time.time(),
+                "output": base64.b64encode(tail).decode()}
+
+    def _get(self, instance_id: str) -> Instance:
+        inst = self.instances.get(instance_id)
+        if inst is None:
+            raise errors.InvalidInstanceIDNotFound(f"{instance_id} is not on this node.")
+        return inst
+
+    # -- report ---------------------------------------------------------------------
+    async def describe(self) -> list[dict]:
+        domains = {d.name: d.state for d in await self._call(self.driver.list_domains)}
+        out = []
+        for inst in self.instances.values():
+            state = inst.state
+            if state == "running":
+                domain_state = domains.get(inst.id)
+                if domain_state in (None, DomainState.SHUTOFF, DomainState.CRASHED):
+                    state = "shutoff"  # the guest powered itself off (or vanished)
+            out.append({"instance_id": inst.id, "state": state, "reason": inst.reason,
+                        "cpu": inst.spec["cpu"], "memory_mb": inst.spec["memory_mb"],
+                        "disk_gb": inst.spec["disk_gb"]})
+        return out
+
+    def in_use(self, image_id: str) -> bool:
+        return any(image_id in i.images for i in self.instances.values())
+
+
+async def _virtual_size_gb(path: Path) -> int:
+    proc = await asyncio.create_subprocess_exec(
+        "qemu-img", "info", "--output=json", str(path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    return -(-json.loads(out)["virtual-size"] // 2**30)
+
+
+def _describe(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return message.splitlines()[0][:500]
