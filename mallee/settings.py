@@ -85,6 +85,22 @@ class ScSettings:
 
 
 @dataclass(frozen=True)
+class NetworkSettings:
+    """EDGE networking (docs/network.md). A cluster's CC hands out private
+    addresses from private_subnet; the CLC hands out public ones from
+    public_ips ("a-b" ranges or single addresses, comma-separated)."""
+    private_subnet: str = "10.64.0.0/16"
+    uplink_netns: str = ""
+    uplink_bridge: str = ""
+    uplink_address: str = ""
+    uplink_gateway: str = ""
+    dns_domain: str = "mallee.internal"
+    public_ips: tuple[str, ...] = ()
+    max_addresses_per_account: int = 5
+    public_ip_at_launch: bool = False
+
+
+@dataclass(frozen=True)
 class ClusterRef:
     """A cluster as the CLC sees it: 'name=zone@host:port'."""
     name: str
@@ -109,6 +125,7 @@ class Settings:
     nc: NcSettings = field(default_factory=NcSettings)
     walrus: WalrusSettings = field(default_factory=WalrusSettings)
     sc: ScSettings = field(default_factory=ScSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
     vmtypes: tuple[VmType, ...] = ()
 
     # Paths under $MALLEE_HOME; every component keeps its state in its own.

@@ -5,6 +5,7 @@ import time
 
 import aiosqlite
 
+from cloud_controller.db.security_groups import GroupRepository  # noqa: F401 (re-exported)
 from cloud_controller.services.lifecycle import TERMINATED_VISIBLE_SECONDS
 
 COLUMNS = ("id", "account_id", "reservation_id", "launch_index", "client_token", "image_id",
@@ -87,26 +88,3 @@ class InstanceRepository:
                 "SELECT COUNT(*) FROM instances WHERE account_id=? AND state NOT IN "
                 "('terminated', 'shutting-down')", (account_id,)) as cur:
             return (await cur.fetchone())[0]
-
-
-class GroupRepository:
-    def __init__(self, db: aiosqlite.Connection):
-        self.db = db
-
-    async def by_names(self, account_id: str, names: list[str]):
-        marks = ",".join("?" * len(names))
-        async with self.db.execute(
-                f"SELECT * FROM security_groups WHERE account_id=? AND name IN ({marks})",
-                [account_id, *names]) as cur:
-            return await cur.fetchall()
-
-    async def by_ids(self, account_id: str, group_ids: list[str]):
-        marks = ",".join("?" * len(group_ids))
-        async with self.db.execute(
-                f"SELECT * FROM security_groups WHERE account_id=? AND id IN ({marks})",
-                [account_id, *group_ids]) as cur:
-            return await cur.fetchall()
-
-    async def insert(self, group_id: str, account_id: str, name: str, description: str) -> None:
-        await self.db.execute("INSERT OR IGNORE INTO security_groups VALUES (?, ?, ?, ?, ?)",
-                              (group_id, account_id, name, description, time.time()))

@@ -1,0 +1,105 @@
+"""Security groups and their rules (one row per CIDR or source group)."""
+from __future__ import annotations
+
+import time
+
+import aiosqlite
+
+RULE_COLUMNS = ("id", "group_id", "account_id", "egress", "protocol", "from_port", "to_port",
+                "cidr", "source_group_id", "description", "created_at")
+
+
+class GroupRepository:
+    def __init__(self, db: aiosqlite.Connection):
+        self.db = db
+
+    async def _rows(self, sql: str, args) -> list:
+        async with self.db.execute(sql, args) as cur:
+            return await cur.fetchall()
+
+    async def by_names(self, account_id: str, names: list[str]):
+        marks = ",".join("?" * len(names))
+        return await self._rows(
+            f"SELECT * FROM security_groups WHERE account_id=? AND name IN ({marks})",
+            [account_id, *names])
+
+    async def by_ids(self, account_id: str, group_ids: list[str]):
+        marks = ",".join("?" * len(group_ids))
+        return await self._rows(
+            f"SELECT * FROM security_groups WHERE account_id=? AND id IN ({marks})",
+            [account_id, *group_ids])
+
+    async def list(self, account_id: str):
+        return await self._rows("SELECT * FROM security_groups WHERE account_id=? ORDER BY name",
+                                (account_id,))
+
+    async def of_accounts(self, account_ids: list[str]):
+        marks = ",".join("?" * len(account_ids))
+        return await self._rows(
+            f"SELECT * FROM security_groups WHERE account_id IN ({marks}) ORDER BY id",
+            account_ids)
+
+    async def insert(self, group_id: str, account_id: str, name: str, description: str) -> None:
+        """Adds AWS's default rules too (a trigger, see migration 0004)."""
+        await self.db.execute(
+            "INSERT OR IGNORE INTO security_groups (id, account_id, name, description, "
+            "created_at) VALUES (?, ?, ?, ?, ?)",
+            (group_id, account_id, name, description, time.time()))
+
+    async def delete(self, group_id: str) -> None:
+        await self.db.execute("DELETE FROM security_groups WHERE id=?", (group_id,))
+
+    async def live_members(self, group_id: str) -> list[str]:
+        """Instances not yet terminated that are in the group."""
+        rows = await self._rows(
+            "SELECT i.id FROM instance_groups ig JOIN instances i ON i.id = ig.instance_id "
+            "WHERE ig.group_id=? AND i.state != 'terminated' ORDER BY i.id", (group_id,))
+        return [r[0] for r in rows]
+
+    async def referencing(self, group_id: str) -> list[str]:
+        """Other groups whose rules name this one as their source."""
+        rows = await self._rows(
+            "SELECT DISTINCT group_id FROM security_group_rules "
+            "WHERE source_group_id=? AND group_id != ?", (group_id, group_id))
+        return [r[0] for r in rows]
+
+
+class RuleRepository:
+    def __init__(self, db: aiosqlite.Connection):
+        self.db = db
+
+    async def of_groups(self, group_ids: list[str]):
+        found = []
+        for start in range(0, len(group_ids), 500):
+            chunk = group_ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            async with self.db.execute(
+                    f"SELECT * FROM security_group_rules WHERE group_id IN ({marks}) "
+                    f"ORDER BY group_id, egress, created_at, id", chunk) as cur:
+                found += await cur.fetchall()
+        return found
+
+    async def of_account(self, account_id: str):
+        async with self.db.execute(
+                "SELECT * FROM security_group_rules WHERE account_id=? "
+                "ORDER BY group_id, egress, created_at, id", (account_id,)) as cur:
+            return await cur.fetchall()
+
+    async def find(self, group_id: str, egress: bool, protocol: str, from_port: int,
+                   to_port: int, cidr: str | None, source_group_id: str | None):
+        async with self.db.execute(
+                "SELECT * FROM security_group_rules WHERE group_id=? AND egress=? AND "
+                "protocol=? AND from_port=? AND to_port=? AND IFNULL(cidr, '')=? AND "
+                "IFNULL(source_group_id, '')=?",
+                (group_id, int(egress), protocol, from_port, to_port, cidr or "",
+                 source_group_id or "")) as cur:
+            return await cur.fetchone()
+
+    async def insert(self, row: dict) -> None:
+        row = {c: row.get(c) for c in RULE_COLUMNS}
+        await self.db.execute(
+            f"INSERT INTO security_group_rules ({', '.join(RULE_COLUMNS)}) "
+            f"VALUES ({', '.join(':' + c for c in RULE_COLUMNS)})", row)
+
+    async def delete(self, rule_id: str) -> None:
+        await self.db.execute("DELETE FROM security_group_rules WHERE id=?", (rule_id,))
