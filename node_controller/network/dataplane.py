@@ -1,0 +1,181 @@
+"""One node's data plane, rebuilt from whole state on every change.
+
+`DataPlane` is synchronous and thread-safe (the NC calls it off the event
+loop). Its state is the last network view plus the local ports; every change
+(apply_view, plug, unplug) re-renders all tables and replaces them
+atomically (ipset swap, iptables-restore, one nft transaction), so a
+restarted NC that calls ensure(), plug()s its running instances and applies
+the saved view ends up exactly where it was, without cutting connections
+(conntrack survives a table swap).
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from node_controller.network import firewall, names, namespace
+from node_controller.network.commands import NetworkError, in_namespace, run
+from node_controller.network.dhcp import Dnsmasq
+from node_controller.network.port import Port
+from node_controller.network.view import NetworkView, empty_view, parse_view
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    node: str
+    subnet: str = "10.64.0.0/16"
+    uplink_netns: str = ""
+    uplink_bridge: str = ""
+    uplink_address: str = ""
+    uplink_gateway: str = ""
+    dns_domain: str = "mallee.internal"
+
+    @property
+    def namespace(self) -> str:
+        return names.namespace_name(self.node)
+
+    @property
+    def gateway(self) -> str:
+        return str(next(ipaddress.IPv4Network(self.subnet).hosts()))
+
+    @property
+    def gateway_cidr(self) -> str:
+        return f"{self.gateway}/{ipaddress.IPv4Network(self.subnet).prefixlen}"
+
+    @property
+    def uplink_outer(self) -> str:
+        return names.uplink_outer_name(self.node)
+
+
+class DataPlane:
+    def __init__(self, config: NetworkConfig, state_dir: Path):
+        self.config = config
+        self.state_dir = Path(state_dir)
+        self.view_file = self.state_dir / "view.json"
+        self.dhcp = Dnsmasq(config.namespace, self.state_dir, config.subnet, config.dns_domain)
+        self.view: NetworkView = empty_view(config.subnet, config.gateway)
+        self.ports: dict[str, Port] = {}
+        self._lock = threading.RLock()
+
+    # -- building -------------------------------------------------------------
+    def ensure(self) -> None:
+        """Namespace, bridge, uplink, dnsmasq: made if missing, kept if present."""
+        c = self.config
+        with self._lock:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.state_dir.chmod(0o755)  # dnsmasq (as nobody) re-reads its hosts file here
+            namespace.ensure_namespace(c.namespace)
+            namespace.ensure_bridge(c.namespace, c.gateway_cidr)
+            namespace.ensure_uplink(c.namespace, c.uplink_outer, c.uplink_netns, c.uplink_bridge,
+                                    c.uplink_address, c.uplink_gateway)
+            self.dhcp.ensure_running()
+
+    def load_saved_view(self) -> NetworkView | None:
+        """The last view given to this node, kept across NC restarts."""
+        try:
+            return parse_view(json.loads(self.view_file.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, OSError) as exc:
+            log.warning("ignoring saved network view %s: %s", self.view_file, exc)
+            return None
+
+    # -- changes --------------------------------------------------------------
+    def apply_view(self, view: NetworkView, raw: dict | None = None) -> float:
+        """Enforce a whole view; returns the seconds it took."""
+        if ipaddress.IPv4Network(view.subnet) != ipaddress.IPv4Network(self.config.subnet):
+            raise NetworkError(f"the view's subnet {view.subnet} is not this node's "
+                               f"[network] private_subnet {self.config.subnet}")
+        with self._lock:
+            if raw is not None:
+                _write_json(self.view_file, raw)
+            self.view = view
+            return self._apply()
+
+    def plug(self, port: Port) -> None:
+        """Rules and lease first, then the tap onto the bridge: the guest's
+        first frame already meets its anti-spoofing and group rules."""
+        with self._lock:
+            self.ports[port.instance_id] = port
+            self._apply()
+            namespace.attach_tap(self.config.namespace, port.tap)
+
+    def unplug(self, instance_id: str) -> None:
+        with self._lock:
+            namespace.remove_link(names.tap_name(instance_id), self.config.namespace)
+            if self.ports.pop(instance_id, None) is not None:
+                self._apply()
+
+    def effective_ports(self) -> list[Port]:
+        """Local ports with the view's groups and public IP where it knows the instance."""
+        out = []
+        for port in self.ports.values():
+            entry = self.view.instance(port.instance_id)
+            if entry is not None:
+                port = replace(port, groups=entry.groups, public_ip=entry.public_ip)
+            out.append(port)
+        return sorted(out, key=lambda p: p.instance_id)
+
+    def port_by_ip(self, ip: str) -> Port | None:
+        with self._lock:
+            return next((p for p in self.effective_ports() if p.private_ip == ip), None)
+
+    def _apply(self) -> float:
+        started = time.monotonic()
+        c, view, ports = self.config, self.view, self.effective_ports()
+        ns = c.namespace
+        members = firewall.group_members(view, ports)
+        in_namespace(ns, "ipset", "restore", input=firewall.render_ipsets(members))
+        tables = (firewall.render_filter(view, ports, c.gateway)
+                  + firewall.render_nat(ports, c.subnet, masquerade=bool(c.uplink_address)))
+        in_namespace(ns, "iptables-restore", "-w", input=tables)
+        in_namespace(ns, "nft", "-f", "-", input=firewall.render_bridge_guard(ports))
+        self._destroy_stale_sets(set(members))
+        namespace.set_public_addresses(ns, {p.public_ip for p in ports if p.public_ip},
+                                       c.uplink_address)
+        if self.dhcp.write_hosts(ports):
+            self.dhcp.reload()
+        return time.monotonic() - started
+
+    def _destroy_stale_sets(self, groups: set[str]) -> None:
+        wanted = {names.group_set(g) for g in groups}
+        existing = in_namespace(self.config.namespace, "ipset", "list", "-n").split()
+        stale = [s for s in existing if s.startswith(("g-sg-", "t-sg-")) and s not in wanted]
+        if stale:  # iptables no longer refers to them: the new tables are in
+            in_namespace(self.config.namespace, "ipset", "restore",
+                         input="".join(f"destroy {s}\n" for s in stale))
+
+    # -- ending ---------------------------------------------------------------
+    def teardown(self) -> None:
+        """Remove everything: namespace (its processes, taps, veth), saved state."""
+        with self._lock:
+            self.dhcp.stop()
+            teardown_all(self.config.node)
+            self.ports.clear()
+
+
+def teardown_all(node: str) -> None:
+    """What `mallee down` calls: no namespace, rule, tap or process of this
+    node's data plane is left (rules and sets live in the namespace). Guests
+    still running lose their network, so call it after stopping them."""
+    namespace.delete_namespace(names.namespace_name(node))
+    outer = names.uplink_outer_name(node)
+    if namespace.link_exists(outer):
+        run("ip", "link", "del", outer, check=False)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,214 @@
+"""The instance metadata service (IMDSv1 and v2) on 169.254.169.254:80.
+
+The socket is made inside the node's namespace (namespace.socket_in_namespace)
+and served by the NC's own event loop, so the responder reads the NC's
+instance specs directly. The caller is the packet's source address, which
+the bridge's anti-spoofing makes trustworthy; unknown callers get 403.
+
+IMDSv2: PUT /latest/api/token with X-aws-ec2-metadata-token-ttl-seconds
+(1..21600) returns a token bound to the caller's address; a GET carrying a
+bad or expired token gets 401; a GET without one is IMDSv1. Replies leave
+with IP TTL 1 (the hop limit), so they cannot be relayed beyond a guest.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+TOKEN_HEADER = "X-aws-ec2-metadata-token"
+TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
+MAX_TOKEN_TTL = 21600
+HOP_LIMIT = 1
+VERSIONS = ("1.0", "2007-01-19", "2007-03-01", "2007-08-29", "2007-10-10", "2007-12-15",
+            "2008-02-01", "2008-09-01", "2009-04-04", "2011-01-01", "2011-05-01", "2012-01-12",
+            "2014-02-25", "2014-11-05", "2015-10-20", "2016-04-19", "2016-06-30", "2016-09-02",
+            "latest")
+
+
+@dataclass(frozen=True)
+class Caller:
+    spec: dict
+    private_ip: str
+    public_ip: str | None
+    subnet: str
+    region: str
+
+
+Resolve = Callable[[str], "Caller | None"]
+
+
+class Tokens:
+    """Stateless IMDSv2 tokens: expiry and caller address, signed with a key
+    that lives as long as the process (a restarted NC invalidates them; the
+    guest's next PUT gets a new one, as after an EC2 host change)."""
+
+    def __init__(self):
+        self._key = secrets.token_bytes(32)
+
+    def _mac(self, body: str) -> str:
+        return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def issue(self, caller_ip: str, ttl: int) -> str:
+        body = f"{int(time.time()) + ttl}:{caller_ip}"
+        return base64.urlsafe_b64encode(f"{body}:{self._mac(body)}".encode()).decode()
+
+    def valid(self, token: str, caller_ip: str) -> bool:
+        try:
+            expiry, ip, mac = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            return False
+        return (hmac.compare_digest(mac, self._mac(f"{expiry}:{ip}")) and ip == caller_ip
+                and int(expiry) > time.time())
+
+
+def meta_data(c: Caller) -> dict:
+    """The meta-data/ tree: dicts are directories, strings are files."""
+    s, md = c.spec, c.spec.get("metadata") or {}
+    hostname = s.get("hostname") or "ip-" + c.private_ip.replace(".", "-")
+    zone = (md.get("placement") or {}).get("availability-zone") or s.get("zone") or ""
+    groups = md.get("security-groups") or s.get("security_groups") or []
+    mac = s["mac"].lower()
+    interface = {"device-number": "0", "interface-id": f"eni-{s['instance_id'][2:]}",
+                 "local-hostname": hostname, "local-ipv4s": c.private_ip, "mac": mac,
+                 "owner-id": str(s.get("account_id") or ""),
+                 "security-group-ids": "\n".join(s.get("groups") or ()),
+                 "security-groups": "\n".join(groups),
+                 "subnet-ipv4-cidr-block": c.subnet, "vpc-ipv4-cidr-block": c.subnet}
+    tree = {
+        "ami-id": md.get("ami-id") or (s.get("image") or {}).get("image_id") or "",
+        "ami-launch-index": str(md.get("ami-launch-index", s.get("launch_index", 0))),
+        "ami-manifest-path": md.get("ami-manifest-path", "(unknown)"),
+        "block-device-mapping": {"ami": "/dev/sda1", "root": "/dev/sda1",
+                                 "ephemeral0": "sdb", "swap": "sdc"},
+        "hostname": hostname,
+        "instance-action": "none",
+        "instance-id": s["instance_id"],
+        "instance-type": md.get("instance-type") or s.get("instance_type") or "",
+        "local-hostname": md.get("local-hostname") or hostname,
+        "local-ipv4": c.private_ip,
+        "mac": mac,
+        "network": {"interfaces": {"macs": {mac: interface}}},
+        "placement": {"availability-zone": zone, "region": c.region},
+        "reservation-id": md.get("reservation-id") or s.get("reservation_id") or "",
+        "security-groups": "\n".join(groups),
+    }
+    for key in ("kernel-id", "ramdisk-id"):
+        value = md.get(key) or (s.get(key.split("-")[0]) or {}).get("image_id")
+        if value:
+            tree[key] = value
+    if c.public_ip:
+        tree["public-ipv4"] = c.public_ip
+        tree["public-hostname"] = md.get("public-hostname") or "ec2-" + c.public_ip.replace(".", "-")
+        interface["public-ipv4s"] = c.public_ip
+    if s.get("public_key"):
+        tree["public-keys"] = {"0": {"openssh-key": s["public_key"].strip() + "\n"}}
+    return tree
+
+
+def identity_document(c: Caller) -> dict:
+    s, md = c.spec, c.spec.get("metadata") or {}
+    return {
+        "accountId": str(s.get("account_id") or ""), "architecture": "x86_64",
+        "availabilityZone": (md.get("placement") or {}).get("availability-zone") or s.get("zone"),
+        "imageId": md.get("ami-id") or (s.get("image") or {}).get("image_id"),
+        "instanceId": s["instance_id"],
+        "instanceType": md.get("instance-type") or s.get("instance_type"),
+        "kernelId": (s.get("kernel") or {}).get("image_id"),
+        "ramdiskId": (s.get("ramdisk") or {}).get("image_id"),
+        "pendingTime": s.get("launch_time"), "privateIp": c.private_ip,
+        "region": c.region, "version": "2017-09-30",
+        "billingProducts": None, "devpayProductCodes": None, "marketplaceProductCodes": None,
+    }
+
+
+def _listing(directory: dict) -> str:
+    keys = []
+    for key, value in directory.items():
+        if key == "public-keys" and isinstance(value, dict):  # EC2 lists "0=keyname"
+            keys.append(key + "/")
+        else:
+            keys.append(key + "/" if isinstance(value, dict) else key)
+    return "\n".join(keys)
+
+
+def _walk(tree: dict, parts: list[str]) -> str | dict | None:
+    node: str | dict = tree
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def create_metadata_app(resolve: Resolve) -> web.Application:
+    tokens = Tokens()
+
+    def text(body: str, status: int = 200) -> web.Response:
+        return web.Response(text=body, status=status, content_type="text/plain")
+
+    def caller_of(request: web.Request) -> Caller:
+        caller = resolve(request.remote or "")
+        if caller is None:
+            raise web.HTTPForbidden(text="Forbidden\n")
+        return caller
+
+    async def put_token(request: web.Request) -> web.Response:
+        caller = caller_of(request)
+        if "X-Forwarded-For" in request.headers:  # as EC2: no tokens through proxies
+            raise web.HTTPForbidden(text="Forbidden\n")
+        raw = request.headers.get(TTL_HEADER, "")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_TOKEN_TTL:
+            return text("Bad Request\n", 400)
+        response = text(tokens.issue(caller.private_ip, int(raw)))
+        response.headers[TTL_HEADER] = raw
+        return response
+
+    async def get(request: web.Request) -> web.Response:
+        caller = caller_of(request)
+        token = request.headers.get(TOKEN_HEADER)
+        if token is not None and not tokens.valid(token, caller.private_ip):
+            return text("Unauthorized\n", 401)
+        path = request.match_info["path"]
+        if path in ("", "/"):
+            return text("\n".join(VERSIONS))
+        version, _, rest = path.strip("/").partition("/")
+        if version not in VERSIONS:
+            return text("Not Found\n", 404)
+        if rest == "":
+            return text("dynamic\nmeta-data\nuser-data")
+        top, _, below = rest.partition("/")
+        if top == "user-data":
+            data = caller.spec.get("user_data")
+            if not data or below:
+                return text("Not Found\n", 404)
+            return web.Response(body=base64.b64decode(data),
+                                content_type="application/octet-stream")
+        if top == "meta-data":
+            tree = meta_data(caller)
+            parts = [p for p in below.split("/") if p]
+            if parts[:1] == ["public-keys"] and len(parts) == 1 and "public-keys" in tree:
+                return text(f"0={caller.spec.get('key_name') or 'key'}")
+            node = _walk(tree, parts)
+        elif top == "dynamic":
+            tree = {"instance-identity": {"document": json.dumps(identity_document(caller),
+                                                                 indent=2)}}
+            node = _walk(tree, [p for p in below.split("/") if p])
+        else:
+            node = None
+        if node is None:
+            return text("Not Found\n", 404)
+        return text(_listing(node) if isinstance(node, dict) else node)
+
+    app = web.Application()
+    app.router.add_put("/latest/api/token", put_token)
+    app.router.add_get("/{path:.*}", get)
+    return app

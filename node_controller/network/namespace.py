@@ -1,0 +1,163 @@
+"""The node's network namespace: bridge, gateway and metadata addresses, the
+uplink veth and the elastic IPs on it. Every step checks before it changes,
+so building again over an existing namespace is harmless."""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+from node_controller.network.commands import NetworkError, in_namespace, run
+from node_controller.network.names import BRIDGE, METADATA_IP, UPLINK
+
+NETNS_DIR = Path("/run/netns")
+CLONE_NEWNET = 0x40000000
+
+
+def exists(namespace: str) -> bool:
+    return (NETNS_DIR / namespace).exists()
+
+
+def link_exists(name: str, namespace: str | None = None) -> bool:
+    where = ["-n", namespace] if namespace else []
+    return bool(run("ip", *where, "-o", "link", "show", "dev", name, check=False).strip())
+
+
+def ensure_namespace(namespace: str) -> None:
+    if not exists(namespace):
+        run("ip", "netns", "add", namespace)
+    run("ip", "-n", namespace, "link", "set", "lo", "up")
+    # Guests have no IPv6 here; forwarding for elastic IPs and the uplink;
+    # br_netfilter hands bridged frames to iptables (physdev, conntrack).
+    for key, value in (("net.ipv6.conf.all.disable_ipv6", "1"),
+                       ("net.ipv6.conf.default.disable_ipv6", "1"),
+                       ("net.ipv4.ip_forward", "1"),
+                       ("net.bridge.bridge-nf-call-iptables", "1")):
+        in_namespace(namespace, "sysctl", "-q", "-w", f"{key}={value}")
+
+
+def ensure_bridge(namespace: str, gateway_cidr: str) -> None:
+    if not link_exists(BRIDGE, namespace):
+        run("ip", "-n", namespace, "link", "add", BRIDGE, "type", "bridge",
+            "forward_delay", "0", "stp_state", "0")
+    run("ip", "-n", namespace, "addr", "replace", gateway_cidr, "dev", BRIDGE)
+    run("ip", "-n", namespace, "addr", "replace", f"{METADATA_IP}/32", "dev", BRIDGE)
+    run("ip", "-n", namespace, "link", "set", BRIDGE, "up")
+
+
+def ensure_uplink(namespace: str, outer: str, outer_namespace: str, outer_bridge: str,
+                  address: str, gateway: str) -> None:
+    """A veth from the node's namespace (`uplink`) to `outer` in outer_namespace
+    (the root namespace when empty), enslaved to outer_bridge when given."""
+    outer_where = ["-n", outer_namespace] if outer_namespace else []
+    if not link_exists(UPLINK, namespace):
+        if link_exists(outer, outer_namespace or None):  # a half-made pair from a crash
+            run("ip", *outer_where, "link", "del", outer)
+        run("ip", "link", "add", outer, *(["netns", outer_namespace] if outer_namespace else []),
+            "type", "veth", "peer", "name", UPLINK, "netns", namespace)
+    if outer_bridge:
+        run("ip", *outer_where, "link", "set", outer, "master", outer_bridge)
+    run("ip", *outer_where, "link", "set", outer, "up")
+    if address:
+        run("ip", "-n", namespace, "addr", "replace", address, "dev", UPLINK)
+    run("ip", "-n", namespace, "link", "set", UPLINK, "up")
+    if gateway:
+        run("ip", "-n", namespace, "route", "replace", "default", "via", gateway, "dev", UPLINK)
+
+
+def set_public_addresses(namespace: str, public_ips: set[str], uplink_address: str) -> None:
+    """Elastic IPs are /32s on the uplink, so the outside's ARP finds us."""
+    own = uplink_address.split("/")[0] if uplink_address else None
+    current = set()
+    for link in json.loads(run("ip", "-n", namespace, "-j", "addr", "show", "dev", UPLINK) or "[]"):
+        for info in link.get("addr_info", ()):
+            if info.get("family") == "inet" and info.get("prefixlen") == 32 and info["local"] != own:
+                current.add(info["local"])
+    for ip in sorted(current - public_ips):
+        run("ip", "-n", namespace, "addr", "del", f"{ip}/32", "dev", UPLINK)
+    for ip in sorted(public_ips - current):
+        run("ip", "-n", namespace, "addr", "add", f"{ip}/32", "dev", UPLINK)
+
+
+def attach_tap(namespace: str, tap: str) -> None:
+    """Move a tap from the root namespace into ours (if not there yet) and onto the bridge."""
+    if not link_exists(tap, namespace):
+        if not link_exists(tap):
+            raise NetworkError(f"tap {tap} exists neither in the root namespace nor in {namespace}")
+        run("ip", "link", "set", "dev", tap, "netns", namespace)
+    run("ip", "-n", namespace, "link", "set", "dev", tap, "master", BRIDGE)
+    run("ip", "-n", namespace, "link", "set", "dev", tap, "up")
+
+
+def create_tap(tap: str, namespace: str) -> None:
+    """A fresh tap in the root namespace for libvirt to open (managed='no')."""
+    remove_link(tap, namespace)
+    run("ip", "tuntap", "add", "dev", tap, "mode", "tap")
+
+
+def remove_link(name: str, namespace: str) -> None:
+    for where in (namespace, None):
+        if where and not exists(where):
+            continue
+        if link_exists(name, where):
+            run("ip", *(["-n", where] if where else []), "link", "del", name)
+
+
+def socket_in_namespace(namespace: str, host: str, port: int, ttl: int | None = None) -> socket.socket:
+    """A listening TCP socket that lives in another namespace: made by a short
+    thread that enters it (setns affects only the calling thread); the socket
+    keeps its namespace, so the NC's event loop can serve it."""
+    result: dict = {}
+
+    def make() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(NETNS_DIR / namespace, os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns({namespace}): {os.strerror(err)}")
+            finally:
+                os.close(fd)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if ttl is not None:  # accepted connections inherit it
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+            sock.bind((host, port))
+            sock.listen(128)
+            sock.setblocking(False)
+            result["socket"] = sock
+        except OSError as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=make, name=f"setns-{namespace}")
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise NetworkError(f"cannot listen on {host}:{port} in {namespace}: {result['error']}")
+    return result["socket"]
+
+
+def delete_namespace(namespace: str) -> None:
+    """Stop every process inside, then delete: its links (the taps, the uplink
+    veth and its outer end) go with it."""
+    if not exists(namespace):
+        return
+    pids = [int(p) for p in run("ip", "netns", "pids", namespace, check=False).split()]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 3
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Deleting our end of the veth removes its peer now, not when the last
+    # reference to the namespace goes away.
+    if link_exists(UPLINK, namespace):
+        run("ip", "-n", namespace, "link", "del", UPLINK, check=False)
+    run("ip", "netns", "delete", namespace)
