@@ -1,70 +1,137 @@
 """Object bytes on the filesystem: one immutable blob file per object or part.
 
-A blob is written under a fresh name, fsynced (file and directory) and only
-then referenced by a metadata row; replacing an object is one sqlite
-transaction that points the row at the new blob. Readers therefore see the
-old bytes or the new ones, never a mix, and a crash can leave only
-unreferenced blobs, which `sweep` removes at start-up.
+A blob is written under a fresh name and its data fdatasynced (a new file:
+fdatasync also writes the size, which reading the data needs); its directory
+entry is made durable by the metadata transaction that first references it
+(`Database.write(..., sync_dirs=(blobs.directory(name),))` fsyncs each
+directory once per commit group, before BEGIN). Only then does a row point at
+it; replacing an object is one sqlite transaction that points the row at the
+new blob. Readers therefore see the old bytes or the new ones, never a mix,
+and a crash can leave only unreferenced blobs, which `sweep` removes at
+start-up. Replaced blobs are unlinked in the background after the commit.
+
+Names are 32 hex digits; the first two, the directory, change every
+SHARD_SECONDS rather than per blob, so the blobs of concurrent uploads share
+a directory and one directory fsync covers a whole commit group, while over
+time the 256 directories fill evenly.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-import uuid
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterable, Iterable
+
+log = logging.getLogger(__name__)
+
+SMALL_BLOB = 1 << 20   # bodies up to this size are written in one call off the event loop
+SHARD_SECONDS = 0.25
+IO_THREADS = 32        # blob writes in flight: concurrent fdatasyncs share the journal's commits
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 class BlobStore:
     def __init__(self, root: Path):
         self.root = root / "blobs"
+        self._root_text = str(self.root)
+        self._io = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="walrus-blob")
+        self._doomed: list[str] = []
+        self._unlinker: asyncio.Future | None = None
 
     def setup(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def path(self, name: str) -> Path:
-        return self.root / name[:2] / name
+    def path(self, name: str) -> str:
+        return f"{self._root_text}/{name[:2]}/{name}"
+
+    def directory(self, name: str) -> str:
+        return f"{self._root_text}/{name[:2]}"
 
     @staticmethod
     def new_name() -> str:
-        return uuid.uuid4().hex
+        shard = int(time.monotonic() / SHARD_SECONDS) % 256
+        return f"{shard:02x}{os.urandom(15).hex()}"
 
     def _create(self, name: str) -> int:
-        path = self.path(name)
         try:
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            return os.open(self.path(name), _FLAGS, 0o600)
         except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.makedirs(self.directory(name), exist_ok=True)
+            return os.open(self.path(name), _FLAGS, 0o600)
 
-    def _sync(self, fd: int, name: str) -> None:
-        os.fsync(fd)
-        dir_fd = os.open(self.path(name).parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    @staticmethod
+    def _write_all(fd: int, data) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
 
-    async def write(self, chunks: AsyncIterable[bytes]) -> tuple[str, int]:
-        """Stream chunks into a new durable blob; (name, size). Nothing is left on failure."""
-        name = self.new_name()
+    def _write_small(self, name: str, chunks: list[bytes]) -> None:
         fd = self._create(name)
-        size = 0
         try:
-            async for chunk in chunks:
-                # Page-cache writes are fast; only the fsync waits on the disk.
-                view = memoryview(chunk)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                size += len(chunk)
-            await asyncio.get_running_loop().run_in_executor(None, self._sync, fd, name)
+            for chunk in chunks:
+                self._write_all(fd, chunk)
+            os.fdatasync(fd)
         except BaseException:
             os.close(fd)
             self.delete(name)
             raise
         os.close(fd)
+
+    def _finish(self, fd: int) -> None:
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    async def write(self, chunks: AsyncIterable[bytes]) -> tuple[str, int]:
+        """Stream chunks into a new blob with durable data; (name, size). Nothing is left
+        on failure. The caller's commit must sync `directory(name)`."""
+        loop = asyncio.get_running_loop()
+        name = self.new_name()
+        buffered: list[bytes] = []
+        size = 0
+        fd = -1
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if fd < 0:
+                    buffered.append(chunk)
+                    if size <= SMALL_BLOB:
+                        continue
+                    fd = self._create(name)
+                    for piece in buffered:
+                        self._write_all(fd, piece)
+                    buffered = []
+                else:
+                    # Page-cache writes are fast; only the fdatasync waits on the disk.
+                    self._write_all(fd, chunk)
+            if fd < 0:
+                # Small body: create, write, fdatasync and close in one trip to a thread.
+                await self._settle(loop.run_in_executor(self._io, self._write_small, name, buffered),
+                                   name)
+            else:
+                owned, fd = fd, -1
+                await self._settle(loop.run_in_executor(self._io, self._finish, owned), name)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+                self.delete(name)
+            raise
         return name, size
+
+    async def _settle(self, work: asyncio.Future, name: str) -> None:
+        """Await work on a thread; if we are cancelled meanwhile, remove the blob once it ends."""
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            work.add_done_callback(lambda _: self.delete(name))
+            raise
+        except BaseException:
+            self.delete(name)
+            raise
 
     def _copy(self, sources: Iterable[tuple[str, int, int]], name: str) -> int:
         fd = self._create(name)
@@ -79,7 +146,7 @@ class BlobStore:
                             raise OSError(f"blob {source} is shorter than expected")
                         remaining -= n
                 total += length
-            self._sync(fd, name)
+            os.fdatasync(fd)
         except BaseException:
             os.close(fd)
             self.delete(name)
@@ -88,9 +155,15 @@ class BlobStore:
         return total
 
     async def copy(self, sources: list[tuple[str, int, int]]) -> tuple[str, int]:
-        """A new blob made of (blob, offset, length) pieces, copied in the kernel."""
+        """A new blob made of (blob, offset, length) pieces, copied in the kernel. As with
+        `write`, the caller's commit must sync `directory(name)`."""
         name = self.new_name()
-        size = await asyncio.get_running_loop().run_in_executor(None, self._copy, sources, name)
+        work = asyncio.get_running_loop().run_in_executor(self._io, self._copy, sources, name)
+        try:
+            size = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            work.add_done_callback(lambda _: self.delete(name))
+            raise
         return name, size
 
     def delete(self, name: str) -> None:
@@ -102,6 +175,36 @@ class BlobStore:
     def delete_many(self, names: Iterable[str]) -> None:
         for name in names:
             self.delete(name)
+
+    def delete_later(self, names: list[str]) -> None:
+        """Unlink blobs no row references any more, on a thread (unlink can wait on the
+        journal), many per trip. A crash first leaves them to `sweep`."""
+        if not names:
+            return
+        self._doomed.extend(names)
+        if self._unlinker is None:
+            self._unlinker = asyncio.ensure_future(self._unlink_doomed())
+
+    async def _unlink_doomed(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._doomed:
+                names, self._doomed = self._doomed, []
+                try:
+                    await loop.run_in_executor(self._io, self.delete_many, names)
+                except OSError as exc:
+                    log.warning("could not remove replaced blobs: %s", exc)
+        finally:
+            self._unlinker = None
+
+    async def drain(self) -> None:
+        """Wait for background unlinks (shutdown, tests)."""
+        while self._unlinker is not None:
+            await asyncio.wait([self._unlinker])
+
+    async def close(self) -> None:
+        await self.drain()
+        await asyncio.get_running_loop().run_in_executor(None, self._io.shutdown)
 
     def sweep(self, referenced: set[str]) -> int:
         """Remove blobs no row references (left by a crash between write and commit)."""

@@ -1,18 +1,31 @@
 """Walrus's sqlite metadata database.
 
-Every write is one Python function run as one transaction on a single writer
-thread, so concurrent requests never interleave statements; reads use a
-second connection on its own thread (WAL lets them proceed during writes).
-synchronous=FULL: a transaction is on disk before the request is answered.
+Every write is one Python function run on a single writer thread, so
+concurrent requests never interleave statements; reads use a second
+connection on its own thread (WAL lets them proceed during writes).
+
+Group commit: writes that arrive while a commit is in progress wait, then go
+together as one transaction with one WAL fsync. Each function runs inside
+its own SAVEPOINT, so one that raises is rolled back alone and its caller
+gets the exception, while the others in the group commit. No caller hears
+"done" before the COMMIT that holds its change is on disk (synchronous=FULL);
+if that COMMIT fails, every caller in the group gets the error.
+
+A write may name directories that must be durable before its transaction
+(the directory of a blob its row will point at): the group fsyncs each one
+once, before BEGIN.
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, TypeVar
+
+MAX_GROUP = 256  # writes per transaction; bounds a group's latency
 
 T = TypeVar("T")
 
@@ -34,6 +47,14 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def fsync_dir(path: Path | str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     for number, sql in _migrations():
@@ -48,6 +69,8 @@ class Database:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="walrus-db-r")
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
+        self._pending: list[tuple[Callable, tuple, asyncio.Future]] = []
+        self._committer: asyncio.Task | None = None
 
     async def open(self) -> None:
         def setup():
@@ -57,6 +80,8 @@ class Database:
         self._rconn = await self._on(self._reader, lambda: _connect(self.path))
 
     async def close(self) -> None:
+        if self._committer is not None:
+            await asyncio.wait([self._committer])
         for pool, conn in ((self._writer, self._wconn), (self._reader, self._rconn)):
             if conn is not None:
                 await self._on(pool, conn.close)
@@ -66,19 +91,60 @@ class Database:
     async def _on(pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(pool, fn)
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run fn(conn) as one transaction; an exception rolls it back."""
-        def run():
-            conn = self._wconn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+    async def write(self, fn: Callable[[sqlite3.Connection], T],
+                    sync_dirs: tuple[Path | str, ...] = ()) -> T:
+        """Run fn(conn) atomically; its result once committed, its exception if it raised
+        (then nothing it did is kept). `sync_dirs` are fsynced before the transaction.
+        Cancelling the caller does not withdraw fn: once queued it commits or fails
+        with its group."""
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, sync_dirs, future))
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_groups())
+        return await future
+
+    async def _commit_groups(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+                try:
+                    outcomes = await self._on(self._writer, lambda: self._run_group(group))
+                except BaseException as exc:  # COMMIT failed (or we were torn down)
+                    outcomes = [(False, exc)] * len(group)
+                for (_, _, future), (ok, value) in zip(group, outcomes):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._committer = None
+
+    def _run_group(self, group) -> list[tuple[bool, Any]]:
+        for directory in dict.fromkeys(d for _, dirs, _ in group for d in dirs):
+            fsync_dir(directory)
+        conn = self._wconn
+        outcomes = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for fn, _, _ in group:
+                conn.execute("SAVEPOINT w")
+                try:
+                    result = fn(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                    outcomes.append((False, exc))
+                else:
+                    conn.execute("RELEASE w")
+                    outcomes.append((True, result))
             conn.execute("COMMIT")
-            return result
-        return await self._on(self._writer, run)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def run():

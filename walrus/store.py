@@ -1,9 +1,12 @@
 """The bucket store's rules: buckets, objects and multipart uploads on top of
 the metadata database and the blob files. No HTTP here.
 
-Every change that makes bytes visible is: write a durable blob, then one
-transaction that re-checks its preconditions, swaps the row and adjusts the
+Every change that makes bytes visible is: write a blob with durable data,
+then one transaction (committed with its group, after the blob's directory
+is fsynced) that re-checks its preconditions, swaps the row and adjusts the
 owner's usage; blobs a transaction replaced are removed after it commits.
+The commit of a new blob runs to its end even if the request is cancelled,
+so a blob is removed only when no committed row can name it.
 """
 from __future__ import annotations
 
@@ -104,6 +107,14 @@ def _require_bucket(conn, name: str) -> Bucket:
     return _bucket(row)
 
 
+def _bucket_owner(conn, name: str) -> str:
+    """The bucket's owner, re-checked inside a write transaction (cheaper than a Bucket)."""
+    row = conn.execute("SELECT owner_id FROM buckets WHERE name=?", (name,)).fetchone()
+    if row is None:
+        raise errors.NoSuchBucket(BucketName=name)
+    return row[0]
+
+
 def multipart_etag(part_etags: list[str]) -> str:
     digest = hashlib.md5(b"".join(bytes.fromhex(e) for e in part_etags)).hexdigest()
     return f"{digest}-{len(part_etags)}"
@@ -115,6 +126,15 @@ class Store:
         self.blobs = blobs
         self.max_buckets = max_buckets
         self.max_bytes = max_bytes
+        # Buckets by name, as last read. Walrus is its database's only writer and every
+        # bucket change goes through `_bucket_changed`; `_bucket_epoch` keeps a read that
+        # raced a change from caching what it saw. Writes re-check the bucket anyway.
+        self._buckets: dict[str, Bucket] = {}
+        self._bucket_epoch = 0
+
+    def _bucket_changed(self, name: str) -> None:
+        self._bucket_epoch += 1
+        self._buckets.pop(name, None)
 
     async def sweep_orphans(self) -> int:
         def referenced(conn):
@@ -122,6 +142,20 @@ class Store:
             names |= {r[0] for r in conn.execute("SELECT blob FROM parts")}
             return names
         return self.blobs.sweep(await self.db.read(referenced))
+
+    async def _commit_blob(self, fn, blob: str) -> None:
+        """Commit fn, whose row names the new `blob` and which returns the blobs it
+        freed; remove `blob` if fn fails, the freed ones once it commits."""
+        async def settle():
+            try:
+                freed = await self.db.write(fn, sync_dirs=(self.blobs.directory(blob),))
+            except BaseException:
+                self.blobs.delete(blob)
+                raise
+            self.blobs.delete_later(freed)
+        task = asyncio.ensure_future(settle())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        await asyncio.shield(task)
 
     # --- quotas -----------------------------------------------------------
     async def check_room(self, account_id: str, incoming: int | None) -> None:
@@ -136,10 +170,19 @@ class Store:
 
     # --- buckets ----------------------------------------------------------
     async def bucket(self, name: str) -> Bucket:
+        cached = self._buckets.get(name)
+        if cached is not None:
+            return cached
+        epoch = self._bucket_epoch
         row = await self.db.one("SELECT * FROM buckets WHERE name=?", name)
         if row is None:
             raise errors.NoSuchBucket(BucketName=name)
-        return _bucket(row)
+        found = _bucket(row)
+        if epoch == self._bucket_epoch:
+            if len(self._buckets) >= 10000:
+                self._buckets.clear()
+            self._buckets[name] = found
+        return found
 
     async def bucket_count(self) -> int:
         return (await self.db.one("SELECT count(*) AS n FROM buckets"))["n"]
@@ -160,7 +203,10 @@ class Store:
                     f"This account already has {owned} buckets, the most allowed.")
             conn.execute("INSERT INTO buckets VALUES (?,?,?,?,?,?)",
                          (name, who.account_id, who.account_name, region, now, acl.to_json()))
-        await self.db.write(create)
+        try:
+            await self.db.write(create)
+        finally:
+            self._bucket_changed(name)
         return Bucket(name, who.account_id, who.account_name, region, now, acl)
 
     async def delete_bucket(self, name: str) -> None:
@@ -175,7 +221,11 @@ class Store:
                 blobs += self._drop_upload(conn, upload_id)
             conn.execute("DELETE FROM buckets WHERE name=?", (name,))
             return blobs
-        self.blobs.delete_many(await self.db.write(delete))
+        try:
+            freed = await self.db.write(delete)
+        finally:
+            self._bucket_changed(name)
+        self.blobs.delete_later(freed)
 
     async def list_buckets(self, who: Principal) -> list[Bucket]:
         rows = await self.db.all("SELECT * FROM buckets WHERE owner_id=? ORDER BY name",
@@ -183,8 +233,11 @@ class Store:
         return [_bucket(r) for r in rows]
 
     async def set_bucket_acl(self, name: str, acl: Acl) -> None:
-        await self.db.write(lambda c: c.execute("UPDATE buckets SET acl=? WHERE name=?",
-                                                (acl.to_json(), name)))
+        try:
+            await self.db.write(lambda c: c.execute("UPDATE buckets SET acl=? WHERE name=?",
+                                                    (acl.to_json(), name)))
+        finally:
+            self._bucket_changed(name)
 
     # --- objects ----------------------------------------------------------
     async def get(self, bucket: str, key: str) -> Object | None:
@@ -198,23 +251,18 @@ class Store:
         now = time.time()
 
         def commit(conn):
-            b = _require_bucket(conn, bucket)
+            owner_id = _bucket_owner(conn, bucket)
             old = conn.execute("SELECT blob, size FROM objects WHERE bucket=? AND key=?",
                                (bucket, key)).fetchone()
             freed = [old["blob"]] if old else []
             if extra is not None:  # e.g. release an upload's parts before charging the object
-                freed += extra(conn, b)
-            _add_usage(conn, b.owner_id, size - (old["size"] if old else 0), self.max_bytes)
+                freed += extra(conn)
+            _add_usage(conn, owner_id, size - (old["size"] if old else 0), self.max_bytes)
             conn.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)",
                          (bucket, key, blob, size, etag, now, owner.account_id,
                           owner.account_name, json.dumps(headers), acl.to_json()))
             return freed
-        try:
-            freed = await self.db.write(commit)
-        except BaseException:
-            self.blobs.delete(blob)
-            raise
-        self.blobs.delete_many(freed)
+        await self._commit_blob(commit, blob)
         return Object(bucket, key, blob, size, etag, now, owner.account_id, owner.account_name,
                       headers, acl)
 
@@ -255,7 +303,7 @@ class Store:
     async def delete(self, bucket: str, keys: list[str]) -> list[str]:
         """Delete keys (missing ones are fine, as in S3); returns the keys processed."""
         def delete(conn):
-            b = _require_bucket(conn, bucket)
+            owner_id = _bucket_owner(conn, bucket)
             freed, total = [], 0
             for key in keys:
                 row = conn.execute("DELETE FROM objects WHERE bucket=? AND key=? "
@@ -263,9 +311,9 @@ class Store:
                 if row:
                     freed.append(row["blob"])
                     total += row["size"]
-            _add_usage(conn, b.owner_id, -total, 0)
+            _add_usage(conn, owner_id, -total, 0)
             return freed
-        self.blobs.delete_many(await self.db.write(delete))
+        self.blobs.delete_later(await self.db.write(delete))
         return keys
 
     async def list_page(self, bucket: str, start: str, inclusive: bool, limit: int
@@ -305,19 +353,14 @@ class Store:
             if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?",
                             (upload.upload_id,)).fetchone() is None:
                 raise errors.NoSuchUpload(UploadId=upload.upload_id)
-            b = _require_bucket(conn, upload.bucket)
+            owner_id = _bucket_owner(conn, upload.bucket)
             old = conn.execute("SELECT blob, size FROM parts WHERE upload_id=? AND part_number=?",
                                (upload.upload_id, number)).fetchone()
-            _add_usage(conn, b.owner_id, size - (old["size"] if old else 0), self.max_bytes)
+            _add_usage(conn, owner_id, size - (old["size"] if old else 0), self.max_bytes)
             conn.execute("INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?,?)",
                          (upload.upload_id, number, blob, size, etag, now))
             return [old["blob"]] if old else []
-        try:
-            freed = await self.db.write(commit)
-        except BaseException:
-            self.blobs.delete(blob)
-            raise
-        self.blobs.delete_many(freed)
+        await self._commit_blob(commit, blob)
         return Part(number, blob, size, etag, now)
 
     async def put_part(self, upload: Upload, number: int, body) -> Part:
@@ -373,7 +416,7 @@ class Store:
                             (upload.upload_id,)).fetchone() is None:
                 raise errors.NoSuchUpload(UploadId=upload.upload_id)
             return self._drop_upload(conn, upload.upload_id)
-        self.blobs.delete_many(await self.db.write(abort))
+        self.blobs.delete_later(await self.db.write(abort))
 
     async def complete(self, upload: Upload, requested: list[tuple[int, str]]) -> Object:
         """Join the requested parts (checked against what was uploaded) into the object."""
@@ -398,7 +441,7 @@ class Store:
         etag = multipart_etag([p.etag for p in chosen])
         blob, size = await self.blobs.copy([(p.blob, 0, p.size) for p in chosen])
 
-        def finish(conn, bucket: Bucket) -> list[str]:
+        def finish(conn) -> list[str]:
             if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?",
                             (upload.upload_id,)).fetchone() is None:
                 raise errors.NoSuchUpload(UploadId=upload.upload_id)
