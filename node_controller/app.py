@@ -11,9 +11,12 @@ from mallee.settings import Settings
 from node_controller.hypervisor import FakeDriver, HostInfo, Hypervisor
 from node_controller.imagecache import ImageCache
 from node_controller.instances import InstanceManager
+from node_controller.network import DataPlane, NetworkConfig
+from node_controller.network.service import NodeNetwork
 from node_controller.resources import Capacity, free_disk_gb, host_capacity
 
 MANAGER = web.AppKey("instances", InstanceManager)
+NETWORK = web.AppKey("network", NodeNetwork)
 
 
 def make_driver(settings: Settings, capacity: Capacity) -> Hypervisor:
@@ -23,6 +26,19 @@ def make_driver(settings: Settings, capacity: Capacity) -> Hypervisor:
         from node_controller.hypervisor.libvirt_driver import LibvirtDriver
         return LibvirtDriver(settings.nc.libvirt_uri, domain_type=settings.nc.domain_type or None)
     raise ValueError(f"unknown hypervisor driver {settings.nc.driver!r} (libvirt or fake)")
+
+
+def make_network(settings: Settings) -> NodeNetwork:
+    """The EDGE data plane for real guests; with the fake driver views are only recorded."""
+    if settings.nc.driver == "fake":
+        return NodeNetwork(None, settings.cloud.region)
+    n = settings.network
+    config = NetworkConfig(node=settings.nc.name, subnet=n.private_subnet,
+                           uplink_netns=n.uplink_netns, uplink_bridge=n.uplink_bridge,
+                           uplink_address=n.uplink_address, uplink_gateway=n.uplink_gateway,
+                           dns_domain=n.dns_domain)
+    return NodeNetwork(DataPlane(config, settings.nc.state_path / "network"),
+                       settings.cloud.region)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -35,14 +51,17 @@ def create_app(settings: Settings) -> web.Application:
         driver = make_driver(settings, capacity)
         cache = ImageCache(state / "cache", nc.image_cache_gb * 2**30,
                            settings.pki_dir / "cloud-pk.pem")
-        manager = InstanceManager(driver, cache, state / "instances", capacity)
+        network = make_network(settings)
+        manager = InstanceManager(driver, cache, state / "instances", capacity, network)
         cache.in_use = manager.in_use
         await manager.recover()
-        app[MANAGER] = manager
+        await network.start(manager.network_ports())
+        app[MANAGER], app[NETWORK] = manager, network
         # Learn now, not at the first launch, whether KVM works (the probe boots a guest).
         probe = asyncio.create_task(asyncio.to_thread(lambda: driver.host_info()))
         yield
         probe.cancel()
+        await network.close()  # the data plane stays: guests keep their network
         await cache.close()
 
     async def health(params: dict, caller: str) -> dict:
@@ -57,7 +76,11 @@ def create_app(settings: Settings) -> web.Application:
                 "cores_total": cap.cores, "cores_free": cores,
                 "memory_total_mb": cap.memory_mb, "memory_free_mb": memory,
                 "disk_total_gb": cap.disk_gb, "disk_free_gb": disk,
-                "instances": await manager.describe()}
+                "instances": await manager.describe(),
+                "network": app[NETWORK].status()}
+
+    async def apply_network(params: dict, caller: str) -> dict:
+        return await app[NETWORK].apply(params.get("view"))
 
     async def run_instance(params: dict, caller: str) -> dict:
         return await app[MANAGER].run(params["instance"])
@@ -76,6 +99,7 @@ def create_app(settings: Settings) -> web.Application:
         "health": rpc.method(health, "cc", "admin"),
         "describe_resource": rpc.method(describe_resource, "cc", "admin"),
         "run_instance": rpc.method(run_instance, "cc"),
+        "apply_network": rpc.method(apply_network, "cc"),
         "terminate_instance": rpc.method(terminate_instance, "cc", "admin"),
         "reboot_instance": rpc.method(reboot_instance, "cc"),
         "get_console_output": rpc.method(get_console_output, "cc", "admin"),

@@ -26,3 +26,8 @@ class NodeClient(RpcClient):
     async def get_console_output(self, instance_id: str) -> dict:
         """{"timestamp", "output"}: the last 64 KiB of the serial console, base64."""
         return await self.call("get_console_output", instance_id=instance_id, timeout=30)
+
+    async def apply_network(self, view: dict) -> dict:
+        """Enforce the cluster's whole network view (docs/network.md); idempotent.
+        {"version", "applied"}: applied is false when the node holds a newer one."""
+        return await self.call("apply_network", view=view, timeout=60)

@@ -25,10 +25,13 @@ from node_controller.hypervisor import (
     DomainState,
     FileDisk,
     Hypervisor,
+    TapInterface,
     read_console_tail,
 )
 from node_controller.hypervisor.guest_files import make_guest_dir
 from node_controller.imagecache import ImageCache, ImageSource, make_overlay, make_sparse
+from node_controller.network.port import Port
+from node_controller.network.service import NodeNetwork
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +63,10 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 class InstanceManager:
-    def __init__(self, driver: Hypervisor, cache: ImageCache, root: Path, capacity):
+    def __init__(self, driver: Hypervisor, cache: ImageCache, root: Path, capacity,
+                 network: NodeNetwork | None = None):
         self.driver = driver
+        self.network = network
         self.cache = cache
         self.root = make_guest_dir(root)
         self.capacity = capacity  # node_controller.resources.Capacity
@@ -88,6 +93,17 @@ class InstanceManager:
                 inst.state, inst.reason = "failed", "the node restarted while launching it"
             self.instances[inst.id] = inst
         log.info("recovered %d instance(s)", len(self.instances))
+
+    def _wired(self, spec: dict) -> bool:
+        """A NIC only with an address from the CC and a data plane to plug it
+        into; otherwise no NIC at all (QEMU's user-mode NIC would let guest
+        traffic out of the host)."""
+        return bool(spec.get("private_ip")) and self.network is not None and self.network.enforcing
+
+    def network_ports(self) -> list[Port]:
+        """The running guests' NICs, for rebuilding the data plane after a restart."""
+        return [Port.from_spec(i.spec) for i in self.instances.values()
+                if i.state == "running" and self._wired(i.spec)]
 
     # -- capacity -----------------------------------------------------------------
     def used(self) -> tuple[int, int, int]:
@@ -132,9 +148,15 @@ class InstanceManager:
             base = await self._image(inst, "image")
             kernel = await self._image(inst, "kernel")
             ramdisk = await self._image(inst, "ramdisk")
-            domain = await self._prepare(inst, base, kernel, ramdisk)
+            wired = self._wired(inst.spec)
+            # The tap is made fresh for every start; libvirt opens it (managed='no').
+            tap = await self.network.create_tap(inst.id) if wired else None
+            domain = await self._prepare(inst, base, kernel, ramdisk, tap)
             await self._call(self.driver.define, domain)
-            await self._call(self.driver.start, inst.id)
+            await self._call(self.driver.start, inst.id, wired)
+            if wired:  # vCPUs wait while the tap moves into the node's namespace
+                await self.network.plug(inst.spec)
+                await self._call(self.driver.resume, inst.id)
             inst.state = "running"
             log.info("%s running after %.2fs", inst.id, time.monotonic() - started)
         except asyncio.CancelledError:
@@ -143,9 +165,10 @@ class InstanceManager:
             inst.state, inst.reason = "failed", _describe(exc)
             log.warning("%s failed to launch: %s", inst.id, inst.reason)
             await self._remove_domain(inst.id)
+            await self._unplug(inst.id)
 
     async def _prepare(self, inst: Instance, base: Path, kernel: Path | None,
-                       ramdisk: Path | None) -> DomainSpec:
+                       ramdisk: Path | None, tap: str | None) -> DomainSpec:
         spec, directory = inst.spec, inst.directory
         root = await make_overlay(base, directory / "root.qcow2")
         disks = [FileDisk(root, "vda", "qcow2", serial="root")]
@@ -159,16 +182,26 @@ class InstanceManager:
         boot = DirectKernelBoot(kernel, ramdisk, KERNEL_CMDLINE) if kernel else None
         console = directory / "console.log"
         console.touch()
-        # No NIC until EDGE networking gives each guest a tap in the node's
-        # namespace: QEMU's user-mode NIC would let guest traffic out of the host.
+        interfaces = (TapInterface(spec["mac"], tap),) if tap else ()
         return DomainSpec(name=inst.id, vcpus=spec["cpu"], memory_mb=spec["memory_mb"],
-                          boot=boot, disks=tuple(disks), console_path=console)
+                          boot=boot, disks=tuple(disks), interfaces=interfaces,
+                          console_path=console)
 
     # -- end ------------------------------------------------------------------------
     async def _remove_domain(self, name: str) -> None:
         for step in (self.driver.destroy, self.driver.undefine):
             with contextlib.suppress(DomainNotFound):
                 await self._call(step, name)
+
+    async def _unplug(self, instance_id: str) -> None:
+        """Tap, lease, rules, set membership and NAT go; a failure is logged
+        (the instance is gone either way) and the next change retries."""
+        if self.network is None:
+            return
+        try:
+            await self.network.unplug(instance_id)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("%s: network cleanup failed: %s", instance_id, _describe(exc))
 
     async def terminate(self, instance_id: str) -> dict:
         inst = self.instances.pop(instance_id, None)
@@ -177,6 +210,7 @@ class InstanceManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await inst.task
         await self._remove_domain(instance_id)
+        await self._unplug(instance_id)
         directory = inst.directory if inst else self.root / instance_id
         await asyncio.to_thread(shutil.rmtree, directory, True)
         for image_id in inst.images if inst else ():

@@ -100,6 +100,18 @@ class DataPlane:
             self.view = view
             return self._apply()
 
+    def rebuild(self, ports: list[Port], view: NetworkView | None) -> float:
+        """After an NC restart: the guests that still run and the last view,
+        applied once; their taps are normally still on the bridge."""
+        with self._lock:
+            self.ports.update({p.instance_id: p for p in ports})
+            if view is not None:
+                self.view = view
+            seconds = self._apply()
+            for port in ports:
+                namespace.attach_tap(self.config.namespace, port.tap)
+            return seconds
+
     def plug(self, port: Port) -> None:
         """Rules and lease first, then the tap onto the bridge: the guest's
         first frame already meets its anti-spoofing and group rules."""
