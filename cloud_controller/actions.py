@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from cloud_controller.api import account, images, instance_types, instances, keypairs, tags, zones
+from cloud_controller.api import (account, images, instance_types, instances, keypairs,
+                                  security_groups, tags, vpcs, zones)
 from mallee.xml import aws_query_renderer
 
 
@@ -58,6 +59,24 @@ ACTIONS: dict[str, Action] = {
                                         instances.DescribeInstanceAttributeRequest),
     "ModifyInstanceAttribute": Action(instances.modify_instance_attribute,
                                       instances.ModifyInstanceAttributeRequest),
+    "CreateSecurityGroup": Action(security_groups.create_security_group,
+                                  security_groups.CreateSecurityGroupRequest),
+    "DeleteSecurityGroup": Action(security_groups.delete_security_group,
+                                  security_groups.GroupRequest),
+    "DescribeSecurityGroups": Action(security_groups.describe_security_groups,
+                                     security_groups.DescribeSecurityGroupsRequest),
+    "AuthorizeSecurityGroupIngress": Action(security_groups.authorize_ingress,
+                                            security_groups.PermissionsRequest),
+    "AuthorizeSecurityGroupEgress": Action(security_groups.authorize_egress,
+                                           security_groups.PermissionsRequest),
+    "RevokeSecurityGroupIngress": Action(security_groups.revoke_ingress,
+                                         security_groups.PermissionsRequest),
+    "RevokeSecurityGroupEgress": Action(security_groups.revoke_egress,
+                                        security_groups.PermissionsRequest),
+    "DescribeSecurityGroupRules": Action(security_groups.describe_security_group_rules,
+                                         security_groups.DescribeSecurityGroupRulesRequest),
+    "DescribeVpcs": Action(vpcs.describe_vpcs, vpcs.DescribeVpcsRequest),
+    "DescribeSubnets": Action(vpcs.describe_subnets, vpcs.DescribeSubnetsRequest),
     "GetCallerIdentity": Action(account.get_caller_identity, account.EmptyRequest, render=_sts),
     "GetUser": Action(account.get_user, account.GetUserRequest, render=_iam),
 }

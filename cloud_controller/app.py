@@ -16,8 +16,10 @@ from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.reconcile import Reconciler
+from cloud_controller.services.security_groups import SecurityGroupService
 from cloud_controller.services.storage import ObjectStore
 from cloud_controller.services.tags import TagService
+from cloud_controller.services.vpcs import VpcService
 from cloud_controller.services.walrus_sync import WalrusSync
 from cluster_controller.client import ClusterClient
 from mallee.pki import SecretBox
@@ -46,8 +48,10 @@ async def open_cloud(settings: Settings) -> Cloud:
     launcher = Launcher(db, settings, clusters, store, accounts.system_credential)
     instances = InstanceService(db, settings, images, keypairs, tags, clusters, launcher)
     clusters.after_poll.append(Reconciler(db, launcher, clusters).reconcile)
+    vpcs = VpcService(db, settings, clusters)
+    security_groups = SecurityGroupService(db, vpcs)
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
-                 launcher)
+                 launcher, vpcs=vpcs, security_groups=security_groups)
 
 
 async def health(request: web.Request) -> web.Response:

@@ -47,6 +47,8 @@ class GroupRepository:
             (group_id, account_id, name, description, time.time()))
 
     async def delete(self, group_id: str) -> None:
+        """Only ended instances may still name the group: they forget it."""
+        await self.db.execute("DELETE FROM instance_groups WHERE group_id=?", (group_id,))
         await self.db.execute("DELETE FROM security_groups WHERE id=?", (group_id,))
 
     async def live_members(self, group_id: str) -> list[str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aiosqlite
 
@@ -28,3 +29,8 @@ class Cloud:
     images: ImageService
     instances: InstanceService
     launcher: Launcher
+    # EDGE networking (services/vpcs.py, security_groups.py, addresses.py, network_view.py)
+    vpcs: Any = None
+    security_groups: Any = None
+    addresses: Any = None
+    network: Any = None

@@ -26,6 +26,7 @@ class ClusterState:
     client: ClusterClient
     nodes: list[dict] = field(default_factory=list)
     instances: dict[str, dict] = field(default_factory=dict)  # id -> what the CC reports
+    network: dict = field(default_factory=dict)  # the CC's subnet, pool, view version
     error: str | None = "not polled yet"
     polled_at: float = 0.0
 
@@ -67,6 +68,7 @@ class ClusterMonitor:
             answer = await cluster.client.describe_resources()
             instances = await cluster.client.describe_instances()
             cluster.nodes, cluster.error = answer["nodes"], None
+            cluster.network = answer.get("network") or {}
             cluster.instances = {i["instance_id"]: i for i in instances}
         except RpcError as err:
             if cluster.error != err.message:

@@ -29,6 +29,12 @@ KINDS: dict[str, ResourceKind] = {
     "ari": ResourceKind("ari", "image", "images", errors.InvalidAMIIDNotFound),
     "i": ResourceKind("i", "instance", "instances", errors.InvalidInstanceIDNotFound),
     "sg": ResourceKind("sg", "security-group", "security_groups", errors.InvalidGroupNotFound),
+    "sgr": ResourceKind("sgr", "security-group-rule", "security_group_rules",
+                        errors.InvalidSecurityGroupRuleIdNotFound),
+    "vpc": ResourceKind("vpc", "vpc", "vpcs", errors.InvalidVpcIDNotFound),
+    "subnet": ResourceKind("subnet", "subnet", "subnets", errors.InvalidSubnetIDNotFound),
+    "eipalloc": ResourceKind("eipalloc", "elastic-ip", "addresses",
+                             errors.InvalidAllocationIDNotFound),
 }
 
 _ID = re.compile(r"^([a-z]+)-[0-9a-f]{8,17}$")

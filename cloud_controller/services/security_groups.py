@@ -1,0 +1,276 @@
+"""Security groups and their rules: the CLC's rules for them.
+
+A permission (IpPermissions.N) names a protocol, a port range and any number
+of targets (CIDRs, source groups); it is stored as one rule per target (an
+sgr- id each), as AWS stores security group rules. Every group is in its
+account's default VPC; AWS's default rules (all egress; the `default` group
+open to its own members) are added by the database when a group is made.
+Any change tells the network view (`changed`), which pushes it to the nodes.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cloud_controller.db.security_groups import GroupRepository, RuleRepository
+from cloud_controller.db.tags import TagRepository
+from mallee import errors, ids
+
+PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
+             "-1": "-1", "all": "-1"}
+MAX_GROUPS = 500  # per account
+MAX_RULES = 100  # per group and direction
+_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+
+
+@dataclass
+class SourceGroup:
+    group_id: str | None = None
+    group_name: str | None = None
+    user_id: str | None = None
+    description: str | None = None
+
+
+@dataclass
+class Permission:
+    protocol: str | None
+    from_port: int | None = None
+    to_port: int | None = None
+    cidrs: list[tuple[str, str | None]] = field(default_factory=list)  # (cidr, description)
+    groups: list[SourceGroup] = field(default_factory=list)
+
+
+def protocol_of(raw: str | None) -> str:
+    text = (raw or "").strip().lower()
+    if text in PROTOCOLS:
+        return PROTOCOLS[text]
+    if text.isdigit() and 0 <= int(text) <= 255:
+        return text
+    raise errors.InvalidParameterValue(
+        f"Invalid value '{raw}' for IP protocol. Unknown protocol.")
+
+
+def ports_of(protocol: str, from_port: int | None, to_port: int | None) -> tuple[int, int]:
+    if protocol in ("tcp", "udp"):
+        for name, port in (("fromPort", from_port), ("toPort", to_port)):
+            if port is None or not 0 <= port <= 65535:
+                raise errors.InvalidParameterValue(
+                    f"Invalid value '{port}' for {name}. Ports are 0 to 65535 for {protocol}.")
+        if from_port > to_port:
+            raise errors.InvalidParameterValue(
+                f"Invalid port range {from_port}-{to_port}: fromPort is above toPort.")
+        return from_port, to_port
+    if protocol == "icmp":
+        icmp_type = -1 if from_port is None else from_port
+        code = -1 if to_port is None else to_port
+        if not -1 <= icmp_type <= 255 or not -1 <= code <= 255:
+            raise errors.InvalidParameterValue(
+                f"Invalid ICMP type/code {icmp_type}/{code}: each is -1 (all) to 255.")
+        if icmp_type == -1 and code != -1:
+            raise errors.InvalidParameterValue(
+                "If you specify all ICMP types, you must specify all ICMP codes.")
+        return icmp_type, code
+    return -1, -1
+
+
+def cidr_of(text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(text.strip(), strict=False))
+    except (ipaddress.AddressValueError, ipaddress.NetmaskValueError, ValueError):
+        raise errors.InvalidParameterValue(
+            f"Value ({text}) for parameter cidrIp is invalid. This is not a valid CIDR block.")
+
+
+def describe_rule(rule) -> str:
+    peer = rule["cidr"] or rule["source_group_id"]
+    return (f"peer: {peer}, {rule['protocol'].upper()}, from port: {rule['from_port']}, "
+            f"to port: {rule['to_port']}, ALLOW")
+
+
+class SecurityGroupService:
+    def __init__(self, db, vpcs):
+        self.db = db
+        self.vpcs = vpcs
+        self.groups = GroupRepository(db)
+        self.rules = RuleRepository(db)
+        self.tags = TagRepository(db)
+        self.changed: Callable[[], None] = lambda: None  # set by the network view
+
+    async def ensure_default(self, account_id: str):
+        await self.groups.insert(ids.resource_id("sg"), account_id, "default", "default group")
+        await self.db.commit()
+        return (await self.groups.by_names(account_id, ["default"]))[0]
+
+    async def create(self, account_id: str, name: str, description: str,
+                     vpc_id: str | None = None):
+        self.vpcs.check_vpc(account_id, vpc_id)
+        if not name or len(name) > 255 or not description or len(description) > 255:
+            raise errors.InvalidParameterValue(
+                "Group names and descriptions must be 1 to 255 characters long.")
+        if name.lower().startswith("sg-"):
+            raise errors.InvalidParameterValue("Group names may not start with 'sg-'.")
+        await self.ensure_default(account_id)
+        if name == "default" or await self.groups.by_names(account_id, [name]):
+            raise errors.InvalidGroupDuplicate(f"The security group '{name}' already exists")
+        if len(await self.groups.list(account_id)) >= MAX_GROUPS:
+            raise errors.SecurityGroupLimitExceeded(
+                f"You may have at most {MAX_GROUPS} security groups.")
+        group_id = ids.resource_id("sg")
+        try:
+            await self.groups.insert(group_id, account_id, name, description)
+            await self.db.commit()
+        except sqlite3.IntegrityError:
+            await self.db.rollback()
+            raise errors.InvalidGroupDuplicate(f"The security group '{name}' already exists")
+        self.changed()
+        return (await self.groups.by_ids(account_id, [group_id]))[0]
+
+    async def find(self, account_id: str, name: str | None = None, group_id: str | None = None):
+        if group_id:
+            if not _GROUP_ID.match(group_id):
+                raise errors.InvalidGroupIdMalformed(
+                    f"Invalid id: \"{group_id}\" (expecting \"sg-...\")")
+            rows = await self.groups.by_ids(account_id, [group_id])
+        elif name:
+            if name == "default":
+                await self.ensure_default(account_id)
+            rows = await self.groups.by_names(account_id, [name])
+        else:
+            raise errors.MissingParameter("The request must contain the parameter GroupName "
+                                          "or GroupId")
+        if not rows:
+            raise errors.InvalidGroupNotFound(
+                f"The security group '{group_id or name}' does not exist")
+        return rows[0]
+
+    async def describe(self, account_id: str, names: list[str], group_ids: list[str]):
+        await self.ensure_default(account_id)
+        if not names and not group_ids:
+            return list(await self.groups.list(account_id))
+        found = [await self.find(account_id, name=n) for n in names]
+        found += [await self.find(account_id, group_id=g) for g in group_ids]
+        unique = {r["id"]: r for r in found}
+        return sorted(unique.values(), key=lambda r: r["name"])
+
+    async def delete(self, account_id: str, group) -> None:
+        if group["name"] == "default":
+            raise errors.CannotDelete("The default security group cannot be deleted.")
+        members = await self.groups.live_members(group["id"])
+        if members:
+            raise errors.DependencyViolation(
+                f"resource {group['id']} has a dependent object: it is in use by "
+                f"{', '.join(members[:5])}")
+        referencing = await self.groups.referencing(group["id"])
+        if referencing:
+            raise errors.DependencyViolation(
+                f"resource {group['id']} has a dependent object: rules of "
+                f"{', '.join(referencing)} name it as their source")
+        await self.groups.delete(group["id"])
+        await self.tags.drop_resource(group["id"])
+        await self.db.commit()
+        self.changed()
+
+    async def rules_of(self, group_ids: list[str]):
+        return await self.rules.of_groups(group_ids)
+
+    async def rules_of_account(self, account_id: str):
+        return await self.rules.of_account(account_id)
+
+    async def _source(self, account_id: str, ref: SourceGroup):
+        if ref.user_id and ref.user_id != account_id:
+            raise errors.InvalidGroupNotFound(
+                f"The security group '{ref.group_id or ref.group_name}' of account "
+                f"{ref.user_id} does not exist (groups of other accounts cannot be named).")
+        return await self.find(account_id, name=ref.group_name if not ref.group_id else None,
+                               group_id=ref.group_id)
+
+    async def _targets(self, account_id: str, group, egress: bool,
+                       permissions: list[Permission]) -> list[dict]:
+        """One rule row per target of every permission, checked, not yet stored."""
+        if not permissions:
+            raise errors.MissingParameter("The request must contain the parameter "
+                                          "IpPermissions")
+        rows, seen = [], set()
+        for perm in permissions:
+            protocol = protocol_of(perm.protocol)
+            from_port, to_port = ports_of(protocol, perm.from_port, perm.to_port)
+            targets = [(cidr_of(c), None, d) for c, d in perm.cidrs]
+            for ref in perm.groups:
+                source = await self._source(account_id, ref)
+                targets.append((None, source["id"], ref.description))
+            if not targets:
+                raise errors.InvalidParameterValue(
+                    "A permission must name at least one CIDR (IpRanges) or source group "
+                    "(UserIdGroupPairs).")
+            for cidr, source_id, description in targets:
+                key = (protocol, from_port, to_port, cidr, source_id)
+                if key in seen:
+                    raise errors.InvalidPermissionDuplicate(
+                        "The same permission is given twice in this request.")
+                seen.add(key)
+                rows.append({"group_id": group["id"], "account_id": account_id,
+                             "egress": int(egress), "protocol": protocol,
+                             "from_port": from_port, "to_port": to_port, "cidr": cidr,
+                             "source_group_id": source_id, "description": description})
+        return rows
+
+    async def authorize(self, account_id: str, group, egress: bool,
+                        permissions: list[Permission]) -> list[dict]:
+        rows = await self._targets(account_id, group, egress, permissions)
+        for row in rows:
+            if await self.rules.find(row["group_id"], egress, row["protocol"], row["from_port"],
+                                     row["to_port"], row["cidr"], row["source_group_id"]):
+                raise errors.InvalidPermissionDuplicate(
+                    f"the specified rule \"{describe_rule(row)}\" already exists")
+        existing = [r for r in await self.rules.of_groups([group["id"]])
+                    if bool(r["egress"]) == egress]
+        if len(existing) + len(rows) > MAX_RULES:
+            raise errors.RulesPerSecurityGroupLimitExceeded(
+                f"A group may have at most {MAX_RULES} {'egress' if egress else 'ingress'} "
+                f"rules.")
+        now = time.time()
+        try:
+            for row in rows:
+                row.update(id=ids.resource_id("sgr"), created_at=now)
+                await self.rules.insert(row)
+            await self.db.commit()
+        except sqlite3.IntegrityError:  # a racing request added the same rule
+            await self.db.rollback()
+            raise errors.InvalidPermissionDuplicate("The specified rule already exists.")
+        self.changed()
+        return rows
+
+    async def revoke(self, account_id: str, group, egress: bool,
+                     permissions: list[Permission]) -> list:
+        found = []
+        for row in await self._targets(account_id, group, egress, permissions):
+            rule = await self.rules.find(row["group_id"], egress, row["protocol"],
+                                         row["from_port"], row["to_port"], row["cidr"],
+                                         row["source_group_id"])
+            if rule is None:
+                raise errors.InvalidPermissionNotFound(
+                    f"The specified rule \"{describe_rule(row)}\" does not exist in this "
+                    f"security group.")
+            found.append(rule)
+        for rule in found:
+            await self.rules.delete(rule["id"])
+        await self.db.commit()
+        self.changed()
+        return found
+
+    async def revoke_ids(self, account_id: str, group, egress: bool, rule_ids: list[str]):
+        rules = {r["id"]: r for r in await self.rules.of_groups([group["id"]])
+                 if bool(r["egress"]) == egress}
+        missing = [r for r in rule_ids if r not in rules]
+        if missing:
+            raise errors.InvalidSecurityGroupRuleIdNotFound(
+                f"The security group rule ID '{missing[0]}' does not exist")
+        for rule_id in rule_ids:
+            await self.rules.delete(rule_id)
+        await self.db.commit()
+        self.changed()
+        return [rules[r] for r in rule_ids]
