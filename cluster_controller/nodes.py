@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from mallee.polling import Poller
-from mallee.rpc import RpcError
+from mallee.errors import ApiError
 from node_controller.client import NodeClient
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class NodeRegistry:
             if node.status != "up":
                 log.info("node %s is up", node.endpoint)
             node.status, node.reason = "up", None
-        except RpcError as err:
+        except ApiError as err:  # unreachable, or refused by the far side
             if node.reason != err.message:
                 log.warning("node %s unreachable: %s", node.endpoint, err.message)
             node.status, node.reason = "unreachable", err.message

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
-from mallee import rpc
+from mallee import errors, rpc
 from mallee.settings import Settings
 
 COMPONENTS = ("walrus", "sc", "nc", "cc", "clc")  # bottom tier first
@@ -97,7 +97,7 @@ async def health(settings: Settings, component: str) -> tuple[bool, str]:
             return True, f"https://{host}:{port}/ (mutual TLS)"
         finally:
             await client.close()
-    except rpc.RpcError as err:
+    except errors.ApiError as err:
         return False, err.message
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
         return False, rpc.describe_failure(exc)
@@ -124,7 +124,7 @@ async def cluster_nodes(settings: Settings) -> tuple[list[dict], str | None]:
                            rpc.client_ssl_context(settings.pki_dir, "admin"))
     try:
         return (await client.call("describe_resources", timeout=10))["nodes"], None
-    except rpc.RpcError as err:
+    except errors.ApiError as err:
         return [], err.message
     finally:
         await client.close()

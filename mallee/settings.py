@@ -37,6 +37,7 @@ class ClcSettings:
     port: int = 8773
     poll_seconds: float = 5.0
     rate_limit_per_second: int = 200
+    max_instances_per_account: int = 20
     clusters: tuple[str, ...] = ()
 
 

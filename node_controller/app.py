@@ -71,7 +71,8 @@ def create_app(settings: Settings) -> web.Application:
         manager = app[MANAGER]
         cap = manager.capacity
         cores, memory, disk = manager.free()
-        disk = min(disk, free_disk_gb(state, nc.reserved_disk_gb))
+        if not nc.disk_gb:  # measured, not configured: what the filesystem has left counts
+            disk = min(disk, free_disk_gb(state, nc.reserved_disk_gb))
         return {"name": nc.name, "hypervisor": nc.driver,
                 "cores_total": cap.cores, "cores_free": cores,
                 "memory_total_mb": cap.memory_mb, "memory_free_mb": memory,

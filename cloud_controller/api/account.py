@@ -45,9 +45,11 @@ async def describe_account_attributes(ctx: RequestContext,
     unknown = [n for n in names if n not in ATTRIBUTES]
     if unknown:
         raise errors.InvalidParameter(f"Invalid attribute names: {', '.join(unknown)}")
+    values = dict(ATTRIBUTES,
+                  **{"max-instances": [str(ctx.cloud.settings.clc.max_instances_per_account)]})
     return {"accountAttributeSet": [
         {"attributeName": n,
-         "attributeValueSet": [{"attributeValue": v} for v in ATTRIBUTES[n]]} for n in names]}
+         "attributeValueSet": [{"attributeValue": v} for v in values[n]]} for n in names]}
 
 
 async def get_caller_identity(ctx: RequestContext, req: EmptyRequest) -> dict:

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 
 from cluster_controller.client import ClusterClient
+from mallee.errors import ApiError
 from mallee.polling import Poller
-from mallee.rpc import RpcError
 from mallee.settings import ClusterRef, VmType
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class ClusterMonitor:
             cluster.nodes, cluster.error = answer["nodes"], None
             cluster.network = answer.get("network") or {}
             cluster.instances = {i["instance_id"]: i for i in instances}
-        except RpcError as err:
+        except ApiError as err:  # unreachable, or refused by the far side
             if cluster.error != err.message:
                 log.warning("cluster %s unreachable: %s", cluster.ref.name, err.message)
             cluster.error = err.message

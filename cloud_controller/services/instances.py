@@ -19,7 +19,6 @@ from cloud_controller.services.placement import Reservations, choose_cluster
 from mallee import errors, ids
 
 MAX_USER_DATA = 16384
-INSTANCE_QUOTA = 20
 
 
 @dataclass
@@ -121,14 +120,15 @@ class InstanceService:
             public_key = (await self.keypairs.find(account_id, name=req.key_name))["public_key"]
         user_data = decode_user_data(req.user_data)
         groups = await self._groups(account_id, req.group_names, req.group_ids)
+        quota = self.settings.clc.max_instances_per_account
         running = await self.repo.running_count(account_id)
-        if running + req.min_count > INSTANCE_QUOTA:
+        if running + req.min_count > quota:
             raise errors.InstanceLimitExceeded(
-                f"Your quota allows for {max(0, INSTANCE_QUOTA - running)} more running "
+                f"Your quota allows for {max(0, quota - running)} more running "
                 f"instance(s). You requested at least {req.min_count}.")
         cluster, count = choose_cluster(self.clusters.clusters, self.reservations, vmtype,
                                         req.zone, req.min_count,
-                                        min(req.max_count, INSTANCE_QUOTA - running))
+                                        min(req.max_count, quota - running))
         reservation_id = ids.resource_id("r")
         now = time.time()
         rows = []

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 
 from cloud_controller.services.accounts import AccountService
+from mallee.errors import ApiError
 from mallee.polling import Poller
-from mallee.rpc import RpcError
 from walrus.rpc_client import WalrusClient
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class WalrusSync:
                                                    await self.accounts.all_credentials())
                 log.info("pushed credential generation %s to walrus", generation)
             self.pushed_generation, self.last_error = generation, None
-        except RpcError as err:
+        except ApiError as err:  # unreachable, or refused by the far side
             if self.last_error != err.message:
                 log.warning("walrus credential sync failed: %s", err.message)
             self.last_error = err.message
