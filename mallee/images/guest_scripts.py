@@ -6,8 +6,9 @@ usable root disk it runs the same program from the initramfs, so the image
 still boots with a kernel and ramdisk alone.
 
 GUEST_INIT is the guest itself: DHCP on eth0, metadata (IMDSv2 token first,
-then v1), the console markers tests wait for, then it waits for the ACPI
-power button and powers off. Every network step is bounded by `timeout`
+then v1), the key pair's public key for root, dropbear on port 22, the
+console markers tests wait for, user data that starts with `#!` run in the
+background, then it waits for the ACPI power button and powers off. Every network step is bounded by `timeout`
 (busybox wget -T crashes on Debian 12) so a guest without networking prints
 its marker within a few seconds.
 """
@@ -66,13 +67,21 @@ if ip link show eth0 >/dev/null 2>&1; then
     if udhcpc -i eth0 -s /usr/share/udhcpc/default.script -f -q -n -t 3 -T 1 -A 1 >/dev/null 2>&1; then
         token=$(imds_token)
         instance_id=$(metadata meta-data/instance-id)
-        user_data=$(metadata user-data | head -n1)
+        metadata user-data > /run/user-data
+        user_data=$(head -n1 /run/user-data)
         public_key=$(metadata meta-data/public-keys/0/openssh-key)
         if [ -n "$public_key" ]; then
             mkdir -p /root/.ssh && echo "$public_key" > /root/.ssh/authorized_keys
+            chmod 700 /root /root/.ssh && chmod 600 /root/.ssh/authorized_keys
         fi
     fi
 fi
+
+# dropbear: host key made at first boot (kept on the root disk), keys only.
+mkdir -p /dev/pts && mount -t devpts -o gid=5,mode=620 devpts /dev/pts 2>/dev/null
+host_key=/etc/dropbear/dropbear_ed25519_host_key
+[ -s $host_key ] || dropbearkey -t ed25519 -f $host_key >/dev/null 2>&1
+dropbear -r $host_key -p 22 -P /run/dropbear.pid -s 2>/dev/null && ssh_started=1
 
 # Open the ACPI power button devices before announcing the boot, so a press
 # right after the marker is already queued for us; one reader per device.
@@ -92,6 +101,10 @@ echo MALLEE-TEST-BOOTED
 [ -n "$instance_id" ] && echo "instance-id: $instance_id"
 [ -n "$user_data" ] && echo "user-data: $user_data"
 [ -n "$public_key" ] && echo "public-key: installed"
+[ -n "$ssh_started" ] && echo "ssh: started"
+case "$user_data" in
+    '#!'*) chmod +x /run/user-data && (/run/user-data; echo "user-data: exit $?") & ;;
+esac
 
 # PID 1 adopts the orphans busybox timeout leaves behind; their SIGCHLD can
 # interrupt the blocking open, so retry until a reader reports a press.

@@ -25,6 +25,7 @@ from typing import NamedTuple
 from mallee.images import cpio
 from mallee.images.guest_scripts import GUEST_INIT, STAGE1_INIT, UDHCPC_SCRIPT
 from mallee.images.hostkernel import host_kernel, kernel_version, module_name, modules_in_load_order, read_module
+from mallee.images.sshserver import parent_dirs, ssh_server_files
 
 TEST_IMAGE_CMDLINE = "console=ttyS0 root=/dev/vda quiet panic=-1"
 BUSYBOX = Path("/bin/busybox")  # busybox-static: no shared libraries to copy
@@ -37,7 +38,7 @@ _FIXED_TIME = 1700000000  # mtimes and mke2fs clock, for reproducible bytes
 _FIXED_UUID = "6d616c6c-6565-4000-8000-746573746973"
 
 _GUEST_DIRS = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "usr/share", "usr/share/udhcpc",
-               "proc", "sys", "dev", "run", "tmp", "etc", "root"]
+               "proc", "sys", "dev", "run", "tmp", "etc", "etc/dropbear", "root"]
 
 
 class TestImage(NamedTuple):
@@ -63,7 +64,11 @@ def build_test_image(out_dir: Path, kernel: Path | None = None) -> TestImage:
 
 def _initramfs(version: str) -> bytes:
     modules = modules_in_load_order(version, GUEST_MODULES)
-    entries = [cpio.directory(d) for d in [*_GUEST_DIRS, "newroot", "lib", "lib/modules", "etc/mallee"]]
+    ssh = ssh_server_files()
+    dirs = [*_GUEST_DIRS, "newroot", "lib", "lib/modules", "etc/mallee"]
+    dirs += [d for d in parent_dirs([path for path, _, _ in ssh]) if d not in dirs]
+    entries = [cpio.directory(d) for d in dirs]
+    entries += [cpio.regular(path, data, mode) for path, data, mode in ssh]
     entries += [
         cpio.char_device("dev/console", 5, 1),  # the kernel opens it for /init's stdio
         cpio.regular("bin/busybox", BUSYBOX.read_bytes(), 0o755),
@@ -85,6 +90,9 @@ def _rootfs() -> bytes:
         _write(tree / "sbin/mallee-init", GUEST_INIT.encode(), 0o755)
         _write(tree / "usr/share/udhcpc/default.script", UDHCPC_SCRIPT.encode(), 0o755)
         _write(tree / "etc/mallee-release", b"mallee-test root disk\n", 0o644)
+        for path, data, mode in ssh_server_files():
+            (tree / path).parent.mkdir(parents=True, exist_ok=True)
+            _write(tree / path, data, mode)
         paths = [tree, *sorted(tree.rglob("*"))]
         for path in paths:
             os.utime(path, (_FIXED_TIME, _FIXED_TIME), follow_symlinks=False)
