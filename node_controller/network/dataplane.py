@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from node_controller.hypervisor.guest_files import check_reachable
+from node_controller.hypervisor.protocol import HypervisorError
 from node_controller.network import firewall, names, namespace
 from node_controller.network.commands import NetworkError, in_namespace, run
 from node_controller.network.dhcp import Dnsmasq
@@ -72,6 +74,10 @@ class DataPlane:
         with self._lock:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.state_dir.chmod(0o755)  # dnsmasq (as nobody) re-reads its hosts file here
+            try:
+                check_reachable([self.dhcp.hosts_file])
+            except HypervisorError as exc:  # the same rule as QEMU's: o+x on every parent
+                raise NetworkError(f"dnsmasq runs as nobody: {exc}") from None
             namespace.ensure_namespace(c.namespace)
             namespace.ensure_bridge(c.namespace, c.gateway_cidr)
             namespace.ensure_uplink(c.namespace, c.uplink_outer, c.uplink_netns, c.uplink_bridge,

@@ -1,0 +1,97 @@
+"""InstanceManager wires a guest's NIC in the right order: fresh tap, define
+with it, start paused, plug (rules, lease, tap onto the bridge), resume; and
+without a private address (or a data plane) boots with no NIC as before."""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from node_controller.hypervisor import DomainState, FakeDriver, TapInterface
+from node_controller.instances import InstanceManager
+from node_controller.resources import Capacity
+
+
+class Cache:
+    def __init__(self, base: Path):
+        self.base = base
+
+    async def ensure(self, source, pin=False):
+        return self.base
+
+    def pin(self, image_id):
+        pass
+
+    def unpin(self, image_id):
+        pass
+
+
+class RecordingNetwork:
+    """Stands in for NodeNetwork (unit test): records calls and the domain state at plug."""
+    enforcing = True
+
+    def __init__(self, driver):
+        self.driver, self.calls = driver, []
+
+    async def create_tap(self, instance_id):
+        self.calls.append(("create_tap", instance_id))
+        return "vn" + instance_id[-13:]
+
+    async def plug(self, spec):
+        self.calls.append(("plug", spec["instance_id"],
+                           self.driver.domain_state(spec["instance_id"])))
+
+    async def unplug(self, instance_id):
+        self.calls.append(("unplug", instance_id))
+
+
+SPEC = {"instance_id": "i-0123456789abcdef0", "mac": "d0:0d:01:23:45:67", "cpu": 1,
+        "memory_mb": 128, "disk_gb": 1, "instance_type": "m1.small",
+        "image": {"image_id": "emi-1", "kind": "machine", "manifest_url": "http://127.0.0.1:1/m",
+                  "part_urls": {}}, "kernel": None, "ramdisk": None}
+
+
+@pytest.fixture
+def base():
+    directory = Path(tempfile.mkdtemp(prefix="mallee-unit-"))
+    directory.chmod(0o755)
+    path = directory / "base.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True)
+    yield path
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def run(base: Path, spec: dict, network_enforcing=True):
+    async def scenario():
+        driver = FakeDriver()
+        network = RecordingNetwork(driver)
+        network.enforcing = network_enforcing
+        manager = InstanceManager(driver, Cache(base), base.parent / "instances",
+                                  Capacity(4, 4096, 100), network)
+        await manager.run(spec)
+        await manager.instances[spec["instance_id"]].task
+        domain = driver._get(spec["instance_id"])
+        state = manager.instances[spec["instance_id"]].state
+        await manager.terminate(spec["instance_id"])
+        return network.calls, domain.spec.interfaces, state
+    return asyncio.run(scenario())
+
+
+def test_wired_launch_order(base):
+    calls, interfaces, state = run(base, {**SPEC, "private_ip": "10.64.0.5", "groups": ["sg-1"]})
+    assert state == "running"
+    assert interfaces == (TapInterface("d0:0d:01:23:45:67", "vn456789abcdef0"),)
+    assert calls == [("create_tap", SPEC["instance_id"]),
+                     ("plug", SPEC["instance_id"], DomainState.PAUSED),
+                     ("unplug", SPEC["instance_id"])]
+
+
+def test_no_address_or_no_data_plane_means_no_nic(base):
+    for spec, enforcing in ((SPEC, True), ({**SPEC, "private_ip": "10.64.0.5"}, False)):
+        calls, interfaces, state = run(base, spec, enforcing)
+        assert state == "running" and interfaces == ()
+        assert [c[0] for c in calls] == ["unplug"]
