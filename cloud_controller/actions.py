@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from cloud_controller.api import (account, images, instance_types, instances, keypairs,
+from cloud_controller.api import (account, addresses, images, instance_types, instances, keypairs,
                                   security_groups, tags, vpcs, zones)
 from mallee.xml import aws_query_renderer
 
@@ -77,6 +77,13 @@ ACTIONS: dict[str, Action] = {
                                          security_groups.DescribeSecurityGroupRulesRequest),
     "DescribeVpcs": Action(vpcs.describe_vpcs, vpcs.DescribeVpcsRequest),
     "DescribeSubnets": Action(vpcs.describe_subnets, vpcs.DescribeSubnetsRequest),
+    "AllocateAddress": Action(addresses.allocate_address, addresses.AllocateAddressRequest),
+    "AssociateAddress": Action(addresses.associate_address, addresses.AssociateAddressRequest),
+    "DisassociateAddress": Action(addresses.disassociate_address,
+                                  addresses.DisassociateAddressRequest),
+    "ReleaseAddress": Action(addresses.release_address, addresses.ReleaseAddressRequest),
+    "DescribeAddresses": Action(addresses.describe_addresses,
+                                addresses.DescribeAddressesRequest),
     "GetCallerIdentity": Action(account.get_caller_identity, account.EmptyRequest, render=_sts),
     "GetUser": Action(account.get_user, account.GetUserRequest, render=_iam),
 }

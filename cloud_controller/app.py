@@ -9,12 +9,14 @@ from aiohttp import web
 from cloud_controller.api import frontdoor
 from cloud_controller.db import open_database
 from cloud_controller.services.accounts import AccountService
+from cloud_controller.services.addresses import AddressService
 from cloud_controller.services.cloud import Cloud
 from cloud_controller.services.clusters import ClusterMonitor, ClusterState
 from cloud_controller.services.images import ImageService
 from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
+from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.reconcile import Reconciler
 from cloud_controller.services.security_groups import SecurityGroupService
 from cloud_controller.services.storage import ObjectStore
@@ -50,8 +52,15 @@ async def open_cloud(settings: Settings) -> Cloud:
     clusters.after_poll.append(Reconciler(db, launcher, clusters).reconcile)
     vpcs = VpcService(db, settings, clusters)
     security_groups = SecurityGroupService(db, vpcs)
+    network = NetworkViews(db, settings, clusters)
+    addresses = AddressService(db, settings, clusters, instances)
+    instances.addresses = addresses
+    security_groups.changed = addresses.changed = network.changed
+    clusters.after_poll.append(addresses.sweep)  # ended instances give their addresses back
+    clusters.after_poll.append(network.after_poll)  # after the reconciler: instance changes
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
-                 launcher, vpcs=vpcs, security_groups=security_groups)
+                 launcher, vpcs=vpcs, security_groups=security_groups, addresses=addresses,
+                 network=network)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -75,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await cloud.launcher.close()
+        await cloud.network.close()
         await cloud.clusters.close()
         await cloud.walrus.client.close()
         await cloud.db.close()

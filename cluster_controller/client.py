@@ -28,3 +28,11 @@ class ClusterClient(RpcClient):
 
     async def get_console_output(self, instance_id: str) -> dict:
         return await self.call("get_console_output", instance_id=instance_id, timeout=30)
+
+    async def apply_network(self, view: dict) -> dict:
+        """The cluster's whole network view (docs/network.md); the CC forwards it to nodes."""
+        return await self.call("apply_network", view=view, timeout=30)
+
+    async def describe_network(self) -> dict:
+        """The last view, the private addresses handed out, and each node's applied version."""
+        return await self.call("describe_network", timeout=10)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from cluster_controller.nodes import Node, NodeRegistry
 from cluster_controller.scheduler import Candidate, Demand, Scheduler
-from mallee.rpc import RpcError
+from mallee.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,10 @@ def reported(node: Node) -> dict[str, dict]:
 
 
 class LaunchTracker:
-    def __init__(self, registry: NodeRegistry, scheduler: Scheduler):
+    def __init__(self, registry: NodeRegistry, scheduler: Scheduler, network=None):
         self.registry = registry
         self.scheduler = scheduler
+        self.network = network  # NetworkState: private addresses (None: no networking)
         self.launches: dict[str, Launch] = {}
         self._placing = asyncio.Lock()  # one placement decision at a time
 
@@ -74,6 +75,8 @@ class LaunchTracker:
             launch = self.launches.get(instance_id)
             if launch is None and self._where(instance_id) is None:
                 launch = self.launches[instance_id] = Launch(spec)
+                if self.network is not None:
+                    self.network.assign(spec, (l.spec for l in self.launches.values()))
                 await self._place(launch)
             if launch is not None and launch.failed:
                 results.append({"instance_id": instance_id, "accepted": False,
@@ -94,7 +97,7 @@ class LaunchTracker:
                     log.info("%s placed on %s", launch.instance_id, node.endpoint)
                     self.registry.wake()
                     return
-                except RpcError as err:
+                except ApiError as err:  # unreachable, or refused by the far side
                     log.warning("%s refused by %s: %s", launch.instance_id, node.endpoint,
                                 err.message)
                     launch.tried.add(candidate.endpoint)
@@ -118,7 +121,7 @@ class LaunchTracker:
                             launch.node, seen.get("reason"))
                 try:
                     await node.client.terminate_instance(launch.instance_id)  # leave nothing
-                except RpcError as err:
+                except ApiError as err:  # unreachable, or refused by the far side
                     log.warning("cleanup of %s on %s failed: %s", launch.instance_id,
                                 launch.node, err.message)
                     continue
@@ -131,6 +134,13 @@ class LaunchTracker:
                 del self.launches[launch.instance_id]
 
     def describe(self) -> list[dict]:
+        view = self._describe()
+        if self.network is not None:
+            for info in view:
+                info["private_ip"] = self.network.private_ip(info["instance_id"])
+        return view
+
+    def _describe(self) -> list[dict]:
         view: dict[str, dict] = {}
         for node in self.registry.nodes:
             for instance_id, info in reported(node).items():
@@ -160,7 +170,9 @@ class LaunchTracker:
             try:
                 await node.client.terminate_instance(instance_id)
                 results.append({"instance_id": instance_id, "state": "terminated"})
-            except RpcError as err:
+                if self.network is not None:
+                    self.network.forget(instance_id)
+            except ApiError as err:  # unreachable, or refused by the far side
                 results.append({"instance_id": instance_id, "state": "unknown",
                                 "error": err.message})
         await self.registry.poll_all()  # report the change at once

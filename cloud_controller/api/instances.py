@@ -13,7 +13,10 @@ from cloud_controller.api.paging import check_max_results, decode_token, encode_
 from cloud_controller.api.tagging import tag_list, tags_for
 from cloud_controller.services.instances import LaunchRequest, decode_user_data
 from cloud_controller.services.lifecycle import CODES
+from cloud_controller.services.vpcs import (default_subnet_id, default_vpc_id,
+                                            network_interface_id)
 from mallee import errors
+from mallee.netnames import private_dns_name, public_dns_name
 from mallee.query import Filter, TagSpecification, listparam, param
 from mallee.xml import iso8601
 
@@ -21,6 +24,18 @@ from mallee.xml import iso8601
 @dataclass
 class Placement:
     availability_zone: str = param("AvailabilityZone")
+
+
+@dataclass
+class NetworkInterfaceSpec:
+    device_index: int = param("DeviceIndex")
+    subnet_id: str = param("SubnetId")
+    group_ids: list[str] = listparam("SecurityGroupId")
+    associate_public_ip: bool = param("AssociatePublicIpAddress")
+    network_interface_id: str = param("NetworkInterfaceId")
+    private_ip: str = param("PrivateIpAddress")
+    delete_on_termination: bool = param("DeleteOnTermination")
+    description: str = param("Description")
 
 
 @dataclass
@@ -34,6 +49,9 @@ class RunInstancesRequest:
     placement: Placement = param("Placement")
     security_groups: list[str] = listparam("SecurityGroup")
     security_group_ids: list[str] = listparam("SecurityGroupId")
+    subnet_id: str = param("SubnetId")
+    network_interfaces: list[NetworkInterfaceSpec] = listparam("NetworkInterface")
+    private_ip: str = param("PrivateIpAddress")
     client_token: str = param("ClientToken")
     kernel_id: str = param("KernelId")
     ramdisk_id: str = param("RamdiskId")
@@ -102,18 +120,25 @@ def state_of(row) -> dict:
 
 def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, str]) -> dict:
     vmtype = ctx.cloud.settings.vmtype(row["instance_type"])
+    region = ctx.cloud.settings.cloud.region
+    private_dns, public_dns = (private_dns_name(row["private_ip"], region),
+                               public_dns_name(row["public_ip"], region))
     reason = None
     if row["reason_code"]:
         reason = {"code": row["reason_code"], "message": row["reason_message"]}
     return {
         "instanceId": row["id"], "imageId": row["image_id"], "instanceState": state_of(row),
-        "privateDnsName": "", "dnsName": "", "reason": row["transition_reason"] or "",
+        "privateDnsName": private_dns, "dnsName": public_dns,
+        "reason": row["transition_reason"] or "",
         "keyName": row["key_name"], "amiLaunchIndex": row["launch_index"], "productCodes": [],
         "instanceType": row["instance_type"], "launchTime": iso8601(row["launched_at"]),
         "placement": {"availabilityZone": row["zone"], "groupName": "", "tenancy": "default"},
         "kernelId": row["kernel_id"], "ramdiskId": row["ramdisk_id"],
         "monitoring": {"state": "disabled"},
         "privateIpAddress": row["private_ip"], "ipAddress": row["public_ip"],
+        "vpcId": default_vpc_id(row["account_id"]),
+        "subnetId": default_subnet_id(row["account_id"], row["zone"]),
+        "networkInterfaceSet": _interfaces(row, groups, private_dns, public_dns),
         "groupSet": groups, "stateReason": reason, "architecture": "x86_64",
         "rootDeviceType": "instance-store", "rootDeviceName": "/dev/sda1",
         "blockDeviceMapping": [], "virtualizationType":
@@ -125,6 +150,29 @@ def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, 
         "metadataOptions": {"state": "applied", "httpTokens": "optional",
                             "httpPutResponseHopLimit": 1, "httpEndpoint": "enabled"},
     }
+
+
+def _interfaces(row, groups: list[dict], private_dns: str, public_dns: str) -> list[dict]:
+    """The instance's one interface, in its account's default subnet."""
+    if row["state"] == "terminated":
+        return []
+    association = {"publicIp": row["public_ip"], "publicDnsName": public_dns,
+                   "ipOwnerId": row["account_id"]} if row["public_ip"] else None
+    eni = network_interface_id(row["id"])
+    return [{
+        "networkInterfaceId": eni, "subnetId": default_subnet_id(row["account_id"], row["zone"]),
+        "vpcId": default_vpc_id(row["account_id"]), "description": "",
+        "ownerId": row["account_id"], "status": "in-use", "macAddress": row["mac"],
+        "privateIpAddress": row["private_ip"], "privateDnsName": private_dns or None,
+        "sourceDestCheck": True, "groupSet": groups, "interfaceType": "interface",
+        "attachment": {"attachmentId": "eni-attach-" + eni[4:], "deviceIndex": 0,
+                       "status": "attached", "attachTime": iso8601(row["launched_at"]),
+                       "deleteOnTermination": True, "networkCardIndex": 0},
+        "association": association,
+        "privateIpAddressesSet": [{"privateIpAddress": row["private_ip"],
+                                   "privateDnsName": private_dns or None, "primary": True,
+                                   "association": association}] if row["private_ip"] else [],
+    }]
 
 
 async def _items(ctx: RequestContext, rows) -> list[tuple[object, dict]]:
@@ -144,15 +192,43 @@ def _reservations(ctx: RequestContext, items) -> list[dict]:
     return out
 
 
+def _placement(ctx: RequestContext, req: RunInstancesRequest):
+    """(zone, group ids, public address at launch) from SubnetId or NetworkInterface.N,
+    which name the same EDGE launch in the account's default subnet of a zone."""
+    zone = req.placement.availability_zone if req.placement else None
+    group_ids, public_ip, subnet_id = list(req.security_group_ids), None, req.subnet_id
+    if req.private_ip:
+        raise errors.InvalidParameterValue("PrivateIpAddress: the cluster assigns addresses.")
+    if req.network_interfaces:
+        if req.subnet_id or req.security_groups or req.security_group_ids:
+            raise errors.InvalidParameterCombination(
+                "Network interfaces and an instance-level subnet ID or security groups may "
+                "not be specified on the same request")
+        (nic, *more) = req.network_interfaces
+        if more or nic.device_index not in (0, None) or nic.network_interface_id or \
+                nic.private_ip:
+            raise errors.InvalidParameterValue(
+                "Only one new network interface (DeviceIndex 0) is supported on this cloud.")
+        group_ids, public_ip, subnet_id = list(nic.group_ids), nic.associate_public_ip, \
+            nic.subnet_id
+    if subnet_id:
+        subnet = ctx.cloud.vpcs.subnet(ctx.account_id, subnet_id)
+        if zone and zone != subnet.zone:
+            raise errors.InvalidParameterCombination(
+                f"Subnet {subnet_id} is in {subnet.zone}, not in {zone}.")
+        zone = subnet.zone
+    return zone, group_ids, public_ip
+
+
 async def run_instances(ctx: RequestContext, req: RunInstancesRequest) -> dict:
     tags = tags_for(req.tag_specifications, "instance")
+    zone, group_ids, public_ip = _placement(ctx, req)
     rows = await ctx.cloud.instances.run(ctx.account_id, LaunchRequest(
         image_id=req.image_id, min_count=req.min_count, max_count=req.max_count,
         instance_type=req.instance_type, key_name=req.key_name, user_data=req.user_data,
-        zone=req.placement.availability_zone if req.placement else None,
-        group_names=req.security_groups, group_ids=req.security_group_ids,
+        zone=zone, group_names=req.security_groups, group_ids=group_ids,
         client_token=req.client_token, kernel_id=req.kernel_id, ramdisk_id=req.ramdisk_id,
-        tags=tags))
+        tags=tags, public_ip=public_ip))
     items = await _items(ctx, rows)
     reservation = _reservations(ctx, items)[0]
     return {"reservationId": reservation["reservationId"], "ownerId": ctx.account_id,
@@ -169,6 +245,13 @@ INSTANCE_FILTERS = {
     "reservation-id": lambda p: p[0]["reservation_id"],
     "private-ip-address": lambda p: p[0]["private_ip"],
     "ip-address": lambda p: p[0]["public_ip"],
+    "private-dns-name": lambda p: p[1]["privateDnsName"],
+    "dns-name": lambda p: p[1]["dnsName"],
+    "vpc-id": lambda p: p[1]["vpcId"], "subnet-id": lambda p: p[1]["subnetId"],
+    "network-interface.network-interface-id": lambda p: [
+        i["networkInterfaceId"] for i in p[1]["networkInterfaceSet"]],
+    "network-interface.addresses.private-ip-address": lambda p: p[0]["private_ip"],
+    "association.public-ip": lambda p: p[0]["public_ip"],
     "kernel-id": lambda p: p[0]["kernel_id"], "ramdisk-id": lambda p: p[0]["ramdisk_id"],
     "launch-index": lambda p: str(p[0]["launch_index"]),
     "client-token": lambda p: p[0]["client_token"],

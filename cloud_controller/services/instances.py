@@ -36,6 +36,7 @@ class LaunchRequest:
     kernel_id: str | None = None
     ramdisk_id: str | None = None
     tags: list[tuple[str, str]] = field(default_factory=list)
+    public_ip: bool | None = None  # a public address at launch; None: [network] setting
 
 
 def mac_for(instance_id: str) -> str:
@@ -65,6 +66,7 @@ class InstanceService:
         self.images, self.keypairs, self.tags = images, keypairs, tags
         self.clusters = clusters
         self.launcher = launcher
+        self.addresses = None  # AddressService, for public addresses at launch
         self.reservations: dict[str, Reservations] = {}
 
     async def default_group(self, account_id: str) -> dict:
@@ -152,6 +154,10 @@ class InstanceService:
         except sqlite3.IntegrityError:
             await self.db.rollback()
             raise errors.IdempotentParameterMismatch("The client token is already in use.")
+        public = self.settings.network.public_ip_at_launch if req.public_ip is None \
+            else req.public_ip
+        if public and self.addresses is not None:
+            await self.addresses.at_launch(account_id, cluster, [row["id"] for row in rows])
         self.launcher.launch(cluster, [row["id"] for row in rows])
         made = await self.repo.page(account_id, ids=[r["id"] for r in rows])
         return sorted(made, key=lambda r: r["launch_index"])

@@ -13,7 +13,8 @@ from cloud_controller.db.instances import InstanceRepository
 from cloud_controller.services import lifecycle
 from cloud_controller.services.images import split_location
 from mallee import errors
-from mallee.rpc import RpcError
+from mallee.netnames import public_dns_name
+from mallee.rpc import Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,22 @@ class Launcher:
             "user_data": base64.b64encode(row["user_data"]).decode()
             if row["user_data"] is not None else None,
             "security_groups": [g["groupName"] for g in groups],
+            # Networking (docs/network.md): the CC fills in private_ip and hostname (and
+            # the metadata that depends on them); a recorded address is kept if free.
+            "private_ip": row["private_ip"], "hostname": None,
+            "groups": [g["groupId"] for g in groups],
+            "metadata": self._metadata(row, groups),
         }
+
+    def _metadata(self, row, groups) -> dict:
+        public = public_dns_name(row["public_ip"], self.settings.cloud.region)
+        return {"ami-id": row["image_id"], "ami-launch-index": row["launch_index"],
+                "instance-id": row["id"], "reservation-id": row["reservation_id"],
+                "instance-type": row["instance_type"], "mac": row["mac"],
+                "placement": {"availability-zone": row["zone"]},
+                "security-groups": [g["groupName"] for g in groups],
+                "kernel-id": row["kernel_id"], "ramdisk-id": row["ramdisk_id"],
+                "public-ipv4": row["public_ip"], "public-hostname": public}
 
     def launch(self, cluster, instance_ids: list[str]) -> None:
         self._spawn(self.send(cluster.ref.name, instance_ids))
@@ -77,7 +93,7 @@ class Launcher:
             return
         try:
             results = await self._cluster(cluster_name).client.run_instances(specs)
-        except RpcError as err:
+        except errors.ApiError as err:
             # The instances stay pending; the reconciler sends them again.
             log.warning("run_instances on %s failed: %s", cluster_name, err.message)
             return
@@ -99,7 +115,7 @@ class Launcher:
         for name, chunk in by_cluster.items():
             try:
                 await self._cluster(name).client.terminate_instances(chunk)
-            except RpcError as err:
+            except errors.ApiError as err:
                 log.warning("terminate_instances on %s failed: %s", name, err.message)
         self.clusters.wake()
 
@@ -110,13 +126,13 @@ class Launcher:
         for name, chunk in by_cluster.items():
             try:
                 await self._cluster(name).client.reboot_instances(chunk)
-            except RpcError as err:
+            except Unreachable as err:
                 raise errors.Unavailable(f"Cluster {name} could not be reached: {err.message}")
 
     async def console_output(self, row) -> tuple[float, str]:
         try:
             answer = await self._cluster(row["cluster"]).client.get_console_output(row["id"])
-        except RpcError as err:
+        except Unreachable as err:
             raise errors.Unavailable(f"The node could not be reached: {err.message}")
         return answer["timestamp"], answer["output"]
 

@@ -34,6 +34,9 @@ class Reconciler:
                 continue
             seen = view.get(row["id"])
             state = seen["state"] if seen else None
+            if seen and seen.get("private_ip") and seen["private_ip"] != row["private_ip"]:
+                await self.repo.update(row["id"], private_ip=seen["private_ip"])
+                await self.db.commit()
             if row["state"] == "pending":
                 if state == "running":
                     await lifecycle.transition(self.db, row["id"], "pending", "running",

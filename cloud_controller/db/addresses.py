@@ -1,0 +1,61 @@
+"""Public addresses: elastic IPs and the addresses instances get at launch."""
+from __future__ import annotations
+
+import time
+
+import aiosqlite
+
+_SELECT = ("SELECT a.*, i.private_ip AS private_ip FROM addresses a "
+           "LEFT JOIN instances i ON i.id = a.instance_id")
+
+
+class AddressRepository:
+    def __init__(self, db: aiosqlite.Connection):
+        self.db = db
+
+    async def _all(self, sql: str, args=()) -> list:
+        async with self.db.execute(sql, args) as cur:
+            return await cur.fetchall()
+
+    async def insert(self, address_id: str, account_id: str, public_ip: str, cluster: str,
+                     kind: str, domain: str) -> None:
+        await self.db.execute(
+            "INSERT INTO addresses (id, account_id, public_ip, cluster, kind, domain, "
+            "allocated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (address_id, account_id, public_ip, cluster, kind, domain, time.time()))
+
+    async def elastic(self, account_id: str) -> list:
+        return await self._all(f"{_SELECT} WHERE a.account_id=? AND a.kind='elastic' "
+                               f"ORDER BY a.public_ip", (account_id,))
+
+    async def find(self, account_id: str, *, address_id=None, public_ip=None,
+                   association_id=None):
+        column, value = next((c, v) for c, v in (("id", address_id), ("public_ip", public_ip),
+                                                  ("association_id", association_id)) if v)
+        rows = await self._all(f"{_SELECT} WHERE a.account_id=? AND a.kind='elastic' "
+                               f"AND a.{column}=?", (account_id, value))
+        return rows[0] if rows else None
+
+    async def of_instance(self, instance_id: str):
+        rows = await self._all(f"{_SELECT} WHERE a.instance_id=?", (instance_id,))
+        return rows[0] if rows else None
+
+    async def used_ips(self) -> set[str]:
+        return {r[0] for r in await self._all("SELECT public_ip FROM addresses")}
+
+    async def associate(self, address_id: str, instance_id: str | None,
+                        association_id: str | None) -> None:
+        await self.db.execute("UPDATE addresses SET instance_id=?, association_id=? WHERE id=?",
+                              (instance_id, association_id, address_id))
+
+    async def delete(self, address_id: str) -> None:
+        await self.db.execute("DELETE FROM addresses WHERE id=?", (address_id,))
+
+    async def of_ended_instances(self) -> list:
+        return await self._all(
+            "SELECT a.* FROM addresses a JOIN instances i ON i.id = a.instance_id "
+            "WHERE i.state IN ('shutting-down', 'terminated')")
+
+    async def set_instance_ip(self, instance_id: str, public_ip: str | None) -> None:
+        await self.db.execute("UPDATE instances SET public_ip=? WHERE id=?",
+                              (public_ip, instance_id))

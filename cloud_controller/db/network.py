@@ -1,0 +1,29 @@
+"""What the network view of a cluster is built from, and its version."""
+from __future__ import annotations
+
+import aiosqlite
+
+LIVE = ("pending", "running")  # instances a view carries (once they have an address)
+
+
+class NetworkRepository:
+    def __init__(self, db: aiosqlite.Connection):
+        self.db = db
+
+    async def instances(self, cluster: str):
+        async with self.db.execute(
+                f"SELECT id, account_id, mac, private_ip, public_ip FROM instances "
+                f"WHERE cluster=? AND state IN ({','.join('?' * len(LIVE))}) "
+                f"AND private_ip IS NOT NULL ORDER BY id", (cluster, *LIVE)) as cur:
+            return await cur.fetchall()
+
+    async def version(self, cluster: str) -> tuple[int, str]:
+        async with self.db.execute("SELECT version, digest FROM network_views WHERE cluster=?",
+                                   (cluster,)) as cur:
+            row = await cur.fetchone()
+        return (row[0], row[1]) if row else (0, "")
+
+    async def set_version(self, cluster: str, version: int, digest: str) -> None:
+        await self.db.execute(
+            "INSERT INTO network_views VALUES (?, ?, ?) ON CONFLICT (cluster) DO UPDATE "
+            "SET version=excluded.version, digest=excluded.digest", (cluster, version, digest))

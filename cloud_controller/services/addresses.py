@@ -1,0 +1,221 @@
+"""Elastic IPs and EDGE's public addresses at launch, from each cluster's pool.
+
+An elastic IP (kind 'elastic') belongs to an account until released and is
+associated with at most one instance; an instance has at most one public
+address (the database enforces both). With `[network] public_ip_at_launch`
+an instance gets a pool address (kind 'launch') that it gives up when it
+ends or when an elastic IP takes its place. instances.public_ip mirrors the
+instance's current public address for DescribeInstances and the view.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import sqlite3
+from typing import Callable
+
+from cloud_controller.db.addresses import AddressRepository
+from cloud_controller.db.tags import TagRepository
+from cloud_controller.services.vpcs import network_interface_id
+from mallee import errors, ids
+
+log = logging.getLogger(__name__)
+
+LIVE = ("pending", "running")
+
+
+def parse_pool(entries) -> list[str]:
+    """Addresses from "a-b" ranges, CIDRs or single addresses, in order, no repeats."""
+    found: dict[str, None] = {}
+    for entry in entries:
+        entry = entry.strip()
+        try:
+            if "-" in entry:
+                first, last = (ipaddress.IPv4Address(p.strip()) for p in entry.split("-", 1))
+                span = range(int(first), int(last) + 1)
+                found.update({str(ipaddress.IPv4Address(v)): None for v in span})
+            elif "/" in entry:
+                found.update({str(a): None for a in ipaddress.IPv4Network(entry).hosts()})
+            elif entry:
+                found[str(ipaddress.IPv4Address(entry))] = None
+        except ValueError as exc:
+            raise ValueError(f"bad public address pool entry {entry!r}: {exc}") from exc
+    return list(found)
+
+
+class AddressService:
+    def __init__(self, db, settings, clusters, instances):
+        self.db = db
+        self.settings = settings
+        self.clusters = clusters  # ClusterMonitor: each CC reports its pool
+        self.instances = instances  # InstanceService: finding the caller's instances
+        self.repo = AddressRepository(db)
+        self.tags = TagRepository(db)
+        self.changed: Callable[[], None] = lambda: None  # set by the network view
+        self._lock = asyncio.Lock()
+
+    def pool(self, cluster) -> list[str]:
+        return parse_pool((cluster.network or {}).get("public_ips")
+                          or self.settings.network.public_ips)
+
+    async def _take(self, account_id: str, kind: str, domain: str, clusters,
+                    wanted: str | None = None):
+        """A free pool address of one of `clusters`, recorded; None if there is none."""
+        used = await self.repo.used_ips()
+        for cluster in clusters:
+            pool = self.pool(cluster)
+            for ip in ([wanted] if wanted else pool):
+                if ip in pool and ip not in used:
+                    address_id = ids.resource_id("eipalloc")
+                    await self.repo.insert(address_id, account_id, ip, cluster.ref.name,
+                                           kind, domain)
+                    return address_id, ip
+        return None
+
+    async def allocate(self, account_id: str, domain: str | None, address: str | None = None):
+        domain = domain or "vpc"
+        if domain not in ("vpc", "standard"):
+            raise errors.InvalidParameterValue(f"Invalid value '{domain}' for domain.")
+        limit = self.settings.network.max_addresses_per_account
+        async with self._lock:
+            if len(await self.repo.elastic(account_id)) >= limit:
+                raise errors.AddressLimitExceeded(
+                    f"The maximum number of addresses ({limit}) has been reached.")
+            taken = await self._take(account_id, "elastic", domain, self.clusters.clusters,
+                                     address)
+            if taken is None:
+                await self.db.rollback()
+                if address:
+                    raise errors.InvalidAddressNotFound(
+                        f"Address {address} is not in the pool or is in use.")
+                raise errors.InsufficientAddressCapacity(
+                    "There are no free public addresses in the pool.")
+            await self.db.commit()
+        return await self.repo.find(account_id, address_id=taken[0])
+
+    async def find(self, account_id: str, allocation_id: str | None = None,
+                   public_ip: str | None = None):
+        if not allocation_id and not public_ip:
+            raise errors.MissingParameter(
+                "The request must contain the parameter AllocationId or PublicIp")
+        row = await self.repo.find(account_id, address_id=allocation_id, public_ip=public_ip)
+        if row is None and allocation_id:
+            raise errors.InvalidAllocationIDNotFound(
+                f"The allocation ID '{allocation_id}' does not exist")
+        if row is None:
+            raise errors.InvalidAddressNotFound(f"Address '{public_ip}' not found.")
+        return row
+
+    async def describe(self, account_id: str, public_ips: list[str], allocation_ids: list[str]):
+        rows = await self.repo.elastic(account_id)
+        for ip in public_ips:
+            await self.find(account_id, public_ip=ip)
+        for allocation_id in allocation_ids:
+            await self.find(account_id, allocation_id=allocation_id)
+        if public_ips or allocation_ids:
+            rows = [r for r in rows if r["public_ip"] in public_ips
+                    or r["id"] in allocation_ids]
+        return rows
+
+    async def _instance(self, account_id: str, instance_id: str | None, eni_id: str | None):
+        if eni_id and not instance_id:
+            rows = await self.instances.describe(account_id)
+            instance_id = next((r["id"] for r in rows
+                                if network_interface_id(r["id"]) == eni_id), None)
+            if instance_id is None:
+                raise errors.InvalidNetworkInterfaceIDNotFound(
+                    f"The networkInterface ID '{eni_id}' does not exist")
+        if not instance_id:
+            raise errors.MissingParameter(
+                "The request must contain the parameter InstanceId or NetworkInterfaceId")
+        row = (await self.instances.find(account_id, [instance_id]))[0]
+        if row["state"] not in LIVE:
+            raise errors.IncorrectInstanceState(
+                f"The instance '{instance_id}' is not in a valid state for this operation.")
+        return row
+
+    async def associate(self, account_id: str, address, instance_id: str | None,
+                        eni_id: str | None, allow_reassociation: bool | None):
+        instance = await self._instance(account_id, instance_id, eni_id)
+        if instance["cluster"] != address["cluster"]:
+            raise errors.InvalidParameterValue(
+                f"Address {address['public_ip']} belongs to another cluster than "
+                f"{instance['id']} ({instance['zone']}).")
+        if address["instance_id"] == instance["id"]:
+            return address["association_id"]
+        if address["instance_id"] and address["domain"] == "vpc" and not allow_reassociation:
+            raise errors.ResourceAlreadyAssociated(
+                f"resource {address['id']} is already associated with associate-id "
+                f"{address['association_id']}")
+        association_id = ids.resource_id("eipassoc")
+        async with self._lock:
+            if address["instance_id"]:  # moving it: the old instance loses it
+                await self.repo.associate(address["id"], None, None)
+                await self.repo.set_instance_ip(address["instance_id"], None)
+            current = await self.repo.of_instance(instance["id"])
+            if current is not None:  # an elastic IP replaces the one it had
+                if current["kind"] == "launch":
+                    await self.repo.delete(current["id"])
+                else:
+                    await self.repo.associate(current["id"], None, None)
+            await self.repo.associate(address["id"], instance["id"], association_id)
+            await self.repo.set_instance_ip(instance["id"], address["public_ip"])
+            await self.db.commit()
+        self.changed()
+        return association_id
+
+    async def disassociate(self, account_id: str, association_id: str | None,
+                           public_ip: str | None) -> None:
+        if not association_id and not public_ip:
+            raise errors.MissingParameter(
+                "The request must contain the parameter AssociationId or PublicIp")
+        row = await self.repo.find(account_id, association_id=association_id,
+                                   public_ip=public_ip)
+        if row is None or not row["instance_id"]:
+            if association_id:
+                raise errors.InvalidAssociationIDNotFound(
+                    f"The association ID '{association_id}' does not exist")
+            if row is None:
+                raise errors.InvalidAddressNotFound(f"Address '{public_ip}' not found.")
+            return  # not associated: nothing to do, as in EC2
+        await self.repo.associate(row["id"], None, None)
+        await self.repo.set_instance_ip(row["instance_id"], None)
+        await self.db.commit()
+        self.changed()
+
+    async def release(self, account_id: str, address) -> None:
+        if address["instance_id"]:
+            raise errors.InvalidIPAddressInUse(
+                f"Address {address['public_ip']} is associated with {address['instance_id']}: "
+                "disassociate it first.")
+        await self.repo.delete(address["id"])
+        await self.tags.drop_resource(address["id"])
+        await self.db.commit()
+
+    async def at_launch(self, account_id: str, cluster, instance_ids: list[str]) -> None:
+        """EDGE's public address for each new instance, while the pool has one."""
+        async with self._lock:
+            for instance_id in instance_ids:
+                taken = await self._take(account_id, "launch", "vpc", [cluster])
+                if taken is None:
+                    log.warning("no free public address for %s in %s", instance_id,
+                                cluster.ref.name)
+                    break
+                await self.repo.associate(taken[0], instance_id, None)
+                await self.repo.set_instance_ip(instance_id, taken[1])
+            await self.db.commit()
+
+    async def sweep(self, cluster=None) -> None:
+        """Ended instances give their public addresses back (after every poll)."""
+        ended = await self.repo.of_ended_instances()
+        if not ended:
+            return
+        for row in ended:
+            if row["kind"] == "launch":
+                await self.repo.delete(row["id"])
+            else:
+                await self.repo.associate(row["id"], None, None)
+            await self.repo.set_instance_ip(row["instance_id"], None)
+        await self.db.commit()
+        self.changed()
