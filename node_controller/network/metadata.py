@@ -131,13 +131,8 @@ def identity_document(c: Caller) -> dict:
 
 
 def _listing(directory: dict) -> str:
-    keys = []
-    for key, value in directory.items():
-        if key == "public-keys" and isinstance(value, dict):  # EC2 lists "0=keyname"
-            keys.append(key + "/")
-        else:
-            keys.append(key + "/" if isinstance(value, dict) else key)
-    return "\n".join(keys)
+    return "\n".join(key + "/" if isinstance(value, dict) else key
+                     for key, value in directory.items())
 
 
 def _walk(tree: dict, parts: list[str]) -> str | dict | None:
