@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cloud_controller.api.context import RequestContext
+from cloud_controller.services.vpcs import default_vpc_id
 from mallee import errors
 from mallee.query import listparam, param
 from mallee.xml import iso8601
@@ -12,7 +13,8 @@ from mallee.xml import iso8601
 STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 IAM_NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
 
-# Eucalyptus's EDGE limits per account, as AWS names them.
+# Eucalyptus's EDGE limits per account, as AWS names them (the per-account and
+# configured values are filled in by describe_account_attributes).
 ATTRIBUTES = {
     "supported-platforms": ["EC2", "VPC"],
     "default-vpc": ["none"],
@@ -45,8 +47,12 @@ async def describe_account_attributes(ctx: RequestContext,
     unknown = [n for n in names if n not in ATTRIBUTES]
     if unknown:
         raise errors.InvalidParameter(f"Invalid attribute names: {', '.join(unknown)}")
-    values = dict(ATTRIBUTES,
-                  **{"max-instances": [str(ctx.cloud.settings.clc.max_instances_per_account)]})
+    settings = ctx.cloud.settings
+    eips = [str(settings.network.max_addresses_per_account)]
+    values = dict(ATTRIBUTES, **{
+        "max-instances": [str(settings.clc.max_instances_per_account)],
+        "default-vpc": [default_vpc_id(ctx.account_id)],
+        "max-elastic-ips": eips, "vpc-max-elastic-ips": eips})
     return {"accountAttributeSet": [
         {"attributeName": n,
          "attributeValueSet": [{"attributeValue": v} for v in values[n]]} for n in names]}
