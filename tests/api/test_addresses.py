@@ -90,6 +90,12 @@ def test_ten_instances_get_distinct_private_addresses(roomy):
     assert network["view"]["subnet"] == cloud.settings.network.private_subnet
     assert network["view"]["gateway"] == "10.64.0.1"
     assert network["nodes"] and network["version"] == network["view"]["version"]
+
+    def nodes_applied():  # every node reports the CC's version, without an error
+        network = cc_network(cloud)
+        return all(n["version"] == network["version"] and not n["error"]
+                   for n in network["nodes"])
+    assert cloud.wait_for(nodes_applied, timeout=10), cc_network(cloud)["nodes"]
     terminate(cloud, ec2, ids)
     assert cloud.wait_for(lambda: not any(view_instance(cloud, i) for i in ids), timeout=10)
 
