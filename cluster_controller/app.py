@@ -22,7 +22,7 @@ NETWORK = web.AppKey("network", NetworkState)
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application()
+    app = rpc.rpc_application()
     tls = rpc.client_ssl_context(settings.pki_dir, "cc")
 
     async def lifecycle(app: web.Application):

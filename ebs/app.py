@@ -10,7 +10,7 @@ from mallee.settings import Settings
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application()
+    app = rpc.rpc_application()
 
     async def health(params: dict, caller: str) -> dict:
         return {"status": "ok", "component": "sc", "volumes": 0}

@@ -113,6 +113,9 @@ def cmd_down(settings: Settings, args) -> None:
     for component in reversed(control.COMPONENTS):
         if control.stop(settings, component):
             print(f"{component:7} stopped")
+    ended = control.end_node(settings)
+    if ended:
+        print(f"ended {len(ended)} guest(s): {' '.join(ended)}")
 
 
 def cmd_status(settings: Settings, args) -> None:

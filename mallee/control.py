@@ -128,3 +128,28 @@ async def cluster_nodes(settings: Settings) -> tuple[list[dict], str | None]:
         return [], err.message
     finally:
         await client.close()
+
+
+def end_node(settings: Settings) -> list[str]:
+    """After the NC has stopped: end the guests it started (those with an
+    instance directory under its state dir) and remove its data plane, so
+    nothing of the node is left. Returns the instance ids it ended."""
+    instances_dir = settings.nc.state_path / "instances"
+    ended = sorted(p.name for p in instances_dir.glob("i-*")) if instances_dir.exists() else []
+    if settings.nc.driver == "libvirt" and ended:
+        from node_controller.hypervisor import DomainNotFound
+        from node_controller.hypervisor.libvirt_driver import LibvirtDriver
+        driver = LibvirtDriver(settings.nc.libvirt_uri, domain_type="qemu")  # no probe
+        try:
+            for name in ended:
+                for step in (driver.destroy, driver.undefine):
+                    try:
+                        step(name)
+                    except DomainNotFound:
+                        pass
+        finally:
+            driver.close()
+    if settings.nc.driver == "libvirt":
+        from node_controller.network.dataplane import teardown_all
+        teardown_all(settings.nc.name)
+    return ended

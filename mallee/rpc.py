@@ -83,6 +83,16 @@ def _error_response(err: errors.ApiError) -> web.Response:
                              status=err.status)
 
 
+# RPC bodies carry whole launch batches and network views: well past aiohttp's 1 MiB.
+MAX_BODY = 64 * 2**20
+
+
+def rpc_application() -> web.Application:
+    """An RPC server app: big bodies allowed, one log line per call with its request id."""
+    from mallee.service import request_id_middleware
+    return web.Application(client_max_size=MAX_BODY, middlewares=[request_id_middleware])
+
+
 def add_rpc_routes(app: web.Application, methods: dict[str, RpcMethod]) -> None:
     async def dispatch(request: web.Request) -> web.Response:
         name = request.match_info["method"]
@@ -130,9 +140,14 @@ class RpcClient:
         try:
             async with self._session.post(f"{self.endpoint}/rpc/v1/{name}", json=params,
                                           **kwargs) as resp:
-                body = await resp.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+                raw = await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise Unreachable(f"{self.endpoint}: {describe_failure(exc)}") from exc
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise Unreachable(f"{self.endpoint}: {name} answered HTTP {resp.status} with no "
+                              f"RPC reply: {raw[:200]!r}") from None
         if "error" in body:
             code, message = body["error"]["code"], body["error"]["message"]
             cls = _BY_CODE.get(code)

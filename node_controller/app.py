@@ -42,7 +42,7 @@ def make_network(settings: Settings) -> NodeNetwork:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application()
+    app = rpc.rpc_application()
     nc = settings.nc
     state = nc.state_path
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from mallee import settings as settings_mod
+from mallee import control, settings as settings_mod
 from mallee.auth import Credential
 from mallee.eucarc import write_eucarc
 from mallee.pki import SecretBox, init_pki
@@ -51,6 +51,7 @@ class Cloud:
             "MALLEE_CC_NODES": f"127.0.0.1:{ports['nc']}",
             "MALLEE_CC_POLL_SECONDS": "0.5",
             "MALLEE_NC_PORT": str(ports["nc"]),
+            "MALLEE_NC_NAME": f"t{ports['nc']}",  # its own namespace, per test cloud
             "MALLEE_NC_DRIVER": "fake",
             "MALLEE_NC_STATE_DIR": str(self.nc_state),
             "MALLEE_NC_CORES": "8",
@@ -100,6 +101,7 @@ class Cloud:
         self.run(stop_sites(self._runners))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+        control.end_node(self.settings)
         shutil.rmtree(self.nc_state, ignore_errors=True)
 
     def new_account(self, name: str) -> Credential:

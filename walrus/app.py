@@ -115,7 +115,7 @@ def create_apps(settings: Settings) -> tuple[web.Application, web.Application]:
     s3.router.add_get("/healthz", healthz)
     s3.router.add_route("*", "/{tail:.*}", s3_entry)
 
-    rpc_app = web.Application(middlewares=[request_id_middleware])
+    rpc_app = rpc.rpc_application()
     rpc_app.cleanup_ctx.append(_resources(settings, state))
     rpc.add_rpc_routes(rpc_app, walrus_rpc.methods(lambda: (state["creds"], state["store"])))
     return s3, rpc_app

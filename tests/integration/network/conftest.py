@@ -17,8 +17,11 @@ UPLINK_ADDRESS = "192.0.2.2/24"  # the node namespace's uplink
 
 
 def pytest_collection_modifyitems(items):
+    # A conftest hook sees every collected item: mark only this directory's.
+    here = Path(__file__).parent
     for item in items:
-        item.add_marker(pytest.mark.integration)
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(autouse=True)
