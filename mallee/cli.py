@@ -79,6 +79,10 @@ def cmd_serve(settings: Settings, args) -> None:
 def cmd_up(settings: Settings, args) -> None:
     if not (settings.pki_dir / "ca.pem").exists():
         cmd_init(settings, args)
+    if settings.nc.driver == "libvirt":
+        outside = control.ensure_outside(settings)
+        if outside:
+            print(f"outside namespace {outside} (the world elastic IPs face): mallee outside")
     for component in control.COMPONENTS:
         pid, started = control.start(settings, component)
         reason = asyncio.run(control.wait_healthy(settings, component, pid))
@@ -116,6 +120,17 @@ def cmd_down(settings: Settings, args) -> None:
     ended = control.end_node(settings)
     if ended:
         print(f"ended {len(ended)} guest(s): {' '.join(ended)}")
+    control.remove_outside(settings)
+
+
+def cmd_outside(settings: Settings, args) -> None:
+    """Run a command (default: a shell) in the outside-world namespace."""
+    namespace = settings.network.uplink_netns
+    if not namespace or not Path(f"/run/netns/{namespace}").exists():
+        raise CliError("no outside namespace: it exists while the one-host cloud is up "
+                       "(`mallee up`), with [network] make_outside = true")
+    command = args.cmd or [os.environ.get("SHELL", "/bin/bash")]
+    os.execvp("ip", ["ip", "netns", "exec", namespace, *command])
 
 
 def cmd_status(settings: Settings, args) -> None:
@@ -141,9 +156,10 @@ def cmd_status(settings: Settings, args) -> None:
         "cores": f"{n['cores_free']}/{n['cores_total']}",
         "memory_mb": f"{n['memory_free_mb']}/{n['memory_total_mb']}",
         "disk_gb": f"{n['disk_free_gb']}/{n['disk_total_gb']}",
-        "instances": len(n["instances"]), "reason": n["reason"] or "",
+        "instances": len(n["instances"]),
+        "network": _network_state(n.get("network")), "reason": n["reason"] or "",
     } for n in nodes], ["node", "endpoint", "status", "cores", "memory_mb", "disk_gb",
-                        "instances", "reason"], "table")
+                        "instances", "network", "reason"], "table")
     print("(cores, memory and disk are free/total)")
     instances = [{"instance": i["instance_id"], "node": n["name"], "state": i["state"],
                   "cores": i["cpu"], "memory_mb": i["memory_mb"], "reason": i.get("reason") or ""}
@@ -152,6 +168,15 @@ def cmd_status(settings: Settings, args) -> None:
         print()
         print_table(instances, ["instance", "node", "state", "cores", "memory_mb", "reason"],
                     "table")
+
+
+def _network_state(network: dict | None) -> str:
+    """A node's data plane as `mallee status` shows it: its view version, or why it failed."""
+    if not network:
+        return "-"
+    if network.get("error"):
+        return f"ERROR v{network.get('version', 0)}: {network['error']}"
+    return f"v{network.get('version', 0)}"
 
 
 def cmd_admin(settings: Settings, args) -> None:
@@ -217,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("init", help="make the CA, certificates, admin account and eucarc")
     sub.add_parser("up", help="start every component on this host")
     sub.add_parser("down", help="stop the components `up` started")
+    outside = sub.add_parser("outside", help="run a command in the outside-world namespace "
+                                             "(where elastic IPs are reachable)")
+    outside.add_argument("cmd", nargs=argparse.REMAINDER, help="command (default: a shell)")
     status = sub.add_parser("status", help="components' health and each node's capacity")
     status.add_argument("--output", choices=["table", "json"], default="table")
     serve = sub.add_parser("serve", help="run one component in the foreground")
@@ -249,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"init": cmd_init, "up": cmd_up, "down": cmd_down, "status": cmd_status,
-            "serve": cmd_serve, "admin": cmd_admin, "image": image_cli.run}
+            "serve": cmd_serve, "admin": cmd_admin, "outside": cmd_outside, "image": image_cli.run}
 
 
 def main(argv: list[str] | None = None) -> int:

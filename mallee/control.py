@@ -153,3 +153,29 @@ def end_node(settings: Settings) -> list[str]:
         from node_controller.network.dataplane import teardown_all
         teardown_all(settings.nc.name)
     return ended
+
+
+def ensure_outside(settings: Settings) -> str | None:
+    """The one-host cloud's outside world: the uplink namespace with its bridge
+    and the gateway address, made when `make_outside` is set. Its name, or None."""
+    n = settings.network
+    if not (n.make_outside and n.uplink_netns and n.uplink_bridge and n.uplink_gateway):
+        return None
+    from node_controller.network.commands import run
+    from node_controller.network.namespace import ensure_namespace, link_exists
+    ensure_namespace(n.uplink_netns)
+    if not link_exists(n.uplink_bridge, n.uplink_netns):
+        run("ip", "-n", n.uplink_netns, "link", "add", n.uplink_bridge, "type", "bridge",
+            "forward_delay", "0", "stp_state", "0")
+    prefix = n.uplink_address.split("/")[1] if "/" in n.uplink_address else "24"
+    run("ip", "-n", n.uplink_netns, "addr", "replace", f"{n.uplink_gateway}/{prefix}",
+        "dev", n.uplink_bridge)
+    run("ip", "-n", n.uplink_netns, "link", "set", n.uplink_bridge, "up")
+    return n.uplink_netns
+
+
+def remove_outside(settings: Settings) -> None:
+    n = settings.network
+    if n.make_outside and n.uplink_netns:
+        from node_controller.network.namespace import delete_namespace
+        delete_namespace(n.uplink_netns)

@@ -95,6 +95,7 @@ class NetworkSettings:
     uplink_bridge: str = ""
     uplink_address: str = ""
     uplink_gateway: str = ""
+    make_outside: bool = False
     dns_domain: str = "mallee.internal"
     public_ips: tuple[str, ...] = ()
     max_addresses_per_account: int = 5

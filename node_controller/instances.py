@@ -244,7 +244,9 @@ class InstanceManager:
                 domain_state = domains.get(inst.id)
                 if domain_state in (None, DomainState.SHUTOFF, DomainState.CRASHED):
                     state = "shutoff"  # the guest powered itself off (or vanished)
+            # private_ip: a restarted CC learns from here which addresses are taken.
             out.append({"instance_id": inst.id, "state": state, "reason": inst.reason,
+                        "private_ip": inst.spec.get("private_ip"),
                         "cpu": inst.spec["cpu"], "memory_mb": inst.spec["memory_mb"],
                         "disk_gb": inst.spec["disk_gb"]})
         return out

@@ -62,6 +62,8 @@ class Cloud:
             "MALLEE_SC_PORT": str(ports["sc"]),
         }
         base.update(env or {})
+        if base["MALLEE_NC_DRIVER"] == "libvirt":  # an outside world of this cloud's own
+            base.setdefault("MALLEE_NETWORK_UPLINK_NETNS", f"mo-{ports['nc']}")
         self.settings = settings_mod.load(home=home, env=base)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -92,6 +94,8 @@ class Cloud:
 
     def start(self) -> "Cloud":
         init_pki(self.settings.pki_dir, ("127.0.0.1",))
+        if self.settings.nc.driver == "libvirt":
+            control.ensure_outside(self.settings)
         self._thread.start()
         self.run(self._init())
         self.run(self._start())
@@ -102,6 +106,8 @@ class Cloud:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         control.end_node(self.settings)
+        if self.settings.nc.driver == "libvirt":
+            control.remove_outside(self.settings)
         shutil.rmtree(self.nc_state, ignore_errors=True)
 
     def new_account(self, name: str) -> Credential:

@@ -1,0 +1,132 @@
+"""EDGE networking through the whole cloud with real guests (Eucalyptus's QA
+scenarios): SSH through an elastic IP from the outside namespace, a group
+rule revoked and granted again, peers in one group reaching each other only
+as its rules allow, an elastic IP moved, and a clean node afterwards."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness import Cloud
+
+pytestmark = pytest.mark.integration
+libvirt = pytest.importorskip("libvirt")
+
+BOOT_TIMEOUT = 150
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    try:
+        libvirt.open("qemu:///system").close()
+    except libvirt.libvirtError as exc:
+        pytest.skip(f"libvirtd not reachable: {exc}")
+    c = Cloud(tmp_path_factory.mktemp("netcloud"), env={
+        "MALLEE_NC_DRIVER": "libvirt", "MALLEE_NC_CORES": "4",
+        "MALLEE_NC_MEMORY_MB": "2048", "MALLEE_NC_DISK_GB": "40"}).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def image(cloud, tmp_path_factory):
+    from mallee.images.publish import Signer, publish_test_image
+    return publish_test_image(cloud.client("ec2"), cloud.client("s3"),
+                              Signer.from_env(cloud.cli_env()),
+                              tmp_path_factory.mktemp("img"))["image"]
+
+
+def ssh(cloud, key, address, command, timeout=8):
+    """ssh from the outside world (the cloud's uplink namespace), as a user would."""
+    return subprocess.run(
+        ["ip", "netns", "exec", cloud.settings.network.uplink_netns, "ssh", "-i", str(key),
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", f"ConnectTimeout={timeout}", "-o", "BatchMode=yes", f"root@{address}", command],
+        capture_output=True, text=True, timeout=timeout + 30)
+
+
+def port_open(cloud, address, port) -> bool:
+    """A fresh TCP connection from the outside namespace gets an answer within 0.5 s."""
+    probe = (f"import socket; s = socket.socket(); s.settimeout(0.5); "
+             f"s.connect(({address!r}, {port}))")
+    return subprocess.run(["ip", "netns", "exec", cloud.settings.network.uplink_netns,
+                           sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
+def test_ssh_through_an_elastic_ip_and_group_rules(cloud, image, tmp_path):
+    ec2 = cloud.client("ec2")
+    key = tmp_path / "k1.pem"
+    key.write_text(ec2.create_key_pair(KeyName="k1")["KeyMaterial"])
+    key.chmod(0o600)
+    group = ec2.create_security_group(GroupName="ssh", Description="ssh")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+         "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    made = ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2, InstanceType="m1.small",
+                             KeyName="k1", SecurityGroupIds=[group], UserData="hello")
+    ids = [i["InstanceId"] for i in made["Instances"]]
+
+    def described():
+        return {i["InstanceId"]: i for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+                for i in r["Instances"]}
+
+    def console(instance_id):
+        return ec2.get_console_output(InstanceId=instance_id).get("Output") or ""
+
+    assert cloud.wait_for(lambda: all(i["State"]["Name"] == "running"
+                                      for i in described().values()), timeout=BOOT_TIMEOUT)
+    private = {i: d["PrivateIpAddress"] for i, d in described().items()}
+    assert len(set(private.values())) == 2 and all(private.values())
+    for instance_id in ids:
+        assert cloud.wait_for(lambda: "ssh: started" in console(instance_id),
+                              timeout=BOOT_TIMEOUT, interval=1), console(instance_id)[-1500:]
+        assert f"instance-id: {instance_id}" in console(instance_id)
+        assert "user-data: hello" in console(instance_id)
+
+    address = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(InstanceId=ids[0], AllocationId=address["AllocationId"])
+    eip = address["PublicIp"]
+    assert described()[ids[0]]["PublicIpAddress"] == eip
+    reply = ssh(cloud, key, eip, "wget -qO- http://169.254.169.254/latest/meta-data/instance-id")
+    assert reply.returncode == 0 and reply.stdout.strip() == ids[0], reply.stderr
+
+    # Peers in one group reach each other only as its rules allow.
+    ping = f"ping -c 1 -W 2 {private[ids[1]]}"
+    assert ssh(cloud, key, eip, ping).returncode != 0
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1,
+         "UserIdGroupPairs": [{"GroupId": group}]}])
+    assert cloud.wait_for(lambda: ssh(cloud, key, eip, ping).returncode == 0, timeout=20)
+
+    # Revoke SSH: refused from outside; grant it again: back.
+    ssh_rule = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                 "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=ssh_rule)
+    revoked = time.monotonic()
+    assert cloud.wait_for(lambda: not port_open(cloud, eip, 22), timeout=10, interval=0.02)
+    print(f"\nrevoke enforced {time.monotonic() - revoked:.3f} s after the API reply")
+    assert ssh(cloud, key, eip, "true", timeout=3).returncode != 0
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=ssh_rule)
+    granted = time.monotonic()
+    assert cloud.wait_for(lambda: port_open(cloud, eip, 22), timeout=10, interval=0.02)
+    print(f"authorize enforced {time.monotonic() - granted:.3f} s after the API reply")
+    assert ssh(cloud, key, eip, "true").returncode == 0
+
+    # The elastic IP moves to the other instance.
+    ec2.associate_address(InstanceId=ids[1], AllocationId=address["AllocationId"],
+                          AllowReassociation=True)
+    assert cloud.wait_for(lambda: ssh(
+        cloud, key, eip, "wget -qO- http://169.254.169.254/latest/meta-data/instance-id"
+    ).stdout.strip() == ids[1], timeout=30)
+
+    ec2.terminate_instances(InstanceIds=ids)
+    assert cloud.wait_for(lambda: all(i["State"]["Name"] == "terminated"
+                                      for i in described().values()), timeout=60)
+    namespace = f"mallee-{cloud.settings.nc.name}"
+    links = subprocess.run(["ip", "-n", namespace, "-o", "link"], capture_output=True,
+                           text=True).stdout
+    assert not [line for line in links.splitlines() if " vn" in line], links  # no taps left
+    assert not set(ids) & {d.name() for d in libvirt.open("qemu:///system").listAllDomains()}
