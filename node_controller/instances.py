@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,10 +72,22 @@ class InstanceManager:
         self.root = make_guest_dir(root)
         self.capacity = capacity  # node_controller.resources.Capacity
         self.instances: dict[str, Instance] = {}
+        self._domain_locks: dict[str, threading.Lock] = {}
 
     async def _call(self, fn, *args):
         """Blocking hypervisor calls run off the event loop."""
         return await asyncio.to_thread(fn, *args)
+
+    async def _call_on(self, name: str, fn, *args):
+        """A call on one domain, serialised with every other call on it. A
+        cancelled launch cannot stop its thread: a terminate must wait for an
+        in-flight define, or the domain would be defined after its removal."""
+        lock = self._domain_locks.setdefault(name, threading.Lock())
+
+        def locked():
+            with lock:
+                return fn(*args)
+        return await asyncio.to_thread(locked)
 
     # -- start-up ---------------------------------------------------------------
     async def recover(self) -> None:
@@ -152,11 +165,11 @@ class InstanceManager:
             # The tap is made fresh for every start; libvirt opens it (managed='no').
             tap = await self.network.create_tap(inst.id) if wired else None
             domain = await self._prepare(inst, base, kernel, ramdisk, tap)
-            await self._call(self.driver.define, domain)
-            await self._call(self.driver.start, inst.id, wired)
+            await self._call_on(inst.id, self.driver.define, domain)
+            await self._call_on(inst.id, self.driver.start, inst.id, wired)
             if wired:  # vCPUs wait while the tap moves into the node's namespace
                 await self.network.plug(inst.spec)
-                await self._call(self.driver.resume, inst.id)
+                await self._call_on(inst.id, self.driver.resume, inst.id)
             inst.state = "running"
             log.info("%s running after %.2fs", inst.id, time.monotonic() - started)
         except asyncio.CancelledError:
@@ -191,7 +204,7 @@ class InstanceManager:
     async def _remove_domain(self, name: str) -> None:
         for step in (self.driver.destroy, self.driver.undefine):
             with contextlib.suppress(DomainNotFound):
-                await self._call(step, name)
+                await self._call_on(name, step, name)
 
     async def _unplug(self, instance_id: str) -> None:
         """Tap, lease, rules, set membership and NAT go; a failure is logged
@@ -210,6 +223,7 @@ class InstanceManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await inst.task
         await self._remove_domain(instance_id)
+        self._domain_locks.pop(instance_id, None)
         await self._unplug(instance_id)
         directory = inst.directory if inst else self.root / instance_id
         await asyncio.to_thread(shutil.rmtree, directory, True)
@@ -219,7 +233,7 @@ class InstanceManager:
 
     async def reboot(self, instance_id: str) -> dict:
         self._get(instance_id)
-        await self._call(self.driver.reboot, instance_id)
+        await self._call_on(instance_id, self.driver.reboot, instance_id)
         return {"instance_id": instance_id}
 
     def console(self, instance_id: str) -> dict:
