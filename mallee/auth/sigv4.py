@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import quote
@@ -80,11 +81,17 @@ def canonical_headers(headers, names: tuple[str, ...]) -> str:
     return "".join(lines)
 
 
-def signing_key(secret: str, scope: Scope) -> bytes:
+@lru_cache(maxsize=4096)
+def _derived_key(secret: str, date: str, region: str, service: str) -> bytes:
     key = ("AWS4" + secret).encode()
-    for part in (scope.date, scope.region, scope.service, "aws4_request"):
+    for part in (date, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return key
+
+
+def signing_key(secret: str, scope: Scope) -> bytes:
+    """Four HMACs a day per key and region: cached, as every request needs it."""
+    return _derived_key(secret, scope.date, scope.region, scope.service)
 
 
 def sign(key: bytes, string_to_sign: str) -> str:
@@ -128,9 +135,16 @@ def parse(method_headers, query: dict[str, str]) -> ParsedSignature | None:
                            presigned=True, expires=int(expires) if expires else None)
 
 
+_AMZ_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
+
+
 def parse_amz_date(text: str) -> datetime:
+    """ISO 8601 basic format (20250101T000000Z); a regex is ~10x cheaper than strptime."""
+    m = _AMZ_DATE.match(text)
     try:
-        return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        if m is None:
+            raise ValueError(text)
+        return datetime(*map(int, m.groups()), tzinfo=timezone.utc)
     except ValueError:
         raise errors.IncompleteSignature(f"X-Amz-Date {text!r} is not in ISO8601 basic format.")
 
