@@ -78,6 +78,7 @@ class WalrusSettings:
     rpc_port: int = 8779
     max_buckets_per_account: int = 100
     max_bytes_per_account: int = 0
+    bucket_naming: str = "extended"
 
 
 @dataclass(frozen=True)

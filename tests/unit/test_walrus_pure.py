@@ -91,8 +91,15 @@ def test_chunked_signatures_chain():
                                      ("Abc", False), ("a_b", False), ("a..b", False),
                                      ("a.-b", False), ("10.0.0.1", False), ("-ab", False),
                                      ("x" * 63, True), ("x" * 64, False), ("xn--abc", False)])
-def test_bucket_names(name, ok):
-    assert (names.bucket_name_problem(name) is None) == ok
+def test_dns_compliant_bucket_names(name, ok):
+    assert (names.bucket_name_problem(name, "dns-compliant") is None) == ok
+
+
+@pytest.mark.parametrize("name,ok", [("b1", True), ("My_Bucket.2", True), ("x" * 255, True),
+                                     ("x" * 256, False), ("a b", False), ("..", False),
+                                     ("a/b", False), ("10.0.0.1", False), ("", False)])
+def test_extended_bucket_names(name, ok):
+    assert (names.bucket_name_problem(name, "extended") is None) == ok
 
 
 def test_key_rules():

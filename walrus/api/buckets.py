@@ -27,7 +27,7 @@ async def list_buckets(ctx: Ctx) -> web.Response:
 async def create_bucket(ctx: Ctx) -> web.Response:
     ctx.require_signed()
     name = ctx.target.bucket
-    names.check_bucket_name(name)
+    names.check_bucket_name(name, ctx.settings.walrus.bucket_naming)
     region = ctx.settings.cloud.region
     body = await ctx.read_small()
     if body.strip():
