@@ -1,11 +1,11 @@
 """Credentials files that awscli, boto3, s3cmd and euca2ools read without flags."""
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 
 from mallee.auth import Credential
+from mallee.files import write_atomic
 from mallee.settings import Settings
 
 
@@ -15,15 +15,6 @@ def endpoints(settings: Settings) -> dict[str, str]:
             "s3": f"http://{host}:{settings.walrus.port}/",
             "euca_ec2": f"http://{host}:{settings.clc.port}/services/compute",
             "euca_s3": f"http://{host}:{settings.walrus.port}/services/objectstorage"}
-
-
-def _private_write(path: Path, data: bytes | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 async def write_eucarc(settings: Settings, accounts, credential: Credential,
@@ -38,8 +29,8 @@ async def write_eucarc(settings: Settings, accounts, credential: Credential,
     key_path = folder / f"{credential.account_name}-{credential.user_name}-pk.pem"
     if not cert_path.exists():
         cert, key = await accounts.issue_signing_certificate(credential)
-        _private_write(key_path, key)
-        _private_write(cert_path, cert)
+        write_atomic(key_path, key, mode=0o600)
+        write_atomic(cert_path, cert, mode=0o600)
     ep = endpoints(settings)
     values = {
         "AWS_ACCESS_KEY_ID": credential.access_key_id,
@@ -65,5 +56,5 @@ async def write_eucarc(settings: Settings, accounts, credential: Credential,
     lines = [f"# Mallee credentials for {credential.account_name}/{credential.user_name}",
              f"# source {path}"]
     lines += [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
-    _private_write(path, "\n".join(lines) + "\n")
+    write_atomic(path, "\n".join(lines) + "\n", mode=0o600)
     return path

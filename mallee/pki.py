@@ -18,19 +18,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from mallee.files import write_atomic
+
 COMPONENTS = ("clc", "cc", "nc", "walrus", "sc", "admin")
 _TEN_YEARS = dt.timedelta(days=3650)
-
-
-def _write(path: Path, data: bytes, private: bool = False) -> None:
-    """Write, fsync, then rename: a crash never leaves half a key behind."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _key_pem(key) -> bytes:
@@ -81,22 +72,22 @@ def init_pki(pki_dir: Path, hosts: tuple[str, ...] = ("127.0.0.1",)) -> bool:
         cert = (_builder("Mallee Cloud CA", _name("Mallee Cloud CA"), key.public_key())
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                 .sign(key, hashes.SHA256()))
-        _write(pki_dir / "ca-key.pem", _key_pem(key), private=True)
-        _write(pki_dir / "ca.pem", cert.public_bytes(serialization.Encoding.PEM))
+        write_atomic(pki_dir / "ca-key.pem", _key_pem(key), mode=0o600)
+        write_atomic(pki_dir / "ca.pem", cert.public_bytes(serialization.Encoding.PEM))
         made = True
     for component in COMPONENTS:
         if not (pki_dir / f"{component}.pem").exists():
             key = ec.generate_private_key(ec.SECP256R1())
-            _write(pki_dir / f"{component}-key.pem", _key_pem(key), private=True)
-            _write(pki_dir / f"{component}.pem", _issue(pki_dir, component, key, hosts))
+            write_atomic(pki_dir / f"{component}-key.pem", _key_pem(key), mode=0o600)
+            write_atomic(pki_dir / f"{component}.pem", _issue(pki_dir, component, key, hosts))
             made = True
     if not (pki_dir / "cloud-cert.pem").exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        _write(pki_dir / "cloud-pk.pem", _key_pem(key), private=True)
-        _write(pki_dir / "cloud-cert.pem", _issue(pki_dir, "image-bundling", key))
+        write_atomic(pki_dir / "cloud-pk.pem", _key_pem(key), mode=0o600)
+        write_atomic(pki_dir / "cloud-cert.pem", _issue(pki_dir, "image-bundling", key))
         made = True
     if not (pki_dir / "secrets.key").exists():
-        _write(pki_dir / "secrets.key", Fernet.generate_key(), private=True)
+        write_atomic(pki_dir / "secrets.key", Fernet.generate_key(), mode=0o600)
         made = True
     return made
 

@@ -11,7 +11,6 @@ import base64
 import contextlib
 import json
 import logging
-import os
 import shutil
 import threading
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mallee import errors
+from mallee.files import write_json_atomic
 from node_controller.hypervisor import (
     DirectKernelBoot,
     DomainNotFound,
@@ -52,15 +52,6 @@ class Instance:
     @property
     def id(self) -> str:
         return self.spec["instance_id"]
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class InstanceManager:
@@ -142,7 +133,7 @@ class InstanceManager:
                 f"{spec['instance_type']} needs {spec['cpu']}, {spec['memory_mb']}, "
                 f"{spec['disk_gb']}")
         directory = make_guest_dir(self.root / instance_id)
-        _write_json(directory / "spec.json", spec)
+        write_json_atomic(directory / "spec.json", spec)
         inst = self.instances[instance_id] = Instance(spec, directory)
         inst.task = asyncio.create_task(self._launch(inst))
         return {"instance_id": instance_id, "state": inst.state}

@@ -5,7 +5,6 @@ import time
 
 import aiosqlite
 
-from cloud_controller.db.security_groups import GroupRepository  # noqa: F401 (re-exported)
 from cloud_controller.services.lifecycle import TERMINATED_VISIBLE_SECONDS
 
 COLUMNS = ("id", "account_id", "reservation_id", "launch_index", "client_token", "image_id",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import sqlite3
 from typing import Callable
 
 from cloud_controller.db.addresses import AddressRepository

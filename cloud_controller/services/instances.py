@@ -13,7 +13,8 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
-from cloud_controller.db.instances import GroupRepository, InstanceRepository
+from cloud_controller.db.instances import InstanceRepository
+from cloud_controller.db.security_groups import GroupRepository
 from cloud_controller.services import lifecycle
 from cloud_controller.services.placement import Reservations, choose_cluster
 from mallee import errors, ids

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import subprocess
 import tempfile
 import time

@@ -13,15 +13,16 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mallee.files import write_json_atomic
 from node_controller.hypervisor.guest_files import check_reachable
 from node_controller.hypervisor.protocol import HypervisorError
-from node_controller.network import firewall, names, namespace
+from node_controller.network import cluster_link, elastic, firewall, names, namespace
+from node_controller.network.cluster_link import ClusterLink
 from node_controller.network.commands import NetworkError, in_namespace, run
 from node_controller.network.dhcp import Dnsmasq
 from node_controller.network.port import Port
@@ -39,6 +40,18 @@ class NetworkConfig:
     uplink_address: str = ""
     uplink_gateway: str = ""
     dns_domain: str = "mallee.internal"
+    link: ClusterLink = ClusterLink()  # the cluster's shared L2 segment, if any
+
+    @classmethod
+    def from_settings(cls, settings) -> "NetworkConfig":
+        """The node's data plane as mallee.settings describes it ([nc] name, [network])."""
+        n = settings.network
+        link = ClusterLink(mode=n.cluster_link,
+                           netns=n.cluster_link_netns or names.cluster_namespace_name(settings.cc.name),
+                           vxlan_id=n.vxlan_id, vxlan_port=n.vxlan_port, peers=n.vxlan_peers)
+        return cls(node=settings.nc.name, subnet=n.private_subnet, uplink_netns=n.uplink_netns,
+                   uplink_bridge=n.uplink_bridge, uplink_address=n.uplink_address,
+                   uplink_gateway=n.uplink_gateway, dns_domain=n.dns_domain, link=link)
 
     @property
     def namespace(self) -> str:
@@ -53,6 +66,10 @@ class NetworkConfig:
         return f"{self.gateway}/{ipaddress.IPv4Network(self.subnet).prefixlen}"
 
     @property
+    def gateway_mac(self) -> str:
+        return names.gateway_mac(str(ipaddress.IPv4Network(self.subnet)))
+
+    @property
     def uplink_outer(self) -> str:
         return names.uplink_outer_name(self.node)
 
@@ -62,9 +79,11 @@ class DataPlane:
         self.config = config
         self.state_dir = Path(state_dir)
         self.view_file = self.state_dir / "view.json"
-        self.dhcp = Dnsmasq(config.namespace, self.state_dir, config.subnet, config.dns_domain)
+        self.dhcp = Dnsmasq(config.namespace, self.state_dir, config.subnet, config.dns_domain,
+                            mtu=config.link.guest_mtu)
         self.view: NetworkView = empty_view(config.subnet, config.gateway)
         self.ports: dict[str, Port] = {}
+        self._elastic: dict[str, str] = {}  # public -> private IP, as the NAT table has it
         self._lock = threading.RLock()
 
     # -- building -------------------------------------------------------------
@@ -79,9 +98,12 @@ class DataPlane:
             except HypervisorError as exc:  # the same rule as QEMU's: o+x on every parent
                 raise NetworkError(f"dnsmasq runs as nobody: {exc}") from None
             namespace.ensure_namespace(c.namespace)
-            namespace.ensure_bridge(c.namespace, c.gateway_cidr)
+            namespace.ensure_bridge(c.namespace, c.gateway_cidr, c.gateway_mac)
             namespace.ensure_uplink(c.namespace, c.uplink_outer, c.uplink_netns, c.uplink_bridge,
                                     c.uplink_address, c.uplink_gateway)
+            # After the bridge's guard is in place (a restart) or before any
+            # port is (a new node): the first _apply installs the guard.
+            cluster_link.ensure(c.link, c.node, c.namespace, c.uplink_address)
             self.dhcp.ensure_running()
 
     def load_saved_view(self) -> NetworkView | None:
@@ -102,7 +124,7 @@ class DataPlane:
                                f"[network] private_subnet {self.config.subnet}")
         with self._lock:
             if raw is not None:
-                _write_json(self.view_file, raw)
+                write_json_atomic(self.view_file, raw)
             self.view = view
             return self._apply()
 
@@ -152,13 +174,19 @@ class DataPlane:
         ns = c.namespace
         members = firewall.group_members(view, ports)
         in_namespace(ns, "ipset", "restore", input=firewall.render_ipsets(members))
-        tables = (firewall.render_filter(view, ports, c.gateway)
+        tables = (firewall.render_filter(view, ports, c.gateway, c.link)
                   + firewall.render_nat(ports, c.subnet, masquerade=bool(c.uplink_address)))
         in_namespace(ns, "iptables-restore", "-w", input=tables)
-        in_namespace(ns, "nft", "-f", "-", input=firewall.render_bridge_guard(ports))
+        guard = (c.gateway_mac, c.gateway) if c.link.enabled else None
+        in_namespace(ns, "nft", "-f", "-", input=firewall.render_bridge_guard(ports, guard))
         self._destroy_stale_sets(set(members))
-        namespace.set_public_addresses(ns, {p.public_ip for p in ports if p.public_ip},
-                                       c.uplink_address)
+        elastic_ips = {p.public_ip: p.private_ip for p in ports if p.public_ip}
+        added = namespace.set_public_addresses(ns, set(elastic_ips), c.uplink_address)
+        elastic.announce(ns, names.UPLINK, added)
+        # An address gone from this node, or now for another guest here.
+        elastic.forget_connections(ns, {pub for pub, private in self._elastic.items()
+                                        if elastic_ips.get(pub) != private})
+        self._elastic = elastic_ips
         if self.dhcp.write_hosts(ports):
             self.dhcp.reload()
         return time.monotonic() - started
@@ -176,24 +204,17 @@ class DataPlane:
         """Remove everything: namespace (its processes, taps, veth), saved state."""
         with self._lock:
             self.dhcp.stop()
-            teardown_all(self.config.node)
+            teardown_all(self.config.node, self.config.link)
             self.ports.clear()
 
 
-def teardown_all(node: str) -> None:
+def teardown_all(node: str, link: ClusterLink = ClusterLink()) -> None:
     """What `mallee down` calls: no namespace, rule, tap or process of this
-    node's data plane is left (rules and sets live in the namespace). Guests
+    node's data plane is left (rules and sets live in the namespace), and the
+    node leaves the cluster's segment (the last one removes it). Guests
     still running lose their network, so call it after stopping them."""
+    cluster_link.remove(link, node, names.namespace_name(node))
     namespace.delete_namespace(names.namespace_name(node))
     outer = names.uplink_outer_name(node)
     if namespace.link_exists(outer):
         run("ip", "link", "del", outer, check=False)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
