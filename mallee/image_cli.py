@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -206,20 +207,44 @@ def cmd_register(settings: Settings, args) -> None:
     print(f"IMAGE\t{reply['ImageId']}")
 
 
-def cmd_build_test(settings: Settings, args) -> None:
-    """Build the busybox test image and register it (kernel, ramdisk, machine), once."""
-    from mallee.images.publish import Signer, publish_test_image
+def _build_and_publish(settings: Settings, what: str, publish) -> None:
+    """Run `publish(ec2, s3, signer)` with the eucarc's credentials; print the ids."""
+    from mallee.images.publish import Signer
     ec2, endpoint, _ = _client(settings, "ec2")
     s3, _, _ = _client(settings, "s3")
     try:
         signer = Signer.from_env()
     except KeyError as err:
         raise ImageCliError(f"{err.args[0]} is not set: `source` your eucarc first") from None
-    workdir = settings.home / "images" / "test"
-    ids = _aws_call("publish the test image", endpoint,
-                    lambda: publish_test_image(ec2, s3, signer, workdir, public=not args.private))
+    ids = _aws_call(f"publish the {what}", endpoint, lambda: publish(ec2, s3, signer))
     for kind in ("kernel", "ramdisk", "image"):
         print(f"{kind.upper():8}{ids[kind]}")
+
+
+def cmd_build_test(settings: Settings, args) -> None:
+    """Build the busybox test image and register it (kernel, ramdisk, machine), once."""
+    from mallee.images.publish import publish_test_image
+    workdir = settings.home / "images" / "test"
+    _build_and_publish(settings, "test image", lambda ec2, s3, signer: publish_test_image(
+        ec2, s3, signer, workdir, public=not args.private))
+
+
+def cmd_build_debian(settings: Settings, args) -> None:
+    """Build the Debian cloud image (debootstrap; cached) and register it, once."""
+    from mallee.images.publish import publish_debian_image
+    if os.geteuid() != 0:
+        raise ImageCliError("build-debian runs debootstrap and chroot: run it as root")
+    if not shutil.which("debootstrap"):
+        raise ImageCliError("debootstrap is not installed: apt-get install debootstrap")
+    workdir = settings.home / "images" / "debian"
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+    try:
+        _build_and_publish(settings, "Debian image", lambda ec2, s3, signer: publish_debian_image(
+            ec2, s3, signer, workdir, public=not args.private, mirror=args.mirror, log=log))
+    except RuntimeError as err:  # debootstrap, apt or mke2fs failed: their last lines
+        raise ImageCliError(f"cannot build the Debian image: {err}") from None
 
 
 # --- wiring -----------------------------------------------------------------
@@ -268,6 +293,13 @@ def add_parser(subparsers) -> argparse._SubParsersAction:
                                           "(mallee-test) from the host's kernel")
     t.add_argument("--private", action="store_true", help="do not share it with all accounts")
     t.set_defaults(image_handler=cmd_build_test)
+
+    d = sub.add_parser("build-debian", help="build with debootstrap and register a Debian "
+                                            "image with cloud-init (mallee-debian); needs root")
+    d.add_argument("--mirror", metavar="URL",
+                   help="Debian mirror (default: the host's apt sources, else deb.debian.org)")
+    d.add_argument("--private", action="store_true", help="do not share it with all accounts")
+    d.set_defaults(image_handler=cmd_build_debian)
     return sub
 
 

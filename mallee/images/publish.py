@@ -1,6 +1,7 @@
 """Bundle, upload and register an image in one step (what `euca-bundle-image`,
-`euca-upload-bundle` and `euca-register` do in turn), and the test image that
-`make up` publishes for everyone as `mallee-test`."""
+`euca-upload-bundle` and `euca-register` do in turn), and the images that
+`mallee image build-test|build-debian` publish for everyone: `mallee-test`
+(`make up` does it) and `mallee-debian`."""
 from __future__ import annotations
 
 import os
@@ -12,6 +13,7 @@ from mallee.bundle.upload import ensure_bucket, upload_bundle
 from mallee.images.testimage import TEST_IMAGE_CMDLINE, build_test_image
 
 TEST_IMAGE_NAME = "mallee-test"
+DEBIAN_IMAGE_NAME = "mallee-debian"
 IMAGE_BUCKET = "mallee-images"
 
 
@@ -58,21 +60,44 @@ def publish_test_image(ec2, s3, signer: Signer, workdir: Path, public: bool = Tr
 
     Returns {"kernel", "ramdisk", "image"} ids; an existing `mallee-test` is reused.
     """
-    existing = find_image(ec2, TEST_IMAGE_NAME)
+    return publish_kernel_image(
+        ec2, s3, signer, workdir, TEST_IMAGE_NAME, lambda: build_test_image(workdir / "build"),
+        description=f"busybox test guest; kernel cmdline: {TEST_IMAGE_CMDLINE}", public=public)
+
+
+def publish_debian_image(ec2, s3, signer: Signer, workdir: Path, public: bool = True,
+                         cache_dir: Path | None = None, mirror: str | None = None,
+                         log=print) -> dict:
+    """Build (or take from cache_dir) the Debian cloud image and register it as
+    `mallee-debian`, once; returns {"kernel", "ramdisk", "image"} ids."""
+    from mallee.images.debian import SUITE, build_debian_image
+    return publish_kernel_image(
+        ec2, s3, signer, workdir, DEBIAN_IMAGE_NAME,
+        lambda: build_debian_image(cache_dir or workdir / "build", mirror=mirror, log=log),
+        description=f"Debian {SUITE} with cloud-init (Ec2 datasource); log in as root",
+        public=public)
+
+
+def publish_kernel_image(ec2, s3, signer: Signer, workdir: Path, name: str, build,
+                         description: str, public: bool = True) -> dict:
+    """Register `name` and its `name-kernel`/`name-ramdisk`, each only if missing.
+
+    `build()` returns (kernel, ramdisk, root disk) paths; it is called only when
+    something must be uploaded. Returns {"kernel", "ramdisk", "image"} ids.
+    """
+    existing = find_image(ec2, name)
     if existing:
         return {"kernel": existing.get("KernelId"), "ramdisk": existing.get("RamdiskId"),
                 "image": existing["ImageId"]}
-    built = build_test_image(workdir / "build")
+    kernel, ramdisk, rootfs = build()
     ids = {}
-    for kind, path, name in (("kernel", built.kernel, f"{TEST_IMAGE_NAME}-kernel"),
-                             ("ramdisk", built.initramfs, f"{TEST_IMAGE_NAME}-ramdisk")):
-        found = find_image(ec2, name)
+    for kind, path in (("kernel", kernel), ("ramdisk", ramdisk)):
+        found = find_image(ec2, f"{name}-{kind}")
         ids[kind] = found["ImageId"] if found else publish_image(
-            ec2, s3, signer, path, workdir, name=name, image_type=kind)
+            ec2, s3, signer, path, workdir, name=f"{name}-{kind}", image_type=kind)
     ids["image"] = publish_image(
-        ec2, s3, signer, built.rootfs, workdir, name=TEST_IMAGE_NAME,
-        kernel_id=ids["kernel"], ramdisk_id=ids["ramdisk"],
-        description=f"busybox test guest; kernel cmdline: {TEST_IMAGE_CMDLINE}")
+        ec2, s3, signer, rootfs, workdir, name=name,
+        kernel_id=ids["kernel"], ramdisk_id=ids["ramdisk"], description=description)
     if public:
         for image_id in ids.values():
             ec2.modify_image_attribute(ImageId=image_id,
