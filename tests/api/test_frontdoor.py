@@ -211,3 +211,22 @@ def test_disabled_key_is_refused(cloud):
     with pytest.raises(ClientError) as e:
         client.describe_regions()
     assert error_code(e) == "AuthFailure"
+
+
+def test_request_limit_exceeded_past_the_rate(tmp_path):
+    from harness import Cloud
+    limited = Cloud(tmp_path, components=("clc",),
+                    env={"MALLEE_CLC_RATE_LIMIT_PER_SECOND": "2"}).start()
+    try:
+        ec2 = limited.client("ec2")
+        codes = []
+        for _ in range(8):  # a burst of 2x the rate passes, then the bucket is empty
+            try:
+                ec2.describe_regions()
+                codes.append("ok")
+            except ClientError as err:
+                codes.append(err.response["Error"]["Code"])
+                assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert codes[:4] == ["ok"] * 4 and "RequestLimitExceeded" in codes[4:]
+    finally:
+        limited.stop()
