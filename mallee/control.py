@@ -150,8 +150,8 @@ def end_node(settings: Settings) -> list[str]:
         finally:
             driver.close()
     if settings.nc.driver == "libvirt":
-        from node_controller.network.dataplane import teardown_all
-        teardown_all(settings.nc.name)
+        from node_controller.network.dataplane import NetworkConfig, teardown_all
+        teardown_all(settings.nc.name, NetworkConfig.from_settings(settings).link)
     return ended
 
 

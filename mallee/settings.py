@@ -101,6 +101,11 @@ class NetworkSettings:
     public_ips: tuple[str, ...] = ()
     max_addresses_per_account: int = 5
     public_ip_at_launch: bool = False
+    cluster_link: str = "none"
+    cluster_link_netns: str = ""
+    vxlan_id: int = 6464
+    vxlan_port: int = 4789
+    vxlan_peers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,8 @@ def make_network(settings: Settings) -> NodeNetwork:
     """The EDGE data plane for real guests; with the fake driver views are only recorded."""
     if settings.nc.driver == "fake":
         return NodeNetwork(None, settings.cloud.region)
-    n = settings.network
-    config = NetworkConfig(node=settings.nc.name, subnet=n.private_subnet,
-                           uplink_netns=n.uplink_netns, uplink_bridge=n.uplink_bridge,
-                           uplink_address=n.uplink_address, uplink_gateway=n.uplink_gateway,
-                           dns_domain=n.dns_domain)
-    return NodeNetwork(DataPlane(config, settings.nc.state_path / "network"),
+    return NodeNetwork(DataPlane(NetworkConfig.from_settings(settings),
+                                 settings.nc.state_path / "network"),
                        settings.cloud.region)
 
 

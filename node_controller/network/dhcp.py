@@ -21,11 +21,13 @@ LEASE_TIME = "12h"
 
 
 class Dnsmasq:
-    def __init__(self, namespace: str, directory: Path, subnet: str, domain: str):
+    def __init__(self, namespace: str, directory: Path, subnet: str, domain: str,
+                 mtu: int | None = None):
         self.namespace = namespace
         self.directory = Path(directory)
         self.subnet = ipaddress.IPv4Network(subnet)
         self.domain = domain
+        self.mtu = mtu  # told to guests when the cluster segment carries less than 1500
         self.hosts_file = self.directory / "dhcp-hosts"
         self.pid_file = self.directory / "dnsmasq.pid"
         self.log_file = self.directory / "dnsmasq.log"
@@ -63,6 +65,10 @@ class Dnsmasq:
             "--user=nobody", "--group=nogroup", f"--interface={BRIDGE}", "--bind-interfaces",
             f"--dhcp-range={self.subnet.network_address},static,{self.subnet.netmask},{LEASE_TIME}",
             f"--dhcp-hostsfile={self.hosts_file}", f"--dhcp-option=option:router,{gateway}",
+            # Only this node's guests are in the hosts file. On a segment
+            # shared with other nodes, never answer (or NAK) anyone else's.
+            "--dhcp-ignore=tag:!known",
+            *([f"--dhcp-option=option:mtu,{self.mtu}"] if self.mtu else []),
             "--dhcp-authoritative", "--leasefile-ro", "--no-ping",
             "--no-resolv", "--no-hosts", f"--domain={self.domain}",
             f"--local=/{self.domain}/", f"--log-facility={self.log_file}")

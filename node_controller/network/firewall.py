@@ -12,13 +12,17 @@ tables from the view and the local ports (pure functions: no commands here).
   behind the uplink address when there is one.
 - nft bridge table: a guest's frames must carry its own MAC and IP (ARP
   too); DHCP discovery from 0.0.0.0 is allowed, acting as a DHCP server not.
+  On the port to the cluster's shared segment, each node's gateway (the same
+  address and MAC on every node) stays local: its frames, ARP for it or for
+  the metadata address, and DHCP do not cross to other nodes.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from node_controller.network import names
-from node_controller.network.names import BRIDGE, METADATA_IP, UPLINK
+from node_controller.network.cluster_link import ClusterLink
+from node_controller.network.names import BRIDGE, CLUSTER_PORT, METADATA_IP, UPLINK
 from node_controller.network.port import Port
 from node_controller.network.view import Group, NetworkView, Rule
 
@@ -93,7 +97,8 @@ def _group_chains(group: Group) -> tuple[list[str], list[str]]:
     return [ingress, egress], rules
 
 
-def render_filter(view: NetworkView, ports: list[Port], gateway: str) -> str:
+def render_filter(view: NetworkView, ports: list[Port], gateway: str,
+                  link: ClusterLink = ClusterLink()) -> str:
     groups = {g.group_id: g for g in view.groups}
     for port in ports:  # a group the view does not know yet: members isolated, egress open
         for group_id in port.groups:
@@ -125,6 +130,11 @@ def render_filter(view: NetworkView, ports: list[Port], gateway: str) -> str:
         forward.append(f"-A FORWARD -o {BRIDGE} -d {port.private_ip}/32 "
                        f"-m physdev ! --physdev-is-bridged -j {to_chain}")
     forward.append(f"-A FORWARD -i {BRIDGE} -o {UPLINK} -j ACCEPT")  # egress already passed
+    if link.enabled:
+        # To a guest on another node: this node checked the sender's egress
+        # above, the peer's node checks its guest's ingress (physdev-out tap).
+        forward.append(f"-A FORWARD -m physdev --physdev-out {CLUSTER_PORT} --physdev-is-bridged "
+                       f"-j ACCEPT")
     inputs = [
         "-A INPUT -i lo -j ACCEPT",
         "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
@@ -134,6 +144,8 @@ def render_filter(view: NetworkView, ports: list[Port], gateway: str) -> str:
         f"-A INPUT -i {BRIDGE} -d {METADATA_IP}/32 -p tcp --dport 80 -j ACCEPT",
         "-A INPUT -p icmp -j ACCEPT",
     ]
+    inputs += [f"-A INPUT -i {UPLINK} -s {peer}/32 -p udp --dport {link.vxlan_port} -j ACCEPT"
+               for peer in (link.peers if link.mode == "vxlan" else ())]
     return "\n".join([
         "*filter", ":INPUT DROP [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]",
         *(f":{c} - [0:0]" for c in chains), *inputs, *forward, *rules, "COMMIT", ""])
@@ -161,13 +173,17 @@ def render_nat(ports: list[Port], subnet: str, masquerade: bool) -> str:
 BRIDGE_TABLE = "mallee-guard"
 
 
-def render_bridge_guard(ports: list[Port]) -> str:
-    """nft script replacing the bridge table atomically (create, delete, define)."""
+def render_bridge_guard(ports: list[Port], cluster_gateway: tuple[str, str] | None = None) -> str:
+    """nft script replacing the bridge table atomically (create, delete, define).
+    cluster_gateway: (gateway MAC, gateway IP) when the bridge has a port
+    onto the cluster's shared segment, which must not carry them."""
     lines = [f"table bridge {BRIDGE_TABLE} {{}}", f"delete table bridge {BRIDGE_TABLE}",
              f"table bridge {BRIDGE_TABLE} {{",
              "  chain prerouting {",
              "    type filter hook prerouting priority -200; policy accept;"]
     lines += [f'    iifname "{p.tap}" jump from-{p.tap}' for p in ports]
+    if cluster_gateway:
+        lines.append(f'    iifname "{CLUSTER_PORT}" jump cluster-port')
     lines.append("  }")
     for p in ports:
         lines += [
@@ -180,5 +196,26 @@ def render_bridge_guard(ports: list[Port]) -> str:
             "    drop",
             "  }",
         ]
+    if cluster_gateway:
+        lines += _cluster_port_chains(*cluster_gateway)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _cluster_port_chains(gateway_mac: str, gateway: str) -> list[str]:
+    """Every node's bridge is the gateway (same IP, same MAC) and the
+    metadata and DHCP server for its own guests only. Filtering both ways
+    keeps each node's answers local, so a guest never learns or reaches
+    another node's services, and no bridge sees its own MAC arrive from the
+    segment. Guest-to-guest frames pass untouched."""
+    return [
+        "  chain postrouting {",
+        "    type filter hook postrouting priority -200; policy accept;",
+        f'    oifname "{CLUSTER_PORT}" jump cluster-port',
+        "  }",
+        "  chain cluster-port {",
+        f"    ether saddr {gateway_mac} drop",
+        f"    ether type arp arp daddr ip {{ {gateway}, {METADATA_IP} }} drop",
+        "    ether type ip udp dport { 67, 68 } drop",
+        "  }",
+    ]

@@ -7,6 +7,8 @@ import hashlib
 NAMESPACE_PREFIX = "mallee-"
 BRIDGE = "br0"       # inside the node's namespace, so it needs no unique name
 UPLINK = "uplink"    # the namespace's end of the uplink veth
+CLUSTER_PORT = "l2"  # the node bridge's port onto the cluster's shared L2 segment
+CLUSTER_BRIDGE = "br0"  # the shared bridge inside a one-host cluster namespace
 METADATA_IP = "169.254.169.254"
 IFNAME_MAX = 15      # IFNAMSIZ - 1
 
@@ -30,6 +32,23 @@ def tap_name(instance_id: str) -> str:
 def uplink_outer_name(node: str) -> str:
     """The uplink veth's other end, in the uplink namespace (or the root one)."""
     return _short("mu-", node)
+
+
+def cluster_port_outer_name(node: str) -> str:
+    """The cluster veth's other end, on the bridge of the cluster namespace."""
+    return _short("ml-", node)
+
+
+def cluster_namespace_name(cluster: str) -> str:
+    return f"{NAMESPACE_PREFIX}{cluster}-l2"
+
+
+def gateway_mac(subnet: str) -> str:
+    """One locally administered MAC per cluster subnet, the same on every
+    node's bridge (an anycast gateway): a guest's ARP cache stays right
+    whichever node answers, and the bridge's MAC no longer follows its ports."""
+    digest = hashlib.sha1(f"mallee-gateway {subnet}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
 # iptables chains (<= 28 chars) and ipsets (<= 31 chars), per group / instance.

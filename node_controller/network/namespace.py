@@ -31,7 +31,11 @@ def link_exists(name: str, namespace: str | None = None) -> bool:
 
 def ensure_namespace(namespace: str) -> None:
     if not exists(namespace):
-        run("ip", "netns", "add", namespace)
+        try:
+            run("ip", "netns", "add", namespace)
+        except NetworkError:
+            if not exists(namespace):  # else another node made it (a shared cluster namespace)
+                raise
     run("ip", "-n", namespace, "link", "set", "lo", "up")
     # Guests have no IPv6 here; forwarding for elastic IPs and the uplink;
     # br_netfilter hands bridged frames to iptables (physdev, conntrack).
@@ -42,13 +46,25 @@ def ensure_namespace(namespace: str) -> None:
         in_namespace(namespace, "sysctl", "-q", "-w", f"{key}={value}")
 
 
-def ensure_bridge(namespace: str, gateway_cidr: str) -> None:
-    if not link_exists(BRIDGE, namespace):
-        run("ip", "-n", namespace, "link", "add", BRIDGE, "type", "bridge",
-            "forward_delay", "0", "stp_state", "0")
+def ensure_bridge(namespace: str, gateway_cidr: str, mac: str | None = None) -> None:
+    make_bridge(namespace, BRIDGE)
+    if mac:
+        run("ip", "-n", namespace, "link", "set", BRIDGE, "address", mac)
     run("ip", "-n", namespace, "addr", "replace", gateway_cidr, "dev", BRIDGE)
     run("ip", "-n", namespace, "addr", "replace", f"{METADATA_IP}/32", "dev", BRIDGE)
     run("ip", "-n", namespace, "link", "set", BRIDGE, "up")
+
+
+def make_bridge(namespace: str, name: str) -> None:
+    """A plain learning bridge (no STP: each segment is a star, no loops)."""
+    if not link_exists(name, namespace):
+        try:
+            run("ip", "-n", namespace, "link", "add", name, "type", "bridge",
+                "forward_delay", "0", "stp_state", "0")
+        except NetworkError:
+            if not link_exists(name, namespace):  # else another node made it meanwhile
+                raise
+    run("ip", "-n", namespace, "link", "set", name, "up")
 
 
 def ensure_uplink(namespace: str, outer: str, outer_namespace: str, outer_bridge: str,
@@ -71,8 +87,9 @@ def ensure_uplink(namespace: str, outer: str, outer_namespace: str, outer_bridge
         run("ip", "-n", namespace, "route", "replace", "default", "via", gateway, "dev", UPLINK)
 
 
-def set_public_addresses(namespace: str, public_ips: set[str], uplink_address: str) -> None:
-    """Elastic IPs are /32s on the uplink, so the outside's ARP finds us."""
+def set_public_addresses(namespace: str, public_ips: set[str], uplink_address: str) -> set[str]:
+    """Elastic IPs are /32s on the uplink, so the outside's ARP finds us.
+    Returns the ones added now (to be announced)."""
     own = uplink_address.split("/")[0] if uplink_address else None
     current = set()
     for link in json.loads(run("ip", "-n", namespace, "-j", "addr", "show", "dev", UPLINK) or "[]"):
@@ -83,6 +100,7 @@ def set_public_addresses(namespace: str, public_ips: set[str], uplink_address: s
         run("ip", "-n", namespace, "addr", "del", f"{ip}/32", "dev", UPLINK)
     for ip in sorted(public_ips - current):
         run("ip", "-n", namespace, "addr", "add", f"{ip}/32", "dev", UPLINK)
+    return public_ips - current
 
 
 def attach_tap(namespace: str, tap: str) -> None:
@@ -109,13 +127,13 @@ def remove_link(name: str, namespace: str) -> None:
             run("ip", *(["-n", where] if where else []), "link", "del", name)
 
 
-def socket_in_namespace(namespace: str, host: str, port: int, ttl: int | None = None) -> socket.socket:
-    """A listening TCP socket that lives in another namespace: made by a short
-    thread that enters it (setns affects only the calling thread); the socket
-    keeps its namespace, so the NC's event loop can serve it."""
+def call_in_namespace(namespace: str, fn):
+    """fn() on a short thread that has entered the namespace (setns affects
+    only the calling thread); its result, or its OSError as a NetworkError.
+    Sockets made there keep their namespace after the thread ends."""
     result: dict = {}
 
-    def make() -> None:
+    def work() -> None:
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             fd = os.open(NETNS_DIR / namespace, os.O_RDONLY)
@@ -125,23 +143,39 @@ def socket_in_namespace(namespace: str, host: str, port: int, ttl: int | None = 
                     raise OSError(err, f"setns({namespace}): {os.strerror(err)}")
             finally:
                 os.close(fd)
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            result["value"] = fn()
+        except OSError as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=work, name=f"setns-{namespace}")
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def socket_in_namespace(namespace: str, host: str, port: int, ttl: int | None = None) -> socket.socket:
+    """A listening TCP socket that lives in another namespace, so the NC's
+    event loop can serve it."""
+    def make() -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if ttl is not None:  # accepted connections inherit it
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
             sock.bind((host, port))
             sock.listen(128)
             sock.setblocking(False)
-            result["socket"] = sock
-        except OSError as exc:
-            result["error"] = exc
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
-    thread = threading.Thread(target=make, name=f"setns-{namespace}")
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise NetworkError(f"cannot listen on {host}:{port} in {namespace}: {result['error']}")
-    return result["socket"]
+    try:
+        return call_in_namespace(namespace, make)
+    except OSError as exc:
+        raise NetworkError(f"cannot listen on {host}:{port} in {namespace}: {exc}") from None
 
 
 def delete_namespace(namespace: str) -> None:
