@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import ipaddress
 import os
 import shutil
 import socket
@@ -35,20 +36,30 @@ def free_port() -> int:
 
 
 class Cloud:
-    def __init__(self, home: Path, components=tuple(MODULES), env: dict | None = None):
+    """nodes > 1 starts that many NCs (each its own name, port, state dir and,
+    with the libvirt driver, uplink address), all in MALLEE_CC_NODES; with
+    the libvirt driver they share one L2 segment, a cluster namespace of
+    this cloud's own. `settings` is the first node's; `node_settings` all."""
+
+    def __init__(self, home: Path, components=tuple(MODULES), env: dict | None = None,
+                 nodes: int = 1):
         self.home = home
         self.components = components
         # QEMU's user must be able to enter the NC's state dir (not under a 0700 dir).
-        self.nc_state = Path(tempfile.mkdtemp(prefix="mallee-nc-"))
-        self.nc_state.chmod(0o755)
-        ports = {k: free_port() for k in ("clc", "cc", "nc", "walrus", "walrus_rpc", "sc")}
+        self.nc_states = [Path(tempfile.mkdtemp(prefix="mallee-nc-")) for _ in range(nodes)]
+        for state in self.nc_states:
+            state.chmod(0o755)
+        self.nc_state = self.nc_states[0]
+        ports = {k: free_port() for k in ("clc", "cc", "walrus", "walrus_rpc", "sc")}
+        nc_ports = [free_port() for _ in range(nodes)]
+        ports["nc"] = nc_ports[0]
         base = {
             "MALLEE_CLOUD_HOST": "127.0.0.1",
             "MALLEE_CLC_PORT": str(ports["clc"]),
             "MALLEE_CLC_POLL_SECONDS": "0.5",
             "MALLEE_CLC_CLUSTERS": f"cluster1=mallee-1a@127.0.0.1:{ports['cc']}",
             "MALLEE_CC_PORT": str(ports["cc"]),
-            "MALLEE_CC_NODES": f"127.0.0.1:{ports['nc']}",
+            "MALLEE_CC_NODES": ",".join(f"127.0.0.1:{port}" for port in nc_ports),
             "MALLEE_CC_POLL_SECONDS": "0.5",
             "MALLEE_NC_PORT": str(ports["nc"]),
             "MALLEE_NC_NAME": f"t{ports['nc']}",  # its own namespace, per test cloud
@@ -64,11 +75,28 @@ class Cloud:
         base.update(env or {})
         if base["MALLEE_NC_DRIVER"] == "libvirt":  # an outside world of this cloud's own
             base.setdefault("MALLEE_NETWORK_UPLINK_NETNS", f"mo-{ports['nc']}")
+            if nodes > 1:  # and a segment joining its nodes
+                base.setdefault("MALLEE_NETWORK_CLUSTER_LINK", "netns")
+                base.setdefault("MALLEE_NETWORK_CLUSTER_LINK_NETNS", f"mallee-t{ports['nc']}-l2")
         self.settings = settings_mod.load(home=home, env=base)
+        self.node_settings = [self.settings] + [
+            self._extra_node(port, state, index)
+            for index, (port, state) in enumerate(zip(nc_ports[1:], self.nc_states[1:]), 1)]
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._runners = []
+        self._stopped = False
         self.admin: Credential | None = None
+
+    def _extra_node(self, port: int, state: Path, index: int):
+        """The first node's settings with its own name, port, state dir and
+        uplink address (the next one up on the outside's subnet)."""
+        network = {}
+        if self.settings.network.uplink_address:
+            address = ipaddress.IPv4Interface(self.settings.network.uplink_address)
+            network["uplink_address"] = f"{address.ip + index}/{address.network.prefixlen}"
+        return self.settings.replace(nc={"name": f"t{port}", "port": port,
+                                         "state_dir": str(state)}, network=network)
 
     def run(self, coro, timeout: float = 60):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -90,7 +118,8 @@ class Cloud:
     async def _start(self):
         for name in self.components:
             module = importlib.import_module(MODULES[name])
-            self._runners += await start_sites(module.sites(self.settings))
+            for settings in (self.node_settings if name == "nc" else [self.settings]):
+                self._runners += await start_sites(module.sites(settings))
 
     def start(self) -> "Cloud":
         init_pki(self.settings.pki_dir, ("127.0.0.1",))
@@ -102,13 +131,18 @@ class Cloud:
         return self
 
     def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         self.run(stop_sites(self._runners))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
-        control.end_node(self.settings)
+        for settings in self.node_settings:
+            control.end_node(settings)
         if self.settings.nc.driver == "libvirt":
             control.remove_outside(self.settings)
-        shutil.rmtree(self.nc_state, ignore_errors=True)
+        for state in self.nc_states:
+            shutil.rmtree(state, ignore_errors=True)
 
     def new_account(self, name: str) -> Credential:
         async def make():
