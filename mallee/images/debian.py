@@ -29,12 +29,14 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # virtual dependencies, so the packages go in with apt inside the chroot.
 PACKAGES = ("systemd-sysv", "udev", "dbus", "netbase", "ifupdown", "isc-dhcp-client",
             "openssh-server", "cloud-init", "linux-image-amd64")
-ROOTFS_SIZE = "1536M"  # sparse; the tree is ~0.6 GB, the rest is room for the user
+ROOTFS_SIZE = "1536M"  # sparse; the tree takes ~0.75 GB, the rest is room for the user
 
 # cloud-init: only the Ec2 datasource, pointed at the node's metadata service.
 # strict_id false: DMI says QEMU, not Amazon, and the Ec2 datasource must still
 # accept the metadata. Root logs in with the key pair (as in the test image);
 # no default user. The network is ifupdown's eth0 DHCP below, not cloud-init's.
+# C.UTF-8 is built into libc: Debian's locale-gen ignores cloud-init's request
+# for en_US.UTF-8, and the failed cc_locale would end in `status: error`.
 CLOUD_CFG = """\
 datasource_list: [Ec2, None]
 datasource:
@@ -46,6 +48,7 @@ datasource:
 disable_root: false
 users: []
 ssh_pwauth: false
+locale: C.UTF-8
 network: {config: disabled}
 """
 # A fixed name for the one virtio NIC, whatever PCI slot it lands in.
