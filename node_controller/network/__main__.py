@@ -1,21 +1,34 @@
-"""`python -m node_controller.network teardown NODE [NODE...]`: remove the
-nodes' data planes (namespace, dnsmasq, rules, taps, uplink veth); for
+"""`python -m node_controller.network teardown [--cluster-netns NS] NODE [NODE...]`:
+remove the nodes' data planes (namespace, dnsmasq, rules, taps, uplink veth)
+and their ports on the cluster namespace NS (removed with the last one); for
 `mallee down` and for cleaning up after a crashed test."""
 from __future__ import annotations
 
 import sys
 
+from node_controller.network.cluster_link import ClusterLink
 from node_controller.network.commands import NetworkError
 from node_controller.network.dataplane import teardown_all
 
+USAGE = "usage: python -m node_controller.network teardown [--cluster-netns NS] NODE [NODE...]"
+
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] != "teardown":
-        print("usage: python -m node_controller.network teardown NODE [NODE...]", file=sys.stderr)
+    if not argv or argv[0] != "teardown":
+        print(USAGE, file=sys.stderr)
         return 2
-    for node in argv[1:]:
+    nodes, link = argv[1:], ClusterLink()
+    if nodes[:1] == ["--cluster-netns"]:
+        if len(nodes) < 2:
+            print(USAGE, file=sys.stderr)
+            return 2
+        link, nodes = ClusterLink("netns", nodes[1]), nodes[2:]
+    if not nodes:
+        print(USAGE, file=sys.stderr)
+        return 2
+    for node in nodes:
         try:
-            teardown_all(node)
+            teardown_all(node, link)
         except NetworkError as exc:
             print(f"mallee: {node}: {exc}", file=sys.stderr)
             return 1

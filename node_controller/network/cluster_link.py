@@ -69,7 +69,7 @@ def ensure(link: ClusterLink, node: str, node_namespace: str, uplink_address: st
 
 
 def _ensure_veth(cluster_ns: str, node: str, node_namespace: str) -> None:
-    namespace.ensure_namespace(cluster_ns)
+    namespace.ensure_namespace(cluster_ns, router=False)
     namespace.make_bridge(cluster_ns, CLUSTER_BRIDGE)
     outer = names.cluster_port_outer_name(node)
     if not namespace.link_exists(CLUSTER_PORT, node_namespace):

@@ -29,7 +29,11 @@ def link_exists(name: str, namespace: str | None = None) -> bool:
     return bool(run("ip", *where, "-o", "link", "show", "dev", name, check=False).strip())
 
 
-def ensure_namespace(namespace: str) -> None:
+def ensure_namespace(namespace: str, router: bool = True) -> None:
+    """router=False: a namespace that only bridges (the cluster segment): no
+    forwarding, no netfilter on bridged frames (nothing to filter there, and
+    with br_netfilter on that bridge too the first ARP across nodes was at
+    times lost, costing the guest a 1 s retry)."""
     if not exists(namespace):
         try:
             run("ip", "netns", "add", namespace)
@@ -41,8 +45,9 @@ def ensure_namespace(namespace: str) -> None:
     # br_netfilter hands bridged frames to iptables (physdev, conntrack).
     for key, value in (("net.ipv6.conf.all.disable_ipv6", "1"),
                        ("net.ipv6.conf.default.disable_ipv6", "1"),
-                       ("net.ipv4.ip_forward", "1"),
-                       ("net.bridge.bridge-nf-call-iptables", "1")):
+                       ("net.ipv4.ip_forward", "1" if router else "0"),
+                       ("net.bridge.bridge-nf-call-iptables", "1" if router else "0"),
+                       ("net.bridge.bridge-nf-call-arptables", "1" if router else "0")):
         in_namespace(namespace, "sysctl", "-q", "-w", f"{key}={value}")
 
 
