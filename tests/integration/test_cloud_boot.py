@@ -9,23 +9,16 @@ import sys
 
 import pytest
 
-from harness import Cloud
+from guests import domains, publish_test_image, real_cloud
 
 pytestmark = pytest.mark.integration
-libvirt = pytest.importorskip("libvirt")
 
 BOOT_TIMEOUT = 90
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    try:
-        libvirt.open("qemu:///system").close()
-    except libvirt.libvirtError as exc:
-        pytest.skip(f"libvirtd not reachable: {exc}")
-    c = Cloud(tmp_path_factory.mktemp("realcloud"), env={
-        "MALLEE_NC_DRIVER": "libvirt", "MALLEE_NC_CORES": "2",
-        "MALLEE_NC_MEMORY_MB": "2048", "MALLEE_NC_DISK_GB": "40"}).start()
+    c = real_cloud(tmp_path_factory.mktemp("realcloud"), MALLEE_NC_CORES="2")
     yield c
     c.stop()
 
@@ -51,14 +44,6 @@ def instance(cloud, instance_id):
 
 def console(cloud, instance_id) -> str:
     return aws(cloud, "ec2", "get-console-output", "--instance-id", instance_id).get("Output", "")
-
-
-def domains() -> list[str]:
-    conn = libvirt.open("qemu:///system")
-    try:
-        return [d.name() for d in conn.listAllDomains()]
-    finally:
-        conn.close()
 
 
 def boot_and_end(cloud, image_id: str, key_name: str | None = None) -> str:
@@ -109,7 +94,4 @@ def test_a_bundle_made_with_mallee_image_boots_the_same_way(cloud, published, tm
 
 @pytest.fixture(scope="module")
 def published(cloud, tmp_path_factory):
-    from mallee.images.publish import Signer, publish_test_image
-    signer = Signer.from_env(cloud.cli_env())
-    return publish_test_image(cloud.client("ec2"), cloud.client("s3"), signer,
-                              tmp_path_factory.mktemp("img"))
+    return publish_test_image(cloud, tmp_path_factory.mktemp("img"))

@@ -10,42 +10,23 @@ import time
 
 import pytest
 
-from harness import Cloud
+from guests import domains, key_pair, publish_test_image, real_cloud, ssh
 
 pytestmark = pytest.mark.integration
-libvirt = pytest.importorskip("libvirt")
 
 BOOT_TIMEOUT = 150
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    try:
-        libvirt.open("qemu:///system").close()
-    except libvirt.libvirtError as exc:
-        pytest.skip(f"libvirtd not reachable: {exc}")
-    c = Cloud(tmp_path_factory.mktemp("netcloud"), env={
-        "MALLEE_NC_DRIVER": "libvirt", "MALLEE_NC_CORES": "4",
-        "MALLEE_NC_MEMORY_MB": "2048", "MALLEE_NC_DISK_GB": "40"}).start()
+    c = real_cloud(tmp_path_factory.mktemp("netcloud"))
     yield c
     c.stop()
 
 
 @pytest.fixture(scope="module")
 def image(cloud, tmp_path_factory):
-    from mallee.images.publish import Signer, publish_test_image
-    return publish_test_image(cloud.client("ec2"), cloud.client("s3"),
-                              Signer.from_env(cloud.cli_env()),
-                              tmp_path_factory.mktemp("img"))["image"]
-
-
-def ssh(cloud, key, address, command, timeout=8):
-    """ssh from the outside world (the cloud's uplink namespace), as a user would."""
-    return subprocess.run(
-        ["ip", "netns", "exec", cloud.settings.network.uplink_netns, "ssh", "-i", str(key),
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", f"ConnectTimeout={timeout}", "-o", "BatchMode=yes", f"root@{address}", command],
-        capture_output=True, text=True, timeout=timeout + 30)
+    return publish_test_image(cloud, tmp_path_factory.mktemp("img"))["image"]
 
 
 def port_open(cloud, address, port) -> bool:
@@ -58,9 +39,7 @@ def port_open(cloud, address, port) -> bool:
 
 def test_ssh_through_an_elastic_ip_and_group_rules(cloud, image, tmp_path):
     ec2 = cloud.client("ec2")
-    key = tmp_path / "k1.pem"
-    key.write_text(ec2.create_key_pair(KeyName="k1")["KeyMaterial"])
-    key.chmod(0o600)
+    key = key_pair(ec2, "k1", tmp_path)
     group = ec2.create_security_group(GroupName="ssh", Description="ssh")["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
@@ -129,4 +108,4 @@ def test_ssh_through_an_elastic_ip_and_group_rules(cloud, image, tmp_path):
     links = subprocess.run(["ip", "-n", namespace, "-o", "link"], capture_output=True,
                            text=True).stdout
     assert not [line for line in links.splitlines() if " vn" in line], links  # no taps left
-    assert not set(ids) & {d.name() for d in libvirt.open("qemu:///system").listAllDomains()}
+    assert not set(ids) & domains()

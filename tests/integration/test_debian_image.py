@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import Cloud
+from guests import domains, key_pair, real_cloud, ssh
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-libvirt = pytest.importorskip("libvirt")
 
 IMAGE_CACHE = Path(os.environ.get("MALLEE_IMAGE_CACHE", "/var/cache/mallee/images"))
 BOOT_TIMEOUT = 150
@@ -34,13 +33,7 @@ READ_METADATA = ("python3 -c \"import urllib.request as u; print(u.urlopen("
 def cloud(tmp_path_factory):
     if os.geteuid() != 0 or not shutil.which("debootstrap"):
         pytest.skip("building the Debian image needs root and debootstrap")
-    try:
-        libvirt.open("qemu:///system").close()
-    except libvirt.libvirtError as exc:
-        pytest.skip(f"libvirtd not reachable: {exc}")
-    c = Cloud(tmp_path_factory.mktemp("debcloud"), env={
-        "MALLEE_NC_DRIVER": "libvirt", "MALLEE_NC_CORES": "4",
-        "MALLEE_NC_MEMORY_MB": "2048", "MALLEE_NC_DISK_GB": "40"}).start()
+    c = real_cloud(tmp_path_factory.mktemp("debcloud"))
     yield c
     c.stop()
 
@@ -56,20 +49,9 @@ def image(cloud, tmp_path_factory):
     return ids["image"]
 
 
-def ssh(cloud, key, address, command, timeout=10):
-    """ssh from the outside world (the cloud's uplink namespace), as a user would."""
-    return subprocess.run(
-        ["ip", "netns", "exec", cloud.settings.network.uplink_netns, "ssh", "-i", str(key),
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", f"ConnectTimeout={timeout}", "-o", "BatchMode=yes", f"root@{address}", command],
-        capture_output=True, text=True, timeout=timeout + 60)
-
-
 def test_cloud_init_gets_the_key_and_runs_the_user_data(cloud, image, tmp_path):
     ec2 = cloud.client("ec2")
-    key = tmp_path / "k1.pem"
-    key.write_text(ec2.create_key_pair(KeyName="k1")["KeyMaterial"])
-    key.chmod(0o600)
+    key = key_pair(ec2, "k1", tmp_path)
     group = ec2.create_security_group(GroupName="ssh", Description="ssh")["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
@@ -110,4 +92,4 @@ def test_cloud_init_gets_the_key_and_runs_the_user_data(cloud, image, tmp_path):
     links = subprocess.run(["ip", "-n", namespace, "-o", "link"], capture_output=True,
                            text=True).stdout
     assert not [line for line in links.splitlines() if " vn" in line], links  # no tap left
-    assert instance_id not in {d.name() for d in libvirt.open("qemu:///system").listAllDomains()}
+    assert instance_id not in domains()

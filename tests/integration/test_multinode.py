@@ -8,12 +8,11 @@ import subprocess
 
 import pytest
 
-from harness import Cloud
+from guests import domains, key_pair, publish_test_image, real_cloud, ssh
 from mallee import rpc
 from node_controller.network.names import tap_name
 
 pytestmark = pytest.mark.integration
-libvirt = pytest.importorskip("libvirt")
 
 BOOT_TIMEOUT = 150
 LAUNCHED: list[str] = []  # for the cleanup check
@@ -22,23 +21,16 @@ METADATA_ID = "wget -qO- http://169.254.169.254/latest/meta-data/instance-id"
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    try:
-        libvirt.open("qemu:///system").close()
-    except libvirt.libvirtError as exc:
-        pytest.skip(f"libvirtd not reachable: {exc}")
-    c = Cloud(tmp_path_factory.mktemp("multinode"), nodes=2, env={
-        "MALLEE_NC_DRIVER": "libvirt", "MALLEE_NC_CORES": "2", "MALLEE_NC_MEMORY_MB": "1024",
-        "MALLEE_NC_DISK_GB": "20", "MALLEE_CC_SCHEDULER": "ROUNDROBIN"}).start()
+    c = real_cloud(tmp_path_factory.mktemp("multinode"), nodes=2, MALLEE_NC_CORES="2",
+                   MALLEE_NC_MEMORY_MB="1024", MALLEE_NC_DISK_GB="20",
+                   MALLEE_CC_SCHEDULER="ROUNDROBIN")
     yield c
     c.stop()
 
 
 @pytest.fixture(scope="module")
 def image(cloud, tmp_path_factory):
-    from mallee.images.publish import Signer, publish_test_image
-    return publish_test_image(cloud.client("ec2"), cloud.client("s3"),
-                              Signer.from_env(cloud.cli_env()),
-                              tmp_path_factory.mktemp("img"))["image"]
+    return publish_test_image(cloud, tmp_path_factory.mktemp("img"))["image"]
 
 
 def placement(cloud) -> dict[str, str]:
@@ -53,23 +45,13 @@ def placement(cloud) -> dict[str, str]:
     return {i["instance_id"]: i["node"] for i in cloud.run(ask())}
 
 
-def ssh(cloud, key, address, command, timeout=8):
-    return subprocess.run(
-        ["ip", "netns", "exec", cloud.settings.network.uplink_netns, "ssh", "-i", str(key),
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", f"ConnectTimeout={timeout}", "-o", "BatchMode=yes", f"root@{address}", command],
-        capture_output=True, text=True, timeout=timeout + 30)
-
-
 def names_in(command: list[str]) -> str:
     return subprocess.run(command, capture_output=True, text=True).stdout
 
 
 def test_guests_on_two_nodes_groups_and_a_moving_elastic_ip(cloud, image, tmp_path):
     ec2 = cloud.client("ec2")
-    key = tmp_path / "k1.pem"
-    key.write_text(ec2.create_key_pair(KeyName="k1")["KeyMaterial"])
-    key.chmod(0o600)
+    key = key_pair(ec2, "k1", tmp_path)
     web = ec2.create_security_group(GroupName="web", Description="ssh + ping in group")["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
@@ -140,4 +122,4 @@ def test_nothing_of_either_node_is_left(cloud):
         assert name not in left.split(), left
     links = names_in(["ip", "-o", "link"])
     assert not [i for i in LAUNCHED if f" {tap_name(i)}:" in links], links  # no taps
-    assert not set(LAUNCHED) & {d.name() for d in libvirt.open("qemu:///system").listAllDomains()}
+    assert not set(LAUNCHED) & domains()

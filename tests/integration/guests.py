@@ -1,0 +1,54 @@
+"""What the real-guest tests share: a whole cloud on qemu:///system, the
+published test image, a key pair on disk, and ssh from the outside world."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import Cloud
+
+libvirt = pytest.importorskip("libvirt")
+
+
+def real_cloud(home: Path, nodes: int = 1, **env: str) -> Cloud:
+    """A started cloud whose NCs run guests with libvirt (TCG here); skips without libvirtd."""
+    try:
+        libvirt.open("qemu:///system").close()
+    except libvirt.libvirtError as exc:
+        pytest.skip(f"libvirtd not reachable: {exc}")
+    settings = {"MALLEE_NC_DRIVER": "libvirt", "MALLEE_NC_CORES": "4",
+                "MALLEE_NC_MEMORY_MB": "2048", "MALLEE_NC_DISK_GB": "40", **env}
+    return Cloud(home, nodes=nodes, env=settings).start()
+
+
+def publish_test_image(cloud: Cloud, workdir: Path) -> dict:
+    from mallee.images.publish import Signer, publish_test_image as publish
+    return publish(cloud.client("ec2"), cloud.client("s3"), Signer.from_env(cloud.cli_env()),
+                   workdir)
+
+
+def key_pair(ec2, name: str, folder: Path) -> Path:
+    """Create a key pair and keep its private key as a user would (0600)."""
+    path = folder / f"{name}.pem"
+    path.write_text(ec2.create_key_pair(KeyName=name)["KeyMaterial"])
+    path.chmod(0o600)
+    return path
+
+
+def ssh(cloud: Cloud, key: Path, address: str, command: str, timeout: int = 8):
+    """ssh from the outside world (the cloud's uplink namespace), as a user would."""
+    return subprocess.run(
+        ["ip", "netns", "exec", cloud.settings.network.uplink_netns, "ssh", "-i", str(key),
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", f"ConnectTimeout={timeout}", "-o", "BatchMode=yes", f"root@{address}", command],
+        capture_output=True, text=True, timeout=timeout + 60)
+
+
+def domains() -> set[str]:
+    conn = libvirt.open("qemu:///system")
+    try:
+        return {d.name() for d in conn.listAllDomains()}
+    finally:
+        conn.close()
