@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import ipaddress
+import json
 import os
 import shutil
+import subprocess
+import sys
 import socket
 import tempfile
 import threading
@@ -180,6 +183,15 @@ class Cloud:
             aws_access_key_id=credential.access_key_id,
             aws_secret_access_key=credential.secret_access_key,
             config=Config(retries={"max_attempts": 1}, **config))
+
+    def aws(self, *args: str, credential: Credential | None = None):
+        """The awscli command line after `source eucarc`: parsed JSON output, or
+        AssertionError with awscli's own message when it fails."""
+        out = subprocess.run([sys.executable, "-m", "awscli", *args, "--output", "json"],
+                             env=self.cli_env(credential), capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, f"aws {' '.join(args)}: {out.stderr}"
+        return json.loads(out.stdout) if out.stdout.strip() else None
 
     def cli_env(self, credential: Credential | None = None) -> dict:
         """The environment a user has after `source eucarc`."""

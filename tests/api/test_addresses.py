@@ -1,6 +1,4 @@
 """Elastic IPs, private addresses and the network view the cluster receives."""
-import json
-import subprocess
 
 import pytest
 from botocore.exceptions import ClientError
@@ -242,13 +240,8 @@ def test_quota_and_bad_input(cloud, ec2, alice_ec2):
 
 
 def test_awscli_elastic_ip(cloud, ec2, published):
-    env = cloud.cli_env()
-
     def aws(*args):
-        out = subprocess.run(["aws", "ec2", *args, "--output", "json"], env=env,
-                             capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout) if out.stdout.strip() else None
+        return cloud.aws("ec2", *args)
     instance_id = ec2.run_instances(ImageId=published["image"], MinCount=1,
                                     MaxCount=1)["Instances"][0]["InstanceId"]
     assert running(cloud, ec2, [instance_id])

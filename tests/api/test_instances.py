@@ -1,7 +1,6 @@
 """The whole launch path in-process: CLC -> CC -> NC (FakeDriver) with the
 real image cache, bundles fetched from Walrus, qcow2 overlays on disk."""
 import base64
-import os
 
 import pytest
 from botocore.exceptions import ClientError

@@ -1,6 +1,4 @@
 """Security groups as boto3 and awscli users drive them."""
-import json
-import subprocess
 
 import pytest
 from botocore.exceptions import ClientError
@@ -166,13 +164,8 @@ def test_other_accounts_groups_are_not_found(ec2, alice_ec2):
 
 
 def test_awscli_opens_ssh_from_anywhere(cloud):
-    env = cloud.cli_env()
-
     def aws(*args):
-        out = subprocess.run(["aws", "ec2", *args, "--output", "json"], env=env,
-                             capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout) if out.stdout.strip() else None
+        return cloud.aws("ec2", *args)
     gid = aws("create-security-group", "--group-name", "cli-ssh",
               "--description", "ssh from anywhere")["GroupId"]
     aws("authorize-security-group-ingress", "--group-id", gid, "--protocol", "tcp",
