@@ -150,7 +150,7 @@ class DataPlane:
 
     def unplug(self, instance_id: str) -> None:
         with self._lock:
-            namespace.remove_link(names.tap_name(instance_id), self.config.namespace)
+            _remove_tap(names.tap_name(instance_id), self.config.namespace)
             if self.ports.pop(instance_id, None) is not None:
                 self._apply()
 
@@ -218,3 +218,20 @@ def teardown_all(node: str, link: ClusterLink = ClusterLink()) -> None:
     outer = names.uplink_outer_name(node)
     if namespace.link_exists(outer):
         run("ip", "link", "del", outer, check=False)
+
+
+def _remove_tap(tap: str, ns: str, attempts: int = 20) -> None:
+    """Delete a guest's tap and make sure it is gone: on a loaded host the
+    tap was once still there after its QEMU had been destroyed, so delete
+    again until no namespace shows it (bounded), else say so."""
+    error = None
+    for _ in range(attempts):
+        try:
+            namespace.remove_link(tap, ns)
+        except NetworkError as exc:
+            error = exc
+        if not namespace.link_exists(tap, ns) and not namespace.link_exists(tap):
+            return
+        time.sleep(0.1)
+    raise NetworkError(f"tap {tap} is still there after {attempts} deletions"
+                       + (f": {error}" if error else ""))
