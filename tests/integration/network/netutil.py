@@ -17,6 +17,17 @@ from node_controller.network.names import tap_name
 from node_controller.network.namespace import CLONE_NEWNET, NETNS_DIR, socket_in_namespace
 
 
+def view_of(version: int, subnet: str, gateway: str, members: dict, groups: dict[str, list[dict]],
+            public: dict | None, iid, mac, ip) -> dict:
+    """A network view as the CC sends it: guest n of `members` with its groups,
+    named and addressed by the test's own iid/mac/ip functions."""
+    return {"version": version, "subnet": subnet, "gateway": gateway,
+            "instances": [{"instance_id": iid(n), "mac": mac(n), "private_ip": ip(n),
+                           "public_ip": (public or {}).get(n), "groups": g}
+                          for n, g in members.items()],
+            "groups": [{"group_id": g, "ingress": rules} for g, rules in groups.items()]}
+
+
 def sh(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), check=check, capture_output=True, text=True, input=input)
 

@@ -15,7 +15,7 @@ from node_controller.network.cluster_link import ClusterLink
 from node_controller.network.names import CLUSTER_PORT, gateway_mac
 from node_controller.network.namespace import exists, link_exists
 from tests.integration.network.conftest import GATEWAY, PUBLIC_GATEWAY, SUBNET
-from tests.integration.network.netutil import FakeGuest, Server, sh, tcp_reply, unique
+from tests.integration.network.netutil import FakeGuest, Server, sh, tcp_reply, unique, view_of
 
 UPLINKS = {"a": "192.0.2.2/24", "b": "192.0.2.3/24"}
 EIP = "192.0.2.60"
@@ -37,11 +37,7 @@ def ip(n: int) -> str:
 
 def view(version: int, members: dict[int, list[str]], groups: dict[str, list[dict]],
          public: dict[int, str] | None = None) -> dict:
-    return {"version": version, "subnet": SUBNET, "gateway": GATEWAY,
-            "instances": [{"instance_id": iid(n), "mac": mac(n), "private_ip": ip(n),
-                           "public_ip": (public or {}).get(n), "groups": g}
-                          for n, g in members.items()],
-            "groups": [{"group_id": g, "ingress": rules} for g, rules in groups.items()]}
+    return view_of(version, SUBNET, GATEWAY, members, groups, public, iid, mac, ip)
 
 
 @pytest.fixture(params=["netns", "vxlan"])

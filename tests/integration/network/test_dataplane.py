@@ -14,7 +14,8 @@ from node_controller.network.names import METADATA_IP, tap_name
 from node_controller.network.namespace import exists, link_exists
 from node_controller.network.service import NodeNetwork
 from tests.integration.network.conftest import GATEWAY, PUBLIC_GATEWAY, SUBNET
-from tests.integration.network.netutil import FakeGuest, Server, in_ns, sh, tcp_reply, wait_until
+from tests.integration.network.netutil import (FakeGuest, Server, in_ns, sh, tcp_reply, view_of,
+                                               wait_until)
 
 
 def iid(n: int) -> str:
@@ -31,11 +32,7 @@ def ip(n: int) -> str:
 
 def view(version: int, members: dict[int, list[str]], groups: dict[str, list[dict]],
          public: dict[int, str] | None = None) -> dict:
-    return {"version": version, "subnet": SUBNET, "gateway": GATEWAY,
-            "instances": [{"instance_id": iid(n), "mac": mac(n), "private_ip": ip(n),
-                           "public_ip": (public or {}).get(n), "groups": g}
-                          for n, g in members.items()],
-            "groups": [{"group_id": g, "ingress": rules} for g, rules in groups.items()]}
+    return view_of(version, SUBNET, GATEWAY, members, groups, public, iid, mac, ip)
 
 
 def plug_guest(plane: DataPlane, guests: list, n: int, groups: list[str], address=True,

@@ -24,7 +24,7 @@ from node_controller.network import DataPlane
 from node_controller.network.namespace import exists, link_exists
 from node_controller.network.service import NodeNetwork
 from tests.integration.network.conftest import GATEWAY, SUBNET
-from tests.integration.network.netutil import sh, wait_until
+from tests.integration.network.netutil import wait_until
 
 libvirt = pytest.importorskip("libvirt")
 from node_controller.hypervisor.libvirt_driver import LibvirtDriver  # noqa: E402
