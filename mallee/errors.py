@@ -22,10 +22,15 @@ class ApiError(Exception):
         return f"{type(self).__name__}({self.message!r})"
 
 
-def _error(code: str, status: int, message: str = "") -> type[ApiError]:
-    name = code.replace(".", "")
-    return type(name, (ApiError,), {"code": code, "status": status,
-                                    "default_message": message or code})
+def error_class(code: str, status: int, message: str = "",
+                module: str = __name__) -> type[ApiError]:
+    """One ApiError subclass for one protocol error code (dots dropped from its name)."""
+    return type(code.replace(".", ""), (ApiError,), {
+        "code": code, "status": status, "default_message": message or code,
+        "__module__": module})
+
+
+_error = error_class
 
 
 # --- EC2 (and the STS/IAM calls tools make at the EC2 URL) -------------------

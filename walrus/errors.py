@@ -1,12 +1,11 @@
 """S3 error codes: one ApiError subclass per code, rendered once as S3 error XML."""
 from __future__ import annotations
 
-from mallee.errors import ApiError
+from mallee.errors import ApiError, error_class
 
 
 def _error(code: str, status: int, message: str) -> type[ApiError]:
-    return type(code, (ApiError,), {"code": code, "status": status,
-                                    "default_message": message, "__module__": __name__})
+    return error_class(code, status, message, module=__name__)
 
 
 AccessDenied = _error("AccessDenied", 403, "Access Denied")
