@@ -6,7 +6,7 @@ from typing import Awaitable, Callable
 
 from cloud_controller.api import (account, addresses, images, instance_types, instances, keypairs,
                                   security_groups, tags, vpcs, zones)
-from mallee.xml import aws_query_renderer
+from cloud_controller.api.render import aws_query_renderer
 
 
 @dataclass(frozen=True)

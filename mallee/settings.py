@@ -3,6 +3,11 @@
 Sources, later ones winning: conf/defaults.toml, $MALLEE_HOME/mallee.toml (or
 the file named by MALLEE_CONFIG), then MALLEE_<SECTION>_<KEY> environment
 variables. Components receive the object; nothing reads config globally.
+
+Every default lives in conf/defaults.toml and only there: the dataclasses
+below declare types, not values. A key that no section has, in a config
+file or a MALLEE_* variable, is an error that names it (a misspelt setting
+must not be silently ignored).
 """
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import dataclasses
 import os
 import tomllib
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -26,46 +31,46 @@ class VmType:
 
 @dataclass(frozen=True)
 class CloudSettings:
-    region: str = "mallee"
-    host: str = "127.0.0.1"
-    clock_skew_seconds: int = 900
-    max_request_bytes: int = 1048576
+    region: str
+    host: str
+    clock_skew_seconds: int
+    max_request_bytes: int
 
 
 @dataclass(frozen=True)
 class ClcSettings:
-    port: int = 8773
-    poll_seconds: float = 5.0
-    rate_limit_per_second: int = 200
-    max_instances_per_account: int = 20
-    clusters: tuple[str, ...] = ()
+    port: int
+    rpc_port: int
+    poll_seconds: float
+    rate_limit_per_second: int
+    max_instances_per_account: int
+    clusters: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class CcSettings:
-    name: str = "cluster1"
-    zone: str = "mallee-1a"
-    port: int = 8774
-    nodes: tuple[str, ...] = ()
-    poll_seconds: float = 6.0
-    scheduler: str = "ROUNDROBIN"
+    name: str
+    zone: str
+    port: int
+    nodes: tuple[str, ...]
+    poll_seconds: float
+    scheduler: str
 
 
 @dataclass(frozen=True)
 class NcSettings:
-    name: str = "node1"
-    port: int = 8775
-    driver: str = "libvirt"
-    libvirt_uri: str = "qemu:///system"
-    domain_type: str = ""
-    state_dir: str = "/var/lib/mallee/{name}"
-    image_cache_gb: int = 20
-    cores: int = 0
-    memory_mb: int = 0
-    disk_gb: int = 0
-    reserved_memory_mb: int = 512
-    reserved_disk_gb: int = 2
-
+    name: str
+    port: int
+    driver: str
+    libvirt_uri: str
+    domain_type: str
+    state_dir: str
+    image_cache_gb: int
+    cores: int
+    memory_mb: int
+    disk_gb: int
+    reserved_memory_mb: int
+    reserved_disk_gb: int
 
     @property
     def state_path(self) -> Path:
@@ -74,16 +79,16 @@ class NcSettings:
 
 @dataclass(frozen=True)
 class WalrusSettings:
-    port: int = 8780
-    rpc_port: int = 8779
-    max_buckets_per_account: int = 100
-    max_bytes_per_account: int = 0
-    bucket_naming: str = "extended"
+    port: int
+    rpc_port: int
+    max_buckets_per_account: int
+    max_bytes_per_account: int
+    bucket_naming: str
 
 
 @dataclass(frozen=True)
 class ScSettings:
-    port: int = 8776
+    port: int
 
 
 @dataclass(frozen=True)
@@ -91,21 +96,21 @@ class NetworkSettings:
     """EDGE networking (docs/network.md). A cluster's CC hands out private
     addresses from private_subnet; the CLC hands out public ones from
     public_ips ("a-b" ranges or single addresses, comma-separated)."""
-    private_subnet: str = "10.64.0.0/16"
-    uplink_netns: str = ""
-    uplink_bridge: str = ""
-    uplink_address: str = ""
-    uplink_gateway: str = ""
-    make_outside: bool = False
-    dns_domain: str = "mallee.internal"
-    public_ips: tuple[str, ...] = ()
-    max_addresses_per_account: int = 5
-    public_ip_at_launch: bool = False
-    cluster_link: str = "none"
-    cluster_link_netns: str = ""
-    vxlan_id: int = 6464
-    vxlan_port: int = 4789
-    vxlan_peers: tuple[str, ...] = ()
+    private_subnet: str
+    uplink_netns: str
+    uplink_bridge: str
+    uplink_address: str
+    uplink_gateway: str
+    make_outside: bool
+    dns_domain: str
+    public_ips: tuple[str, ...]
+    max_addresses_per_account: int
+    public_ip_at_launch: bool
+    cluster_link: str
+    cluster_link_netns: str
+    vxlan_id: int
+    vxlan_port: int
+    vxlan_peers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -127,14 +132,14 @@ class ClusterRef:
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    cloud: CloudSettings = field(default_factory=CloudSettings)
-    clc: ClcSettings = field(default_factory=ClcSettings)
-    cc: CcSettings = field(default_factory=CcSettings)
-    nc: NcSettings = field(default_factory=NcSettings)
-    walrus: WalrusSettings = field(default_factory=WalrusSettings)
-    sc: ScSettings = field(default_factory=ScSettings)
-    network: NetworkSettings = field(default_factory=NetworkSettings)
-    vmtypes: tuple[VmType, ...] = ()
+    cloud: CloudSettings
+    clc: ClcSettings
+    cc: CcSettings
+    nc: NcSettings
+    walrus: WalrusSettings
+    sc: ScSettings
+    network: NetworkSettings
+    vmtypes: tuple[VmType, ...]
 
     # Paths under $MALLEE_HOME; every component keeps its state in its own.
     @property
@@ -189,18 +194,61 @@ def _coerce(value, hint):
     return hint(value)
 
 
-def _section(cls_name: str, values: dict, env: dict, prefix: str):
+# MALLEE_* variables that are not settings: where the state and the config file are,
+# and where `mallee image build-debian` and its test keep built images.
+OTHER_VARIABLES = frozenset({"MALLEE_HOME", "MALLEE_CONFIG", "MALLEE_IMAGE_CACHE"})
+
+
+class SettingsError(ValueError):
+    """A config file or MALLEE_* variable that names no setting, or a bad value."""
+
+
+def _section(cls_name, values: dict, env: dict, prefix: str):
     cls = globals()[cls_name] if isinstance(cls_name, str) else cls_name
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
         raw = values.get(f.name, dataclasses.MISSING)
+        source = f"[{prefix}] {f.name}"
         env_key = f"MALLEE_{prefix}_{f.name}".upper()
         if env_key in env:
-            raw = env[env_key]
-        if raw is not dataclasses.MISSING:
+            raw, source = env[env_key], env_key
+        if raw is dataclasses.MISSING:
+            raise SettingsError(f"conf/defaults.toml has no [{prefix}] {f.name}")
+        try:
             kwargs[f.name] = _coerce(raw, hints[f.name])
+        except (TypeError, ValueError):
+            raise SettingsError(f"{source} = {raw!r} is not a {hints[f.name]}")
     return cls(**kwargs)
+
+
+def _known_keys() -> dict[str, set[str]]:
+    return {name: {f.name for f in dataclasses.fields(typing.get_type_hints(Settings)[name])}
+            for name in _SECTIONS}
+
+
+def _check_file(data: dict, path: Path) -> None:
+    known = _known_keys()
+    for section, values in data.items():
+        if section == "vmtypes":
+            continue
+        if section not in known:
+            raise SettingsError(f"{path}: unknown section [{section}] "
+                                f"(known: {', '.join(sorted(known))}, vmtypes)")
+        if not isinstance(values, dict):
+            raise SettingsError(f"{path}: [{section}] must be a table")
+        for key in values:
+            if key not in known[section]:
+                raise SettingsError(f"{path}: [{section}] has no setting {key!r}")
+
+
+def _check_env(env: dict) -> None:
+    names = {f"MALLEE_{section}_{key}".upper()
+             for section, keys in _known_keys().items() for key in keys}
+    for var in env:
+        if var.startswith("MALLEE_") and var not in names and var not in OTHER_VARIABLES:
+            raise SettingsError(f"environment variable {var} names no setting "
+                                "(MALLEE_<SECTION>_<KEY>, see conf/defaults.toml)")
 
 
 def default_home(env=None) -> Path:
@@ -213,11 +261,18 @@ def load(home: Path | None = None, env: dict | None = None) -> Settings:
     home = Path(home) if home else default_home(env)
     with open(CONF_DIR / "defaults.toml", "rb") as f:
         data = tomllib.load(f)
+    _check_file(data, CONF_DIR / "defaults.toml")
     override = Path(env.get("MALLEE_CONFIG") or home / "mallee.toml")
     if override.exists():
-        with open(override, "rb") as f:
-            for section, values in tomllib.load(f).items():
-                data.setdefault(section, {}).update(values)
+        try:
+            with open(override, "rb") as f:
+                extra = tomllib.load(f)
+        except tomllib.TOMLDecodeError as err:
+            raise SettingsError(f"{override}: {err}")
+        _check_file(extra, override)
+        for section, values in extra.items():
+            data.setdefault(section, {}).update(values)
+    _check_env(env)
     sections = {name: _section(hint, data.get(name, {}), env, name)
                 for name, hint in _SECTIONS.items()}
     vmtypes = tuple(VmType(name, int(v["cpu"]), int(v["memory"]), int(v["disk"]))

@@ -1,6 +1,2 @@
-import sys
-from pathlib import Path
-
-# Tests import the harness and the project's packages from the checkout.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+"""Shared fixtures live in the conftest files beside the tests; helpers in
+modules of this package (tests.harness, tests.api.walrus.helpers, ...)."""

@@ -22,7 +22,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from mallee import control, settings as settings_mod
+from mallee import settings as settings_mod
+from mallee_cli import onehost
 from mallee.auth import Credential
 from mallee.eucarc import write_eucarc
 from mallee.pki import SecretBox, init_pki
@@ -127,7 +128,7 @@ class Cloud:
     def start(self) -> "Cloud":
         init_pki(self.settings.pki_dir, ("127.0.0.1",))
         if self.settings.nc.driver == "libvirt":
-            control.ensure_outside(self.settings)
+            onehost.ensure_outside(self.settings)
         self._thread.start()
         self.run(self._init())
         self.run(self._start())
@@ -141,9 +142,9 @@ class Cloud:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         for settings in self.node_settings:
-            control.end_node(settings)
+            onehost.end_node(settings)
         if self.settings.nc.driver == "libvirt":
-            control.remove_outside(self.settings)
+            onehost.remove_outside(self.settings)
         for state in self.nc_states:
             shutil.rmtree(state, ignore_errors=True)
 

@@ -1,4 +1,5 @@
-"""S3's XML: responses are dicts rendered by one serializer; request bodies
+"""S3's XML: responses are dicts rendered by the shared emitter (mallee.xmlwrite,
+lists repeat their element); request bodies
 (ACLs, DeleteObjects, CompleteMultipartUpload, CreateBucketConfiguration) are
 parsed here into plain dicts, and malformed input becomes MalformedXML."""
 from __future__ import annotations
@@ -11,6 +12,7 @@ import xmltodict
 from aiohttp import web
 
 from mallee.errors import ApiError
+from mallee.xmlwrite import document, iso8601  # noqa: F401 - iso8601 is S3's time format too
 from walrus import errors
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -18,19 +20,13 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 MAX_XML_BODY = 2 * 1024 * 1024  # DeleteObjects of 1,000 long keys fits
 
 
-def iso8601(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def http_date(ts: float) -> str:
     return format_datetime(datetime.fromtimestamp(int(ts), timezone.utc), usegmt=True)
 
 
 def render(root: str, body: dict, namespace: bool = True) -> bytes:
-    content = dict(body)
-    if namespace:
-        content = {"@xmlns": NS, **content}
-    return xmltodict.unparse({root: content}, full_document=True).encode()
+    content = {"@xmlns": NS, **body} if namespace else body
+    return document(root, content, lists="repeat")
 
 
 def response(root: str, body: dict, status: int = 200, headers=None) -> web.Response:
@@ -44,7 +40,7 @@ def error_body(err: ApiError, resource: str, request_id: str) -> bytes:
         # SigV4 mismatches carry the canonical request, as AWS returns it.
         fields["".join(w[:1].upper() + w[1:] for w in key.split("_"))] = value
     fields.update({"Resource": resource, "RequestId": request_id})
-    return xmltodict.unparse({"Error": fields}, full_document=True).encode()
+    return document("Error", fields, lists="repeat")
 
 
 def parse(body: bytes, root: str, error=errors.MalformedXML) -> dict:

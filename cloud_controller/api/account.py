@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from cloud_controller.api.context import RequestContext
 from cloud_controller.services.vpcs import default_vpc_id
 from mallee import errors
-from mallee.query import listparam, param
-from mallee.xml import iso8601
+from cloud_controller.api.query import listparam, param
+from mallee.xmlwrite import iso8601
 
 STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 IAM_NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"

@@ -8,7 +8,7 @@ from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.tagging import tag_list, tags_for
 from cloud_controller.services.vpcs import network_interface_id
-from mallee.query import Filter, TagSpecification, listparam, param
+from cloud_controller.api.query import Filter, TagSpecification, listparam, param
 
 
 @dataclass

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 from mallee import errors
-from mallee.query import Filter
+from cloud_controller.api.query import Filter
 
 Getter = Callable[[Any], "str | Iterable[str] | None"]
 

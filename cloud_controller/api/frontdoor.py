@@ -13,10 +13,11 @@ from aiohttp import web
 
 from cloud_controller.actions import ACTIONS, Action
 from cloud_controller.api.context import RequestContext
-from mallee import errors, query
-from mallee.auth import sigv2_query, sigv4
+from mallee import errors
+from cloud_controller.api import query, sigv2
+from mallee.auth import sigv4
 from mallee.service import REQUEST_ID, internal_error
-from mallee.xml import render, render_ec2_error
+from cloud_controller.api.render import render, render_ec2_error
 
 PARAMS = web.RequestKey("params", dict)
 CREDENTIAL = web.RequestKey("credential", object)
@@ -91,8 +92,8 @@ async def auth_middleware(request: web.Request, handler):
             payload_hash=hashlib.sha256(body).hexdigest(), lookup=lookup, now=now,
             max_skew=skew, services=("ec2", "sts", "iam"), s3=False)
         credential = verified.credential
-    elif sigv2_query.is_sigv2(params):
-        credential = await sigv2_query.verify(
+    elif sigv2.is_sigv2(params):
+        credential = await sigv2.verify(
             method=request.method, host=request.host, path=request.rel_url.raw_path,
             params=params, pairs=pairs, lookup=lookup, now=now, max_skew=skew)
     else:

@@ -9,8 +9,8 @@ from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.tagging import tag_list
 from cloud_controller.services.images import Registration
 from mallee import errors
-from mallee.query import Filter, listparam, param
-from mallee.xml import iso8601
+from cloud_controller.api.query import Filter, listparam, param
+from mallee.xmlwrite import iso8601
 
 
 @dataclass

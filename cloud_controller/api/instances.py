@@ -17,8 +17,8 @@ from cloud_controller.services.vpcs import (default_subnet_id, default_vpc_id,
                                             network_interface_id)
 from mallee import errors
 from mallee.netnames import private_dns_name, public_dns_name
-from mallee.query import Filter, TagSpecification, listparam, param
-from mallee.xml import iso8601
+from cloud_controller.api.query import Filter, TagSpecification, listparam, param
+from mallee.xmlwrite import iso8601
 
 
 @dataclass

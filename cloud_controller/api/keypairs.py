@@ -9,8 +9,8 @@ from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.tagging import tag_list, tags_for
 from mallee import errors
-from mallee.query import Filter, TagSpecification, listparam, param
-from mallee.xml import iso8601
+from cloud_controller.api.query import Filter, TagSpecification, listparam, param
+from mallee.xmlwrite import iso8601
 
 
 @dataclass

@@ -11,7 +11,7 @@ from cloud_controller.api.tagging import tag_list, tags_for
 from cloud_controller.services.security_groups import Permission, SourceGroup
 from cloud_controller.services.vpcs import default_vpc_id
 from mallee import errors
-from mallee.query import Filter, TagSpecification, listparam, param
+from cloud_controller.api.query import Filter, TagSpecification, listparam, param
 
 
 @dataclass

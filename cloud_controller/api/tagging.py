@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cloud_controller.services.tags import check_tag
 from mallee import errors
-from mallee.query import TagSpecification
+from cloud_controller.api.query import TagSpecification
 
 
 def tag_list(tags: dict[str, str]) -> list[dict]:

@@ -7,7 +7,7 @@ from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.paging import page
 from mallee import errors
-from mallee.query import Filter, listparam, param
+from cloud_controller.api.query import Filter, listparam, param
 
 
 @dataclass

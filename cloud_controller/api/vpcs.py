@@ -10,7 +10,7 @@ from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.paging import page
 from cloud_controller.api.tagging import tag_list
 from cloud_controller.services.vpcs import default_vpc_id
-from mallee.query import Filter, listparam, param
+from cloud_controller.api.query import Filter, listparam, param
 
 
 @dataclass

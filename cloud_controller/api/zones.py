@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
 from mallee import errors
-from mallee.query import Filter, listparam, param
+from cloud_controller.api.query import Filter, listparam, param
 
 
 @dataclass

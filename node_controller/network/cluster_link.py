@@ -33,16 +33,19 @@ FLOOD_MAC = "00:00:00:00:00:00"
 
 @dataclass(frozen=True)
 class ClusterLink:
+    """ClusterLink() is "no link"; the values of a real one come from settings."""
     mode: str = "none"
     netns: str = ""                 # "netns": the cluster namespace
-    vxlan_id: int = 6464
-    vxlan_port: int = 4789
+    vxlan_id: int = 0               # "vxlan": [network] vxlan_id and vxlan_port
+    vxlan_port: int = 0
     peers: tuple[str, ...] = ()     # "vxlan": the other nodes' uplink addresses
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise NetworkError(f"[network] cluster_link {self.mode!r} is not one of "
                                f"{', '.join(MODES)}")
+        if self.mode == "vxlan" and not (self.vxlan_id and self.vxlan_port):
+            raise NetworkError("[network] cluster_link = \"vxlan\" needs vxlan_id and vxlan_port")
         if self.mode == "netns" and not self.netns:
             raise NetworkError("[network] cluster_link = \"netns\" needs a cluster namespace name")
 

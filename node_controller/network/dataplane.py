@@ -33,13 +33,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class NetworkConfig:
+    """The node's data plane; values come from settings (conf/defaults.toml)."""
     node: str
-    subnet: str = "10.64.0.0/16"
-    uplink_netns: str = ""
-    uplink_bridge: str = ""
-    uplink_address: str = ""
-    uplink_gateway: str = ""
-    dns_domain: str = "mallee.internal"
+    subnet: str
+    uplink_netns: str
+    uplink_bridge: str
+    uplink_address: str
+    uplink_gateway: str
+    dns_domain: str
     link: ClusterLink = ClusterLink()  # the cluster's shared L2 segment, if any
 
     @classmethod

@@ -2,7 +2,7 @@ import importlib.util
 
 import pytest
 
-from harness import MODULES, Cloud
+from tests.harness import MODULES, Cloud
 
 
 def available_components():

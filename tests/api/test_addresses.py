@@ -50,7 +50,7 @@ def view_instance(cloud, instance_id):
 @pytest.fixture(scope="module")
 def roomy(cloud, tmp_path_factory):
     """A cloud whose node has room for 10 instances at once, with its image."""
-    from harness import Cloud
+    from tests.harness import Cloud
     from mallee.images.publish import Signer, publish_test_image
     c = Cloud(tmp_path_factory.mktemp("roomy"), cloud.components,
               env={"MALLEE_NC_CORES": "16", "MALLEE_NC_MEMORY_MB": "16384"}).start()

@@ -214,7 +214,7 @@ def test_disabled_key_is_refused(cloud):
 
 
 def test_request_limit_exceeded_past_the_rate(tmp_path):
-    from harness import Cloud
+    from tests.harness import Cloud
     limited = Cloud(tmp_path, components=("clc",),
                     env={"MALLEE_CLC_RATE_LIMIT_PER_SECOND": "1"}).start()
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import Cloud
+from tests.harness import Cloud
 
 libvirt = pytest.importorskip("libvirt")
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from guests import domains, publish_test_image, real_cloud
+from tests.integration.guests import domains, publish_test_image, real_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def aws(cloud, *args):
 
 
 def mallee(cloud, *args):
-    proc = subprocess.run([sys.executable, "-m", "mallee.cli", *args], env=cloud.cli_env(),
+    proc = subprocess.run([sys.executable, "-m", "mallee_cli", *args], env=cloud.cli_env(),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout

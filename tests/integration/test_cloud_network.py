@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from guests import domains, key_pair, publish_test_image, real_cloud, ssh
+from tests.integration.guests import domains, key_pair, publish_test_image, real_cloud, ssh
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from guests import domains, key_pair, real_cloud, ssh
+from tests.integration.guests import domains, key_pair, real_cloud, ssh
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from guests import domains, key_pair, publish_test_image, real_cloud, ssh
+from tests.integration.guests import domains, key_pair, publish_test_image, real_cloud, ssh
 from mallee import rpc
 from node_controller.network.names import tap_name
 

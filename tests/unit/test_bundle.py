@@ -14,7 +14,7 @@ import pytest
 
 from mallee.bundle import (BadPartDigest, CorruptImage, CorruptManifest, WrongBundleKey,
                            bundle_image, parse_manifest, unbundle, verify_signature)
-from test_bundle_fixtures import ACCOUNT_ID, make_identity
+from tests.unit.bundle_fixtures import ACCOUNT_ID, make_identity
 
 MiB = 2**20
 

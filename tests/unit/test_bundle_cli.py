@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from mallee import cli
+from mallee_cli import main as cli
 from mallee.bundle import parse_manifest, verify_signature
-from mallee.image_cli import ProgressBar
-from test_bundle_fixtures import ACCOUNT_ID, make_identity
+from mallee_cli.image import ProgressBar
+from tests.unit.bundle_fixtures import ACCOUNT_ID, make_identity
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from aiohttp import web
 from mallee.bundle import BadPartDigest, bundle_image
 from node_controller.imagecache import (ImageCache, ImageCacheError, ImageSource, make_overlay,
                                         make_sparse)
-from test_bundle_fixtures import make_identity
+from tests.unit.bundle_fixtures import make_identity
 
 KiB, MiB = 2**10, 2**20
 

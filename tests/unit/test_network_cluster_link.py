@@ -45,7 +45,7 @@ def test_filter_lets_checked_egress_onto_the_segment_and_vxlan_from_peers():
                               f"-j from-{PORT.instance_id}")  # after the sender's egress
     assert "--dport 4789" not in netns
     vxlan = firewall.render_filter(view, [PORT], "10.64.0.1",
-                                   ClusterLink("vxlan", peers=("192.0.2.3",)))
+                                   ClusterLink("vxlan", peers=("192.0.2.3",), vxlan_id=6464, vxlan_port=4789))
     assert "-A INPUT -i uplink -s 192.0.2.3/32 -p udp --dport 4789 -j ACCEPT" in vxlan
 
 
@@ -61,7 +61,7 @@ def test_gratuitous_arp_frame():
 def test_link_settings(tmp_path):
     with pytest.raises(NetworkError, match="cluster_link 'bridge'"):
         ClusterLink("bridge")
-    assert ClusterLink("vxlan").guest_mtu == 1450 and ClusterLink().guest_mtu is None
+    assert ClusterLink("vxlan", vxlan_id=1, vxlan_port=4789).guest_mtu == 1450 and ClusterLink().guest_mtu is None
     s = settings_mod.load(home=tmp_path, env={"MALLEE_NC_NAME": "n2",
                                          "MALLEE_NETWORK_CLUSTER_LINK": "vxlan",
                                          "MALLEE_NETWORK_VXLAN_PEERS": "192.0.2.2,192.0.2.3"})

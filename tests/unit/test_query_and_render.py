@@ -4,8 +4,8 @@ import pytest
 import xmltodict
 
 from mallee import errors
-from mallee.query import Filter, TagSpecification, listparam, param, parse
-from mallee.xml import render, render_ec2_error
+from cloud_controller.api.query import Filter, TagSpecification, listparam, param, parse
+from cloud_controller.api.render import render, render_ec2_error
 
 
 @dataclass

@@ -75,3 +75,19 @@ def test_unreachable_peer_says_why():
     with tempfile.TemporaryDirectory() as tmp:
         init_pki(Path(tmp))
         asyncio.run(scenario(Path(tmp)))
+
+
+def test_unknown_keys_in_a_file_or_the_environment_are_errors_that_name_them(tmp_path):
+    (tmp_path / "mallee.toml").write_text("[clc]\nprot = 9773\n")
+    with pytest.raises(settings.SettingsError, match="'prot'"):
+        settings.load(tmp_path, {})
+    (tmp_path / "mallee.toml").write_text("[clcc]\nport = 9773\n")
+    with pytest.raises(settings.SettingsError, match=r"\[clcc\]"):
+        settings.load(tmp_path, {})
+    (tmp_path / "mallee.toml").unlink()
+    with pytest.raises(settings.SettingsError, match="MALLEE_CLC_PROT"):
+        settings.load(tmp_path, {"MALLEE_CLC_PROT": "9773"})
+    with pytest.raises(settings.SettingsError, match="MALLEE_CLC_PORT"):
+        settings.load(tmp_path, {"MALLEE_CLC_PORT": "not-a-port"})
+    loaded = settings.load(tmp_path, {"MALLEE_CLC_PORT": "9773", "MALLEE_HOME": str(tmp_path)})
+    assert loaded.clc.port == 9773 and loaded.network.uplink_netns == "mallee-outside"

@@ -11,7 +11,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ALICE, BOB, Account, WalrusServer, client_for, sign_v4, signed
+from tests.api.walrus.helpers import ALICE, BOB, Account, WalrusServer, client_for, sign_v4, signed
 from mallee.rpc import RpcClient, client_ssl_context
 
 
@@ -106,7 +106,7 @@ def test_sync_credentials_rpc(server, walrus_home):
     assert health["status"] == "ok" and health["credentials_generation"] >= 1
     carol = Account("AKIACAROL00000000004", "carol-secret-00000000000000000000000000",
                     "444444444444", "carol", "admin")
-    from conftest import ADMIN
+    from tests.api.walrus.helpers import ADMIN
     assert server.push(5, [ALICE, BOB, ADMIN, carol]) == {"generation": 5}
     client_for(server, carol).list_buckets()
     # An older push does not undo a newer one.

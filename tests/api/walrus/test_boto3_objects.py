@@ -8,13 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from botocore.exceptions import ClientError
 
-
-def code(exc_info) -> str:
-    return exc_info.value.response["Error"]["Code"]
-
-
-def status(exc_info) -> int:
-    return exc_info.value.response["ResponseMetadata"]["HTTPStatusCode"]
+from tests.api.walrus.helpers import code, status
 
 
 @pytest.mark.parametrize("client", ["s3", "s3_when_required"])

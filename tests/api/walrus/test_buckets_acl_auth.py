@@ -9,8 +9,8 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ALICE, BOB, client_for
-from test_boto3_objects import code, status
+from tests.api.walrus.helpers import ALICE, BOB, client_for
+from tests.api.walrus.helpers import code, status
 
 NOT_CONFIGURED = {
     "get_bucket_policy": "NoSuchBucketPolicy",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALICE
+from tests.api.walrus.helpers import ALICE
 
 AWS = str(Path(sys.executable).with_name("aws"))
 

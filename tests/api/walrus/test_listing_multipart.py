@@ -5,7 +5,7 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
-from test_boto3_objects import code
+from tests.api.walrus.helpers import code
 
 KEYS = ["a", "b/1", "b/2", "b/c/3", "c d/1", "d", "e/1", "e/2", "f"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALICE
+from tests.api.walrus.helpers import ALICE
 
 
 def need(binary: str) -> str:

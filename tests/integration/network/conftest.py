@@ -54,7 +54,8 @@ def state_dir():
 @pytest.fixture
 def config(public_ns) -> NetworkConfig:
     return NetworkConfig(node=unique("t"), subnet=SUBNET, uplink_netns=public_ns,
-                         uplink_bridge="pub0", uplink_address=UPLINK_ADDRESS)
+                         uplink_bridge="pub0", uplink_address=UPLINK_ADDRESS,
+                         uplink_gateway="", dns_domain="mallee.internal")
 
 
 @pytest.fixture

@@ -48,9 +48,11 @@ def nodes(request, public_ns, state_dir):
     planes = {}
     for key, node in names.items():
         peers = tuple(a.split("/")[0] for k, a in UPLINKS.items() if k != key)
-        link = ClusterLink(mode=request.param, netns=cluster_ns, peers=peers)
+        link = ClusterLink(mode=request.param, netns=cluster_ns, peers=peers,
+                           vxlan_id=6464, vxlan_port=4789)
         config = NetworkConfig(node=node, subnet=SUBNET, uplink_netns=public_ns,
-                               uplink_bridge="pub0", uplink_address=UPLINKS[key], link=link)
+                               uplink_bridge="pub0", uplink_address=UPLINKS[key],
+                               uplink_gateway="", dns_domain="mallee.internal", link=link)
         planes[key] = DataPlane(config, state_dir / key)
     try:
         for plane in planes.values():

@@ -59,7 +59,7 @@ def start(settings: Settings, component: str) -> tuple[int, bool]:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log = open(settings.log_dir / f"{component}.out", "ab")
     env = dict(os.environ, MALLEE_HOME=str(settings.home))
-    proc = subprocess.Popen([sys.executable, "-m", "mallee.cli", "serve", component],
+    proc = subprocess.Popen([sys.executable, "-m", "mallee_cli", "serve", component],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, env=env)
     pid_file(settings, component).write_text(f"{proc.pid}\n")

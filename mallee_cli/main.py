@@ -15,7 +15,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mallee import control, errors, image_cli, settings as settings_mod
+from mallee import errors, settings as settings_mod
+from mallee_cli import image as image_cli, onehost
 from mallee.settings import Settings
 
 SERVICES = {"clc": "cloud_controller.app", "cc": "cluster_controller.app",
@@ -80,12 +81,12 @@ def cmd_up(settings: Settings, args) -> None:
     if not (settings.pki_dir / "ca.pem").exists():
         cmd_init(settings, args)
     if settings.nc.driver == "libvirt":
-        outside = control.ensure_outside(settings)
+        outside = onehost.ensure_outside(settings)
         if outside:
             print(f"outside namespace {outside} (the world elastic IPs face): mallee outside")
-    for component in control.COMPONENTS:
-        pid, started = control.start(settings, component)
-        reason = asyncio.run(control.wait_healthy(settings, component, pid))
+    for component in onehost.COMPONENTS:
+        pid, started = onehost.start(settings, component)
+        reason = asyncio.run(onehost.wait_healthy(settings, component, pid))
         if reason:
             log = settings.log_dir / f"{component}.log"
             raise CliError(f"{component} did not become healthy: {reason}; see {log} "
@@ -104,7 +105,7 @@ def publish_test_image(settings: Settings) -> None:
         if line.startswith("export "):
             key, _, value = line[len("export "):].partition("=")
             env[key] = shlex.split(value)[0] if value else ""
-    proc = subprocess.run([sys.executable, "-m", "mallee.cli", "image", "build-test"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "mallee_cli", "image", "build-test"], env=env,
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         raise CliError(f"could not register the test image: {proc.stderr.strip()}")
@@ -114,13 +115,13 @@ def publish_test_image(settings: Settings) -> None:
 
 
 def cmd_down(settings: Settings, args) -> None:
-    for component in reversed(control.COMPONENTS):
-        if control.stop(settings, component):
+    for component in reversed(onehost.COMPONENTS):
+        if onehost.stop(settings, component):
             print(f"{component:7} stopped")
-    ended = control.end_node(settings)
+    ended = onehost.end_node(settings)
     if ended:
         print(f"ended {len(ended)} guest(s): {' '.join(ended)}")
-    control.remove_outside(settings)
+    onehost.remove_outside(settings)
 
 
 def cmd_outside(settings: Settings, args) -> None:
@@ -136,11 +137,11 @@ def cmd_outside(settings: Settings, args) -> None:
 def cmd_status(settings: Settings, args) -> None:
     async def gather():
         rows = []
-        for component in control.COMPONENTS:
-            ok, detail = await control.health(settings, component)
-            rows.append({"component": component, "pid": control.running_pid(settings, component)
+        for component in onehost.COMPONENTS:
+            ok, detail = await onehost.health(settings, component)
+            rows.append({"component": component, "pid": onehost.running_pid(settings, component)
                          or "-", "health": "ok" if ok else "DOWN", "detail": detail})
-        nodes, error = await control.cluster_nodes(settings)
+        nodes, error = await onehost.cluster_nodes(settings)
         return rows, nodes, error
     rows, nodes, error = asyncio.run(gather())
     if args.output == "json":
@@ -282,9 +283,12 @@ COMMANDS = {"init": cmd_init, "up": cmd_up, "down": cmd_down, "status": cmd_stat
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = settings_mod.load(home=Path(args.home) if args.home else None)
     try:
+        settings = settings_mod.load(home=Path(args.home) if args.home else None)
         COMMANDS[args.command](settings, args)
+    except settings_mod.SettingsError as err:
+        print(f"mallee: {err}", file=sys.stderr)
+        return 1
     except (CliError, errors.ApiError) as err:
         print(f"mallee: {getattr(err, 'message', err)}", file=sys.stderr)
         return 1

@@ -24,7 +24,7 @@ MiB = 2**20
 
 
 class ImageCliError(ApiError):
-    """A one-line, user-facing error from `mallee image` (printed by mallee.cli.main)."""
+    """A one-line, user-facing error from `mallee image` (printed by mallee_cli.main)."""
     code = "InvalidParameterValue"
     status = 400
 

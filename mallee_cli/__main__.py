@@ -1,0 +1,5 @@
+import sys
+
+from mallee_cli.main import main
+
+sys.exit(main())
