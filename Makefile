@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 MALLEE = $(VENV)/bin/mallee
 
-.PHONY: up down status test test-unit test-api test-integration bench deps venv clean
+.PHONY: up down status test lint test-unit test-api test-integration bench deps venv clean
 
 up: deps venv
 	$(MALLEE) up
@@ -25,8 +25,12 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test,libvirt,bench]'
 	touch $@
 
-test: venv
+test: venv lint
 	$(VENV)/bin/python -m pytest -q
+
+# The import rules (docs/architecture.md): contracts in pyproject.toml.
+lint: venv
+	$(VENV)/bin/lint-imports
 
 test-unit: venv
 	$(VENV)/bin/python -m pytest -q tests/unit
