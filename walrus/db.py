@@ -25,17 +25,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from mallee import migrations
+
+MIGRATIONS = resources.files("walrus") / "migrations"
 MAX_GROUP = 256  # writes per transaction; bounds a group's latency
 
 T = TypeVar("T")
-
-
-def _migrations() -> list[tuple[int, str]]:
-    found = []
-    for entry in resources.files("walrus").joinpath("migrations").iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
-    return sorted(found)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -55,13 +50,6 @@ def fsync_dir(path: Path | str) -> None:
         os.close(fd)
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, sql in _migrations():
-        if number > version:
-            conn.executescript(f"BEGIN; {sql}; PRAGMA user_version={number}; COMMIT;")
-
-
 class Database:
     def __init__(self, path: Path):
         self.path = path
@@ -75,7 +63,7 @@ class Database:
     async def open(self) -> None:
         def setup():
             self._wconn = _connect(self.path)
-            migrate(self._wconn)
+            migrations.apply(self._wconn, MIGRATIONS)
         await self._on(self._writer, setup)
         self._rconn = await self._on(self._reader, lambda: _connect(self.path))
 

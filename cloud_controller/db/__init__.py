@@ -1,25 +1,17 @@
 """The CLC's sqlite database: the one authority for accounts and resources.
 
 aiosqlite in WAL mode; numbered migrations under migrations/ applied in order
-and recorded in PRAGMA user_version.
+and recorded in PRAGMA user_version (by the shared runner, mallee.migrations).
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import aiosqlite
 
+from mallee import migrations
+
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def migrations() -> list[tuple[int, Path]]:
-    found = []
-    for path in MIGRATIONS.glob("*.sql"):
-        m = re.match(r"^(\d{4})_", path.name)
-        if m:
-            found.append((int(m.group(1)), path))
-    return sorted(found)
 
 
 async def open_database(path: Path) -> aiosqlite.Connection:
@@ -37,7 +29,10 @@ async def open_database(path: Path) -> aiosqlite.Connection:
 async def migrate(db: aiosqlite.Connection) -> None:
     async with db.execute("PRAGMA user_version") as cur:
         (version,) = await cur.fetchone()
-    for number, path in migrations():
-        if number <= version:
-            continue
-        await db.executescript(f"BEGIN;\n{path.read_text()}\nPRAGMA user_version={number};\nCOMMIT;")
+    for migration in migrations.pending(MIGRATIONS, version):
+        try:
+            await db.executescript(migration.script)
+        except BaseException:
+            if db.in_transaction:
+                await db.rollback()
+            raise
