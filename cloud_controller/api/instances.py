@@ -118,7 +118,13 @@ def state_of(row) -> dict:
     return {"code": CODES[row["state"]], "name": row["state"]}
 
 
+def group_set(groups: list[dict]) -> list[dict]:
+    """An instance's groups ({"id", "name"} rows) as EC2's groupSet."""
+    return [{"groupId": g["id"], "groupName": g["name"]} for g in groups]
+
+
 def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, str]) -> dict:
+    groups = group_set(groups)
     vmtype = ctx.cloud.settings.vmtype(row["instance_type"])
     region = ctx.cloud.settings.cloud.region
     private_dns, public_dns = (private_dns_name(row["private_ip"], region),
@@ -389,7 +395,7 @@ async def describe_instance_attribute(ctx: RequestContext,
     }
     if req.attribute == "groupSet":
         groups = (await service.groups_of([row["id"]]))[row["id"]]
-        return {"instanceId": row["id"], "groupSet": groups}
+        return {"instanceId": row["id"], "groupSet": group_set(groups)}
     if req.attribute not in simple:
         raise errors.InvalidParameterValue(
             f"Value ({req.attribute}) for parameter attribute is invalid. Unknown attribute.")

@@ -1,11 +1,9 @@
 """Instances, their security groups, and each account's default group."""
 from __future__ import annotations
 
-import time
-
 import aiosqlite
 
-from cloud_controller.services.lifecycle import TERMINATED_VISIBLE_SECONDS
+from cloud_controller.db.chunks import rows_in
 
 COLUMNS = ("id", "account_id", "reservation_id", "launch_index", "client_token", "image_id",
            "kernel_id", "ramdisk_id", "instance_type", "key_name", "public_key", "user_data",
@@ -26,14 +24,13 @@ class InstanceRepository:
         await self.db.executemany("INSERT INTO instance_groups VALUES (?, ?)",
                                   [(row["id"], g) for g in group_ids])
 
-    def _visible(self) -> str:
-        return "(terminated_at IS NULL OR terminated_at > :cutoff)"
-
-    async def page(self, account_id: str, *, ids: list[str] | None = None,
+    async def page(self, account_id: str, *, ended_after: float, ids: list[str] | None = None,
                    after: str | None = None, limit: int | None = None):
-        """The account's visible instances in id order: one query, bounded by the page."""
-        args: dict = {"account": account_id, "cutoff": time.time() - TERMINATED_VISIBLE_SECONDS}
-        sql = f"SELECT * FROM instances WHERE account_id = :account AND {self._visible()}"
+        """The account's instances in id order, leaving out those terminated before
+        `ended_after` (a time.time()): one query, bounded by the page."""
+        args: dict = {"account": account_id, "cutoff": ended_after}
+        sql = ("SELECT * FROM instances WHERE account_id = :account AND "
+               "(terminated_at IS NULL OR terminated_at > :cutoff)")
         if ids:
             marks = ", ".join(f":i{n}" for n in range(len(ids)))
             sql += f" AND id IN ({marks})"
@@ -65,22 +62,27 @@ class InstanceRepository:
             return await cur.fetchall()
 
     async def groups_of(self, instance_ids: list[str]) -> dict[str, list[dict]]:
+        """{instance id: [{"id", "name"} of each of its groups, by name]}."""
         found: dict[str, list[dict]] = {i: [] for i in instance_ids}
-        for start in range(0, len(instance_ids), 500):
-            chunk = instance_ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            async with self.db.execute(
-                    f"SELECT ig.instance_id, g.id, g.name FROM instance_groups ig "
-                    f"JOIN security_groups g ON g.id = ig.group_id "
-                    f"WHERE ig.instance_id IN ({marks}) ORDER BY g.name", chunk) as cur:
-                for instance_id, group_id, name in await cur.fetchall():
-                    found[instance_id].append({"groupId": group_id, "groupName": name})
+        for instance_id, group_id, name in await rows_in(
+                self.db, "SELECT ig.instance_id, g.id, g.name FROM instance_groups ig "
+                         "JOIN security_groups g ON g.id = ig.group_id "
+                         "WHERE ig.instance_id IN ({marks}) ORDER BY g.name", instance_ids):
+            found[instance_id].append({"id": group_id, "name": name})
         return found
 
     async def update(self, instance_id: str, **columns) -> None:
         assignments = ", ".join(f"{k} = :{k}" for k in columns)
         await self.db.execute(f"UPDATE instances SET {assignments} WHERE id = :id",
                               {**columns, "id": instance_id})
+
+    async def compare_and_set(self, instance_id: str, expected: str, **columns) -> bool:
+        """Set `columns` only if the instance is still in state `expected`: True if it was."""
+        assignments = ", ".join(f"{k} = :{k}" for k in columns)
+        cur = await self.db.execute(
+            f"UPDATE instances SET {assignments} WHERE id = :id AND state = :expected",
+            {**columns, "id": instance_id, "expected": expected})
+        return cur.rowcount == 1
 
     async def running_count(self, account_id: str) -> int:
         async with self.db.execute(

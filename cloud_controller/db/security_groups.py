@@ -5,6 +5,8 @@ import time
 
 import aiosqlite
 
+from cloud_controller.db.chunks import rows_in
+
 RULE_COLUMNS = ("id", "group_id", "account_id", "egress", "protocol", "from_port", "to_port",
                 "cidr", "source_group_id", "description", "created_at")
 
@@ -71,15 +73,9 @@ class RuleRepository:
         self.db = db
 
     async def of_groups(self, group_ids: list[str]):
-        found = []
-        for start in range(0, len(group_ids), 500):
-            chunk = group_ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            async with self.db.execute(
-                    f"SELECT * FROM security_group_rules WHERE group_id IN ({marks}) "
-                    f"ORDER BY group_id, egress, created_at, id", chunk) as cur:
-                found += await cur.fetchall()
-        return found
+        return await rows_in(
+            self.db, "SELECT * FROM security_group_rules WHERE group_id IN ({marks}) "
+                     "ORDER BY group_id, egress, created_at, id", group_ids)
 
     async def of_account(self, account_id: str):
         async with self.db.execute(

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import aiosqlite
 
+from cloud_controller.db.chunks import rows_in
+
 
 class TagRepository:
     def __init__(self, db: aiosqlite.Connection):
@@ -41,12 +43,8 @@ class TagRepository:
     async def for_resources(self, resource_ids: list[str]) -> dict[str, dict[str, str]]:
         """Tags of many resources in one query: {resource_id: {key: value}}."""
         found: dict[str, dict[str, str]] = {rid: {} for rid in resource_ids}
-        for start in range(0, len(resource_ids), 500):
-            chunk = resource_ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            async with self.db.execute(
-                    f"SELECT resource_id, key, value FROM tags WHERE resource_id IN ({marks})",
-                    chunk) as cur:
-                for row in await cur.fetchall():
-                    found[row["resource_id"]][row["key"]] = row["value"]
+        for row in await rows_in(
+                self.db, "SELECT resource_id, key, value FROM tags WHERE resource_id IN ({marks})",
+                resource_ids):
+            found[row["resource_id"]][row["key"]] = row["value"]
         return found

@@ -160,14 +160,16 @@ class InstanceService:
         if public and self.addresses is not None:
             await self.addresses.at_launch(account_id, cluster, [row["id"] for row in rows])
         self.launcher.launch(cluster, [row["id"] for row in rows])
-        made = await self.repo.page(account_id, ids=[r["id"] for r in rows])
+        made = await self.repo.page(account_id, ended_after=lifecycle.visible_since(),
+                                    ids=[r["id"] for r in rows])
         return sorted(made, key=lambda r: r["launch_index"])
 
     async def find(self, account_id: str, instance_ids: list[str]):
         for instance_id in instance_ids:
             if not instance_id.startswith("i-"):
                 raise errors.InvalidInstanceIDMalformed(f"Invalid id: \"{instance_id}\"")
-        rows = await self.repo.page(account_id, ids=instance_ids)
+        rows = await self.repo.page(account_id, ended_after=lifecycle.visible_since(),
+                                    ids=instance_ids)
         missing = sorted(set(instance_ids) - {r["id"] for r in rows})
         if missing:
             raise errors.InvalidInstanceIDNotFound(
@@ -183,7 +185,7 @@ class InstanceService:
             for _ in range(3):  # a racing poll may move it; try again from what it is now
                 if current in ("shutting-down", "terminated"):
                     break
-                if await lifecycle.transition(self.db, row["id"], current, "shutting-down",
+                if await lifecycle.transition(self.repo, row["id"], current, "shutting-down",
                                               transition_reason="User initiated"):
                     current = "shutting-down"
                     break
@@ -207,7 +209,8 @@ class InstanceService:
     async def describe(self, account_id: str, *, instance_ids=None, after=None, limit=None):
         if instance_ids:
             return await self.find(account_id, instance_ids)
-        return await self.repo.page(account_id, after=after, limit=limit)
+        return await self.repo.page(account_id, ended_after=lifecycle.visible_since(),
+                                    after=after, limit=limit)
 
     async def groups_of(self, instance_ids: list[str]) -> dict[str, list[dict]]:
         return await self.repo.groups_of(instance_ids)

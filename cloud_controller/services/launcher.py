@@ -65,11 +65,11 @@ class Launcher:
             "key_name": row["key_name"], "public_key": row["public_key"],
             "user_data": base64.b64encode(row["user_data"]).decode()
             if row["user_data"] is not None else None,
-            "security_groups": [g["groupName"] for g in groups],
+            "security_groups": [g["name"] for g in groups],
             # Networking (docs/network.md): the CC fills in private_ip and hostname (and
             # the metadata that depends on them); a recorded address is kept if free.
             "private_ip": row["private_ip"], "hostname": None,
-            "groups": [g["groupId"] for g in groups],
+            "groups": [g["id"] for g in groups],
             "metadata": self._metadata(row, groups),
         }
 
@@ -79,7 +79,7 @@ class Launcher:
                 "instance-id": row["id"], "reservation-id": row["reservation_id"],
                 "instance-type": row["instance_type"], "mac": row["mac"],
                 "placement": {"availability-zone": row["zone"]},
-                "security-groups": [g["groupName"] for g in groups],
+                "security-groups": [g["name"] for g in groups],
                 "kernel-id": row["kernel_id"], "ramdisk-id": row["ramdisk_id"],
                 "public-ipv4": row["public_ip"], "public-hostname": public}
 
@@ -101,7 +101,7 @@ class Launcher:
         for result in results:
             if not result.get("accepted"):
                 await lifecycle.transition(
-                    self.db, result["instance_id"], "pending", "terminated",
+                    self.instances, result["instance_id"], "pending", "terminated",
                     reason=("Server.InsufficientInstanceCapacity", result.get("error", "")))
 
     def terminate(self, instance_ids: list[str]) -> None:

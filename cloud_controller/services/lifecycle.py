@@ -1,6 +1,7 @@
 """The instance state machine, written as data.
 
-Every change is a compare-and-swap (`UPDATE ... WHERE state = <expected>`),
+Every change is a compare-and-swap (the repository's `compare_and_set`: set
+the new state only where the state is still the expected one),
 so of two racing requests (a terminate and the poll that sees the guest
 running, say) exactly one wins and the other sees the new state.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from cloud_controller.db.instances import InstanceRepository
 from mallee import errors
 
 CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
@@ -30,7 +32,12 @@ def allowed(current: str, new: str) -> bool:
     return new in TRANSITIONS[current]
 
 
-async def transition(db, instance_id: str, expected: str, new: str, *,
+def visible_since() -> float:
+    """Instances terminated before this time (a time.time()) are no longer listed."""
+    return time.time() - TERMINATED_VISIBLE_SECONDS
+
+
+async def transition(repo: InstanceRepository, instance_id: str, expected: str, new: str, *,
                      reason: tuple[str, str] | None = None, commit: bool = True,
                      **columns) -> bool:
     """Move one instance from `expected` to `new`; False if someone else moved it first."""
@@ -43,10 +50,7 @@ async def transition(db, instance_id: str, expected: str, new: str, *,
         sets["terminated_at"] = now
     if reason:
         sets["reason_code"], sets["reason_message"] = reason
-    assignments = ", ".join(f"{k} = :{k}" for k in sets)
-    cur = await db.execute(
-        f"UPDATE instances SET {assignments} WHERE id = :id AND state = :expected",
-        {**sets, "id": instance_id, "expected": expected})
+    moved = await repo.compare_and_set(instance_id, expected, **sets)
     if commit:
-        await db.commit()
-    return cur.rowcount == 1
+        await repo.db.commit()
+    return moved

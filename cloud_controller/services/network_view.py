@@ -77,7 +77,7 @@ class NetworkViews:
             "subnet": subnet, "gateway": gateway,
             "instances": [{"instance_id": r["id"], "mac": r["mac"],
                            "private_ip": r["private_ip"], "public_ip": r["public_ip"],
-                           "groups": sorted(g["groupId"] for g in member_of[r["id"]])}
+                           "groups": sorted(g["id"] for g in member_of[r["id"]])}
                           for r in rows],
             "groups": [{"group_id": g["id"],
                         "ingress": rules_view([r for r in by_group[g["id"]] if not r["egress"]]),

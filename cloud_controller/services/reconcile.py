@@ -39,11 +39,11 @@ class Reconciler:
                 await self.db.commit()
             if row["state"] == "pending":
                 if state == "running":
-                    await lifecycle.transition(self.db, row["id"], "pending", "running",
+                    await lifecycle.transition(self.repo, row["id"], "pending", "running",
                                                node=seen.get("node"))
                 elif state == "failed":
                     await lifecycle.transition(
-                        self.db, row["id"], "pending", "terminated",
+                        self.repo, row["id"], "pending", "terminated",
                         reason=("Server.InternalError", seen.get("reason") or "launch failed"))
                 elif state is None and now - row["updated_at"] > RESEND_AFTER:
                     resend.append(row["id"])
@@ -51,12 +51,12 @@ class Reconciler:
                 if state in ("shutoff", "failed"):
                     # Instance-store instances end when the guest powers itself off.
                     if await lifecycle.transition(
-                            self.db, row["id"], "running", "shutting-down",
+                            self.repo, row["id"], "running", "shutting-down",
                             transition_reason="Client.InstanceInitiatedShutdown"):
                         re_terminate.append(row["id"])
             elif row["state"] == "shutting-down":
                 if state in (None, "terminated"):
-                    await lifecycle.transition(self.db, row["id"], "shutting-down",
+                    await lifecycle.transition(self.repo, row["id"], "shutting-down",
                                                "terminated", reason=_end_reason(row))
                 elif now - row["updated_at"] > RESEND_AFTER:
                     re_terminate.append(row["id"])

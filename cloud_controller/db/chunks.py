@@ -1,0 +1,22 @@
+"""Queries with a long `IN (...)` list, run in chunks.
+
+SQLite limits the host parameters of one statement (999 in older builds), so
+a list of ids is bound 500 at a time and the rows of every chunk are joined.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import aiosqlite
+
+CHUNK = 500
+
+
+async def rows_in(db: aiosqlite.Connection, sql: str, values: Sequence) -> list:
+    """All rows of `sql`, whose `{marks}` is the IN list, for every chunk of `values`."""
+    found: list = []
+    for start in range(0, len(values), CHUNK):
+        chunk = list(values[start:start + CHUNK])
+        async with db.execute(sql.format(marks=",".join("?" * len(chunk))), chunk) as cur:
+            found += await cur.fetchall()
+    return found
