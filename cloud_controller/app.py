@@ -6,7 +6,9 @@ import contextlib
 
 from aiohttp import web
 
+from cloud_controller import rpc as clc_rpc
 from cloud_controller.api import frontdoor
+from cloud_controller.bootstrap import database_path
 from cloud_controller.db import open_database
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.addresses import AddressService
@@ -25,14 +27,10 @@ from cloud_controller.services.vpcs import VpcService
 from cloud_controller.services.walrus_sync import WalrusSync
 from cluster_controller.client import ClusterClient
 from mallee.pki import SecretBox
-from mallee.rpc import client_ssl_context
+from mallee.rpc import add_rpc_routes, client_ssl_context, rpc_application, server_ssl_context
 from mallee.service import Site, request_id_middleware
 from mallee.settings import Settings
 from walrus.rpc_client import WalrusClient
-
-
-def database_path(settings: Settings):
-    return settings.data_dir("clc") / "cloud.db"
 
 
 async def open_cloud(settings: Settings) -> Cloud:
@@ -98,5 +96,15 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
+def create_rpc_app(ec2_app: web.Application) -> web.Application:
+    """The admin RPC site; it serves the cloud that the EC2 app opened."""
+    app = rpc_application()
+    add_rpc_routes(app, clc_rpc.methods(lambda: ec2_app[frontdoor.CLOUD].accounts))
+    return app
+
+
 def sites(settings: Settings) -> list[Site]:
-    return [Site(create_app(settings), settings.cloud.host, settings.clc.port)]
+    ec2 = create_app(settings)  # started first: its start-up opens the cloud
+    return [Site(ec2, settings.cloud.host, settings.clc.port),
+            Site(create_rpc_app(ec2), settings.cloud.host, settings.clc.rpc_port,
+                 server_ssl_context(settings.pki_dir, "clc"))]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Awaitable, Callable
 
 from mallee.auth import Credential
 from mallee.files import write_atomic
@@ -17,18 +18,23 @@ def endpoints(settings: Settings) -> dict[str, str]:
             "euca_s3": f"http://{host}:{settings.walrus.port}/services/objectstorage"}
 
 
-async def write_eucarc(settings: Settings, accounts, credential: Credential,
-                       path: Path) -> Path:
+# Issues and records a bundling certificate for the key's user: (cert PEM, key PEM).
+IssueCertificate = Callable[[Credential], Awaitable[tuple[bytes, bytes]]]
+
+
+async def write_eucarc(settings: Settings, credential: Credential, path: Path,
+                       issue_certificate: IssueCertificate) -> Path:
     """Write an eucarc for one access key, with the user's bundling certificate beside it.
 
-    `accounts` (the CLC's AccountService) issues and records the certificate,
-    so RegisterImage can check bundles signed with it.
+    The CLC issues and records the certificate (`issue_certificate`, called only
+    when there is none beside the file yet), so RegisterImage can check bundles
+    signed with it.
     """
     folder = path.parent
     cert_path = folder / f"{credential.account_name}-{credential.user_name}-cert.pem"
     key_path = folder / f"{credential.account_name}-{credential.user_name}-pk.pem"
     if not cert_path.exists():
-        cert, key = await accounts.issue_signing_certificate(credential)
+        cert, key = await issue_certificate(credential)
         write_atomic(key_path, key, mode=0o600)
         write_atomic(cert_path, cert, mode=0o600)
     ep = endpoints(settings)

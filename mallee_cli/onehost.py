@@ -2,7 +2,10 @@
 
 `mallee up` starts each component as `mallee serve X` in the background with
 its log under log/ and its pid under run/; `mallee down` stops exactly those
-pids (after checking that each still is the process we started).
+pids (after checking that each still is the process we started). Each tier is
+reached through its own entry points: its typed RPC client for health and
+state; `mallee down` then calls node_controller.teardown and
+node_controller.network.outside for what a node leaves on the host.
 """
 from __future__ import annotations
 
@@ -16,8 +19,13 @@ from pathlib import Path
 
 import aiohttp
 
-from mallee import errors, rpc
+from cloud_controller.client import AdminClient
+from cluster_controller.client import ClusterClient
+from ebs.client import StorageClient
+from mallee import errors
+from mallee.rpc import client_ssl_context, describe_failure
 from mallee.settings import Settings
+from node_controller.client import NodeClient
 
 COMPONENTS = ("walrus", "sc", "nc", "cc", "clc")  # bottom tier first
 
@@ -80,27 +88,45 @@ def stop(settings: Settings, component: str, timeout: float = 15.0) -> bool:
     return True
 
 
+def _rpc_client(settings: Settings, component: str):
+    """The typed client of one RPC component, with the admin certificate."""
+    host, tls = settings.cloud.host, client_ssl_context(settings.pki_dir, "admin")
+    if component == "cc":
+        return ClusterClient(host, settings.cc.port, tls)
+    if component == "nc":
+        return NodeClient(host, settings.nc.port, tls)
+    if component == "sc":
+        return StorageClient(host, settings.sc.port, tls)
+    return AdminClient(host, settings.clc.rpc_port, tls)  # clc
+
+
+async def _http_health(url: str) -> tuple[bool, str]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        async with session.get(f"{url}healthz") as resp:
+            return resp.status == 200, f"{url} HTTP {resp.status}"
+
+
 async def health(settings: Settings, component: str) -> tuple[bool, str]:
     """Ask one component whether it is serving: (healthy, detail)."""
     host = settings.cloud.host
     try:
-        if component in ("clc", "walrus"):
-            port = settings.clc.port if component == "clc" else settings.walrus.port
-            timeout = aiohttp.ClientTimeout(total=5)
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                async with session.get(f"http://{host}:{port}/healthz") as resp:
-                    return resp.status == 200, f"http://{host}:{port}/ HTTP {resp.status}"
-        port = {"cc": settings.cc.port, "nc": settings.nc.port, "sc": settings.sc.port}[component]
-        client = rpc.RpcClient(host, port, rpc.client_ssl_context(settings.pki_dir, "admin"))
+        if component == "walrus":
+            return await _http_health(f"http://{host}:{settings.walrus.port}/")
+        if component == "clc":  # both its EC2 port and its admin RPC port
+            ok, detail = await _http_health(f"http://{host}:{settings.clc.port}/")
+            if not ok:
+                return ok, detail
+        client = _rpc_client(settings, component)
         try:
-            await client.call("health", timeout=5)
-            return True, f"https://{host}:{port}/ (mutual TLS)"
+            await client.health()
+            return True, (f"{detail}; " if component == "clc" else "") + \
+                f"{client.endpoint}/ (mutual TLS)"
         finally:
             await client.close()
     except errors.ApiError as err:
         return False, err.message
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        return False, rpc.describe_failure(exc)
+        return False, describe_failure(exc)
 
 
 async def wait_healthy(settings: Settings, component: str, pid: int,
@@ -120,62 +146,10 @@ async def wait_healthy(settings: Settings, component: str, pid: int,
 
 async def cluster_nodes(settings: Settings) -> tuple[list[dict], str | None]:
     """The CC's node list as it last polled it, or why it could not be had."""
-    client = rpc.RpcClient(settings.cloud.host, settings.cc.port,
-                           rpc.client_ssl_context(settings.pki_dir, "admin"))
+    client = _rpc_client(settings, "cc")
     try:
-        return (await client.call("describe_resources", timeout=10))["nodes"], None
+        return (await client.describe_resources())["nodes"], None
     except errors.ApiError as err:
         return [], err.message
     finally:
         await client.close()
-
-
-def end_node(settings: Settings) -> list[str]:
-    """After the NC has stopped: end the guests it started (those with an
-    instance directory under its state dir) and remove its data plane, so
-    nothing of the node is left. Returns the instance ids it ended."""
-    instances_dir = settings.nc.state_path / "instances"
-    ended = sorted(p.name for p in instances_dir.glob("i-*")) if instances_dir.exists() else []
-    if settings.nc.driver == "libvirt" and ended:
-        from node_controller.hypervisor import DomainNotFound
-        from node_controller.hypervisor.libvirt_driver import LibvirtDriver
-        driver = LibvirtDriver(settings.nc.libvirt_uri, domain_type="qemu")  # no probe
-        try:
-            for name in ended:
-                for step in (driver.destroy, driver.undefine):
-                    try:
-                        step(name)
-                    except DomainNotFound:
-                        pass
-        finally:
-            driver.close()
-    if settings.nc.driver == "libvirt":
-        from node_controller.network.dataplane import NetworkConfig, teardown_all
-        teardown_all(settings.nc.name, NetworkConfig.from_settings(settings).link)
-    return ended
-
-
-def ensure_outside(settings: Settings) -> str | None:
-    """The one-host cloud's outside world: the uplink namespace with its bridge
-    and the gateway address, made when `make_outside` is set. Its name, or None."""
-    n = settings.network
-    if not (n.make_outside and n.uplink_netns and n.uplink_bridge and n.uplink_gateway):
-        return None
-    from node_controller.network.commands import run
-    from node_controller.network.namespace import ensure_namespace, link_exists
-    ensure_namespace(n.uplink_netns)
-    if not link_exists(n.uplink_bridge, n.uplink_netns):
-        run("ip", "-n", n.uplink_netns, "link", "add", n.uplink_bridge, "type", "bridge",
-            "forward_delay", "0", "stp_state", "0")
-    prefix = n.uplink_address.split("/")[1] if "/" in n.uplink_address else "24"
-    run("ip", "-n", n.uplink_netns, "addr", "replace", f"{n.uplink_gateway}/{prefix}",
-        "dev", n.uplink_bridge)
-    run("ip", "-n", n.uplink_netns, "link", "set", n.uplink_bridge, "up")
-    return n.uplink_netns
-
-
-def remove_outside(settings: Settings) -> None:
-    n = settings.network
-    if n.make_outside and n.uplink_netns:
-        from node_controller.network.namespace import delete_namespace
-        delete_namespace(n.uplink_netns)

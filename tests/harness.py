@@ -23,11 +23,15 @@ import boto3
 from botocore.config import Config
 
 from mallee import settings as settings_mod
-from mallee_cli import onehost
+from cloud_controller.bootstrap import local_accounts
+from cloud_controller.client import AdminClient
 from mallee.auth import Credential
-from mallee.eucarc import write_eucarc
-from mallee.pki import SecretBox, init_pki
+from mallee.pki import init_pki
+from mallee.rpc import client_ssl_context
 from mallee.service import start_sites, stop_sites
+from mallee_cli.admin import write_user_eucarc
+from node_controller import teardown
+from node_controller.network import outside
 
 MODULES = {"walrus": "walrus.app", "sc": "ebs.app", "nc": "node_controller.app",
            "cc": "cluster_controller.app", "clc": "cloud_controller.app"}
@@ -54,12 +58,13 @@ class Cloud:
         for state in self.nc_states:
             state.chmod(0o755)
         self.nc_state = self.nc_states[0]
-        ports = {k: free_port() for k in ("clc", "cc", "walrus", "walrus_rpc", "sc")}
+        ports = {k: free_port() for k in ("clc", "clc_rpc", "cc", "walrus", "walrus_rpc", "sc")}
         nc_ports = [free_port() for _ in range(nodes)]
         ports["nc"] = nc_ports[0]
         base = {
             "MALLEE_CLOUD_HOST": "127.0.0.1",
             "MALLEE_CLC_PORT": str(ports["clc"]),
+            "MALLEE_CLC_RPC_PORT": str(ports["clc_rpc"]),
             "MALLEE_CLC_POLL_SECONDS": "0.5",
             "MALLEE_CLC_CLUSTERS": f"cluster1=mallee-1a@127.0.0.1:{ports['cc']}",
             "MALLEE_CC_PORT": str(ports["cc"]),
@@ -82,6 +87,7 @@ class Cloud:
             if nodes > 1:  # and a segment joining its nodes
                 base.setdefault("MALLEE_NETWORK_CLUSTER_LINK", "netns")
                 base.setdefault("MALLEE_NETWORK_CLUSTER_LINK_NETNS", f"mallee-t{ports['nc']}-l2")
+        self.env = base  # the MALLEE_* settings of this cloud, for `mallee` commands
         self.settings = settings_mod.load(home=home, env=base)
         self.node_settings = [self.settings] + [
             self._extra_node(port, state, index)
@@ -91,6 +97,7 @@ class Cloud:
         self._runners = []
         self._stopped = False
         self.admin: Credential | None = None
+        self._admin_client: AdminClient | None = None
 
     def _extra_node(self, port: int, state: Path, index: int):
         """The first node's settings with its own name, port, state dir and
@@ -105,19 +112,10 @@ class Cloud:
     def run(self, coro, timeout: float = 60):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    async def _accounts(self):
-        from cloud_controller.app import database_path
-        from cloud_controller.db import open_database
-        from cloud_controller.services.accounts import AccountService
-        db = await open_database(database_path(self.settings))
-        return db, AccountService(db, SecretBox(self.settings.pki_dir), self.settings.pki_dir)
-
     async def _init(self):
-        db, accounts = await self._accounts()
-        try:
+        """What `mallee init` does on the CLC's host: the admin account."""
+        async with local_accounts(self.settings) as accounts:
             self.admin = await accounts.ensure_admin()
-        finally:
-            await db.close()
 
     async def _start(self):
         for name in self.components:
@@ -128,7 +126,7 @@ class Cloud:
     def start(self) -> "Cloud":
         init_pki(self.settings.pki_dir, ("127.0.0.1",))
         if self.settings.nc.driver == "libvirt":
-            onehost.ensure_outside(self.settings)
+            outside.ensure_outside(self.settings.network)
         self._thread.start()
         self.run(self._init())
         self.run(self._start())
@@ -138,24 +136,30 @@ class Cloud:
         if self._stopped:
             return
         self._stopped = True
+        if self._admin_client is not None:
+            self.run(self._admin_client.close())
         self.run(stop_sites(self._runners))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         for settings in self.node_settings:
-            onehost.end_node(settings)
+            teardown.end_node(settings)
         if self.settings.nc.driver == "libvirt":
-            onehost.remove_outside(self.settings)
+            outside.remove_outside(self.settings.network)
         for state in self.nc_states:
             shutil.rmtree(state, ignore_errors=True)
 
+    @property
+    def admin_client(self) -> AdminClient:
+        """The CLC's admin RPC, as `mallee admin` reaches it (use inside self.run)."""
+        if self._admin_client is None:
+            self._admin_client = AdminClient("127.0.0.1", self.settings.clc.rpc_port,
+                                             client_ssl_context(self.settings.pki_dir, "admin"))
+        return self._admin_client
+
     def new_account(self, name: str) -> Credential:
+        """An account and its admin's first key, as `mallee admin account-create` makes them."""
         async def make():
-            db, accounts = await self._accounts()
-            try:
-                await accounts.create_account(name)
-                return await accounts.create_access_key(name)
-            finally:
-                await db.close()
+            return (await self.admin_client.account_create(name))[1]
         return self.run(make())
 
     def wait_for(self, predicate, timeout: float = 10.0, interval: float = 0.1):
@@ -194,19 +198,20 @@ class Cloud:
         assert out.returncode == 0, f"aws {' '.join(args)}: {out.stderr}"
         return json.loads(out.stdout) if out.stdout.strip() else None
 
+    def mallee(self, *args: str) -> subprocess.CompletedProcess:
+        """The `mallee` command on this cloud's host, as an admin runs it."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MALLEE_")}
+        env.update(self.env, MALLEE_HOME=str(self.home))
+        return subprocess.run([sys.executable, "-m", "mallee_cli", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
     def cli_env(self, credential: Credential | None = None) -> dict:
         """The environment a user has after `source eucarc`."""
         credential = credential or self.admin
 
-        async def write():
-            db, accounts = await self._accounts()
-            try:
-                return await write_eucarc(self.settings, accounts, credential, self.home /
-                                          "credentials" / credential.account_name /
-                                          credential.user_name / "eucarc")
-            finally:
-                await db.close()
-        rc = self.run(write())
+        rc = self.run(write_user_eucarc(self.settings, self.admin_client, credential,
+                                        self.home / "credentials" / credential.account_name /
+                                        credential.user_name / "eucarc"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         for line in rc.read_text().splitlines():
             if line.startswith("export "):

@@ -201,13 +201,7 @@ def test_disabled_key_is_refused(cloud):
     client = cloud.client("ec2", key)
     assert client.describe_regions()["Regions"]
 
-    async def disable():
-        db, accounts = await cloud._accounts()
-        try:
-            await accounts.set_key_active(key.access_key_id, False)
-        finally:
-            await db.close()
-    cloud.run(disable())
+    cloud.run(cloud.admin_client.key_set_active(key.access_key_id, False))
     with pytest.raises(ClientError) as e:
         client.describe_regions()
     assert error_code(e) == "AuthFailure"
