@@ -100,7 +100,7 @@ def _resources(settings: Settings, state: dict):
         yield
         state["users"] -= 1
         if state["users"] == 0:
-            await state["store"].blobs.close()
+            await state["store"].close()
             await state.pop("db").close()
     return ctx
 

@@ -23,7 +23,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import AsyncIterable, Iterable
+from typing import AsyncIterable, BinaryIO, Iterable
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ class BlobStore:
 
     def path(self, name: str) -> str:
         return f"{self._root_text}/{name[:2]}/{name}"
+
+    def open(self, name: str) -> BinaryIO:
+        """The blob's bytes for reading (FileNotFoundError once it has been replaced)."""
+        return open(self.path(name), "rb")
 
     def directory(self, name: str) -> str:
         return f"{self._root_text}/{name[:2]}"
@@ -138,7 +142,7 @@ class BlobStore:
         total = 0
         try:
             for source, offset, length in sources:
-                with open(self.path(source), "rb") as src:
+                with self.open(source) as src:
                     remaining = length
                     while remaining:
                         n = os.copy_file_range(src.fileno(), fd, remaining, offset + length - remaining)

@@ -16,16 +16,22 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import AsyncIterable
+from typing import BinaryIO, Iterator
 
 from walrus import errors
 from walrus.acl import Acl, Principal
 from walrus.blobs import BlobStore
 from walrus.db import Database
 
+# S3's size limits: one PutObject, UploadPart or CopyObject carries at most 5 GiB;
+# an object of up to 5 TiB is made by completing a multipart upload.
+MAX_SINGLE_PUT = 5 * 1024 ** 3
+MAX_PART_SIZE = 5 * 1024 ** 3
+MAX_COPY_SOURCE = 5 * 1024 ** 3
+MAX_OBJECT_SIZE = 5 * 1024 ** 4
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10000
-MAX_OBJECT_SIZE = 5 * 1024 ** 4
+OPEN_TRIES = 5  # replaced objects followed by one GET before it gives up
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,35 @@ class Object:
     owner_name: str
     headers: dict        # stored response headers: Content-Type, x-amz-meta-*, ...
     acl: Acl
+
+
+class ObjectContent:
+    """An object's bytes, open for reading: `obj` is the version they belong to (a newer
+    one than asked for if the object was replaced meanwhile). A context manager."""
+
+    def __init__(self, obj: "Object", file: BinaryIO):
+        self.obj = obj
+        self.file = file  # a real file: asyncio's loop.sendfile can send it in the kernel
+
+    def chunks(self, offset: int, length: int, size: int = 1 << 20) -> Iterator[bytes]:
+        """`length` bytes from `offset`, for transports that cannot sendfile."""
+        self.file.seek(offset)
+        remaining = length
+        while remaining:
+            chunk = self.file.read(min(size, remaining))
+            if not chunk:
+                raise OSError(f"blob {self.obj.blob} is shorter than its object")
+            remaining -= len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> "ObjectContent":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -115,6 +150,12 @@ def _bucket_owner(conn, name: str) -> str:
     return row[0]
 
 
+def check_size(size: int | None, limit: int) -> None:
+    """EntityTooLarge, as S3 answers, for a known size over `limit`."""
+    if size is not None and size > limit:
+        raise errors.EntityTooLarge(ProposedSize=size, MaxSizeAllowed=limit)
+
+
 def multipart_etag(part_etags: list[str]) -> str:
     digest = hashlib.md5(b"".join(bytes.fromhex(e) for e in part_etags)).hexdigest()
     return f"{digest}-{len(part_etags)}"
@@ -135,6 +176,10 @@ class Store:
     def _bucket_changed(self, name: str) -> None:
         self._bucket_epoch += 1
         self._buckets.pop(name, None)
+
+    async def close(self) -> None:
+        """Finish background blob work (the database is its owner's to close)."""
+        await self.blobs.close()
 
     async def sweep_orphans(self) -> int:
         def referenced(conn):
@@ -244,6 +289,22 @@ class Store:
         row = await self.db.one("SELECT * FROM objects WHERE bucket=? AND key=?", bucket, key)
         return _object(row) if row else None
 
+    async def open(self, obj: Object) -> ObjectContent:
+        """The bytes of `obj` for reading. A PUT may replace the object (and remove its
+        blob) between the caller's read of the row and this open: then the current
+        version's bytes are returned, or NoSuchKey if the object is gone."""
+        for _ in range(OPEN_TRIES):
+            try:
+                return ObjectContent(obj, self.blobs.open(obj.blob))
+            except FileNotFoundError:
+                fresh = await self.get(obj.bucket, obj.key)
+                if fresh is None:
+                    raise errors.NoSuchKey(Key=obj.key)
+                if fresh.blob == obj.blob:
+                    raise  # a committed row names a missing blob: not a race, a lost file
+                obj = fresh
+        raise errors.InternalError("The object changed too often while being read; retry.")
+
     async def _commit_object(self, bucket: str, key: str, blob: str, size: int, etag: str,
                              owner: Principal, headers: dict, acl: Acl,
                              extra=None) -> Object:
@@ -288,6 +349,10 @@ class Store:
             await self.db.write(update)
             return Object(bucket, key, source.blob, source.size, source.etag, now,
                           owner.account_id, owner.account_name, headers, acl)
+        if source.size > MAX_COPY_SOURCE:
+            raise errors.InvalidRequest(
+                "The specified copy source is larger than the maximum allowable size for a "
+                f"copy source: {MAX_COPY_SOURCE}")
         blob, size = await self.blobs.copy([(source.blob, 0, source.size)])
         return await self._commit_object(bucket, key, blob, size, source.etag, owner, headers,
                                          acl)
@@ -369,6 +434,7 @@ class Store:
 
     async def copy_part(self, upload: Upload, number: int, source: Object, offset: int,
                         length: int) -> Part:
+        check_size(length, MAX_PART_SIZE)
         blob, size = await self.blobs.copy([(source.blob, offset, length)])
         etag = await self._md5_of(blob)
         return await self._commit_part(upload, number, blob, size, etag)
@@ -376,7 +442,7 @@ class Store:
     async def _md5_of(self, blob: str) -> str:
         def digest():
             md5 = hashlib.md5()
-            with open(self.blobs.path(blob), "rb") as f:
+            with self.blobs.open(blob) as f:
                 while chunk := f.read(1 << 20):
                     md5.update(chunk)
             return md5.hexdigest()
@@ -438,6 +504,7 @@ class Store:
             if part.size < MIN_PART_SIZE:
                 raise errors.EntityTooSmall(ProposedSize=part.size, MinSizeAllowed=MIN_PART_SIZE,
                                             PartNumber=part.number, ETag=part.etag)
+        check_size(sum(p.size for p in chosen), MAX_OBJECT_SIZE)
         etag = multipart_etag([p.etag for p in chosen])
         blob, size = await self.blobs.copy([(p.blob, 0, p.size) for p in chosen])
 

@@ -7,19 +7,16 @@ from urllib.parse import quote_plus
 from aiohttp import web
 
 from walrus import acl, errors, listing, names, s3xml
+from walrus.api.common import int_param, owner, read_acl_request
 from walrus.context import Ctx
 from walrus.store import Bucket
-
-
-def _owner(owner_id: str, owner_name: str) -> dict:
-    return {"ID": owner_id, "DisplayName": owner_name}
 
 
 async def list_buckets(ctx: Ctx) -> web.Response:
     ctx.require_signed()
     buckets = await ctx.store.list_buckets(ctx.who)
     return s3xml.response("ListAllMyBucketsResult", {
-        "Owner": _owner(ctx.who.account_id, ctx.who.account_name),
+        "Owner": owner(ctx.who.account_id, ctx.who.account_name),
         "Buckets": {"Bucket": [{"Name": b.name, "CreationDate": s3xml.iso8601(b.created)}
                                for b in buckets]}})
 
@@ -59,21 +56,6 @@ async def get_location(ctx: Ctx) -> web.Response:
     return web.Response(body=body, content_type="application/xml")
 
 
-def _int_param(ctx: Ctx, name: str, default: int, maximum: int) -> int:
-    text = ctx.query.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise errors.InvalidArgument(f"{name} must be an integer.", ArgumentName=name,
-                                     ArgumentValue=text)
-    if value < 0:
-        raise errors.InvalidArgument(f"{name} must not be negative.", ArgumentName=name,
-                                     ArgumentValue=text)
-    return min(value, maximum)
-
-
 def _encoder(ctx: Ctx):
     encoding = ctx.query.get("encoding-type")
     if encoding is None:
@@ -88,7 +70,7 @@ def object_entry(obj, enc, with_owner: bool) -> dict:
     entry = {"Key": enc(obj.key), "LastModified": s3xml.iso8601(obj.last_modified),
              "ETag": f'"{obj.etag}"', "Size": obj.size, "StorageClass": "STANDARD"}
     if with_owner:
-        entry["Owner"] = _owner(obj.owner_id, obj.owner_name)
+        entry["Owner"] = owner(obj.owner_id, obj.owner_name)
     return entry
 
 
@@ -99,7 +81,7 @@ async def list_objects(ctx: Ctx) -> web.Response:
     enc = _encoder(ctx)
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
-    max_keys = _int_param(ctx, "max-keys", 1000, 1000)
+    max_keys = int_param(ctx, "max-keys", 1000, 1000)
     bucket: Bucket = ctx.bucket
 
     async def fetch(start, inclusive, limit):
@@ -140,24 +122,6 @@ async def list_objects(ctx: Ctx) -> web.Response:
 
 async def get_bucket_acl(ctx: Ctx) -> web.Response:
     return s3xml.response("AccessControlPolicy", ctx.bucket.acl.to_xml())
-
-
-async def read_acl_request(ctx: Ctx, owner_id: str, owner_name: str,
-                           bucket_owner: tuple[str, str] | None = None) -> acl.Acl:
-    """The ACL a PutBucketAcl/PutObjectAcl asks for: headers or an XML body."""
-    body = await ctx.read_small()
-    if body.strip():
-        new = acl.from_xml(body, ctx.creds.account_names())
-        if new.owner_id != owner_id:
-            raise errors.AccessDenied("The ACL's Owner must be the resource's owner.")
-        return acl.Acl(owner_id, owner_name, new.grants)
-    if not any(h in ctx.headers for h in ("x-amz-acl", "x-amz-grant-read", "x-amz-grant-write",
-                                           "x-amz-grant-read-acp", "x-amz-grant-write-acp",
-                                           "x-amz-grant-full-control")):
-        raise errors.MissingSecurityHeader("Send an ACL as XML or as x-amz-acl/x-amz-grant-*.",
-                                           MissingHeaderName="x-amz-acl")
-    return acl.from_request(ctx.headers, owner_id, owner_name, ctx.creds.account_names(),
-                            bucket_owner)
 
 
 async def put_bucket_acl(ctx: Ctx) -> web.Response:

@@ -5,12 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from walrus import conditions, errors, names, s3xml
-from walrus.api.buckets import _int_param, _owner
-from walrus.api.objects import object_acl_for, readable_source, stored_headers
+from walrus.api.common import (int_param, object_acl_for, owner, readable_source,
+                               stored_headers, upload_body)
 from walrus.context import Ctx
-from walrus.store import MAX_PART_NUMBER, Upload
-
-MAX_PART_SIZE = 5 * 1024 ** 3
+from walrus.store import MAX_PART_NUMBER, MAX_PART_SIZE, Upload
 
 
 async def create_upload(ctx: Ctx) -> web.Response:
@@ -39,12 +37,7 @@ async def upload_part(ctx: Ctx) -> web.Response:
     upload = await _upload(ctx)
     if "x-amz-copy-source" in ctx.headers:
         return await _upload_part_copy(ctx, upload, number)
-    body = ctx.body(MAX_PART_SIZE)
-    if body.length is None and "Transfer-Encoding" not in ctx.headers:
-        raise errors.MissingContentLength()
-    if body.length is not None and body.length > MAX_PART_SIZE:
-        raise errors.EntityTooLarge(ProposedSize=body.length, MaxSizeAllowed=MAX_PART_SIZE)
-    await ctx.store.check_room(ctx.bucket.owner_id, body.length)
+    body = await upload_body(ctx, MAX_PART_SIZE)
     part = await ctx.store.put_part(upload, number, body)
     headers = {"ETag": f'"{part.etag}"'}
     if body.checksum:
@@ -102,14 +95,14 @@ async def abort_upload(ctx: Ctx) -> web.Response:
 
 async def list_parts(ctx: Ctx) -> web.Response:
     upload = await _upload(ctx)
-    marker = _int_param(ctx, "part-number-marker", 0, MAX_PART_NUMBER)
-    max_parts = _int_param(ctx, "max-parts", 1000, 1000)
+    marker = int_param(ctx, "part-number-marker", 0, MAX_PART_NUMBER)
+    max_parts = int_param(ctx, "max-parts", 1000, 1000)
     parts = await ctx.store.parts(upload.upload_id, marker, max_parts + 1)
     truncated = len(parts) > max_parts
     parts = parts[:max_parts]
     body = {"Bucket": upload.bucket, "Key": upload.key, "UploadId": upload.upload_id,
-            "Initiator": _owner(upload.owner_id, upload.owner_name),
-            "Owner": _owner(upload.owner_id, upload.owner_name), "StorageClass": "STANDARD",
+            "Initiator": owner(upload.owner_id, upload.owner_name),
+            "Owner": owner(upload.owner_id, upload.owner_name), "StorageClass": "STANDARD",
             "PartNumberMarker": marker, "MaxParts": max_parts,
             "IsTruncated": "true" if truncated else "false"}
     if parts:
@@ -122,7 +115,7 @@ async def list_parts(ctx: Ctx) -> web.Response:
 async def list_uploads(ctx: Ctx) -> web.Response:
     key_marker = ctx.query.get("key-marker", "")
     id_marker = ctx.query.get("upload-id-marker", "") if key_marker else ""
-    max_uploads = _int_param(ctx, "max-uploads", 1000, 1000)
+    max_uploads = int_param(ctx, "max-uploads", 1000, 1000)
     prefix = ctx.query.get("prefix", "")
     found = [u for u in await ctx.store.uploads(ctx.bucket.name, key_marker, id_marker, 10000)
              if u.key.startswith(prefix)]
@@ -135,7 +128,7 @@ async def list_uploads(ctx: Ctx) -> web.Response:
         body["NextKeyMarker"] = found[-1].key
         body["NextUploadIdMarker"] = found[-1].upload_id
     body["Upload"] = [{"Key": u.key, "UploadId": u.upload_id,
-                       "Initiator": _owner(u.owner_id, u.owner_name),
-                       "Owner": _owner(u.owner_id, u.owner_name), "StorageClass": "STANDARD",
+                       "Initiator": owner(u.owner_id, u.owner_name),
+                       "Owner": owner(u.owner_id, u.owner_name), "StorageClass": "STANDARD",
                        "Initiated": s3xml.iso8601(u.initiated)} for u in found]
     return s3xml.response("ListMultipartUploadsResult", body)

@@ -2,57 +2,22 @@
 DeleteObjects and object ACLs."""
 from __future__ import annotations
 
-from urllib.parse import unquote
+import asyncio
 
 from aiohttp import web
 
 from walrus import acl, conditions, errors, names, s3xml
-from walrus.api.buckets import read_acl_request
+from walrus.api.common import (object_acl_for, read_acl_request, readable_source,
+                               stored_headers, upload_body)
 from walrus.context import Ctx
-from walrus.store import Object
+from walrus.store import MAX_SINGLE_PUT, Object, ObjectContent
 
-MAX_SINGLE_PUT = 5 * 1024 ** 3
-STORED_HEADERS = ("Content-Type", "Content-Encoding", "Content-Disposition", "Cache-Control",
-                  "Expires", "Content-Language", "x-amz-server-side-encryption",
-                  "x-amz-website-redirect-location")
 RESPONSE_OVERRIDES = {"response-content-type": "Content-Type",
                       "response-content-language": "Content-Language",
                       "response-expires": "Expires",
                       "response-cache-control": "Cache-Control",
                       "response-content-disposition": "Content-Disposition",
                       "response-content-encoding": "Content-Encoding"}
-SEND_CHUNK = 1 << 20
-
-
-def stored_headers(headers) -> dict:
-    """The metadata a PUT/CreateMultipartUpload/COPY-with-REPLACE asks us to keep."""
-    kept = {}
-    for name in STORED_HEADERS:
-        if name in headers:
-            kept[name] = headers[name]
-    if "Content-Encoding" in kept:
-        # aws-chunked describes the upload, not the object.
-        rest = [e.strip() for e in kept["Content-Encoding"].split(",")
-                if e.strip() and e.strip().lower() != "aws-chunked"]
-        if rest:
-            kept["Content-Encoding"] = ", ".join(rest)
-        else:
-            del kept["Content-Encoding"]
-    sse = kept.get("x-amz-server-side-encryption")
-    if sse is not None and sse not in ("AES256", "aws:kms"):
-        raise errors.InvalidArgument("The encryption method specified is not supported",
-                                     ArgumentName="x-amz-server-side-encryption",
-                                     ArgumentValue=sse)
-    for name, value in headers.items():
-        if name.lower().startswith("x-amz-meta-"):
-            kept[name.lower()] = value
-    return kept
-
-
-def object_acl_for(ctx: Ctx) -> acl.Acl:
-    return acl.from_request(ctx.headers, ctx.who.account_id, ctx.who.account_name,
-                            ctx.creds.account_names(),
-                            (ctx.bucket.owner_id, ctx.bucket.owner_name))
 
 
 def _write_headers(obj: Object, checksum: bool = False) -> dict:
@@ -68,42 +33,10 @@ async def put_object(ctx: Ctx) -> web.Response:
     if "x-amz-copy-source" in ctx.headers:
         return await copy_object(ctx)
     names.check_key(ctx.key)
-    declared = ctx.body().length
-    if declared is None and "Transfer-Encoding" not in ctx.headers:
-        raise errors.MissingContentLength()
-    if declared is not None and declared > MAX_SINGLE_PUT:
-        raise errors.EntityTooLarge(ProposedSize=declared, MaxSizeAllowed=MAX_SINGLE_PUT)
-    await ctx.store.check_room(ctx.bucket.owner_id, declared)
-    headers = stored_headers(ctx.headers)
-    obj = await ctx.store.put(ctx.bucket.name, ctx.key, ctx.body(MAX_SINGLE_PUT), ctx.who,
-                              headers, object_acl_for(ctx))
+    body = await upload_body(ctx, MAX_SINGLE_PUT)
+    obj = await ctx.store.put(ctx.bucket.name, ctx.key, body, ctx.who,
+                              stored_headers(ctx.headers), object_acl_for(ctx))
     return web.Response(status=200, headers=_write_headers(obj, checksum=True))
-
-
-def parse_copy_source(ctx: Ctx) -> tuple[str, str]:
-    source = ctx.headers["x-amz-copy-source"]
-    source = unquote(source.split("?", 1)[0]).lstrip("/")
-    bucket, _, key = source.partition("/")
-    if not bucket or not key:
-        raise errors.InvalidArgument("Copy Source must mention the source bucket and key: "
-                                     "sourcebucket/sourcekey",
-                                     ArgumentName="x-amz-copy-source")
-    return bucket, key
-
-
-async def readable_source(ctx: Ctx) -> Object:
-    """The copy source, if it exists and the caller may read it."""
-    bucket_name, key = parse_copy_source(ctx)
-    bucket = await ctx.store.bucket(bucket_name)
-    source = await ctx.store.get(bucket_name, key)
-    if source is None:
-        if not bucket.acl.allows(ctx.who, acl.READ):
-            raise errors.AccessDenied()
-        raise errors.NoSuchKey(Key=key)
-    if not source.acl.allows(ctx.who, acl.READ):
-        raise errors.AccessDenied()
-    conditions.check(ctx.headers, source.etag, source.last_modified, "x-amz-copy-source-")
-    return source
 
 
 async def copy_object(ctx: Ctx) -> web.Response:
@@ -146,10 +79,21 @@ def _read_headers(ctx: Ctx, obj: Object) -> dict:
 
 
 async def head_object(ctx: Ctx) -> web.StreamResponse:
-    return await get_object(ctx, head=True)
+    return await _respond(ctx, None)
 
 
-async def get_object(ctx: Ctx, head: bool = False) -> web.StreamResponse:
+async def get_object(ctx: Ctx) -> web.StreamResponse:
+    # Open first: the bytes sent are those of the version the headers describe.
+    with await ctx.store.open(ctx.obj) as content:
+        if content.obj is not ctx.obj:  # replaced since dispatch read it: its own ACL rules
+            if not content.obj.acl.allows(ctx.who, acl.READ):
+                raise errors.AccessDenied()
+            ctx.obj = content.obj
+        return await _respond(ctx, content)
+
+
+async def _respond(ctx: Ctx, content: ObjectContent | None) -> web.StreamResponse:
+    """GET (with the object's open content) or HEAD (None): conditions, range, headers."""
     obj = ctx.obj
     conditions.check(ctx.headers, obj.etag, obj.last_modified)
     span = conditions.parse_range(ctx.headers.get("Range"), obj.size)
@@ -163,45 +107,28 @@ async def get_object(ctx: Ctx, head: bool = False) -> web.StreamResponse:
         (first, last), status = span, 206
         headers["Content-Range"] = f"bytes {first}-{last}/{obj.size}"
     length = last - first + 1
-    if head:
-        response = web.StreamResponse(status=status, headers=headers)
-        response.content_length = length
-        await response.prepare(ctx.request)
-        await response.write_eof()
-        return response
-    return await _send_blob(ctx, obj, first, length, status, headers)
-
-
-async def _send_blob(ctx: Ctx, obj: Object, offset: int, length: int, status: int,
-                     headers: dict) -> web.StreamResponse:
-    try:
-        handle = open(ctx.store.blobs.path(obj.blob), "rb")
-    except FileNotFoundError:
-        # Replaced between our row read and the open: serve the current version.
-        fresh = await ctx.store.get(obj.bucket, obj.key)
-        if fresh is None:
-            raise errors.NoSuchKey(Key=obj.key)
-        ctx.obj = fresh
-        return await get_object(ctx)
-    with handle:
-        response = web.StreamResponse(status=status, headers=headers)
-        response.content_length = length
-        await response.prepare(ctx.request)
-        if length:
-            transport = ctx.request.transport
-            if transport is None:
-                raise ConnectionResetError("client went away")
-            try:
-                await ctx.request._loop.sendfile(transport, handle, offset, length)
-            except NotImplementedError:
-                handle.seek(offset)
-                remaining = length
-                while remaining:
-                    chunk = handle.read(min(SEND_CHUNK, remaining))
-                    await response.write(chunk)
-                    remaining -= len(chunk)
-        await response.write_eof()
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = length
+    await response.prepare(ctx.request)
+    if content is not None and length:
+        await _send(ctx.request, response, content, first, length)
+    await response.write_eof()
     return response
+
+
+async def _send(request: web.Request, response: web.StreamResponse, content: ObjectContent,
+                offset: int, length: int) -> None:
+    """The bytes, by sendfile(2) where the transport allows it (plain TCP), else in chunks."""
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("client went away")
+    try:
+        # asyncio itself falls back to reads and writes where sendfile(2) cannot serve
+        # (TLS); a loop without sendfile at all raises NotImplementedError.
+        await asyncio.get_running_loop().sendfile(transport, content.file, offset, length)
+    except NotImplementedError:
+        for chunk in content.chunks(offset, length):
+            await response.write(chunk)
 
 
 async def delete_object(ctx: Ctx) -> web.Response:

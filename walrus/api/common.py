@@ -1,0 +1,123 @@
+"""What more than one handler module needs: owners as S3 writes them, integer
+query parameters, the metadata and ACL a write asks for, a copy source the
+caller may read, and an upload body checked against its size limit."""
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from walrus import acl, conditions, errors
+from walrus.body import RequestBody
+from walrus.context import Ctx
+from walrus.store import Object, check_size
+
+STORED_HEADERS = ("Content-Type", "Content-Encoding", "Content-Disposition", "Cache-Control",
+                  "Expires", "Content-Language", "x-amz-server-side-encryption",
+                  "x-amz-website-redirect-location")
+ACL_HEADERS = ("x-amz-acl", "x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp",
+               "x-amz-grant-write-acp", "x-amz-grant-full-control")
+
+
+def owner(owner_id: str, owner_name: str) -> dict:
+    return {"ID": owner_id, "DisplayName": owner_name}
+
+
+def int_param(ctx: Ctx, name: str, default: int, maximum: int) -> int:
+    """A non-negative integer query parameter, capped at `maximum`."""
+    text = ctx.query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise errors.InvalidArgument(f"{name} must be an integer.", ArgumentName=name,
+                                     ArgumentValue=text)
+    if value < 0:
+        raise errors.InvalidArgument(f"{name} must not be negative.", ArgumentName=name,
+                                     ArgumentValue=text)
+    return min(value, maximum)
+
+
+def stored_headers(headers) -> dict:
+    """The metadata a PUT/CreateMultipartUpload/COPY-with-REPLACE asks us to keep."""
+    kept = {}
+    for name in STORED_HEADERS:
+        if name in headers:
+            kept[name] = headers[name]
+    if "Content-Encoding" in kept:
+        # aws-chunked describes the upload, not the object.
+        rest = [e.strip() for e in kept["Content-Encoding"].split(",")
+                if e.strip() and e.strip().lower() != "aws-chunked"]
+        if rest:
+            kept["Content-Encoding"] = ", ".join(rest)
+        else:
+            del kept["Content-Encoding"]
+    sse = kept.get("x-amz-server-side-encryption")
+    if sse is not None and sse not in ("AES256", "aws:kms"):
+        raise errors.InvalidArgument("The encryption method specified is not supported",
+                                     ArgumentName="x-amz-server-side-encryption",
+                                     ArgumentValue=sse)
+    for name, value in headers.items():
+        if name.lower().startswith("x-amz-meta-"):
+            kept[name.lower()] = value
+    return kept
+
+
+def object_acl_for(ctx: Ctx) -> acl.Acl:
+    """The ACL a new object (PUT, COPY, CreateMultipartUpload) asks for in its headers."""
+    return acl.from_request(ctx.headers, ctx.who.account_id, ctx.who.account_name,
+                            ctx.creds.account_names(),
+                            (ctx.bucket.owner_id, ctx.bucket.owner_name))
+
+
+async def read_acl_request(ctx: Ctx, owner_id: str, owner_name: str,
+                           bucket_owner: tuple[str, str] | None = None) -> acl.Acl:
+    """The ACL a PutBucketAcl/PutObjectAcl asks for: headers or an XML body."""
+    body = await ctx.read_small()
+    if body.strip():
+        new = acl.from_xml(body, ctx.creds.account_names())
+        if new.owner_id != owner_id:
+            raise errors.AccessDenied("The ACL's Owner must be the resource's owner.")
+        return acl.Acl(owner_id, owner_name, new.grants)
+    if not any(h in ctx.headers for h in ACL_HEADERS):
+        raise errors.MissingSecurityHeader("Send an ACL as XML or as x-amz-acl/x-amz-grant-*.",
+                                           MissingHeaderName="x-amz-acl")
+    return acl.from_request(ctx.headers, owner_id, owner_name, ctx.creds.account_names(),
+                            bucket_owner)
+
+
+def parse_copy_source(ctx: Ctx) -> tuple[str, str]:
+    source = ctx.headers["x-amz-copy-source"]
+    source = unquote(source.split("?", 1)[0]).lstrip("/")
+    bucket, _, key = source.partition("/")
+    if not bucket or not key:
+        raise errors.InvalidArgument("Copy Source must mention the source bucket and key: "
+                                     "sourcebucket/sourcekey",
+                                     ArgumentName="x-amz-copy-source")
+    return bucket, key
+
+
+async def readable_source(ctx: Ctx) -> Object:
+    """The copy source, if it exists and the caller may read it."""
+    bucket_name, key = parse_copy_source(ctx)
+    bucket = await ctx.store.bucket(bucket_name)
+    source = await ctx.store.get(bucket_name, key)
+    if source is None:
+        if not bucket.acl.allows(ctx.who, acl.READ):
+            raise errors.AccessDenied()
+        raise errors.NoSuchKey(Key=key)
+    if not source.acl.allows(ctx.who, acl.READ):
+        raise errors.AccessDenied()
+    conditions.check(ctx.headers, source.etag, source.last_modified, "x-amz-copy-source-")
+    return source
+
+
+async def upload_body(ctx: Ctx, limit: int) -> RequestBody:
+    """The body of a PutObject or UploadPart, refused before a byte is read when its
+    declared size exceeds `limit` or the owner's quota; a body that grows past `limit`
+    anyway stops with the same EntityTooLarge."""
+    body = ctx.body(max_size=limit)
+    if body.length is None and "Transfer-Encoding" not in ctx.headers:
+        raise errors.MissingContentLength()
+    check_size(body.length, limit)
+    await ctx.store.check_room(ctx.bucket.owner_id, body.length)
+    return body
