@@ -52,11 +52,10 @@ def test_list_v1_marker_and_url_encoding(s3, filled):
     assert s3.list_objects(Bucket=filled, MaxKeys=0).get("Contents") is None
 
 
-def test_listing_100k_keys_is_fast(server, s3):
-    """A bucket of 100,000 keys, inserted through the store, lists in pages quickly."""
-    import asyncio
+def test_listing_100k_keys(server, s3):
+    """A bucket of 100,000 keys, inserted through the store, lists right in pages (how fast,
+    against moto on the same keys, is bench/walrus.py --listing)."""
     import json
-    import time
 
     from walrus.acl import Acl
     from walrus.app import STATE
@@ -71,7 +70,6 @@ def test_listing_100k_keys_is_fast(server, s3):
         await state["db"].write(lambda c: c.executemany(
             "INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)", rows))
     server.run(fill())
-    started = time.monotonic()
     out = s3.list_objects_v2(Bucket="many-keys", Delimiter="/")
     assert len(out["CommonPrefixes"]) == 100 and not out.get("Contents")
     page = s3.list_objects_v2(Bucket="many-keys", Prefix="dir050/", StartAfter="dir050/key050000")
@@ -79,7 +77,6 @@ def test_listing_100k_keys_is_fast(server, s3):
     total = sum(p["KeyCount"] for p in s3.get_paginator("list_objects_v2").paginate(
         Bucket="many-keys", Prefix="dir007/"))
     assert total == 1000
-    assert time.monotonic() - started < 5
 
     async def empty():
         state = server.runners[0].app[STATE]
