@@ -19,6 +19,7 @@ from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.network_view import NetworkViews
+from cloud_controller.services.notify import ChangeNotifier
 from cloud_controller.services.reconcile import Reconciler
 from cloud_controller.services.security_groups import SecurityGroupService
 from cloud_controller.services.storage import ObjectStore
@@ -34,28 +35,39 @@ from walrus.rpc_client import WalrusClient
 
 
 async def open_cloud(settings: Settings) -> Cloud:
+    """Every CLC service, each built from the ones it uses (in that order)."""
     db = await open_database(database_path(settings))
     tls = client_ssl_context(settings.pki_dir, "clc")
-    accounts = AccountService(db, SecretBox(settings.pki_dir), settings.pki_dir)
+    # What changed, for those who must learn it: Walrus the keys, the nodes the network.
+    credentials_changed = ChangeNotifier("credentials")
+    network_changed = ChangeNotifier("network")
+
+    accounts = AccountService(db, SecretBox(settings.pki_dir), settings.pki_dir,
+                              credentials_changed)
+    walrus = WalrusSync(accounts, WalrusClient(settings.cloud.host, settings.walrus.rpc_port, tls),
+                        settings.clc.poll_seconds, credentials_changed)
     clusters = ClusterMonitor(
         [ClusterState(ref, ClusterClient(ref.host, ref.port, tls)) for ref in settings.clusters],
         settings.clc.poll_seconds)
-    walrus = WalrusSync(accounts, WalrusClient(settings.cloud.host, settings.walrus.rpc_port, tls),
-                        settings.clc.poll_seconds)
     store = ObjectStore(f"http://{settings.cloud.host}:{settings.walrus.port}", settings.cloud.region)
+    tags = TagService(db)
+    keypairs = KeyPairService(db, tags)
     images = ImageService(db, store, accounts)
-    keypairs, tags = KeyPairService(db), TagService(db)
-    launcher = Launcher(db, settings, clusters, store, accounts.system_credential)
-    instances = InstanceService(db, settings, images, keypairs, tags, clusters, launcher)
-    clusters.after_poll.append(Reconciler(db, launcher, clusters).reconcile)
     vpcs = VpcService(db, settings, clusters)
-    security_groups = SecurityGroupService(db, vpcs)
-    network = NetworkViews(db, settings, clusters)
-    addresses = AddressService(db, settings, clusters, instances)
-    instances.addresses = addresses
-    security_groups.changed = addresses.changed = network.changed
-    clusters.after_poll.append(addresses.sweep)  # ended instances give their addresses back
-    clusters.after_poll.append(network.after_poll)  # after the reconciler: instance changes
+    security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
+    addresses = AddressService(db, settings, clusters, tags, network_changed)
+    launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential)
+    instances = InstanceService(db, settings, images=images, keypairs=keypairs, tags=tags,
+                                security_groups=security_groups, addresses=addresses,
+                                clusters=clusters, launcher=launcher)
+    network = NetworkViews(db, settings, clusters, instances=instances,
+                           security_groups=security_groups, network_changed=network_changed)
+
+    # After each poll of a CC, in this order: instance rows follow what the nodes report,
+    # ended instances give their addresses back, then the view is pushed if it changed.
+    clusters.after_poll.append(Reconciler(db, launcher, clusters).reconcile)
+    clusters.after_poll.append(addresses.sweep)
+    clusters.after_poll.append(network.after_poll)
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
                  launcher, vpcs=vpcs, security_groups=security_groups, addresses=addresses,
                  network=network)

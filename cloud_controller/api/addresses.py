@@ -87,8 +87,10 @@ async def allocate_address(ctx: RequestContext, req: AllocateAddressRequest) -> 
 async def associate_address(ctx: RequestContext, req: AssociateAddressRequest) -> dict:
     service = ctx.cloud.addresses
     address = await service.find(ctx.account_id, req.allocation_id, req.public_ip)
+    instance = await ctx.cloud.instances.attached_to(ctx.account_id, req.instance_id,
+                                                     req.network_interface_id)
     association_id = await service.associate(
-        ctx.account_id, address, req.instance_id, req.network_interface_id,
+        ctx.account_id, address, instance,
         req.allow_reassociation if address["domain"] == "vpc" else True)
     return {"return": True, "associationId": association_id}
 

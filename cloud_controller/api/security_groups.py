@@ -194,7 +194,7 @@ GROUP_FILTERS = {
 async def _render_groups(ctx: RequestContext, groups) -> list[dict]:
     service = ctx.cloud.security_groups
     rules = await service.rules_of([g["id"] for g in groups])
-    names = {g["id"]: g["name"] for g in await service.groups.list(ctx.account_id)}
+    names = await service.names(ctx.account_id)
     tags = await ctx.cloud.tags.of([g["id"] for g in groups])
     return [_group_item(g, rules, names, tags[g["id"]]) for g in groups]
 

@@ -5,10 +5,23 @@ import aiosqlite
 
 from cloud_controller.db.chunks import rows_in
 
+# The table of each taggable resource type (EC2's resource-type names).
+TABLES = {"key-pair": "key_pairs", "image": "images", "instance": "instances",
+          "security-group": "security_groups", "security-group-rule": "security_group_rules",
+          "vpc": "vpcs", "subnet": "subnets", "elastic-ip": "addresses"}
+
 
 class TagRepository:
     def __init__(self, db: aiosqlite.Connection):
         self.db = db
+
+    async def resource_exists(self, account_id: str, resource_type: str,
+                              resource_id: str) -> bool:
+        """Whether the account owns the resource (another account's is not there)."""
+        async with self.db.execute(
+                f"SELECT 1 FROM {TABLES[resource_type]} WHERE id=? AND account_id=?",
+                (resource_id, account_id)) as cur:
+            return await cur.fetchone() is not None
 
     async def put(self, account_id: str, resource_id: str, resource_type: str,
                   key: str, value: str) -> None:

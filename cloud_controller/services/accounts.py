@@ -1,9 +1,12 @@
 """Accounts, users and access keys: creation, look-up for request signing.
 
-Used by the CLC (to authenticate requests) and by `mallee admin` on the CLC's
-host (sqlite in WAL mode lets both work at once). A change bumps the
-credential generation, which empties the CLC's look-up cache and makes it
-push the new set to Walrus.
+Used by the CLC (to authenticate requests, and for account administration).
+A key change bumps the credential generation, which empties the CLC's
+look-up cache, and notifies `credentials_changed`: WalrusSync subscribes and
+pushes the new set to Walrus at once. A method that changes keys returns
+once Walrus holds them (or after SYNC_WAIT seconds, if Walrus is slow or
+down: it then gets them at its next poll), so a key made here works on S3
+on the first try.
 """
 from __future__ import annotations
 
@@ -15,12 +18,14 @@ from pathlib import Path
 import aiosqlite
 
 from cloud_controller.db.accounts import AccountRepository
+from cloud_controller.services.notify import ChangeNotifier
 from mallee import errors, ids
 from mallee.auth import Credential
 from mallee.pki import SecretBox, issue_user_cert
 
 ADMIN_ACCOUNT = "eucalyptus"
 ADMIN_USER = "admin"
+SYNC_WAIT = 2.0  # seconds a key change waits for Walrus to hold the new keys
 
 
 @dataclass(frozen=True)
@@ -31,11 +36,14 @@ class AccessKey:
 
 
 class AccountService:
-    def __init__(self, db: aiosqlite.Connection, box: SecretBox, pki_dir: Path):
+    def __init__(self, db: aiosqlite.Connection, box: SecretBox, pki_dir: Path,
+                 credentials_changed: ChangeNotifier | None = None):
         self.db = db
         self.pki_dir = pki_dir
         self.repo = AccountRepository(db)
         self.box = box
+        # None: nobody listens (a tool with the database and no Walrus to tell).
+        self.credentials_changed = credentials_changed or ChangeNotifier("credentials")
         self._cache: dict[str, Credential | None] = {}
         self._cache_generation = -1
 
@@ -49,6 +57,7 @@ class AccountService:
         except sqlite3.IntegrityError:
             await self.db.rollback()
             raise errors.EntityAlreadyExists(f"Account {name!r} already exists.")
+        await self._changed()
         return account_id
 
     async def create_user(self, account_name: str, user_name: str) -> str:
@@ -61,6 +70,7 @@ class AccountService:
         except sqlite3.IntegrityError:
             await self.db.rollback()
             raise errors.EntityAlreadyExists(f"User {user_name!r} already exists in {account_name}.")
+        await self._changed()
         return user_id
 
     async def account(self, name_or_id: str):
@@ -83,17 +93,24 @@ class AccountService:
         key_id, secret = ids.access_key_id(), ids.secret_access_key()
         await self.repo.insert_key(key_id, user["id"], self.box.seal(secret))
         await self.db.commit()
+        await self._changed()
         return await self.lookup(key_id)
 
     async def set_key_active(self, key_id: str, active: bool) -> None:
         if not await self.repo.set_key_status(key_id, "Active" if active else "Inactive"):
             raise errors.NoSuchEntity(f"No access key {key_id}.")
         await self.db.commit()
+        await self._changed()
 
     async def delete_access_key(self, key_id: str) -> None:
         if not await self.repo.delete_key(key_id):
             raise errors.NoSuchEntity(f"No access key {key_id}.")
         await self.db.commit()
+        await self._changed()
+
+    async def _changed(self) -> None:
+        """Tell Walrus (through the subscribers) and wait, bounded, until it knows."""
+        await self.credentials_changed.notify_and_wait(SYNC_WAIT)
 
     def _credential(self, row) -> Credential:
         return Credential(access_key_id=row["access_key_id"],

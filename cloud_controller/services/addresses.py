@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from typing import Callable
 
 from cloud_controller.db.addresses import AddressRepository
-from cloud_controller.db.tags import TagRepository
-from cloud_controller.services.vpcs import network_interface_id
+from cloud_controller.services.notify import ChangeNotifier
 from mallee import errors, ids
 
 log = logging.getLogger(__name__)
@@ -44,14 +42,13 @@ def parse_pool(entries) -> list[str]:
 
 
 class AddressService:
-    def __init__(self, db, settings, clusters, instances):
+    def __init__(self, db, settings, clusters, tags, network_changed: ChangeNotifier):
         self.db = db
         self.settings = settings
         self.clusters = clusters  # ClusterMonitor: each CC reports its pool
-        self.instances = instances  # InstanceService: finding the caller's instances
+        self.tags = tags  # TagService: a released address's tags go with it
+        self.network_changed = network_changed
         self.repo = AddressRepository(db)
-        self.tags = TagRepository(db)
-        self.changed: Callable[[], None] = lambda: None  # set by the network view
         self._lock = asyncio.Lock()
 
     def pool(self, cluster) -> list[str]:
@@ -117,26 +114,11 @@ class AddressService:
                     or r["id"] in allocation_ids]
         return rows
 
-    async def _instance(self, account_id: str, instance_id: str | None, eni_id: str | None):
-        if eni_id and not instance_id:
-            rows = await self.instances.describe(account_id)
-            instance_id = next((r["id"] for r in rows
-                                if network_interface_id(r["id"]) == eni_id), None)
-            if instance_id is None:
-                raise errors.InvalidNetworkInterfaceIDNotFound(
-                    f"The networkInterface ID '{eni_id}' does not exist")
-        if not instance_id:
-            raise errors.MissingParameter(
-                "The request must contain the parameter InstanceId or NetworkInterfaceId")
-        row = (await self.instances.find(account_id, [instance_id]))[0]
-        if row["state"] not in LIVE:
+    async def associate(self, account_id: str, address, instance, allow_reassociation: bool | None):
+        """Associate the address with `instance` (the caller's row, from InstanceService)."""
+        if instance["state"] not in LIVE:
             raise errors.IncorrectInstanceState(
-                f"The instance '{instance_id}' is not in a valid state for this operation.")
-        return row
-
-    async def associate(self, account_id: str, address, instance_id: str | None,
-                        eni_id: str | None, allow_reassociation: bool | None):
-        instance = await self._instance(account_id, instance_id, eni_id)
+                f"The instance '{instance['id']}' is not in a valid state for this operation.")
         if instance["cluster"] != address["cluster"]:
             raise errors.InvalidParameterValue(
                 f"Address {address['public_ip']} belongs to another cluster than "
@@ -161,7 +143,7 @@ class AddressService:
             await self.repo.associate(address["id"], instance["id"], association_id)
             await self.repo.set_instance_ip(instance["id"], address["public_ip"])
             await self.db.commit()
-        self.changed()
+        self.network_changed.notify()
         return association_id
 
     async def disassociate(self, account_id: str, association_id: str | None,
@@ -181,7 +163,7 @@ class AddressService:
         await self.repo.associate(row["id"], None, None)
         await self.repo.set_instance_ip(row["instance_id"], None)
         await self.db.commit()
-        self.changed()
+        self.network_changed.notify()
 
     async def release(self, account_id: str, address) -> None:
         if address["instance_id"]:
@@ -189,7 +171,7 @@ class AddressService:
                 f"Address {address['public_ip']} is associated with {address['instance_id']}: "
                 "disassociate it first.")
         await self.repo.delete(address["id"])
-        await self.tags.drop_resource(address["id"])
+        await self.tags.forget(address["id"])
         await self.db.commit()
 
     async def at_launch(self, account_id: str, cluster, instance_ids: list[str]) -> None:
@@ -217,4 +199,4 @@ class AddressService:
                 await self.repo.associate(row["id"], None, None)
             await self.repo.set_instance_ip(row["instance_id"], None)
         await self.db.commit()
-        self.changed()
+        self.network_changed.notify()

@@ -1,18 +1,21 @@
-"""The CLC's services wired together once per process (created by create_app)."""
+"""The CLC's services wired together once per process (built by app.open_cloud)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import aiosqlite
 
 from cloud_controller.services.accounts import AccountService
+from cloud_controller.services.addresses import AddressService
 from cloud_controller.services.clusters import ClusterMonitor
 from cloud_controller.services.images import ImageService
 from cloud_controller.services.instances import InstanceService
-from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.keypairs import KeyPairService
+from cloud_controller.services.launcher import Launcher
+from cloud_controller.services.network_view import NetworkViews
+from cloud_controller.services.security_groups import SecurityGroupService
 from cloud_controller.services.tags import TagService
+from cloud_controller.services.vpcs import VpcService
 from cloud_controller.services.walrus_sync import WalrusSync
 from mallee.settings import Settings
 
@@ -29,8 +32,8 @@ class Cloud:
     images: ImageService
     instances: InstanceService
     launcher: Launcher
-    # EDGE networking (services/vpcs.py, security_groups.py, addresses.py, network_view.py)
-    vpcs: Any = None
-    security_groups: Any = None
-    addresses: Any = None
-    network: Any = None
+    # EDGE networking
+    vpcs: VpcService
+    security_groups: SecurityGroupService
+    addresses: AddressService
+    network: NetworkViews

@@ -106,6 +106,10 @@ class ImageService:
         if image["image_type"] != image_type:
             raise malformed(f"{image_id} is not a {image_type} image.")
 
+    async def get(self, image_id: str):
+        """The image's row whoever owns it (for the cloud's own use, not a caller's)."""
+        return await self.repo.get(image_id)
+
     async def visible(self, account_id: str, image_ids: list[str] | None = None):
         for image_id in image_ids or ():
             check_image_id(image_id)

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 
 from cloud_controller.db.instances import InstanceRepository
-from cloud_controller.db.security_groups import GroupRepository
 from cloud_controller.services import lifecycle
 from cloud_controller.services.placement import Reservations, choose_cluster
+from cloud_controller.services.vpcs import network_interface_id
 from mallee import errors, ids
 
 MAX_USER_DATA = 16384
@@ -59,40 +59,19 @@ def decode_user_data(text: str | None) -> bytes | None:
 
 
 class InstanceService:
-    def __init__(self, db, settings, images, keypairs, tags, clusters, launcher):
+    def __init__(self, db, settings, *, images, keypairs, tags, security_groups, addresses,
+                 clusters, launcher):
         self.db = db
         self.settings = settings
         self.repo = InstanceRepository(db)
-        self.groups = GroupRepository(db)
-        self.images, self.keypairs, self.tags = images, keypairs, tags
-        self.clusters = clusters
-        self.launcher = launcher
-        self.addresses = None  # AddressService, for public addresses at launch
+        self.images = images  # ImageService: what may be launched
+        self.keypairs = keypairs  # KeyPairService: the public key for the guest
+        self.tags = tags  # TagService: TagSpecification at launch
+        self.security_groups = security_groups  # SecurityGroupService: the groups it is in
+        self.addresses = addresses  # AddressService: a public address at launch
+        self.clusters = clusters  # ClusterMonitor: capacity for choosing a cluster
+        self.launcher = launcher  # Launcher: hands the new instances to their cluster
         self.reservations: dict[str, Reservations] = {}
-
-    async def default_group(self, account_id: str) -> dict:
-        await self.groups.insert(ids.resource_id("sg"), account_id, "default",
-                                 "default group")
-        return (await self.groups.by_names(account_id, ["default"]))[0]
-
-    async def _groups(self, account_id: str, names: list[str], group_ids: list[str]):
-        if not names and not group_ids:
-            return [await self.default_group(account_id)]
-        if "default" in names:
-            await self.default_group(account_id)
-        found = list(await self.groups.by_names(account_id, names)) if names else []
-        missing = set(names) - {g["name"] for g in found}
-        if missing:
-            raise errors.InvalidGroupNotFound(
-                f"The security group '{sorted(missing)[0]}' does not exist")
-        if group_ids:
-            by_id = list(await self.groups.by_ids(account_id, group_ids))
-            missing = set(group_ids) - {g["id"] for g in by_id}
-            if missing:
-                raise errors.InvalidGroupNotFound(
-                    f"The security group '{sorted(missing)[0]}' does not exist")
-            found += [g for g in by_id if g["id"] not in {f["id"] for f in found}]
-        return found
 
     async def run(self, account_id: str, req: LaunchRequest):
         """Validate, place on a cluster, record `pending` rows; returns the rows."""
@@ -122,7 +101,7 @@ class InstanceService:
         if req.key_name:
             public_key = (await self.keypairs.find(account_id, name=req.key_name))["public_key"]
         user_data = decode_user_data(req.user_data)
-        groups = await self._groups(account_id, req.group_names, req.group_ids)
+        groups = await self.security_groups.for_launch(account_id, req.group_names, req.group_ids)
         quota = self.settings.clc.max_instances_per_account
         running = await self.repo.running_count(account_id)
         if running + req.min_count > quota:
@@ -149,15 +128,14 @@ class InstanceService:
         try:
             for row in rows:
                 await self.repo.insert(row, [g["id"] for g in groups])
-                for key, value in req.tags:
-                    await self.tags.repo.put(account_id, row["id"], "instance", key, value)
+                await self.tags.tag_new(account_id, row["id"], "instance", req.tags)
             await self.db.commit()
         except sqlite3.IntegrityError:
             await self.db.rollback()
             raise errors.IdempotentParameterMismatch("The client token is already in use.")
         public = self.settings.network.public_ip_at_launch if req.public_ip is None \
             else req.public_ip
-        if public and self.addresses is not None:
+        if public:
             await self.addresses.at_launch(account_id, cluster, [row["id"] for row in rows])
         self.launcher.launch(cluster, [row["id"] for row in rows])
         made = await self.repo.page(account_id, ended_after=lifecycle.visible_since(),
@@ -176,6 +154,21 @@ class InstanceService:
                 f"The instance ID{'s' if len(missing) > 1 else ''} "
                 f"'{', '.join(missing)}' do{'' if len(missing) > 1 else 'es'} not exist")
         return rows
+
+    async def attached_to(self, account_id: str, instance_id: str | None,
+                          eni_id: str | None):
+        """The caller's instance named by its id or by its network interface's id."""
+        if eni_id and not instance_id:
+            rows = await self.describe(account_id)
+            instance_id = next((r["id"] for r in rows
+                                if network_interface_id(r["id"]) == eni_id), None)
+            if instance_id is None:
+                raise errors.InvalidNetworkInterfaceIDNotFound(
+                    f"The networkInterface ID '{eni_id}' does not exist")
+        if not instance_id:
+            raise errors.MissingParameter(
+                "The request must contain the parameter InstanceId or NetworkInterfaceId")
+        return (await self.find(account_id, [instance_id]))[0]
 
     async def terminate(self, account_id: str, instance_ids: list[str]):
         """[(id, previous state, current state)]; ends each instance once."""

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from cloud_controller.db.keypairs import KeyPairRepository
-from cloud_controller.db.tags import TagRepository
 from mallee import errors, ids
 
 _NAME = re.compile(r"^[\x20-\x7e]{1,255}$")
@@ -105,9 +104,10 @@ def import_material(material: bytes) -> tuple[str, str, str]:
 
 
 class KeyPairService:
-    def __init__(self, db):
+    def __init__(self, db, tags):
         self.db = db
         self.repo = KeyPairRepository(db)
+        self.tags = tags  # TagService: a deleted key pair's tags go with it
 
     def _check_name(self, name: str) -> None:
         if not _NAME.match(name or ""):
@@ -156,5 +156,5 @@ class KeyPairService:
 
     async def delete(self, account_id: str, row) -> None:
         await self.repo.delete(account_id, row["id"])
-        await TagRepository(self.db).drop_resource(row["id"])
+        await self.tags.forget(row["id"])
         await self.db.commit()

@@ -8,7 +8,6 @@ import base64
 import json
 import logging
 
-from cloud_controller.db.images import ImageRepository
 from cloud_controller.db.instances import InstanceRepository
 from cloud_controller.services import lifecycle
 from cloud_controller.services.images import split_location
@@ -20,14 +19,14 @@ log = logging.getLogger(__name__)
 
 
 class Launcher:
-    def __init__(self, db, settings, clusters, store, system_credential):
+    def __init__(self, db, settings, clusters, store, images, system_credential):
         self.db = db
         self.settings = settings
         self.clusters = clusters  # ClusterMonitor
         self.store = store  # ObjectStore, to presign bundle URLs for the node
         self.system_credential = system_credential  # async () -> Credential
         self.instances = InstanceRepository(db)
-        self.images = ImageRepository(db)
+        self.images = images  # ImageService: where each image's bundle is
         self._tasks: set[asyncio.Task] = set()
 
     def _spawn(self, coro) -> None:

@@ -5,7 +5,8 @@ have an address (with their public address and group ids), and every group
 of the accounts that own them with its rules. Its version grows whenever its
 content changes (a digest is kept with the version, both survive restarts).
 The CLC pushes the view to the CC right after any change it makes (groups,
-rules, addresses) and whenever a poll shows the CC holding an older version
+rules, addresses: their services notify the network notifier, which this
+subscribes to) and whenever a poll shows the CC holding an older version
 or the instance set changed; the CC forwards it to its nodes.
 """
 from __future__ import annotations
@@ -16,9 +17,8 @@ import ipaddress
 import json
 import logging
 
-from cloud_controller.db.instances import InstanceRepository
 from cloud_controller.db.network import NetworkRepository
-from cloud_controller.db.security_groups import GroupRepository, RuleRepository
+from cloud_controller.services.notify import ChangeNotifier
 from mallee import errors
 
 log = logging.getLogger(__name__)
@@ -43,18 +43,19 @@ def rules_view(rules) -> list[dict]:
 
 
 class NetworkViews:
-    def __init__(self, db, settings, clusters):
+    def __init__(self, db, settings, clusters, *, instances, security_groups,
+                 network_changed: ChangeNotifier):
         self.db = db
         self.settings = settings
         self.clusters = clusters  # ClusterMonitor
+        self.instances = instances  # InstanceService: each instance's groups
+        self.security_groups = security_groups  # SecurityGroupService: groups and rules
         self.repo = NetworkRepository(db)
-        self.instances = InstanceRepository(db)
-        self.groups = GroupRepository(db)
-        self.rules = RuleRepository(db)
         self.pushed: dict[str, dict] = {}  # cluster -> {"version", "error"} of the last push
         self._dirty = False
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        network_changed.subscribe(self.push_soon)
 
     def _subnet(self, cluster) -> tuple[str, str]:
         reported = cluster.network or {}
@@ -67,8 +68,8 @@ class NetworkViews:
         rows = await self.instances_of(cluster.ref.name)
         member_of = await self.instances.groups_of([r["id"] for r in rows])
         accounts = sorted({r["account_id"] for r in rows})
-        groups = list(await self.groups.of_accounts(accounts)) if accounts else []
-        rules = await self.rules.of_groups([g["id"] for g in groups])
+        groups = await self.security_groups.of_accounts(accounts)
+        rules = await self.security_groups.rules_of([g["id"] for g in groups])
         by_group: dict[str, list] = {g["id"]: [] for g in groups}
         for rule in rules:
             by_group[rule["group_id"]].append(rule)
@@ -111,7 +112,7 @@ class NetworkViews:
             self.pushed[cluster.ref.name] = {"version": None, "error": err.message}
         return view
 
-    def changed(self) -> None:
+    def push_soon(self) -> None:
         """Something in a view changed: push every cluster's view now (coalesced)."""
         self._dirty = True
         if self._task is None or self._task.done():

@@ -5,7 +5,8 @@ of targets (CIDRs, source groups); it is stored as one rule per target (an
 sgr- id each), as AWS stores security group rules. Every group is in its
 account's default VPC; AWS's default rules (all egress; the `default` group
 open to its own members) are added by the database when a group is made.
-Any change tells the network view (`changed`), which pushes it to the nodes.
+Any change is told to the network notifier, whose subscriber (the network view)
+pushes it to the nodes.
 """
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 from cloud_controller.db.security_groups import GroupRepository, RuleRepository
-from cloud_controller.db.tags import TagRepository
+from cloud_controller.services.notify import ChangeNotifier
 from mallee import errors, ids
 
 PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
@@ -92,13 +92,13 @@ def describe_rule(rule) -> str:
 
 
 class SecurityGroupService:
-    def __init__(self, db, vpcs):
+    def __init__(self, db, vpcs, tags, network_changed: ChangeNotifier):
         self.db = db
-        self.vpcs = vpcs
+        self.vpcs = vpcs  # VpcService: every group is in its account's default VPC
+        self.tags = tags  # TagService: a deleted group's tags go with it
+        self.network_changed = network_changed
         self.groups = GroupRepository(db)
         self.rules = RuleRepository(db)
-        self.tags = TagRepository(db)
-        self.changed: Callable[[], None] = lambda: None  # set by the network view
 
     async def ensure_default(self, account_id: str):
         await self.groups.insert(ids.resource_id("sg"), account_id, "default", "default group")
@@ -126,7 +126,7 @@ class SecurityGroupService:
         except sqlite3.IntegrityError:
             await self.db.rollback()
             raise errors.InvalidGroupDuplicate(f"The security group '{name}' already exists")
-        self.changed()
+        self.network_changed.notify()
         return (await self.groups.by_ids(account_id, [group_id]))[0]
 
     async def find(self, account_id: str, name: str | None = None, group_id: str | None = None):
@@ -146,6 +146,33 @@ class SecurityGroupService:
             raise errors.InvalidGroupNotFound(
                 f"The security group '{group_id or name}' does not exist")
         return rows[0]
+
+    async def for_launch(self, account_id: str, names: list[str], group_ids: list[str]):
+        """The groups a new instance is in: those named (by name or id), else `default`."""
+        if not names and not group_ids:
+            return [await self.ensure_default(account_id)]
+        if "default" in names:
+            await self.ensure_default(account_id)
+        found = list(await self.groups.by_names(account_id, names)) if names else []
+        missing = set(names) - {g["name"] for g in found}
+        if missing:
+            raise errors.InvalidGroupNotFound(
+                f"The security group '{sorted(missing)[0]}' does not exist")
+        if group_ids:
+            by_id = list(await self.groups.by_ids(account_id, group_ids))
+            missing = set(group_ids) - {g["id"] for g in by_id}
+            if missing:
+                raise errors.InvalidGroupNotFound(
+                    f"The security group '{sorted(missing)[0]}' does not exist")
+            found += [g for g in by_id if g["id"] not in {f["id"] for f in found}]
+        return found
+
+    async def names(self, account_id: str) -> dict[str, str]:
+        """{group id: name} of every group of the account."""
+        return {g["id"]: g["name"] for g in await self.groups.list(account_id)}
+
+    async def of_accounts(self, account_ids: list[str]):
+        return list(await self.groups.of_accounts(account_ids)) if account_ids else []
 
     async def describe(self, account_id: str, names: list[str], group_ids: list[str]):
         await self.ensure_default(account_id)
@@ -170,9 +197,9 @@ class SecurityGroupService:
                 f"resource {group['id']} has a dependent object: rules of "
                 f"{', '.join(referencing)} name it as their source")
         await self.groups.delete(group["id"])
-        await self.tags.drop_resource(group["id"])
+        await self.tags.forget(group["id"])
         await self.db.commit()
-        self.changed()
+        self.network_changed.notify()
 
     async def rules_of(self, group_ids: list[str]):
         return await self.rules.of_groups(group_ids)
@@ -241,7 +268,7 @@ class SecurityGroupService:
         except sqlite3.IntegrityError:  # a racing request added the same rule
             await self.db.rollback()
             raise errors.InvalidPermissionDuplicate("The specified rule already exists.")
-        self.changed()
+        self.network_changed.notify()
         return rows
 
     async def revoke(self, account_id: str, group, egress: bool,
@@ -259,7 +286,7 @@ class SecurityGroupService:
         for rule in found:
             await self.rules.delete(rule["id"])
         await self.db.commit()
-        self.changed()
+        self.network_changed.notify()
         return found
 
     async def revoke_ids(self, account_id: str, group, egress: bool, rule_ids: list[str]):
@@ -272,5 +299,5 @@ class SecurityGroupService:
         for rule_id in rule_ids:
             await self.rules.delete(rule_id)
         await self.db.commit()
-        self.changed()
+        self.network_changed.notify()
         return [rules[r] for r in rule_ids]

@@ -16,25 +16,23 @@ from mallee import errors
 @dataclass(frozen=True)
 class ResourceKind:
     prefix: str
-    type: str  # EC2's resource-type, e.g. key-pair, instance
-    table: str
+    type: str  # EC2's resource-type, e.g. key-pair, instance (the repository's name for it)
     not_found: type[errors.ApiError]
 
 
-# Later resources (instances, images, volumes, groups...) add themselves here.
+# Later resources (volumes, snapshots...) add themselves here and to db/tags.py's TABLES.
 KINDS: dict[str, ResourceKind] = {
-    "key": ResourceKind("key", "key-pair", "key_pairs", errors.InvalidKeyPairNotFound),
-    "ami": ResourceKind("ami", "image", "images", errors.InvalidAMIIDNotFound),
-    "aki": ResourceKind("aki", "image", "images", errors.InvalidAMIIDNotFound),
-    "ari": ResourceKind("ari", "image", "images", errors.InvalidAMIIDNotFound),
-    "i": ResourceKind("i", "instance", "instances", errors.InvalidInstanceIDNotFound),
-    "sg": ResourceKind("sg", "security-group", "security_groups", errors.InvalidGroupNotFound),
-    "sgr": ResourceKind("sgr", "security-group-rule", "security_group_rules",
+    "key": ResourceKind("key", "key-pair", errors.InvalidKeyPairNotFound),
+    "ami": ResourceKind("ami", "image", errors.InvalidAMIIDNotFound),
+    "aki": ResourceKind("aki", "image", errors.InvalidAMIIDNotFound),
+    "ari": ResourceKind("ari", "image", errors.InvalidAMIIDNotFound),
+    "i": ResourceKind("i", "instance", errors.InvalidInstanceIDNotFound),
+    "sg": ResourceKind("sg", "security-group", errors.InvalidGroupNotFound),
+    "sgr": ResourceKind("sgr", "security-group-rule",
                         errors.InvalidSecurityGroupRuleIdNotFound),
-    "vpc": ResourceKind("vpc", "vpc", "vpcs", errors.InvalidVpcIDNotFound),
-    "subnet": ResourceKind("subnet", "subnet", "subnets", errors.InvalidSubnetIDNotFound),
-    "eipalloc": ResourceKind("eipalloc", "elastic-ip", "addresses",
-                             errors.InvalidAllocationIDNotFound),
+    "vpc": ResourceKind("vpc", "vpc", errors.InvalidVpcIDNotFound),
+    "subnet": ResourceKind("subnet", "subnet", errors.InvalidSubnetIDNotFound),
+    "eipalloc": ResourceKind("eipalloc", "elastic-ip", errors.InvalidAllocationIDNotFound),
 }
 
 _ID = re.compile(r"^([a-z]+)-[0-9a-f]{8,17}$")
@@ -64,10 +62,8 @@ class TagService:
 
     async def resolve(self, account_id: str, resource_id: str) -> ResourceKind:
         kind = kind_of(resource_id)
-        async with self.db.execute(f"SELECT 1 FROM {kind.table} WHERE id=? AND account_id=?",
-                                   (resource_id, account_id)) as cur:
-            if await cur.fetchone() is None:
-                raise kind.not_found(f"The {kind.type} ID '{resource_id}' does not exist")
+        if not await self.repo.resource_exists(account_id, kind.type, resource_id):
+            raise kind.not_found(f"The {kind.type} ID '{resource_id}' does not exist")
         return kind
 
     async def create(self, account_id: str, resource_ids: list[str],
@@ -84,6 +80,17 @@ class TagService:
                     f"The resource '{rid}' would have more than {MAX_TAGS} tags.")
         if commit:
             await self.db.commit()
+
+    async def tag_new(self, account_id: str, resource_id: str, resource_type: str,
+                      tags: list[tuple[str, str]]) -> None:
+        """Tags of a resource the caller is making in its own (uncommitted) transaction."""
+        for key, value in tags:
+            check_tag(key, value)
+            await self.repo.put(account_id, resource_id, resource_type, key, value)
+
+    async def forget(self, resource_id: str) -> None:
+        """A deleted resource's tags go with it (in the caller's transaction)."""
+        await self.repo.drop_resource(resource_id)
 
     async def delete(self, account_id: str, resource_ids: list[str],
                      tags: list[tuple[str, str | None]]) -> None:
