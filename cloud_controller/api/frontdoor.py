@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
 
-from cloud_controller.actions import ACTIONS, Action
+from cloud_controller.api.actions import ACTIONS, Action
 from cloud_controller.api.context import RequestContext
 from mallee import errors
 from cloud_controller.api import query, sigv2
