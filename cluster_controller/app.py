@@ -1,4 +1,5 @@
-"""The cluster controller: registers and polls its nodes; RPC for the CLC."""
+"""The cluster controller: registers and polls its nodes; RPC for the CLC
+(cluster_controller/rpc.py). This module only wires them together."""
 from __future__ import annotations
 
 import asyncio
@@ -6,11 +7,11 @@ import contextlib
 
 from aiohttp import web
 
+from cluster_controller import rpc as cc_rpc
 from cluster_controller.launches import LaunchTracker
 from cluster_controller.network import NetworkState
 from cluster_controller.nodes import Node, NodeRegistry
 from cluster_controller.scheduler import Scheduler
-from mallee import errors
 from mallee import rpc
 from mallee.service import Site
 from mallee.settings import Settings
@@ -47,58 +48,9 @@ def create_app(settings: Settings) -> web.Application:
         await network.close()
         await registry.close()
 
-    async def health(params: dict, caller: str) -> dict:
-        return {"status": "ok", "component": "cc", "cluster": settings.cc.name}
-
-    async def describe_resources(params: dict, caller: str) -> dict:
-        network = app[NETWORK]
-        return {"cluster": settings.cc.name, "zone": settings.cc.zone,
-                "network": network.summary(),
-                "nodes": [{**n.describe(), "network": network.node_state(n)}
-                          for n in app[REGISTRY].nodes]}
-
-    async def describe_instances(params: dict, caller: str) -> list[dict]:
-        return app[LAUNCHES].describe()
-
-    async def run_instances(params: dict, caller: str) -> list[dict]:
-        return await app[LAUNCHES].run(params["instances"])
-
-    async def terminate_instances(params: dict, caller: str) -> list[dict]:
-        return await app[LAUNCHES].terminate(params["instance_ids"])
-
-    async def apply_network(params: dict, caller: str) -> dict:
-        return await app[NETWORK].apply(params.get("view"))
-
-    async def describe_network(params: dict, caller: str) -> dict:
-        return app[NETWORK].describe()
-
-    def node_of(instance_id: str):
-        node = app[LAUNCHES].node_of(instance_id)
-        if node is None:
-            raise errors.InvalidInstanceIDNotFound(f"No node runs {instance_id}.")
-        return node
-
-    async def reboot_instances(params: dict, caller: str) -> list[dict]:
-        for instance_id in params["instance_ids"]:
-            await node_of(instance_id).client.reboot_instance(instance_id)
-        return [{"instance_id": i} for i in params["instance_ids"]]
-
-    async def get_console_output(params: dict, caller: str) -> dict:
-        return await node_of(params["instance_id"]).client.get_console_output(
-            params["instance_id"])
-
     app.cleanup_ctx.append(lifecycle)
-    rpc.add_rpc_routes(app, {
-        "health": rpc.method(health, "clc", "admin"),
-        "describe_resources": rpc.method(describe_resources, "clc", "admin"),
-        "describe_instances": rpc.method(describe_instances, "clc", "admin"),
-        "run_instances": rpc.method(run_instances, "clc"),
-        "terminate_instances": rpc.method(terminate_instances, "clc", "admin"),
-        "reboot_instances": rpc.method(reboot_instances, "clc"),
-        "get_console_output": rpc.method(get_console_output, "clc", "admin"),
-        "apply_network": rpc.method(apply_network, "clc"),
-        "describe_network": rpc.method(describe_network, "clc", "admin"),
-    })
+    rpc.add_rpc_routes(app, cc_rpc.methods(settings,
+                                           lambda: (app[REGISTRY], app[LAUNCHES], app[NETWORK])))
     return app
 
 

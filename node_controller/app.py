@@ -1,4 +1,5 @@
-"""The node controller: runs instances on this host; RPC for its CC."""
+"""The node controller: runs instances on this host; RPC for its CC
+(node_controller/rpc.py). This module only wires them together."""
 from __future__ import annotations
 
 import asyncio
@@ -8,12 +9,13 @@ from aiohttp import web
 from mallee import rpc
 from mallee.service import Site
 from mallee.settings import Settings
+from node_controller import rpc as nc_rpc
 from node_controller.hypervisor import FakeDriver, HostInfo, Hypervisor
 from node_controller.imagecache import ImageCache
 from node_controller.instances import InstanceManager
 from node_controller.network import DataPlane, NetworkConfig
 from node_controller.network.service import NodeNetwork
-from node_controller.resources import Capacity, free_disk_gb, host_capacity
+from node_controller.resources import Capacity, host_capacity
 
 MANAGER = web.AppKey("instances", InstanceManager)
 NETWORK = web.AppKey("network", NodeNetwork)
@@ -60,47 +62,8 @@ def create_app(settings: Settings) -> web.Application:
         await network.close()  # the data plane stays: guests keep their network
         await cache.close()
 
-    async def health(params: dict, caller: str) -> dict:
-        return {"status": "ok", "component": "nc", "node": nc.name}
-
-    async def describe_resource(params: dict, caller: str) -> dict:
-        manager = app[MANAGER]
-        cap = manager.capacity
-        cores, memory, disk = manager.free()
-        if not nc.disk_gb:  # measured, not configured: what the filesystem has left counts
-            disk = min(disk, free_disk_gb(state, nc.reserved_disk_gb))
-        return {"name": nc.name, "hypervisor": nc.driver,
-                "cores_total": cap.cores, "cores_free": cores,
-                "memory_total_mb": cap.memory_mb, "memory_free_mb": memory,
-                "disk_total_gb": cap.disk_gb, "disk_free_gb": disk,
-                "instances": await manager.describe(),
-                "network": app[NETWORK].status()}
-
-    async def apply_network(params: dict, caller: str) -> dict:
-        return await app[NETWORK].apply(params.get("view"))
-
-    async def run_instance(params: dict, caller: str) -> dict:
-        return await app[MANAGER].run(params["instance"])
-
-    async def terminate_instance(params: dict, caller: str) -> dict:
-        return await app[MANAGER].terminate(params["instance_id"])
-
-    async def reboot_instance(params: dict, caller: str) -> dict:
-        return await app[MANAGER].reboot(params["instance_id"])
-
-    async def get_console_output(params: dict, caller: str) -> dict:
-        return app[MANAGER].console(params["instance_id"])
-
     app.cleanup_ctx.append(lifecycle)
-    rpc.add_rpc_routes(app, {
-        "health": rpc.method(health, "cc", "admin"),
-        "describe_resource": rpc.method(describe_resource, "cc", "admin"),
-        "run_instance": rpc.method(run_instance, "cc"),
-        "apply_network": rpc.method(apply_network, "cc"),
-        "terminate_instance": rpc.method(terminate_instance, "cc", "admin"),
-        "reboot_instance": rpc.method(reboot_instance, "cc"),
-        "get_console_output": rpc.method(get_console_output, "cc", "admin"),
-    })
+    rpc.add_rpc_routes(app, nc_rpc.methods(settings, lambda: (app[MANAGER], app[NETWORK])))
     return app
 
 

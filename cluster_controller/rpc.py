@@ -1,0 +1,70 @@
+"""The CC's RPC methods, for the CLC (and `mallee status`, as admin)."""
+from __future__ import annotations
+
+from typing import Callable
+
+from cluster_controller.launches import LaunchTracker
+from cluster_controller.network import NetworkState
+from cluster_controller.nodes import Node, NodeRegistry
+from mallee import errors
+from mallee import rpc
+from mallee.settings import Settings
+
+Resources = Callable[[], tuple[NodeRegistry, LaunchTracker, NetworkState]]
+
+
+def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod]:
+    """`resources` gives the running app's registry, launches and network
+    (they are made at start-up)."""
+    cc = settings.cc
+
+    async def health(params: dict, caller: str) -> dict:
+        return {"status": "ok", "component": "cc", "cluster": cc.name}
+
+    async def describe_resources(params: dict, caller: str) -> dict:
+        registry, _, network = resources()
+        return {"cluster": cc.name, "zone": cc.zone, "network": network.summary(),
+                "nodes": [{**n.describe(), "network": network.node_state(n)}
+                          for n in registry.nodes]}
+
+    async def describe_instances(params: dict, caller: str) -> list[dict]:
+        return resources()[1].describe()
+
+    async def run_instances(params: dict, caller: str) -> list[dict]:
+        return await resources()[1].run(params["instances"])
+
+    async def terminate_instances(params: dict, caller: str) -> list[dict]:
+        return await resources()[1].terminate(params["instance_ids"])
+
+    async def apply_network(params: dict, caller: str) -> dict:
+        return await resources()[2].apply(params.get("view"))
+
+    async def describe_network(params: dict, caller: str) -> dict:
+        return resources()[2].describe()
+
+    def node_of(instance_id: str) -> Node:
+        node = resources()[1].node_of(instance_id)
+        if node is None:
+            raise errors.InvalidInstanceIDNotFound(f"No node runs {instance_id}.")
+        return node
+
+    async def reboot_instances(params: dict, caller: str) -> list[dict]:
+        for instance_id in params["instance_ids"]:
+            await node_of(instance_id).client.reboot_instance(instance_id)
+        return [{"instance_id": i} for i in params["instance_ids"]]
+
+    async def get_console_output(params: dict, caller: str) -> dict:
+        return await node_of(params["instance_id"]).client.get_console_output(
+            params["instance_id"])
+
+    return {
+        "health": rpc.method(health, "clc", "admin"),
+        "describe_resources": rpc.method(describe_resources, "clc", "admin"),
+        "describe_instances": rpc.method(describe_instances, "clc", "admin"),
+        "run_instances": rpc.method(run_instances, "clc"),
+        "terminate_instances": rpc.method(terminate_instances, "clc", "admin"),
+        "reboot_instances": rpc.method(reboot_instances, "clc"),
+        "get_console_output": rpc.method(get_console_output, "clc", "admin"),
+        "apply_network": rpc.method(apply_network, "clc"),
+        "describe_network": rpc.method(describe_network, "clc", "admin"),
+    }
