@@ -31,13 +31,14 @@ def create_app(settings: Settings) -> web.Application:
         for endpoint in settings.cc.nodes:
             host, port = endpoint.rsplit(":", 1)
             nodes.append(Node(endpoint, NodeClient(host, int(port), tls)))
-        registry = NodeRegistry(nodes, settings.cc.poll_seconds)
+        # Fast polls while launches are in flight (launches is made below: it needs the registry).
+        registry = NodeRegistry(nodes, settings.cc.poll_seconds,
+                                launching=lambda: bool(launches.launches))
         network = NetworkState(settings, registry)
         launches = LaunchTracker(registry, Scheduler(settings.cc.scheduler), network)
         registry.after_poll.append(launches.after_poll)
         registry.after_poll.append(network.after_poll)
-        registry.after_poll.append(lambda: _prune(network, launches))
-        registry.busy = lambda: bool(launches.launches)
+        registry.after_poll.append(lambda node: _prune(network, launches))
         app[REGISTRY], app[LAUNCHES], app[NETWORK] = registry, launches, network
         await registry.poll_all()  # answer the first describe with real data
         task = asyncio.create_task(registry.run())

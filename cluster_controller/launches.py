@@ -107,13 +107,12 @@ class LaunchTracker:
                 f"({len(launch.tried)} node(s) tried).")
             log.warning("%s cannot be placed: %s", launch.instance_id, launch.failed)
 
-    async def after_poll(self) -> None:
-        """Place again what a node failed; forget launches their node now reports running."""
+    async def after_poll(self, node: Node) -> None:
+        """Place again what this node failed; forget launches it now reports running."""
         for launch in list(self.launches.values()):
-            if launch.node is None:
+            if launch.node != node.endpoint:
                 continue
-            node = self._node(launch.node)
-            seen = reported(node).get(launch.instance_id) if node else None
+            seen = reported(node).get(launch.instance_id)
             if seen is None:
                 continue
             if seen["state"] == "failed":
@@ -131,7 +130,7 @@ class LaunchTracker:
                 if launch.failed:
                     launch.failed = f"{launch.failed} Last failure: {seen.get('reason')}"
             elif seen["state"] != "pending":
-                del self.launches[launch.instance_id]
+                self.launches.pop(launch.instance_id, None)  # terminate() may have been first
 
     def describe(self) -> list[dict]:
         view = self._describe()

@@ -167,16 +167,15 @@ class NetworkState:
                 "version": self.nodes.get(node.endpoint, {}).get("version", 0),
                 "error": f"{err.code}: {err.message}"}
 
-    async def after_poll(self) -> None:
-        """Send the view again to any node that reports an older one or an error."""
-        for node in self.registry.nodes:
-            if node.status != "up" or self.view is None:
-                continue
-            reported = node.resource.get("network") or {}
-            behind = reported.get("version", 0) < self.version or reported.get("error")
-            if behind and not (self._pushing.get(node.endpoint)
-                               and not self._pushing[node.endpoint].done()):
-                self._push(node)
+    async def after_poll(self, node: Node) -> None:
+        """Send the view again to this node if it reports an older one or an error."""
+        if node.status != "up" or self.view is None:
+            return
+        reported = node.resource.get("network") or {}
+        behind = reported.get("version", 0) < self.version or reported.get("error")
+        if behind and not (self._pushing.get(node.endpoint)
+                           and not self._pushing[node.endpoint].done()):
+            self._push(node)
 
     def node_state(self, node: Node) -> dict:
         """What the node reports of its network, or what our last push learned."""

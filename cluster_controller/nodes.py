@@ -5,16 +5,11 @@ does not answer is marked unreachable with the reason, logged once per change.
 """
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
 from dataclasses import dataclass, field
+from typing import Callable
 
-from mallee.polling import Poller
-from mallee.errors import ApiError
+from mallee.polling import PolledSet
 from node_controller.client import NodeClient
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -25,6 +20,19 @@ class Node:
     reason: str | None = "not polled yet"
     resource: dict = field(default_factory=dict)
     polled_at: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"node {self.endpoint}"
+
+    @property
+    def error(self) -> str | None:
+        """Why the last poll got no answer (None: it got one)."""
+        return self.reason
+
+    @error.setter
+    def error(self, reason: str | None) -> None:
+        self.status, self.reason = ("up", None) if reason is None else ("unreachable", reason)
 
     def describe(self) -> dict:
         r = self.resource
@@ -39,49 +47,26 @@ class Node:
                 "instances": r.get("instances", [])}
 
 
-FAST_POLL = 0.25  # seconds between polls while a change we asked for is under way
+async def ask(node: Node) -> None:
+    """One poll of an NC: its capacity, instances and network (ApiError: no answer)."""
+    node.resource = await node.client.describe_resource()
 
 
-class NodeRegistry:
-    def __init__(self, nodes: list[Node], interval: float):
-        self.nodes = nodes
-        self.interval = interval
-        self.after_poll = []  # async callbacks run after every round
-        self.busy = lambda: False  # True while launches or terminations are in flight
-        self._poller = Poller(self.poll_all,
-                              lambda: FAST_POLL if self.in_flight() else self.interval)
+class NodeRegistry(PolledSet[Node]):
+    """The nodes, polled; after-poll steps get each node after its poll.
+    Polls fast while `launching()` (launches the CC has placed but not yet
+    seen land) or while any node reports an instance pending or shutting down."""
 
-    async def poll(self, node: Node) -> None:
-        try:
-            node.resource = await node.client.describe_resource()
-            if node.status != "up":
-                log.info("node %s is up", node.endpoint)
-            node.status, node.reason = "up", None
-        except ApiError as err:  # unreachable, or refused by the far side
-            if node.reason != err.message:
-                log.warning("node %s unreachable: %s", node.endpoint, err.message)
-            node.status, node.reason = "unreachable", err.message
-        node.polled_at = time.time()
+    def __init__(self, nodes: list[Node], interval: float,
+                 launching: Callable[[], bool] = lambda: False):
+        self._launching = launching
+        super().__init__(nodes, ask, interval, busy=self.in_flight)
 
-    async def poll_all(self) -> None:
-        await asyncio.gather(*(self.poll(n) for n in self.nodes))
-        for callback in self.after_poll:
-            try:
-                await callback()
-            except Exception:  # one bad round must not stop the polling
-                log.exception("after-poll step failed")
+    @property
+    def nodes(self) -> list[Node]:
+        return self.members
 
     def in_flight(self) -> bool:
-        return self.busy() or any(i["state"] in ("pending", "shutting-down")
-                                  for n in self.nodes for i in n.resource.get("instances", []))
-
-    def wake(self) -> None:
-        """Poll now: a change was just asked for."""
-        self._poller.wake()
-
-    async def run(self) -> None:
-        await self._poller.run()
-
-    async def close(self) -> None:
-        for node in self.nodes:
-            await node.client.close()
+        return self._launching() or any(
+            i["state"] in ("pending", "shutting-down")
+            for n in self.nodes for i in n.resource.get("instances", []))

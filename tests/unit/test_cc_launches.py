@@ -48,7 +48,9 @@ def spec(n, cpu=1):
 def tracker(nodes, policy="ROUNDROBIN"):
     registry = NodeRegistry([Node(f"n{i}", client) for i, client in enumerate(nodes)], 60)
     asyncio.run(registry.poll_all())
-    return registry, LaunchTracker(registry, Scheduler(policy))
+    launches = LaunchTracker(registry, Scheduler(policy))
+    registry.after_poll.append(launches.after_poll)  # as the CC app wires it
+    return registry, launches
 
 
 def where(nodes, instance_id):
@@ -96,8 +98,7 @@ def test_a_launch_failed_on_one_node_is_placed_on_another_and_cleaned_up():
     assert where(nodes, iid) == 0
     nodes[0].instances[iid]["state"] = "failed"
     nodes[0].instances[iid]["reason"] = "disk full"
-    asyncio.run(registry.poll_all())  # after_poll is wired by the CC app; call it here
-    asyncio.run(launches.after_poll())
+    asyncio.run(registry.poll_all())
     assert nodes[0].terminated == [iid]  # nothing left behind on the failing node
     assert where(nodes, iid) == 1
     view = {v["instance_id"]: v for v in launches.describe()}
@@ -105,7 +106,6 @@ def test_a_launch_failed_on_one_node_is_placed_on_another_and_cleaned_up():
     # It fails there too: no node is left, so the cluster reports it failed.
     nodes[1].instances[iid].update(state="failed", reason="bad image")
     asyncio.run(registry.poll_all())
-    asyncio.run(launches.after_poll())
     view = {v["instance_id"]: v for v in launches.describe()}
     assert view[iid]["state"] == "failed" and "bad image" in view[iid]["reason"]
     assert nodes[1].terminated == [iid]
@@ -118,7 +118,6 @@ def test_running_instances_are_left_to_their_node():
     asyncio.run(launches.run([spec(9)]))
     nodes[0].instances[iid]["state"] = "running"
     asyncio.run(registry.poll_all())
-    asyncio.run(launches.after_poll())
     assert iid not in launches.launches
     assert {v["instance_id"]: v["state"] for v in launches.describe()} == {iid: "running"}
     asyncio.run(launches.terminate([iid]))
