@@ -14,8 +14,8 @@ from mallee import errors as mallee_errors
 from mallee import rpc
 from mallee.pki import SecretBox
 from mallee.service import REQUEST_ID, Site, internal_error, request_id_middleware
-from mallee.settings import Settings
-from walrus import errors, routing, s3xml
+from mallee.settings import Settings, SettingsError
+from walrus import names, routing, s3xml
 from walrus import rpc as walrus_rpc
 from walrus.auth import authenticate
 from walrus.blobs import BlobStore
@@ -106,6 +106,9 @@ def _resources(settings: Settings, state: dict):
 
 
 def create_apps(settings: Settings) -> tuple[web.Application, web.Application]:
+    if settings.walrus.bucket_naming not in names.NAMING_RULES:
+        raise SettingsError(f"[walrus] bucket_naming = {settings.walrus.bucket_naming!r} is "
+                            f"not one of {', '.join(names.NAMING_RULES)}")
     # Both apps share one database and store, opened by whichever starts first.
     state = dict(settings=settings, hosts=service_hosts(settings), db=None)
     s3 = web.Application(middlewares=[request_id_middleware, s3_errors],

@@ -23,13 +23,14 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import AsyncIterable, BinaryIO, Iterable
+from typing import AsyncIterable, BinaryIO, Callable, Iterable, TypeVar
 
 log = logging.getLogger(__name__)
 
 SMALL_BLOB = 1 << 20   # bodies up to this size are written in one call off the event loop
 SHARD_SECONDS = 0.25
 IO_THREADS = 32        # blob writes in flight: concurrent fdatasyncs share the journal's commits
+T = TypeVar("T")
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -72,17 +73,25 @@ class BlobStore:
         while view:
             view = view[os.write(fd, view):]
 
-    def _write_small(self, name: str, chunks: list[bytes]) -> None:
+    def _make(self, name: str, fill: Callable[[int], T]) -> T:
+        """Create blob `name`, let fill(fd) write it, make its data durable; nothing is
+        left if any of it fails. Runs on an IO thread."""
         fd = self._create(name)
         try:
-            for chunk in chunks:
-                self._write_all(fd, chunk)
+            result = fill(fd)
             os.fdatasync(fd)
         except BaseException:
             os.close(fd)
             self.delete(name)
             raise
         os.close(fd)
+        return result
+
+    def _write_small(self, name: str, chunks: list[bytes]) -> None:
+        def fill(fd: int) -> None:
+            for chunk in chunks:
+                self._write_all(fd, chunk)
+        self._make(name, fill)
 
     def _finish(self, fd: int) -> None:
         try:
@@ -126,10 +135,10 @@ class BlobStore:
             raise
         return name, size
 
-    async def _settle(self, work: asyncio.Future, name: str) -> None:
+    async def _settle(self, work: asyncio.Future[T], name: str) -> T:
         """Await work on a thread; if we are cancelled meanwhile, remove the blob once it ends."""
         try:
-            await asyncio.shield(work)
+            return await asyncio.shield(work)
         except asyncio.CancelledError:
             work.add_done_callback(lambda _: self.delete(name))
             raise
@@ -138,37 +147,27 @@ class BlobStore:
             raise
 
     def _copy(self, sources: Iterable[tuple[str, int, int]], name: str) -> int:
-        fd = self._create(name)
-        total = 0
-        try:
+        def fill(fd: int) -> int:
+            total = 0
             for source, offset, length in sources:
                 with self.open(source) as src:
                     remaining = length
                     while remaining:
-                        n = os.copy_file_range(src.fileno(), fd, remaining, offset + length - remaining)
+                        n = os.copy_file_range(src.fileno(), fd, remaining,
+                                               offset + length - remaining)
                         if n == 0:
                             raise OSError(f"blob {source} is shorter than expected")
                         remaining -= n
                 total += length
-            os.fdatasync(fd)
-        except BaseException:
-            os.close(fd)
-            self.delete(name)
-            raise
-        os.close(fd)
-        return total
+            return total
+        return self._make(name, fill)
 
     async def copy(self, sources: list[tuple[str, int, int]]) -> tuple[str, int]:
         """A new blob made of (blob, offset, length) pieces, copied in the kernel. As with
         `write`, the caller's commit must sync `directory(name)`."""
         name = self.new_name()
         work = asyncio.get_running_loop().run_in_executor(self._io, self._copy, sources, name)
-        try:
-            size = await asyncio.shield(work)
-        except asyncio.CancelledError:
-            work.add_done_callback(lambda _: self.delete(name))
-            raise
-        return name, size
+        return name, await self._settle(work, name)
 
     def delete(self, name: str) -> None:
         try:

@@ -19,8 +19,6 @@ from aiohttp import web
 from walrus import checksums, errors
 from walrus.chunked import AwsChunkedDecoder, ChunkSigner
 
-READ_SIZE = 1 << 18
-
 
 def _content_md5(headers) -> bytes | None:
     value = headers.get("Content-MD5")

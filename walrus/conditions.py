@@ -4,7 +4,7 @@ false If-None-Match overrides a true If-Modified-Since)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 from walrus import errors

@@ -80,11 +80,6 @@ MalformedACLError = _error(
     "schema.")
 InvalidArgument = _error("InvalidArgument", 400, "Invalid Argument")
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
-InvalidLocationConstraint = _error("InvalidLocationConstraint", 400,
-                                   "The specified location-constraint is not valid.")
-IllegalLocationConstraintException = _error(
-    "IllegalLocationConstraintException", 400,
-    "The location constraint is incompatible with the region of this endpoint.")
 MissingContentLength = _error("MissingContentLength", 411,
                               "You must provide the Content-Length HTTP header.")
 MethodNotAllowed = _error("MethodNotAllowed", 405,
@@ -95,8 +90,6 @@ NotImplemented_ = _error("NotImplemented", 501,
 UnresolvableGrantByEmailAddress = _error(
     "UnresolvableGrantByEmailAddress", 400,
     "The email address you provided does not match any account on record.")
-InvalidObjectState = _error("InvalidObjectState", 403,
-                            "The operation is not valid for the current state of the object.")
 InternalError = _error("InternalError", 500,
                        "We encountered an internal error. Please try again.")
 

@@ -12,15 +12,16 @@ import re
 from walrus import errors
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-MAX_KEY_BYTES = 1024
-
-
 _EXTENDED_RE = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
 NAMING_RULES = ("extended", "dns-compliant")
+MAX_KEY_BYTES = 1024
 
 
 def bucket_name_problem(name: str, rules: str = "dns-compliant") -> str | None:
     """Why `name` is not a valid bucket name under `rules`, or None when it is."""
+    if rules not in NAMING_RULES:
+        raise ValueError(f"bucket naming rules are one of {', '.join(NAMING_RULES)}, "
+                         f"not {rules!r}")
     if rules == "extended":
         if not _EXTENDED_RE.match(name) or name in (".", ".."):
             return ("Bucket names must be 1 to 255 letters, digits, periods, hyphens and "
@@ -53,11 +54,6 @@ def check_bucket_name(name: str, rules: str = "dns-compliant") -> None:
     problem = bucket_name_problem(name, rules)
     if problem:
         raise errors.InvalidBucketName(problem, BucketName=name)
-
-
-def looks_like_bucket(name: str) -> bool:
-    """Loose test for routing: could this first path segment be a bucket we serve?"""
-    return 1 <= len(name) <= 255 and "/" not in name
 
 
 def check_key(key: str) -> None:

@@ -102,6 +102,17 @@ def test_extended_bucket_names(name, ok):
     assert (names.bucket_name_problem(name, "extended") is None) == ok
 
 
+def test_unknown_naming_rules_are_an_error_not_a_default(tmp_path):
+    with pytest.raises(ValueError, match="dsn-compliant"):
+        names.bucket_name_problem("abc", "dsn-compliant")
+    from mallee import settings as mallee_settings
+    from walrus.app import create_apps
+    misspelt = mallee_settings.load(tmp_path, {"MALLEE_HOME": str(tmp_path)}).replace(
+        walrus={"bucket_naming": "dsn-compliant"})
+    with pytest.raises(mallee_settings.SettingsError, match="bucket_naming"):
+        create_apps(misspelt)
+
+
 def test_key_rules():
     names.check_key("k" * 1024)
     with pytest.raises(errors.KeyTooLongError):
