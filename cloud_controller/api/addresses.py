@@ -3,6 +3,7 @@ DescribeAddresses: elastic IPs from the clusters' public pools."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
@@ -17,6 +18,10 @@ class AllocateAddressRequest:
     address: str = param("Address")
     tag_specifications: list[TagSpecification] = listparam("TagSpecification")
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = (
+        "CustomerOwnedIpv4Pool", "IpamPoolId", "NetworkBorderGroup", "PublicIpv4Pool",
+    )
 
 
 @dataclass
@@ -42,6 +47,8 @@ class ReleaseAddressRequest:
     allocation_id: str = param("AllocationId")
     public_ip: str = param("PublicIp")
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = ("NetworkBorderGroup",)
 
 
 @dataclass

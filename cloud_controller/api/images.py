@@ -3,6 +3,7 @@ and description attributes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
@@ -23,6 +24,11 @@ class RegisterImageRequest:
     ramdisk_id: str = param("RamdiskId")
     root_device_name: str = param("RootDeviceName")
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = (
+        "BillingProduct", "BlockDeviceMapping", "BootMode", "EnaSupport", "ImdsSupport",
+        "SriovNetSupport", "TagSpecification", "TpmSupport", "UefiData", "VirtualizationType",
+    )
 
 
 @dataclass
@@ -33,12 +39,16 @@ class DescribeImagesRequest:
     filters: list[Filter] = listparam("Filter")
     include_deprecated: bool = param("IncludeDeprecated", default=False)
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = ("IncludeDisabled", "MaxResults", "NextToken",)
 
 
 @dataclass
 class DeregisterImageRequest:
     image_id: str = param("ImageId", required=True)
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = ("DeleteAssociatedSnapshots",)
 
 
 @dataclass
@@ -76,6 +86,10 @@ class ModifyImageAttributeRequest:
     description: Value = param("Description")
     value: str = param("Value")
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = (
+        "ImdsSupport", "OrganizationArn", "OrganizationalUnitArn", "ProductCode",
+    )
 
 
 @dataclass

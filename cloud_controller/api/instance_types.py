@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
@@ -18,6 +19,8 @@ class DescribeInstanceTypesRequest:
     max_results: int = param("MaxResults")
     next_token: str = param("NextToken")
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = ("IncludeUnsupportedInRegion",)
 
 
 def _item(v: VmType) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from itertools import groupby
+from typing import ClassVar
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
@@ -57,6 +58,17 @@ class RunInstancesRequest:
     ramdisk_id: str = param("RamdiskId")
     tag_specifications: list[TagSpecification] = listparam("TagSpecification")
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = (
+        "AdditionalInfo", "AddressingType", "BlockDeviceMapping",
+        "CapacityReservationSpecification", "CpuOptions", "CreditSpecification",
+        "DisableApiStop", "DisableApiTermination", "EbsOptimized", "ElasticGpuSpecification",
+        "ElasticInferenceAccelerator", "EnablePrimaryIpv6", "EnclaveOptions",
+        "HibernationOptions", "IamInstanceProfile", "InstanceInitiatedShutdownBehavior",
+        "InstanceMarketOptions", "Ipv6Address", "Ipv6AddressCount", "LaunchTemplate",
+        "LicenseSpecification", "MaintenanceOptions", "MetadataOptions", "Monitoring",
+        "NetworkPerformanceOptions", "Operator", "PrivateDnsNameOptions", "SecondaryInterface",
+    )
 
 
 @dataclass
@@ -64,6 +76,8 @@ class InstanceIdsRequest:
     instance_ids: list[str] = listparam("InstanceId", required=True)
     force: bool = param("Force", default=False)
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = ("AdditionalInfo", "Hibernate", "SkipOsShutdown",)
 
 
 @dataclass
@@ -73,6 +87,8 @@ class DescribeInstancesRequest:
     max_results: int = param("MaxResults")
     next_token: str = param("NextToken")
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = ("IncludeManagedResources",)
 
 
 @dataclass
@@ -83,6 +99,8 @@ class DescribeInstanceStatusRequest:
     max_results: int = param("MaxResults")
     next_token: str = param("NextToken")
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = ("IncludeManagedResources",)
 
 
 @dataclass
@@ -112,6 +130,12 @@ class ModifyInstanceAttributeRequest:
     instance_type: AttributeValue = param("InstanceType")
     user_data: AttributeValue = param("UserData")
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = (
+        "BlockDeviceMapping", "DisableApiStop", "DisableApiTermination", "EbsOptimized",
+        "EnaSupport", "EnclaveOptions", "GroupId", "InstanceInitiatedShutdownBehavior",
+        "Kernel", "Ramdisk", "SourceDestCheck", "SriovNetSupport",
+    )
 
 
 def state_of(row) -> dict:

@@ -3,7 +3,14 @@
 EC2 sends lists as Name.N and structures as Name.Member (Filter.1.Name,
 Filter.1.Value.1, TagSpecification.1.Tag.1.Key). A request is a dataclass
 whose fields carry their wire name: `param("KeyName")`. `parse(cls, params)`
-fills it, raising MissingParameter / InvalidParameterValue for bad input.
+fills it, raising MissingParameter / InvalidParameterValue for bad input,
+and UnknownParameter, as EC2 does, for a parameter the action does not take.
+
+A parameter EC2 takes that this cloud does not act on (RunInstances'
+Monitoring, say) is listed in the request type's `IGNORED` (a ClassVar
+tuple of wire names), so real clients' optional parameters are accepted;
+tests/unit/test_request_shapes.py checks every action against botocore's
+model, so a legal parameter is never UnknownParameter.
 """
 from __future__ import annotations
 
@@ -15,6 +22,12 @@ from dataclasses import dataclass, field
 from mallee import errors
 
 _INDEX = re.compile(r"^(\d+)(?:\.|$)")
+
+# Parameters of every request, not of its action: the protocol's and SigV2's and
+# SigV4's query authentication (X-Amz-Algorithm, X-Amz-Credential, ...).
+COMMON = frozenset({"Action", "Version", "AWSAccessKeyId", "SignatureVersion",
+                    "SignatureMethod", "Signature", "Timestamp", "Expires", "SecurityToken"})
+COMMON_PREFIXES = ("X-Amz-",)
 
 
 def param(name: str, *, required: bool = False, default=dataclasses.MISSING):
@@ -93,9 +106,29 @@ def _unwrap_optional(hint):
     return hint
 
 
+def wire_names(cls) -> set[str]:
+    """The top-level wire names a request type takes: its fields' and IGNORED's."""
+    return ({f.metadata["wire"] for f in dataclasses.fields(cls) if "wire" in f.metadata}
+            | set(getattr(cls, "IGNORED", ())))
+
+
+def check_known(cls, params: Params) -> None:
+    """UnknownParameter for the first parameter that neither `cls` nor every request takes
+    (a list or structure parameter is known by its name before the first dot)."""
+    known = wire_names(cls)
+    for key in sorted(params.flat):
+        if not key or key in COMMON or key.startswith(COMMON_PREFIXES):
+            continue
+        if key not in known and key.split(".", 1)[0] not in known:
+            raise errors.UnknownParameter(f"The parameter {key.split('.', 1)[0]} is not "
+                                          f"recognized")
+
+
 def parse(cls, params: Params | dict, prefix: str = ""):
     if isinstance(params, dict):
         params = Params(params)
+    if not prefix:
+        check_known(cls, params)
     hints = typing.get_type_hints(cls)
     values = {}
     for f in dataclasses.fields(cls):

@@ -48,6 +48,16 @@ def signed(cloud, body: str, credential=None, when=None, path="/", region="malle
     return raw_call(prepared.url, body=prepared.body, headers=dict(prepared.headers))
 
 
+def sigv2_call(url, data: dict, creds):
+    """A POSTed form signed with SigV2, as euca2ools and boto2 send it."""
+    request = botocore.awsrequest.AWSRequest("POST", url, data=data)
+    botocore.auth.SigV2Auth(creds).add_auth(request)
+    prepared = request.prepare()
+    return raw_call(prepared.url, body=prepared.body.encode()
+                    if isinstance(prepared.body, str) else prepared.body,
+                    headers=dict(prepared.headers))
+
+
 def test_describe_regions_with_boto3(ec2, cloud):
     regions = ec2.describe_regions()["Regions"]
     assert [r["RegionName"] for r in regions] == [cloud.settings.cloud.region]
@@ -121,6 +131,50 @@ def test_missing_parameter(cloud):
     assert status == 400 and b"<Code>MissingParameter</Code>" in body
 
 
+def test_unknown_parameter_is_named(cloud):
+    """A misspelt parameter is an error, as in EC2, not silently ignored."""
+    status, body = signed(cloud, "Action=DescribeKeyPairs&KeyNmae.1=mine&Version=2016-11-15")
+    assert status == 400, body
+    error = xmltodict.parse(body)["Response"]["Errors"]["Error"]
+    assert error["Code"] == "UnknownParameter"
+    assert error["Message"] == "The parameter KeyNmae is not recognized"
+
+
+def test_unknown_parameter_with_sigv2_and_sigv4_query_auth(cloud):
+    """The signing parameters themselves are never unknown; the misspelt one is."""
+    creds = botocore.credentials.Credentials(cloud.admin.access_key_id,
+                                             cloud.admin.secret_access_key)
+    status, body = sigv2_call(cloud.ec2_url, {"Action": "DescribeRegions",
+                                              "Version": "2015-10-01",
+                                              "RegionNames.1": "mallee"}, creds)
+    assert status == 400 and b"<Code>UnknownParameter</Code>" in body
+    assert b"The parameter RegionNames is not recognized" in body
+    request = botocore.awsrequest.AWSRequest(
+        "GET", cloud.ec2_url, params={"Action": "DescribeRegions", "Version": "2016-11-15",
+                                      "RegionName.1": cloud.settings.cloud.region})
+    botocore.auth.SigV4QueryAuth(creds, "ec2", "mallee", expires=300).add_auth(request)
+    status, body = raw_call(request.prepare().url, method="GET")
+    assert status == 200, body
+
+
+def test_optional_parameters_real_tools_send_are_accepted(ec2):
+    """Terraform and Ansible send many optional RunInstances parameters this cloud
+    does not act on: they are taken (here the dry run answers), never unknown."""
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(
+            ImageId="ami-00000000", MinCount=1, MaxCount=1, InstanceType="m1.small",
+            DryRun=True, Monitoring={"Enabled": False}, EbsOptimized=False,
+            DisableApiTermination=False, DisableApiStop=False,
+            InstanceInitiatedShutdownBehavior="terminate",
+            CreditSpecification={"CpuCredits": "standard"},
+            MetadataOptions={"HttpTokens": "optional", "HttpEndpoint": "enabled"},
+            CapacityReservationSpecification={"CapacityReservationPreference": "open"},
+            MaintenanceOptions={"AutoRecovery": "default"},
+            PrivateDnsNameOptions={"HostnameType": "ip-name"},
+            BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}])
+    assert error_code(e) == "DryRunOperation"
+
+
 def test_huge_body_is_refused_without_a_500(cloud):
     filler = "x" * (cloud.settings.cloud.max_request_bytes + 10)
     status, body = raw_call(cloud.ec2_url, body=f"Action=DescribeRegions&Junk={filler}".encode(),
@@ -157,27 +211,17 @@ def test_sigv4_in_the_query_string(cloud):
 def test_sigv2_query_as_euca2ools_and_boto2_send_it(cloud):
     creds = botocore.credentials.Credentials(cloud.admin.access_key_id,
                                              cloud.admin.secret_access_key)
-    request = botocore.awsrequest.AWSRequest(
-        "POST", cloud.ec2_url.rstrip("/") + "/services/compute",
-        data={"Action": "DescribeAvailabilityZones", "Version": "2015-10-01"})
-    botocore.auth.SigV2Auth(creds).add_auth(request)
-    prepared = request.prepare()
-    status, body = raw_call(prepared.url, body=prepared.body.encode()
-                            if isinstance(prepared.body, str) else prepared.body,
-                            headers=dict(prepared.headers))
+    status, body = sigv2_call(cloud.ec2_url.rstrip("/") + "/services/compute",
+                              {"Action": "DescribeAvailabilityZones", "Version": "2015-10-01"},
+                              creds)
     assert status == 200, body
     assert b"mallee-1a" in body
 
 
 def test_sigv2_with_wrong_secret(cloud):
     creds = botocore.credentials.Credentials(cloud.admin.access_key_id, "z" * 40)
-    request = botocore.awsrequest.AWSRequest(
-        "POST", cloud.ec2_url, data={"Action": "DescribeRegions", "Version": "2015-10-01"})
-    botocore.auth.SigV2Auth(creds).add_auth(request)
-    prepared = request.prepare()
-    status, body = raw_call(prepared.url, body=prepared.body.encode()
-                            if isinstance(prepared.body, str) else prepared.body,
-                            headers=dict(prepared.headers))
+    status, body = sigv2_call(cloud.ec2_url, {"Action": "DescribeRegions",
+                                              "Version": "2015-10-01"}, creds)
     assert status == 401 and b"<Code>AuthFailure</Code>" in body
 
 

@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 import xmltodict
@@ -64,3 +65,24 @@ def test_error_xml_has_code_message_and_request_id():
     assert doc["Response"]["RequestID"] == "rid-2"
     assert errors.InvalidKeyPairNotFound.status == 400
     assert errors.AuthFailure.status == 401
+
+
+def test_a_parameter_the_action_does_not_take_is_unknown():
+    with pytest.raises(errors.UnknownParameter, match="^The parameter KeyNmae is not recognized$"):
+        parse(Req, {"ImageId": "ami-1", "KeyNmae.1": "a"})
+    with pytest.raises(errors.UnknownParameter, match="Filters"):
+        parse(Req, {"ImageId": "ami-1", "Filters.1.Name": "x"})
+
+
+def test_signing_and_protocol_parameters_and_ignored_ones_are_known():
+    @dataclass
+    class Taking:
+        image: str = param("ImageId")
+        IGNORED: ClassVar[tuple[str, ...]] = ("Monitoring",)
+
+    parse(Taking, {"Action": "RunInstances", "Version": "2016-11-15", "AWSAccessKeyId": "AK",
+                   "SignatureVersion": "2", "SignatureMethod": "HmacSHA256", "Signature": "s",
+                   "Timestamp": "t", "Expires": "e", "SecurityToken": "tok",
+                   "X-Amz-Algorithm": "AWS4-HMAC-SHA256", "X-Amz-Credential": "c",
+                   "X-Amz-Date": "d", "X-Amz-SignedHeaders": "host", "X-Amz-Signature": "s",
+                   "Monitoring.Enabled": "false", "ImageId": "ami-1"})
