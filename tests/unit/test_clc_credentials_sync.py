@@ -3,6 +3,7 @@ pushes, and the change returns once Walrus has it (or after a short bound)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from cloud_controller.db import open_database
@@ -34,20 +35,29 @@ class FakeWalrus:
         return {}
 
 
-async def _cloud(tmp_path, walrus: FakeWalrus):
+@contextlib.asynccontextmanager
+async def _accounts(tmp_path, walrus: FakeWalrus | None):
+    """The CLC's AccountService, with a running WalrusSync to `walrus` (if any)."""
     init_pki(tmp_path / "pki")
     db = await open_database(tmp_path / "cloud.db")
-    changed = ChangeNotifier("credentials")
+    changed = ChangeNotifier("credentials") if walrus else None
     accounts = AccountService(db, SecretBox(tmp_path / "pki"), tmp_path / "pki", changed)
-    sync = WalrusSync(accounts, walrus, 3600, changed)  # no poll would come in time
-    return db, accounts, asyncio.create_task(sync.run())
+    task = None
+    if walrus:
+        sync = WalrusSync(accounts, walrus, 3600, changed)  # no poll would come in time
+        task = asyncio.create_task(sync.run())
+    try:
+        yield accounts
+    finally:
+        if task:
+            task.cancel()
+        await db.close()
 
 
 def test_every_key_change_is_in_walrus_when_the_call_returns(tmp_path):
     async def scenario():
         walrus = FakeWalrus(delay=0.05)
-        db, accounts, task = await _cloud(tmp_path, walrus)
-        try:
+        async with _accounts(tmp_path, walrus) as accounts:
             await accounts.create_account("alice")
             key = await accounts.create_access_key("alice")
             assert key.access_key_id in walrus.active_keys
@@ -61,9 +71,6 @@ def test_every_key_change_is_in_walrus_when_the_call_returns(tmp_path):
             await accounts.delete_access_key(bob.access_key_id)
             assert bob.access_key_id not in walrus.active_keys
             assert walrus.generation == await accounts.generation()
-        finally:
-            task.cancel()
-            await db.close()
     asyncio.run(scenario())
 
 
@@ -72,43 +79,30 @@ def test_a_key_change_waits_only_a_short_bound_when_walrus_is_slow(tmp_path, mon
 
     async def scenario():
         walrus = FakeWalrus(delay=1.0)
-        db, accounts, task = await _cloud(tmp_path, walrus)
-        try:
+        async with _accounts(tmp_path, walrus) as accounts:
             await accounts.create_account("alice")
             started = time.monotonic()
             key = await accounts.create_access_key("alice")
             assert time.monotonic() - started < 0.8
             await asyncio.sleep(2.5)  # the push still lands (after the running round)
             assert key.access_key_id in walrus.active_keys
-        finally:
-            task.cancel()
-            await db.close()
     asyncio.run(scenario())
 
 
 def test_a_key_change_does_not_wait_for_a_walrus_that_is_down(tmp_path):
     async def scenario():
-        db, accounts, task = await _cloud(tmp_path, FakeWalrus(down=True))
-        try:
+        async with _accounts(tmp_path, FakeWalrus(down=True)) as accounts:
             started = time.monotonic()
             await accounts.create_account("alice")
             await accounts.create_access_key("alice")
             assert time.monotonic() - started < 1.0  # the failed round ends the wait
-        finally:
-            task.cancel()
-            await db.close()
     asyncio.run(scenario())
 
 
 def test_without_subscribers_a_change_does_not_wait(tmp_path):
     async def scenario():
-        init_pki(tmp_path / "pki")
-        db = await open_database(tmp_path / "cloud.db")
-        try:
-            accounts = AccountService(db, SecretBox(tmp_path / "pki"), tmp_path / "pki")
+        async with _accounts(tmp_path, None) as accounts:
             started = time.monotonic()
             await accounts.ensure_admin()
             assert time.monotonic() - started < 1.0
-        finally:
-            await db.close()
     asyncio.run(scenario())
