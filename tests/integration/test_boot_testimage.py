@@ -3,9 +3,12 @@ not work), prints its marker, powers off on the ACPI button, and leaves
 nothing behind. Run with -s to see the measured boot time."""
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
 import hashlib
-import http.server
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -14,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from mallee.images.testimage import TEST_IMAGE_CMDLINE, build_test_image
 from node_controller.hypervisor import (
@@ -25,6 +29,7 @@ from node_controller.hypervisor import (
     read_console_tail,
 )
 from node_controller.hypervisor.guest_files import make_guest_dir
+from node_controller.network.metadata import HOP_LIMIT, TOKEN_HEADER, Caller, create_metadata_app
 
 pytestmark = pytest.mark.integration
 libvirt = pytest.importorskip("libvirt")
@@ -111,49 +116,89 @@ def test_boot_marker_acpi_poweroff_and_cleanup(driver, guest_dir):
     assert not list(guest_dir.glob("*.tmp"))
 
 
-class _Metadata(http.server.BaseHTTPRequestHandler):
-    """A stand-in metadata service on 127.0.0.1; imdsv2=False refuses tokens."""
-
-    imdsv2 = True
-    token = "mallee-token"
-    paths = {
-        "/latest/meta-data/instance-id": b"i-0123456789abcdef0",
-        "/latest/user-data": b"hello world\nsecond line\n",
-        "/latest/meta-data/public-keys/0/openssh-key": b"ssh-ed25519 AAAAC3Nza k1",
-    }
-
-    def do_PUT(self):
-        self._reply(200, self.token.encode()) if self.imdsv2 else self._reply(405, b"")
-
-    def do_GET(self):
-        if self.imdsv2 and self.headers.get("X-aws-ec2-metadata-token") != self.token:
-            return self._reply(401, b"")
-        body = self.paths.get(self.path)
-        self._reply(200, body) if body is not None else self._reply(404, b"")
-
-    def _reply(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+USER_DATA = b"hello world\nsecond line\n"
+GUEST = {"instance_id": "i-0123456789abcdef0", "mac": "52:54:00:12:34:56",  # QEMU's default
+         "key_name": "k1", "public_key": "ssh-ed25519 AAAAC3Nza k1",
+         "user_data": base64.b64encode(USER_DATA).decode()}
 
 
-@pytest.mark.parametrize("imdsv2", [True, False], ids=["imdsv2", "imdsv1"])
+@contextlib.contextmanager
+def metadata_service(imdsv2: bool) -> Iterator[tuple[int, list[tuple[str, str, bool]]]]:
+    """The NC's own metadata responder (create_metadata_app), served as the NC
+    serves it (an AppRunner on a listening socket with the hop limit), but on
+    127.0.0.1 and on an event loop in a thread of its own. QEMU forwards the
+    guest's connections from 127.0.0.1, so that address resolves to the guest.
+    Yields the port and the requests seen: (method, path, carried a token).
+    imdsv2=False answers the token PUT 405, as a service without IMDSv2
+    (Eucalyptus's own), so the guest must fall back to IMDSv1."""
+    guest = Caller(GUEST, "169.254.169.15", None, "169.254.169.0/24", "mallee")
+    app = create_metadata_app(lambda ip: guest if ip == "127.0.0.1" else None)
+    seen: list[tuple[str, str, bool]] = []
+
+    @web.middleware
+    async def observe(request: web.Request, handler):
+        seen.append((request.method, request.path, TOKEN_HEADER in request.headers))
+        if request.method == "PUT" and not imdsv2:
+            return web.Response(status=405)
+        return await handler(request)
+
+    app.middlewares.append(observe)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, HOP_LIMIT)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    runner = web.AppRunner(app, access_log=None)
+
+    async def start() -> None:
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+        yield sock.getsockname()[1], seen
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+        sock.close()
+
+
+# The guest's token PUT goes through busybox nc, which half-closes after its
+# request, and aiohttp drops a request whose client half-closes before the
+# reply (aio-libs/aiohttp#3659): the NC's responder never answers it, so the
+# test image falls back to IMDSv1 everywhere. Strict: passes once fixed.
+HALF_CLOSE = pytest.mark.xfail(
+    strict=True, raises=AssertionError,
+    reason="the NC's metadata server drops half-closed requests (busybox nc's token PUT); "
+           "tests/unit/test_metadata_serving.py")
+
+
+@pytest.mark.parametrize("imdsv2", [pytest.param(True, id="imdsv2", marks=HALF_CLOSE),
+                                    pytest.param(False, id="imdsv1")])
 def test_guest_reads_metadata_and_user_data(guest_dir, imdsv2):
     """QEMU directly (libvirt's user networking cannot forward): DHCP from
-    QEMU's user network, 169.254.169.254:80 forwarded to a server on
-    127.0.0.1, so no traffic leaves the host."""
+    QEMU's user network, 169.254.169.254:80 forwarded to the NC's metadata
+    service on 127.0.0.1, so no traffic leaves the host."""
     image = build_test_image(guest_dir / "image")
-    handler = type("Metadata", (_Metadata,), {"imdsv2": imdsv2})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with metadata_service(imdsv2) as (port, seen):
+        _boot_and_read_metadata(guest_dir, image, port)
+    gets = [(path, token) for method, path, token in seen if method == "GET"]
+    assert ("PUT", "/latest/api/token", False) in seen
+    assert {path for path, _ in gets} >= {"/latest/meta-data/instance-id", "/latest/user-data",
+                                          "/latest/meta-data/public-keys/0/openssh-key"}
+    assert all(token == imdsv2 for _, token in gets), gets  # v2: every read with its token
+
+
+def _boot_and_read_metadata(guest_dir: Path, image, port: int) -> None:
     console = guest_dir / "console.log"
     netdev = (
         "user,id=net0,restrict=on,net=169.254.169.0/24,host=169.254.169.2,"
-        f"guestfwd=tcp:169.254.169.254:80-cmd:/bin/busybox nc 127.0.0.1 {server.server_port}"
+        f"guestfwd=tcp:169.254.169.254:80-cmd:/bin/busybox nc 127.0.0.1 {port}"
     )
     qemu = subprocess.Popen(
         ["qemu-system-x86_64", "-accel", "tcg", "-machine", "pc", "-nodefaults", "-display", "none",
@@ -170,4 +215,3 @@ def test_guest_reads_metadata_and_user_data(guest_dir, imdsv2):
     finally:
         qemu.kill()
         qemu.wait()
-        server.shutdown()
