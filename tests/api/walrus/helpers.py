@@ -4,7 +4,6 @@ the error code and status of a failed call."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from mallee import pki, settings as mallee_settings
+from mallee import settings as mallee_settings
 from mallee.rpc import RpcClient, client_ssl_context
 from mallee.service import start_sites, stop_sites
 

@@ -2,7 +2,6 @@
 import base64
 import hashlib
 import io
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest

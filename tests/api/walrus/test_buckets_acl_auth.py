@@ -9,8 +9,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.api.walrus.helpers import ALICE, BOB, client_for
-from tests.api.walrus.helpers import code, status
+from tests.api.walrus.helpers import ALICE, BOB, client_for, code, status
 
 NOT_CONFIGURED = {
     "get_bucket_policy": "NoSuchBucketPolicy",
@@ -107,8 +106,9 @@ def test_canned_acls(s3, s3_bob, bucket, server):
     assert s3_bob.get_object(Bucket=bucket, Key="pub")["Body"].read() == b"public"
     s3.put_object(Bucket=bucket, Key="auth", Body=b"members", ACL="authenticated-read")
     assert s3_bob.get_object(Bucket=bucket, Key="auth")["Body"].read() == b"members"
-    with pytest.raises(HTTPError):
+    with pytest.raises(HTTPError) as e:
         urllib.request.urlopen(f"{server.endpoint}/{bucket}/auth")
+    assert e.value.code == 403 and b"<Code>AccessDenied</Code>" in e.value.read()
     acl = s3.get_object_acl(Bucket=bucket, Key="pub")
     assert acl["Owner"]["ID"] == ALICE.account_id
     perms = {(g["Grantee"].get("URI") or g["Grantee"].get("ID"), g["Permission"])
@@ -120,14 +120,16 @@ def test_canned_acls(s3, s3_bob, bucket, server):
     with urllib.request.urlopen(f"{server.endpoint}/{bucket}") as resp:
         assert b"<Key>pub</Key>" in resp.read()
     s3.put_bucket_acl(Bucket=bucket, ACL="private")
-    with pytest.raises(HTTPError):
+    with pytest.raises(HTTPError) as e:
         urllib.request.urlopen(f"{server.endpoint}/{bucket}")
+    assert e.value.code == 403 and b"<Code>AccessDenied</Code>" in e.value.read()
 
 
 def test_grant_based_acl(s3, s3_bob, bucket):
     s3.put_object(Bucket=bucket, Key="shared", Body=b"for bob")
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as e:
         s3_bob.get_object(Bucket=bucket, Key="shared")
+    assert (code(e), status(e)) == ("AccessDenied", 403)
     s3.put_object_acl(Bucket=bucket, Key="shared", AccessControlPolicy={
         "Owner": {"ID": ALICE.account_id},
         "Grants": [{"Grantee": {"Type": "CanonicalUser", "ID": BOB.account_id},

@@ -121,7 +121,8 @@ def test_rclone_copy_up_down_and_check(rclone, tmp_path, s3):
     entries = json.loads(rclone("lsjson", "-R", "--hash", "w:rclone-b1").stdout)
     assert {e["Path"] for e in entries if not e["IsDir"]} == {f"tree/{n}" for n in files}
     (src / "hello.txt").write_bytes(b"changed\n")
-    assert rclone("check", str(src), "w:rclone-b1/tree", check=False).returncode != 0
+    differs = rclone("check", str(src), "w:rclone-b1/tree", check=False)
+    assert differs.returncode != 0 and "1 differences found" in differs.stderr
     rclone("sync", str(src), "w:rclone-b1/tree")
     rclone("check", str(src), "w:rclone-b1/tree")
     rclone("purge", "w:rclone-b1")
