@@ -6,7 +6,11 @@ Measures 64 MiB PUT/GET throughput, 4 KiB PUT/GET requests per second and p99
 latency with 16 concurrent clients (an asyncio + aiohttp client in its own
 process, signing SigV4 with UNSIGNED-PAYLOAD; curl for the large transfers), `dd conv=fdatasync` for the
 disk's own write rate, and Walrus's peak RSS while a large object goes up and
-comes down. Prints one table with ratios. Not a timed test.
+comes down; and listing a bucket of --listing keys (100 "directories"): the
+delimiter listing of the root, one directory, and every key in 1,000-key
+pages. Prints one table with ratios. Not a timed test.
+
+    .venv/bin/python bench/walrus.py --listing-only --listing 20000
 """
 from __future__ import annotations
 
@@ -23,9 +27,11 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import aiohttp
+import xmltodict
+from yarl import URL
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -53,7 +59,8 @@ def sign(method: str, url: str) -> dict:
     headers = {"host": parts.netloc, "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
                "x-amz-date": amz_date}
     names = tuple(sorted(headers))
-    canonical = "\n".join([method, parts.path, "", sigv4.canonical_headers(headers, names),
+    query = sigv4.canonical_query(parse_qsl(parts.query, keep_blank_values=True))
+    canonical = "\n".join([method, parts.path, query, sigv4.canonical_headers(headers, names),
                            ";".join(names), "UNSIGNED-PAYLOAD"])
     scope = sigv4.Scope(KEY, amz_date[:8], "us-east-1", "s3")  # moto insists; Walrus takes any
     to_sign = "\n".join([sigv4.ALGORITHM, amz_date, scope.text,
@@ -109,8 +116,8 @@ def start_moto() -> tuple[subprocess.Popen, str]:
 
 
 async def _request(session, method, url, data=None, headers=None) -> bytes | int:
-    async with session.request(method, url, data=data, headers={**sign(method, url),
-                                                                  **(headers or {})}) as resp:
+    async with session.request(method, URL(url, encoded=True), data=data,
+                               headers={**sign(method, url), **(headers or {})}) as resp:
         if resp.status >= 300:
             raise RuntimeError(f"{method} {url}: {resp.status} {await resp.text()}")
         if method == "GET":
@@ -164,6 +171,64 @@ async def small(endpoint: str, bucket: str, count: int) -> dict:
     return results
 
 
+def listing_keys(count: int) -> list[str]:
+    return [f"dir{i % 100:03d}/key{i:06d}" for i in range(count)]
+
+
+async def fill_for_listing(endpoint: str, bucket: str, count: int) -> None:
+    keys = iter(listing_keys(count))
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker():
+            for key in keys:
+                await _request(session, "PUT", f"{endpoint}/{bucket}/{key}", b"x")
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+
+
+async def _list(session, endpoint: str, bucket: str, **params) -> dict:
+    query = urlencode({"list-type": "2", **params}, quote_via=quote, safe="")
+    async with session.get(URL(f"{endpoint}/{bucket}?{query}", encoded=True),
+                           headers=sign("GET", f"{endpoint}/{bucket}?{query}")) as resp:
+        body = await resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"list {params}: {resp.status} {body[:300]!r}")
+    return xmltodict.parse(body)["ListBucketResult"]
+
+
+def _as_list(value) -> list:
+    return [] if value is None else value if isinstance(value, list) else [value]
+
+
+async def listing(endpoint: str, bucket: str, count: int, repeats: int = 3) -> dict:
+    """Seconds (best of `repeats`) for: the root with a delimiter, one directory, all keys;
+    each result checked, so a fast wrong answer cannot win."""
+    best: dict[str, float] = {}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(repeats):
+            t = time.perf_counter()
+            root = await _list(session, endpoint, bucket, delimiter="/")
+            took = {"root": time.perf_counter() - t}
+            assert len(_as_list(root.get("CommonPrefixes"))) == min(count, 100), root
+            t = time.perf_counter()
+            one = await _list(session, endpoint, bucket, prefix="dir007/")
+            took["dir"] = time.perf_counter() - t
+            assert len(_as_list(one.get("Contents"))) == len(
+                [k for k in listing_keys(count) if k.startswith("dir007/")])
+            t, seen, token = time.perf_counter(), 0, None
+            while True:
+                page = await _list(session, endpoint, bucket,
+                                   **({"continuation-token": token} if token else {}))
+                seen += len(_as_list(page.get("Contents")))
+                if page.get("IsTruncated") != "true":
+                    break
+                token = page["NextContinuationToken"]
+            took["all"] = time.perf_counter() - t
+            assert seen == count, (seen, count)
+            for name, seconds in took.items():
+                best[name] = min(best.get(name, seconds), seconds)
+    return best
+
+
 async def make_bucket(endpoint: str, bucket: str) -> None:
     async with aiohttp.ClientSession() as session:
         await _request(session, "PUT", f"{endpoint}/{bucket}")
@@ -210,6 +275,10 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=3000, help="requests per small-object run")
     parser.add_argument("--big-gib", type=float, default=5.0,
                         help="size of the memory-flatness object (0 to skip)")
+    parser.add_argument("--listing", type=int, default=10000,
+                        help="keys in the listing bucket (0 to skip)")
+    parser.add_argument("--listing-only", action="store_true",
+                        help="measure only the listing (no transfers, no dd)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="walrus-bench-", dir=ROOT / "bench"))
     procs = []
@@ -218,6 +287,14 @@ def main() -> None:
         procs.append(walrus_proc)
         moto_proc, moto_url = start_moto()
         procs.append(moto_proc)
+        lists = {}
+        for name, url in (("walrus", walrus_url), ("moto", moto_url)) if args.listing else ():
+            asyncio.run(make_bucket(url, "listing"))
+            asyncio.run(fill_for_listing(url, "listing", args.listing))
+            lists[name] = asyncio.run(listing(url, "listing", args.listing))
+        if args.listing_only:
+            print_listing(lists, args.listing)
+            return
         source = work / "source.bin"
         source.write_bytes(os.urandom(BIG))
         rows = {}
@@ -253,6 +330,18 @@ def main() -> None:
         print(f"{f'{args.big_gib:g} GiB up+down: walrus RSS MiB':34} {base_rss:10.0f} -> "
               f"{peak:.0f} peak ({huge_seconds:.0f} s)")
     print("(dd: write with conv=fdatasync; its GET column is a cached read of that file)")
+    print_listing(lists, args.listing)
+
+
+def print_listing(lists: dict, count: int) -> None:
+    if not lists:
+        return
+    w, m = lists["walrus"], lists["moto"]
+    for name, label in (("root", "root, delimiter / (100 prefixes)"),
+                        ("dir", "one directory (prefix)"),
+                        ("all", "all keys, 1,000 a page")):
+        print(f"{f'list {count} keys: {label} ms':54} {w[name] * 1000:10.1f} "
+              f"{m[name] * 1000:10.1f}  {m[name] / w[name]:.2f}x moto's speed")
 
 
 if __name__ == "__main__":
