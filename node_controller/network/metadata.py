@@ -12,6 +12,7 @@ with IP TTL 1 (the hop limit), so they cannot be relayed beyond a guest.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -207,3 +208,58 @@ def create_metadata_app(resolve: Resolve) -> web.Application:
     app.router.add_put("/latest/api/token", put_token)
     app.router.add_get("/{path:.*}", get)
     return app
+
+
+class _AnswerAfterHalfClose(asyncio.Protocol):
+    """One connection of the metadata server: aiohttp's own handler, except that
+    the client shutting its side down does not end the connection. busybox nc
+    (the test image's IMDSv2 token PUT) half-closes right after its request,
+    and a protocol whose eof_received() returns a false value makes asyncio
+    close the socket before aiohttp answers (aio-libs/aiohttp#3659). Returning
+    True keeps the write side open, and the handler closes the connection once
+    the request in hand is answered (no other can follow), keep-alive or not."""
+
+    def __init__(self, inner: asyncio.Protocol):
+        self._inner = inner
+
+    def connection_made(self, transport) -> None:
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool:
+        self._inner.eof_received()
+        self._inner.close()  # no request can follow: close once this one is answered
+        return True
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+
+class MetadataServer:
+    """Serves a metadata app on a listening socket that the caller made (the NC:
+    on 169.254.169.254 in the node's namespace, with the hop limit)."""
+
+    def __init__(self, app: web.Application):
+        self._runner = web.AppRunner(app, access_log=None)
+        self._server: asyncio.Server | None = None
+
+    async def start(self, sock) -> None:
+        await self._runner.setup()
+        factory = self._runner.server  # aiohttp's protocol factory (web.Server)
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _AnswerAfterHalfClose(factory()), sock=sock)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.wait_closed()

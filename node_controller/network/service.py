@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiohttp import web
-
 from mallee import errors
 from node_controller.network import namespace
 from node_controller.network.commands import NetworkError
 from node_controller.network.dataplane import DataPlane
-from node_controller.network.metadata import HOP_LIMIT, Caller, create_metadata_app
+from node_controller.network.metadata import (HOP_LIMIT, Caller, MetadataServer,
+                                              create_metadata_app)
 from node_controller.network.names import METADATA_IP, tap_name
 from node_controller.network.port import Port
 from node_controller.network.view import ViewError, parse_view
@@ -32,7 +31,7 @@ class NodeNetwork:
         self.region = region
         self.version = 0
         self.error: str | None = None
-        self._runner: web.AppRunner | None = None
+        self._metadata: MetadataServer | None = None
 
     @property
     def enforcing(self) -> bool:
@@ -60,9 +59,8 @@ class NodeNetwork:
             self.error = f"data plane: {exc}"
             log.error("network data plane not ready: %s", exc)
             return
-        self._runner = web.AppRunner(create_metadata_app(self._caller), access_log=None)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
+        self._metadata = MetadataServer(create_metadata_app(self._caller))
+        await self._metadata.start(sock)
         log.info("data plane %s ready (%d guest(s), view %d)", plane.config.namespace,
                  len(ports), self.version)
 
@@ -74,8 +72,8 @@ class NodeNetwork:
                       self.region)
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._metadata is not None:
+            await self._metadata.close()
 
     # -- the CC's view --------------------------------------------------------
     async def apply(self, raw: dict) -> dict:

@@ -29,7 +29,8 @@ from node_controller.hypervisor import (
     read_console_tail,
 )
 from node_controller.hypervisor.guest_files import make_guest_dir
-from node_controller.network.metadata import HOP_LIMIT, TOKEN_HEADER, Caller, create_metadata_app
+from node_controller.network.metadata import (HOP_LIMIT, TOKEN_HEADER, Caller, MetadataServer,
+                                              create_metadata_app)
 
 pytestmark = pytest.mark.integration
 libvirt = pytest.importorskip("libvirt")
@@ -125,7 +126,7 @@ GUEST = {"instance_id": "i-0123456789abcdef0", "mac": "52:54:00:12:34:56",  # QE
 @contextlib.contextmanager
 def metadata_service(imdsv2: bool) -> Iterator[tuple[int, list[tuple[str, str, bool]]]]:
     """The NC's own metadata responder (create_metadata_app), served as the NC
-    serves it (an AppRunner on a listening socket with the hop limit), but on
+    serves it (MetadataServer on a listening socket with the hop limit), but on
     127.0.0.1 and on an event loop in a thread of its own. QEMU forwards the
     guest's connections from 127.0.0.1, so that address resolves to the guest.
     Yields the port and the requests seen: (method, path, carried a token).
@@ -148,37 +149,23 @@ def metadata_service(imdsv2: bool) -> Iterator[tuple[int, list[tuple[str, str, b
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
     sock.setblocking(False)
-    runner = web.AppRunner(app, access_log=None)
-
-    async def start() -> None:
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
+    server = MetadataServer(app)
 
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
-        asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(server.start(sock), loop).result(10)
         yield sock.getsockname()[1], seen
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
         sock.close()
 
 
-# The guest's token PUT goes through busybox nc, which half-closes after its
-# request, and aiohttp drops a request whose client half-closes before the
-# reply (aio-libs/aiohttp#3659): the NC's responder never answers it, so the
-# test image falls back to IMDSv1 everywhere. Strict: passes once fixed.
-HALF_CLOSE = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="the NC's metadata server drops half-closed requests (busybox nc's token PUT); "
-           "tests/unit/test_metadata_serving.py")
-
-
-@pytest.mark.parametrize("imdsv2", [pytest.param(True, id="imdsv2", marks=HALF_CLOSE),
+@pytest.mark.parametrize("imdsv2", [pytest.param(True, id="imdsv2"),
                                     pytest.param(False, id="imdsv1")])
 def test_guest_reads_metadata_and_user_data(guest_dir, imdsv2):
     """QEMU directly (libvirt's user networking cannot forward): DHCP from
