@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,15 @@ from cloud_controller.db.accounts import AccountRepository
 from cloud_controller.services.notify import ChangeNotifier
 from mallee import errors, ids
 from mallee.auth import Credential
+from mallee.auth.access_keys import well_formed
 from mallee.pki import SecretBox, issue_user_cert
 
 ADMIN_ACCOUNT = "eucalyptus"
 ADMIN_USER = "admin"
 SYNC_WAIT = 2.0  # seconds a key change waits for Walrus to hold the new keys
+# Look-ups run before the signature is checked, so strangers choose the keys:
+# the cache holds at most this many (least recently used go first).
+LOOKUP_CACHE_ENTRIES = 4096
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class AccountService:
         self.box = box
         # None: nobody listens (a tool with the database and no Walrus to tell).
         self.credentials_changed = credentials_changed or ChangeNotifier("credentials")
-        self._cache: dict[str, Credential | None] = {}
+        self._cache: OrderedDict[str, Credential | None] = OrderedDict()
         self._cache_generation = -1
 
     async def create_account(self, name: str, is_admin: bool = False) -> str:
@@ -140,14 +145,22 @@ class AccountService:
         return await self.repo.certificates(account_id)
 
     async def lookup(self, key_id: str) -> Credential | None:
-        """The credential for a request's access key; cached until keys change."""
+        """The credential for a request's access key (None: unknown or malformed);
+        cached, bounded, until keys change."""
+        if not well_formed(key_id):
+            return None
         generation = await self.repo.generation()
         if generation != self._cache_generation:
-            self._cache, self._cache_generation = {}, generation
-        if key_id not in self._cache:
-            row = await self.repo.key(key_id)
-            self._cache[key_id] = self._credential(row) if row else None
-        return self._cache[key_id]
+            self._cache, self._cache_generation = OrderedDict(), generation
+        if key_id in self._cache:
+            self._cache.move_to_end(key_id)
+            return self._cache[key_id]
+        row = await self.repo.key(key_id)
+        credential = self._credential(row) if row else None
+        self._cache[key_id] = credential
+        if len(self._cache) > LOOKUP_CACHE_ENTRIES:
+            self._cache.popitem(last=False)
+        return credential
 
     async def all_credentials(self) -> list[Credential]:
         return [k.credential for k in await self.access_keys()]
