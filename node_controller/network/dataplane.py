@@ -25,10 +25,14 @@ from node_controller.network import cluster_link, elastic, firewall, names, name
 from node_controller.network.cluster_link import ClusterLink
 from node_controller.network.commands import NetworkError, in_namespace, run
 from node_controller.network.dhcp import Dnsmasq
+from node_controller.network.leftovers import Leftover, LeftoverTaps
 from node_controller.network.port import Port
 from node_controller.network.view import NetworkView, empty_view, parse_view
 
 log = logging.getLogger(__name__)
+
+LEFTOVER_RETRY_SECONDS = 2.0  # between background tries at a tap that would not go
+LEFTOVER_RETRIES = 150  # about five minutes; then its address stays blocked (logged)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,9 @@ class DataPlane:
         self.ports: dict[str, Port] = {}
         self._elastic: dict[str, str] = {}  # public -> private IP, as the NAT table has it
         self._lock = threading.RLock()
+        self._leftovers = LeftoverTaps(lambda tap: _remove_tap(tap, config.namespace, attempts=1),
+                                       self._lock, lambda: LEFTOVER_RETRY_SECONDS,
+                                       LEFTOVER_RETRIES)
 
     # -- building -------------------------------------------------------------
     def ensure(self) -> None:
@@ -145,15 +152,30 @@ class DataPlane:
         """Rules and lease first, then the tap onto the bridge: the guest's
         first frame already meets its anti-spoofing and group rules."""
         with self._lock:
+            old = self._leftovers.holder(port.private_ip)
+            if old is not None:
+                raise NetworkError(f"{port.private_ip} is still held by {old.instance_id}, "
+                                   f"whose tap {old.tap} has not gone yet")
             self.ports[port.instance_id] = port
             self._apply()
             namespace.attach_tap(self.config.namespace, port.tap)
 
     def unplug(self, instance_id: str) -> None:
+        """The port's state goes first, whatever its tap does: a tap that
+        will not go is retried in the background and blocks its address."""
         with self._lock:
-            _remove_tap(names.tap_name(instance_id), self.config.namespace)
-            if self.ports.pop(instance_id, None) is not None:
+            port = self.ports.pop(instance_id, None)
+            if port is not None:
                 self._apply()
+            tap = names.tap_name(instance_id)
+            try:
+                _remove_tap(tap, self.config.namespace)
+            except NetworkError as exc:
+                log.warning("%s: %s; retrying in the background", instance_id, exc)
+                self._leftovers.add(Leftover(instance_id, tap, port and port.private_ip))
+
+    def leftover_taps(self) -> list[Leftover]:
+        return self._leftovers.all()
 
     def effective_ports(self) -> list[Port]:
         """Local ports with the view's groups and public IP where it knows the instance."""
@@ -207,6 +229,7 @@ class DataPlane:
             self.dhcp.stop()
             teardown_all(self.config.node, self.config.link)
             self.ports.clear()
+            self._leftovers.forget()
 
 
 def teardown_all(node: str, link: ClusterLink = ClusterLink()) -> None:

@@ -285,3 +285,34 @@ def test_apply_time_100_groups_x_20_rules(plane, guests):
     print(f"\n100 groups x 20 rules, 200 instances, 20 local: first apply {first:.2f}s, "
           f"re-apply {again:.2f}s, {rules} iptables rules")
     assert first < 5
+
+
+def test_a_tap_that_will_not_go_leaves_no_port_and_blocks_its_address(
+        plane, guests, config, monkeypatch):
+    """Issue 11 #5: the port's state goes even when its tap stays; the old
+    address is not handed to a new guest while the old tap is there; the tap
+    is removed in the background once removal works again."""
+    from node_controller.network import dataplane, namespace
+    plug_guest(plane, guests, 1, ["sg-a"], spec={"user_data": "old tenant"})
+    plane.apply_view(parse_view(view(1, {1: ["sg-a"]}, {"sg-a": SELF})))
+    real_remove = namespace.remove_link
+
+    def stuck(name, ns):
+        raise NetworkError(f"cannot delete {name}: Device or resource busy")
+    monkeypatch.setattr(namespace, "remove_link", stuck)
+    monkeypatch.setattr(dataplane, "LEFTOVER_RETRY_SECONDS", 0.2, raising=False)
+    plane.unplug(iid(1))  # the instance is gone either way
+    assert plane.port_by_ip(ip(1)) is None and iid(1) not in plane.ports
+    plane.apply_view(parse_view(view(2, {}, {"sg-a": SELF})))  # the CC's view without it
+    members = sh("ip", "netns", "exec", config.namespace, "ipset", "list").stdout
+    assert ip(1) not in members  # the old tenant's group sets no longer hold it
+    with pytest.raises(NetworkError, match=f"{ip(1)} is still held by {iid(1)}"):
+        plane.plug(Port(iid(2), mac(2), ip(1), ("sg-b",), spec={"user_data": "new"}))
+    assert iid(2) not in plane.ports and plane.port_by_ip(ip(1)) is None
+    monkeypatch.setattr(namespace, "remove_link", real_remove)
+    assert wait_until(lambda: not link_exists(tap_name(iid(1)), config.namespace), 5) is not None
+    assert wait_until(lambda: not plane.leftover_taps(), 5) is not None
+    guest = FakeGuest.create(iid(2), mac(2), ip(1))
+    guests.append(guest)
+    plane.plug(Port(iid(2), mac(2), ip(1), ("sg-b",), spec={"user_data": "new"}))
+    assert plane.port_by_ip(ip(1)).spec == {"user_data": "new"}
