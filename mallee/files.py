@@ -1,5 +1,6 @@
 """Files written so that a crash leaves the old content or the new, never a
-part: write a temporary file beside it, fsync, rename over it."""
+part: write a temporary file beside it, fsync, rename over it, fsync the
+directory (until then the rename itself may be lost)."""
 from __future__ import annotations
 
 import json
@@ -18,6 +19,16 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
         os.fsync(f.fileno())
     os.chmod(tmp, mode)  # O_CREAT's mode is filtered by the umask
     os.replace(tmp, path)
+    fsync_path(path.parent)
+
+
+def fsync_path(path: Path) -> None:
+    """A file's data, or a directory's names (made, renamed), made durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_json_atomic(path: Path, data) -> None:

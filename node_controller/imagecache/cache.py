@@ -34,9 +34,10 @@ import aiohttp
 
 from mallee.bundle import parse_manifest, unbundle_async
 from mallee.bundle.bundler import Progress
+from mallee.files import fsync_path
 from node_controller.imagecache.errors import ImageCacheError
 from node_controller.imagecache.fetch import fetch_manifest, stream_part
-from node_controller.imagecache.qemu_img import convert_raw_to_qcow2, fsync_path
+from node_controller.imagecache.qemu_img import convert_raw_to_qcow2
 
 log = logging.getLogger(__name__)
 

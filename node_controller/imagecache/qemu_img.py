@@ -10,6 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
+from mallee.files import fsync_path
 from node_controller.imagecache.errors import ImageCacheError
 
 GiB = 2**30
@@ -27,14 +28,6 @@ async def run_qemu_img(*args: str) -> None:
     if proc.returncode:
         detail = stderr.decode(errors="replace").strip().splitlines()
         raise ImageCacheError(f"qemu-img {args[0]} failed: {detail[-1] if detail else proc.returncode}")
-
-
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 async def convert_raw_to_qcow2(raw: Path, qcow2: Path) -> Path:
