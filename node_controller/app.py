@@ -54,6 +54,7 @@ def create_app(settings: Settings) -> web.Application:
         cache.in_use = manager.in_use
         await manager.recover()
         await network.start(manager.network_ports())
+        manager.finish_launches()  # after the data plane: they plug their taps
         app[MANAGER], app[NETWORK] = manager, network
         # Learn now, not at the first launch, whether KVM works (the probe boots a guest).
         probe = asyncio.create_task(asyncio.to_thread(lambda: driver.host_info()))

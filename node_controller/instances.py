@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mallee import errors
-from mallee.files import write_json_atomic
+from mallee.files import write_atomic, write_json_atomic
 from node_controller.hypervisor import (
     DirectKernelBoot,
     DomainNotFound,
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 KERNEL_CMDLINE = "console=ttyS0 root=/dev/vda panic=-1"
 SWAP_GB = 0.5
+LAUNCHED = "launched"  # in the instance dir once the guest has been resumed: the launch is done
 
 
 @dataclass
@@ -82,21 +83,47 @@ class InstanceManager:
 
     # -- start-up ---------------------------------------------------------------
     async def recover(self) -> None:
-        """Find this node's instances again after a restart."""
+        """Find this node's instances again after a restart. A launch the NC
+        was killed in the middle of is finished by finish_launches() (once
+        the data plane is up); a domain of ours without a spec is removed."""
         domains = {d.name: d for d in await self._call(self.driver.list_domains)}
         for spec_file in sorted(self.root.glob("*/spec.json")):
             spec = json.loads(spec_file.read_text())
             inst = Instance(spec, spec_file.parent)
-            if inst.id in domains:
+            domain = domains.get(inst.id)
+            # A launched guest is never started again here (its domain gone or
+            # off: describe says shutoff); a paused one was killed before resume.
+            paused = domain is not None and domain.state == DomainState.PAUSED
+            if (inst.directory / LAUNCHED).exists() and not paused:
                 inst.state = "running"
                 for key in ("image", "kernel", "ramdisk"):
                     if spec.get(key):
                         self.cache.pin(spec[key]["image_id"])
                         inst.images.append(spec[key]["image_id"])
-            else:
-                inst.state, inst.reason = "failed", "the node restarted while launching it"
             self.instances[inst.id] = inst
+        for name in domains.keys() - self.instances.keys():
+            await self._remove_orphan(name)
         log.info("recovered %d instance(s)", len(self.instances))
+
+    def finish_launches(self) -> None:
+        """Resume every launch recover() found unfinished, from the step it reached."""
+        for inst in self.instances.values():
+            if inst.state == "pending" and inst.task is None:
+                log.info("%s: finishing the launch a restart interrupted", inst.id)
+                inst.task = asyncio.create_task(self._launch(inst))
+
+    async def _remove_orphan(self, name: str) -> None:
+        """A domain with no spec (its write was lost, or a terminate was cut
+        short): ours only if this NC's instance root made it."""
+        try:
+            owner = await self._call(self.driver.domain_owner, name)
+        except DomainNotFound:
+            return
+        if owner != str(self.root):
+            return
+        log.warning("%s: a domain without an instance spec; removing it", name)
+        await self._remove_domain(name)
+        await asyncio.to_thread(shutil.rmtree, self.root / name, True)
 
     def _wired(self, spec: dict) -> bool:
         """A NIC only with an address from the CC and a data plane to plug it
@@ -147,20 +174,26 @@ class InstanceManager:
         return path
 
     async def _launch(self, inst: Instance) -> None:
+        """Each step starts from what the previous one left, so a launch an NC
+        restart interrupted resumes here at the step it reached."""
         started = time.monotonic()
         try:
             base = await self._image(inst, "image")
             kernel = await self._image(inst, "kernel")
             ramdisk = await self._image(inst, "ramdisk")
             wired = self._wired(inst.spec)
-            # The tap is made fresh for every start; libvirt opens it (managed='no').
-            tap = await self.network.create_tap(inst.id) if wired else None
-            domain = await self._prepare(inst, base, kernel, ramdisk, tap)
-            await self._call_on(inst.id, self.driver.define, domain)
-            await self._call_on(inst.id, self.driver.start, inst.id, wired)
+            state = await self._domain_state(inst.id)
+            if state in (None, DomainState.SHUTOFF):
+                # The tap is made fresh for every start; libvirt opens it (managed='no').
+                tap = await self.network.create_tap(inst.id) if wired else None
+                if state is None:
+                    domain = await self._prepare(inst, base, kernel, ramdisk, tap)
+                    await self._call_on(inst.id, self.driver.define, domain)
+                await self._call_on(inst.id, self.driver.start, inst.id, wired)
             if wired:  # vCPUs wait while the tap moves into the node's namespace
                 await self.network.plug(inst.spec)
-                await self._call_on(inst.id, self.driver.resume, inst.id)
+            await self._call_on(inst.id, self.driver.resume, inst.id)
+            await asyncio.to_thread(write_atomic, inst.directory / LAUNCHED, "", 0o600)
             inst.state = "running"
             log.info("%s running after %.2fs", inst.id, time.monotonic() - started)
         except asyncio.CancelledError:
@@ -170,6 +203,12 @@ class InstanceManager:
             log.warning("%s failed to launch: %s", inst.id, inst.reason)
             await self._remove_domain(inst.id)
             await self._unplug(inst.id)
+
+    async def _domain_state(self, name: str) -> DomainState | None:
+        try:
+            return await self._call_on(name, self.driver.domain_state, name)
+        except DomainNotFound:
+            return None
 
     async def _prepare(self, inst: Instance, base: Path, kernel: Path | None,
                        ramdisk: Path | None, tap: str | None) -> DomainSpec:
@@ -189,7 +228,7 @@ class InstanceManager:
         interfaces = (TapInterface(spec["mac"], tap),) if tap else ()
         return DomainSpec(name=inst.id, vcpus=spec["cpu"], memory_mb=spec["memory_mb"],
                           boot=boot, disks=tuple(disks), interfaces=interfaces,
-                          console_path=console)
+                          console_path=console, owner=str(self.root))
 
     # -- end ------------------------------------------------------------------------
     async def _remove_domain(self, name: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 DomainType = Literal["kvm", "qemu"]
+OWNER_NS = "https://mallee.dev/ns/owner/1"  # <metadata> element naming the NC that made it
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ class DomainSpec:
     domain_type: DomainType | None = None  # None: the driver picks (KVM if it works)
     machine: str = "pc"  # i440fx: ACPI hot-plug of disks, nothing needed in the guest
     arch: str = "x86_64"
+    # Which NC made it (its instance root): a restarted NC removes only its
+    # own domains that have no spec, never another NC's on the same libvirtd.
+    owner: str | None = None
 
 
 def domain_xml(spec: DomainSpec) -> str:
@@ -80,6 +84,9 @@ def domain_xml(spec: DomainSpec) -> str:
     _text(root, "uuid", spec.uuid)
     _text(root, "memory", str(spec.memory_mb), unit="MiB")
     _text(root, "vcpu", str(spec.vcpus))
+    if spec.owner is not None:
+        metadata = ET.SubElement(root, "metadata")
+        ET.SubElement(metadata, f"{{{OWNER_NS}}}owner", path=spec.owner)
     root.append(_os_element(spec))
     features = ET.SubElement(root, "features")
     ET.SubElement(features, "acpi")  # the guest can be asked to power off
@@ -94,6 +101,12 @@ def domain_xml(spec: DomainSpec) -> str:
         devices.append(_serial_element(spec.console_path))
     ET.SubElement(devices, "memballoon", model="none")
     return ET.tostring(root, encoding="unicode")
+
+
+def owner_from_xml(xml: str) -> str | None:
+    """The owner domain_xml recorded, from libvirt's XML of the domain."""
+    element = ET.fromstring(xml).find(f"metadata/{{{OWNER_NS}}}owner")
+    return None if element is None else element.get("path")
 
 
 def _text(parent: ET.Element, tag: str, text: str, **attrs: str) -> ET.Element:

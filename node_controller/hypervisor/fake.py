@@ -126,6 +126,10 @@ class FakeDriver:
         with self._lock:
             return self._get(name).state
 
+    def domain_owner(self, name: str) -> str | None:
+        with self._lock:
+            return self._get(name).spec.owner
+
     def _get(self, name: str) -> _FakeDomain:
         try:
             return self._domains[name]

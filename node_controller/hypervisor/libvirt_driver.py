@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import libvirt
 
-from node_controller.hypervisor.domain import DomainSpec, DomainType, domain_xml
+from node_controller.hypervisor.domain import DomainSpec, DomainType, domain_xml, owner_from_xml
 from node_controller.hypervisor.guest_files import check_reachable, guest_paths
 from node_controller.hypervisor.kvm_probe import probe_domain_type
 from node_controller.hypervisor.protocol import (
@@ -196,6 +196,11 @@ class LibvirtDriver:
 
     def domain_state(self, name: str) -> DomainState:
         return self._state_of(self._lookup(name), name)
+
+    def domain_owner(self, name: str) -> str | None:
+        domain = self._lookup(name)
+        with _translated(name):
+            return owner_from_xml(domain.XMLDesc(0))
 
     # -- helpers -------------------------------------------------------------
 

@@ -94,3 +94,6 @@ class Hypervisor(Protocol):
     def list_domains(self) -> list[DomainStatus]: ...
 
     def domain_state(self, name: str) -> DomainState: ...
+
+    def domain_owner(self, name: str) -> str | None:
+        """The DomainSpec.owner it was defined with (None: not recorded)."""
