@@ -94,7 +94,8 @@ def start_walrus(home: Path) -> tuple[subprocess.Popen, str]:
     config = mallee_settings.load(home, env)
 
     async def push():
-        client = RpcClient("127.0.0.1", rpc_port, client_ssl_context(config.pki_dir, "clc"))
+        client = RpcClient("127.0.0.1", rpc_port, client_ssl_context(config.pki_dir, "clc"),
+                           role="walrus")
         try:
             await client.call("sync_credentials", generation=1, credentials=[{
                 "access_key_id": KEY, "secret_access_key": SECRET, "account_id": "123456789012",

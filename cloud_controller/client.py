@@ -15,6 +15,8 @@ class AccessKey:
 
 
 class AdminClient(RpcClient):
+    role = "clc"
+
     async def health(self) -> dict:
         return await self.call("health", timeout=5)
 

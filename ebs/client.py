@@ -5,5 +5,7 @@ from mallee.rpc import RpcClient
 
 
 class StorageClient(RpcClient):
+    role = "sc"
+
     async def health(self) -> dict:
         return await self.call("health", timeout=5)

@@ -1,8 +1,11 @@
 """Inter-tier RPC: `POST /rpc/v1/<method>` with a JSON body over mutual TLS.
 
-Both ends present certificates from the cloud's CA; the server knows its
-caller by the certificate's common name (clc, cc, nc, walrus, sc, admin) and
-each method names the callers it accepts. Errors travel as
+Both ends present component certificates from the cloud's CA (mallee.pki),
+each bound to one role (clc, cc, nc, walrus, sc, admin). The server knows its
+caller by that role and each method names the callers it accepts; the client
+names the role it means to reach and refuses, during the handshake, a server
+whose certificate carries another. Tenants' certificates come from another CA
+and serve as neither end. Errors travel as
 {"error": {"code", "message"}} and come back out of the client as the same
 ApiError class. Each tier wraps RpcClient in one typed client for the tier
 below, so no handler builds URLs by hand.
@@ -10,6 +13,7 @@ below, so no handler builds URLs by hand.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import ssl
@@ -20,7 +24,10 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
+from cryptography import x509
+
 from mallee import errors
+from mallee.pki import component_role, role_host
 
 log = logging.getLogger(__name__)
 
@@ -50,32 +57,40 @@ _BY_CODE = {cls.code: cls for cls in vars(errors).values()
             if isinstance(cls, type) and issubclass(cls, errors.ApiError)}
 
 
+def _own_identity(ctx: ssl.SSLContext, pki_dir: Path, component: str) -> None:
+    cert = pki_dir / f"{component}.pem"
+    if component_role(x509.load_pem_x509_certificate(cert.read_bytes())) != component:
+        raise errors.Unavailable(f"{cert} is not bound to its role (made before roles were): "
+                                 "run `mallee init` to reissue it, then copy it to its host")
+    ctx.load_cert_chain(cert, pki_dir / f"{component}-key.pem")
+
+
 def server_ssl_context(pki_dir: Path, component: str) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki_dir / "ca.pem"))
-    ctx.load_cert_chain(pki_dir / f"{component}.pem", pki_dir / f"{component}-key.pem")
+    _own_identity(ctx, pki_dir, component)
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 
 
 def client_ssl_context(pki_dir: Path, component: str) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki_dir / "ca.pem"))
-    ctx.load_cert_chain(pki_dir / f"{component}.pem", pki_dir / f"{component}-key.pem")
-    # Trust is the cloud's CA plus the peer's role (its CN), not DNS names:
-    # nodes are often reached by bare IP addresses that change.
-    ctx.check_hostname = False
+    _own_identity(ctx, pki_dir, component)
+    # The name checked is the peer's role (RpcClient sends role_host as the
+    # server name), not its address: nodes are reached by bare IPs that change.
+    ctx.check_hostname = True
     return ctx
 
 
+@functools.lru_cache(maxsize=256)
+def _role_of(der: bytes) -> str | None:
+    return component_role(x509.load_der_x509_certificate(der))
+
+
 def peer_name(request: web.Request) -> str | None:
+    """The caller's role, or None when its certificate is not a component's."""
     ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-    cert = ssl_object.getpeercert() if ssl_object else None
-    if not cert:
-        return None
-    for rdn in cert.get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                return value
-    return None
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+    return _role_of(der) if der else None
 
 
 def _error_response(err: errors.ApiError) -> web.Response:
@@ -102,7 +117,8 @@ def add_rpc_routes(app: web.Application, methods: dict[str, RpcMethod]) -> None:
         caller = peer_name(request)
         if caller not in entry.callers:
             return _error_response(errors.UnauthorizedOperation(
-                f"{caller or 'an unauthenticated peer'} may not call {name}."))
+                f"{caller or 'a peer without a component certificate'} may not call "
+                f"{name}."))
         try:
             params = await request.json() if request.can_read_body else {}
             if not isinstance(params, dict):
@@ -122,10 +138,17 @@ def add_rpc_routes(app: web.Application, methods: dict[str, RpcMethod]) -> None:
 
 
 class RpcClient:
-    """Calls one peer's RPC methods; one connection pool per peer."""
+    """Calls one peer's RPC methods; one connection pool per peer. `role` is the
+    component it means to reach (each typed client sets it): a server whose
+    certificate is not that role's is refused before anything is sent."""
+
+    role: str | None = None
 
     def __init__(self, host: str, port: int, ssl_context: ssl.SSLContext,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, role: str | None = None):
+        self.role = role or self.role
+        if self.role is None:
+            raise TypeError("an RpcClient must name the role it means to reach")
         self.host, self.port = host, port
         self.endpoint = f"https://{host}:{port}"
         self._ssl = ssl_context
@@ -137,6 +160,7 @@ class RpcClient:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl), timeout=self._timeout)
         kwargs = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
+        kwargs["server_hostname"] = role_host(self.role)
         try:
             async with self._session.post(f"{self.endpoint}/rpc/v1/{name}", json=params,
                                           **kwargs) as resp:

@@ -5,6 +5,8 @@ from mallee.rpc import RpcClient
 
 
 class NodeClient(RpcClient):
+    role = "nc"
+
     async def health(self) -> dict:
         return await self.call("health", timeout=5)
 

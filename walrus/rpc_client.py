@@ -6,6 +6,8 @@ from mallee.rpc import RpcClient
 
 
 class WalrusClient(RpcClient):
+    role = "walrus"
+
     async def health(self) -> dict:
         return await self.call("health", timeout=5)
 

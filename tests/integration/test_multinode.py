@@ -37,7 +37,8 @@ def placement(cloud) -> dict[str, str]:
     """instance id -> node endpoint, as the CC knows it (EC2 does not show it)."""
     async def ask():
         s = cloud.settings
-        client = rpc.RpcClient(s.cloud.host, s.cc.port, rpc.client_ssl_context(s.pki_dir, "admin"))
+        client = rpc.RpcClient(s.cloud.host, s.cc.port, rpc.client_ssl_context(s.pki_dir, "admin"),
+                               role="cc")
         try:
             return await client.call("describe_instances")
         finally:

@@ -44,9 +44,10 @@ def test_rpc_needs_a_cloud_certificate_and_an_allowed_role(tmp_path):
         runners = await start_sites([Site(app, "127.0.0.1", port,
                                           rpc.server_ssl_context(tmp_path, "cc"))])
         try:
-            clc = rpc.RpcClient("127.0.0.1", port, rpc.client_ssl_context(tmp_path, "clc"))
+            clc = rpc.RpcClient("127.0.0.1", port, rpc.client_ssl_context(tmp_path, "clc"),
+                                role="cc")
             assert await clc.call("echo", x=1) == {"caller": "clc", "x": 1}
-            nc = rpc.RpcClient("127.0.0.1", port, rpc.client_ssl_context(tmp_path, "nc"))
+            nc = rpc.RpcClient("127.0.0.1", port, rpc.client_ssl_context(tmp_path, "nc"), role="cc")
             with pytest.raises(errors.UnauthorizedOperation):
                 await nc.call("echo", x=1)
             with pytest.raises(errors.InvalidAction):
@@ -55,7 +56,8 @@ def test_rpc_needs_a_cloud_certificate_and_an_allowed_role(tmp_path):
             await nc.close()
             other = tmp_path / "other"
             init_pki(other)  # a different cloud's CA is not trusted
-            stranger = rpc.RpcClient("127.0.0.1", port, rpc.client_ssl_context(other, "clc"))
+            stranger = rpc.RpcClient("127.0.0.1", port, rpc.client_ssl_context(other, "clc"),
+                                     role="cc")
             with pytest.raises(rpc.Unreachable):
                 await stranger.call("echo", x=1)
             await stranger.close()
@@ -66,7 +68,7 @@ def test_rpc_needs_a_cloud_certificate_and_an_allowed_role(tmp_path):
 
 def test_unreachable_peer_says_why():
     async def scenario(tmp):
-        client = rpc.RpcClient("127.0.0.1", 1, rpc.client_ssl_context(tmp, "clc"))
+        client = rpc.RpcClient("127.0.0.1", 1, rpc.client_ssl_context(tmp, "clc"), role="cc")
         with pytest.raises(rpc.Unreachable, match="cannot connect"):
             await client.call("health")
         await client.close()

@@ -80,7 +80,7 @@ class WalrusServer:
     def rpc(self, method: str, **params):
         async def call():
             client = RpcClient("127.0.0.1", self.rpc_port,
-                               client_ssl_context(self.settings.pki_dir, "clc"))
+                               client_ssl_context(self.settings.pki_dir, "clc"), role="walrus")
             try:
                 return await client.call(method, **params)
             finally:

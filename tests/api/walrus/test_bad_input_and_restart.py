@@ -119,7 +119,7 @@ def test_sync_credentials_rpc(server, walrus_home):
 
     async def as_nc():
         client = RpcClient("127.0.0.1", server.rpc_port,
-                           client_ssl_context(server.settings.pki_dir, "nc"))
+                           client_ssl_context(server.settings.pki_dir, "nc"), role="walrus")
         try:
             return await client.call("sync_credentials", generation=9, credentials=[])
         finally:
