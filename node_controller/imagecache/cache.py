@@ -11,7 +11,8 @@ images/, and leaves by renaming it back into tmp/ before deletion, so a
 directory under images/ is always complete; tmp/ is emptied at start-up.
 
 Concurrent ensure() calls for one image share one download. Eviction is
-least recently used, past cap_bytes of allocated disk, and never touches an
+least recently used, past cap_bytes of allocated disk (measured, never the
+manifest's size), once a new entry has landed, and never touches an
 image that is pinned, reported in use by the `in_use` callback (the NC's
 view of which instances' overlays sit on which base), or being fetched.
 """
@@ -214,7 +215,6 @@ class ImageCache:
             if missing:
                 raise ImageCacheError(f"{source.image_id}: no URL for bundle part(s) "
                                       f"{', '.join(missing)}")
-            self._evict(self.cap_bytes - manifest.size)  # room for what is coming
             key_pem = await asyncio.to_thread(Path(self.cloud_key_pem_path).read_bytes)
             raw = await unbundle_async(
                 manifest, lambda name: stream_part(session, source.part_urls[name], name),
@@ -237,6 +237,9 @@ class ImageCache:
             source.image_id, entry_dir, _allocated_bytes(entry_dir), time.time())
         log.info("image %s cached (%d bytes)", source.image_id,
                  self._entries[source.image_id].size_bytes)
+        # Only now, by what the entry really takes: the manifest's <size> is
+        # the user's claim (a sparse image may claim terabytes), so evicting
+        # room for it beforehand let one launch empty the cache.
         self._evict(self.cap_bytes, keep=source.image_id)
         return entry_dir / final_name
 

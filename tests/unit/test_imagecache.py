@@ -257,3 +257,33 @@ def test_overlay_on_a_base_and_sparse_disks(tmp_path):
     assert swap.stat().st_size == 2 * 2**30 and swap.stat().st_blocks == 0
     assert sorted(p.name for p in (tmp_path / "i-1").iterdir()) == ["plain.qcow2", "root.qcow2",
                                                                     "swap"]
+
+
+def test_a_manifests_claimed_size_evicts_nothing_its_real_size_does_not_need(ident, tmp_path):
+    """Issue 11 #7: <size> is the user's (a sparse image may claim any size);
+    eviction counts what images really take on disk."""
+    (tmp_path / "small").mkdir()
+    _, small = _make_bundle(ident, tmp_path / "small")
+    sparse = tmp_path / "sparse" / "machine.img"
+    sparse.parent.mkdir()
+    with open(sparse, "wb") as f:  # 32 MiB claimed, a few KiB of data
+        f.truncate(32 * MiB)
+    big = bundle_image(sparse, sparse.parent / "bundle", image_type="machine",
+                       part_size=256 * KiB, **ident.bundle_kwargs())
+
+    async def scenario():
+        async with BundleServer(small.manifest_path.parent) as s, \
+                BundleServer(big.manifest_path.parent) as b:
+            cache = _cache(tmp_path, ident)
+            try:
+                await cache.ensure(s.source("emi-0000000a", small))
+                cache.cap_bytes = 3 * cache.used_bytes()  # room for a, b and a little
+                await cache.ensure(s.source("emi-0000000b", small))
+                await cache.ensure(b.source("emi-0000000c", big))
+                return {e.image_id: e.size_bytes for e in cache.entries()}, cache.cap_bytes
+            finally:
+                await cache.close()
+
+    entries, cap = asyncio.run(scenario())
+    assert set(entries) == {"emi-0000000a", "emi-0000000b", "emi-0000000c"}
+    assert sum(entries.values()) <= cap < 32 * MiB
