@@ -14,6 +14,7 @@ from aiohttp import web
 from cloud_controller.api.actions import ACTIONS, Action
 from cloud_controller.api.context import RequestContext
 from mallee import errors
+from mallee.bodies import read_bounded
 from cloud_controller.api import query, sigv2
 from mallee.auth import sigv4
 from mallee.service import REQUEST_ID, internal_error
@@ -44,7 +45,12 @@ async def _read_params(request: web.Request) -> tuple[list[tuple[str, str]], byt
         raise errors.RequestEntityTooLarge(f"Requests are limited to {limit} bytes.")
     body = b""
     if request.can_read_body:
-        body = await request.content.read(limit + 1)
+        try:
+            body = await read_bounded(request.content, limit)
+        except web.RequestPayloadError:  # e.g. Content-Encoding: gzip on what is not gzip
+            raise errors.InvalidParameterValue(
+                f"The request body cannot be decoded as its Content-Encoding "
+                f"({request.headers.get('Content-Encoding', 'identity')}) says.")
         if len(body) > limit:
             raise errors.RequestEntityTooLarge(f"Requests are limited to {limit} bytes.")
     pairs = _raw_query_pairs(request)

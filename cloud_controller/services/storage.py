@@ -13,6 +13,7 @@ import botocore.credentials
 
 from mallee import errors
 from mallee.auth import Credential
+from mallee.bodies import read_bounded
 
 
 class ObjectStore:
@@ -36,7 +37,7 @@ class ObjectStore:
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s:
                 async with s.get(prepared.url, headers=dict(prepared.headers)) as resp:
-                    body = await resp.content.read(limit + 1)
+                    body = await read_bounded(resp.content, limit)
                     if len(body) > limit:
                         raise errors.InvalidManifest(f"{bucket}/{key} is larger than {limit} bytes.")
                     return resp.status, body

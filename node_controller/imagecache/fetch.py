@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from mallee.bodies import read_bounded
 from node_controller.imagecache.errors import ImageCacheError
 
 CHUNK = 2**20
@@ -30,7 +31,7 @@ async def fetch_manifest(session: aiohttp.ClientSession, url: str) -> bytes:
     try:
         async with session.get(url, timeout=TIMEOUT) as response:
             await _check(response, "the bundle manifest", url)
-            body = await response.content.read(MAX_MANIFEST_BYTES + 1)
+            body = await read_bounded(response.content, MAX_MANIFEST_BYTES)
     except aiohttp.ClientError as err:
         raise ImageCacheError(f"cannot download the bundle manifest from {_where(url)}: "
                               f"{err}") from None
