@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 KERNEL_CMDLINE = "console=ttyS0 root=/dev/vda panic=-1"
 SWAP_GB = 0.5
+GiB = 2**30
 LAUNCHED = "launched"  # in the instance dir once the guest has been resumed: the launch is done
 
 
@@ -213,10 +214,18 @@ class InstanceManager:
     async def _prepare(self, inst: Instance, base: Path, kernel: Path | None,
                        ramdisk: Path | None, tap: str | None) -> DomainSpec:
         spec, directory = inst.spec, inst.directory
+        # The overlay grows to its base's virtual size, which the image's
+        # owner chose: it must fit the VM type's disk, beside the swap.
+        root_bytes = await _virtual_size(base)
+        room_gb = spec["disk_gb"] - SWAP_GB
+        if root_bytes > room_gb * GiB:
+            raise errors.InvalidParameterValue(
+                f"the image's root disk is {root_bytes / GiB:.1f} GiB, more than the "
+                f"{room_gb:g} GiB that {spec['instance_type']} gives it "
+                f"({spec['disk_gb']} GiB less {SWAP_GB:g} GiB of swap)")
         root = await make_overlay(base, directory / "root.qcow2")
         disks = [FileDisk(root, "vda", "qcow2", serial="root")]
-        root_gb = await _virtual_size_gb(base)  # the overlay is as large as its base
-        ephemeral_gb = spec["disk_gb"] - root_gb - SWAP_GB
+        ephemeral_gb = spec["disk_gb"] - -(-root_bytes // GiB) - SWAP_GB
         if ephemeral_gb >= 1:
             disks.append(FileDisk(make_sparse(directory / "ephemeral0.raw", int(ephemeral_gb)),
                                   "vdb", "raw", serial="ephemeral0"))
@@ -299,12 +308,12 @@ class InstanceManager:
         return any(image_id in i.images for i in self.instances.values())
 
 
-async def _virtual_size_gb(path: Path) -> int:
+async def _virtual_size(path: Path) -> int:
     proc = await asyncio.create_subprocess_exec(
         "qemu-img", "info", "--output=json", str(path),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
-    return -(-json.loads(out)["virtual-size"] // 2**30)
+    return json.loads(out)["virtual-size"]
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,0 +1,83 @@
+"""Issue 11 #7: a guest cannot take more of its node's disk than its VM type
+gives it: the root overlay is bounded by the type's disk, and the console
+log keeps only its newest bytes."""
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from node_controller.hypervisor import FakeDriver
+from node_controller.hypervisor.guest_files import make_guest_dir
+from node_controller.instances import InstanceManager
+from node_controller.resources import Capacity
+
+GiB = 2**30
+
+
+class Cache:
+    def __init__(self, base):
+        self.base = base
+
+    async def ensure(self, source, pin=False):
+        return self.base
+
+    def unpin(self, image_id):
+        pass
+
+
+def spec(disk_gb: int) -> dict:
+    return {"instance_id": "i-0123456789abcdef0", "mac": "d0:0d:01:23:45:67", "cpu": 1,
+            "memory_mb": 128, "disk_gb": disk_gb, "instance_type": "m1.small",
+            "image": {"image_id": "emi-1", "kind": "machine",
+                      "manifest_url": "http://127.0.0.1:1/m", "part_urls": {}},
+            "kernel": None, "ramdisk": None}
+
+
+@pytest.fixture
+def tmp_path():
+    """tmp_path's parents are 0700; QEMU's user must enter instance dirs."""
+    directory = make_guest_dir(Path(tempfile.mkdtemp(prefix="mallee-unit-")))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def launch(tmp_path, base_size: str, disk_gb: int):
+    root = make_guest_dir(tmp_path / "nc")
+    base = root / "base.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), base_size], check=True)
+
+    async def scenario():
+        nc = InstanceManager(FakeDriver(), Cache(base), root / "instances", Capacity(4, 4096, 100))
+        await nc.run(spec(disk_gb))
+        inst = nc.instances["i-0123456789abcdef0"]
+        await inst.task
+        return inst
+    return asyncio.run(scenario())
+
+
+def virtual_size(path) -> int:
+    out = subprocess.run(["qemu-img", "info", "--output=json", str(path)], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)["virtual-size"]
+
+
+def test_an_image_larger_than_the_vm_types_disk_fails_the_launch(tmp_path):
+    # A sparse image may claim any virtual size; its overlay would grow to it.
+    inst = launch(tmp_path, "4G", disk_gb=2)
+    assert inst.state == "failed"
+    assert inst.reason == ("the image's root disk is 4.0 GiB, more than the 1.5 GiB that "
+                           "m1.small gives it (2 GiB less 0.5 GiB of swap)")
+
+
+@pytest.mark.parametrize("base_size, disk_gb", [("64M", 1), ("1G", 3)])
+def test_all_disks_together_fit_the_vm_types_disk(tmp_path, base_size, disk_gb):
+    inst = launch(tmp_path, base_size, disk_gb)
+    assert inst.state == "running"
+    disks = [p for p in inst.directory.iterdir() if p.suffix in (".qcow2", ".raw")]
+    assert sum(virtual_size(p) for p in disks) <= disk_gb * GiB
