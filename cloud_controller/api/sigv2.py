@@ -7,13 +7,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from mallee import errors
 from mallee.auth.credentials import Credential, CredentialLookup
-from mallee.auth.sigv4 import canonical_query
+from mallee.auth.sigv4 import canonical_query, same_signature, wire_bytes
 
 _DIGESTS = {"HmacSHA256": hashlib.sha256, "HmacSHA1": hashlib.sha1}
+MAX_EXPIRES = timedelta(days=7)  # as SigV4's X-Amz-Expires: no signature is good forever
 
 
 def is_sigv2(params: dict[str, str]) -> bool:
@@ -42,8 +43,13 @@ async def verify(*, method: str, host: str, path: str, params: dict[str, str],
     if digest is None:
         raise errors.InvalidParameterValue("SignatureMethod must be HmacSHA256 or HmacSHA1.")
     if "Expires" in params:
-        if _parse_time(params["Expires"]) < now:
+        expires = _parse_time(params["Expires"])
+        if expires < now:
             raise errors.RequestExpired("Request has expired.")
+        if expires - now > MAX_EXPIRES:
+            raise errors.InvalidParameterValue(
+                f"Value ({params['Expires']}) for parameter Expires is invalid. "
+                f"Expires must be at most 604800 seconds (7 days) after the server time.")
     elif "Timestamp" in params:
         if abs((now - _parse_time(params["Timestamp"])).total_seconds()) > max_skew:
             raise errors.RequestExpired(
@@ -56,7 +62,7 @@ async def verify(*, method: str, host: str, path: str, params: dict[str, str],
     string_to_sign = "\n".join([method.upper(), host.lower(), path or "/",
                                 canonical_query(pairs, drop="Signature")])
     expected = base64.b64encode(hmac.new(credential.secret_access_key.encode(),
-                                         string_to_sign.encode(), digest).digest()).decode()
-    if not hmac.compare_digest(expected, params["Signature"]):
+                                         wire_bytes(string_to_sign), digest).digest()).decode()
+    if not same_signature(expected, params["Signature"]):
         raise errors.AuthFailure()
     return credential

@@ -17,6 +17,8 @@ import hmac
 import re
 from urllib.parse import unquote
 
+from mallee.auth.sigv4 import same_signature, wire_bytes
+
 # Query parameters that are part of the signed resource, per the S3 docs and
 # botocore's HmacV1Auth.
 SUBRESOURCES = frozenset("""
@@ -67,7 +69,7 @@ def string_to_sign(method: str, headers, resource: str, query_pairs: list[tuple[
 
 
 def signature(secret: str, text: str) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), text.encode(), hashlib.sha1).digest()).decode()
+    return base64.b64encode(hmac.new(secret.encode(), wire_bytes(text), hashlib.sha1).digest()).decode()
 
 
 def matches(secret: str, method: str, headers, resources: list[str],
@@ -82,6 +84,6 @@ def matches(secret: str, method: str, headers, resources: list[str],
         for spelling in dict.fromkeys((resource, unquote(resource))):
             text = string_to_sign(method, headers, spelling, query_pairs, expires)
             tried.append(text)
-            if hmac.compare_digest(signature(secret, text), given):
+            if same_signature(signature(secret, text), given):
                 return text
     return None

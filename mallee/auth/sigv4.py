@@ -26,6 +26,10 @@ _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+)\s*,\s*"
     r"SignedHeaders=(?P<signed>[^,\s]+)\s*,\s*Signature=(?P<sig>[0-9a-fA-F]+)\s*$")
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# ASCII digits only and bounded: `\d` and str.isdigit() take '²' and '٣', and int()
+# refuses '²' and strings past 4,300 digits (both were 500s).
+_SCOPE_DATE = re.compile(r"[0-9]{8}")
+_EXPIRES = re.compile(r"[0-9]{1,7}")
 
 
 @dataclass(frozen=True)
@@ -98,9 +102,20 @@ def sign(key: bytes, string_to_sign: str) -> str:
     return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
+def wire_bytes(text: str) -> bytes:
+    """`text` as the bytes that came in: aiohttp decodes header bytes that are not
+    UTF-8 as lone surrogates (surrogateescape), which plain encode() refuses."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def same_signature(expected: str, given: str) -> bool:
+    """Constant-time comparison that takes any text (compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(expected.encode(), wire_bytes(given))
+
+
 def _parse_scope(text: str) -> Scope:
     parts = text.split("/")
-    if len(parts) != 5 or parts[4] != "aws4_request" or not re.fullmatch(r"\d{8}", parts[1]):
+    if len(parts) != 5 or parts[4] != "aws4_request" or not _SCOPE_DATE.fullmatch(parts[1]):
         raise errors.IncompleteSignature(f"Credential scope is malformed: {text!r}")
     return Scope(parts[0], parts[1], parts[2], parts[3])
 
@@ -127,7 +142,7 @@ def parse(method_headers, query: dict[str, str]) -> ParsedSignature | None:
     if missing:
         raise errors.IncompleteSignature(f"Query-string authentication requires {missing[0]}.")
     expires = query.get("X-Amz-Expires")
-    if expires is not None and not expires.isdigit():
+    if expires is not None and not _EXPIRES.fullmatch(expires):
         raise errors.IncompleteSignature("X-Amz-Expires must be a whole number of seconds.")
     return ParsedSignature(_parse_scope(query["X-Amz-Credential"]),
                            tuple(query["X-Amz-SignedHeaders"].lower().split(";")),
@@ -135,12 +150,12 @@ def parse(method_headers, query: dict[str, str]) -> ParsedSignature | None:
                            presigned=True, expires=int(expires) if expires else None)
 
 
-_AMZ_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
+_AMZ_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z")
 
 
 def parse_amz_date(text: str) -> datetime:
     """ISO 8601 basic format (20250101T000000Z); a regex is ~10x cheaper than strptime."""
-    m = _AMZ_DATE.match(text)
+    m = _AMZ_DATE.fullmatch(text)
     try:
         if m is None:
             raise ValueError(text)
@@ -188,8 +203,8 @@ async def verify(*, parsed: ParsedSignature, method: str, raw_path: str,
         payload_hash,
     ])
     string_to_sign = "\n".join([ALGORITHM, parsed.amz_date, scope.text,
-                                hashlib.sha256(canonical.encode()).hexdigest()])
+                                hashlib.sha256(wire_bytes(canonical)).hexdigest()])
     key = signing_key(credential.secret_access_key, scope)
-    if not hmac.compare_digest(sign(key, string_to_sign), parsed.signature):
+    if not same_signature(sign(key, string_to_sign), parsed.signature):
         raise mismatch_error(canonical_request=canonical, string_to_sign=string_to_sign)
     return Verified(credential, parsed, key)
