@@ -22,6 +22,11 @@ from dataclasses import dataclass, field
 from mallee import errors
 
 _INDEX = re.compile(r"^(\d+)(?:\.|$)")
+# EC2's Integer is 32-bit: ASCII digits only (int() takes ' 5', '+5', '1_0' and
+# '٣', and no more than 4,300 digits), then the range, so no handler or sqlite
+# ever sees a number it cannot hold.
+_INTEGER = re.compile(r"-?[0-9]{1,10}")
+INT_MIN, INT_MAX = -2**31, 2**31 - 1
 
 # Parameters of every request, not of its action: the protocol's and SigV2's and
 # SigV4's query authentication (X-Amz-Algorithm, X-Amz-Credential, ...).
@@ -91,11 +96,11 @@ def _scalar(hint, raw: str, wire: str):
                 f"Value ({raw}) for parameter {wire} is invalid. Expected: 'true' or 'false'.")
         return lowered == "true"
     if hint is int:
-        try:
-            return int(raw)
-        except ValueError:
+        if not _INTEGER.fullmatch(raw) or not INT_MIN <= int(raw) <= INT_MAX:
             raise errors.InvalidParameterValue(
-                f"Value ({raw}) for parameter {wire} is invalid. Expected an integer.")
+                f"Value ({raw[:64]}) for parameter {wire} is invalid. Expected an integer "
+                f"from {INT_MIN} to {INT_MAX}.")
+        return int(raw)
     return raw
 
 
