@@ -58,8 +58,10 @@ def create_app(settings: Settings) -> web.Application:
         app[MANAGER], app[NETWORK] = manager, network
         # Learn now, not at the first launch, whether KVM works (the probe boots a guest).
         probe = asyncio.create_task(asyncio.to_thread(lambda: driver.host_info()))
+        consoles = asyncio.create_task(manager.keep_consoles_bounded())
         yield
         probe.cancel()
+        consoles.cancel()
         await network.close()  # the data plane stays: guests keep their network
         await cache.close()
 

@@ -29,6 +29,7 @@ from node_controller.hypervisor import (
     TapInterface,
     read_console_tail,
 )
+from node_controller.hypervisor.console import trim_console
 from node_controller.hypervisor.guest_files import make_guest_dir
 from node_controller.imagecache import ImageCache, ImageSource, make_overlay, make_sparse
 from node_controller.network.port import Port
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 KERNEL_CMDLINE = "console=ttyS0 root=/dev/vda panic=-1"
 SWAP_GB = 0.5
 GiB = 2**30
+CONSOLE_TRIM_SECONDS = 1.0
 LAUNCHED = "launched"  # in the instance dir once the guest has been resumed: the launch is done
 
 
@@ -280,6 +282,21 @@ class InstanceManager:
         tail = read_console_tail(inst.directory / "console.log")
         return {"instance_id": instance_id, "timestamp": time.time(),
                 "output": base64.b64encode(tail).decode()}
+
+    async def trim_consoles(self) -> None:
+        """Keep every guest's console log bounded (hypervisor/console.py)."""
+        for inst in list(self.instances.values()):
+            await asyncio.to_thread(trim_console, inst.directory / "console.log")
+
+    async def keep_consoles_bounded(self, interval: float = CONSOLE_TRIM_SECONDS) -> None:
+        """The NC's background loop: a guest printing without end fills at most
+        a trim interval's worth past the limit."""
+        while True:
+            try:
+                await self.trim_consoles()
+            except OSError as exc:
+                log.warning("console trim failed: %s", exc)
+            await asyncio.sleep(interval)
 
     def _get(self, instance_id: str) -> Instance:
         inst = self.instances.get(instance_id)

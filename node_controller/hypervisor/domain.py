@@ -157,7 +157,8 @@ def _interface_element(nic: Interface) -> ET.Element:
 
 def _serial_element(path: Path) -> ET.Element:
     element = ET.Element("serial", type="file")
-    # append: a reboot must not wipe what the guest printed before it
+    # append: a reboot must not wipe what the guest printed before it, and
+    # O_APPEND lets the NC empty the log while QEMU (or virtlogd) writes it
     ET.SubElement(element, "source", path=str(path), append="on")
     ET.SubElement(element, "target", port="0")
     return element

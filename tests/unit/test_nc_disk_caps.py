@@ -4,6 +4,7 @@ log keeps only its newest bytes."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import subprocess
@@ -26,6 +27,9 @@ class Cache:
 
     async def ensure(self, source, pin=False):
         return self.base
+
+    def pin(self, image_id):
+        pass
 
     def unpin(self, image_id):
         pass
@@ -81,3 +85,53 @@ def test_all_disks_together_fit_the_vm_types_disk(tmp_path, base_size, disk_gb):
     assert inst.state == "running"
     disks = [p for p in inst.directory.iterdir() if p.suffix in (".qcow2", ".raw")]
     assert sum(virtual_size(p) for p in disks) <= disk_gb * GiB
+
+
+def test_the_console_log_keeps_only_its_newest_bytes(tmp_path):
+    from node_controller.hypervisor.console import CONSOLE_LIMIT_BYTES, CONSOLE_TAIL_BYTES
+    inst = launch(tmp_path, "64M", disk_gb=1)
+    written = bytearray()
+    log = inst.directory / "console.log"
+
+    async def chatty_guest(nc):
+        for n in range(6 * CONSOLE_LIMIT_BYTES // 4096):
+            line = f"{n:08d}".encode() * 512
+            with open(log, "ab") as f:  # as QEMU and virtlogd write it: O_APPEND
+                f.write(line)
+            written.extend(line)
+            if n % 64 == 0:
+                await nc.trim_consoles()
+        return nc.console(inst.id)
+
+    async def scenario():
+        nc = InstanceManager(FakeDriver(), Cache(None), inst.directory.parent,
+                             Capacity(4, 4096, 100))
+        await nc.recover()
+        return await chatty_guest(nc)
+
+    output = asyncio.run(scenario())
+    on_disk = sum(p.stat().st_size for p in inst.directory.glob("console.log*"))
+    assert on_disk <= 2 * CONSOLE_LIMIT_BYTES
+    assert base64.b64decode(output["output"]) == bytes(written[-CONSOLE_TAIL_BYTES:])
+
+
+def test_trimming_while_the_guest_writes_leaves_no_hole(tmp_path):
+    import threading
+
+    from node_controller.hypervisor.console import read_console_tail, trim_console
+    log, done = tmp_path / "console.log", threading.Event()
+
+    def guest():
+        with open(log, "ab", buffering=0) as f:  # one open file, as QEMU keeps it
+            for n in range(40_000):
+                f.write(f"line {n:08d}\n".encode())
+        done.set()
+
+    writer = threading.Thread(target=guest)
+    writer.start()
+    while not done.is_set():
+        trim_console(log, keep=8192, limit=65536)
+    writer.join()
+    tail = read_console_tail(log, 4096)
+    assert b"\0" not in log.read_bytes() and log.stat().st_size <= 40_000 * 14
+    assert tail.endswith(b"line 00039999\n") and b"\0" not in tail
