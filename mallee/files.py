@@ -33,3 +33,30 @@ def fsync_path(path: Path) -> None:
 
 def write_json_atomic(path: Path, data) -> None:
     write_atomic(path, json.dumps(data))
+
+
+SQLITE_SIBLINGS = ("-wal", "-shm", "-journal")
+
+
+def private_file(path: Path) -> Path:
+    """Make (or fix) a file only its owner may read or write, 0600 from its
+    creation on, before anything is in it: for a sqlite database call it
+    before connecting (sqlite gives its -wal, -shm and -journal files the
+    database file's mode; ones left from before are fixed here too)."""
+    path = Path(path)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for each in (path, *(path.with_name(path.name + s) for s in SQLITE_SIBLINGS)):
+        try:
+            os.chmod(each, 0o600)
+        except FileNotFoundError:
+            pass
+    return path
+
+
+def private_dir(path: Path, mode: int = 0o700) -> Path:
+    """Make (or fix) a directory others cannot list; 0o711 lets QEMU's user
+    through to the files in it that libvirt hands to it."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    os.chmod(path, mode)  # mkdir's mode is filtered by the umask, and ignored if it existed
+    return path

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from mallee import migrations
+from mallee.files import private_file
 
 MIGRATIONS = resources.files("walrus") / "migrations"
 MAX_GROUP = 256  # writes per transaction; bounds a group's latency
@@ -34,6 +35,7 @@ T = TypeVar("T")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    private_file(path)  # issue 11 #18: tenants' data, owner only (the NC engineer's edit)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
