@@ -16,10 +16,11 @@ import hmac
 from dataclasses import dataclass
 from typing import AsyncIterator, Protocol
 
-from walrus import errors
+from walrus import errors, numbers
 
 READ_SIZE = 1 << 20
 MAX_LINE = 4096
+MAX_TRAILERS = 64  # trailer lines; each is a line read, but nothing else bounds them
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
@@ -49,6 +50,12 @@ class ChunkSigner:
 
 def _ended() -> errors.IncompleteBody:
     return errors.IncompleteBody("The aws-chunked body ended early.")
+
+
+def _malformed(what: str) -> errors.IncompleteBody:
+    # S3 answers every malformed aws-chunked framing (a bad chunk size, a missing CRLF)
+    # with 400 IncompleteBody; InvalidChunkSizeError is only for small non-final chunks.
+    return errors.IncompleteBody(f"The aws-chunked body is malformed: {what}.")
 
 
 def _bad(message: str) -> errors.InvalidRequest:
@@ -83,10 +90,11 @@ class AwsChunkedDecoder:
 
     def _parse_header(self, line: str) -> tuple[int, str | None]:
         size_text, _, ext = line.partition(";")
-        try:
-            size = int(size_text.strip(), 16)
-        except ValueError:
-            raise _bad(f"Malformed aws-chunked chunk header {line[:64]!r}.")
+        # Bounded ASCII hex only: int(x, 16) took "-1", whose readexactly(-1) returned
+        # b"" at once and spun the loop forever without yielding to the event loop.
+        size = numbers.hexadecimal(size_text.strip(" \t"))
+        if size is None:
+            raise _malformed("a chunk size is not a hexadecimal number")
         signature = None
         if ext:
             name, _, value = ext.partition("=")
@@ -118,7 +126,7 @@ class AwsChunkedDecoder:
             if size == 0:
                 break
             if await self._exactly(2) != b"\r\n":
-                raise _bad("An aws-chunked chunk is not followed by CRLF.")
+                raise _malformed("a chunk is not followed by CRLF")
         await self._read_trailers(previous)
 
     async def _read_trailers(self, previous: str) -> None:
@@ -131,6 +139,8 @@ class AwsChunkedDecoder:
                 break  # some clients end the body right after the last chunk
             if line == "":
                 break
+            if len(lines) == MAX_TRAILERS:
+                raise _malformed("too many trailers")
             name, sep, value = line.partition(":")
             if not sep:
                 raise _bad(f"Malformed aws-chunked trailer {line[:64]!r}.")
