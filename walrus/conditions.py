@@ -7,9 +7,10 @@ import re
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 
-from walrus import errors
+from walrus import errors, numbers
 
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits only: `\d` also matches '٠' and other Unicode digits, which S3 ignores.
+_RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
 def _date(text: str | None) -> float | None:
@@ -17,7 +18,7 @@ def _date(text: str | None) -> float | None:
         return None
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a huge year or offset
         return None  # an unparseable date is ignored, as S3 does
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
@@ -58,18 +59,20 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     object (no header, or syntax S3 ignores); InvalidRange when unsatisfiable."""
     if not header:
         return None
-    m = _RANGE_RE.match(header.strip().replace(" ", ""))
+    m = _RANGE_RE.fullmatch(header.strip().replace(" ", ""))
     if not m or (m[1] == "" and m[2] == ""):
         return None
+    # A number past int64 (or past int()'s 4,300 digits) makes the header unparsable:
+    # ignored like any other Range S3 cannot read, so the whole object is returned.
+    first, last = numbers.decimal(m[1] or "0"), numbers.decimal(m[2]) if m[2] else None
+    if first is None or (m[2] and last is None):
+        return None
     if m[1] == "":
-        length = int(m[2])
-        if length == 0 or size == 0:
+        if last == 0 or size == 0:
             raise errors.InvalidRange(RangeRequested=header, ActualObjectSize=size)
-        return max(0, size - length), size - 1
-    first = int(m[1])
-    if m[2] and int(m[2]) < first:
+        return max(0, size - last), size - 1
+    if last is not None and last < first:
         return None
     if first >= size:
         raise errors.InvalidRange(RangeRequested=header, ActualObjectSize=size)
-    last = int(m[2]) if m[2] else size - 1
-    return first, min(last, size - 1)
+    return first, size - 1 if last is None else min(last, size - 1)
