@@ -124,6 +124,10 @@ def _upload(row) -> Upload:
                   row["owner_name"], json.loads(row["headers"]), Acl.from_json(row["acl"]))
 
 
+def _part(row) -> Part:
+    return Part(row["part_number"], row["blob"], row["size"], row["etag"], row["last_modified"])
+
+
 def _add_usage(conn, account_id: str, delta: int, quota: int) -> None:
     row = conn.execute("SELECT bytes FROM usage WHERE account_id=?", (account_id,)).fetchone()
     current = row["bytes"] if row else 0
@@ -452,8 +456,7 @@ class Store:
         rows = await self.db.all(
             "SELECT * FROM parts WHERE upload_id=? AND part_number>? ORDER BY part_number "
             "LIMIT ?", upload_id, after, limit)
-        return [Part(r["part_number"], r["blob"], r["size"], r["etag"], r["last_modified"])
-                for r in rows]
+        return [_part(r) for r in rows]
 
     async def uploads(self, bucket: str, key_marker: str, id_marker: str, limit: int
                       ) -> list[Upload]:
@@ -485,35 +488,58 @@ class Store:
         self.blobs.delete_later(await self.db.write(abort))
 
     async def complete(self, upload: Upload, requested: list[tuple[int, str]]) -> Object:
-        """Join the requested parts (checked against what was uploaded) into the object."""
-        stored = {p.number: p for p in await self.parts(upload.upload_id)}
+        """Join the requested parts (checked against what was uploaded) into the object.
+
+        The parts are checked once to fail fast and copied, then checked again inside
+        the commit: an UploadPart that replaced a part meanwhile fails the complete with
+        InvalidPart (its ETag no longer matches the request), an Abort with NoSuchUpload,
+        so the object is never made from a parts list that is no longer the upload's."""
         if not requested:
             raise errors.MalformedXML("CompleteMultipartUpload needs at least one part.")
-        chosen: list[Part] = []
-        last = 0
-        for number, etag in requested:
-            if number <= last:
-                raise errors.InvalidPartOrder(UploadId=upload.upload_id)
-            last = number
-            part = stored.get(number)
-            if part is None or etag.strip('"').lower() != part.etag:
-                raise errors.InvalidPart(UploadId=upload.upload_id, PartNumber=number,
-                                         ETag=etag)
-            chosen.append(part)
-        for part in chosen[:-1]:
-            if part.size < MIN_PART_SIZE:
-                raise errors.EntityTooSmall(ProposedSize=part.size, MinSizeAllowed=MIN_PART_SIZE,
-                                            PartNumber=part.number, ETag=part.etag)
-        check_size(sum(p.size for p in chosen), MAX_OBJECT_SIZE)
-        etag = multipart_etag([p.etag for p in chosen])
-        blob, size = await self.blobs.copy([(p.blob, 0, p.size) for p in chosen])
+        for _ in range(OPEN_TRIES):
+            chosen = _choose_parts(await self.parts(upload.upload_id), requested,
+                                   upload.upload_id)
+            try:
+                blob, size = await self.blobs.copy([(p.blob, 0, p.size) for p in chosen])
+            except FileNotFoundError:
+                continue  # a part was replaced and its old blob removed while we copied
+            return await self._commit_object(
+                upload.bucket, upload.key, blob, size, multipart_etag([p.etag for p in chosen]),
+                Principal(upload.owner_id, upload.owner_name), dict(upload.headers),
+                upload.acl, extra=lambda conn: self._finish_upload(conn, upload, requested))
+        raise errors.InternalError("The upload's parts changed too often while completing; "
+                                   "retry.")
 
-        def finish(conn) -> list[str]:
-            if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?",
-                            (upload.upload_id,)).fetchone() is None:
-                raise errors.NoSuchUpload(UploadId=upload.upload_id)
-            return self._drop_upload(conn, upload.upload_id)
-        headers = dict(upload.headers)
-        return await self._commit_object(upload.bucket, upload.key, blob, size, etag,
-                                         Principal(upload.owner_id, upload.owner_name),
-                                         headers, upload.acl, extra=finish)
+    def _finish_upload(self, conn, upload: Upload, requested: list[tuple[int, str]]
+                       ) -> list[str]:
+        """In the commit: the upload still exists and its parts are still the requested
+        ones; then drop it. Returns the blobs to remove."""
+        if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?",
+                        (upload.upload_id,)).fetchone() is None:
+            raise errors.NoSuchUpload(UploadId=upload.upload_id)
+        rows = conn.execute("SELECT * FROM parts WHERE upload_id=?",
+                            (upload.upload_id,)).fetchall()
+        _choose_parts([_part(r) for r in rows], requested, upload.upload_id)
+        return self._drop_upload(conn, upload.upload_id)
+
+
+def _choose_parts(stored: list[Part], requested: list[tuple[int, str]],
+                  upload_id: str) -> list[Part]:
+    """The stored parts a CompleteMultipartUpload names, in order, as S3 checks them."""
+    by_number = {p.number: p for p in stored}
+    chosen: list[Part] = []
+    last = 0
+    for number, etag in requested:
+        if number <= last:
+            raise errors.InvalidPartOrder(UploadId=upload_id)
+        last = number
+        part = by_number.get(number)
+        if part is None or etag.strip('"').lower() != part.etag:
+            raise errors.InvalidPart(UploadId=upload_id, PartNumber=number, ETag=etag)
+        chosen.append(part)
+    for part in chosen[:-1]:
+        if part.size < MIN_PART_SIZE:
+            raise errors.EntityTooSmall(ProposedSize=part.size, MinSizeAllowed=MIN_PART_SIZE,
+                                        PartNumber=part.number, ETag=part.etag)
+    check_size(sum(p.size for p in chosen), MAX_OBJECT_SIZE)
+    return chosen
