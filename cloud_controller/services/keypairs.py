@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -128,7 +129,8 @@ class KeyPairService:
         self._check_name(name)
         if await self.repo.by_name(account_id, name):
             raise errors.InvalidKeyPairDuplicate(f"The keypair '{name}' already exists.")
-        pem, public, fingerprint = generate(key_type)
+        # RSA generation is ~0.1-1 s of CPU: off the event loop, or every request waits.
+        pem, public, fingerprint = await asyncio.to_thread(generate, key_type)
         row = await self._insert(account_id, name, key_type, fingerprint, public)
         await self.db.commit()
         return row, pem
