@@ -14,7 +14,7 @@ from aiohttp import web
 from mallee import errors as mallee_errors
 from mallee.auth import s3_sigv2, sigv4
 from mallee.auth.credentials import Credential, CredentialLookup
-from walrus import errors
+from walrus import errors, numbers
 from walrus.acl import ANONYMOUS, Principal
 from walrus.chunked import ChunkSigner
 from walrus.routing import Target
@@ -56,9 +56,10 @@ async def authenticate(request: web.Request, target: Target, lookup: CredentialL
         return Authenticated(await _sigv2(request, target, lookup, pairs, *found))
     if "Signature" in query and "AWSAccessKeyId" in query:
         expires = query.get("Expires", "")
-        if not expires.isdigit():
+        when = numbers.decimal(expires)  # isdigit() took '²', which int() refuses: a 500
+        if when is None:
             raise errors.AccessDenied("Query-string authentication requires Expires.")
-        if int(expires) < time.time():
+        if when < time.time():
             raise errors.AccessDenied("Request has expired", Expires=expires)
         return Authenticated(await _sigv2(request, target, lookup, pairs, query["AWSAccessKeyId"],
                                           query["Signature"], expires))
@@ -106,7 +107,7 @@ def _check_v2_date(headers, now: datetime, max_skew: int) -> None:
         raise errors.AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
     try:
         when = parsedate_to_datetime(text)  # also takes euca2ools' "-0000"
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a huge year or offset
         raise errors.AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)

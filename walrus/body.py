@@ -16,7 +16,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from walrus import checksums, errors
+from walrus import checksums, errors, numbers
 from walrus.chunked import AwsChunkedDecoder, ChunkSigner
 
 
@@ -44,12 +44,9 @@ def declared_length(headers) -> int | None:
         else headers.get("Content-Length")
     if text is None:
         return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise errors.InvalidArgument("Content-Length is not a number.")
-    if value < 0:
-        raise errors.InvalidArgument("Content-Length is negative.")
+    value = numbers.decimal(text.strip())
+    if value is None:
+        raise errors.InvalidArgument("Content-Length is not a non-negative integer.")
     return value
 
 

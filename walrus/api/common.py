@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from walrus import acl, conditions, errors
+from walrus import acl, conditions, errors, numbers
 from walrus.body import RequestBody
 from walrus.context import Ctx
 from walrus.store import Object, check_size
@@ -26,14 +26,10 @@ def int_param(ctx: Ctx, name: str, default: int, maximum: int) -> int:
     text = ctx.query.get(name)
     if text is None or text == "":
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise errors.InvalidArgument(f"{name} must be an integer.", ArgumentName=name,
-                                     ArgumentValue=text)
-    if value < 0:
-        raise errors.InvalidArgument(f"{name} must not be negative.", ArgumentName=name,
-                                     ArgumentValue=text)
+    value = numbers.decimal(text)
+    if value is None:
+        raise errors.InvalidArgument(f"{name} must be a non-negative integer.",
+                                     ArgumentName=name, ArgumentValue=text)
     return min(value, maximum)
 
 

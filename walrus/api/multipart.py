@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from walrus import conditions, errors, names, s3xml
+from walrus import conditions, errors, names, numbers, s3xml
 from walrus.api.common import (int_param, object_acl_for, owner, readable_source,
                                stored_headers, upload_body)
 from walrus.context import Ctx
@@ -25,11 +25,12 @@ async def _upload(ctx: Ctx) -> Upload:
 
 def _part_number(ctx: Ctx) -> int:
     text = ctx.query.get("partNumber", "")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
+    number = numbers.decimal(text)  # isdigit() took '²', which int() then refused: a 500
+    if number is None or not 1 <= number <= MAX_PART_NUMBER:
         raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, "
                                      "inclusive", ArgumentName="partNumber",
                                      ArgumentValue=text)
-    return int(text)
+    return number
 
 
 async def upload_part(ctx: Ctx) -> web.Response:
@@ -68,11 +69,11 @@ def _requested_parts(doc: dict) -> list[tuple[int, str]]:
     for item in s3xml.as_list(doc.get("Part")):
         if not isinstance(item, dict):
             raise errors.MalformedXML()
-        number, etag = item.get("PartNumber"), item.get("ETag")
-        if not isinstance(number, str) or not number.strip().isdigit() \
-                or not isinstance(etag, str):
+        text, etag = item.get("PartNumber"), item.get("ETag")
+        number = numbers.decimal(text.strip()) if isinstance(text, str) else None
+        if number is None or not isinstance(etag, str):
             raise errors.MalformedXML()
-        parts.append((int(number), etag))
+        parts.append((number, etag))
     if not parts:
         raise errors.MalformedXML()
     return parts
