@@ -78,11 +78,21 @@ def _read_headers(ctx: Ctx, obj: Object) -> dict:
     return out
 
 
+def _check_overrides(ctx: Ctx) -> None:
+    """S3 honours response-* overrides only on signed (or presigned) requests, so a
+    public object cannot be served under a type or disposition its owner did not set."""
+    if ctx.who.anonymous and any(p in ctx.query for p in RESPONSE_OVERRIDES):
+        raise errors.InvalidRequest("Request specific response headers cannot be used for "
+                                    "anonymous GET requests.")
+
+
 async def head_object(ctx: Ctx) -> web.StreamResponse:
+    _check_overrides(ctx)
     return await _respond(ctx, None)
 
 
 async def get_object(ctx: Ctx) -> web.StreamResponse:
+    _check_overrides(ctx)
     # Open first: the bytes sent are those of the version the headers describe.
     with await ctx.store.open(ctx.obj) as content:
         if content.obj is not ctx.obj:  # replaced since dispatch read it: its own ACL rules
