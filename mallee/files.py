@@ -31,8 +31,8 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def write_json_atomic(path: Path, data) -> None:
-    write_atomic(path, json.dumps(data))
+def write_json_atomic(path: Path, data, mode: int = 0o644) -> None:
+    write_atomic(path, json.dumps(data), mode)
 
 
 SQLITE_SIBLINGS = ("-wal", "-shm", "-journal")

@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from mallee import rpc
+from mallee.files import private_dir
 from mallee.service import Site
 from mallee.settings import Settings
 from node_controller import rpc as nc_rpc
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> web.Application:
     state = nc.state_path
 
     async def lifecycle(app: web.Application):
+        private_dir(state, 0o711)  # tenants' data below; QEMU's user and dnsmasq pass through
         capacity = host_capacity(nc, state)
         driver = make_driver(settings, capacity)
         cache = ImageCache(state / "cache", nc.image_cache_gb * 2**30,

@@ -163,7 +163,7 @@ class InstanceManager:
                 f"{spec['instance_type']} needs {spec['cpu']}, {spec['memory_mb']}, "
                 f"{spec['disk_gb']}")
         directory = make_guest_dir(self.root / instance_id)
-        write_json_atomic(directory / "spec.json", spec)
+        write_json_atomic(directory / "spec.json", spec, 0o600)  # user data, keys, URLs
         inst = self.instances[instance_id] = Instance(spec, directory)
         inst.task = asyncio.create_task(self._launch(inst))
         return {"instance_id": instance_id, "state": inst.state}
@@ -235,7 +235,7 @@ class InstanceManager:
                               serial="swap"))
         boot = DirectKernelBoot(kernel, ramdisk, KERNEL_CMDLINE) if kernel else None
         console = directory / "console.log"
-        console.touch()
+        console.touch(0o600)
         interfaces = (TapInterface(spec["mac"], tap),) if tap else ()
         return DomainSpec(name=inst.id, vcpus=spec["cpu"], memory_mb=spec["memory_mb"],
                           boot=boot, disks=tuple(disks), interfaces=interfaces,

@@ -13,15 +13,15 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from mallee.files import private_dir
 from node_controller.hypervisor.domain import DomainSpec
 from node_controller.hypervisor.protocol import HypervisorError
 
 
 def make_guest_dir(path: Path) -> Path:
-    """Create (or fix) a directory QEMU can traverse; owner-only writes."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o755)
+    """Create (or fix) a directory QEMU can traverse but nobody else can list
+    (its files are 0600: libvirt chowns those it hands to QEMU)."""
+    path = private_dir(path, 0o711)
     check_reachable([path / "any-file"])  # checks path and every ancestor
     return path
 

@@ -35,7 +35,7 @@ import aiohttp
 
 from mallee.bundle import parse_manifest, unbundle_async
 from mallee.bundle.bundler import Progress
-from mallee.files import fsync_path
+from mallee.files import fsync_path, private_dir
 from node_controller.imagecache.errors import ImageCacheError
 from node_controller.imagecache.fetch import fetch_manifest, stream_part
 from node_controller.imagecache.qemu_img import convert_raw_to_qcow2
@@ -99,10 +99,10 @@ class ImageCache:
     _owns_session: bool = field(default=False, init=False)
 
     def __post_init__(self):
-        self.root = Path(self.root)
-        self.images_dir.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(self.root, 0o711)  # QEMU's user passes through, lists nothing
+        private_dir(self.images_dir, 0o711)
         shutil.rmtree(self.tmp_dir, ignore_errors=True)  # half-made or half-evicted entries
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.tmp_dir)
         for entry_dir in self.images_dir.iterdir():
             if entry_dir.is_dir():
                 self._entries[entry_dir.name] = CacheEntry(
@@ -225,8 +225,10 @@ class ImageCache:
                 raw.unlink()
             else:
                 raw.rename(work / final_name)
+            # A private image is its owner's data: libvirt chowns the base (a
+            # backing file), kernel and ramdisk to QEMU's user while a guest runs.
             for path in (work / final_name, work):
-                os.chmod(path, 0o755 if path.is_dir() else 0o644)  # qemu runs as another user
+                os.chmod(path, 0o711 if path.is_dir() else 0o600)
             entry_dir = self.images_dir / source.image_id
             os.rename(work, entry_dir)
             await asyncio.to_thread(fsync_path, self.images_dir)

@@ -52,6 +52,7 @@ async def make_overlay(base: Path, overlay: Path, size_gb: int | None = None) ->
         args.append(f"{int(size_gb)}G")
     try:
         await run_qemu_img(*args)
+        os.chmod(tmp, 0o600)  # the guest's disk; libvirt chowns it to QEMU's user
         os.replace(tmp, overlay)
     finally:
         tmp.unlink(missing_ok=True)
@@ -63,7 +64,7 @@ def make_sparse(path: Path, size_gb: int | float) -> Path:
     path = Path(path)
     tmp = _tmp_beside(path)
     try:
-        with open(tmp, "wb") as f:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
             f.truncate(int(size_gb * GiB))
         os.replace(tmp, path)
     finally:

@@ -132,7 +132,7 @@ class DataPlane:
                                f"[network] private_subnet {self.config.subnet}")
         with self._lock:
             if raw is not None:
-                write_json_atomic(self.view_file, raw)
+                write_json_atomic(self.view_file, raw, 0o600)
             self.view = view
             return self._apply()
 

@@ -287,3 +287,23 @@ def test_a_manifests_claimed_size_evicts_nothing_its_real_size_does_not_need(ide
     entries, cap = asyncio.run(scenario())
     assert set(entries) == {"emi-0000000a", "emi-0000000b", "emi-0000000c"}
     assert sum(entries.values()) <= cap < 32 * MiB
+
+
+def test_cached_images_are_owner_only(ident, tmp_path):
+    """Issue 11 #18: a private image is its owner's data; libvirt chowns the
+    backing file, kernel and ramdisk to QEMU's user while a guest uses them."""
+    import stat
+    _, bundle = _make_bundle(ident, tmp_path)
+
+    async def scenario():
+        async with BundleServer(bundle.manifest_path.parent) as server:
+            cache = _cache(tmp_path, ident)
+            try:
+                return await cache.ensure(server.source("emi-00000001", bundle))
+            finally:
+                await cache.close()
+
+    path = asyncio.run(scenario())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for directory in (path.parent, path.parent.parent, path.parent.parent.parent):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o711, directory

@@ -135,3 +135,16 @@ def test_trimming_while_the_guest_writes_leaves_no_hole(tmp_path):
     tail = read_console_tail(log, 4096)
     assert b"\0" not in log.read_bytes() and log.stat().st_size <= 40_000 * 14
     assert tail.endswith(b"line 00039999\n") and b"\0" not in tail
+
+
+def test_instance_files_are_owner_only_and_its_directory_cannot_be_listed(tmp_path):
+    """Issue 11 #18: spec.json holds user data, keys and presigned URLs.
+    QEMU's user gets through (o+x) to the files libvirt chowns for it."""
+    import stat
+    inst = launch(tmp_path, "64M", disk_gb=2)
+    assert inst.state == "running"
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in inst.directory.iterdir()}
+    assert {"spec.json", "root.qcow2", "swap.raw", "console.log", "launched"} <= set(modes)
+    assert modes == {name: 0o600 for name in modes}
+    for directory in (inst.directory, inst.directory.parent):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o711
