@@ -67,6 +67,7 @@ def service_hosts(settings: Settings) -> tuple[str, ...]:
 async def s3_entry(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     settings: Settings = state["settings"]
+    routing.check_utf8(request.headers, request.raw_path)
     target = routing.resolve(request.headers.get("Host", ""),
                              request.raw_path.split("?", 1)[0], state["hosts"])
     auth = await authenticate(request, target, state["creds"].lookup,
@@ -111,8 +112,11 @@ def create_apps(settings: Settings) -> tuple[web.Application, web.Application]:
                             f"not one of {', '.join(names.NAMING_RULES)}")
     # Both apps share one database and store, opened by whichever starts first.
     state = dict(settings=settings, hosts=service_hosts(settings), db=None)
+    # auto_decompress off: S3 stores the bytes sent and keeps Content-Encoding (gzip...)
+    # as the object's metadata; aiohttp would inflate them, or fail on a body that is not.
     s3 = web.Application(middlewares=[request_id_middleware, s3_errors],
-                         client_max_size=1024 ** 4, handler_args={"max_field_size": 65536})
+                         client_max_size=1024 ** 4,
+                         handler_args={"max_field_size": 65536, "auto_decompress": False})
     s3[STATE] = state
     s3.cleanup_ctx.append(_resources(settings, state))
     s3.router.add_get("/healthz", healthz)

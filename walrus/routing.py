@@ -50,6 +50,18 @@ def _decode(raw: str) -> str:
         raise errors.InvalidArgument("The path is not valid UTF-8 once percent-decoded.")
 
 
+def check_utf8(headers, raw_path: str) -> None:
+    """Refuse header values and paths that are not UTF-8. aiohttp keeps such bytes as lone
+    surrogates, which no encoder, database or response header takes: they were 500s,
+    or stored as metadata that no later GET could send."""
+    for text in (raw_path, *headers.values()):
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise errors.InvalidArgument("Header values and the path must be UTF-8.")
+
+
 def resolve(host_header: str, raw_path: str, service_hosts: tuple[str, ...]) -> Target:
     """Map Host and the raw path (no query) to a Target."""
     raw_path = raw_path or "/"
@@ -72,6 +84,8 @@ def resolve(host_header: str, raw_path: str, service_hosts: tuple[str, ...]) -> 
     bucket_raw, _, key_raw = path[1:].partition("/")
     bucket = _decode(bucket_raw) or None
     key = _decode(key_raw) if key_raw else None
+    if bucket is None and key is not None:  # "//x": an object in a bucket with no name
+        raise errors.InvalidBucketName(BucketName="")
     resources = tuple(dict.fromkeys((path, raw_path)))
     if bucket and key is None:
         # Clients disagree on /bucket versus /bucket/ for bucket-level calls.

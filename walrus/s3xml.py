@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from email.utils import format_datetime
+from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 
 import xmltodict
@@ -43,14 +44,34 @@ def error_body(err: ApiError, resource: str, request_id: str) -> bytes:
     return document("Error", fields, lists="repeat")
 
 
+class _DoctypeRefused(ValueError):
+    pass
+
+
+def _refuse_doctype(*_args) -> None:
+    raise _DoctypeRefused("S3 request bodies carry no DTD")
+
+
+class _NoDoctypeExpat:
+    """expat as xmltodict uses it, with every DOCTYPE refused before anything in it is
+    read: no entity is declared, expanded or fetched (billion laughs, external entities)."""
+
+    @staticmethod
+    def ParserCreate(*args, **kwargs):
+        parser = expat.ParserCreate(*args, **kwargs)
+        parser.StartDoctypeDeclHandler = _refuse_doctype
+        return parser
+
+
 def parse(body: bytes, root: str, error=errors.MalformedXML) -> dict:
-    """The children of `root` as a dict; namespaces stripped."""
+    """The children of `root` as a dict; namespaces stripped. Anything that is not a
+    plain XML document (bad syntax, an unknown encoding, a DTD) is `error`."""
     if not body.strip():
         raise error()
     try:
-        doc = xmltodict.parse(body, process_namespaces=True,
+        doc = xmltodict.parse(body, process_namespaces=True, expat=_NoDoctypeExpat,
                               namespaces={NS: None, XSI: None}, force_cdata=False)
-    except (ExpatError, ValueError):
+    except (ExpatError, ValueError, LookupError):  # LookupError: encoding="bogus"
         raise error()
     if not isinstance(doc, dict) or root not in doc:
         raise error()
