@@ -2,12 +2,10 @@
 GetBucketLocation, ListObjects (v1 and v2), bucket ACLs, versioning."""
 from __future__ import annotations
 
-from urllib.parse import quote_plus
-
 from aiohttp import web
 
 from walrus import acl, errors, listing, names, s3xml
-from walrus.api.common import int_param, owner, read_acl_request
+from walrus.api.common import int_param, key_encoder, owner, read_acl_request
 from walrus.context import Ctx
 from walrus.store import Bucket
 
@@ -56,16 +54,6 @@ async def get_location(ctx: Ctx) -> web.Response:
     return web.Response(body=body, content_type="application/xml")
 
 
-def _encoder(ctx: Ctx):
-    encoding = ctx.query.get("encoding-type")
-    if encoding is None:
-        return lambda s: s
-    if encoding != "url":
-        raise errors.InvalidArgument("Invalid Encoding Method specified in Request",
-                                     ArgumentName="encoding-type", ArgumentValue=encoding)
-    return lambda s: quote_plus(s, safe="/")
-
-
 def object_entry(obj, enc, with_owner: bool) -> dict:
     entry = {"Key": enc(obj.key), "LastModified": s3xml.iso8601(obj.last_modified),
              "ETag": f'"{obj.etag}"', "Size": obj.size, "StorageClass": "STANDARD"}
@@ -78,7 +66,7 @@ async def list_objects(ctx: Ctx) -> web.Response:
     v2 = ctx.query.get("list-type") == "2"
     if ctx.query.get("list-type") not in (None, "2"):
         raise errors.InvalidArgument("list-type must be 2.", ArgumentName="list-type")
-    enc = _encoder(ctx)
+    enc = key_encoder(ctx)
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
     max_keys = int_param(ctx, "max-keys", 1000, 1000)

@@ -3,7 +3,7 @@ query parameters, the metadata and ACL a write asks for, a copy source the
 caller may read, and an upload body checked against its size limit."""
 from __future__ import annotations
 
-from urllib.parse import unquote
+from urllib.parse import quote_plus, unquote
 
 from walrus import acl, conditions, errors, numbers
 from walrus.body import RequestBody
@@ -31,6 +31,18 @@ def int_param(ctx: Ctx, name: str, default: int, maximum: int) -> int:
         raise errors.InvalidArgument(f"{name} must be a non-negative integer.",
                                      ArgumentName=name, ArgumentValue=text)
     return min(value, maximum)
+
+
+def key_encoder(ctx: Ctx):
+    """How keys are written in a listing: as they are, or percent-encoded for
+    encoding-type=url, which keys with characters XML 1.0 cannot carry need."""
+    encoding = ctx.query.get("encoding-type")
+    if encoding is None:
+        return lambda s: s
+    if encoding != "url":
+        raise errors.InvalidArgument("Invalid Encoding Method specified in Request",
+                                     ArgumentName="encoding-type", ArgumentValue=encoding)
+    return lambda s: quote_plus(s, safe="/")
 
 
 def stored_headers(headers) -> dict:

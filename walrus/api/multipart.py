@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from walrus import conditions, errors, names, numbers, s3xml
-from walrus.api.common import (int_param, object_acl_for, owner, readable_source,
-                               stored_headers, upload_body)
+from walrus.api.common import (int_param, key_encoder, object_acl_for, owner,
+                               readable_source, stored_headers, upload_body)
 from walrus.context import Ctx
 from walrus.store import MAX_PART_NUMBER, MAX_PART_SIZE, Upload
 
@@ -118,17 +118,20 @@ async def list_uploads(ctx: Ctx) -> web.Response:
     id_marker = ctx.query.get("upload-id-marker", "") if key_marker else ""
     max_uploads = int_param(ctx, "max-uploads", 1000, 1000)
     prefix = ctx.query.get("prefix", "")
+    enc = key_encoder(ctx)
     found = [u for u in await ctx.store.uploads(ctx.bucket.name, key_marker, id_marker, 10000)
              if u.key.startswith(prefix)]
     truncated = len(found) > max_uploads
     found = found[:max_uploads]
-    body = {"Bucket": ctx.bucket.name, "KeyMarker": key_marker, "UploadIdMarker": id_marker,
-            "Prefix": prefix, "MaxUploads": max_uploads,
+    body = {"Bucket": ctx.bucket.name, "KeyMarker": enc(key_marker),
+            "UploadIdMarker": id_marker, "Prefix": enc(prefix), "MaxUploads": max_uploads,
             "IsTruncated": "true" if truncated else "false"}
+    if "encoding-type" in ctx.query:
+        body["EncodingType"] = "url"
     if found:
-        body["NextKeyMarker"] = found[-1].key
+        body["NextKeyMarker"] = enc(found[-1].key)
         body["NextUploadIdMarker"] = found[-1].upload_id
-    body["Upload"] = [{"Key": u.key, "UploadId": u.upload_id,
+    body["Upload"] = [{"Key": enc(u.key), "UploadId": u.upload_id,
                        "Initiator": owner(u.owner_id, u.owner_name),
                        "Owner": owner(u.owner_id, u.owner_name), "StorageClass": "STANDARD",
                        "Initiated": s3xml.iso8601(u.initiated)} for u in found]
