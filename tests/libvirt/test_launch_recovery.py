@@ -20,26 +20,11 @@ from node_controller.resources import Capacity
 
 libvirt = pytest.importorskip("libvirt")
 from node_controller.hypervisor.libvirt_driver import LibvirtDriver  # noqa: E402
+from tests.unit.nc_fakes import StubCache
 
 
 class Killed(BaseException):
     """kill -9 at a step: nothing after it runs, no cleanup either."""
-
-
-class Cache:
-    def __init__(self, base: Path):
-        self.base, self.pins = base, []
-
-    async def ensure(self, source, pin=False):
-        if pin:
-            self.pins.append(source.image_id)
-        return self.base
-
-    def pin(self, image_id):
-        self.pins.append(image_id)
-
-    def unpin(self, image_id):
-        self.pins.remove(image_id)
 
 
 class Network:
@@ -104,7 +89,7 @@ def spec() -> dict:
 
 
 def manager(driver, base, network) -> InstanceManager:
-    return InstanceManager(driver, Cache(base), base.parent / "instances",
+    return InstanceManager(driver, StubCache(base), base.parent / "instances",
                            Capacity(4, 4096, 100), network)
 
 

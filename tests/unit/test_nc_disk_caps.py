@@ -17,22 +17,9 @@ from node_controller.hypervisor import FakeDriver
 from node_controller.hypervisor.guest_files import make_guest_dir
 from node_controller.instances import InstanceManager
 from node_controller.resources import Capacity
+from tests.unit.nc_fakes import StubCache
 
 GiB = 2**30
-
-
-class Cache:
-    def __init__(self, base):
-        self.base = base
-
-    async def ensure(self, source, pin=False):
-        return self.base
-
-    def pin(self, image_id):
-        pass
-
-    def unpin(self, image_id):
-        pass
 
 
 def spec(disk_gb: int) -> dict:
@@ -57,7 +44,7 @@ def launch(tmp_path, base_size: str, disk_gb: int):
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), base_size], check=True)
 
     async def scenario():
-        nc = InstanceManager(FakeDriver(), Cache(base), root / "instances", Capacity(4, 4096, 100))
+        nc = InstanceManager(FakeDriver(), StubCache(base), root / "instances", Capacity(4, 4096, 100))
         await nc.run(spec(disk_gb))
         inst = nc.instances["i-0123456789abcdef0"]
         await inst.task
@@ -104,7 +91,7 @@ def test_the_console_log_keeps_only_its_newest_bytes(tmp_path):
         return nc.console(inst.id)
 
     async def scenario():
-        nc = InstanceManager(FakeDriver(), Cache(None), inst.directory.parent,
+        nc = InstanceManager(FakeDriver(), StubCache(None), inst.directory.parent,
                              Capacity(4, 4096, 100))
         await nc.recover()
         return await chatty_guest(nc)

@@ -14,20 +14,7 @@ import pytest
 from node_controller.hypervisor import DomainState, FakeDriver, TapInterface
 from node_controller.instances import InstanceManager
 from node_controller.resources import Capacity
-
-
-class Cache:
-    def __init__(self, base: Path):
-        self.base = base
-
-    async def ensure(self, source, pin=False):
-        return self.base
-
-    def pin(self, image_id):
-        pass
-
-    def unpin(self, image_id):
-        pass
+from tests.unit.nc_fakes import StubCache
 
 
 class RecordingNetwork:
@@ -70,7 +57,7 @@ def run(base: Path, spec: dict, network_enforcing=True):
         driver = FakeDriver()
         network = RecordingNetwork(driver)
         network.enforcing = network_enforcing
-        manager = InstanceManager(driver, Cache(base), base.parent / "instances",
+        manager = InstanceManager(driver, StubCache(base), base.parent / "instances",
                                   Capacity(4, 4096, 100), network)
         await manager.run(spec)
         await manager.instances[spec["instance_id"]].task
