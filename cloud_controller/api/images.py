@@ -8,6 +8,7 @@ from typing import ClassVar
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.tagging import tag_list
+from cloud_controller.api.text import check_image_description
 from cloud_controller.services.images import Registration
 from mallee import errors
 from cloud_controller.api.query import Filter, listparam, param
@@ -104,6 +105,7 @@ async def register_image(ctx: RequestContext, req: RegisterImageRequest) -> dict
         raise errors.MissingParameter(
             "The request must contain the parameter ImageLocation (a bundle manifest in Walrus); "
             "EBS-backed registration is not supported yet.")
+    check_image_description(req.description)
     image_id = await ctx.cloud.images.register(ctx.credential, Registration(
         req.image_location, req.name, req.description, req.architecture, req.kernel_id,
         req.ramdisk_id, req.root_device_name))
@@ -205,6 +207,7 @@ async def modify_image_attribute(ctx: RequestContext, req: ModifyImageAttributeR
     images = ctx.cloud.images
     if req.description is not None or req.attribute == "description":
         text = req.description.value if req.description else req.value
+        check_image_description(text)
         await images.set_description(ctx.account_id, req.image_id, text or "")
         return {"return": True}
     changes = req.launch_permission or PermissionChanges()

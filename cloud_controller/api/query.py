@@ -20,6 +20,7 @@ import re
 import typing
 from dataclasses import dataclass, field
 
+from cloud_controller.api.text import check_xml_text
 from mallee import errors
 
 # EC2's Integer is 32-bit: ASCII digits only (int() takes ' 5', '+5', '1_0' and
@@ -110,6 +111,7 @@ def _scalar(hint, raw: str, wire: str):
                 f"Value ({raw[:64]}) for parameter {wire} is invalid. Expected an integer "
                 f"from {INT_MIN} to {INT_MAX}.")
         return int(raw)
+    check_xml_text(raw, wire)
     return raw
 
 

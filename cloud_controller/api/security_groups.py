@@ -8,6 +8,8 @@ from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.paging import page
 from cloud_controller.api.tagging import tag_list, tags_for
+from cloud_controller.api.text import (check_group_description, check_group_name,
+                                       check_rule_description)
 from cloud_controller.services.security_groups import Permission, SourceGroup
 from cloud_controller.services.vpcs import default_vpc_id
 from mallee import errors
@@ -100,6 +102,8 @@ class DescribeSecurityGroupRulesRequest:
 def _permissions(req: PermissionsRequest) -> list[Permission]:
     perms = []
     for wire in req.ip_permissions:
+        for described in wire.ip_ranges + wire.groups + wire.user_id_group_pairs:
+            check_rule_description(described.description)
         if wire.ipv6_ranges:
             raise errors.InvalidParameterValue("IPv6 rules are not supported on this cloud.")
         perms.append(Permission(
@@ -203,6 +207,8 @@ async def create_security_group(ctx: RequestContext, req: CreateSecurityGroupReq
     description = req.description if req.description is not None else req.description_alt
     if description is None:
         raise errors.MissingParameter("The request must contain the parameter GroupDescription")
+    check_group_name(req.group_name)
+    check_group_description(description)
     tags = tags_for(req.tag_specifications, "security-group")
     row = await ctx.cloud.security_groups.create(ctx.account_id, req.group_name, description,
                                                  req.vpc_id)

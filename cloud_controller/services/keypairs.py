@@ -111,7 +111,7 @@ class KeyPairService:
         self.tags = tags  # TagService: a deleted key pair's tags go with it
 
     def _check_name(self, name: str) -> None:
-        if not _NAME.match(name or ""):
+        if not _NAME.fullmatch(name or ""):  # match() let "key\n" through
             raise errors.InvalidParameterValue(
                 "Key pair names must be 1 to 255 printable ASCII characters.")
 
