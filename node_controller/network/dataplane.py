@@ -152,6 +152,12 @@ class DataPlane:
         """Rules and lease first, then the tap onto the bridge: the guest's
         first frame already meets its anti-spoofing and group rules."""
         with self._lock:
+            # One address, one port: port_by_ip (metadata: user data, keys) must never guess.
+            live = next((p for p in self.ports.values() if p.private_ip == port.private_ip
+                         and p.instance_id != port.instance_id), None)
+            if live is not None:
+                raise NetworkError(f"{port.private_ip} is still held by {live.instance_id}, "
+                                   f"which is plugged")
             old = self._leftovers.holder(port.private_ip)
             if old is not None:
                 raise NetworkError(f"{port.private_ip} is still held by {old.instance_id}, "

@@ -316,3 +316,10 @@ def test_a_tap_that_will_not_go_leaves_no_port_and_blocks_its_address(
     guests.append(guest)
     plane.plug(Port(iid(2), mac(2), ip(1), ("sg-b",), spec={"user_data": "new"}))
     assert plane.port_by_ip(ip(1)).spec == {"user_data": "new"}
+
+
+def test_an_address_a_plugged_port_holds_is_not_plugged_again(plane, guests):
+    plug_guest(plane, guests, 1, ["sg-a"], spec={"user_data": "first"})
+    with pytest.raises(NetworkError, match=f"{ip(1)} is still held by {iid(1)}"):
+        plane.plug(Port(iid(2), mac(2), ip(1), ("sg-b",), spec={"user_data": "second"}))
+    assert plane.port_by_ip(ip(1)).spec == {"user_data": "first"} and iid(2) not in plane.ports
