@@ -17,7 +17,8 @@ ALICE = Principal("111111111111", "alice", "admin", "AKIAALICE")
 
 
 class Body:
-    """What Store.put_part reads: an async byte stream with the MD5 it had."""
+    """What Store.put and put_part read: an async byte stream with the MD5 it had."""
+    checksum = None
 
     def __init__(self, data: bytes):
         self.data = data
@@ -85,6 +86,30 @@ def test_abort_while_completing_leaves_no_object(tmp_path):
             with pytest.raises(errors.NoSuchUpload):
                 await store.complete(upload, [(1, part.etag)])
             assert await store.get("b", "k") is None
+        finally:
+            await _close(store)
+    asyncio.run(main())
+
+
+def test_get_racing_an_overwrite_checks_the_new_objects_acl(tmp_path):
+    """Dispatch read a public object; a PUT made it private (and removed the old blob)
+    before the GET opened it: the GET serves the new version only if its ACL allows."""
+    from types import SimpleNamespace
+
+    from walrus.acl import ANONYMOUS, canned
+    from walrus.api.objects import get_object
+
+    async def main():
+        store = await _store(tmp_path)
+        try:
+            public = await store.put("b", "k", Body(b"public"), ALICE, {},
+                                     canned("public-read", ALICE.account_id, "alice"))
+            await store.put("b", "k", Body(b"private"), ALICE, {},
+                            canned("private", ALICE.account_id, "alice"))
+            await store.blobs.drain()  # the public version's blob is gone
+            ctx = SimpleNamespace(store=store, obj=public, who=ANONYMOUS, query={})
+            with pytest.raises(errors.AccessDenied):
+                await get_object(ctx)
         finally:
             await _close(store)
     asyncio.run(main())
