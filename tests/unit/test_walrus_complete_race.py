@@ -28,19 +28,26 @@ class Body:
         yield self.data
 
 
-async def _store(tmp_path) -> Store:
-    db = Database(tmp_path / "walrus.db")
-    await db.open()
-    blobs = BlobStore(tmp_path)
-    blobs.setup()
-    store = Store(db, blobs, 100, 1 << 40)
-    await store.create_bucket(ALICE, "b", "mallee", Acl(ALICE.account_id, "alice"))
-    return store
+def _with_store(tmp_path, test) -> None:
+    """Run `await test(store)` on a fresh store with alice's bucket "b"."""
+    async def main():
+        db = Database(tmp_path / "walrus.db")
+        await db.open()
+        blobs = BlobStore(tmp_path)
+        blobs.setup()
+        store = Store(db, blobs, 100, 1 << 40)
+        try:
+            await store.create_bucket(ALICE, "b", "mallee", Acl(ALICE.account_id, "alice"))
+            await test(store)
+        finally:
+            await store.close()
+            await db.close()
+    asyncio.run(main())
 
 
-async def _close(store: Store) -> None:
-    await store.close()
-    await store.db.close()
+async def _upload_with_part(store: Store, data: bytes):
+    upload = await store.create_upload("b", "k", ALICE, {}, Acl(ALICE.account_id, ""))
+    return upload, await store.put_part(upload, 1, Body(data))
 
 
 def _racing(store: Store, during_copy):
@@ -56,39 +63,29 @@ def _racing(store: Store, during_copy):
 
 
 def test_part_replaced_while_completing_fails_the_complete(tmp_path):
-    async def main():
-        store = await _store(tmp_path)
-        try:
-            upload = await store.create_upload("b", "k", ALICE, {}, Acl(ALICE.account_id, ""))
-            old = await store.put_part(upload, 1, Body(b"old"))
-            _racing(store, lambda: store.put_part(upload, 1, Body(b"new")))
-            with pytest.raises(errors.InvalidPart):
-                await store.complete(upload, [(1, old.etag)])
-            assert await store.get("b", "k") is None
-            # The upload and its current part survive: the client can complete again.
-            [part] = await store.parts(upload.upload_id)
-            assert part.etag == hashlib.md5(b"new").hexdigest()
-            obj = await store.complete(upload, [(1, part.etag)])
-            with await store.open(obj) as content:
-                assert content.file.read() == b"new"
-        finally:
-            await _close(store)
-    asyncio.run(main())
+    async def test(store):
+        upload, old = await _upload_with_part(store, b"old")
+        _racing(store, lambda: store.put_part(upload, 1, Body(b"new")))
+        with pytest.raises(errors.InvalidPart):
+            await store.complete(upload, [(1, old.etag)])
+        assert await store.get("b", "k") is None
+        # The upload and its current part survive: the client can complete again.
+        [part] = await store.parts(upload.upload_id)
+        assert part.etag == hashlib.md5(b"new").hexdigest()
+        obj = await store.complete(upload, [(1, part.etag)])
+        with await store.open(obj) as content:
+            assert content.file.read() == b"new"
+    _with_store(tmp_path, test)
 
 
 def test_abort_while_completing_leaves_no_object(tmp_path):
-    async def main():
-        store = await _store(tmp_path)
-        try:
-            upload = await store.create_upload("b", "k", ALICE, {}, Acl(ALICE.account_id, ""))
-            part = await store.put_part(upload, 1, Body(b"data"))
-            _racing(store, lambda: store.abort(upload))
-            with pytest.raises(errors.NoSuchUpload):
-                await store.complete(upload, [(1, part.etag)])
-            assert await store.get("b", "k") is None
-        finally:
-            await _close(store)
-    asyncio.run(main())
+    async def test(store):
+        upload, part = await _upload_with_part(store, b"data")
+        _racing(store, lambda: store.abort(upload))
+        with pytest.raises(errors.NoSuchUpload):
+            await store.complete(upload, [(1, part.etag)])
+        assert await store.get("b", "k") is None
+    _with_store(tmp_path, test)
 
 
 def test_get_racing_an_overwrite_checks_the_new_objects_acl(tmp_path):
@@ -99,17 +96,13 @@ def test_get_racing_an_overwrite_checks_the_new_objects_acl(tmp_path):
     from walrus.acl import ANONYMOUS, canned
     from walrus.api.objects import get_object
 
-    async def main():
-        store = await _store(tmp_path)
-        try:
-            public = await store.put("b", "k", Body(b"public"), ALICE, {},
-                                     canned("public-read", ALICE.account_id, "alice"))
-            await store.put("b", "k", Body(b"private"), ALICE, {},
-                            canned("private", ALICE.account_id, "alice"))
-            await store.blobs.drain()  # the public version's blob is gone
-            ctx = SimpleNamespace(store=store, obj=public, who=ANONYMOUS, query={})
-            with pytest.raises(errors.AccessDenied):
-                await get_object(ctx)
-        finally:
-            await _close(store)
-    asyncio.run(main())
+    async def test(store):
+        public = await store.put("b", "k", Body(b"public"), ALICE, {},
+                                 canned("public-read", ALICE.account_id, "alice"))
+        await store.put("b", "k", Body(b"private"), ALICE, {},
+                        canned("private", ALICE.account_id, "alice"))
+        await store.blobs.drain()  # the public version's blob is gone
+        ctx = SimpleNamespace(store=store, obj=public, who=ANONYMOUS, query={})
+        with pytest.raises(errors.AccessDenied):
+            await get_object(ctx)
+    _with_store(tmp_path, test)
