@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import time
 
-import aiosqlite
+from cloud_controller.db.database import Database
 
 _SELECT = ("SELECT a.*, i.private_ip AS private_ip FROM addresses a "
            "LEFT JOIN instances i ON i.id = a.instance_id")
 
 
 class AddressRepository:
-    def __init__(self, db: aiosqlite.Connection):
+    def __init__(self, db: Database):
         self.db = db
 
     async def _all(self, sql: str, args=()) -> list:
@@ -38,6 +38,12 @@ class AddressRepository:
 
     async def of_instance(self, instance_id: str):
         rows = await self._all(f"{_SELECT} WHERE a.instance_id=?", (instance_id,))
+        return rows[0] if rows else None
+
+    async def instance(self, account_id: str, instance_id: str):
+        """The account's instance's state and place, to decide an association on."""
+        rows = await self._all("SELECT id, state, cluster, zone FROM instances "
+                               "WHERE id=? AND account_id=?", (instance_id, account_id))
         return rows[0] if rows else None
 
     async def used_ips(self) -> set[str]:

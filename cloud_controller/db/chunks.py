@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import aiosqlite
+from cloud_controller.db.database import Database
 
 CHUNK = 500
 
 
-async def rows_in(db: aiosqlite.Connection, sql: str, values: Sequence) -> list:
+async def rows_in(db: Database, sql: str, values: Sequence) -> list:
     """All rows of `sql`, whose `{marks}` is the IN list, for every chunk of `values`."""
     found: list = []
     for start in range(0, len(values), CHUNK):

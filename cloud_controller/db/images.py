@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-import aiosqlite
+from cloud_controller.db.database import Database
 
 _VISIBLE = """
     state = 'available' AND (account_id = :account OR is_public = 1 OR id IN
@@ -12,7 +12,7 @@ _VISIBLE = """
 
 
 class ImageRepository:
-    def __init__(self, db: aiosqlite.Connection):
+    def __init__(self, db: Database):
         self.db = db
 
     async def insert(self, row: dict) -> None:

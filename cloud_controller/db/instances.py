@@ -1,7 +1,7 @@
 """Instances, their security groups, and each account's default group."""
 from __future__ import annotations
 
-import aiosqlite
+from cloud_controller.db.database import Database
 
 from cloud_controller.db.chunks import rows_in
 
@@ -13,7 +13,7 @@ COLUMNS = ("id", "account_id", "reservation_id", "launch_index", "client_token",
 
 
 class InstanceRepository:
-    def __init__(self, db: aiosqlite.Connection):
+    def __init__(self, db: Database):
         self.db = db
 
     async def insert(self, row: dict, group_ids: list[str]) -> None:

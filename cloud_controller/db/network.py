@@ -1,13 +1,13 @@
 """What the network view of a cluster is built from, and its version."""
 from __future__ import annotations
 
-import aiosqlite
+from cloud_controller.db.database import Database
 
 LIVE = ("pending", "running")  # instances a view carries (once they have an address)
 
 
 class NetworkRepository:
-    def __init__(self, db: aiosqlite.Connection):
+    def __init__(self, db: Database):
         self.db = db
 
     async def instances(self, cluster: str):

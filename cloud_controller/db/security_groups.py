@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-import aiosqlite
+from cloud_controller.db.database import Database
 
 from cloud_controller.db.chunks import rows_in
 
@@ -12,7 +12,7 @@ RULE_COLUMNS = ("id", "group_id", "account_id", "egress", "protocol", "from_port
 
 
 class GroupRepository:
-    def __init__(self, db: aiosqlite.Connection):
+    def __init__(self, db: Database):
         self.db = db
 
     async def _rows(self, sql: str, args) -> list:
@@ -69,7 +69,7 @@ class GroupRepository:
 
 
 class RuleRepository:
-    def __init__(self, db: aiosqlite.Connection):
+    def __init__(self, db: Database):
         self.db = db
 
     async def of_groups(self, group_ids: list[str]):

@@ -1,7 +1,7 @@
 """Tags on any resource of an account."""
 from __future__ import annotations
 
-import aiosqlite
+from cloud_controller.db.database import Database
 
 from cloud_controller.db.chunks import rows_in
 
@@ -12,7 +12,7 @@ TABLES = {"key-pair": "key_pairs", "image": "images", "instance": "instances",
 
 
 class TagRepository:
-    def __init__(self, db: aiosqlite.Connection):
+    def __init__(self, db: Database):
         self.db = db
 
     async def resource_exists(self, account_id: str, resource_type: str,

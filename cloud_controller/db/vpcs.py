@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import time
 
-import aiosqlite
+from cloud_controller.db.database import Database
 
 
 class VpcRepository:
-    def __init__(self, db: aiosqlite.Connection):
+    def __init__(self, db: Database):
         self.db = db
 
     async def ensure(self, vpc: dict, subnets: list[dict]) -> None:

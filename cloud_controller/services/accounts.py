@@ -16,9 +16,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiosqlite
-
 from cloud_controller.db.accounts import AccountRepository
+from cloud_controller.db.database import Database
 from cloud_controller.services.notify import ChangeNotifier
 from mallee import errors, ids
 from mallee.auth import Credential
@@ -41,7 +40,7 @@ class AccessKey:
 
 
 class AccountService:
-    def __init__(self, db: aiosqlite.Connection, box: SecretBox, pki_dir: Path,
+    def __init__(self, db: Database, box: SecretBox, pki_dir: Path,
                  credentials_changed: ChangeNotifier | None = None):
         self.db = db
         self.pki_dir = pki_dir
@@ -56,24 +55,22 @@ class AccountService:
         _check_name(name, "account")
         account_id = ids.account_id()
         try:
-            await self.repo.insert_account(account_id, name, is_admin)
-            await self.repo.insert_user(ids.user_id(), account_id, ADMIN_USER)
-            await self.db.commit()
+            async with self.db.unit():
+                await self.repo.insert_account(account_id, name, is_admin)
+                await self.repo.insert_user(ids.user_id(), account_id, ADMIN_USER)
         except sqlite3.IntegrityError:
-            await self.db.rollback()
             raise errors.EntityAlreadyExists(f"Account {name!r} already exists.")
         await self._changed()
         return account_id
 
     async def create_user(self, account_name: str, user_name: str) -> str:
         _check_name(user_name, "user")
-        account = await self.account(account_name)
         user_id = ids.user_id()
         try:
-            await self.repo.insert_user(user_id, account["id"], user_name)
-            await self.db.commit()
+            async with self.db.unit():
+                account = await self.account(account_name)
+                await self.repo.insert_user(user_id, account["id"], user_name)
         except sqlite3.IntegrityError:
-            await self.db.rollback()
             raise errors.EntityAlreadyExists(f"User {user_name!r} already exists in {account_name}.")
         await self._changed()
         return user_id
@@ -91,26 +88,26 @@ class AccountService:
         return await self.repo.users((await self.account(account_name))["id"])
 
     async def create_access_key(self, account_name: str, user_name: str = ADMIN_USER) -> Credential:
-        account = await self.account(account_name)
-        user = await self.repo.user(account["id"], user_name)
-        if user is None:
-            raise errors.NoSuchEntity(f"No user {user_name!r} in account {account_name}.")
         key_id, secret = ids.access_key_id(), ids.secret_access_key()
-        await self.repo.insert_key(key_id, user["id"], self.box.seal(secret))
-        await self.db.commit()
+        async with self.db.unit():
+            account = await self.account(account_name)
+            user = await self.repo.user(account["id"], user_name)
+            if user is None:
+                raise errors.NoSuchEntity(f"No user {user_name!r} in account {account_name}.")
+            await self.repo.insert_key(key_id, user["id"], self.box.seal(secret))
         await self._changed()
         return await self.lookup(key_id)
 
     async def set_key_active(self, key_id: str, active: bool) -> None:
-        if not await self.repo.set_key_status(key_id, "Active" if active else "Inactive"):
-            raise errors.NoSuchEntity(f"No access key {key_id}.")
-        await self.db.commit()
+        async with self.db.unit():
+            if not await self.repo.set_key_status(key_id, "Active" if active else "Inactive"):
+                raise errors.NoSuchEntity(f"No access key {key_id}.")
         await self._changed()
 
     async def delete_access_key(self, key_id: str) -> None:
-        if not await self.repo.delete_key(key_id):
-            raise errors.NoSuchEntity(f"No access key {key_id}.")
-        await self.db.commit()
+        async with self.db.unit():
+            if not await self.repo.delete_key(key_id):
+                raise errors.NoSuchEntity(f"No access key {key_id}.")
         await self._changed()
 
     async def _changed(self) -> None:
@@ -136,9 +133,9 @@ class AccountService:
     async def issue_signing_certificate(self, credential: Credential) -> tuple[bytes, bytes]:
         """A bundling certificate + key for a user (EC2_CERT/EC2_PRIVATE_KEY), recorded."""
         cert, key = issue_user_cert(self.pki_dir, credential.account_id, credential.user_name)
-        await self.repo.insert_certificate(ids.resource_id("cert"), credential.user_id,
-                                           cert.decode())
-        await self.db.commit()
+        async with self.db.unit():
+            await self.repo.insert_certificate(ids.resource_id("cert"), credential.user_id,
+                                               cert.decode())
         return cert, key
 
     async def certificates(self, account_id: str) -> list[str]:

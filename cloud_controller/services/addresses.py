@@ -9,7 +9,6 @@ instance's current public address for DescribeInstances and the view.
 """
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 
@@ -49,7 +48,6 @@ class AddressService:
         self.tags = tags  # TagService: a released address's tags go with it
         self.network_changed = network_changed
         self.repo = AddressRepository(db)
-        self._lock = asyncio.Lock()
 
     def pool(self, cluster) -> list[str]:
         return parse_pool((cluster.network or {}).get("public_ips")
@@ -74,20 +72,18 @@ class AddressService:
         if domain not in ("vpc", "standard"):
             raise errors.InvalidParameterValue(f"Invalid value '{domain}' for domain.")
         limit = self.settings.network.max_addresses_per_account
-        async with self._lock:
+        async with self.db.unit():  # the count and the free addresses decide the insert
             if len(await self.repo.elastic(account_id)) >= limit:
                 raise errors.AddressLimitExceeded(
                     f"The maximum number of addresses ({limit}) has been reached.")
             taken = await self._take(account_id, "elastic", domain, self.clusters.clusters,
                                      address)
             if taken is None:
-                await self.db.rollback()
                 if address:
                     raise errors.InvalidAddressNotFound(
                         f"Address {address} is not in the pool or is in use.")
                 raise errors.InsufficientAddressCapacity(
                     "There are no free public addresses in the pool.")
-            await self.db.commit()
         return await self.repo.find(account_id, address_id=taken[0])
 
     async def find(self, account_id: str, allocation_id: str | None = None,
@@ -115,22 +111,32 @@ class AddressService:
         return rows
 
     async def associate(self, account_id: str, address, instance, allow_reassociation: bool | None):
-        """Associate the address with `instance` (the caller's row, from InstanceService)."""
-        if instance["state"] not in LIVE:
-            raise errors.IncorrectInstanceState(
-                f"The instance '{instance['id']}' is not in a valid state for this operation.")
-        if instance["cluster"] != address["cluster"]:
-            raise errors.InvalidParameterValue(
-                f"Address {address['public_ip']} belongs to another cluster than "
-                f"{instance['id']} ({instance['zone']}).")
-        if address["instance_id"] == instance["id"]:
-            return address["association_id"]
-        if address["instance_id"] and address["domain"] == "vpc" and not allow_reassociation:
-            raise errors.ResourceAlreadyAssociated(
-                f"resource {address['id']} is already associated with associate-id "
-                f"{address['association_id']}")
+        """Associate the address with `instance` (the caller's row, from InstanceService).
+        Both are read again inside the unit: a racing release or terminate may have
+        changed them since the caller looked."""
         association_id = ids.resource_id("eipassoc")
-        async with self._lock:
+        async with self.db.unit():
+            address = await self._again(account_id, address["id"])
+            found = await self.repo.instance(account_id, instance["id"])
+            if found is None:
+                raise errors.InvalidInstanceIDNotFound(
+                    f"The instance ID '{instance['id']}' does not exist")
+            instance = found
+            if instance["state"] not in LIVE:
+                raise errors.IncorrectInstanceState(
+                    f"The instance '{instance['id']}' is not in a valid state for this "
+                    f"operation.")
+            if instance["cluster"] != address["cluster"]:
+                raise errors.InvalidParameterValue(
+                    f"Address {address['public_ip']} belongs to another cluster than "
+                    f"{instance['id']} ({instance['zone']}).")
+            if address["instance_id"] == instance["id"]:
+                return address["association_id"]
+            if address["instance_id"] and address["domain"] == "vpc" and \
+                    not allow_reassociation:
+                raise errors.ResourceAlreadyAssociated(
+                    f"resource {address['id']} is already associated with associate-id "
+                    f"{address['association_id']}")
             if address["instance_id"]:  # moving it: the old instance loses it
                 await self.repo.associate(address["id"], None, None)
                 await self.repo.set_instance_ip(address["instance_id"], None)
@@ -142,7 +148,6 @@ class AddressService:
                     await self.repo.associate(current["id"], None, None)
             await self.repo.associate(address["id"], instance["id"], association_id)
             await self.repo.set_instance_ip(instance["id"], address["public_ip"])
-            await self.db.commit()
         self.network_changed.notify()
         return association_id
 
@@ -151,32 +156,43 @@ class AddressService:
         if not association_id and not public_ip:
             raise errors.MissingParameter(
                 "The request must contain the parameter AssociationId or PublicIp")
-        row = await self.repo.find(account_id, association_id=association_id,
-                                   public_ip=public_ip)
-        if row is None or not row["instance_id"]:
-            if association_id:
-                raise errors.InvalidAssociationIDNotFound(
-                    f"The association ID '{association_id}' does not exist")
-            if row is None:
-                raise errors.InvalidAddressNotFound(f"Address '{public_ip}' not found.")
-            return  # not associated: nothing to do, as in EC2
-        await self.repo.associate(row["id"], None, None)
-        await self.repo.set_instance_ip(row["instance_id"], None)
-        await self.db.commit()
+        async with self.db.unit():
+            row = await self.repo.find(account_id, association_id=association_id,
+                                       public_ip=public_ip)
+            if row is None or not row["instance_id"]:
+                if association_id:
+                    raise errors.InvalidAssociationIDNotFound(
+                        f"The association ID '{association_id}' does not exist")
+                if row is None:
+                    raise errors.InvalidAddressNotFound(f"Address '{public_ip}' not found.")
+                return  # not associated: nothing to do, as in EC2
+            await self.repo.associate(row["id"], None, None)
+            await self.repo.set_instance_ip(row["instance_id"], None)
         self.network_changed.notify()
 
+    async def _again(self, account_id: str, address_id: str):
+        """The address as it is now (inside the caller's unit)."""
+        row = await self.repo.find(account_id, address_id=address_id)
+        if row is None:
+            raise errors.InvalidAllocationIDNotFound(
+                f"The allocation ID '{address_id}' does not exist")
+        return row
+
     async def release(self, account_id: str, address) -> None:
-        if address["instance_id"]:
-            raise errors.InvalidIPAddressInUse(
-                f"Address {address['public_ip']} is associated with {address['instance_id']}: "
-                "disassociate it first.")
-        await self.repo.delete(address["id"])
-        await self.tags.forget(address["id"])
-        await self.db.commit()
+        """Read again in the unit: a racing associate may have just taken it."""
+        async with self.db.unit():
+            address = await self._again(account_id, address["id"])
+            if address["instance_id"]:
+                raise errors.InvalidIPAddressInUse(
+                    f"Address {address['public_ip']} is associated with "
+                    f"{address['instance_id']}: disassociate it first.")
+            await self.repo.delete(address["id"])
+            await self.tags.forget(address["id"])
 
     async def at_launch(self, account_id: str, cluster, instance_ids: list[str]) -> None:
-        """EDGE's public address for each new instance, while the pool has one."""
-        async with self._lock:
+        """EDGE's public address for each new instance, while the pool has one
+        (in the launch's unit, or a unit of its own)."""
+        async with self.db.unit():
             for instance_id in instance_ids:
                 taken = await self._take(account_id, "launch", "vpc", [cluster])
                 if taken is None:
@@ -185,18 +201,18 @@ class AddressService:
                     break
                 await self.repo.associate(taken[0], instance_id, None)
                 await self.repo.set_instance_ip(instance_id, taken[1])
-            await self.db.commit()
 
     async def sweep(self, cluster=None) -> None:
         """Ended instances give their public addresses back (after every poll)."""
-        ended = await self.repo.of_ended_instances()
-        if not ended:
-            return
-        for row in ended:
-            if row["kind"] == "launch":
-                await self.repo.delete(row["id"])
-            else:
-                await self.repo.associate(row["id"], None, None)
-            await self.repo.set_instance_ip(row["instance_id"], None)
-        await self.db.commit()
-        self.network_changed.notify()
+        if not await self.repo.of_ended_instances():
+            return  # the common case: no unit, no wait for the writer
+        async with self.db.unit():
+            ended = await self.repo.of_ended_instances()
+            for row in ended:
+                if row["kind"] == "launch":
+                    await self.repo.delete(row["id"])
+                else:
+                    await self.repo.associate(row["id"], None, None)
+                await self.repo.set_instance_ip(row["instance_id"], None)
+        if ended:
+            self.network_changed.notify()

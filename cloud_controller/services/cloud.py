@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
+from cloud_controller.db.database import Database
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.addresses import AddressService
 from cloud_controller.services.clusters import ClusterMonitor
@@ -23,7 +22,7 @@ from mallee.settings import Settings
 @dataclass
 class Cloud:
     settings: Settings
-    db: aiosqlite.Connection
+    db: Database
     accounts: AccountService
     keypairs: KeyPairService
     tags: TagService

@@ -36,14 +36,26 @@ class ClusterState:
         for node in self.nodes:
             if node.get("status") != "up":
                 continue
-            free += _fits(vmtype, node["cores_free"], node["memory_free_mb"], node["disk_free_gb"])
-            total += _fits(vmtype, node["cores_total"], node["memory_total_mb"],
-                           node["disk_total_gb"])
+            free += fits(vmtype, *node_free(node))
+            total += fits(vmtype, node["cores_total"], node["memory_total_mb"],
+                          node["disk_total_gb"])
         return free, total
 
 
-def _fits(vmtype: VmType, cores: int, memory_mb: int, disk_gb: int) -> int:
+def fits(vmtype: VmType, cores: int, memory_mb: int, disk_gb: int) -> int:
+    """How many instances of the type fit in that much room."""
     return max(0, min(cores // vmtype.cpu, memory_mb // vmtype.memory, disk_gb // vmtype.disk))
+
+
+def node_free(node: dict) -> tuple[int, int, int]:
+    """A node's free (cores, MiB, GiB), counting every instance its report lists: the
+    node sums its figures and lists its instances at two moments, and a launch that
+    lands in between is in the list only."""
+    listed = node.get("instances", ())
+    used = [sum(i.get(k, 0) for i in listed) for k in ("cpu", "memory_mb", "disk_gb")]
+    return (min(node["cores_free"], node["cores_total"] - used[0]),
+            min(node["memory_free_mb"], node["memory_total_mb"] - used[1]),
+            min(node["disk_free_gb"], node["disk_total_gb"] - used[2]))
 
 
 async def ask(cluster: ClusterState) -> None:

@@ -72,32 +72,33 @@ class ImageService:
         if not _NAME.match(name):
             raise errors.InvalidAMINameMalformed(
                 "AMI names must be 3 to 128 characters of letters, digits, ()[] ./-'@_")
-        if await self.repo.name_taken(credential.account_id, name):
-            raise errors.InvalidAMINameDuplicate(f"AMI name {name} is already in use by AMI")
-        image_type = manifest.image_type
-        kernel_id = req.kernel_id or manifest.default_kernel_id
-        ramdisk_id = req.ramdisk_id or manifest.default_ramdisk_id
-        if image_type == "machine":
-            if kernel_id:
-                await self._require(credential.account_id, kernel_id, "kernel",
-                                    errors.InvalidKernelIdMalformed)
-            if ramdisk_id:
-                await self._require(credential.account_id, ramdisk_id, "ramdisk",
-                                    errors.InvalidRamDiskIdMalformed)
-        else:
-            kernel_id = ramdisk_id = None
-        image_id = ids.resource_id(PREFIXES[image_type])
-        await self.repo.insert({
-            "id": image_id, "account_id": credential.account_id, "name": name,
-            "description": req.description, "image_type": image_type,
-            "architecture": req.architecture or manifest.architecture or "x86_64",
-            "location": f"{bucket}/{key}", "kernel_id": kernel_id, "ramdisk_id": ramdisk_id,
-            "virtualization_type": "paravirtual" if kernel_id else "hvm",
-            "root_device_name": req.root_device_name or "/dev/sda1",
-            "size_bytes": manifest.size,
-            "parts": json.dumps([p.filename for p in manifest.parts]),
-        })
-        await self.db.commit()
+        # The name check and the kernel and ramdisk it names decide the insert: one unit.
+        async with self.db.unit():
+            if await self.repo.name_taken(credential.account_id, name):
+                raise errors.InvalidAMINameDuplicate(f"AMI name {name} is already in use by AMI")
+            image_type = manifest.image_type
+            kernel_id = req.kernel_id or manifest.default_kernel_id
+            ramdisk_id = req.ramdisk_id or manifest.default_ramdisk_id
+            if image_type == "machine":
+                if kernel_id:
+                    await self._require(credential.account_id, kernel_id, "kernel",
+                                        errors.InvalidKernelIdMalformed)
+                if ramdisk_id:
+                    await self._require(credential.account_id, ramdisk_id, "ramdisk",
+                                        errors.InvalidRamDiskIdMalformed)
+            else:
+                kernel_id = ramdisk_id = None
+            image_id = ids.resource_id(PREFIXES[image_type])
+            await self.repo.insert({
+                "id": image_id, "account_id": credential.account_id, "name": name,
+                "description": req.description, "image_type": image_type,
+                "architecture": req.architecture or manifest.architecture or "x86_64",
+                "location": f"{bucket}/{key}", "kernel_id": kernel_id, "ramdisk_id": ramdisk_id,
+                "virtualization_type": "paravirtual" if kernel_id else "hvm",
+                "root_device_name": req.root_device_name or "/dev/sda1",
+                "size_bytes": manifest.size,
+                "parts": json.dumps([p.filename for p in manifest.parts]),
+            })
         return image_id
 
     async def _require(self, account_id: str, image_id: str, image_type: str, malformed) -> None:
@@ -136,9 +137,9 @@ class ImageService:
         return image
 
     async def deregister(self, account_id: str, image_id: str) -> None:
-        await self.owned(account_id, image_id)
-        await self.repo.set_state(image_id, "deregistered")
-        await self.db.commit()
+        async with self.db.unit():
+            await self.owned(account_id, image_id)
+            await self.repo.set_state(image_id, "deregistered")
 
     async def permitted_accounts(self, image_ids: list[str]) -> dict[str, set[str]]:
         return await self.repo.permitted_accounts(image_ids)
@@ -150,25 +151,25 @@ class ImageService:
     async def modify_launch_permissions(self, account_id: str, image_id: str, *,
                                         add_accounts=(), remove_accounts=(),
                                         add_all=False, remove_all=False) -> None:
-        await self.owned(account_id, image_id)
         for other in list(add_accounts) + list(remove_accounts):
             if not re.fullmatch(r"\d{12}", other):
                 raise errors.InvalidUserIDMalformed(f"User ID '{other}' is invalid")
-        for other in add_accounts:
-            await self.repo.grant(image_id, other)
-        for other in remove_accounts:
-            await self.repo.revoke(image_id, other)
-        if add_all or remove_all:
-            await self.repo.set_public(image_id, add_all)
-        await self.db.commit()
+        async with self.db.unit():
+            await self.owned(account_id, image_id)
+            for other in add_accounts:
+                await self.repo.grant(image_id, other)
+            for other in remove_accounts:
+                await self.repo.revoke(image_id, other)
+            if add_all or remove_all:
+                await self.repo.set_public(image_id, add_all)
 
     async def reset_launch_permissions(self, account_id: str, image_id: str) -> None:
-        await self.owned(account_id, image_id)
-        await self.repo.revoke_all(image_id)
-        await self.repo.set_public(image_id, False)
-        await self.db.commit()
+        async with self.db.unit():
+            await self.owned(account_id, image_id)
+            await self.repo.revoke_all(image_id)
+            await self.repo.set_public(image_id, False)
 
     async def set_description(self, account_id: str, image_id: str, description: str) -> None:
-        await self.owned(account_id, image_id)
-        await self.repo.set_description(image_id, description)
-        await self.db.commit()
+        async with self.db.unit():
+            await self.owned(account_id, image_id)
+            await self.repo.set_description(image_id, description)

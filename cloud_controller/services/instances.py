@@ -74,15 +74,8 @@ class InstanceService:
         self.reservations: dict[str, Reservations] = {}
 
     async def run(self, account_id: str, req: LaunchRequest):
-        """Validate, place on a cluster, record `pending` rows; returns the rows."""
-        if req.client_token:
-            earlier = await self.repo.by_token(account_id, req.client_token)
-            if earlier:
-                if earlier[0]["image_id"] != req.image_id or \
-                        earlier[0]["instance_type"] != req.instance_type:
-                    raise errors.IdempotentParameterMismatch(
-                        "The client token was used with different parameters.")
-                return earlier
+        """Validate, place on a cluster, record `pending` rows; returns the rows.
+        One unit: the quota count, the capacity held and the rows go together."""
         if req.min_count < 1 or req.max_count < req.min_count:
             raise errors.InvalidParameterValue(
                 "MinCount must be at least 1 and MaxCount at least MinCount.")
@@ -90,6 +83,34 @@ class InstanceService:
         if vmtype is None:
             raise errors.InvalidParameterValue(
                 f"Invalid value '{req.instance_type}' for InstanceType.")
+        user_data = decode_user_data(req.user_data)
+        placed = None
+        try:
+            async with self.db.unit():
+                if req.client_token:
+                    earlier = await self.repo.by_token(account_id, req.client_token)
+                    if earlier:
+                        if earlier[0]["image_id"] != req.image_id or \
+                                earlier[0]["instance_type"] != req.instance_type:
+                            raise errors.IdempotentParameterMismatch(
+                                "The client token was used with different parameters.")
+                        return earlier
+                placed = await self._record(account_id, req, vmtype, user_data)
+        except BaseException as exc:
+            if placed is not None:  # the unit did not commit: give back what it held
+                self.reservations[placed[0].ref.name].release([r["id"] for r in placed[1]])
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise errors.IdempotentParameterMismatch(
+                    "The client token is already in use.") from None
+            raise
+        cluster, rows = placed
+        self.launcher.launch(cluster, [row["id"] for row in rows])
+        made = await self.repo.page(account_id, ended_after=lifecycle.visible_since(),
+                                    ids=[r["id"] for r in rows])
+        return sorted(made, key=lambda r: r["launch_index"])
+
+    async def _record(self, account_id: str, req: LaunchRequest, vmtype, user_data):
+        """Inside run's unit: check, choose the cluster, insert, hold the capacity."""
         image = await self.images.launchable(account_id, req.image_id)
         if image["image_type"] != "machine":
             raise errors.InvalidParameterValue(f"{req.image_id} is not a machine image.")
@@ -100,7 +121,6 @@ class InstanceService:
         public_key = None
         if req.key_name:
             public_key = (await self.keypairs.find(account_id, name=req.key_name))["public_key"]
-        user_data = decode_user_data(req.user_data)
         groups = await self.security_groups.for_launch(account_id, req.group_names, req.group_ids)
         quota = self.settings.clc.max_instances_per_account
         running = await self.repo.running_count(account_id)
@@ -125,22 +145,15 @@ class InstanceService:
                 "cluster": cluster.ref.name, "state": "pending", "mac": mac_for(instance_id),
                 "launched_at": now, "updated_at": now,
             })
-        try:
-            for row in rows:
-                await self.repo.insert(row, [g["id"] for g in groups])
-                await self.tags.tag_new(account_id, row["id"], "instance", req.tags)
-            await self.db.commit()
-        except sqlite3.IntegrityError:
-            await self.db.rollback()
-            raise errors.IdempotentParameterMismatch("The client token is already in use.")
+        for row in rows:
+            await self.repo.insert(row, [g["id"] for g in groups])
+            await self.tags.tag_new(account_id, row["id"], "instance", req.tags)
         public = self.settings.network.public_ip_at_launch if req.public_ip is None \
             else req.public_ip
         if public:
             await self.addresses.at_launch(account_id, cluster, [row["id"] for row in rows])
-        self.launcher.launch(cluster, [row["id"] for row in rows])
-        made = await self.repo.page(account_id, ended_after=lifecycle.visible_since(),
-                                    ids=[r["id"] for r in rows])
-        return sorted(made, key=lambda r: r["launch_index"])
+        self.reservations[cluster.ref.name].hold([row["id"] for row in rows], vmtype)
+        return cluster, rows
 
     async def find(self, account_id: str, instance_ids: list[str]):
         for instance_id in instance_ids:
@@ -185,6 +198,8 @@ class InstanceService:
                 current = (await self.repo.get(row["id"]))["state"]
             changes.append((row["id"], previous, current))
         ending = [i for i, prev, cur in changes if cur == "shutting-down"]
+        for held in self.reservations.values():  # an instance never placed holds nothing
+            held.release(ending)
         if ending:
             self.launcher.terminate(ending)
         return changes
@@ -209,9 +224,9 @@ class InstanceService:
         return await self.repo.groups_of(instance_ids)
 
     async def set_attribute(self, account_id: str, instance_id: str, **columns) -> None:
-        row = (await self.find(account_id, [instance_id]))[0]
-        if row["state"] != "stopped":
-            raise errors.IncorrectInstanceState(
-                f"The instance '{instance_id}' is not in the 'stopped' state.")
-        await self.repo.update(instance_id, **columns)
-        await self.db.commit()
+        async with self.db.unit():  # the state that allows it is read in the unit
+            row = (await self.find(account_id, [instance_id]))[0]
+            if row["state"] != "stopped":
+                raise errors.IncorrectInstanceState(
+                    f"The instance '{instance_id}' is not in the 'stopped' state.")
+            await self.repo.update(instance_id, **columns)

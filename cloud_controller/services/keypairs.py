@@ -118,8 +118,9 @@ class KeyPairService:
     async def _insert(self, account_id, name, key_type, fingerprint, public_key):
         key_id = ids.resource_id("key")
         try:
-            created = await self.repo.insert(key_id, account_id, name, key_type, fingerprint,
-                                             public_key)
+            async with self.db.unit():  # the UNIQUE (account, name) decides, in the unit
+                created = await self.repo.insert(key_id, account_id, name, key_type,
+                                                 fingerprint, public_key)
         except sqlite3.IntegrityError:
             raise errors.InvalidKeyPairDuplicate(f"The keypair '{name}' already exists.")
         return {"id": key_id, "name": name, "key_type": key_type, "fingerprint": fingerprint,
@@ -132,15 +133,12 @@ class KeyPairService:
         # RSA generation is ~0.1-1 s of CPU: off the event loop, or every request waits.
         pem, public, fingerprint = await asyncio.to_thread(generate, key_type)
         row = await self._insert(account_id, name, key_type, fingerprint, public)
-        await self.db.commit()
         return row, pem
 
     async def import_(self, account_id: str, name: str, material: bytes) -> dict:
         self._check_name(name)
         key_type, public, fingerprint = import_material(material)
-        row = await self._insert(account_id, name, key_type, fingerprint, public)
-        await self.db.commit()
-        return row
+        return await self._insert(account_id, name, key_type, fingerprint, public)
 
     async def find(self, account_id: str, name: str | None = None, key_id: str | None = None):
         if key_id:
@@ -157,6 +155,6 @@ class KeyPairService:
         return await self.repo.list(account_id)
 
     async def delete(self, account_id: str, row) -> None:
-        await self.repo.delete(account_id, row["id"])
-        await self.tags.forget(row["id"])
-        await self.db.commit()
+        async with self.db.unit():
+            await self.repo.delete(account_id, row["id"])
+            await self.tags.forget(row["id"])

@@ -38,9 +38,10 @@ def visible_since() -> float:
 
 
 async def transition(repo: InstanceRepository, instance_id: str, expected: str, new: str, *,
-                     reason: tuple[str, str] | None = None, commit: bool = True,
-                     **columns) -> bool:
-    """Move one instance from `expected` to `new`; False if someone else moved it first."""
+                     reason: tuple[str, str] | None = None, **columns) -> bool:
+    """Move one instance from `expected` to `new`; False if someone else moved it first.
+    A unit of its own (committed before it returns, so the caller answers with what
+    the database holds), or part of the caller's unit when called inside one."""
     if not allowed(expected, new):
         raise errors.IncorrectInstanceState(
             f"The instance '{instance_id}' cannot go from {expected} to {new}.")
@@ -50,7 +51,5 @@ async def transition(repo: InstanceRepository, instance_id: str, expected: str, 
         sets["terminated_at"] = now
     if reason:
         sets["reason_code"], sets["reason_message"] = reason
-    moved = await repo.compare_and_set(instance_id, expected, **sets)
-    if commit:
-        await repo.db.commit()
-    return moved
+    async with repo.db.unit():
+        return await repo.compare_and_set(instance_id, expected, **sets)

@@ -96,9 +96,11 @@ class NetworkViews:
             digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
             version, known = await self.repo.version(cluster.ref.name)
             if digest != known:
-                version += 1
-                await self.repo.set_version(cluster.ref.name, version, digest)
-                await self.db.commit()
+                async with self.db.unit():  # the version read and bumped in one unit
+                    version, known = await self.repo.version(cluster.ref.name)
+                    if digest != known:
+                        version += 1
+                        await self.repo.set_version(cluster.ref.name, version, digest)
             return {"version": version, **content}
 
     async def push(self, cluster) -> dict:

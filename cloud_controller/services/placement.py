@@ -1,44 +1,65 @@
 """The CLC's half of scheduling: pick the cluster (zone); the CC picks the node.
 
-Capacity comes from the last poll of each CC. Launches made since that poll
-are held as reservations so two quick RunInstances cannot both take the
-last slot.
+Capacity comes from the last poll of each CC: each node's free cores, memory
+and disk and the instances counted in them (the node's own report, passed
+on by the CC). An instance sent to a cluster is held here, by id, until a
+node's report lists it (from then on the node's figures count it) or the CC
+gives up on it, or it is terminated. Held instances are taken off the node
+the CC says it is placed on (any node that fits, before the CC says), so the
+count is exact: as many launches succeed as fit, however they interleave
+with the polls. RunInstances chooses and holds inside its unit of work, so
+two launches never choose on the same figures.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
+from typing import Iterable
 
-from cloud_controller.services.clusters import ClusterState
+from cloud_controller.services.clusters import ClusterState, fits, node_free
 from mallee import errors
 from mallee.settings import VmType
 
 
 @dataclass
 class Reservations:
-    """Instances sent to a cluster that its last poll may not show yet."""
-    entries: list[tuple[float, VmType, int]] = field(default_factory=list)
+    """Instances sent to one cluster that no node's report counts yet."""
+    held: dict[str, VmType] = field(default_factory=dict)
 
-    def add(self, vmtype: VmType, count: int) -> None:
-        self.entries.append((time.time(), vmtype, count))
+    def hold(self, instance_ids: Iterable[str], vmtype: VmType) -> None:
+        self.held.update((i, vmtype) for i in instance_ids)
 
-    def since(self, polled_at: float) -> list[tuple[VmType, int]]:
-        self.entries = [e for e in self.entries if e[0] > polled_at - 1.0]
-        return [(v, n) for _, v, n in self.entries]
+    def release(self, instance_ids: Iterable[str]) -> None:
+        for instance_id in instance_ids:
+            self.held.pop(instance_id, None)
+
+    def outstanding(self, cluster: ClusterState) -> list[tuple[VmType, str | None]]:
+        """(type, node endpoint if the CC has placed it) of each instance the cluster's
+        last poll does not count yet; forgets those it counts or gave up on."""
+        counted = {i["instance_id"] for n in cluster.nodes for i in n.get("instances", ())}
+        failed = {i for i, r in cluster.instances.items() if r.get("state") == "failed"}
+        self.release(counted | failed)
+        return [(vmtype, (cluster.instances.get(i) or {}).get("node"))
+                for i, vmtype in self.held.items()]
 
 
-def free_slots(cluster: ClusterState, vmtype: VmType, held: list[tuple[VmType, int]]) -> int:
-    free, _ = cluster.capacity(vmtype)
-    for other, count in held:
-        # Approximate: a held instance of another type uses its share of cores.
-        free -= count * max(1, -(-other.cpu // vmtype.cpu))
-    return max(0, free)
+def free_slots(cluster: ClusterState, vmtype: VmType,
+               held: list[tuple[VmType, str | None]]) -> int:
+    free = {n["endpoint"]: list(node_free(n)) for n in cluster.nodes if n.get("status") == "up"}
+    for other, endpoint in held:
+        room = free.get(endpoint) if endpoint in free else next(
+            (r for r in free.values() if fits(other, *r)), None)
+        if room is not None:  # one that fits nowhere will be refused; it takes nothing
+            room[0] -= other.cpu
+            room[1] -= other.memory
+            room[2] -= other.disk
+    return sum(fits(vmtype, *room) for room in free.values())
 
 
 def choose_cluster(clusters: list[ClusterState], reservations: dict[str, Reservations],
                    vmtype: VmType, zone: str | None, min_count: int,
                    max_count: int) -> tuple[ClusterState, int]:
-    """The cluster to launch on and how many instances it takes (>= min_count)."""
+    """The cluster to launch on and how many instances it takes (>= min_count).
+    The caller holds the instances it makes there (Reservations.hold)."""
     candidates = [c for c in clusters if zone in (None, c.ref.zone)]
     if zone and not candidates:
         raise errors.InvalidParameterValue(f"Invalid availability zone: [{zone}]")
@@ -46,7 +67,7 @@ def choose_cluster(clusters: list[ClusterState], reservations: dict[str, Reserva
     for cluster in candidates:
         if not cluster.available:
             continue
-        held = reservations.setdefault(cluster.ref.name, Reservations()).since(cluster.polled_at)
+        held = reservations.setdefault(cluster.ref.name, Reservations()).outstanding(cluster)
         free = free_slots(cluster, vmtype, held)
         if free > best_free:
             best, best_free = cluster, free
@@ -55,6 +76,4 @@ def choose_cluster(clusters: list[ClusterState], reservations: dict[str, Reserva
         raise errors.InsufficientInstanceCapacity(
             f"There is not enough capacity to fulfill your request: {max(best_free, 0)} "
             f"{vmtype.name} instance(s) available in {where}, {min_count} requested.")
-    count = min(max_count, best_free)
-    reservations[best.ref.name].add(vmtype, count)
-    return best, count
+    return best, min(max_count, best_free)

@@ -35,8 +35,8 @@ class Reconciler:
             seen = view.get(row["id"])
             state = seen["state"] if seen else None
             if seen and seen.get("private_ip") and seen["private_ip"] != row["private_ip"]:
-                await self.repo.update(row["id"], private_ip=seen["private_ip"])
-                await self.db.commit()
+                async with self.db.unit():
+                    await self.repo.update(row["id"], private_ip=seen["private_ip"])
             if row["state"] == "pending":
                 if state == "running":
                     await lifecycle.transition(self.repo, row["id"], "pending", "running",

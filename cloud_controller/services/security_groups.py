@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import sqlite3
 import time
 from dataclasses import dataclass, field
 
@@ -101,9 +100,13 @@ class SecurityGroupService:
         self.rules = RuleRepository(db)
 
     async def ensure_default(self, account_id: str):
-        await self.groups.insert(ids.resource_id("sg"), account_id, "default", "default group")
-        await self.db.commit()
-        return (await self.groups.by_names(account_id, ["default"]))[0]
+        found = await self.groups.by_names(account_id, ["default"])
+        if found:  # the common case: no unit, no wait for the writer
+            return found[0]
+        async with self.db.unit():
+            await self.groups.insert(ids.resource_id("sg"), account_id, "default",
+                                     "default group")
+            return (await self.groups.by_names(account_id, ["default"]))[0]
 
     async def create(self, account_id: str, name: str, description: str,
                      vpc_id: str | None = None):
@@ -113,19 +116,16 @@ class SecurityGroupService:
                 "Group names and descriptions must be 1 to 255 characters long.")
         if name.lower().startswith("sg-"):
             raise errors.InvalidParameterValue("Group names may not start with 'sg-'.")
-        await self.ensure_default(account_id)
-        if name == "default" or await self.groups.by_names(account_id, [name]):
-            raise errors.InvalidGroupDuplicate(f"The security group '{name}' already exists")
-        if len(await self.groups.list(account_id)) >= MAX_GROUPS:
-            raise errors.SecurityGroupLimitExceeded(
-                f"You may have at most {MAX_GROUPS} security groups.")
         group_id = ids.resource_id("sg")
-        try:
+        async with self.db.unit():  # the duplicate check and the limit decide the insert
+            await self.ensure_default(account_id)
+            if name == "default" or await self.groups.by_names(account_id, [name]):
+                raise errors.InvalidGroupDuplicate(
+                    f"The security group '{name}' already exists")
+            if len(await self.groups.list(account_id)) >= MAX_GROUPS:
+                raise errors.SecurityGroupLimitExceeded(
+                    f"You may have at most {MAX_GROUPS} security groups.")
             await self.groups.insert(group_id, account_id, name, description)
-            await self.db.commit()
-        except sqlite3.IntegrityError:
-            await self.db.rollback()
-            raise errors.InvalidGroupDuplicate(f"The security group '{name}' already exists")
         self.network_changed.notify()
         return (await self.groups.by_ids(account_id, [group_id]))[0]
 
@@ -186,19 +186,19 @@ class SecurityGroupService:
     async def delete(self, account_id: str, group) -> None:
         if group["name"] == "default":
             raise errors.CannotDelete("The default security group cannot be deleted.")
-        members = await self.groups.live_members(group["id"])
-        if members:
-            raise errors.DependencyViolation(
-                f"resource {group['id']} has a dependent object: it is in use by "
-                f"{', '.join(members[:5])}")
-        referencing = await self.groups.referencing(group["id"])
-        if referencing:
-            raise errors.DependencyViolation(
-                f"resource {group['id']} has a dependent object: rules of "
-                f"{', '.join(referencing)} name it as their source")
-        await self.groups.delete(group["id"])
-        await self.tags.forget(group["id"])
-        await self.db.commit()
+        async with self.db.unit():  # "is it in use" is read in the unit that deletes
+            members = await self.groups.live_members(group["id"])
+            if members:
+                raise errors.DependencyViolation(
+                    f"resource {group['id']} has a dependent object: it is in use by "
+                    f"{', '.join(members[:5])}")
+            referencing = await self.groups.referencing(group["id"])
+            if referencing:
+                raise errors.DependencyViolation(
+                    f"resource {group['id']} has a dependent object: rules of "
+                    f"{', '.join(referencing)} name it as their source")
+            await self.groups.delete(group["id"])
+            await self.tags.forget(group["id"])
         self.network_changed.notify()
 
     async def rules_of(self, group_ids: list[str]):
@@ -248,56 +248,57 @@ class SecurityGroupService:
     async def authorize(self, account_id: str, group, egress: bool,
                         permissions: list[Permission]) -> list[dict]:
         rows = await self._targets(account_id, group, egress, permissions)
-        for row in rows:
-            if await self.rules.find(row["group_id"], egress, row["protocol"], row["from_port"],
-                                     row["to_port"], row["cidr"], row["source_group_id"]):
-                raise errors.InvalidPermissionDuplicate(
-                    f"the specified rule \"{describe_rule(row)}\" already exists")
-        existing = [r for r in await self.rules.of_groups([group["id"]])
-                    if bool(r["egress"]) == egress]
-        if len(existing) + len(rows) > MAX_RULES:
-            raise errors.RulesPerSecurityGroupLimitExceeded(
-                f"A group may have at most {MAX_RULES} {'egress' if egress else 'ingress'} "
-                f"rules.")
         now = time.time()
-        try:
+        async with self.db.unit():  # the duplicate checks and the limit decide the insert
+            if not await self.groups.by_ids(account_id, [group["id"]]):  # deleted meanwhile
+                raise errors.InvalidGroupNotFound(
+                    f"The security group '{group['id']}' does not exist")
+            for row in rows:
+                if await self.rules.find(row["group_id"], egress, row["protocol"],
+                                         row["from_port"], row["to_port"], row["cidr"],
+                                         row["source_group_id"]):
+                    raise errors.InvalidPermissionDuplicate(
+                        f"the specified rule \"{describe_rule(row)}\" already exists")
+            existing = [r for r in await self.rules.of_groups([group["id"]])
+                        if bool(r["egress"]) == egress]
+            if len(existing) + len(rows) > MAX_RULES:
+                raise errors.RulesPerSecurityGroupLimitExceeded(
+                    f"A group may have at most {MAX_RULES} "
+                    f"{'egress' if egress else 'ingress'} rules.")
             for row in rows:
                 row.update(id=ids.resource_id("sgr"), created_at=now)
                 await self.rules.insert(row)
-            await self.db.commit()
-        except sqlite3.IntegrityError:  # a racing request added the same rule
-            await self.db.rollback()
-            raise errors.InvalidPermissionDuplicate("The specified rule already exists.")
         self.network_changed.notify()
         return rows
 
     async def revoke(self, account_id: str, group, egress: bool,
                      permissions: list[Permission]) -> list:
-        found = []
-        for row in await self._targets(account_id, group, egress, permissions):
-            rule = await self.rules.find(row["group_id"], egress, row["protocol"],
-                                         row["from_port"], row["to_port"], row["cidr"],
-                                         row["source_group_id"])
-            if rule is None:
-                raise errors.InvalidPermissionNotFound(
-                    f"The specified rule \"{describe_rule(row)}\" does not exist in this "
-                    f"security group.")
-            found.append(rule)
-        for rule in found:
-            await self.rules.delete(rule["id"])
-        await self.db.commit()
+        targets = await self._targets(account_id, group, egress, permissions)
+        async with self.db.unit():
+            found = []
+            for row in targets:
+                rule = await self.rules.find(row["group_id"], egress, row["protocol"],
+                                             row["from_port"], row["to_port"], row["cidr"],
+                                             row["source_group_id"])
+                if rule is None:
+                    raise errors.InvalidPermissionNotFound(
+                        f"The specified rule \"{describe_rule(row)}\" does not exist in this "
+                        f"security group.")
+                found.append(rule)
+            for rule in found:
+                await self.rules.delete(rule["id"])
         self.network_changed.notify()
         return found
 
     async def revoke_ids(self, account_id: str, group, egress: bool, rule_ids: list[str]):
-        rules = {r["id"]: r for r in await self.rules.of_groups([group["id"]])
-                 if bool(r["egress"]) == egress}
-        missing = [r for r in rule_ids if r not in rules]
-        if missing:
-            raise errors.InvalidSecurityGroupRuleIdNotFound(
-                f"The security group rule ID '{missing[0]}' does not exist")
-        for rule_id in rule_ids:
-            await self.rules.delete(rule_id)
-        await self.db.commit()
+        async with self.db.unit():
+            rules = {r["id"]: r for r in await self.rules.of_groups([group["id"]])
+                     if bool(r["egress"]) == egress}
+            missing = [r for r in rule_ids if r not in rules]
+            if missing:
+                raise errors.InvalidSecurityGroupRuleIdNotFound(
+                    f"The security group rule ID '{missing[0]}' does not exist")
+            for rule_id in rule_ids:
+                await self.rules.delete(rule_id)
         self.network_changed.notify()
         return [rules[r] for r in rule_ids]

@@ -67,41 +67,42 @@ class TagService:
         return kind
 
     async def create(self, account_id: str, resource_ids: list[str],
-                     tags: list[tuple[str, str]], commit: bool = True) -> None:
+                     tags: list[tuple[str, str]]) -> None:
         for key, value in tags:
             check_tag(key, value)
-        kinds = [await self.resolve(account_id, rid) for rid in resource_ids]
-        for rid, kind in zip(resource_ids, kinds):
-            for key, value in tags:
-                await self.repo.put(account_id, rid, kind.type, key, value)
-            if await self.repo.count(rid) > MAX_TAGS:
-                await self.db.rollback()
-                raise errors.ResourceLimitExceeded(
-                    f"The resource '{rid}' would have more than {MAX_TAGS} tags.")
-        if commit:
-            await self.db.commit()
+        async with self.db.unit():  # the count that decides is read in the unit that writes
+            kinds = [await self.resolve(account_id, rid) for rid in resource_ids]
+            for rid, kind in zip(resource_ids, kinds):
+                for key, value in tags:
+                    await self.repo.put(account_id, rid, kind.type, key, value)
+                if await self.repo.count(rid) > MAX_TAGS:
+                    raise errors.ResourceLimitExceeded(
+                        f"The resource '{rid}' would have more than {MAX_TAGS} tags.")
 
     async def tag_new(self, account_id: str, resource_id: str, resource_type: str,
                       tags: list[tuple[str, str]]) -> None:
-        """Tags of a resource the caller is making in its own (uncommitted) transaction."""
+        """Tags of a resource the caller is making, in the caller's unit."""
         for key, value in tags:
             check_tag(key, value)
-            await self.repo.put(account_id, resource_id, resource_type, key, value)
+        async with self.db.unit():
+            for key, value in tags:
+                await self.repo.put(account_id, resource_id, resource_type, key, value)
 
     async def forget(self, resource_id: str) -> None:
-        """A deleted resource's tags go with it (in the caller's transaction)."""
-        await self.repo.drop_resource(resource_id)
+        """A deleted resource's tags go with it (in the caller's unit)."""
+        async with self.db.unit():
+            await self.repo.drop_resource(resource_id)
 
     async def delete(self, account_id: str, resource_ids: list[str],
                      tags: list[tuple[str, str | None]]) -> None:
-        for rid in resource_ids:
-            await self.resolve(account_id, rid)
-        for rid in resource_ids:
-            if not tags:
-                await self.repo.drop_resource(rid)
-            for key, value in tags:
-                await self.repo.delete(account_id, rid, key, value)
-        await self.db.commit()
+        async with self.db.unit():
+            for rid in resource_ids:
+                await self.resolve(account_id, rid)
+            for rid in resource_ids:
+                if not tags:
+                    await self.repo.drop_resource(rid)
+                for key, value in tags:
+                    await self.repo.delete(account_id, rid, key, value)
 
     async def all(self, account_id: str):
         return await self.repo.for_account(account_id)

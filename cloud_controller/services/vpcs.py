@@ -67,8 +67,8 @@ class VpcService:
         if account_id in self._made:
             return
         vpc = {"id": default_vpc_id(account_id), "account_id": account_id, "cidr": self.cidr}
-        await self.repo.ensure(vpc, [s.__dict__ for s in self.subnets(account_id)])
-        await self.db.commit()
+        async with self.db.unit():
+            await self.repo.ensure(vpc, [s.__dict__ for s in self.subnets(account_id)])
         self._made.add(account_id)
 
     def check_vpc(self, account_id: str, vpc_id: str | None) -> str:
