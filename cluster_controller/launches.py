@@ -37,6 +37,20 @@ def reported(node: Node) -> dict[str, dict]:
     return {i["instance_id"]: i for i in node.resource.get("instances", [])}
 
 
+_ROOM = (("cores_free", "cores_total", "cpu"),  # (free, total) in a report, per unit of a spec
+         ("memory_free_mb", "memory_total_mb", "memory_mb"),
+         ("disk_free_gb", "disk_total_gb", "disk_gb"))
+
+
+def _free(resource: dict, listed, held: list[Demand]) -> list[int]:
+    """A node's free (cores, MiB, GiB) less the launches it does not report yet. The
+    node sums its figures and lists its instances at two moments, so one landing in
+    between is listed but not subtracted: what it lists counts, whatever the figures say."""
+    listed = list(listed)
+    return [min(resource[free], resource[total] - sum(i.get(key, 0) for i in listed))
+            - sum(getattr(d, key) for d in held) for free, total, key in _ROOM]
+
+
 class LaunchTracker:
     def __init__(self, registry: NodeRegistry, scheduler: Scheduler, network=None):
         self.registry = registry
@@ -60,11 +74,10 @@ class LaunchTracker:
             r, seen = node.resource, reported(node)
             held = [l.demand for l in self.launches.values()
                     if l.node == node.endpoint and l.instance_id not in seen]
+            cores, memory, disk = _free(r, seen.values(), held)
             out.append(Candidate(
-                endpoint=node.endpoint, order=order,
-                cores_free=r["cores_free"] - sum(d.cpu for d in held),
-                memory_free_mb=r["memory_free_mb"] - sum(d.memory_mb for d in held),
-                disk_free_gb=r["disk_free_gb"] - sum(d.disk_gb for d in held),
+                endpoint=node.endpoint, order=order, cores_free=cores, memory_free_mb=memory,
+                disk_free_gb=disk,
                 cores_total=r["cores_total"], instances=len(seen) + len(held)))
         return out
 
