@@ -25,11 +25,14 @@ def check_xml_text(raw: str, wire: str) -> None:
             f"U+{ord(found.group()):04X} is not allowed.")
 
 
-def check_group_name(name: str | None) -> None:
-    if name is not None and not _SG_TEXT.fullmatch(name):
+def _sg_text(text: str | None, invalid: str) -> None:
+    if text is not None and not _SG_TEXT.fullmatch(text):
         raise errors.InvalidParameterValue(
-            "Invalid security group name. Valid names are non-empty strings less than 256 "
-            f"characters from the following set:  {SG_CHARSET}")
+            f"{invalid} less than 256 characters from the following set:  {SG_CHARSET}")
+
+
+def check_group_name(name: str | None) -> None:
+    _sg_text(name, "Invalid security group name. Valid names are non-empty strings")
 
 
 def check_group_description(text: str) -> None:
@@ -37,17 +40,11 @@ def check_group_description(text: str) -> None:
         raise errors.InvalidParameterValue(
             f"Value ({text}) for parameter GroupDescription is invalid. Character sets beyond "
             "ASCII are not supported.")
-    if not _SG_TEXT.fullmatch(text):
-        raise errors.InvalidParameterValue(
-            "Invalid security group description. Valid descriptions are strings less than 256 "
-            f"characters from the following set:  {SG_CHARSET}")
+    _sg_text(text, "Invalid security group description. Valid descriptions are strings")
 
 
 def check_rule_description(text: str | None) -> None:
-    if text is not None and not _SG_TEXT.fullmatch(text):
-        raise errors.InvalidParameterValue(
-            "Invalid rule description. Valid descriptions are strings less than 256 "
-            f"characters from the following set:  {SG_CHARSET}")
+    _sg_text(text, "Invalid rule description. Valid descriptions are strings")
 
 
 def check_image_description(text: str | None) -> None:
