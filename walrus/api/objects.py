@@ -3,6 +3,7 @@ DeleteObjects and object ACLs."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 from aiohttp import web
 
@@ -78,12 +79,22 @@ def _read_headers(ctx: Ctx, obj: Object) -> dict:
     return out
 
 
+# What no header value may hold (RFC 9110 5.5); aiohttp refuses to write them.
+_HEADER_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _check_overrides(ctx: Ctx) -> None:
     """S3 honours response-* overrides only on signed (or presigned) requests, so a
-    public object cannot be served under a type or disposition its owner did not set."""
-    if ctx.who.anonymous and any(p in ctx.query for p in RESPONSE_OVERRIDES):
+    public object cannot be served under a type or disposition its owner did not set;
+    a value that cannot be a header (CR, LF, NUL...) is refused, not a 500."""
+    asked = [p for p in RESPONSE_OVERRIDES if p in ctx.query]
+    if asked and ctx.who.anonymous:
         raise errors.InvalidRequest("Request specific response headers cannot be used for "
                                     "anonymous GET requests.")
+    for param in asked:
+        if _HEADER_CONTROLS.search(ctx.query[param]):
+            raise errors.InvalidArgument(f"{param} holds a control character.",
+                                         ArgumentName=param)
 
 
 async def head_object(ctx: Ctx) -> web.StreamResponse:

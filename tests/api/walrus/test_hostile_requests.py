@@ -134,6 +134,16 @@ def test_anonymous_reader_cannot_override_response_headers(server, s3, bucket):
     assert got["ContentDisposition"] == "attachment"
 
 
+@pytest.mark.parametrize("value", ["%00", "a%0D%0AX-Injected:%201", "%7F"])
+def test_response_override_with_control_characters_is_invalid_argument(server, s3, bucket,
+                                                                        value):
+    # aiohttp refuses to write such a header (it would split the response): was a 500.
+    s3.put_object(Bucket=bucket, Key="o", Body=b"o")
+    resp = signed(server, ALICE, "GET", f"/{bucket}/o?response-cache-control={value}")
+    assert _error(resp) == (400, "InvalidArgument")
+    assert "X-Injected" not in resp.headers
+
+
 # --- 21: 500s for a client's mistakes ---------------------------------------------------
 
 @pytest.mark.parametrize("body", [b"this is not gzip", gzip.compress(b"real gzip")])
