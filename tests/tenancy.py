@@ -13,6 +13,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from tests.reporting import write_summary
+
 
 @dataclass
 class Tally:
@@ -44,14 +46,4 @@ def leaked(values, response) -> list[str]:
 
 
 def report(request, tally: Tally) -> None:
-    """Write the tally where -q still shows it: the terminal reporter."""
-    import contextlib
-    plugins = request.config.pluginmanager
-    reporter, capture = plugins.getplugin("terminalreporter"), plugins.getplugin("capturemanager")
-    uncaptured = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
-    with uncaptured:
-        if reporter is not None:
-            reporter.write_line("")
-            reporter.write_line(tally.summary())
-        else:
-            print(tally.summary())
+    write_summary(request, tally.summary())

@@ -1,0 +1,103 @@
+"""Fuzzing the EC2 front door: every action in the ACTIONS table with values
+drawn from botocore's model of its input (hostile contents, wrong types,
+unknown and duplicate parameters), signed as a tenant. No answer may be a
+5xx or carry a traceback, every answer is XML a client can read, the CLC
+keeps answering, and its event loop is never held for long.
+
+Bounded and repeatable: a fixed number of examples per action, derandomized.
+"""
+from __future__ import annotations
+
+import urllib.parse
+
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+import botocore.session
+import pytest
+import xmltodict
+from botocore.serialize import create_serializer
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from cloud_controller.api.actions import ACTIONS
+from tests.api.test_frontdoor import raw_call
+from tests.fuzzing import LoopWatchdog, hostile_pairs, values_for
+from tests.reporting import write_summary
+
+_session = botocore.session.get_session()
+MODELS = {name: _session.get_service_model(name) for name in ("ec2", "sts", "iam")}
+EXAMPLES = 6
+SENT: dict[str, int] = {}  # action -> requests sent, for the summary test
+
+
+def _model_of(action: str):
+    return next(m for m in MODELS.values() if action in m.operation_names)
+
+
+@pytest.fixture(scope="module")
+def fuzzed_cloud(tmp_path_factory):
+    from tests.harness import Cloud
+    cloud = Cloud(tmp_path_factory.mktemp("fuzz"),
+                  env={"MALLEE_CLC_RATE_LIMIT_PER_SECOND": "100000"}).start()
+    watchdog = LoopWatchdog(cloud.loop).start()
+    cloud.tenant = cloud.new_account("fuzzer")
+    cloud.watchdog = watchdog
+    yield cloud
+    watchdog.stop()
+    cloud.stop()
+
+
+def send(cloud, pairs: list[tuple[str, str]], service: str) -> tuple[int, bytes]:
+    credential = cloud.tenant
+    creds = botocore.credentials.Credentials(credential.access_key_id,
+                                             credential.secret_access_key)
+    body = urllib.parse.urlencode(pairs)
+    request = botocore.awsrequest.AWSRequest(
+        "POST", cloud.ec2_url, data=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    botocore.auth.SigV4Auth(creds, service, "mallee").add_auth(request)
+    prepared = request.prepare()
+    return raw_call(prepared.url, body=prepared.body, headers=dict(prepared.headers))
+
+
+def check_answer(status: int, body: bytes, what: str) -> None:
+    assert status < 500, f"{what}: HTTP {status}: {body[:300]!r}"
+    assert b"Traceback" not in body, f"{what}: a traceback reached the client"
+    if body:
+        xmltodict.parse(body)  # raises if a client could not read it
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_every_action_survives_hostile_values(fuzzed_cloud, action):
+    model = _model_of(action)
+    operation = model.operation_model(action)
+    serializer = create_serializer(model.metadata["protocol"], include_validation=False)
+    service = model.metadata.get("signingName", model.service_name)
+    strategy = values_for(operation.input_shape) if operation.input_shape else st.just({})
+
+    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(params=strategy, data=st.data())
+    def one(params, data):
+        try:
+            wire = serializer.serialize_to_request(params, operation)["body"]
+        except (TypeError, ValueError):  # a value botocore itself cannot write
+            return
+        pairs = [(k, str(v)) for k, v in wire.items()]
+        pairs = data.draw(hostile_pairs(pairs))
+        status, body = send(fuzzed_cloud, pairs, service)
+        SENT[action] = SENT.get(action, 0) + 1
+        check_answer(status, body, f"{action} {pairs[:12]}")
+
+    one()
+    status, body = send(fuzzed_cloud, [("Action", "DescribeRegions"),
+                                       ("Version", "2016-11-15")], "ec2")
+    assert status == 200, f"the CLC stopped answering after {action}: {body[:200]!r}"
+
+
+def test_the_event_loop_was_never_held(fuzzed_cloud, request):
+    """Runs after the actions above (file order): no request held the loop."""
+    assert set(SENT) == set(ACTIONS), f"never sent: {sorted(set(ACTIONS) - set(SENT))}"
+    write_summary(request, f"fuzz EC2: {sum(SENT.values())} requests over {len(SENT)} actions, "
+                  f"0 5xx; loop held at most {fuzzed_cloud.watchdog.worst_busy * 1000:.0f} ms")
+    fuzzed_cloud.watchdog.check("the CLC")
