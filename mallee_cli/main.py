@@ -34,8 +34,7 @@ def cmd_serve(settings: Settings, args) -> None:
 
 
 def cmd_up(settings: Settings, args) -> None:
-    if not (settings.pki_dir / "ca.pem").exists():
-        cmd_init(settings, args)
+    cmd_init(settings, args)  # idempotent: makes (or, after an upgrade, reissues) what is missing
     if settings.nc.driver == "libvirt":
         made = outside.ensure_outside(settings.network)
         if made:
