@@ -241,3 +241,10 @@ def test_multipart_upload_listing_encodes_keys(s3, bucket):
     s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=uid)
     assert [u["Key"] for u in got["Uploads"]] == [quote_plus(key, safe="/")]
     assert got["Prefix"] == quote_plus("up\x01", safe="/")
+
+
+def test_errors_echoing_control_characters_stay_xml(s3, bucket):
+    # The key is echoed in <Key> and <Resource>: NoSuchKey must still parse in boto3.
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="missing\x00\x01\x1b")
+    assert (status(e), e.value.response["Error"]["Code"]) == (404, "NoSuchKey")
