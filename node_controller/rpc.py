@@ -23,6 +23,10 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
     async def describe_resource(params: dict, caller: str) -> dict:
         manager, network = resources()
         cap = manager.capacity
+        # The list first, then free capacity with no await between: an instance
+        # that lands while the list is made is already taken out of "free", so
+        # the CC never sees more room than there is.
+        instances = await manager.describe()
         cores, memory, disk = manager.free()
         if not nc.disk_gb:  # measured, not configured: what the filesystem has left counts
             disk = min(disk, free_disk_gb(nc.state_path, nc.reserved_disk_gb))
@@ -30,8 +34,7 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
                 "cores_total": cap.cores, "cores_free": cores,
                 "memory_total_mb": cap.memory_mb, "memory_free_mb": memory,
                 "disk_total_gb": cap.disk_gb, "disk_free_gb": disk,
-                "instances": await manager.describe(),
-                "network": network.status()}
+                "instances": instances, "network": network.status()}
 
     async def apply_network(params: dict, caller: str) -> dict:
         return await resources()[1].apply(params.get("view"))
