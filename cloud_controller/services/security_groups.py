@@ -24,6 +24,7 @@ PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp"
 MAX_GROUPS = 500  # per account
 MAX_RULES = 100  # per group and direction
 _GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_PROTOCOL_NUMBER = re.compile(r"[0-9]{1,3}")
 
 
 @dataclass
@@ -44,11 +45,14 @@ class Permission:
 
 
 def protocol_of(raw: str | None) -> str:
+    """A rule's protocol as stored: tcp, udp, icmp, -1 (all) or an IANA
+    number 0..255. 0 is HOPOPT, a protocol of its own: never "all"."""
     text = (raw or "").strip().lower()
     if text in PROTOCOLS:
         return PROTOCOLS[text]
-    if text.isdigit() and 0 <= int(text) <= 255:
-        return text
+    if _PROTOCOL_NUMBER.fullmatch(text) and int(text) <= 255:  # ASCII digits only
+        number = str(int(text))
+        return PROTOCOLS.get(number, number)
     raise errors.InvalidParameterValue(
         f"Invalid value '{raw}' for IP protocol. Unknown protocol.")
 

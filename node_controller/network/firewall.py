@@ -29,6 +29,7 @@ from node_controller.network.view import Group, NetworkView, Rule
 EGRESS_OK_MARK = "0x1/0x1"
 EGRESS_OK_CHAIN = "egress-ok"
 ANY = "0.0.0.0/0"
+PROTOCOL_ZERO = "6&0xFF=0x0"  # u32: the IPv4 protocol field is 0
 
 
 def group_members(view: NetworkView, ports: Iterable[Port]) -> dict[str, set[str]]:
@@ -70,7 +71,12 @@ def _protocol_match(rule: Rule) -> list[str]:
             return ["-p", "icmp"]
         icmp_type = str(rule.from_port) + (f"/{rule.to_port}" if rule.to_port is not None else "")
         return ["-p", "icmp", "--icmp-type", icmp_type]
-    return ["-p", rule.protocol]
+    if int(rule.protocol) == 0:
+        # iptables reads `-p 0` as every protocol; protocol 0 (HOPOPT) itself
+        # is matched on the IPv4 header's protocol byte (octet 9: the low byte
+        # of the word at offset 6), which every fragment carries.
+        return ["-m", "u32", "--u32", f'"{PROTOCOL_ZERO}"']
+    return ["-p", str(int(rule.protocol))]
 
 
 def _rule_lines(chain: str, rule: Rule, direction: str, target: list[str]) -> list[str]:

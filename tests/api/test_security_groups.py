@@ -175,3 +175,34 @@ def test_awscli_opens_ssh_from_anywhere(cloud):
     aws("revoke-security-group-ingress", "--group-id", gid, "--protocol", "tcp",
         "--port", "22", "--cidr", "0.0.0.0/0")
     aws("delete-security-group", "--group-id", gid)
+
+
+def test_ip_protocol_numbers_and_names(ec2):
+    """-1 (and "all") is every protocol; 0 is HOPOPT, a protocol like any
+    other, never every protocol; names and numbers of one protocol are one."""
+    gid = ec2.create_security_group(GroupName="protocols", Description="x")["GroupId"]
+    given = [("0", "10.0.0.0/32", "0"), ("-1", "10.0.0.1/32", "-1"),
+             ("all", "10.0.0.2/32", "-1"), ("tcp", "10.0.0.3/32", "tcp"),
+             ("6", "10.0.0.4/32", "tcp")]
+    for protocol, cidr, _ in given:
+        added = ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+            {"IpProtocol": protocol, "FromPort": 443, "ToPort": 443,
+             "IpRanges": [{"CidrIp": cidr}]}])
+        assert added["Return"] is True
+    described = {r["CidrIp"]: p["IpProtocol"]
+                 for p in group(ec2, gid)["IpPermissions"] for r in p["IpRanges"]}
+    assert described == {cidr: stored for _, cidr, stored in given}
+    rules = {r["CidrIpv4"]: r["IpProtocol"] for r in ec2.describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [gid]}])["SecurityGroupRules"]
+        if not r["IsEgress"]}
+    assert rules == described
+    for bad in ("300", "256", "²", "-2", "hopopt"):
+        with pytest.raises(ClientError) as e:
+            ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+                {"IpProtocol": bad, "IpRanges": [{"CidrIp": "10.9.9.9/32"}]}])
+        assert code(e) == "InvalidParameterValue", bad
+        assert f"Invalid value '{bad}' for IP protocol" in e.value.response["Error"]["Message"]
+    ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "0", "IpRanges": [{"CidrIp": "10.0.0.0/32"}]}])
+    left = {p["IpProtocol"] for p in group(ec2, gid)["IpPermissions"]}
+    assert left == {"-1", "tcp"}

@@ -97,3 +97,26 @@ def test_names_fit_the_kernel_limits():
     assert len(names.uplink_outer_name("a-very-long-node-name-indeed")) <= 15
     assert len(names.group_egress_chain("sg-" + "x" * 21)) <= 28
     assert len(names.group_swap_set("sg-" + "x" * 21)) <= 31
+
+
+def _rendered(protocol: str) -> list[str]:
+    view = parse_view({"version": 1, "subnet": "10.64.0.0/16", "gateway": "10.64.0.1",
+                       "instances": [], "groups": [{"group_id": "sg-p", "ingress": [
+                           {"protocol": protocol, "cidrs": ["10.1.0.0/16"]}]}]})
+    text = firewall.render_filter(view, [], "10.64.0.1")
+    return [line for line in text.splitlines() if line.startswith("-A in-sg-p ")]
+
+
+def test_protocol_zero_matches_only_protocol_zero():
+    # iptables `-p 0` means every protocol: HOPOPT (0) must not open the group
+    # to all traffic. It is matched on the IPv4 header's protocol byte instead.
+    [line] = _rendered("0")
+    assert line == '-A in-sg-p -s 10.1.0.0/16 -m u32 --u32 "6&0xFF=0x0" -j ACCEPT'
+    assert "-p 0" not in line and "-p all" not in line
+
+
+@pytest.mark.parametrize("protocol, match", [
+    ("-1", ""), ("all", ""), ("47", "-p 47 "), ("255", "-p 255 "), ("6", "-p tcp "),
+])
+def test_other_protocols_keep_their_iptables_match(protocol, match):
+    assert _rendered(protocol) == [f"-A in-sg-p -s 10.1.0.0/16 {match}-j ACCEPT"]
