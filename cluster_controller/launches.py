@@ -1,6 +1,15 @@
 """The CC's part of a launch: pick a node, hand the instance to it, and place
 it again elsewhere when a node fails it.
 
+One instance id is at most one domain: a launch moves to another node only
+on that node's definite answer (a refusal, or a report that it failed). A
+run_instance that got no answer (timed out, say) may have started the guest,
+so the launch stays bound to that node until the node's polls tell: listed,
+it landed; not listed by a node that answers, it is sent there again (the
+NC's run is idempotent on the id). A node that stays silent past the grace
+fails the launch with the reason, and is never replaced by another node's
+domain; should it come back with the guest, the guest is ended there.
+
 Soft state only. After a CC restart the NCs' reports are the truth, and the
 CLC sends any launch it has not seen land again (run is idempotent).
 """
@@ -8,13 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from cluster_controller.nodes import Node, NodeRegistry
 from cluster_controller.scheduler import Candidate, Demand, Scheduler
 from mallee.errors import ApiError
+from mallee.rpc import Unreachable
 
 log = logging.getLogger(__name__)
+
+UNCONFIRMED_GRACE = 120.0  # seconds a node may stay silent after a run_instance it did not answer
 
 
 @dataclass
@@ -23,6 +36,7 @@ class Launch:
     node: str | None = None
     tried: set[str] = field(default_factory=set)
     failed: str | None = None  # why no node could run it
+    unconfirmed_since: float | None = None  # run_instance got no answer (monotonic time)
 
     @property
     def instance_id(self) -> str:
@@ -52,12 +66,18 @@ def _free(resource: dict, listed, held: list[Demand]) -> list[int]:
 
 
 class LaunchTracker:
-    def __init__(self, registry: NodeRegistry, scheduler: Scheduler, network=None):
+    def __init__(self, registry: NodeRegistry, scheduler: Scheduler, network=None,
+                 unconfirmed_grace: float = UNCONFIRMED_GRACE):
         self.registry = registry
+        self.unconfirmed_grace = unconfirmed_grace
         self.scheduler = scheduler
         self.network = network  # NetworkState: private addresses (None: no networking)
         self.launches: dict[str, Launch] = {}
         self._placing = asyncio.Lock()  # one placement decision at a time
+
+    def _wanted(self, launch: Launch) -> bool:
+        """Still this launch: a terminate (which forgets it) may have come meanwhile."""
+        return self.launches.get(launch.instance_id) is launch
 
     def _node(self, endpoint: str) -> Node | None:
         return next((n for n in self.registry.nodes if n.endpoint == endpoint), None)
@@ -73,7 +93,7 @@ class LaunchTracker:
                 continue
             r, seen = node.resource, reported(node)
             held = [l.demand for l in self.launches.values()
-                    if l.node == node.endpoint and l.instance_id not in seen]
+                    if l.node == node.endpoint and not l.failed and l.instance_id not in seen]
             cores, memory, disk = _free(r, seen.values(), held)
             out.append(Candidate(
                 endpoint=node.endpoint, order=order, cores_free=cores, memory_free_mb=memory,
@@ -98,19 +118,56 @@ class LaunchTracker:
                 results.append({"instance_id": instance_id, "accepted": True})
         return results
 
+    async def _send(self, node: Node, launch: Launch) -> None:
+        """run_instance on one node, under the placing lock: the launch is bound to
+        it when the node says yes, and when it gives no answer (it may have started
+        the guest: unconfirmed until its polls tell). ApiError: the node refused it."""
+        launch.node = node.endpoint
+        try:
+            await node.client.run_instance(launch.spec)
+        except Unreachable as err:  # no answer: unknown, not failed
+            if launch.unconfirmed_since is None:
+                launch.unconfirmed_since = time.monotonic()
+            log.warning("%s: %s gave no answer to run_instance (%s); waiting for its polls",
+                        launch.instance_id, node.endpoint, err.message)
+            if not self._wanted(launch):
+                await self._end_on(node, launch.instance_id)
+            self.registry.wake()
+            return
+        except ApiError:  # refused by the node: it does not run it
+            launch.node, launch.unconfirmed_since = None, None
+            raise
+        launch.unconfirmed_since = None
+        if not self._wanted(launch):  # terminated while the call was in flight
+            await self._end_on(node, launch.instance_id)
+            return
+        log.info("%s placed on %s", launch.instance_id, node.endpoint)
+        self.registry.wake()
+
+    async def _end_on(self, node: Node, instance_id: str) -> bool:
+        """End an instance nobody wants any more on one node; False if that failed."""
+        try:
+            await node.client.terminate_instance(instance_id)
+            return True
+        except ApiError as err:  # unreachable, or refused by the far side
+            log.warning("ending %s on %s failed: %s", instance_id, node.endpoint, err.message)
+            return False
+
     async def _place(self, launch: Launch) -> None:
         async with self._placing:
+            if not self._wanted(launch):  # terminated while it waited for the lock
+                log.info("%s was terminated before it was placed", launch.instance_id)
+                return
             last_error = None
             for candidate in self.scheduler.rank(self._candidates(), launch.demand,
                                                  exclude=launch.tried):
                 node = self._node(candidate.endpoint)
-                launch.node = candidate.endpoint
-                try:
-                    await node.client.run_instance(launch.spec)
-                    log.info("%s placed on %s", launch.instance_id, node.endpoint)
-                    self.registry.wake()
+                if not self._wanted(launch):  # terminated while a node refused it
                     return
-                except ApiError as err:  # unreachable, or refused by the far side
+                try:
+                    await self._send(node, launch)
+                    return
+                except ApiError as err:  # refused by the far side
                     log.warning("%s refused by %s: %s", launch.instance_id, node.endpoint,
                                 err.message)
                     launch.tried.add(candidate.endpoint)
@@ -120,13 +177,49 @@ class LaunchTracker:
                 f"({len(launch.tried)} node(s) tried).")
             log.warning("%s cannot be placed: %s", launch.instance_id, launch.failed)
 
+    async def _confirm(self, node: Node, launch: Launch, seen: dict | None) -> bool:
+        """A launch whose run_instance got no answer, after its node's poll:
+        True when the node's report settles it (the usual steps go on)."""
+        if node.error is not None:  # still silent: the guest may be there or not
+            if (not launch.failed and time.monotonic() - launch.unconfirmed_since
+                    > self.unconfirmed_grace):
+                launch.failed = (
+                    f"{node.endpoint} gave no answer to run_instance and none since "
+                    f"({node.error}); whether the instance started there is unknown, so it "
+                    f"is not started on another node.")
+                log.warning("%s: %s", launch.instance_id, launch.failed)
+            return False
+        if launch.failed:  # given up on: end it there if it landed after all
+            if seen is None or await self._end_on(node, launch.instance_id):
+                launch.unconfirmed_since = None
+            return False
+        if seen is not None:  # it landed
+            launch.unconfirmed_since = None
+            return True
+        # The node answers and does not have it: send it there again (idempotent).
+        async with self._placing:
+            if not self._wanted(launch) or launch.unconfirmed_since is None:
+                return False
+            try:
+                await self._send(node, launch)
+                return False
+            except ApiError as err:  # refused now: the node does not run it
+                log.warning("%s refused by %s: %s", launch.instance_id, node.endpoint,
+                            err.message)
+                launch.tried.add(node.endpoint)
+        await self._place(launch)
+        return False
+
     async def after_poll(self, node: Node) -> None:
         """Place again what this node failed; forget launches it now reports running."""
         for launch in list(self.launches.values()):
             if launch.node != node.endpoint:
                 continue
             seen = reported(node).get(launch.instance_id)
-            if seen is None:
+            if launch.unconfirmed_since is not None and not await self._confirm(
+                    node, launch, seen):
+                continue
+            if seen is None or launch.failed:  # not there yet, or given up on
                 continue
             if seen["state"] == "failed":
                 log.warning("%s failed on %s: %s; trying another node", launch.instance_id,

@@ -1,5 +1,7 @@
 """The CC's placement logic with in-memory nodes: filters, the three
-policies, a refusing node, and a node that fails a launch after accepting it."""
+policies, a refusing node, a node that fails a launch after accepting it, and
+(issue 11 #13) a node that gives no answer and a terminate racing a launch:
+one instance id is at most one domain, anywhere, always."""
 import asyncio
 
 import pytest
@@ -8,6 +10,7 @@ from cluster_controller.launches import LaunchTracker
 from cluster_controller.nodes import Node, NodeRegistry
 from cluster_controller.scheduler import Candidate, Demand, Scheduler
 from mallee import errors
+from mallee.rpc import Unreachable
 
 
 class MemoryNode:
@@ -122,6 +125,135 @@ def test_running_instances_are_left_to_their_node():
     assert {v["instance_id"]: v["state"] for v in launches.describe()} == {iid: "running"}
     asyncio.run(launches.terminate([iid]))
     assert nodes[0].instances == {}
+
+
+class SilentNode(MemoryNode):
+    """run_instance gives no answer (the RPC times out): `started` says whether the
+    node started the guest all the same; `down` makes its polls time out too."""
+
+    def __init__(self, cores=4, started=True):
+        super().__init__(cores)
+        self.started, self.down, self.runs = started, False, 0
+
+    async def run_instance(self, spec):
+        self.runs += 1
+        if self.started:
+            await super().run_instance(spec)
+        raise Unreachable("https://127.0.0.1:1: timed out")
+
+    async def describe_resource(self):
+        if self.down:
+            raise Unreachable("https://127.0.0.1:1: timed out")
+        return await super().describe_resource()
+
+
+def domains(nodes, instance_id):
+    return sum(instance_id in n.instances for n in nodes)
+
+
+def test_a_run_that_timed_out_after_the_node_started_it_is_not_placed_again():
+    nodes = [SilentNode(), MemoryNode(4)]
+    registry, launches = tracker(nodes, "GREEDY")
+    iid = spec(11)["instance_id"]
+    results = asyncio.run(launches.run([spec(11)]))
+    assert results == [{"instance_id": iid, "accepted": True}]
+    for _ in range(3):
+        asyncio.run(registry.poll_all())
+    assert domains(nodes, iid) == 1 and where(nodes, iid) == 0
+    view = {v["instance_id"]: v for v in launches.describe()}
+    assert view[iid]["state"] == "pending" and view[iid]["node"] == "n0"
+    nodes[0].instances[iid]["state"] = "running"
+    asyncio.run(registry.poll_all())
+    assert iid not in launches.launches and domains(nodes, iid) == 1
+
+
+def test_a_run_lost_on_the_way_is_sent_to_the_same_node_again():
+    nodes = [SilentNode(started=False), MemoryNode(4)]
+    registry, launches = tracker(nodes, "GREEDY")
+    iid = spec(12)["instance_id"]
+    asyncio.run(launches.run([spec(12)]))
+    assert domains(nodes, iid) == 0
+    nodes[0].started = True  # the node answers its polls without it: send it there again
+    asyncio.run(registry.poll_all())
+    assert nodes[0].runs == 2 and domains(nodes, iid) == 1 and where(nodes, iid) == 0
+
+
+def test_a_node_that_refuses_the_second_send_lets_the_launch_move():
+    nodes = [SilentNode(started=False), MemoryNode(4)]
+    registry, launches = tracker(nodes, "GREEDY")
+    iid = spec(13)["instance_id"]
+    asyncio.run(launches.run([spec(13)]))
+    nodes[0].refuse = True  # now a definite answer: it does not run it
+    nodes[0].run_instance = MemoryNode.run_instance.__get__(nodes[0])
+    asyncio.run(registry.poll_all())
+    assert domains(nodes, iid) == 1 and where(nodes, iid) == 1
+
+
+def test_a_silent_node_fails_the_launch_after_the_grace_and_ends_it_when_back():
+    nodes = [SilentNode(), MemoryNode(4)]
+    registry = NodeRegistry([Node(f"n{i}", c) for i, c in enumerate(nodes)], 60)
+    asyncio.run(registry.poll_all())
+    launches = LaunchTracker(registry, Scheduler("GREEDY"), unconfirmed_grace=0)
+    registry.after_poll.append(launches.after_poll)
+    iid = spec(14)["instance_id"]
+    asyncio.run(launches.run([spec(14)]))
+    nodes[0].down = True
+    asyncio.run(registry.poll_all())
+    view = {v["instance_id"]: v for v in launches.describe()}
+    assert view[iid]["state"] == "failed" and "no answer" in view[iid]["reason"]
+    assert domains(nodes, iid) == 1 and where(nodes, iid) == 0  # never a second one
+    nodes[0].down = False  # back, with the guest nobody wants any more
+    asyncio.run(registry.poll_all())
+    assert nodes[0].terminated == [iid] and domains(nodes, iid) == 0
+    asyncio.run(registry.poll_all())
+    assert domains(nodes, iid) == 0 and nodes[0].runs == 1
+
+
+async def terminate_during_launch(registry, launches, n, let_go):
+    """Launch spec(n), terminate it while the launch is held up, then let_go():
+    the terminate answers terminated, and so it must stay."""
+    iid = spec(n)["instance_id"]
+    run = asyncio.create_task(launches.run([spec(n)]))
+    await asyncio.sleep(0.01)
+    assert (await launches.terminate([iid]))[0]["state"] == "terminated"
+    let_go()
+    await run
+    await registry.poll_all()
+    assert iid not in launches.launches and launches.describe() == []
+
+
+def test_a_terminate_while_the_launch_waits_for_the_placing_lock_wins():
+    nodes = [MemoryNode(4)]
+    registry, launches = tracker(nodes)
+
+    async def scenario():
+        await launches._placing.acquire()  # another placement is under way
+        await terminate_during_launch(registry, launches, 15, launches._placing.release)
+    asyncio.run(scenario())
+    assert nodes[0].instances == {}
+
+
+class SlowNode(MemoryNode):
+    """run_instance lands only once `go` is set: a terminate can overtake it."""
+
+    def __init__(self):
+        super().__init__(4)
+        self.go = asyncio.Event()
+
+    async def run_instance(self, spec):
+        await self.go.wait()
+        return await super().run_instance(spec)
+
+
+def test_a_terminate_that_overtakes_the_run_leaves_no_domain():
+    async def scenario():
+        node = SlowNode()
+        registry = NodeRegistry([Node("n0", node)], 60)
+        await registry.poll_all()
+        launches = LaunchTracker(registry, Scheduler("GREEDY"))
+        await terminate_during_launch(registry, launches, 16, node.go.set)
+        return node
+    assert asyncio.run(scenario()).instances == {}
 
 
 @pytest.mark.parametrize("policy", ["nonsense"])
