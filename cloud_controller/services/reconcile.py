@@ -1,6 +1,13 @@
 """After every poll of a CC, bring the CLC's instance rows in line with what
 the nodes report. A lost reply is never a lost instance: anything the CC does
-not know is sent again; anything it reports ended is ended here too."""
+not know is sent again; anything it reports ended is ended here too.
+
+Not reported is not gone while a node of the cluster is unreachable (a CC
+that restarted with a node down has never heard from it): an instance the
+CC does not report is unknown until every node of its cluster answers; if a
+node stays down past UNKNOWN_GRACE, the instance is ended here with that
+reason, never sent again (it may run on that node). Should the node come
+back with it, it is ended there (a reported instance whose row is ended)."""
 from __future__ import annotations
 
 import logging
@@ -12,11 +19,13 @@ from cloud_controller.services import lifecycle
 log = logging.getLogger(__name__)
 
 RESEND_AFTER = 10.0  # seconds a pending or ending instance may be unknown to its CC
+UNKNOWN_GRACE = 300.0  # seconds an unreported instance waits for its cluster's unreachable nodes
 
 
 class Reconciler:
-    def __init__(self, db, launcher, monitor):
+    def __init__(self, db, launcher, monitor, unknown_grace: float = UNKNOWN_GRACE):
         self.db = db
+        self.unknown_grace = unknown_grace
         self.launcher = launcher
         self.monitor = monitor  # told to poll fast while anything is changing
         self.repo = InstanceRepository(db)
@@ -27,6 +36,8 @@ class Reconciler:
         view = cluster.instances
         now = time.time()
         resend, re_terminate = [], []
+        silent = [n.get("name") or n.get("endpoint") for n in cluster.nodes
+                  if n.get("status") != "up"]  # their instances are not in the view
         rows = await self.repo.in_states(("pending", "running", "shutting-down"))
         self.monitor.busy = any(r["state"] != "running" for r in rows)
         for row in rows:
@@ -34,6 +45,10 @@ class Reconciler:
                 continue
             seen = view.get(row["id"])
             state = seen["state"] if seen else None
+            if state is None and silent and row["state"] != "running":  # unknown, not gone
+                if now - row["updated_at"] > self.unknown_grace:
+                    await self._give_up(row, cluster.ref.name, silent)
+                continue
             if seen and seen.get("private_ip") and seen["private_ip"] != row["private_ip"]:
                 async with self.db.unit():
                     await self.repo.update(row["id"], private_ip=seen["private_ip"])
@@ -60,11 +75,35 @@ class Reconciler:
                                                "terminated", reason=_end_reason(row))
                 elif now - row["updated_at"] > RESEND_AFTER:
                     re_terminate.append(row["id"])
+        active = {r["id"] for r in rows}
+        for instance_id, seen in view.items():  # on a node again, ended here meanwhile
+            if instance_id not in active and seen["state"] not in ("terminated", "failed"):
+                row = await self.repo.get(instance_id)
+                if row is not None and row["state"] == "terminated":
+                    log.warning("%s is reported %s by %s but was ended: ending it there",
+                                instance_id, seen["state"], cluster.ref.name)
+                    re_terminate.append(instance_id)
         if resend:
             log.info("sending %d pending instance(s) to %s again", len(resend), cluster.ref.name)
             await self.launcher.send(cluster.ref.name, resend)
         if re_terminate:
             await self.launcher.send_terminate(re_terminate)
+
+
+    async def _give_up(self, row, cluster: str, silent: list[str]) -> None:
+        """Ended here with the reason, not sent again: it may run on a silent node."""
+        message = (f"node(s) {', '.join(map(str, silent))} of cluster {cluster} unreachable "
+                   f"for over {self.unknown_grace:g}s; the instance's state is unknown")
+        if row["state"] == "pending":
+            reason = ("Server.InternalError",
+                      f"Server.InternalError: launch not confirmed: {message}, so it was "
+                      f"not started again elsewhere")
+        else:
+            code, text = _end_reason(row)
+            reason = (code, f"{text} (not confirmed: {message})")
+        if await lifecycle.transition(self.repo, row["id"], row["state"], "terminated",
+                                      reason=reason):
+            log.warning("%s: %s", row["id"], reason[1])
 
 
 def _end_reason(row) -> tuple[str, str]:
