@@ -3,11 +3,15 @@ visibility and launch permissions.
 
 A manifest is fetched with the caller's own credential, so registering
 proves the caller may read the bundle; its signature must verify against a
-bundling certificate issued to the caller's account.
+bundling certificate issued to the caller's account. The SHA-256 of the
+manifest verified is kept with the image: the owner can still write the
+bucket, so a launch runs the bundle only if its manifest is still that one.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 
@@ -20,6 +24,8 @@ from mallee.bundle import parse_manifest, verify_signature
 PREFIXES = {"machine": "ami", "kernel": "aki", "ramdisk": "ari"}
 _NAME = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}$")
 _IMAGE_ID = re.compile(r"^(ami|aki|ari|emi|eki|eri)-[0-9a-f]{8,17}$")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,7 @@ class ImageService:
                 "root_device_name": req.root_device_name or "/dev/sda1",
                 "size_bytes": manifest.size,
                 "parts": json.dumps([p.filename for p in manifest.parts]),
+                "manifest_sha256": hashlib.sha256(body).hexdigest(),
             })
         return image_id
 
@@ -110,6 +117,19 @@ class ImageService:
     async def get(self, image_id: str):
         """The image's row whoever owns it (for the cloud's own use, not a caller's)."""
         return await self.repo.get(image_id)
+
+    async def owner_credential(self, image) -> Credential | None:
+        """An active key of the image's owner, to fetch its bundle as the owner
+        (who could read it at registration); None if the owner has none left."""
+        try:
+            keys = await self.accounts.access_keys(image["account_id"])
+        except errors.NoSuchEntity:
+            keys = []
+        for key in keys:  # (an account may be named like another's id: check the id)
+            if key.status == "Active" and key.credential.account_id == image["account_id"]:
+                return key.credential
+        log.warning("the owner of %s has no active access key", image["id"])
+        return None
 
     async def visible(self, account_id: str, image_ids: list[str] | None = None):
         for image_id in image_ids or ():

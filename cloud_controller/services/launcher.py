@@ -43,7 +43,12 @@ class Launcher:
         image = await self.images.get(image_id)
         bucket, key = split_location(image["location"])
         folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+        # Fetched as its owner (who could read it when registering), the cloud
+        # admin only when the owner has no key left; either way the node runs
+        # it only if the manifest is the one registered (manifest_sha256).
+        credential = await self.images.owner_credential(image) or credential
         return {"image_id": image_id, "kind": image["image_type"],
+                "manifest_sha256": image["manifest_sha256"],
                 "manifest_url": self.store.presign(credential, bucket, key),
                 "part_urls": {p: self.store.presign(credential, bucket, folder + p)
                               for p in json.loads(image["parts"])}}

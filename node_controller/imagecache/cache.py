@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
 import logging
 import os
 import re
@@ -33,10 +34,10 @@ from typing import Callable
 
 import aiohttp
 
-from mallee.bundle import parse_manifest, unbundle_async
+from mallee.bundle import BadPartDigest, parse_manifest, unbundle_async
 from mallee.bundle.bundler import Progress
 from mallee.files import fsync_path, private_dir
-from node_controller.imagecache.errors import ImageCacheError
+from node_controller.imagecache.errors import ImageCacheError, ImageChanged
 from node_controller.imagecache.fetch import fetch_manifest, stream_part
 from node_controller.imagecache.qemu_img import convert_raw_to_qcow2
 
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_FILES = {"machine": "base.qcow2", "kernel": "kernel", "ramdisk": "ramdisk"}
 _IMAGE_ID = re.compile(r"^[a-z]{3}-[0-9a-zA-Z]{1,32}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ImageSource:
     manifest_url: str
     part_urls: Mapping[str, str]  # part file name (as in the manifest) -> presigned URL
     kind: str = "machine"         # machine | kernel | ramdisk
+    manifest_sha256: str | None = None  # of the manifest RegisterImage verified (None: unpinned)
 
     def __post_init__(self):
         if not _IMAGE_ID.match(self.image_id):
@@ -60,14 +63,19 @@ class ImageSource:
         if self.kind not in ENTRY_FILES:
             raise ImageCacheError(f"image kind must be one of {', '.join(ENTRY_FILES)}, "
                                   f"not {self.kind!r}")
+        if self.manifest_sha256 is not None and not _SHA256.match(self.manifest_sha256):
+            raise ImageCacheError(f"not a SHA-256 digest: {self.manifest_sha256!r}")
 
     @classmethod
     def from_params(cls, params: Mapping) -> "ImageSource":
-        """From RPC JSON: {"image_id", "manifest_url", "part_urls": {name: url}, "kind"}."""
+        """From RPC JSON: {"image_id", "manifest_url", "part_urls": {name: url}, "kind",
+        "manifest_sha256"}."""
         try:
+            digest = params.get("manifest_sha256")
             return cls(str(params["image_id"]), str(params["manifest_url"]),
                        {str(k): str(v) for k, v in dict(params["part_urls"]).items()},
-                       str(params.get("kind", "machine")))
+                       str(params.get("kind", "machine")),
+                       None if digest is None else str(digest))
         except (KeyError, TypeError, ValueError) as err:
             raise ImageCacheError(f"bad image source: {err}") from None
 
@@ -207,7 +215,13 @@ class ImageCache:
         work.mkdir()
         try:
             session = await self._session()
-            manifest = parse_manifest(await fetch_manifest(session, source.manifest_url))
+            body = await fetch_manifest(session, source.manifest_url)
+            # The bucket's owner can still write it: run only the manifest
+            # RegisterImage verified (its part digests then pin the parts).
+            if (source.manifest_sha256 is not None
+                    and hashlib.sha256(body).hexdigest() != source.manifest_sha256):
+                raise ImageChanged.of(source.image_id, "its manifest is not the one registered")
+            manifest = parse_manifest(body)
             if manifest.image_type != source.kind:
                 raise ImageCacheError(f"{source.image_id}: the manifest is a "
                                       f"{manifest.image_type} image, expected {source.kind}")
@@ -216,9 +230,14 @@ class ImageCache:
                 raise ImageCacheError(f"{source.image_id}: no URL for bundle part(s) "
                                       f"{', '.join(missing)}")
             key_pem = await asyncio.to_thread(Path(self.cloud_key_pem_path).read_bytes)
-            raw = await unbundle_async(
-                manifest, lambda name: stream_part(session, source.part_urls[name], name),
-                key_pem, work / "image.raw", progress=progress)
+            try:
+                raw = await unbundle_async(
+                    manifest, lambda name: stream_part(session, source.part_urls[name], name),
+                    key_pem, work / "image.raw", progress=progress)
+            except BadPartDigest:
+                # Named by file only: the digests are of objects the launcher may not read.
+                raise ImageChanged.of(source.image_id, "a part of its bundle is not the one "
+                                      "registered") from None
             final_name = ENTRY_FILES[source.kind]
             if source.kind == "machine":
                 await convert_raw_to_qcow2(raw, work / final_name)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import hashlib
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from aiohttp import web
 from mallee.bundle import BadPartDigest, bundle_image
 from node_controller.imagecache import (ImageCache, ImageCacheError, ImageSource, make_overlay,
                                         make_sparse)
+from node_controller.imagecache.errors import ImageChanged
 from tests.unit.bundle_fixtures import make_identity
 
 KiB, MiB = 2**10, 2**20
@@ -162,8 +165,12 @@ def test_a_bad_part_digest_leaves_nothing_cached(ident, tmp_path):
         async with BundleServer(bundle.manifest_path.parent) as server:
             cache = _cache(tmp_path, ident)
             try:
-                with pytest.raises(BadPartDigest):
+                with pytest.raises(ImageChanged) as raised:
                     await cache.ensure(server.source("emi-00000001", bundle))
+                # The image named, no digest of an object the launcher may not read.
+                assert "image emi-00000001 has changed" in raised.value.message
+                assert not re.search(r"[0-9a-f]{40}", raised.value.message)
+                assert isinstance(raised.value.__context__, BadPartDigest)
                 return cache
             finally:
                 await cache.close()
@@ -172,6 +179,34 @@ def test_a_bad_part_digest_leaves_nothing_cached(ident, tmp_path):
     assert cache.cached("emi-00000001") is None and cache.entries() == []
     assert list((tmp_path / "cache" / "images").iterdir()) == []
     assert list((tmp_path / "cache" / "tmp").iterdir()) == []
+
+
+def test_only_the_registered_manifest_is_fetched(ident, tmp_path):
+    _, bundle = _make_bundle(ident, tmp_path)
+    registered = hashlib.sha256(bundle.manifest_path.read_bytes()).hexdigest()
+
+    async def scenario():
+        async with BundleServer(bundle.manifest_path.parent) as server:
+            cache = _cache(tmp_path, ident)
+            try:
+                source = server.source("emi-00000001", bundle)
+                changed = ImageSource(source.image_id, source.manifest_url, source.part_urls,
+                                      manifest_sha256="0" * 64)
+                with pytest.raises(ImageChanged, match="image emi-00000001 has changed since "
+                                                       "it was registered"):
+                    await cache.ensure(changed)
+                assert not any(server.hits[p.name] for p in bundle.part_paths)
+                assert cache.cached("emi-00000001") is None
+                pinned = ImageSource.from_params({
+                    "image_id": source.image_id, "manifest_url": source.manifest_url,
+                    "part_urls": dict(source.part_urls), "manifest_sha256": registered})
+                assert (await cache.ensure(pinned)).name == "base.qcow2"
+            finally:
+                await cache.close()
+
+    asyncio.run(scenario())
+    with pytest.raises(ImageCacheError, match="SHA-256"):
+        ImageSource("emi-00000001", "http://127.0.0.1/m", {}, manifest_sha256="nope")
 
 
 def test_missing_part_url_and_http_errors_are_clear(ident, tmp_path):
