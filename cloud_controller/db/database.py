@@ -48,6 +48,43 @@ async def _connect(target: str, *, uri: bool = False) -> aiosqlite.Connection:
     return conn
 
 
+class _Rows:
+    """A finished read's rows, with the cursor methods the repositories use."""
+
+    def __init__(self, rows):
+        self._rows = list(rows)
+        self._next = 0
+
+    async def fetchone(self):
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    async def fetchall(self) -> list:
+        rest, self._next = self._rows[self._next:], len(self._rows)
+        return rest
+
+
+class _Read:
+    """A read on the reader connection, fetched whole before anything else runs."""
+
+    def __init__(self, conn: aiosqlite.Connection, sql: str, args):
+        self._conn, self._sql, self._args = conn, sql, args
+
+    async def _run(self) -> _Rows:
+        return _Rows(await self._conn.execute_fetchall(self._sql, self._args))
+
+    def __await__(self):
+        return self._run().__await__()
+
+    async def __aenter__(self) -> _Rows:
+        return await self._run()
+
+    async def __aexit__(self, *exc) -> bool:
+        return False
+
+
 class Database:
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
         self._writer = writer
@@ -83,8 +120,15 @@ class Database:
         return self._writer if self._unit() is not None else self._reader
 
     def execute(self, sql: str, args: Iterable | dict = ()):
-        """Awaitable, or an async context manager giving the cursor (as aiosqlite's)."""
-        return self._connection().execute(sql, args)
+        """Awaitable, or an async context manager giving the cursor (as aiosqlite's).
+
+        Outside a unit the statement's rows are fetched in the same call that
+        runs it: every read shares the reader connection, and a cursor left
+        open across an await holds one snapshot for all of them, so a
+        request's read right after its own commit could miss the write."""
+        if self._unit() is not None:
+            return self._writer.execute(sql, args)
+        return _Read(self._reader, sql, args)
 
     def executemany(self, sql: str, rows: Iterable):
         return self._connection().executemany(sql, rows)

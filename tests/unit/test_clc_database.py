@@ -76,3 +76,23 @@ def test_an_inner_unit_rolls_back_alone_and_a_spawned_task_is_not_in_the_unit(tm
         assert await _keys(db) == ["outer"]
         await db.close()
     asyncio.run(scenario())
+
+
+def test_a_read_after_a_commit_sees_it_while_another_request_is_mid_read(tmp_path):
+    """Reads share one connection: a cursor left open across an await kept its
+    snapshot for every read on it, so a request's own read just after its
+    commit could miss the write (AllocateAddress then 500'd, DeleteKeyPair
+    answered true and deleted nothing)."""
+    async def scenario():
+        db = await _db(tmp_path)
+        try:
+            async with db.unit():
+                await db.execute("INSERT INTO t VALUES ('a')")
+            async with db.execute("SELECT k FROM t") as slow:  # another request, mid-read
+                async with db.unit():
+                    await db.execute("INSERT INTO t VALUES ('b')")
+                assert await _keys(db) == ["a", "b"]
+                assert [r[0] for r in await slow.fetchall()] == ["a"]
+        finally:
+            await db.close()
+    asyncio.run(scenario())
