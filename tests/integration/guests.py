@@ -38,12 +38,21 @@ def key_pair(ec2, name: str, folder: Path) -> Path:
 
 
 def ssh(cloud: Cloud, key: Path, address: str, command: str, timeout: int = 8):
-    """ssh from the outside world (the cloud's uplink namespace), as a user would."""
-    return subprocess.run(
-        ["ip", "netns", "exec", cloud.settings.network.uplink_netns, "ssh", "-i", str(key),
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", f"ConnectTimeout={timeout}", "-o", "BatchMode=yes", f"root@{address}", command],
-        capture_output=True, text=True, timeout=timeout + 60)
+    """ssh from the outside world (the cloud's uplink namespace), as a user would.
+    A session whose path goes away (an elastic IP moved under it) ends within
+    seconds (ServerAlive) and answers like a failed login, so a bounded wait
+    on ssh goes on to its next try instead of stopping at the first."""
+    argv = ["ip", "netns", "exec", cloud.settings.network.uplink_netns, "ssh", "-i", str(key),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", f"ConnectTimeout={timeout}", "-o", "BatchMode=yes",
+            "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3",
+            f"root@{address}", command]
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 60)
+    except subprocess.TimeoutExpired as err:
+        out = err.stdout or b""  # bytes, whatever text= said
+        return subprocess.CompletedProcess(argv, 255, out.decode(errors="replace"),
+                                           f"ssh timed out after {timeout + 60} s")
 
 
 def domains() -> set[str]:

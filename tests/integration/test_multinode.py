@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 
 BOOT_TIMEOUT = 150
 LAUNCHED: list[str] = []  # for the cleanup check
-METADATA_ID = "wget -qO- http://169.254.169.254/latest/meta-data/instance-id"
+# busybox wget has no working -T here: the guest's own timeout bounds it.
+METADATA_ID = "timeout 5 wget -qO- http://169.254.169.254/latest/meta-data/instance-id"
 
 
 @pytest.fixture(scope="module")
