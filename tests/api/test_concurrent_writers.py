@@ -17,13 +17,12 @@ import random
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from tests.reporting import write_summary
+from tests.ledger import OK, Ledger
 
 SEED = 11
 ACCOUNTS = 4
@@ -31,41 +30,6 @@ THREADS = 16
 JOIN_SECONDS = 90
 MAX_TAGS = 50  # services/tags.py, as in EC2
 BASE_TAGS = 40  # each tagged resource starts with these: ~10 more fit
-OK = "ok"
-
-
-@dataclass
-class Record:
-    account: int
-    op: str
-    detail: str
-    outcome: str
-    expect: frozenset
-
-
-@dataclass
-class Ledger:
-    records: list = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def call(self, account: int, op: str, fn, expect, detail: str = "", **params):
-        """Run one call; record its outcome ("ok" or the error code) and what it
-        was allowed to be. Returns (acknowledged, response)."""
-        expect = frozenset([expect] if isinstance(expect, str) else expect)
-        try:
-            response, outcome = fn(**params), OK
-        except ClientError as err:
-            response, outcome = err.response, err.response["Error"]["Code"]
-        with self.lock:
-            self.records.append(Record(account, op, detail, outcome, expect))
-        return outcome == OK, response
-
-    def unexpected(self):
-        return [r for r in self.records if r.outcome not in r.expect]
-
-    def counts(self):
-        acked = sum(r.outcome == OK for r in self.records)
-        return acked, len(self.records) - acked
 
 
 def _rule(port: int, cidr: str) -> dict:
@@ -373,7 +337,7 @@ def run_mixed_writers(cloud, request, kinds=KINDS, title="EC2") -> None:
             pool.shutdown(wait=False, cancel_futures=True)
         wrong = ledger.unexpected()
         assert not wrong, "calls answered otherwise than they must be:\n" + "\n".join(
-            f"  account {r.account} {r.op} {r.detail}: {r.outcome} (expected {sorted(r.expect)})"
+            f"  account {r.account} {r.op} {r.subject}: {r.outcome} (expected {sorted(r.expect)})"
             for r in wrong[:20])
         checked = sum(_check(a, [o for o in accounts if o is not a], kinds) for a in accounts)
     finally:

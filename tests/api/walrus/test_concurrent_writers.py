@@ -18,7 +18,6 @@ import hashlib
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 
 import boto3
 import pytest
@@ -26,6 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.api.walrus.helpers import ALICE, BOB, Account, WalrusServer
+from tests.ledger import OK, Ledger
 from tests.reporting import write_summary
 
 SEED = 11
@@ -35,7 +35,6 @@ MiB = 1024 * 1024
 QUOTA = 32 * MiB  # per account: dave's fills go past it, the others stay under it
 FILL, FILLS = 4 * MiB, 10
 PART = 5 * MiB  # S3's smallest part that is not the last
-OK = "ok"
 
 CAROL = Account("AKIACAROL00000000004", "carol-secret-key-000000000000000000000000",
                 "444444444444", "carol", "admin")
@@ -67,40 +66,6 @@ def _b64md5(body: bytes) -> str:
 def _multipart_etag(parts: list[bytes]) -> str:
     return hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest() + \
         f"-{len(parts)}"
-
-
-@dataclass
-class Record:
-    account: str
-    op: str
-    key: str
-    outcome: str
-    expect: frozenset
-
-
-@dataclass
-class Ledger:
-    records: list = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def call(self, account: str, op: str, fn, expect, key: str = "", **params):
-        """One call; its outcome ("ok" or the error code) is recorded with what it
-        was allowed to be. Returns (acknowledged, response)."""
-        expect = frozenset([expect] if isinstance(expect, str) else expect)
-        try:
-            response, outcome = fn(**params), OK
-        except ClientError as err:
-            response, outcome = err.response, err.response["Error"]["Code"]
-        with self.lock:
-            self.records.append(Record(account, op, key, outcome, expect))
-        return outcome == OK, response
-
-    def unexpected(self):
-        return [r for r in self.records if r.outcome not in r.expect]
-
-    def counts(self):
-        acked = sum(r.outcome == OK for r in self.records)
-        return acked, len(self.records) - acked
 
 
 class Tenant:
@@ -391,7 +356,7 @@ def test_concurrent_mixed_writers_keep_exactly_what_was_acknowledged(quota_serve
         pool.shutdown(wait=False, cancel_futures=True)
     wrong = ledger.unexpected()
     assert not wrong, "calls answered otherwise than they must be:\n" + "\n".join(
-        f"  {r.account} {r.op} {r.key}: {r.outcome} (expected {sorted(r.expect)})"
+        f"  {r.account} {r.op} {r.subject}: {r.outcome} (expected {sorted(r.expect)})"
         for r in wrong[:20])
     checked = sum(_check(t, [o for o in tenants if o is not t]) for t in tenants)
     acked, refused = ledger.counts()
