@@ -27,6 +27,11 @@ class Tally:
         if leak:
             self.leaks.append(leak)
 
+    def settle(self, role: str, where: str, problems: list[str]) -> None:
+        """Record one cell and fail it if it leaked."""
+        self.record(role, f"{where}: {'; '.join(problems)}" if problems else None)
+        assert not problems, f"{where}: " + "; ".join(problems)
+
     def total(self) -> int:
         return sum(self.checked.values())
 

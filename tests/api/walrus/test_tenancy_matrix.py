@@ -233,8 +233,7 @@ def test_cell(server, private, baseline, cell, role):
     if changed:
         problems.append(f"changed alice's {changed}")
         baseline["view"] = after  # so only this cell fails for it
-    TALLY.record(role, f"{where}: {'; '.join(problems)}" if problems else None)
-    assert not problems, f"{where}: " + "; ".join(problems)
+    TALLY.settle(role, where, problems)
 
 
 def test_owner_view_is_real(server, private, baseline):
