@@ -16,13 +16,12 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor, wait
 
 import boto3
 from botocore.config import Config
 
 from tests.reporting import write_summary
-from tests.ledger import OK, Ledger
+from tests.ledger import OK, Ledger, run_all
 
 SEED = 11
 ACCOUNTS = 4
@@ -324,21 +323,9 @@ def run_mixed_writers(cloud, request, kinds=KINDS, title="EC2") -> None:
     accounts = [Account(cloud, i, tag) for i in range(ACCOUNTS)]
     ledger = Ledger()
     tasks = _tasks(accounts, ledger, random.Random(SEED), kinds)
-    pool = ThreadPoolExecutor(THREADS)
     try:
-        try:
-            futures = [pool.submit(t) for t in tasks]
-            done, pending = wait(futures, timeout=JOIN_SECONDS)
-            assert not pending, f"{len(pending)} of {len(futures)} tasks still running " \
-                                f"after {JOIN_SECONDS} s"
-            for f in done:
-                f.result()  # a task that raised (not a ClientError) fails here, with its traceback
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-        wrong = ledger.unexpected()
-        assert not wrong, "calls answered otherwise than they must be:\n" + "\n".join(
-            f"  account {r.account} {r.op} {r.subject}: {r.outcome} (expected {sorted(r.expect)})"
-            for r in wrong[:20])
+        run_all(tasks, THREADS, JOIN_SECONDS)
+        ledger.assert_expected()
         checked = sum(_check(a, [o for o in accounts if o is not a], kinds) for a in accounts)
     finally:
         for a in accounts:  # give the addresses back to the session's pool

@@ -17,7 +17,6 @@ import base64
 import hashlib
 import random
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 
 import boto3
 import pytest
@@ -25,7 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.api.walrus.helpers import ALICE, BOB, Account, WalrusServer
-from tests.ledger import OK, Ledger
+from tests.ledger import OK, Ledger, run_all
 from tests.reporting import write_summary
 
 SEED = 11
@@ -344,20 +343,8 @@ def test_concurrent_mixed_writers_keep_exactly_what_was_acknowledged(quota_serve
     tenants = [Tenant(quota_server, account, rng) for account in ACCOUNTS]
     ledger = Ledger()
     tasks = _tasks(tenants, ledger, rng)
-    pool = ThreadPoolExecutor(THREADS)
-    try:
-        futures = [pool.submit(task) for task in tasks]
-        done, pending = wait(futures, timeout=JOIN_SECONDS)
-        assert not pending, f"{len(pending)} of {len(futures)} tasks still running after " \
-                            f"{JOIN_SECONDS} s"
-        for f in done:
-            f.result()  # a task that raised (not a ClientError) fails here, with its traceback
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    wrong = ledger.unexpected()
-    assert not wrong, "calls answered otherwise than they must be:\n" + "\n".join(
-        f"  {r.account} {r.op} {r.subject}: {r.outcome} (expected {sorted(r.expect)})"
-        for r in wrong[:20])
+    run_all(tasks, THREADS, JOIN_SECONDS)
+    ledger.assert_expected()
     checked = sum(_check(t, [o for o in tenants if o is not t]) for t in tenants)
     acked, refused = ledger.counts()
     write_summary(request, f"concurrent writers (S3): {len(tenants)} accounts, {len(tasks)} "
