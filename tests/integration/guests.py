@@ -61,3 +61,18 @@ def domains() -> set[str]:
         return {d.name() for d in conn.listAllDomains()}
     finally:
         conn.close()
+
+
+def guest_taps(cloud: Cloud) -> list[str]:
+    """The guest taps still in the node's namespace (`ip -o link` lines)."""
+    namespace = f"mallee-{cloud.settings.nc.name}"
+    links = subprocess.run(["ip", "-n", namespace, "-o", "link"], capture_output=True,
+                           text=True).stdout
+    return [line for line in links.splitlines() if " vn" in line]
+
+
+def assert_no_taps_left(cloud: Cloud, timeout: float = 30.0) -> None:
+    """Every ended guest's tap goes: at once, or by the NC's bounded background
+    retry (every 2 s) when QEMU still held it at the first tries."""
+    assert cloud.wait_for(lambda: not guest_taps(cloud), timeout=timeout, interval=0.5), \
+        guest_taps(cloud)

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from tests.integration.guests import domains, key_pair, publish_test_image, real_cloud, ssh
+from tests.integration.guests import (assert_no_taps_left, domains, key_pair, publish_test_image,
+                                      real_cloud, ssh)
 
 pytestmark = pytest.mark.integration
 
@@ -106,8 +107,5 @@ def test_ssh_through_an_elastic_ip_and_group_rules(cloud, image, tmp_path):
     ec2.terminate_instances(InstanceIds=ids)
     assert cloud.wait_for(lambda: all(i["State"]["Name"] == "terminated"
                                       for i in described().values()), timeout=60)
-    namespace = f"mallee-{cloud.settings.nc.name}"
-    links = subprocess.run(["ip", "-n", namespace, "-o", "link"], capture_output=True,
-                           text=True).stdout
-    assert not [line for line in links.splitlines() if " vn" in line], links  # no taps left
+    assert_no_taps_left(cloud)
     assert not set(ids) & domains()

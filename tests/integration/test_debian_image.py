@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.guests import domains, key_pair, real_cloud, ssh
+from tests.integration.guests import assert_no_taps_left, domains, key_pair, real_cloud, ssh
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -88,8 +87,5 @@ def test_cloud_init_gets_the_key_and_runs_the_user_data(cloud, image, tmp_path):
     ec2.terminate_instances(InstanceIds=[instance_id])
     assert cloud.wait_for(lambda: described()["State"]["Name"] == "terminated", timeout=60)
     ec2.release_address(AllocationId=address["AllocationId"])
-    namespace = f"mallee-{cloud.settings.nc.name}"
-    links = subprocess.run(["ip", "-n", namespace, "-o", "link"], capture_output=True,
-                           text=True).stdout
-    assert not [line for line in links.splitlines() if " vn" in line], links  # no tap left
+    assert_no_taps_left(cloud)
     assert instance_id not in domains()
