@@ -7,10 +7,14 @@ import json
 
 from mallee.settings import Settings
 from mallee_cli import onehost
+from mallee_cli.errors import CliError
 from mallee_cli.output import print_table
 
 
 def cmd_status(settings: Settings, args) -> None:
+    if not (settings.pki_dir / "admin.pem").exists():
+        raise CliError(f"no cloud at {settings.home}: run `mallee init` (or `make up`) first")
+
     async def gather():
         rows = []
         for component in onehost.COMPONENTS:
