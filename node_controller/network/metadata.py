@@ -216,8 +216,8 @@ class _AnswerAfterHalfClose(asyncio.Protocol):
     (the test image's IMDSv2 token PUT) half-closes right after its request,
     and a protocol whose eof_received() returns a false value makes asyncio
     close the socket before aiohttp answers (aio-libs/aiohttp#3659). Returning
-    True keeps the write side open, and the handler closes the connection once
-    the request in hand is answered (no other can follow), keep-alive or not."""
+    True keeps the write side open; aiohttp closes the connection after the
+    reply to an HTTP/1.0 or `Connection: close` request (busybox nc's)."""
 
     def __init__(self, inner: asyncio.Protocol):
         self._inner = inner
@@ -230,7 +230,6 @@ class _AnswerAfterHalfClose(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._inner.eof_received()
-        self._inner.close()  # no request can follow: close once this one is answered
         return True
 
     def connection_lost(self, exc: BaseException | None) -> None:
