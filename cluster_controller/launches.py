@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from cluster_controller.nodes import Node, NodeRegistry
 from cluster_controller.scheduler import Candidate, Demand, Scheduler
 from mallee.errors import ApiError
+from mallee.faults import crash_point
 from mallee.rpc import Unreachable
 
 log = logging.getLogger(__name__)
@@ -123,8 +124,10 @@ class LaunchTracker:
         it when the node says yes, and when it gives no answer (it may have started
         the guest: unconfirmed until its polls tell). ApiError: the node refused it."""
         launch.node = node.endpoint
+        crash_point("cc.launch.placed")
         try:
             await node.client.run_instance(launch.spec)
+            crash_point("cc.launch.sent")
         except Unreachable as err:  # no answer: unknown, not failed
             if launch.unconfirmed_since is None:
                 launch.unconfirmed_since = time.monotonic()
@@ -274,6 +277,7 @@ class LaunchTracker:
                 continue
             try:
                 await node.client.terminate_instance(instance_id)
+                crash_point("cc.terminate.sent")
                 results.append({"instance_id": instance_id, "state": "terminated"})
                 if self.network is not None:
                     self.network.forget(instance_id)

@@ -195,8 +195,10 @@ def _coerce(value, hint):
 
 
 # MALLEE_* variables that are not settings: where the state and the config file are,
-# and where `mallee image build-debian` and its test keep built images.
-OTHER_VARIABLES = frozenset({"MALLEE_HOME", "MALLEE_CONFIG", "MALLEE_IMAGE_CACHE"})
+# where `mallee image build-debian` and its test keep built images, and the kill -9
+# suite's crash points (mallee/faults.py).
+OTHER_VARIABLES = frozenset({"MALLEE_HOME", "MALLEE_CONFIG", "MALLEE_IMAGE_CACHE",
+                             "MALLEE_CRASH_AT"})
 
 
 class SettingsError(ValueError):

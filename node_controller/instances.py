@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mallee import errors
+from mallee.faults import crash_point
 from mallee.files import write_atomic, write_json_atomic
 from node_controller.hypervisor import (
     DirectKernelBoot,
@@ -164,6 +165,7 @@ class InstanceManager:
                 f"{spec['disk_gb']}")
         directory = make_guest_dir(self.root / instance_id)
         write_json_atomic(directory / "spec.json", spec, 0o600)  # user data, keys, URLs
+        crash_point("nc.run.spec_written")
         inst = self.instances[instance_id] = Instance(spec, directory)
         inst.task = asyncio.create_task(self._launch(inst))
         return {"instance_id": instance_id, "state": inst.state}
@@ -192,9 +194,12 @@ class InstanceManager:
                 if state is None:
                     domain = await self._prepare(inst, base, kernel, ramdisk, tap)
                     await self._call_on(inst.id, self.driver.define, domain)
+                    crash_point("nc.launch.defined")
                 await self._call_on(inst.id, self.driver.start, inst.id, wired)
+                crash_point("nc.launch.started_paused")
             if wired:  # vCPUs wait while the tap moves into the node's namespace
                 await self.network.plug(inst.spec)
+            crash_point("nc.launch.before_resume")
             await self._call_on(inst.id, self.driver.resume, inst.id)
             await asyncio.to_thread(write_atomic, inst.directory / LAUNCHED, "", 0o600)
             inst.state = "running"
@@ -264,6 +269,7 @@ class InstanceManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await inst.task
         await self._remove_domain(instance_id)
+        crash_point("nc.terminate.domain_removed")
         self._domain_locks.pop(instance_id, None)
         await self._unplug(instance_id)
         directory = inst.directory if inst else self.root / instance_id

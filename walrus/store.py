@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
+from mallee.faults import crash_point
 from walrus import errors
 from walrus.acl import Acl, Principal
 from walrus.blobs import BlobStore
@@ -335,9 +336,12 @@ class Store:
                   acl: Acl) -> Object:
         """Stream `body` (a walrus.body.RequestBody) into the object."""
         blob, size = await self.blobs.write(body)
+        crash_point("walrus.put.blob_written")
         if body.checksum:
             headers = {**headers, f"x-amz-checksum-{body.checksum[0]}": body.checksum[1]}
-        return await self._commit_object(bucket, key, blob, size, body.etag, owner, headers, acl)
+        obj = await self._commit_object(bucket, key, blob, size, body.etag, owner, headers, acl)
+        crash_point("walrus.put.committed")
+        return obj
 
     async def copy(self, source: Object, bucket: str, key: str, owner: Principal,
                    headers: dict, acl: Acl) -> Object:
@@ -382,7 +386,9 @@ class Store:
                     total += row["size"]
             _add_usage(conn, owner_id, -total, 0)
             return freed
-        self.blobs.delete_later(await self.db.write(delete))
+        freed = await self.db.write(delete)
+        crash_point("walrus.delete.committed")
+        self.blobs.delete_later(freed)
         return keys
 
     async def list_page(self, bucket: str, start: str, inclusive: bool, limit: int
@@ -503,10 +509,13 @@ class Store:
                 blob, size = await self.blobs.copy([(p.blob, 0, p.size) for p in chosen])
             except FileNotFoundError:
                 continue  # a part was replaced and its old blob removed while we copied
-            return await self._commit_object(
+            crash_point("walrus.complete.joined")
+            obj = await self._commit_object(
                 upload.bucket, upload.key, blob, size, multipart_etag([p.etag for p in chosen]),
                 Principal(upload.owner_id, upload.owner_name), dict(upload.headers),
                 upload.acl, extra=lambda conn: self._finish_upload(conn, upload, requested))
+            crash_point("walrus.complete.committed")
+            return obj
         raise errors.InternalError("The upload's parts changed too often while completing; "
                                    "retry.")
 

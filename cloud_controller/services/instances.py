@@ -18,6 +18,7 @@ from cloud_controller.services import lifecycle
 from cloud_controller.services.placement import Reservations, choose_cluster
 from cloud_controller.services.vpcs import network_interface_id
 from mallee import errors, ids
+from mallee.faults import crash_point
 
 MAX_USER_DATA = 16384
 
@@ -104,6 +105,7 @@ class InstanceService:
                     "The client token is already in use.") from None
             raise
         cluster, rows = placed
+        crash_point("clc.run.recorded")
         self.launcher.launch(cluster, [row["id"] for row in rows])
         made = await self.repo.page(account_id, ended_after=lifecycle.visible_since(),
                                     ids=[r["id"] for r in rows])
@@ -200,6 +202,7 @@ class InstanceService:
         ending = [i for i, prev, cur in changes if cur == "shutting-down"]
         for held in self.reservations.values():  # an instance never placed holds nothing
             held.release(ending)
+        crash_point("clc.terminate.marked")
         if ending:
             self.launcher.terminate(ending)
         return changes

@@ -12,6 +12,7 @@ from cloud_controller.db.instances import InstanceRepository
 from cloud_controller.services import lifecycle
 from cloud_controller.services.images import split_location
 from mallee import errors
+from mallee.faults import crash_point
 from mallee.netnames import public_dns_name
 from mallee.rpc import Unreachable
 
@@ -97,6 +98,7 @@ class Launcher:
             return
         try:
             results = await self._cluster(cluster_name).client.run_instances(specs)
+            crash_point("clc.run.sent")
         except errors.ApiError as err:
             # The instances stay pending; the reconciler sends them again.
             log.warning("run_instances on %s failed: %s", cluster_name, err.message)
@@ -119,6 +121,7 @@ class Launcher:
         for name, chunk in by_cluster.items():
             try:
                 await self._cluster(name).client.terminate_instances(chunk)
+                crash_point("clc.terminate.sent")
             except errors.ApiError as err:
                 log.warning("terminate_instances on %s failed: %s", name, err.message)
         self.clusters.wake()

@@ -1,0 +1,11 @@
+import pytest
+
+from tests.faults.survival import SURVIVED
+from tests.reporting import write_summary
+
+
+@pytest.fixture(scope="session", autouse=True)
+def survival_table(request):
+    yield
+    if SURVIVED.rows:
+        write_summary(request, SURVIVED.table())
