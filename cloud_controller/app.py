@@ -65,7 +65,9 @@ async def open_cloud(settings: Settings) -> Cloud:
 
     # After each poll of a CC, in this order: instance rows follow what the nodes report,
     # ended instances give their addresses back, then the view is pushed if it changed.
-    clusters.after_poll.append(Reconciler(db, launcher, clusters).reconcile)
+    clusters.after_poll.append(Reconciler(
+        db, launcher, clusters, settings.clc.resend_after_seconds,
+        settings.clc.unknown_grace_seconds).reconcile)
     clusters.after_poll.append(addresses.sweep)
     clusters.after_poll.append(network.after_poll)
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,

@@ -35,7 +35,8 @@ def create_app(settings: Settings) -> web.Application:
         registry = NodeRegistry(nodes, settings.cc.poll_seconds,
                                 launching=lambda: bool(launches.launches))
         network = NetworkState(settings, registry)
-        launches = LaunchTracker(registry, Scheduler(settings.cc.scheduler), network)
+        launches = LaunchTracker(registry, Scheduler(settings.cc.scheduler), network,
+                                 settings.cc.unconfirmed_grace_seconds)
         registry.after_poll.append(launches.after_poll)
         registry.after_poll.append(network.after_poll)
         registry.after_poll.append(lambda node: _prune(network, launches))

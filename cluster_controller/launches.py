@@ -28,8 +28,6 @@ from mallee.rpc import Unreachable
 
 log = logging.getLogger(__name__)
 
-UNCONFIRMED_GRACE = 120.0  # seconds a node may stay silent after a run_instance it did not answer
-
 
 @dataclass
 class Launch:
@@ -68,7 +66,9 @@ def _free(resource: dict, listed, held: list[Demand]) -> list[int]:
 
 class LaunchTracker:
     def __init__(self, registry: NodeRegistry, scheduler: Scheduler, network=None,
-                 unconfirmed_grace: float = UNCONFIRMED_GRACE):
+                 unconfirmed_grace: float = 120.0):
+        """unconfirmed_grace: seconds a node may stay silent after a run_instance it
+        did not answer ([cc] unconfirmed_grace_seconds)."""
         self.registry = registry
         self.unconfirmed_grace = unconfirmed_grace
         self.scheduler = scheduler

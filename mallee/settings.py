@@ -45,6 +45,8 @@ class ClcSettings:
     rate_limit_per_second: int
     max_instances_per_account: int
     clusters: tuple[str, ...]
+    resend_after_seconds: float
+    unknown_grace_seconds: float
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class CcSettings:
     nodes: tuple[str, ...]
     poll_seconds: float
     scheduler: str
+    unconfirmed_grace_seconds: float
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ not know is sent again; anything it reports ended is ended here too.
 Not reported is not gone while a node of the cluster is unreachable (a CC
 that restarted with a node down has never heard from it): an instance the
 CC does not report is unknown until every node of its cluster answers; if a
-node stays down past UNKNOWN_GRACE, the instance is ended here with that
+node stays down past the grace, the instance is ended here with that
 reason, never sent again (it may run on that node). Should the node come
 back with it, it is ended there (a reported instance whose row is ended)."""
 from __future__ import annotations
@@ -18,13 +18,16 @@ from cloud_controller.services import lifecycle
 
 log = logging.getLogger(__name__)
 
-RESEND_AFTER = 10.0  # seconds a pending or ending instance may be unknown to its CC
-UNKNOWN_GRACE = 300.0  # seconds an unreported instance waits for its cluster's unreachable nodes
 
 
 class Reconciler:
-    def __init__(self, db, launcher, monitor, unknown_grace: float = UNKNOWN_GRACE):
+    """resend_after: seconds a pending or ending instance may be unknown to its
+    CC; unknown_grace: how long an unreported instance waits for its cluster's
+    unreachable nodes ([clc] resend_after_seconds, unknown_grace_seconds)."""
+    def __init__(self, db, launcher, monitor, resend_after: float = 10.0,
+                 unknown_grace: float = 300.0):
         self.db = db
+        self.resend_after = resend_after
         self.unknown_grace = unknown_grace
         self.launcher = launcher
         self.monitor = monitor  # told to poll fast while anything is changing
@@ -60,7 +63,7 @@ class Reconciler:
                     await lifecycle.transition(
                         self.repo, row["id"], "pending", "terminated",
                         reason=("Server.InternalError", seen.get("reason") or "launch failed"))
-                elif state is None and now - row["updated_at"] > RESEND_AFTER:
+                elif state is None and now - row["updated_at"] > self.resend_after:
                     resend.append(row["id"])
             elif row["state"] == "running":
                 if state in ("shutoff", "failed"):
@@ -73,7 +76,7 @@ class Reconciler:
                 if state in (None, "terminated"):
                     await lifecycle.transition(self.repo, row["id"], "shutting-down",
                                                "terminated", reason=_end_reason(row))
-                elif now - row["updated_at"] > RESEND_AFTER:
+                elif now - row["updated_at"] > self.resend_after:
                     re_terminate.append(row["id"])
         active = {r["id"] for r in rows}
         for instance_id, seen in view.items():  # on a node again, ended here meanwhile
