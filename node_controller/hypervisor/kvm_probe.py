@@ -6,6 +6,10 @@ long mode never returns. So the probe boots the host's own kernel under KVM,
 through the same libvirt connection the guests will use, and waits a bounded
 time for the first line the kernel prints in long mode ("Linux version").
 Anything else - no kernel to boot, an error, silence - means TCG ('qemu').
+
+An NC killed during the probe cannot destroy its probe domain (transient, so
+only a destroy ends it), and a hung KVM guest spins a core for ever: probe
+names carry the prober's pid, and each probe first ends those of dead pids.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ _PROBE_CMDLINE = "console=ttyS0 earlyprintk=ttyS0 panic=-1 quiet"
 
 
 def probe_domain_type(conn: libvirt.virConnect, timeout: float = 10.0) -> DomainType:
+    remove_stale_probes(conn)
     if not _kvm_advertised(conn):
         return "qemu"
     kernel = host_kernel()
@@ -40,6 +45,37 @@ def probe_domain_type(conn: libvirt.virConnect, timeout: float = 10.0) -> Domain
     works = _boots_under_kvm(conn, kernel, timeout)
     log.info("KVM probe: %s", "guests run" if works else "guests hang or fail; using TCG")
     return "kvm" if works else "qemu"
+
+
+def _prober_alive(name: str) -> bool:
+    pid = name.removeprefix(PROBE_NAME_PREFIX).split("-")[0]
+    if not pid.isdigit():  # an older name without the pid
+        return False
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+
+
+def remove_stale_probes(conn: libvirt.virConnect) -> int:
+    """End the probe domains (and their work dirs) of probers that died mid-probe."""
+    removed = 0
+    for domain in conn.listAllDomains():
+        name = domain.name()
+        if name.startswith(PROBE_NAME_PREFIX) and not _prober_alive(name):
+            try:
+                domain.destroy()
+                removed += 1
+                log.warning("ended %s, left running by an NC killed during its KVM probe", name)
+            except libvirt.libvirtError as exc:
+                log.warning("could not end stale probe %s: %s", name, exc)
+    for work_dir in Path(tempfile.gettempdir()).glob(PROBE_NAME_PREFIX + "*"):
+        if not _prober_alive(work_dir.name):
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return removed
 
 
 def _kvm_advertised(conn: libvirt.virConnect) -> bool:
@@ -58,7 +94,8 @@ def _kvm_advertised(conn: libvirt.virConnect) -> bool:
 def _boots_under_kvm(conn: libvirt.virConnect, kernel: Path, timeout: float) -> bool:
     # The probe dir must be reachable by QEMU's own user (libvirt-qemu), and the
     # kernel is copied so libvirt's DAC relabelling never touches /boot.
-    work_dir = Path(tempfile.mkdtemp(prefix=PROBE_NAME_PREFIX))
+    tag = f"{PROBE_NAME_PREFIX}{os.getpid()}-"
+    work_dir = Path(tempfile.mkdtemp(prefix=tag))
     domain = None
     try:
         work_dir.chmod(0o755)
@@ -66,7 +103,7 @@ def _boots_under_kvm(conn: libvirt.virConnect, kernel: Path, timeout: float) -> 
         shutil.copyfile(kernel, kernel_copy)
         console = work_dir / "console.log"
         spec = DomainSpec(
-            name=PROBE_NAME_PREFIX + secrets.token_hex(4),
+            name=tag + secrets.token_hex(4),
             vcpus=1,
             memory_mb=128,
             boot=DirectKernelBoot(kernel=kernel_copy, cmdline=_PROBE_CMDLINE),

@@ -7,20 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Cloud
+from tests.harness import MODULES, Cloud
 
 libvirt = pytest.importorskip("libvirt")
 
 
-def real_cloud(home: Path, nodes: int = 1, **env: str) -> Cloud:
-    """A started cloud whose NCs run guests with libvirt (TCG here); skips without libvirtd."""
+def real_cloud(home: Path, nodes: int = 1, components=tuple(MODULES), **env: str) -> Cloud:
+    """A started cloud whose NCs run guests with libvirt (TCG here); skips without
+    libvirtd. `components` are the ones run in this process."""
     try:
         libvirt.open("qemu:///system").close()
     except libvirt.libvirtError as exc:
         pytest.skip(f"libvirtd not reachable: {exc}")
     settings = {"MALLEE_NC_DRIVER": "libvirt", "MALLEE_NC_CORES": "4",
                 "MALLEE_NC_MEMORY_MB": "2048", "MALLEE_NC_DISK_GB": "40", **env}
-    return Cloud(home, nodes=nodes, env=settings).start()
+    return Cloud(home, components, nodes=nodes, env=settings).start()
 
 
 def publish_test_image(cloud: Cloud, workdir: Path) -> dict:
