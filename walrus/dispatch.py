@@ -26,8 +26,8 @@ class Route:
     permission: str | None = None
 
 
-BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "uploads", "delete", "tagging",
-                       *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
+BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "versions", "uploads", "delete",
+                       "tagging", *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
 OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging")
 
 R, W, RACP, WACP = acl.READ, acl.WRITE, acl.READ_ACP, acl.WRITE_ACP
@@ -38,6 +38,7 @@ TABLE: dict[tuple[str, str, str], Route] = {
     ("bucket", "GET", ""): Route(buckets.list_objects, "bucket", R),
     ("bucket", "DELETE", ""): Route(buckets.delete_bucket, "bucket", acl.FULL_CONTROL),
     ("bucket", "GET", "location"): Route(buckets.get_location, "bucket", R),
+    ("bucket", "GET", "versions"): Route(buckets.list_object_versions, "bucket", R),
     ("bucket", "GET", "acl"): Route(buckets.get_bucket_acl, "bucket", RACP),
     ("bucket", "PUT", "acl"): Route(buckets.put_bucket_acl, "bucket", WACP),
     ("bucket", "GET", "versioning"): Route(bucket_config.get_versioning, "bucket", R),

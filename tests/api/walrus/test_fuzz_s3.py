@@ -24,7 +24,8 @@ S3_MODEL = botocore.session.get_session().get_service_model("s3")
 # The operations Walrus serves (walrus/dispatch.py); the rest answer a clear code.
 OPERATIONS = [
     "ListBuckets", "CreateBucket", "HeadBucket", "DeleteBucket", "GetBucketLocation",
-    "ListObjects", "ListObjectsV2", "GetBucketAcl", "PutBucketAcl", "PutObject", "GetObject",
+    "ListObjects", "ListObjectsV2", "ListObjectVersions", "GetBucketAcl", "PutBucketAcl",
+    "PutObject", "GetObject",
     "HeadObject", "DeleteObject", "DeleteObjects", "CopyObject", "GetObjectAcl", "PutObjectAcl",
     "CreateMultipartUpload", "UploadPart", "UploadPartCopy", "CompleteMultipartUpload",
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",

@@ -36,7 +36,7 @@ SECRET = b"alice's private bytes " * 64
 CONFIG_SUBS = (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
 SUB_QUERY = {"": "", "acl": "acl", "location": "location", "versioning": "versioning",
              "uploads": "uploads", "delete": "delete", "uploadId": "uploadId={upload}",
-             "tagging": "tagging", **{sub: sub for sub in CONFIG_SUBS}}
+             "tagging": "tagging", "versions": "versions", **{sub: sub for sub in CONFIG_SUBS}}
 # Routes that are no cell, each with the reason.
 EXEMPT: dict[tuple[str, str, str], str] = {
     # (none today: every route is generated)
