@@ -13,7 +13,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from walrus import acl, errors
-from walrus.api import bucket_config, buckets, multipart, objects
+from walrus.api import bucket_config, buckets, multipart, objects, tagging
 from walrus.context import Ctx
 
 Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
@@ -26,8 +26,8 @@ class Route:
     permission: str | None = None
 
 
-BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "uploads", "delete",
-                       *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
+BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "versions", "uploads", "delete",
+                       "tagging", *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
 OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging")
 
 R, W, RACP, WACP = acl.READ, acl.WRITE, acl.READ_ACP, acl.WRITE_ACP
@@ -38,6 +38,7 @@ TABLE: dict[tuple[str, str, str], Route] = {
     ("bucket", "GET", ""): Route(buckets.list_objects, "bucket", R),
     ("bucket", "DELETE", ""): Route(buckets.delete_bucket, "bucket", acl.FULL_CONTROL),
     ("bucket", "GET", "location"): Route(buckets.get_location, "bucket", R),
+    ("bucket", "GET", "versions"): Route(buckets.list_object_versions, "bucket", R),
     ("bucket", "GET", "acl"): Route(buckets.get_bucket_acl, "bucket", RACP),
     ("bucket", "PUT", "acl"): Route(buckets.put_bucket_acl, "bucket", WACP),
     ("bucket", "GET", "versioning"): Route(bucket_config.get_versioning, "bucket", R),
@@ -56,6 +57,13 @@ TABLE: dict[tuple[str, str, str], Route] = {
     ("object", "POST", "uploadId"): Route(multipart.complete_upload, "bucket", W),
     ("object", "DELETE", "uploadId"): Route(multipart.abort_upload, "bucket", W),
     ("object", "GET", "uploadId"): Route(multipart.list_parts, "bucket", W),
+    ("bucket", "GET", "tagging"): Route(tagging.get_bucket_tagging, "bucket", RACP),
+    ("bucket", "PUT", "tagging"): Route(tagging.put_bucket_tagging, "bucket", acl.FULL_CONTROL),
+    ("bucket", "DELETE", "tagging"): Route(tagging.delete_bucket_tagging, "bucket",
+                                           acl.FULL_CONTROL),
+    ("object", "GET", "tagging"): Route(tagging.get_object_tagging, "object", RACP),
+    ("object", "PUT", "tagging"): Route(tagging.put_object_tagging, "object", WACP),
+    ("object", "DELETE", "tagging"): Route(tagging.delete_object_tagging, "object", WACP),
 }
 for _sub in (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS):
     TABLE[("bucket", "GET", _sub)] = Route(bucket_config.get_setting, "bucket", R)

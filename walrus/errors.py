@@ -79,6 +79,11 @@ MalformedACLError = _error(
     "The XML you provided was not well-formed or did not validate against our published "
     "schema.")
 InvalidArgument = _error("InvalidArgument", 400, "Invalid Argument")
+InvalidTag = _error("InvalidTag", 400,
+                    "Your request contains tag input that is not valid. For example, your "
+                    "request might contain duplicate keys, keys or values that are too long, "
+                    "or system tags.")
+BadRequest = _error("BadRequest", 400, "Bad Request")
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
 MissingContentLength = _error("MissingContentLength", 411,
                               "You must provide the Content-Length HTTP header.")

@@ -23,6 +23,7 @@ from walrus import errors
 from walrus.acl import Acl, Principal
 from walrus.blobs import BlobStore
 from walrus.db import Database
+from walrus.tags import Tags
 
 # S3's size limits: one PutObject, UploadPart or CopyObject carries at most 5 GiB;
 # an object of up to 5 TiB is made by completing a multipart upload.
@@ -57,6 +58,9 @@ class Object:
     owner_name: str
     headers: dict        # stored response headers: Content-Type, x-amz-meta-*, ...
     acl: Acl
+    id: str = ""         # this row's own id: its tags are keyed by it, not by (bucket, key)
+    tag_count: int = 0   # read by `get` (x-amz-tagging-count); listings leave it 0
+    tags: Tags | None = None  # read only when asked for (`get(..., with_tags=True)`)
 
 
 class ObjectContent:
@@ -98,6 +102,7 @@ class Upload:
     owner_name: str
     headers: dict
     acl: Acl
+    tags: Tags = ()      # x-amz-tagging of the create, the object's tags once completed
 
 
 @dataclass(frozen=True)
@@ -114,15 +119,41 @@ def _bucket(row) -> Bucket:
                   row["created"], Acl.from_json(row["acl"]))
 
 
-def _object(row) -> Object:
+def _object(row, tags: Tags | None = None) -> Object:
     return Object(row["bucket"], row["key"], row["blob"], row["size"], row["etag"],
                   row["last_modified"], row["owner_id"], row["owner_name"],
-                  json.loads(row["headers"]), Acl.from_json(row["acl"]))
+                  json.loads(row["headers"]), Acl.from_json(row["acl"]), row["id"],
+                  row["tag_count"] if "tag_count" in row.keys() else 0, tags)
 
 
 def _upload(row) -> Upload:
     return Upload(row["upload_id"], row["bucket"], row["key"], row["initiated"], row["owner_id"],
-                  row["owner_name"], json.loads(row["headers"]), Acl.from_json(row["acl"]))
+                  row["owner_name"], json.loads(row["headers"]), Acl.from_json(row["acl"]),
+                  tuple((k, v) for k, v in json.loads(row["tags"])))
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _read_tags(conn, table: str, column: str, owner: str) -> Tags:
+    return tuple((r[0], r[1]) for r in conn.execute(
+        f"SELECT key, value FROM {table} WHERE {column}=? ORDER BY key", (owner,)))
+
+
+def _write_tags(conn, table: str, column: str, owner: str, tags: Tags) -> None:
+    """Replace the tags of `owner` (an object id or a bucket name) with `tags`."""
+    conn.execute(f"DELETE FROM {table} WHERE {column}=?", (owner,))
+    conn.executemany(f"INSERT INTO {table} ({column}, key, value) VALUES (?,?,?)",
+                     [(owner, k, v) for k, v in tags])
+
+
+def _drop_object_tags(conn, object_ids) -> None:
+    conn.executemany("DELETE FROM object_tags WHERE object_id=?", [(i,) for i in object_ids])
+
+
+_OBJECT_WITH_COUNT = ("SELECT o.*, (SELECT count(*) FROM object_tags t WHERE t.object_id=o.id)"
+                      " AS tag_count FROM objects o WHERE o.bucket=? AND o.key=?")
 
 
 def _part(row) -> Part:
@@ -269,6 +300,7 @@ class Store:
             blobs = []
             for upload_id in uploads:
                 blobs += self._drop_upload(conn, upload_id)
+            conn.execute("DELETE FROM bucket_tags WHERE bucket=?", (name,))
             conn.execute("DELETE FROM buckets WHERE name=?", (name,))
             return blobs
         try:
@@ -289,10 +321,48 @@ class Store:
         finally:
             self._bucket_changed(name)
 
+    async def bucket_tags(self, name: str) -> Tags:
+        """The bucket's tags (none: an empty tuple), NoSuchBucket if it is gone."""
+        def read(conn):
+            _require_bucket(conn, name)
+            return _read_tags(conn, "bucket_tags", "bucket", name)
+        return await self.db.read(read)
+
+    async def set_bucket_tags(self, name: str, tags: Tags) -> None:
+        """Replace the bucket's tag set (PutBucketTagging; () for DeleteBucketTagging)."""
+        def write(conn):
+            _require_bucket(conn, name)
+            _write_tags(conn, "bucket_tags", "bucket", name, tags)
+        await self.db.write(write)
+
     # --- objects ----------------------------------------------------------
-    async def get(self, bucket: str, key: str) -> Object | None:
-        row = await self.db.one("SELECT * FROM objects WHERE bucket=? AND key=?", bucket, key)
-        return _object(row) if row else None
+    async def get(self, bucket: str, key: str, with_tags: bool = False) -> Object | None:
+        """The object's row with its tag count, and with its tags if asked, all read in
+        one transaction (so they belong to the same version of the object)."""
+        def read(conn):
+            row = conn.execute(_OBJECT_WITH_COUNT, (bucket, key)).fetchone()
+            if row is None:
+                return None
+            return _object(row, _read_tags(conn, "object_tags", "object_id", row["id"])
+                           if with_tags else None)
+        return await self.db.read(read)
+
+    async def object_tags(self, bucket: str, key: str) -> Tags:
+        """The current object's tags (GetObjectTagging), NoSuchKey if it is gone."""
+        obj = await self.get(bucket, key, with_tags=True)
+        if obj is None:
+            raise errors.NoSuchKey(Key=key)
+        return obj.tags
+
+    async def set_object_tags(self, bucket: str, key: str, tags: Tags) -> None:
+        """Replace the current object's tags (PutObjectTagging; () for DeleteObjectTagging)."""
+        def write(conn):
+            row = conn.execute("SELECT id FROM objects WHERE bucket=? AND key=?",
+                               (bucket, key)).fetchone()
+            if row is None:
+                raise errors.NoSuchKey(Key=key)
+            _write_tags(conn, "object_tags", "object_id", row["id"], tags)
+        await self.db.write(write)
 
     async def open(self, obj: Object) -> ObjectContent:
         """The bytes of `obj` for reading. A PUT may replace the object (and remove its
@@ -311,59 +381,74 @@ class Store:
         raise errors.InternalError("The object changed too often while being read; retry.")
 
     async def _commit_object(self, bucket: str, key: str, blob: str, size: int, etag: str,
-                             owner: Principal, headers: dict, acl: Acl,
+                             owner: Principal, headers: dict, acl: Acl, tags: Tags,
                              extra=None) -> Object:
-        """Point (bucket, key) at a durable blob; charge the bucket owner."""
+        """Point (bucket, key) at a durable blob, as a new row with its own id and `tags`
+        (the replaced row's tags go with it); charge the bucket owner."""
         now = time.time()
+        object_id = _new_id()
 
         def commit(conn):
             owner_id = _bucket_owner(conn, bucket)
-            old = conn.execute("SELECT blob, size FROM objects WHERE bucket=? AND key=?",
+            old = conn.execute("SELECT blob, size, id FROM objects WHERE bucket=? AND key=?",
                                (bucket, key)).fetchone()
             freed = [old["blob"]] if old else []
             if extra is not None:  # e.g. release an upload's parts before charging the object
                 freed += extra(conn)
             _add_usage(conn, owner_id, size - (old["size"] if old else 0), self.max_bytes)
-            conn.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)",
+            if old:
+                _drop_object_tags(conn, [old["id"]])
+            conn.execute("INSERT OR REPLACE INTO objects (bucket, key, blob, size, etag, "
+                         "last_modified, owner_id, owner_name, headers, acl, id) "
+                         "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                          (bucket, key, blob, size, etag, now, owner.account_id,
-                          owner.account_name, json.dumps(headers), acl.to_json()))
+                          owner.account_name, json.dumps(headers), acl.to_json(), object_id))
+            _write_tags(conn, "object_tags", "object_id", object_id, tags)
             return freed
         await self._commit_blob(commit, blob)
         return Object(bucket, key, blob, size, etag, now, owner.account_id, owner.account_name,
-                      headers, acl)
+                      headers, acl, object_id, len(tags), tags)
 
     async def put(self, bucket: str, key: str, body, owner: Principal, headers: dict,
-                  acl: Acl) -> Object:
+                  acl: Acl, tags: Tags = ()) -> Object:
         """Stream `body` (a walrus.body.RequestBody) into the object."""
         blob, size = await self.blobs.write(body)
         crash_point("walrus.put.blob_written")
         if body.checksum:
             headers = {**headers, f"x-amz-checksum-{body.checksum[0]}": body.checksum[1]}
-        obj = await self._commit_object(bucket, key, blob, size, body.etag, owner, headers, acl)
+        obj = await self._commit_object(bucket, key, blob, size, body.etag, owner, headers, acl,
+                                        tags)
         crash_point("walrus.put.committed")
         return obj
 
     async def copy(self, source: Object, bucket: str, key: str, owner: Principal,
-                   headers: dict, acl: Acl) -> Object:
+                   headers: dict, acl: Acl, tags: Tags) -> Object:
+        """Copy `source` (read with its tags, for a COPY tagging directive) to bucket/key,
+        with `tags` as the new object's tags."""
         if source.bucket == bucket and source.key == key:
             # Same bytes, new metadata: keep the blob and swap only the row.
             now = time.time()
 
             def update(conn):
-                conn.execute("UPDATE objects SET headers=?, acl=?, last_modified=?, owner_id=?,"
-                             " owner_name=? WHERE bucket=? AND key=? AND blob=?",
-                             (json.dumps(headers), acl.to_json(), now, owner.account_id,
-                              owner.account_name, bucket, key, source.blob))
+                cur = conn.execute(
+                    "UPDATE objects SET headers=?, acl=?, last_modified=?, owner_id=?,"
+                    " owner_name=? WHERE bucket=? AND key=? AND blob=? RETURNING id",
+                    (json.dumps(headers), acl.to_json(), now, owner.account_id,
+                     owner.account_name, bucket, key, source.blob))
+                row = cur.fetchone()
+                if row is not None:
+                    _write_tags(conn, "object_tags", "object_id", row["id"], tags)
             await self.db.write(update)
             return Object(bucket, key, source.blob, source.size, source.etag, now,
-                          owner.account_id, owner.account_name, headers, acl)
+                          owner.account_id, owner.account_name, headers, acl, source.id,
+                          len(tags), tags)
         if source.size > MAX_COPY_SOURCE:
             raise errors.InvalidRequest(
                 "The specified copy source is larger than the maximum allowable size for a "
                 f"copy source: {MAX_COPY_SOURCE}")
         blob, size = await self.blobs.copy([(source.blob, 0, source.size)])
         return await self._commit_object(bucket, key, blob, size, source.etag, owner, headers,
-                                         acl)
+                                         acl, tags)
 
     async def set_object_acl(self, bucket: str, key: str, acl: Acl) -> None:
         def update(conn):
@@ -380,10 +465,11 @@ class Store:
             freed, total = [], 0
             for key in keys:
                 row = conn.execute("DELETE FROM objects WHERE bucket=? AND key=? "
-                                   "RETURNING blob, size", (bucket, key)).fetchone()
+                                   "RETURNING blob, size, id", (bucket, key)).fetchone()
                 if row:
                     freed.append(row["blob"])
                     total += row["size"]
+                    _drop_object_tags(conn, [row["id"]])
             _add_usage(conn, owner_id, -total, 0)
             return freed
         freed = await self.db.write(delete)
@@ -401,18 +487,19 @@ class Store:
 
     # --- multipart --------------------------------------------------------
     async def create_upload(self, bucket: str, key: str, owner: Principal, headers: dict,
-                            acl: Acl) -> Upload:
+                            acl: Acl, tags: Tags = ()) -> Upload:
         upload_id = uuid.uuid4().hex + uuid.uuid4().hex
         now = time.time()
 
         def create(conn):
             _require_bucket(conn, bucket)
-            conn.execute("INSERT INTO uploads VALUES (?,?,?,?,?,?,?,?)",
+            conn.execute("INSERT INTO uploads (upload_id, bucket, key, initiated, owner_id, "
+                         "owner_name, headers, acl, tags) VALUES (?,?,?,?,?,?,?,?,?)",
                          (upload_id, bucket, key, now, owner.account_id, owner.account_name,
-                          json.dumps(headers), acl.to_json()))
+                          json.dumps(headers), acl.to_json(), json.dumps(tags)))
         await self.db.write(create)
         return Upload(upload_id, bucket, key, now, owner.account_id, owner.account_name,
-                      headers, acl)
+                      headers, acl, tags)
 
     async def upload(self, bucket: str, key: str, upload_id: str) -> Upload:
         row = await self.db.one("SELECT * FROM uploads WHERE upload_id=?", upload_id)
@@ -513,7 +600,8 @@ class Store:
             obj = await self._commit_object(
                 upload.bucket, upload.key, blob, size, multipart_etag([p.etag for p in chosen]),
                 Principal(upload.owner_id, upload.owner_name), dict(upload.headers),
-                upload.acl, extra=lambda conn: self._finish_upload(conn, upload, requested))
+                upload.acl, upload.tags,
+                extra=lambda conn: self._finish_upload(conn, upload, requested))
             crash_point("walrus.complete.committed")
             return obj
         raise errors.InternalError("The upload's parts changed too often while completing; "

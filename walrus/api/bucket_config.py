@@ -1,6 +1,6 @@
 """Bucket settings Walrus does not implement, answered as AWS answers a bucket
 that never had them (Ansible's s3_bucket and the SDKs read them all), plus
-versioning, which is never enabled here."""
+versioning, which is never enabled here. (Tagging is real: walrus/api/tagging.py.)"""
 from __future__ import annotations
 
 from aiohttp import web
@@ -11,7 +11,6 @@ from walrus.context import Ctx
 # sub-resource -> the "not configured" error GET answers with
 NOT_CONFIGURED = {
     "policy": errors.NoSuchBucketPolicy,
-    "tagging": errors.NoSuchTagSet,
     "encryption": errors.ServerSideEncryptionConfigurationNotFoundError,
     "publicAccessBlock": errors.NoSuchPublicAccessBlockConfiguration,
     "ownershipControls": errors.OwnershipControlsNotFoundError,

@@ -1,5 +1,5 @@
 """Service and bucket calls: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
-GetBucketLocation, ListObjects (v1 and v2), bucket ACLs, versioning."""
+GetBucketLocation, ListObjects (v1 and v2), ListObjectVersions, bucket ACLs."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -106,6 +106,40 @@ async def list_objects(ctx: Ctx) -> web.Response:
     body["Contents"] = [object_entry(o, enc, with_owner) for o in found.contents]
     body["CommonPrefixes"] = [{"Prefix": enc(p)} for p in found.common_prefixes]
     return s3xml.response("ListBucketResult", body)
+
+
+async def list_object_versions(ctx: Ctx) -> web.Response:
+    """ListObjectVersions of a bucket that never had versioning (Walrus has none yet): each
+    object is its one version, the `null` one, as S3 lists an unversioned bucket. Ansible's
+    s3_bucket empties a bucket (force) from this listing."""
+    enc = key_encoder(ctx)
+    prefix = ctx.query.get("prefix", "")
+    delimiter = ctx.query.get("delimiter", "")
+    key_marker = ctx.query.get("key-marker", "")
+    max_keys = int_param(ctx, "max-keys", 1000, 1000)
+    bucket: Bucket = ctx.bucket
+
+    async def fetch(start, inclusive, limit):
+        return await ctx.store.list_page(bucket.name, start, inclusive, limit)
+
+    # Only `null` versions: after key K's version, or after K itself, is the next key.
+    found = await listing.list_keys(fetch, prefix, delimiter, key_marker, max_keys)
+    body = {"Name": bucket.name, "Prefix": enc(prefix), "KeyMarker": enc(key_marker),
+            "VersionIdMarker": ctx.query.get("version-id-marker", "") if key_marker else "",
+            "MaxKeys": max_keys}
+    if delimiter:
+        body["Delimiter"] = enc(delimiter)
+    if "encoding-type" in ctx.query:
+        body["EncodingType"] = "url"
+    body["IsTruncated"] = "true" if found.truncated else "false"
+    if found.truncated:
+        body["NextKeyMarker"] = enc(found.next_marker)
+        body["NextVersionIdMarker"] = "null"
+    body["Version"] = [{**object_entry(o, enc, with_owner=False), "VersionId": "null",
+                        "IsLatest": "true", "Owner": owner(o.owner_id, o.owner_name)}
+                       for o in found.contents]
+    body["CommonPrefixes"] = [{"Prefix": enc(p)} for p in found.common_prefixes]
+    return s3xml.response("ListVersionsResult", body)
 
 
 async def get_bucket_acl(ctx: Ctx) -> web.Response:

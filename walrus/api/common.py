@@ -70,6 +70,15 @@ def stored_headers(headers) -> dict:
     return kept
 
 
+def require_integrity_header(ctx: Ctx) -> None:
+    """S3 refuses a DeleteObjects, PutBucketTagging or PutObjectTagging body that comes
+    with neither Content-MD5 nor a flexible checksum (botocore sends one of them)."""
+    if "Content-MD5" not in ctx.headers and not any(
+            h.lower().startswith("x-amz-checksum-") or h.lower() == "x-amz-sdk-checksum-algorithm"
+            for h in ctx.headers):
+        raise errors.InvalidRequest("Missing required header for this request: Content-MD5")
+
+
 def object_acl_for(ctx: Ctx) -> acl.Acl:
     """The ACL a new object (PUT, COPY, CreateMultipartUpload) asks for in its headers."""
     return acl.from_request(ctx.headers, ctx.who.account_id, ctx.who.account_name,
@@ -104,11 +113,11 @@ def parse_copy_source(ctx: Ctx) -> tuple[str, str]:
     return bucket, key
 
 
-async def readable_source(ctx: Ctx) -> Object:
-    """The copy source, if it exists and the caller may read it."""
+async def readable_source(ctx: Ctx, with_tags: bool = False) -> Object:
+    """The copy source (with its tags, if asked), if it exists and the caller may read it."""
     bucket_name, key = parse_copy_source(ctx)
     bucket = await ctx.store.bucket(bucket_name)
-    source = await ctx.store.get(bucket_name, key)
+    source = await ctx.store.get(bucket_name, key, with_tags=with_tags)
     if source is None:
         if not bucket.acl.allows(ctx.who, acl.READ):
             raise errors.AccessDenied()

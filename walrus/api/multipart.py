@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from walrus import conditions, errors, names, numbers, s3xml
+from walrus import conditions, errors, names, numbers, s3xml, tags
 from walrus.api.common import (int_param, key_encoder, object_acl_for, owner,
                                readable_source, stored_headers, upload_body)
 from walrus.context import Ctx
@@ -13,8 +13,10 @@ from walrus.store import MAX_PART_NUMBER, MAX_PART_SIZE, Upload
 
 async def create_upload(ctx: Ctx) -> web.Response:
     names.check_key(ctx.key)
+    wanted = tags.from_header(ctx.headers.get(tags.HEADER))  # the object's, at complete
     upload = await ctx.store.create_upload(ctx.bucket.name, ctx.key, ctx.who,
-                                           stored_headers(ctx.headers), object_acl_for(ctx))
+                                           stored_headers(ctx.headers), object_acl_for(ctx),
+                                           wanted)
     return s3xml.response("InitiateMultipartUploadResult", {
         "Bucket": upload.bucket, "Key": upload.key, "UploadId": upload.upload_id})
 

@@ -7,9 +7,9 @@ import re
 
 from aiohttp import web
 
-from walrus import acl, conditions, errors, names, s3xml
+from walrus import acl, conditions, errors, names, s3xml, tags
 from walrus.api.common import (object_acl_for, read_acl_request, readable_source,
-                               stored_headers, upload_body)
+                               require_integrity_header, stored_headers, upload_body)
 from walrus.context import Ctx
 from walrus.store import MAX_SINGLE_PUT, Object, ObjectContent
 
@@ -34,19 +34,25 @@ async def put_object(ctx: Ctx) -> web.Response:
     if "x-amz-copy-source" in ctx.headers:
         return await copy_object(ctx)
     names.check_key(ctx.key)
+    wanted = tags.from_header(ctx.headers.get(tags.HEADER))
     body = await upload_body(ctx, MAX_SINGLE_PUT)
     obj = await ctx.store.put(ctx.bucket.name, ctx.key, body, ctx.who,
-                              stored_headers(ctx.headers), object_acl_for(ctx))
+                              stored_headers(ctx.headers), object_acl_for(ctx), wanted)
     return web.Response(status=200, headers=_write_headers(obj, checksum=True))
 
 
 async def copy_object(ctx: Ctx) -> web.Response:
     names.check_key(ctx.key)
-    source = await readable_source(ctx)
     directive = ctx.headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise errors.InvalidArgument("Unknown metadata directive.",
                                      ArgumentName="x-amz-metadata-directive")
+    tagging = ctx.headers.get("x-amz-tagging-directive", "COPY").upper()
+    if tagging not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument("Unknown tagging directive.",
+                                     ArgumentName="x-amz-tagging-directive")
+    wanted = tags.from_header(ctx.headers.get(tags.HEADER)) if tagging == "REPLACE" else None
+    source = await readable_source(ctx, with_tags=wanted is None)
     same = source.bucket == ctx.bucket.name and source.key == ctx.key
     if same and directive == "COPY" and not any(
             h in ctx.headers for h in ("x-amz-server-side-encryption", "x-amz-storage-class",
@@ -60,7 +66,7 @@ async def copy_object(ctx: Ctx) -> web.Response:
         headers["x-amz-server-side-encryption"] = ctx.headers["x-amz-server-side-encryption"]
     await ctx.store.check_room(ctx.bucket.owner_id, source.size)
     obj = await ctx.store.copy(source, ctx.bucket.name, ctx.key, ctx.who, headers,
-                               object_acl_for(ctx))
+                               object_acl_for(ctx), source.tags if wanted is None else wanted)
     body = s3xml.render("CopyObjectResult", {"LastModified": s3xml.iso8601(obj.last_modified),
                                              "ETag": f'"{obj.etag}"'})
     return web.Response(body=body, content_type="application/xml", headers=_write_headers(obj))
@@ -76,6 +82,9 @@ def _read_headers(ctx: Ctx, obj: Object) -> dict:
     for param, header in RESPONSE_OVERRIDES.items():
         if param in ctx.query:
             out[header] = ctx.query[param]
+    # S3 counts the tags for those who may read them (GetObjectTagging's permission).
+    if obj.tag_count and obj.acl.allows(ctx.who, acl.READ_ACP):
+        out["x-amz-tagging-count"] = str(obj.tag_count)
     return out
 
 
@@ -159,10 +168,7 @@ async def delete_object(ctx: Ctx) -> web.Response:
 
 async def delete_objects(ctx: Ctx) -> web.Response:
     raw = await ctx.read_small()
-    if "Content-MD5" not in ctx.headers and not any(
-            h.lower().startswith("x-amz-checksum-") or h.lower() == "x-amz-sdk-checksum-algorithm"
-            for h in ctx.headers):
-        raise errors.InvalidRequest("Missing required header for this request: Content-MD5")
+    require_integrity_header(ctx)
     doc = s3xml.parse(raw, "Delete")
     items = s3xml.as_list(doc.get("Object"))
     if not items or len(items) > 1000:

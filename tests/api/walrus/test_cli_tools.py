@@ -3,33 +3,11 @@
 import hashlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.api.walrus.helpers import ALICE
-
-AWS = str(Path(sys.executable).with_name("aws"))
-
-
-@pytest.fixture
-def aws(server, tmp_path):
-    config, creds = tmp_path / "aws-config", tmp_path / "aws-credentials"
-    config.write_text("[default]\nregion = mallee\ns3 =\n    addressing_style = path\n")
-    creds.write_text(f"[default]\naws_access_key_id = {ALICE.access_key_id}\n"
-                     f"aws_secret_access_key = {ALICE.secret_access_key}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL_S3=server.endpoint, AWS_CONFIG_FILE=str(config),
-               AWS_SHARED_CREDENTIALS_FILE=str(creds))
-
-    def run(*args, check=True):
-        done = subprocess.run([AWS, *args], env=env, capture_output=True, text=True, timeout=120)
-        if check:
-            assert done.returncode == 0, done.stderr
-        return done
-    return run
-
 
 def sha256(path: Path) -> str:
     h = hashlib.sha256()

@@ -15,6 +15,8 @@ import requests
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.api.walrus.helpers import ALICE, BOB, ADMIN, WalrusServer, client_for, signed
+from walrus import dispatch
+from walrus.api import bucket_config
 from tests.fuzzing import LoopWatchdog, values_for
 from tests.reporting import write_summary
 
@@ -22,11 +24,19 @@ S3_MODEL = botocore.session.get_session().get_service_model("s3")
 # The operations Walrus serves (walrus/dispatch.py); the rest answer a clear code.
 OPERATIONS = [
     "ListBuckets", "CreateBucket", "HeadBucket", "DeleteBucket", "GetBucketLocation",
-    "ListObjects", "ListObjectsV2", "GetBucketAcl", "PutBucketAcl", "PutObject", "GetObject",
+    "ListObjects", "ListObjectsV2", "ListObjectVersions", "GetBucketAcl", "PutBucketAcl",
+    "PutObject", "GetObject",
     "HeadObject", "DeleteObject", "DeleteObjects", "CopyObject", "GetObjectAcl", "PutObjectAcl",
     "CreateMultipartUpload", "UploadPart", "UploadPartCopy", "CompleteMultipartUpload",
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
+    "PutBucketTagging", "GetBucketTagging", "DeleteBucketTagging",
+    "PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging",
 ]
+# Routes of walrus/dispatch.py's table no operation above reaches, each with the reason.
+UNFUZZED = {("bucket", method, sub): "a constant answer (not configured, or versioning off)"
+            for sub in ("versioning", *bucket_config.NOT_CONFIGURED,
+                        *bucket_config.EMPTY_DOCUMENTS)
+            for method in ("GET", "PUT", "DELETE")}
 EXAMPLES = 8
 BUCKET = "fuzz-bucket"
 SENT: dict[str, int] = {}
@@ -65,6 +75,31 @@ def _ensure_fixtures(server) -> None:
     except botocore.exceptions.ClientError:
         s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="existing", Body=b"hello")
+
+
+def _route_of(operation: str) -> tuple[str, str, str]:
+    """The (level, method, sub-resource) of dispatch.TABLE that botocore's model of
+    `operation` is sent to."""
+    op = S3_MODEL.operation_model(operation)
+    path, _, query = op.http["requestUri"].partition("?")
+    names = {part.split("=")[0] for part in query.split("&") if part}
+    shape = op.input_shape
+    if shape is not None:
+        names |= {m.serialization.get("name") for n, m in shape.members.items()
+                  if m.serialization.get("location") == "querystring"
+                  and n in shape.required_members}
+    level = "object" if "{Key+}" in path else "bucket" if "{Bucket}" in path else "service"
+    subs = dispatch.BUCKET_SUBRESOURCES if level == "bucket" else \
+        dispatch.OBJECT_SUBRESOURCES if level == "object" else ()
+    return level, op.http["method"], next((s for s in subs if s in names), "")
+
+
+def test_every_route_is_fuzzed():
+    """A new row of the operation table needs its operation in OPERATIONS (or a reason in
+    UNFUZZED), so what Walrus serves is what this suite sends hostile values to."""
+    reached = {_route_of(op) for op in OPERATIONS}
+    missing = set(dispatch.TABLE) - reached - set(UNFUZZED)
+    assert not missing, f"routes no fuzzed operation reaches: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)

@@ -66,9 +66,9 @@ def test_listing_100k_keys(server, s3):
     async def fill():
         state = server.runners[0].app[STATE]
         rows = [("many-keys", f"dir{i % 100:03d}/key{i:06d}", "missing", 1, "00", 0.0,
-                 "111111111111", "alice", json.dumps({}), acl) for i in range(100_000)]
+                 "111111111111", "alice", json.dumps({}), acl, f"id{i}") for i in range(100_000)]
         await state["db"].write(lambda c: c.executemany(
-            "INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)", rows))
+            "INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows))
     server.run(fill())
     out = s3.list_objects_v2(Bucket="many-keys", Delimiter="/")
     assert len(out["CommonPrefixes"]) == 100 and not out.get("Contents")
@@ -167,3 +167,31 @@ def test_transfer_manager_multipart(s3, bucket, tmp_path):
     assert s3.head_object(Bucket=bucket, Key="tm.bin")["ETag"].endswith('-3"')
     s3.download_file(bucket, "tm.bin", str(tmp_path / "back.bin"), Config=cfg)
     assert (tmp_path / "back.bin").read_bytes() == path.read_bytes()
+
+
+def test_list_object_versions_of_an_unversioned_bucket(s3, bucket):
+    """Every object is its one `null` version (Ansible's s3_bucket force empties a bucket
+    from this listing, then DeleteObjects)."""
+    for key in ("a", "b", "dir/c", "dir/d", "e"):
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    out = s3.list_object_versions(Bucket=bucket)
+    assert [(v["Key"], v["VersionId"], v["IsLatest"], v["Size"]) for v in out["Versions"]] == [
+        ("a", "null", True, 1), ("b", "null", True, 1), ("dir/c", "null", True, 5),
+        ("dir/d", "null", True, 5), ("e", "null", True, 1)]
+    assert out["Versions"][0]["ETag"] == s3.head_object(Bucket=bucket, Key="a")["ETag"]
+    assert out["Versions"][0]["Owner"]["ID"] == "111111111111"
+    assert out["IsTruncated"] is False and "DeleteMarkers" not in out
+    top = s3.list_object_versions(Bucket=bucket, Delimiter="/")
+    assert [v["Key"] for v in top["Versions"]] == ["a", "b", "e"]
+    assert top["CommonPrefixes"] == [{"Prefix": "dir/"}]
+    pages = list(s3.get_paginator("list_object_versions").paginate(
+        Bucket=bucket, PaginationConfig={"PageSize": 2}))
+    assert [v["Key"] for p in pages for v in p.get("Versions", [])] == \
+        ["a", "b", "dir/c", "dir/d", "e"]
+    assert pages[0]["NextKeyMarker"] == "b" and pages[0]["NextVersionIdMarker"] == "null"
+    assert [v["Key"] for v in s3.list_object_versions(Bucket=bucket, Prefix="dir/")[
+        "Versions"]] == ["dir/c", "dir/d"]
+    listed = s3.list_object_versions(Bucket=bucket)["Versions"]
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": v["Key"], "VersionId": v["VersionId"]} for v in listed]})
+    assert "Versions" not in s3.list_object_versions(Bucket=bucket)
