@@ -15,6 +15,16 @@ SETTLED = ("running", "terminated")
 CONVERGE_TIMEOUT = 90.0  # seconds: polls (0.5 s), resends (2 s) and a restart's first polls
 
 
+def wait_for_room(cloud: Cloud, ec2, vmtype: str = "m1.small", timeout: float = 30.0) -> None:
+    """Until the CLC sees room for one `vmtype` again (`euca-describe-availability-zones
+    verbose`): after a restart RunInstances is rightly refused until the polls tell."""
+    def room() -> bool:
+        zones = ec2.describe_availability_zones(ZoneNames=["verbose"])["AvailabilityZones"]
+        line = next((z for z in zones if z["ZoneName"] == f"|- {vmtype}"), None)
+        return line is not None and int(line["State"].split("/")[0]) > 0
+    assert cloud.wait_for(room, timeout=timeout), f"no room for {vmtype} came back"
+
+
 def every_instance(ec2) -> dict[str, dict]:
     pages = ec2.get_paginator("describe_instances").paginate()
     return {i["InstanceId"]: i for page in pages for r in page["Reservations"]

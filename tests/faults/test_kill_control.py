@@ -10,7 +10,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.faults.instances import converge, every_instance
+from tests.faults.instances import converge, every_instance, wait_for_room
 from tests.faults.objects import FAILED_CALL
 from tests.faults.processes import Component
 from tests.faults.survival import SURVIVED
@@ -53,13 +53,9 @@ def control(request, tmp_path_factory):
 
 
 def _start(control, crash_at: str | None = None) -> None:
-    """Start the component and wait (bounded) until the CLC sees the zone again:
-    until then RunInstances is rightly refused for want of capacity."""
+    """Start the component and wait (bounded) until the CLC sees room again."""
     control["component"].start(crash_at=crash_at)
-    assert control["cloud"].wait_for(lambda: all(
-        z["State"] == "available"
-        for z in control["ec2"].describe_availability_zones()["AvailabilityZones"]),
-        timeout=30), "the zone never came back"
+    wait_for_room(control["cloud"], control["ec2"])
 
 
 def _restart_and_converge(control, fault: str) -> None:
