@@ -5,6 +5,7 @@ a list of ids is bound 500 at a time and the rows of every chunk are joined.
 """
 from __future__ import annotations
 
+import json
 from typing import Sequence
 
 from cloud_controller.db.database import Database
@@ -20,3 +21,11 @@ async def rows_in(db: Database, sql: str, values: Sequence) -> list:
         async with db.execute(sql.format(marks=",".join("?" * len(chunk))), chunk) as cur:
             found += await cur.fetchall()
     return found
+
+
+def in_values(column: str, name: str, args: dict, values: Sequence) -> str:
+    """`column IN (...)` over a whole list as one bound JSON parameter `name`
+    (json_each): linear in its length, where binding thousands of named
+    parameters costs quadratic time (36,000 ids took 9 s)."""
+    args[name] = json.dumps(list(values))
+    return f"{column} IN (SELECT value FROM json_each(:{name}))"

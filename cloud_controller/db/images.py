@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from cloud_controller.db.chunks import in_values
 from cloud_controller.db.database import Database
 
 _VISIBLE = """
@@ -29,9 +30,7 @@ class ImageRepository:
         """Images the account may see: its own, public ones, shared with it."""
         sql, args = f"SELECT * FROM images WHERE {_VISIBLE}", {"account": account_id}
         if image_ids:
-            marks = ", ".join(f":i{n}" for n in range(len(image_ids)))
-            sql += f" AND id IN ({marks})"
-            args.update({f"i{n}": i for n, i in enumerate(image_ids)})
+            sql += " AND " + in_values("id", "ids", args, image_ids)
         async with self.db.execute(sql + " ORDER BY id", args) as cur:
             return await cur.fetchall()
 

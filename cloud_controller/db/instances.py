@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from cloud_controller.db.database import Database
 
-from cloud_controller.db.chunks import rows_in
+from cloud_controller.db.chunks import in_values, rows_in
 
 COLUMNS = ("id", "account_id", "reservation_id", "launch_index", "client_token", "image_id",
            "kernel_id", "ramdisk_id", "instance_type", "key_name", "public_key", "user_data",
@@ -32,9 +32,7 @@ class InstanceRepository:
         sql = ("SELECT * FROM instances WHERE account_id = :account AND "
                "(terminated_at IS NULL OR terminated_at > :cutoff)")
         if ids:
-            marks = ", ".join(f":i{n}" for n in range(len(ids)))
-            sql += f" AND id IN ({marks})"
-            args.update({f"i{n}": i for n, i in enumerate(ids)})
+            sql += " AND " + in_values("id", "ids", args, ids)
         if after:
             sql += " AND id > :after"
             args["after"] = after
