@@ -74,6 +74,10 @@ NOT_FOUND = {
     "association": {"InvalidAssociationID.NotFound"},
     "vpc": {"InvalidVpcID.NotFound"},
     "subnet": {"InvalidSubnetID.NotFound"},
+    "route_table": {"InvalidRouteTableID.NotFound"},
+    "igw": {"InvalidInternetGatewayID.NotFound"},
+    "acl": {"InvalidNetworkAclID.NotFound"},
+    "dopt": {"InvalidDhcpOptionID.NotFound"},
     "user": {"NoSuchEntity"},
     "manifest": {"InvalidManifest"},  # another's bundle cannot be read, so it is not a manifest
 }
@@ -97,6 +101,8 @@ KIND_OF = {
     "PublicIp": "public_ip", "PublicIps": "public_ip", "Address": "public_ip",
     "AssociationId": "association",
     "VpcId": "vpc", "VpcIds": "vpc", "SubnetId": "subnet", "SubnetIds": "subnet",
+    "RouteTableIds": "route_table", "InternetGatewayIds": "igw", "NetworkAclIds": "acl",
+    "DhcpOptionsIds": "dopt",
     "UserName": "user", "ImageLocation": "manifest",
     "Owners": "account", "ExecutableUsers": "account",
     "Resources": "taggable",  # one cell per taggable kind
@@ -120,6 +126,7 @@ NOT_A_RESOURCE = {
     "IpPermissions", "IpProtocol", "FromPort", "ToPort", "CidrIp",
     "Domain", "AllowReassociation",
     "NetworkInterfaces",  # a launch's own interface specs (subnet and groups: SubnetId, SecurityGroupIds)
+    "VpcEndpointIds",  # EDGE has no VPC endpoints that an account could own
     "NetworkInterfaceId",  # EDGE has no ENIs that an account could own (ids are per instance)
     # Account ids, not resources: sharing one's own image with the owner, or naming
     # the owner's account as a group's owner, gives the other nothing of the owner's.
@@ -185,6 +192,12 @@ TEMPLATES = {
     "DescribeSecurityGroupRules": lambda r: {"SecurityGroupRuleIds": [r.ingress_rule]},
     "DescribeVpcs": lambda r: {"VpcIds": [r.vpc]},
     "DescribeSubnets": lambda r: {"SubnetIds": [r.subnet]},
+    "DescribeVpcAttribute": lambda r: {"VpcId": r.vpc, "Attribute": "enableDnsSupport"},
+    "DescribeRouteTables": lambda r: {"RouteTableIds": [r.route_table]},
+    "DescribeInternetGateways": lambda r: {"InternetGatewayIds": [r.igw]},
+    "DescribeNetworkAcls": lambda r: {"NetworkAclIds": [r.acl]},
+    "DescribeDhcpOptions": lambda r: {"DhcpOptionsIds": [r.dopt]},
+    "DescribeVpcEndpoints": lambda r: {},
     "AllocateAddress": lambda r: {"Domain": "vpc"},
     "AssociateAddress": lambda r: {"AllocationId": r.free_alloc, "InstanceId": r.instance},
     "DisassociateAddress": lambda r: {"AssociationId": r.association},
@@ -224,6 +237,10 @@ class Resources:
     free_ip: str = ""
     vpc: str = ""
     subnet: str = ""
+    route_table: str = ""
+    igw: str = ""
+    acl: str = ""
+    dopt: str = ""
     user_name: str = ""
     secret: str = ""
     account_id: str = ""
@@ -243,6 +260,8 @@ class Resources:
             "rule": self.ingress_rule if "Ingress" in member else self.egress_rule,
             "address": self.alloc, "public_ip": self.public_ip,
             "association": self.association, "vpc": self.vpc, "subnet": self.subnet,
+            "route_table": self.route_table, "igw": self.igw, "acl": self.acl,
+            "dopt": self.dopt,
             "user": self.user_name, "manifest": self.manifest, "account": self.account_id,
         }[kind]
         return value
@@ -256,7 +275,8 @@ class Resources:
         values = {self.key_id, self.key_name, self.group, self.group_name, self.ingress_rule,
                   self.egress_rule, self.image, self.image_name, self.instance, self.private_ip,
                   self.alloc, self.public_ip, self.association, self.free_alloc, self.free_ip,
-                  self.vpc, self.subnet, self.user_name, self.secret}
+                  self.vpc, self.subnet, self.route_table, self.igw, self.acl, self.dopt,
+                  self.user_name, self.secret}
         return {v for v in values if v}
 
 
@@ -271,6 +291,10 @@ def make_resources(cloud, credential, tag: str, public_image: str, workdir) -> R
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     r.vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
     r.subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    r.route_table = ec2.describe_route_tables()["RouteTables"][0]["RouteTableId"]
+    r.igw = ec2.describe_internet_gateways()["InternetGateways"][0]["InternetGatewayId"]
+    r.acl = ec2.describe_network_acls()["NetworkAcls"][0]["NetworkAclId"]
+    r.dopt = ec2.describe_dhcp_options()["DhcpOptions"][0]["DhcpOptionsId"]
     r.group_name = f"tm-{tag}-sg"
     r.group = ec2.create_security_group(GroupName=r.group_name, Description="tm")["GroupId"]
     ingress = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
