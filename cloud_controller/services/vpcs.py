@@ -27,11 +27,6 @@ def default_subnet_id(account_id: str, zone: str) -> str:
     return _derived("subnet", account_id, zone)
 
 
-def network_interface_id(instance_id: str) -> str:
-    """The id of an instance's one (primary) network interface."""
-    return _derived("eni", instance_id)
-
-
 @dataclass(frozen=True)
 class ImplicitParts:
     """The parts AWS gives every default VPC, which EDGE has too in its own form: the
