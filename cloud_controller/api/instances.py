@@ -179,13 +179,9 @@ class DescribeInstanceCreditSpecificationsRequest:
 
 
 @dataclass
-class ModifyInstanceMetadataOptionsRequest:
+class ModifyInstanceMetadataOptionsRequest(MetadataOptions):
+    """RunInstances' MetadataOptions members, flat, for one instance."""
     instance_id: str = param("InstanceId", required=True)
-    http_tokens: str = param("HttpTokens")
-    hop_limit: int = param("HttpPutResponseHopLimit")
-    http_endpoint: str = param("HttpEndpoint")
-    http_protocol_ipv6: str = param("HttpProtocolIpv6")
-    instance_metadata_tags: str = param("InstanceMetadataTags")
     dry_run: bool = param("DryRun", default=False)
 
 
@@ -540,12 +536,8 @@ async def describe_instance_credit_specifications(
 
 async def modify_instance_metadata_options(
         ctx: RequestContext, req: ModifyInstanceMetadataOptionsRequest) -> dict:
-    options = metadata_options(
-        http_tokens=req.http_tokens, http_put_response_hop_limit=req.hop_limit,
-        http_endpoint=req.http_endpoint, http_protocol_ipv6=req.http_protocol_ipv6,
-        instance_metadata_tags=req.instance_metadata_tags)
     row = await ctx.cloud.instances.set_metadata_options(ctx.account_id, req.instance_id,
-                                                         options)
+                                                         req.checked())
     return {"instanceId": row["id"], "instanceMetadataOptions": metadata_item(row)}
 
 

@@ -3,7 +3,7 @@ default subnet per zone (the EDGE network, as tools expect to find it)."""
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
@@ -118,49 +118,23 @@ class DescribeVpcAttributeRequest:
     dry_run: bool = param("DryRun", default=False)
 
 
-@dataclass
-class DescribeRouteTablesRequest:
-    ids: list[str] = listparam("RouteTableId")
-    filters: list[Filter] = listparam("Filter")
-    max_results: int = param("MaxResults")
-    next_token: str = param("NextToken")
-    dry_run: bool = param("DryRun", default=False)
+def _parts_request(name: str, ids_wire: str) -> type:
+    """A Describe request for one of the default VPC's parts: its ids as
+    `ids_wire`.N, filters and paging (the five differ only in the ids' name)."""
+    return make_dataclass(name, [
+        ("ids", list[str], listparam(ids_wire)),
+        ("filters", list[Filter], listparam("Filter")),
+        ("max_results", int, param("MaxResults")),
+        ("next_token", str, param("NextToken")),
+        ("dry_run", bool, param("DryRun", default=False))])
 
 
-@dataclass
-class DescribeInternetGatewaysRequest:
-    ids: list[str] = listparam("InternetGatewayId")
-    filters: list[Filter] = listparam("Filter")
-    max_results: int = param("MaxResults")
-    next_token: str = param("NextToken")
-    dry_run: bool = param("DryRun", default=False)
-
-
-@dataclass
-class DescribeNetworkAclsRequest:
-    ids: list[str] = listparam("NetworkAclId")
-    filters: list[Filter] = listparam("Filter")
-    max_results: int = param("MaxResults")
-    next_token: str = param("NextToken")
-    dry_run: bool = param("DryRun", default=False)
-
-
-@dataclass
-class DescribeDhcpOptionsRequest:
-    ids: list[str] = listparam("DhcpOptionsId")
-    filters: list[Filter] = listparam("Filter")
-    max_results: int = param("MaxResults")
-    next_token: str = param("NextToken")
-    dry_run: bool = param("DryRun", default=False)
-
-
-@dataclass
-class DescribeVpcEndpointsRequest:
-    ids: list[str] = listparam("VpcEndpointId")
-    filters: list[Filter] = listparam("Filter")
-    max_results: int = param("MaxResults")
-    next_token: str = param("NextToken")
-    dry_run: bool = param("DryRun", default=False)
+DescribeRouteTablesRequest = _parts_request("DescribeRouteTablesRequest", "RouteTableId")
+DescribeInternetGatewaysRequest = _parts_request("DescribeInternetGatewaysRequest",
+                                                 "InternetGatewayId")
+DescribeNetworkAclsRequest = _parts_request("DescribeNetworkAclsRequest", "NetworkAclId")
+DescribeDhcpOptionsRequest = _parts_request("DescribeDhcpOptionsRequest", "DhcpOptionsId")
+DescribeVpcEndpointsRequest = _parts_request("DescribeVpcEndpointsRequest", "VpcEndpointId")
 
 
 async def describe_vpc_attribute(ctx: RequestContext, req: DescribeVpcAttributeRequest) -> dict:
