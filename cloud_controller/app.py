@@ -59,7 +59,8 @@ async def open_cloud(settings: Settings) -> Cloud:
     launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential)
     instances = InstanceService(db, settings, images=images, keypairs=keypairs, tags=tags,
                                 security_groups=security_groups, addresses=addresses,
-                                clusters=clusters, launcher=launcher)
+                                clusters=clusters, launcher=launcher,
+                                network_changed=network_changed)
     network = NetworkViews(db, settings, clusters, instances=instances,
                            security_groups=security_groups, network_changed=network_changed)
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from cloud_controller.api import (account, addresses, images, instance_types, instances, keypairs,
-                                  security_groups, tags, vpcs, zones)
+                                  network_interfaces, security_groups, tags, vpcs, zones)
 from cloud_controller.api.render import aws_query_renderer
 
 
@@ -59,6 +59,13 @@ ACTIONS: dict[str, Action] = {
                                         instances.DescribeInstanceAttributeRequest),
     "ModifyInstanceAttribute": Action(instances.modify_instance_attribute,
                                       instances.ModifyInstanceAttributeRequest),
+    "DescribeInstanceCreditSpecifications": Action(
+        instances.describe_instance_credit_specifications,
+        instances.DescribeInstanceCreditSpecificationsRequest),
+    "ModifyInstanceMetadataOptions": Action(instances.modify_instance_metadata_options,
+                                            instances.ModifyInstanceMetadataOptionsRequest),
+    "GetInstanceUefiData": Action(instances.get_instance_uefi_data,
+                                  instances.GetInstanceUefiDataRequest),
     "CreateSecurityGroup": Action(security_groups.create_security_group,
                                   security_groups.CreateSecurityGroupRequest),
     "DeleteSecurityGroup": Action(security_groups.delete_security_group,
@@ -77,6 +84,19 @@ ACTIONS: dict[str, Action] = {
                                          security_groups.DescribeSecurityGroupRulesRequest),
     "DescribeVpcs": Action(vpcs.describe_vpcs, vpcs.DescribeVpcsRequest),
     "DescribeSubnets": Action(vpcs.describe_subnets, vpcs.DescribeSubnetsRequest),
+    "DescribeVpcAttribute": Action(vpcs.describe_vpc_attribute, vpcs.DescribeVpcAttributeRequest),
+    "DescribeRouteTables": Action(vpcs.describe_route_tables, vpcs.DescribeRouteTablesRequest),
+    "DescribeInternetGateways": Action(vpcs.describe_internet_gateways,
+                                       vpcs.DescribeInternetGatewaysRequest),
+    "DescribeNetworkAcls": Action(vpcs.describe_network_acls, vpcs.DescribeNetworkAclsRequest),
+    "DescribeDhcpOptions": Action(vpcs.describe_dhcp_options, vpcs.DescribeDhcpOptionsRequest),
+    "DescribeVpcEndpoints": Action(vpcs.describe_vpc_endpoints,
+                                   vpcs.DescribeVpcEndpointsRequest),
+    "DescribeNetworkInterfaces": Action(network_interfaces.describe_network_interfaces,
+                                        network_interfaces.DescribeNetworkInterfacesRequest),
+    "DescribeNetworkInterfaceAttribute": Action(
+        network_interfaces.describe_network_interface_attribute,
+        network_interfaces.DescribeNetworkInterfaceAttributeRequest),
     "AllocateAddress": Action(addresses.allocate_address, addresses.AllocateAddressRequest),
     "AssociateAddress": Action(addresses.associate_address, addresses.AssociateAddressRequest),
     "DisassociateAddress": Action(addresses.disassociate_address,
@@ -84,6 +104,8 @@ ACTIONS: dict[str, Action] = {
     "ReleaseAddress": Action(addresses.release_address, addresses.ReleaseAddressRequest),
     "DescribeAddresses": Action(addresses.describe_addresses,
                                 addresses.DescribeAddressesRequest),
+    "DescribeAddressesAttribute": Action(addresses.describe_addresses_attribute,
+                                         addresses.DescribeAddressesAttributeRequest),
     "GetCallerIdentity": Action(account.get_caller_identity, account.EmptyRequest, render=_sts),
     "GetUser": Action(account.get_user, account.GetUserRequest, render=_iam),
 }

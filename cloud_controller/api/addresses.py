@@ -7,9 +7,10 @@ from typing import ClassVar
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
+from cloud_controller.api.paging import page
 from cloud_controller.api.tagging import tag_list, tags_for
-from cloud_controller.services.vpcs import network_interface_id
 from cloud_controller.api.query import Filter, TagSpecification, listparam, param
+from mallee import errors
 
 
 @dataclass
@@ -63,8 +64,7 @@ def address_item(ctx: RequestContext, row, tags: dict[str, str]) -> dict:
     associated = row["instance_id"] is not None
     return {"publicIp": row["public_ip"], "allocationId": row["id"], "domain": row["domain"],
             "instanceId": row["instance_id"], "associationId": row["association_id"],
-            "networkInterfaceId": network_interface_id(row["instance_id"]) if associated
-            else None,
+            "networkInterfaceId": row["eni_id"] if associated else None,
             "networkInterfaceOwnerId": row["account_id"] if associated else None,
             "privateIpAddress": row["private_ip"] if associated else None,
             "publicIpv4Pool": "mallee", "networkBorderGroup": ctx.cloud.settings.cloud.region,
@@ -122,3 +122,26 @@ async def describe_addresses(ctx: RequestContext, req: DescribeAddressesRequest)
     items = FilterSet(req.filters, ADDRESS_FILTERS, tags=lambda i: {
         t["key"]: t["value"] for t in i["tagSet"]}).apply(items)
     return {"addressesSet": items}
+
+
+@dataclass
+class DescribeAddressesAttributeRequest:
+    allocation_ids: list[str] = listparam("AllocationId")
+    attribute: str = param("Attribute")
+    max_results: int = param("MaxResults")
+    next_token: str = param("NextToken")
+    dry_run: bool = param("DryRun", default=False)
+
+
+async def describe_addresses_attribute(ctx: RequestContext,
+                                       req: DescribeAddressesAttributeRequest) -> dict:
+    """domain-name, the one attribute: no address here has a reverse DNS (PTR) record
+    set (ModifyAddressAttribute is not offered), so each is listed without ptrRecord."""
+    if req.attribute not in (None, "domain-name"):  # botocore's model: optional
+        raise errors.InvalidParameterValue(
+            f"Value ({req.attribute}) for parameter attribute is invalid. Expecting "
+            f"'domain-name'.")
+    rows = await ctx.cloud.addresses.describe(ctx.account_id, [], req.allocation_ids)
+    items = [{"publicIp": r["public_ip"], "allocationId": r["id"]} for r in rows]
+    chunk, token = page(items, lambda i: i["allocationId"], req.max_results, req.next_token)
+    return {"addressSet": chunk, "nextToken": token}

@@ -5,11 +5,13 @@ Middleware order (DESIGN.md): request id -> error rendering -> authentication.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import time
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, unquote
 
+import botocore.loaders
 from aiohttp import web
 
 from cloud_controller.api.actions import ACTIONS, Action
@@ -25,6 +27,15 @@ PARAMS = web.RequestKey("params", dict)
 CREDENTIAL = web.RequestKey("credential", object)
 CLOUD = web.AppKey("cloud", object)
 EC2_PATHS = ("/", "/services/compute", "/services/Eucalyptus")
+
+
+@functools.cache
+def ec2_operations() -> frozenset[str]:
+    """Every action of EC2's API (botocore's model, installed with boto3): one this
+    cloud does not implement is UnsupportedOperation (400), as EC2 answers an operation
+    it does not offer somewhere; any other name is InvalidAction (400)."""
+    model = botocore.loaders.create_loader().load_service_model("ec2", "service-2")
+    return frozenset(model["operations"])
 
 
 def is_ec2_path(path: str) -> bool:
@@ -149,6 +160,9 @@ async def handle(request: web.Request) -> web.Response:
         raise errors.MissingAction()
     action: Action | None = ACTIONS.get(name)
     if action is None:
+        if name in ec2_operations():
+            raise errors.UnsupportedOperation(
+                f"The operation {name} is not supported by this cloud.")
         raise errors.InvalidAction(f"The action {name} is not valid for this web service.")
     credential = request[CREDENTIAL]
     request.app[LIMITER].take(credential.access_key_id)

@@ -11,11 +11,12 @@ from typing import ClassVar
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.paging import check_max_results, decode_token, encode_token
-from cloud_controller.api.tagging import tag_list, tags_for
-from cloud_controller.services.instances import LaunchRequest, decode_user_data
+from cloud_controller.api.tagging import tag_list, tags_by_type
+from cloud_controller.services.instances import (LaunchRequest, decode_user_data,
+                                                 metadata_options)
 from cloud_controller.services.lifecycle import CODES
-from cloud_controller.services.vpcs import (default_subnet_id, default_vpc_id,
-                                            network_interface_id)
+from cloud_controller.api.network_interfaces import interface_item
+from cloud_controller.services.vpcs import default_subnet_id, default_vpc_id
 from mallee import errors
 from mallee.netnames import private_dns_name, public_dns_name
 from cloud_controller.api.query import Filter, TagSpecification, listparam, param
@@ -25,6 +26,21 @@ from mallee.xmlwrite import iso8601
 @dataclass
 class Placement:
     availability_zone: str = param("AvailabilityZone")
+
+
+@dataclass
+class MetadataOptions:
+    http_tokens: str = param("HttpTokens")
+    hop_limit: int = param("HttpPutResponseHopLimit")
+    http_endpoint: str = param("HttpEndpoint")
+    http_protocol_ipv6: str = param("HttpProtocolIpv6")
+    instance_metadata_tags: str = param("InstanceMetadataTags")
+
+    def checked(self) -> dict:
+        return metadata_options(
+            http_tokens=self.http_tokens, http_put_response_hop_limit=self.hop_limit,
+            http_endpoint=self.http_endpoint, http_protocol_ipv6=self.http_protocol_ipv6,
+            instance_metadata_tags=self.instance_metadata_tags)
 
 
 @dataclass
@@ -57,6 +73,7 @@ class RunInstancesRequest:
     kernel_id: str = param("KernelId")
     ramdisk_id: str = param("RamdiskId")
     tag_specifications: list[TagSpecification] = listparam("TagSpecification")
+    metadata_options: MetadataOptions = param("MetadataOptions")
     dry_run: bool = param("DryRun", default=False)
     # EC2 takes these; this cloud accepts them and does not act on them.
     IGNORED: ClassVar[tuple[str, ...]] = (
@@ -66,7 +83,7 @@ class RunInstancesRequest:
         "ElasticInferenceAccelerator", "EnablePrimaryIpv6", "EnclaveOptions",
         "HibernationOptions", "IamInstanceProfile", "InstanceInitiatedShutdownBehavior",
         "InstanceMarketOptions", "Ipv6Address", "Ipv6AddressCount", "LaunchTemplate",
-        "LicenseSpecification", "MaintenanceOptions", "MetadataOptions", "Monitoring",
+        "LicenseSpecification", "MaintenanceOptions", "Monitoring",
         "NetworkPerformanceOptions", "Operator", "PrivateDnsNameOptions", "SecondaryInterface",
     )
 
@@ -123,19 +140,63 @@ class AttributeValue:
 
 
 @dataclass
+class BooleanValue:
+    value: bool = param("Value")
+
+
+@dataclass
+class EnclaveOptionsValue:
+    enabled: bool = param("Enabled")
+
+
+@dataclass
 class ModifyInstanceAttributeRequest:
     instance_id: str = param("InstanceId", required=True)
     attribute: str = param("Attribute")
     value: str = param("Value")
     instance_type: AttributeValue = param("InstanceType")
     user_data: AttributeValue = param("UserData")
+    disable_api_termination: BooleanValue = param("DisableApiTermination")
+    disable_api_stop: BooleanValue = param("DisableApiStop")
+    ebs_optimized: BooleanValue = param("EbsOptimized")
+    ena_support: BooleanValue = param("EnaSupport")
+    source_dest_check: BooleanValue = param("SourceDestCheck")
+    shutdown_behavior: AttributeValue = param("InstanceInitiatedShutdownBehavior")
+    sriov_net_support: AttributeValue = param("SriovNetSupport")
+    enclave_options: EnclaveOptionsValue = param("EnclaveOptions")
     dry_run: bool = param("DryRun", default=False)
     # EC2 takes these; this cloud accepts them and does not act on them.
-    IGNORED: ClassVar[tuple[str, ...]] = (
-        "BlockDeviceMapping", "DisableApiStop", "DisableApiTermination", "EbsOptimized",
-        "EnaSupport", "EnclaveOptions", "GroupId", "InstanceInitiatedShutdownBehavior",
-        "Kernel", "Ramdisk", "SourceDestCheck", "SriovNetSupport",
-    )
+    IGNORED: ClassVar[tuple[str, ...]] = ("BlockDeviceMapping", "GroupId", "Kernel", "Ramdisk")
+
+
+@dataclass
+class DescribeInstanceCreditSpecificationsRequest:
+    instance_ids: list[str] = listparam("InstanceId")
+    filters: list[Filter] = listparam("Filter")
+    max_results: int = param("MaxResults")
+    next_token: str = param("NextToken")
+    dry_run: bool = param("DryRun", default=False)
+
+
+@dataclass
+class ModifyInstanceMetadataOptionsRequest(MetadataOptions):
+    """RunInstances' MetadataOptions members, flat, for one instance."""
+    instance_id: str = param("InstanceId", required=True)
+    dry_run: bool = param("DryRun", default=False)
+
+
+@dataclass
+class GetInstanceUefiDataRequest:
+    instance_id: str = param("InstanceId", required=True)
+    dry_run: bool = param("DryRun", default=False)
+
+
+def metadata_item(row) -> dict:
+    """An instance's metadata options as EC2's InstanceMetadataOptionsResponse."""
+    return {"state": "applied", "httpTokens": row["http_tokens"],
+            "httpPutResponseHopLimit": row["http_put_response_hop_limit"],
+            "httpEndpoint": row["http_endpoint"], "httpProtocolIpv6": row["http_protocol_ipv6"],
+            "instanceMetadataTags": row["instance_metadata_tags"]}
 
 
 def state_of(row) -> dict:
@@ -168,7 +229,8 @@ def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, 
         "privateIpAddress": row["private_ip"], "ipAddress": row["public_ip"],
         "vpcId": default_vpc_id(row["account_id"]),
         "subnetId": default_subnet_id(row["account_id"], row["zone"]),
-        "networkInterfaceSet": _interfaces(row, groups, private_dns, public_dns),
+        "networkInterfaceSet": [] if row["state"] == "terminated" or not row["eni_id"]
+        else [interface_item(row, groups, region)],
         "groupSet": groups, "stateReason": reason, "architecture": "x86_64",
         "rootDeviceType": "instance-store", "rootDeviceName": "/dev/sda1",
         "blockDeviceMapping": [], "virtualizationType":
@@ -177,32 +239,8 @@ def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, 
         "hypervisor": "xen", "ebsOptimized": False, "enaSupport": False,
         "sourceDestCheck": True,
         "cpuOptions": {"coreCount": vmtype.cpu if vmtype else 1, "threadsPerCore": 1},
-        "metadataOptions": {"state": "applied", "httpTokens": "optional",
-                            "httpPutResponseHopLimit": 1, "httpEndpoint": "enabled"},
+        "metadataOptions": metadata_item(row),
     }
-
-
-def _interfaces(row, groups: list[dict], private_dns: str, public_dns: str) -> list[dict]:
-    """The instance's one interface, in its account's default subnet."""
-    if row["state"] == "terminated":
-        return []
-    association = {"publicIp": row["public_ip"], "publicDnsName": public_dns,
-                   "ipOwnerId": row["account_id"]} if row["public_ip"] else None
-    eni = network_interface_id(row["id"])
-    return [{
-        "networkInterfaceId": eni, "subnetId": default_subnet_id(row["account_id"], row["zone"]),
-        "vpcId": default_vpc_id(row["account_id"]), "description": "",
-        "ownerId": row["account_id"], "status": "in-use", "macAddress": row["mac"],
-        "privateIpAddress": row["private_ip"], "privateDnsName": private_dns or None,
-        "sourceDestCheck": True, "groupSet": groups, "interfaceType": "interface",
-        "attachment": {"attachmentId": "eni-attach-" + eni[4:], "deviceIndex": 0,
-                       "status": "attached", "attachTime": iso8601(row["launched_at"]),
-                       "deleteOnTermination": True, "networkCardIndex": 0},
-        "association": association,
-        "privateIpAddressesSet": [{"privateIpAddress": row["private_ip"],
-                                   "privateDnsName": private_dns or None, "primary": True,
-                                   "association": association}] if row["private_ip"] else [],
-    }]
 
 
 async def _items(ctx: RequestContext, rows) -> list[tuple[object, dict]]:
@@ -251,14 +289,18 @@ def _placement(ctx: RequestContext, req: RunInstancesRequest):
 
 
 async def run_instances(ctx: RequestContext, req: RunInstancesRequest) -> dict:
-    tags = tags_for(req.tag_specifications, "instance")
+    # Volume tags are taken and checked: an instance-store root is no volume, so there
+    # is none to tag yet (docs/ec2-api.md); the primary interface gets its own.
+    tags = tags_by_type(req.tag_specifications, ("instance", "volume", "network-interface"))
+    options = req.metadata_options.checked() if req.metadata_options else {}
     zone, group_ids, public_ip = _placement(ctx, req)
     rows = await ctx.cloud.instances.run(ctx.account_id, LaunchRequest(
         image_id=req.image_id, min_count=req.min_count, max_count=req.max_count,
         instance_type=req.instance_type, key_name=req.key_name, user_data=req.user_data,
         zone=zone, group_names=req.security_groups, group_ids=group_ids,
         client_token=req.client_token, kernel_id=req.kernel_id, ramdisk_id=req.ramdisk_id,
-        tags=tags, public_ip=public_ip))
+        tags=tags["instance"], interface_tags=tags["network-interface"],
+        metadata_options=options, public_ip=public_ip))
     items = await _items(ctx, rows)
     reservation = _reservations(ctx, items)[0]
     return {"reservationId": reservation["reservationId"], "ownerId": ctx.account_id,
@@ -394,6 +436,16 @@ async def get_console_output(ctx: RequestContext, req: GetConsoleOutputRequest) 
             "output": output or None}
 
 
+# Attributes of a feature this cloud lacks: the value EC2 shows for an instance without
+# it (termination and stop protection off, no EBS optimisation, ENA or SR-IOV, source/dest
+# checking on, an instance-store instance ends on shutdown). Modify takes the same value
+# (a no-op, as tools send it to make sure) and refuses any other one.
+FIXED = {"disableApiTermination": False, "disableApiStop": False, "ebsOptimized": False,
+         "enaSupport": False, "sourceDestCheck": True,
+         "instanceInitiatedShutdownBehavior": "terminate"}
+KEPT = {**FIXED, "sriovNetSupport": None, "enclaveOptions": False}  # what Modify may "set"
+
+
 async def describe_instance_attribute(ctx: RequestContext,
                                       req: DescribeInstanceAttributeRequest) -> dict:
     service = ctx.cloud.instances
@@ -407,15 +459,12 @@ async def describe_instance_attribute(ctx: RequestContext,
         "ramdisk": lambda: value(row["ramdisk_id"]),
         "userData": lambda: value(base64.b64encode(row["user_data"]).decode()
                                   if row["user_data"] is not None else None),
-        "disableApiTermination": lambda: value(False),
-        "disableApiStop": lambda: value(False),
-        "instanceInitiatedShutdownBehavior": lambda: value("terminate"),
         "rootDeviceName": lambda: value("/dev/sda1"),
-        "sourceDestCheck": lambda: value(True),
-        "ebsOptimized": lambda: value(False),
-        "enaSupport": lambda: value(False),
         "blockDeviceMapping": lambda: [],
         "productCodes": lambda: [],
+        "sriovNetSupport": lambda: {},  # EC2: no value where SR-IOV is not enabled
+        "enclaveOptions": lambda: {"enabled": False},
+        **{name: (lambda v=v: value(v)) for name, v in FIXED.items()},
     }
     if req.attribute == "groupSet":
         groups = (await service.groups_of([row["id"]]))[row["id"]]
@@ -426,9 +475,31 @@ async def describe_instance_attribute(ctx: RequestContext,
     return {"instanceId": row["id"], req.attribute: simple[req.attribute]()}
 
 
+def _fixed_change(req: ModifyInstanceAttributeRequest) -> tuple[str, object] | None:
+    """(attribute, asked value) when the request changes one of FIXED (or sriov/enclave)."""
+    structured = {"disableApiTermination": req.disable_api_termination,
+                  "disableApiStop": req.disable_api_stop, "ebsOptimized": req.ebs_optimized,
+                  "enaSupport": req.ena_support, "sourceDestCheck": req.source_dest_check}
+    for name, given in structured.items():
+        if given is not None or req.attribute == name:
+            asked = given.value if given is not None else (req.value or "").lower() == "true"
+            return name, asked
+    if req.shutdown_behavior is not None or \
+            req.attribute == "instanceInitiatedShutdownBehavior":
+        return ("instanceInitiatedShutdownBehavior",
+                req.shutdown_behavior.value if req.shutdown_behavior else req.value)
+    if req.sriov_net_support is not None or req.attribute == "sriovNetSupport":
+        return "sriovNetSupport", req.sriov_net_support.value if req.sriov_net_support \
+            else req.value
+    if req.enclave_options is not None:
+        return "enclaveOptions", req.enclave_options.enabled
+    return None
+
+
 async def modify_instance_attribute(ctx: RequestContext,
                                     req: ModifyInstanceAttributeRequest) -> dict:
     service = ctx.cloud.instances
+    fixed = _fixed_change(req)
     if req.instance_type is not None or req.attribute == "instanceType":
         new_type = req.instance_type.value if req.instance_type else req.value
         if ctx.cloud.settings.vmtype(new_type or "") is None:
@@ -437,8 +508,41 @@ async def modify_instance_attribute(ctx: RequestContext,
     elif req.user_data is not None or req.attribute == "userData":
         data = decode_user_data(req.user_data.value if req.user_data else req.value)
         await service.set_attribute(ctx.account_id, req.instance_id, user_data=data)
+    elif fixed is not None:
+        await service.find(ctx.account_id, [req.instance_id])
+        name, asked = fixed
+        if asked != KEPT[name]:
+            raise errors.UnsupportedOperation(
+                f"The attribute {name} cannot be set to {asked} on this cloud: its instances "
+                f"keep {KEPT[name]}.")
     else:
         await service.find(ctx.account_id, [req.instance_id])
         raise errors.InvalidParameterValue(
             "Only instanceType and userData can be modified on this cloud.")
     return {"return": True}
+
+
+async def describe_instance_credit_specifications(
+        ctx: RequestContext, req: DescribeInstanceCreditSpecificationsRequest) -> dict:
+    """No VM type here is burstable: without InstanceId.N, EC2 lists only instances with
+    the unlimited option (none); named instances are listed as standard."""
+    check_max_results(req.max_results)
+    rows = await ctx.cloud.instances.find(ctx.account_id, req.instance_ids) \
+        if req.instance_ids else []
+    items = FilterSet(req.filters, {"instance-id": lambda i: i["instanceId"]}).apply(
+        [{"instanceId": r["id"], "cpuCredits": "standard"} for r in rows])
+    return {"instanceCreditSpecificationSet": items}
+
+
+async def modify_instance_metadata_options(
+        ctx: RequestContext, req: ModifyInstanceMetadataOptionsRequest) -> dict:
+    row = await ctx.cloud.instances.set_metadata_options(ctx.account_id, req.instance_id,
+                                                         req.checked())
+    return {"instanceId": row["id"], "instanceMetadataOptions": metadata_item(row)}
+
+
+async def get_instance_uefi_data(ctx: RequestContext, req: GetInstanceUefiDataRequest) -> dict:
+    """Guests here boot legacy BIOS (SeaBIOS) or a kernel directly: no UEFI store."""
+    row = (await ctx.cloud.instances.find(ctx.account_id, [req.instance_id]))[0]
+    raise errors.UnsupportedOperation(
+        f"The instance '{row['id']}' does not use the uefi boot mode: it has no UEFI data.")

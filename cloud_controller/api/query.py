@@ -6,6 +6,10 @@ whose fields carry their wire name: `param("KeyName")`. `parse(cls, params)`
 fills it, raising MissingParameter / InvalidParameterValue for bad input,
 and UnknownParameter, as EC2 does, for a parameter the action does not take.
 
+An empty scalar (`Placement.AvailabilityZone=`, which Terraform always sends)
+is a parameter not given, checked here once for every action; a required one
+sent empty is MissingParameter.
+
 A parameter EC2 takes that this cloud does not act on (RunInstances'
 Monitoring, say) is listed in the request type's `IGNORED` (a ClassVar
 tuple of wire names), so real clients' optional parameters are accepted;
@@ -36,9 +40,13 @@ COMMON = frozenset({"Action", "Version", "AWSAccessKeyId", "SignatureVersion",
 COMMON_PREFIXES = ("X-Amz-",)
 
 
-def param(name: str, *, required: bool = False, default=dataclasses.MISSING):
-    """A request field named `name` on the wire."""
-    meta = {"wire": name, "required": required}
+def param(name: str, *, required: bool = False, default=dataclasses.MISSING,
+          empty_is_value: bool = False):
+    """A request field named `name` on the wire. An empty value (`Name=`) means the
+    parameter was not given, as EC2 treats it (the SDKs send optional members they
+    hold as ""); `empty_is_value` marks the few where "" is a value (DeleteTags'
+    Tag.N.Value="" deletes only a tag whose value is empty)."""
+    meta = {"wire": name, "required": required, "empty_is_value": empty_is_value}
     if default is not dataclasses.MISSING:
         return field(default=default, metadata=meta)
     return field(default=None, metadata=meta)
@@ -175,6 +183,8 @@ def parse(cls, params: Params | dict, prefix: str = ""):
                 raise errors.MissingParameter(f"The request must contain the parameter {wire}")
         else:
             raw = params.get(wire)
+            if raw == "" and not f.metadata.get("empty_is_value"):
+                raw = None  # EC2: an empty optional parameter is one not given
             if raw is None:
                 if f.metadata["required"]:
                     raise errors.MissingParameter(

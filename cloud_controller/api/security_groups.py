@@ -60,6 +60,13 @@ class WireGroupPair:
 @dataclass
 class WireIpv6Range:
     cidr_ipv6: str = param("CidrIpv6")
+    description: str = param("Description")
+
+
+@dataclass
+class WirePrefixListId:
+    prefix_list_id: str = param("PrefixListId")
+    description: str = param("Description")
 
 
 @dataclass
@@ -71,6 +78,7 @@ class WireIpPermission:
     groups: list[WireGroupPair] = listparam("Groups")  # botocore's wire name
     user_id_group_pairs: list[WireGroupPair] = listparam("UserIdGroupPairs")
     ipv6_ranges: list[WireIpv6Range] = listparam("Ipv6Ranges")
+    prefix_list_ids: list[WirePrefixListId] = listparam("PrefixListIds")
 
 
 @dataclass
@@ -102,15 +110,17 @@ class DescribeSecurityGroupRulesRequest:
 def _permissions(req: PermissionsRequest) -> list[Permission]:
     perms = []
     for wire in req.ip_permissions:
-        for described in wire.ip_ranges + wire.groups + wire.user_id_group_pairs:
+        for described in (wire.ip_ranges + wire.groups + wire.user_id_group_pairs
+                          + wire.ipv6_ranges + wire.prefix_list_ids):
             check_rule_description(described.description)
-        if wire.ipv6_ranges:
-            raise errors.InvalidParameterValue("IPv6 rules are not supported on this cloud.")
         perms.append(Permission(
             wire.ip_protocol, wire.from_port, wire.to_port,
             [(r.cidr_ip, r.description) for r in wire.ip_ranges if r.cidr_ip is not None],
             [SourceGroup(p.group_id, p.group_name, p.user_id, p.description)
-             for p in wire.groups + wire.user_id_group_pairs]))
+             for p in wire.groups + wire.user_id_group_pairs],
+            [(r.cidr_ipv6, r.description) for r in wire.ipv6_ranges if r.cidr_ipv6 is not None],
+            [(p.prefix_list_id, p.description) for p in wire.prefix_list_ids
+             if p.prefix_list_id is not None]))
     flat = (req.ip_protocol, req.cidr_ip, req.source_group_name, req.from_port, req.to_port)
     if any(v is not None for v in flat):
         perms.append(Permission(
@@ -137,6 +147,12 @@ def permission_items(rules, names: dict[str, str]) -> list[dict]:
                                       "ipv6Ranges": [], "prefixListIds": []})
         if r["cidr"]:
             item["ipRanges"].append({"cidrIp": r["cidr"], "description": r["description"]})
+        elif r["cidr_ipv6"]:
+            item["ipv6Ranges"].append({"cidrIpv6": r["cidr_ipv6"],
+                                       "description": r["description"]})
+        elif r["prefix_list_id"]:
+            item["prefixListIds"].append({"prefixListId": r["prefix_list_id"],
+                                          "description": r["description"]})
         else:
             item["groups"].append({"userId": r["account_id"], "groupId": r["source_group_id"],
                                    "groupName": names.get(r["source_group_id"]),
@@ -153,7 +169,8 @@ def rule_item(r, tags: dict[str, str]) -> dict:
     return {"securityGroupRuleId": r["id"], "groupId": r["group_id"],
             "groupOwnerId": r["account_id"], "isEgress": bool(r["egress"]),
             "ipProtocol": r["protocol"], "fromPort": r["from_port"], "toPort": r["to_port"],
-            "cidrIpv4": r["cidr"], "referencedGroupInfo": referenced,
+            "cidrIpv4": r["cidr"], "cidrIpv6": r["cidr_ipv6"],
+            "prefixListId": r["prefix_list_id"], "referencedGroupInfo": referenced,
             "description": r["description"], "tagSet": tag_list(tags)}
 
 
@@ -177,6 +194,8 @@ def _permission_filters() -> dict:
         "from-port": lambda p: [str(p["fromPort"])] if "fromPort" in p else [],
         "to-port": lambda p: [str(p["toPort"])] if "toPort" in p else [],
         "cidr": lambda p: [r["cidrIp"] for r in p["ipRanges"]],
+        "ipv6-cidr": lambda p: [r["cidrIpv6"] for r in p["ipv6Ranges"]],
+        "prefix-list-id": lambda p: [r["prefixListId"] for r in p["prefixListIds"]],
         "group-id": lambda p: [g["groupId"] for g in p["groups"]],
         "group-name": lambda p: [g["groupName"] for g in p["groups"] if g["groupName"]],
         "user-id": lambda p: [g["userId"] for g in p["groups"]],

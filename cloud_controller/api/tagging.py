@@ -13,15 +13,22 @@ def tag_list(tags: dict[str, str]) -> list[dict]:
 
 def tags_for(specs: list[TagSpecification], resource_type: str) -> list[tuple[str, str]]:
     """The tags a request asks for on `resource_type`, checked before anything is made."""
-    tags = []
+    return tags_by_type(specs, (resource_type,))[resource_type]
+
+
+def tags_by_type(specs: list[TagSpecification],
+                 resource_types: tuple[str, ...]) -> dict[str, list[tuple[str, str]]]:
+    """The tags a request asks for on each of the resource types it makes (RunInstances:
+    the instance, its volumes, its network interface), checked before anything is made."""
+    tags: dict[str, list[tuple[str, str]]] = {t: [] for t in resource_types}
     for spec in specs:
         if spec.resource_type is None:
             raise errors.MissingParameter(
                 "The request must contain the parameter TagSpecification.N.ResourceType")
-        if spec.resource_type != resource_type:
+        if spec.resource_type not in tags:
             raise errors.InvalidParameterValue(
                 f"'{spec.resource_type}' is not a valid taggable resource type for this operation.")
-        tags += [(t.key, t.value) for t in spec.tags]
-    for key, value in tags:
+        tags[spec.resource_type] += [(t.key, t.value) for t in spec.tags]
+    for key, value in (kv for found in tags.values() for kv in found):
         check_tag(key, value)
     return tags

@@ -17,6 +17,12 @@ class WireTag:
 
 
 @dataclass
+class WireTagToDelete:
+    key: str = param("Key")
+    value: str = param("Value", empty_is_value=True)  # "": only a tag whose value is empty
+
+
+@dataclass
 class CreateTagsRequest:
     resource_ids: list[str] = listparam("ResourceId", required=True)
     tags: list[WireTag] = listparam("Tag", required=True)
@@ -26,7 +32,7 @@ class CreateTagsRequest:
 @dataclass
 class DeleteTagsRequest:
     resource_ids: list[str] = listparam("ResourceId", required=True)
-    tags: list[WireTag] = listparam("Tag")
+    tags: list[WireTagToDelete] = listparam("Tag")
     dry_run: bool = param("DryRun", default=False)
 
 

@@ -3,13 +3,14 @@ default subnet per zone (the EDGE network, as tools expect to find it)."""
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.paging import page
 from cloud_controller.api.tagging import tag_list
 from cloud_controller.services.vpcs import default_vpc_id
+from mallee import errors
 from cloud_controller.api.query import Filter, listparam, param
 
 
@@ -65,7 +66,8 @@ async def describe_vpcs(ctx: RequestContext, req: DescribeVpcsRequest) -> dict:
     vpc_id = default_vpc_id(ctx.account_id)
     tags = (await ctx.cloud.tags.of([vpc_id]))[vpc_id]
     item = {"vpcId": vpc_id, "state": "available", "cidrBlock": vpcs.cidr,
-            "dhcpOptionsId": "default", "instanceTenancy": "default", "isDefault": True,
+            "dhcpOptionsId": vpcs.parts(ctx.account_id).dhcp_options_id,
+            "instanceTenancy": "default", "isDefault": True,
             "ownerId": ctx.account_id,
             "cidrBlockAssociationSet": [{"associationId": "vpc-cidr-assoc-" + vpc_id[4:],
                                          "cidrBlock": vpcs.cidr,
@@ -102,3 +104,164 @@ async def describe_subnets(ctx: RequestContext, req: DescribeSubnetsRequest) -> 
     items = FilterSet(req.filters, SUBNET_FILTERS, tags=_tags).apply(items)
     chunk, token = page(items, lambda s: s["subnetId"], req.max_results, req.next_token)
     return {"subnetSet": chunk, "nextToken": token}
+
+
+# ---- the default VPC's attributes and implicit parts (issue 12) ----------------
+
+VPC_ATTRIBUTES = ("enableDnsSupport", "enableDnsHostnames", "enableNetworkAddressUsageMetrics")
+
+
+@dataclass
+class DescribeVpcAttributeRequest:
+    vpc_id: str = param("VpcId", required=True)
+    attribute: str = param("Attribute", required=True)
+    dry_run: bool = param("DryRun", default=False)
+
+
+def _parts_request(name: str, ids_wire: str) -> type:
+    """A Describe request for one of the default VPC's parts: its ids as
+    `ids_wire`.N, filters and paging (the five differ only in the ids' name)."""
+    return make_dataclass(name, [
+        ("ids", list[str], listparam(ids_wire)),
+        ("filters", list[Filter], listparam("Filter")),
+        ("max_results", int, param("MaxResults")),
+        ("next_token", str, param("NextToken")),
+        ("dry_run", bool, param("DryRun", default=False))])
+
+
+DescribeRouteTablesRequest = _parts_request("DescribeRouteTablesRequest", "RouteTableId")
+DescribeInternetGatewaysRequest = _parts_request("DescribeInternetGatewaysRequest",
+                                                 "InternetGatewayId")
+DescribeNetworkAclsRequest = _parts_request("DescribeNetworkAclsRequest", "NetworkAclId")
+DescribeDhcpOptionsRequest = _parts_request("DescribeDhcpOptionsRequest", "DhcpOptionsId")
+DescribeVpcEndpointsRequest = _parts_request("DescribeVpcEndpointsRequest", "VpcEndpointId")
+
+
+async def describe_vpc_attribute(ctx: RequestContext, req: DescribeVpcAttributeRequest) -> dict:
+    vpc_id = ctx.cloud.vpcs.check_vpc(ctx.account_id, req.vpc_id)
+    if req.attribute not in VPC_ATTRIBUTES:
+        raise errors.InvalidParameterValue(
+            f"Value ({req.attribute}) for parameter attribute is invalid. Unknown attribute.")
+    # EDGE's dnsmasq resolves for guests and names them (private DNS names), as a
+    # default VPC's DNS support and hostnames do; there are no usage metrics.
+    values = {"enableDnsSupport": True, "enableDnsHostnames": True,
+              "enableNetworkAddressUsageMetrics": False}
+    return {"vpcId": vpc_id, req.attribute: {"value": values[req.attribute]}}
+
+
+def _listing(items: list[dict], req, fields: dict, key: str, id_field: str) -> dict:
+    items = FilterSet(req.filters, fields, tags=_tags).apply(items)
+    chunk, token = page(items, lambda i: i[id_field], req.max_results, req.next_token)
+    return {key: chunk, "nextToken": token}
+
+
+async def describe_route_tables(ctx: RequestContext, req: DescribeRouteTablesRequest) -> dict:
+    vpcs = ctx.cloud.vpcs
+    parts = vpcs.parts(ctx.account_id)
+    vpcs.check_ids(req.ids, parts.route_table_id, errors.InvalidRouteTableIDNotFound,
+                   "route table")
+    item = {"routeTableId": parts.route_table_id, "vpcId": parts.vpc_id,
+            "ownerId": ctx.account_id,
+            "routeSet": [{"destinationCidrBlock": vpcs.cidr, "gatewayId": "local",
+                          "state": "active", "origin": "CreateRouteTable"},
+                         {"destinationCidrBlock": "0.0.0.0/0",
+                          "gatewayId": parts.internet_gateway_id, "state": "active",
+                          "origin": "CreateRoute"}],
+            "associationSet": [{"main": True,
+                                "routeTableAssociationId": parts.main_association_id,
+                                "routeTableId": parts.route_table_id,
+                                "associationState": {"state": "associated"}}],
+            "propagatingVgwSet": [], "tagSet": []}
+    def routes(field):
+        return lambda t: [r[field] for r in t["routeSet"] if field in r]
+
+    def associations(field):
+        return lambda t: [a[field] for a in t["associationSet"] if field in a]
+    return _listing([item], req, {
+        "route-table-id": lambda t: t["routeTableId"], "vpc-id": lambda t: t["vpcId"],
+        "owner-id": lambda t: t["ownerId"],
+        "association.main": associations("main"),
+        "association.route-table-association-id": associations("routeTableAssociationId"),
+        "association.route-table-id": associations("routeTableId"),
+        "association.subnet-id": associations("subnetId"),
+        "association.association-state": lambda t: [
+            a["associationState"]["state"] for a in t["associationSet"]],
+        "route.destination-cidr-block": routes("destinationCidrBlock"),
+        "route.gateway-id": routes("gatewayId"), "route.origin": routes("origin"),
+        "route.state": routes("state"),
+    }, "routeTableSet", "routeTableId")
+
+
+async def describe_internet_gateways(ctx: RequestContext,
+                                     req: DescribeInternetGatewaysRequest) -> dict:
+    parts = ctx.cloud.vpcs.parts(ctx.account_id)
+    ctx.cloud.vpcs.check_ids(req.ids, parts.internet_gateway_id,
+                             errors.InvalidInternetGatewayIDNotFound, "internet gateway")
+    item = {"internetGatewayId": parts.internet_gateway_id, "ownerId": ctx.account_id,
+            "attachmentSet": [{"vpcId": parts.vpc_id, "state": "available"}], "tagSet": []}
+    return _listing([item], req, {
+        "internet-gateway-id": lambda g: g["internetGatewayId"],
+        "owner-id": lambda g: g["ownerId"],
+        "attachment.vpc-id": lambda g: [a["vpcId"] for a in g["attachmentSet"]],
+        "attachment.state": lambda g: [a["state"] for a in g["attachmentSet"]],
+    }, "internetGatewaySet", "internetGatewayId")
+
+
+def _acl_entries() -> list[dict]:
+    """AWS's default network ACL of a VPC without IPv6: allow all (100), deny the rest."""
+    return [{"ruleNumber": number, "protocol": "-1", "ruleAction": action, "egress": egress,
+             "cidrBlock": "0.0.0.0/0"}
+            for egress in (True, False) for number, action in ((100, "allow"), (32767, "deny"))]
+
+
+async def describe_network_acls(ctx: RequestContext, req: DescribeNetworkAclsRequest) -> dict:
+    vpcs = ctx.cloud.vpcs
+    parts = vpcs.parts(ctx.account_id)
+    vpcs.check_ids(req.ids, parts.network_acl_id, errors.InvalidNetworkAclIDNotFound,
+                   "network ACL")
+    item = {"networkAclId": parts.network_acl_id, "vpcId": parts.vpc_id, "default": True,
+            "ownerId": ctx.account_id, "entrySet": _acl_entries(),
+            "associationSet": [{"networkAclAssociationId": parts.acl_association_id(s.id),
+                                "networkAclId": parts.network_acl_id, "subnetId": s.id}
+                               for s in vpcs.subnets(ctx.account_id)],
+            "tagSet": []}
+    def entries(field):
+        return lambda a: [e[field] for e in a["entrySet"]]
+    return _listing([item], req, {
+        "network-acl-id": lambda a: a["networkAclId"], "vpc-id": lambda a: a["vpcId"],
+        "default": lambda a: a["default"], "owner-id": lambda a: a["ownerId"],
+        "association.subnet-id": lambda a: [x["subnetId"] for x in a["associationSet"]],
+        "association.network-acl-id": lambda a: [x["networkAclId"] for x in a["associationSet"]],
+        "association.association-id": lambda a: [
+            x["networkAclAssociationId"] for x in a["associationSet"]],
+        "entry.cidr": entries("cidrBlock"), "entry.egress": entries("egress"),
+        "entry.protocol": entries("protocol"), "entry.rule-action": entries("ruleAction"),
+        "entry.rule-number": entries("ruleNumber"),
+    }, "networkAclSet", "networkAclId")
+
+
+async def describe_dhcp_options(ctx: RequestContext, req: DescribeDhcpOptionsRequest) -> dict:
+    parts = ctx.cloud.vpcs.parts(ctx.account_id)
+    ctx.cloud.vpcs.check_ids(req.ids, parts.dhcp_options_id, errors.InvalidDhcpOptionIDNotFound,
+                             "DHCP option")
+    config = [("domain-name", parts.domain_name), ("domain-name-servers", "AmazonProvidedDNS")]
+    item = {"dhcpOptionsId": parts.dhcp_options_id, "ownerId": ctx.account_id,
+            "dhcpConfigurationSet": [{"key": k, "valueSet": [{"value": v}]} for k, v in config],
+            "tagSet": []}
+    return _listing([item], req, {
+        "dhcp-options-id": lambda d: d["dhcpOptionsId"], "owner-id": lambda d: d["ownerId"],
+        "key": lambda d: [c["key"] for c in d["dhcpConfigurationSet"]],
+        "value": lambda d: [v["value"] for c in d["dhcpConfigurationSet"]
+                            for v in c["valueSet"]],
+    }, "dhcpOptionsSet", "dhcpOptionsId")
+
+
+async def describe_vpc_endpoints(ctx: RequestContext, req: DescribeVpcEndpointsRequest) -> dict:
+    """EDGE has no VPC endpoints: none to list, and any id named is not found."""
+    for endpoint_id in req.ids:
+        raise errors.InvalidVpcEndpointIdNotFound(
+            f"The Vpc Endpoint Id '{endpoint_id}' does not exist")
+    return _listing([], req, {
+        name: lambda e: None for name in (
+            "vpc-endpoint-id", "vpc-id", "service-name", "vpc-endpoint-state",
+            "vpc-endpoint-type", "ip-address-type")}, "vpcEndpointSet", "vpcEndpointId")

@@ -5,8 +5,9 @@ import time
 
 from cloud_controller.db.database import Database
 
-_SELECT = ("SELECT a.*, i.private_ip AS private_ip FROM addresses a "
-           "LEFT JOIN instances i ON i.id = a.instance_id")
+_SELECT = ("SELECT a.*, i.private_ip AS private_ip, n.id AS eni_id FROM addresses a "
+           "LEFT JOIN instances i ON i.id = a.instance_id "
+           "LEFT JOIN network_interfaces n ON n.instance_id = a.instance_id")
 
 
 class AddressRepository:

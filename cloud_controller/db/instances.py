@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from cloud_controller.db.database import Database
+from mallee import ids
 
 from cloud_controller.db.chunks import in_values, rows_in
 
@@ -9,27 +10,46 @@ COLUMNS = ("id", "account_id", "reservation_id", "launch_index", "client_token",
            "kernel_id", "ramdisk_id", "instance_type", "key_name", "public_key", "user_data",
            "zone", "cluster", "node", "state", "reason_code", "reason_message",
            "transition_reason", "private_ip", "public_ip", "mac", "launched_at", "updated_at",
-           "terminated_at")
+           "terminated_at", "http_tokens", "http_put_response_hop_limit", "http_endpoint",
+           "http_protocol_ipv6", "instance_metadata_tags")
+METADATA_DEFAULTS = {"http_tokens": "optional", "http_put_response_hop_limit": 1,
+                     "http_endpoint": "enabled", "http_protocol_ipv6": "disabled",
+                     "instance_metadata_tags": "disabled"}
+# Reads go through the view that adds the primary interface's id (eni_id).
+VIEW = "instances_with_interface"
 
 
 class InstanceRepository:
     def __init__(self, db: Database):
         self.db = db
 
-    async def insert(self, row: dict, group_ids: list[str]) -> None:
+    async def insert(self, row: dict, group_ids: list[str], eni_id: str | None = None) -> None:
+        """The instance, its groups and its primary interface (`eni_id`, else a new id)."""
+        row = {**METADATA_DEFAULTS, **{k: v for k, v in row.items() if v is not None}}
         row = {c: row.get(c) for c in COLUMNS}
         await self.db.execute(
             f"INSERT INTO instances ({', '.join(COLUMNS)}) "
             f"VALUES ({', '.join(':' + c for c in COLUMNS)})", row)
         await self.db.executemany("INSERT INTO instance_groups VALUES (?, ?)",
                                   [(row["id"], g) for g in group_ids])
+        await self.db.execute(
+            "INSERT INTO network_interfaces (id, account_id, instance_id, created_at) "
+            "VALUES (?, ?, ?, ?)", (eni_id or ids.resource_id("eni"), row["account_id"],
+                                    row["id"], row["launched_at"]))
+
+    async def by_interface(self, account_id: str, eni_id: str):
+        """The account's instance whose primary interface `eni_id` is."""
+        async with self.db.execute(
+                f"SELECT * FROM {VIEW} WHERE account_id=? AND eni_id=?",
+                (account_id, eni_id)) as cur:
+            return await cur.fetchone()
 
     async def page(self, account_id: str, *, ended_after: float, ids: list[str] | None = None,
                    after: str | None = None, limit: int | None = None):
         """The account's instances in id order, leaving out those terminated before
         `ended_after` (a time.time()): one query, bounded by the page."""
         args: dict = {"account": account_id, "cutoff": ended_after}
-        sql = ("SELECT * FROM instances WHERE account_id = :account AND "
+        sql = (f"SELECT * FROM {VIEW} WHERE account_id = :account AND "
                "(terminated_at IS NULL OR terminated_at > :cutoff)")
         if ids:
             sql += " AND " + in_values("id", "ids", args, ids)
@@ -44,12 +64,12 @@ class InstanceRepository:
             return await cur.fetchall()
 
     async def get(self, instance_id: str):
-        async with self.db.execute("SELECT * FROM instances WHERE id=?", (instance_id,)) as cur:
+        async with self.db.execute(f"SELECT * FROM {VIEW} WHERE id=?", (instance_id,)) as cur:
             return await cur.fetchone()
 
     async def by_token(self, account_id: str, token: str):
         async with self.db.execute(
-                "SELECT * FROM instances WHERE account_id=? AND client_token=? "
+                f"SELECT * FROM {VIEW} WHERE account_id=? AND client_token=? "
                 "ORDER BY launch_index", (account_id, token)) as cur:
             return await cur.fetchall()
 

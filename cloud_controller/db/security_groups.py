@@ -8,7 +8,10 @@ from cloud_controller.db.database import Database
 from cloud_controller.db.chunks import rows_in
 
 RULE_COLUMNS = ("id", "group_id", "account_id", "egress", "protocol", "from_port", "to_port",
-                "cidr", "source_group_id", "description", "created_at")
+                "cidr", "source_group_id", "description", "created_at", "cidr_ipv6",
+                "prefix_list_id")
+# A rule's one target: an IPv4 CIDR, a source group, an IPv6 CIDR or a prefix list.
+TARGETS = ("cidr", "source_group_id", "cidr_ipv6", "prefix_list_id")
 
 
 class GroupRepository:
@@ -84,13 +87,14 @@ class RuleRepository:
             return await cur.fetchall()
 
     async def find(self, group_id: str, egress: bool, protocol: str, from_port: int,
-                   to_port: int, cidr: str | None, source_group_id: str | None):
+                   to_port: int, target: dict):
+        """The rule with these ports and this target ({column: value} of TARGETS)."""
+        matches = " AND ".join(f"IFNULL({c}, '')=?" for c in TARGETS)
         async with self.db.execute(
                 "SELECT * FROM security_group_rules WHERE group_id=? AND egress=? AND "
-                "protocol=? AND from_port=? AND to_port=? AND IFNULL(cidr, '')=? AND "
-                "IFNULL(source_group_id, '')=?",
-                (group_id, int(egress), protocol, from_port, to_port, cidr or "",
-                 source_group_id or "")) as cur:
+                f"protocol=? AND from_port=? AND to_port=? AND {matches}",
+                (group_id, int(egress), protocol, from_port, to_port,
+                 *(target.get(c) or "" for c in TARGETS))) as cur:
             return await cur.fetchone()
 
     async def insert(self, row: dict) -> None:

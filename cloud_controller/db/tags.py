@@ -8,7 +8,8 @@ from cloud_controller.db.chunks import rows_in
 # The table of each taggable resource type (EC2's resource-type names).
 TABLES = {"key-pair": "key_pairs", "image": "images", "instance": "instances",
           "security-group": "security_groups", "security-group-rule": "security_group_rules",
-          "vpc": "vpcs", "subnet": "subnets", "elastic-ip": "addresses"}
+          "vpc": "vpcs", "subnet": "subnets", "elastic-ip": "addresses",
+          "network-interface": "network_interfaces"}
 
 
 class TagRepository:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from cloud_controller.db.instances import InstanceRepository
 from cloud_controller.services import lifecycle
 from cloud_controller.services.placement import Reservations, choose_cluster
-from cloud_controller.services.vpcs import network_interface_id
 from mallee import errors, ids
 from mallee.faults import crash_point
 
@@ -39,12 +38,42 @@ class LaunchRequest:
     ramdisk_id: str | None = None
     tags: list[tuple[str, str]] = field(default_factory=list)
     public_ip: bool | None = None  # a public address at launch; None: [network] setting
+    interface_tags: list[tuple[str, str]] = field(default_factory=list)  # its primary ENI's
+    metadata_options: dict = field(default_factory=dict)  # checked: metadata_options()
 
 
 def mac_for(instance_id: str) -> str:
     """Eucalyptus-style MAC: d0:0d plus four bytes derived from the instance id."""
     digest = hashlib.sha1(instance_id.encode()).digest()
     return "d0:0d:" + ":".join(f"{b:02x}" for b in digest[:4])
+
+
+METADATA_OPTIONS = {  # column -> (wire name, the values EC2 takes; None: 1 to 64)
+    "http_tokens": ("HttpTokens", ("optional", "required")),
+    "http_put_response_hop_limit": ("HttpPutResponseHopLimit", None),
+    "http_endpoint": ("HttpEndpoint", ("enabled", "disabled")),
+    "http_protocol_ipv6": ("HttpProtocolIpv6", ("enabled", "disabled")),
+    "instance_metadata_tags": ("InstanceMetadataTags", ("enabled", "disabled")),
+}
+
+
+def metadata_options(**given) -> dict:
+    """The metadata options a request sets ({column: value}), checked as EC2 checks them."""
+    out = {}
+    for column, value in given.items():
+        if value is None:
+            continue
+        wire, allowed = METADATA_OPTIONS[column]
+        if allowed is None:
+            if not 1 <= value <= 64:
+                raise errors.InvalidParameterValue(
+                    f"The HttpPutResponseHopLimit ({value}) must be between 1 and 64.")
+        elif value not in allowed:
+            raise errors.InvalidParameterValue(
+                f"Value ({value}) for parameter {wire} is invalid. Valid values: "
+                f"{', '.join(allowed)}.")
+        out[column] = value
+    return out
 
 
 def decode_user_data(text: str | None) -> bytes | None:
@@ -61,7 +90,7 @@ def decode_user_data(text: str | None) -> bytes | None:
 
 class InstanceService:
     def __init__(self, db, settings, *, images, keypairs, tags, security_groups, addresses,
-                 clusters, launcher):
+                 clusters, launcher, network_changed):
         self.db = db
         self.settings = settings
         self.repo = InstanceRepository(db)
@@ -72,6 +101,8 @@ class InstanceService:
         self.addresses = addresses  # AddressService: a public address at launch
         self.clusters = clusters  # ClusterMonitor: capacity for choosing a cluster
         self.launcher = launcher  # Launcher: hands the new instances to their cluster
+        # metadata options travel to the nodes in the network view
+        self.network_changed = network_changed
         self.reservations: dict[str, Reservations] = {}
 
     async def run(self, account_id: str, req: LaunchRequest):
@@ -148,8 +179,12 @@ class InstanceService:
                 "launched_at": now, "updated_at": now,
             })
         for row in rows:
-            await self.repo.insert(row, [g["id"] for g in groups])
+            eni_id = ids.resource_id("eni")
+            row.update(req.metadata_options)
+            await self.repo.insert(row, [g["id"] for g in groups], eni_id)
             await self.tags.tag_new(account_id, row["id"], "instance", req.tags)
+            await self.tags.tag_new(account_id, eni_id, "network-interface",
+                                    req.interface_tags)
         public = self.settings.network.public_ip_at_launch if req.public_ip is None \
             else req.public_ip
         if public:
@@ -174,9 +209,9 @@ class InstanceService:
                           eni_id: str | None):
         """The caller's instance named by its id or by its network interface's id."""
         if eni_id and not instance_id:
-            rows = await self.describe(account_id)
-            instance_id = next((r["id"] for r in rows
-                                if network_interface_id(r["id"]) == eni_id), None)
+            row = await self.repo.by_interface(account_id, eni_id)
+            instance_id = row["id"] if row is not None and row["state"] != "terminated" \
+                else None
             if instance_id is None:
                 raise errors.InvalidNetworkInterfaceIDNotFound(
                     f"The networkInterface ID '{eni_id}' does not exist")
@@ -225,6 +260,25 @@ class InstanceService:
 
     async def groups_of(self, instance_ids: list[str]) -> dict[str, list[dict]]:
         return await self.repo.groups_of(instance_ids)
+
+    async def interfaces(self, account_id: str):
+        """The account's instances whose primary interface exists (not terminated)."""
+        rows = await self.describe(account_id)
+        return [r for r in rows if r["state"] != "terminated" and r["eni_id"]]
+
+    async def set_metadata_options(self, account_id: str, instance_id: str,
+                                   options: dict):
+        """ModifyInstanceMetadataOptions: the instance's row after the change."""
+        async with self.db.unit():
+            row = (await self.find(account_id, [instance_id]))[0]
+            if row["state"] in ("shutting-down", "terminated"):
+                raise errors.IncorrectInstanceState(
+                    f"The instance '{instance_id}' is not in a state from which its metadata "
+                    f"options can be modified.")
+            if options:
+                await self.repo.update(instance_id, **options, updated_at=time.time())
+        self.network_changed.notify()
+        return (await self.find(account_id, [instance_id]))[0]
 
     async def set_attribute(self, account_id: str, instance_id: str, **columns) -> None:
         async with self.db.unit():  # the state that allows it is read in the unit

@@ -28,6 +28,8 @@ def rules_view(rules) -> list[dict]:
     """Stored rules (one per target) as the view's rules (targets per port range)."""
     merged: dict[tuple, dict] = {}
     for r in rules:
+        if not (r["cidr"] or r["source_group_id"]):
+            continue  # IPv6 and prefix-list rules: guests here have no IPv6, EDGE no lists
         key = (r["protocol"], r["from_port"], r["to_port"])
         rule = merged.setdefault(key, {"protocol": r["protocol"], "from_port": r["from_port"],
                                        "to_port": r["to_port"], "cidrs": [],

@@ -33,6 +33,7 @@ KINDS: dict[str, ResourceKind] = {
     "vpc": ResourceKind("vpc", "vpc", errors.InvalidVpcIDNotFound),
     "subnet": ResourceKind("subnet", "subnet", errors.InvalidSubnetIDNotFound),
     "eipalloc": ResourceKind("eipalloc", "elastic-ip", errors.InvalidAllocationIDNotFound),
+    "eni": ResourceKind("eni", "network-interface", errors.InvalidNetworkInterfaceIDNotFound),
 }
 
 _ID = re.compile(r"^([a-z]+)-[0-9a-f]{8,17}$")

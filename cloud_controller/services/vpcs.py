@@ -27,9 +27,33 @@ def default_subnet_id(account_id: str, zone: str) -> str:
     return _derived("subnet", account_id, zone)
 
 
-def network_interface_id(instance_id: str) -> str:
-    """The id of an instance's one (primary) network interface."""
-    return _derived("eni", instance_id)
+@dataclass(frozen=True)
+class ImplicitParts:
+    """The parts AWS gives every default VPC, which EDGE has too in its own form: the
+    main route table (the VPC's CIDR local, everything else to the internet gateway:
+    the node's NAT to the uplink), the internet gateway, the default network ACL
+    (EDGE filters only with security groups: all allowed) and the DHCP options (the
+    node's dnsmasq: the region's internal domain). Ids derived from the account."""
+    account_id: str
+    vpc_id: str
+    route_table_id: str
+    main_association_id: str
+    internet_gateway_id: str
+    network_acl_id: str
+    dhcp_options_id: str
+    domain_name: str
+
+    def acl_association_id(self, subnet_id: str) -> str:
+        return _derived("aclassoc", self.network_acl_id, subnet_id)
+
+
+def implicit_parts(account_id: str, region: str) -> ImplicitParts:
+    vpc_id = default_vpc_id(account_id)
+    domain = f"{region}.compute.internal"  # as instances' private DNS names (mallee.netnames)
+    return ImplicitParts(
+        account_id, vpc_id, _derived("rtb", account_id), _derived("rtbassoc", account_id),
+        _derived("igw", account_id), _derived("acl", account_id), _derived("dopt", account_id),
+        domain)
 
 
 @dataclass(frozen=True)
@@ -77,6 +101,17 @@ class VpcService:
         if vpc_id not in (None, "", mine):
             raise errors.InvalidVpcIDNotFound(f"The vpc ID '{vpc_id}' does not exist")
         return mine
+
+    def parts(self, account_id: str) -> ImplicitParts:
+        return implicit_parts(account_id, self.settings.cloud.region)
+
+    @staticmethod
+    def check_ids(asked: list[str], mine: str, not_found: type[errors.ApiError],
+                  what: str) -> None:
+        """Ids a Describe call names: each must be the account's one such part."""
+        for asked_id in asked:
+            if asked_id != mine:
+                raise not_found(f"The {what} ID '{asked_id}' does not exist")
 
     def subnet(self, account_id: str, subnet_id: str) -> Subnet:
         for subnet in self.subnets(account_id):

@@ -116,6 +116,16 @@ def test_unknown_action(cloud):
     assert status == 400 and b"<Code>InvalidAction</Code>" in body
 
 
+def test_an_ec2_action_this_cloud_lacks_is_unsupported(cloud, ec2):
+    """Issue 12: an action EC2 has that Mallee does not implement is EC2's
+    UnsupportedOperation (400), never a 5xx; boto3 reads it as a ClientError."""
+    status, body = signed(cloud, "Action=CreateNatGateway&SubnetId=subnet-1&Version=2016-11-15")
+    assert status == 400 and b"<Code>UnsupportedOperation</Code>" in body
+    with pytest.raises(ClientError) as e:
+        ec2.describe_transit_gateways()
+    assert e.value.response["Error"]["Code"] == "UnsupportedOperation"
+
+
 def test_missing_action(cloud):
     status, body = signed(cloud, "Version=2016-11-15")
     assert status == 400 and b"<Code>MissingAction</Code>" in body

@@ -161,3 +161,26 @@ def test_other_accounts_cannot_see_or_end_instances(cloud, ec2, alice_ec2, publi
     assert wait_state(cloud, alice_ec2, hers, "running")
     alice_ec2.terminate_instances(InstanceIds=[hers])
     ec2.terminate_instances(InstanceIds=[instance_id])
+
+
+def test_empty_optional_parameters_are_not_given(cloud, ec2, published):
+    """Issue 12: Terraform's aws_instance sends Placement.AvailabilityZone= (and other
+    optional members) as empty strings; EC2 reads them as not given."""
+    made = ec2.run_instances(ImageId=published["image"], MinCount=1, MaxCount=1,
+                             InstanceType="m1.small", KeyName="", SubnetId="",
+                             PrivateIpAddress="", Placement={"AvailabilityZone": ""},
+                             ClientToken="")
+    instance = made["Instances"][0]
+    assert instance["Placement"]["AvailabilityZone"] == "mallee-1a"
+    assert "KeyName" not in instance
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    with pytest.raises(ClientError) as e:  # a required one sent empty is still missing
+        ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="")
+    assert code(e) == "MissingParameter"
+    # where "" is a value, it stays one: DeleteTags Value="" deletes only an empty value
+    key = ec2.create_key_pair(KeyName="empty-tag-key")["KeyPairId"]
+    ec2.create_tags(Resources=[key], Tags=[{"Key": "a", "Value": "x"}, {"Key": "b", "Value": ""}])
+    ec2.delete_tags(Resources=[key], Tags=[{"Key": "a", "Value": ""}, {"Key": "b", "Value": ""}])
+    tags = ec2.describe_key_pairs(KeyPairIds=[key])["KeyPairs"][0]["Tags"]
+    assert tags == [{"Key": "a", "Value": "x"}]
+    ec2.delete_key_pair(KeyPairId=key)

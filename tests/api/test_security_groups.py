@@ -206,3 +206,56 @@ def test_ip_protocol_numbers_and_names(ec2):
         {"IpProtocol": "0", "IpRanges": [{"CidrIp": "10.0.0.0/32"}]}])
     left = {p["IpProtocol"] for p in group(ec2, gid)["IpPermissions"]}
     assert left == {"-1", "tcp"}
+
+
+def test_ipv6_and_prefix_list_rules_are_kept_returned_and_revoked(ec2):
+    """Issue 12: IPv6 ranges and prefix lists are rules like any other (guests here have
+    no IPv6, so on the data plane they match nothing, but the API keeps them)."""
+    gid = ec2.create_security_group(GroupName="v6", Description="ipv6 rules")["GroupId"]
+    # AWS's defaults in a VPC without an IPv6 block: all IPv4 egress, nothing for ::/0,
+    # so Terraform's revoke of a default ::/0 egress is InvalidPermission.NotFound.
+    with pytest.raises(ClientError) as e:
+        ec2.revoke_security_group_egress(GroupId=gid, IpPermissions=[
+            {"IpProtocol": "-1", "FromPort": 0, "ToPort": 0, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+    assert code(e) == "InvalidPermission.NotFound"
+    added = ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+         "Ipv6Ranges": [{"CidrIpv6": "::/0", "Description": "web v6"}],
+         "PrefixListIds": [{"PrefixListId": "pl-0123456789abcdef0"}]}])
+    kinds = {(r.get("CidrIpv6"), r.get("PrefixListId")) for r in added["SecurityGroupRules"]}
+    assert kinds == {(None, "pl-0123456789abcdef0"), ("::/0", None)}
+    ec2.authorize_security_group_egress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "2001:db8::/32"}]}])
+    with pytest.raises(ClientError) as e:
+        ec2.authorize_security_group_egress(GroupId=gid, IpPermissions=[
+            {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "2001:db8::/32"}]}])
+    assert code(e) == "InvalidPermission.Duplicate"
+    fresh = group(ec2, gid)
+    (ingress,) = fresh["IpPermissions"]
+    assert ingress["Ipv6Ranges"] == [{"CidrIpv6": "::/0", "Description": "web v6"}]
+    assert ingress["PrefixListIds"] == [{"PrefixListId": "pl-0123456789abcdef0"}]
+    assert ingress["IpRanges"] == []
+    egress = {p["IpProtocol"]: p for p in fresh["IpPermissionsEgress"]}
+    assert egress["-1"]["IpRanges"] == [{"CidrIp": "0.0.0.0/0"}]
+    assert egress["-1"]["Ipv6Ranges"] == [{"CidrIpv6": "2001:db8::/32"}]
+    rules = ec2.describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [gid]}])["SecurityGroupRules"]
+    assert {r.get("CidrIpv6") for r in rules} == {None, "::/0", "2001:db8::/32"}
+    assert {r.get("PrefixListId") for r in rules} == {None, "pl-0123456789abcdef0"}
+    found = ec2.describe_security_groups(Filters=[
+        {"Name": "ip-permission.ipv6-cidr", "Values": ["::/0"]}])["SecurityGroups"]
+    assert [g["GroupId"] for g in found] == [gid]
+    with pytest.raises(ClientError) as e:
+        ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1,
+             "Ipv6Ranges": [{"CidrIpv6": "10.0.0.0/8"}]}])
+    assert code(e) == "InvalidParameterValue"
+    ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
+         "PrefixListIds": [{"PrefixListId": "pl-0123456789abcdef0"}]}])
+    ec2.revoke_security_group_egress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "2001:db8::/32"}]}])
+    fresh = group(ec2, gid)
+    assert fresh["IpPermissions"] == []
+    assert [p["Ipv6Ranges"] for p in fresh["IpPermissionsEgress"]] == [[]]
+    ec2.delete_security_group(GroupId=gid)

@@ -74,6 +74,11 @@ NOT_FOUND = {
     "association": {"InvalidAssociationID.NotFound"},
     "vpc": {"InvalidVpcID.NotFound"},
     "subnet": {"InvalidSubnetID.NotFound"},
+    "route_table": {"InvalidRouteTableID.NotFound"},
+    "igw": {"InvalidInternetGatewayID.NotFound"},
+    "acl": {"InvalidNetworkAclID.NotFound"},
+    "dopt": {"InvalidDhcpOptionID.NotFound"},
+    "eni": {"InvalidNetworkInterfaceID.NotFound"},
     "user": {"NoSuchEntity"},
     "manifest": {"InvalidManifest"},  # another's bundle cannot be read, so it is not a manifest
 }
@@ -82,7 +87,7 @@ NOT_FOUND = {
 # it may not see into (DescribeImages Owners=<owner>): nothing of the owner's
 # may show, and the owner's view may not change.
 EXPECT_SUCCESS = {"name", "account"}
-TAGGABLE = ("instance", "image", "keypair", "group", "rule", "address", "vpc", "subnet")
+TAGGABLE = ("instance", "image", "keypair", "group", "rule", "address", "vpc", "subnet", "eni")
 
 # botocore member name -> the kind of resource it names.
 KIND_OF = {
@@ -97,6 +102,8 @@ KIND_OF = {
     "PublicIp": "public_ip", "PublicIps": "public_ip", "Address": "public_ip",
     "AssociationId": "association",
     "VpcId": "vpc", "VpcIds": "vpc", "SubnetId": "subnet", "SubnetIds": "subnet",
+    "RouteTableIds": "route_table", "InternetGatewayIds": "igw", "NetworkAclIds": "acl",
+    "DhcpOptionsIds": "dopt", "NetworkInterfaceId": "eni", "NetworkInterfaceIds": "eni",
     "UserName": "user", "ImageLocation": "manifest",
     "Owners": "account", "ExecutableUsers": "account",
     "Resources": "taggable",  # one cell per taggable kind
@@ -120,7 +127,11 @@ NOT_A_RESOURCE = {
     "IpPermissions", "IpProtocol", "FromPort", "ToPort", "CidrIp",
     "Domain", "AllowReassociation",
     "NetworkInterfaces",  # a launch's own interface specs (subnet and groups: SubnetId, SecurityGroupIds)
-    "NetworkInterfaceId",  # EDGE has no ENIs that an account could own (ids are per instance)
+    "VpcEndpointIds",  # EDGE has no VPC endpoints that an account could own
+    "MetadataOptions", "HttpTokens", "HttpPutResponseHopLimit", "HttpEndpoint",
+    "HttpProtocolIpv6", "InstanceMetadataTags",
+    "DisableApiStop", "DisableApiTermination", "EbsOptimized", "EnaSupport", "SourceDestCheck",
+    "SriovNetSupport", "EnclaveOptions", "InstanceInitiatedShutdownBehavior",
     # Account ids, not resources: sharing one's own image with the owner, or naming
     # the owner's account as a group's owner, gives the other nothing of the owner's.
     "UserIds", "UserGroups", "SourceSecurityGroupOwnerId",
@@ -135,6 +146,7 @@ ALTERNATIVES = [
     {"GroupIds", "GroupNames"}, {"SecurityGroupIds", "SecurityGroups"},
     {"AllocationId", "PublicIp"}, {"AssociationId", "PublicIp"}, {"AllocationIds", "PublicIps"},
     {"IpPermissions", "SecurityGroupRuleIds", "SourceSecurityGroupName"},
+    {"InstanceId", "NetworkInterfaceId"},
 ]
 
 # ---- how an account calls each action on its own resources ------------------
@@ -185,6 +197,21 @@ TEMPLATES = {
     "DescribeSecurityGroupRules": lambda r: {"SecurityGroupRuleIds": [r.ingress_rule]},
     "DescribeVpcs": lambda r: {"VpcIds": [r.vpc]},
     "DescribeSubnets": lambda r: {"SubnetIds": [r.subnet]},
+    "DescribeVpcAttribute": lambda r: {"VpcId": r.vpc, "Attribute": "enableDnsSupport"},
+    "DescribeRouteTables": lambda r: {"RouteTableIds": [r.route_table]},
+    "DescribeInternetGateways": lambda r: {"InternetGatewayIds": [r.igw]},
+    "DescribeNetworkAcls": lambda r: {"NetworkAclIds": [r.acl]},
+    "DescribeDhcpOptions": lambda r: {"DhcpOptionsIds": [r.dopt]},
+    "DescribeVpcEndpoints": lambda r: {},
+    "DescribeNetworkInterfaces": lambda r: {"NetworkInterfaceIds": [r.eni]},
+    "DescribeNetworkInterfaceAttribute": lambda r: {"NetworkInterfaceId": r.eni,
+                                                    "Attribute": "groupSet"},
+    "DescribeInstanceCreditSpecifications": lambda r: {"InstanceIds": [r.instance]},
+    "ModifyInstanceMetadataOptions": lambda r: {"InstanceId": r.instance,
+                                                "HttpTokens": "optional"},
+    "GetInstanceUefiData": lambda r: {"InstanceId": r.instance},
+    "DescribeAddressesAttribute": lambda r: {"AllocationIds": [r.alloc],
+                                             "Attribute": "domain-name"},
     "AllocateAddress": lambda r: {"Domain": "vpc"},
     "AssociateAddress": lambda r: {"AllocationId": r.free_alloc, "InstanceId": r.instance},
     "DisassociateAddress": lambda r: {"AssociationId": r.association},
@@ -224,6 +251,11 @@ class Resources:
     free_ip: str = ""
     vpc: str = ""
     subnet: str = ""
+    route_table: str = ""
+    igw: str = ""
+    acl: str = ""
+    dopt: str = ""
+    eni: str = ""
     user_name: str = ""
     secret: str = ""
     account_id: str = ""
@@ -243,6 +275,8 @@ class Resources:
             "rule": self.ingress_rule if "Ingress" in member else self.egress_rule,
             "address": self.alloc, "public_ip": self.public_ip,
             "association": self.association, "vpc": self.vpc, "subnet": self.subnet,
+            "route_table": self.route_table, "igw": self.igw, "acl": self.acl,
+            "dopt": self.dopt, "eni": self.eni,
             "user": self.user_name, "manifest": self.manifest, "account": self.account_id,
         }[kind]
         return value
@@ -256,7 +290,8 @@ class Resources:
         values = {self.key_id, self.key_name, self.group, self.group_name, self.ingress_rule,
                   self.egress_rule, self.image, self.image_name, self.instance, self.private_ip,
                   self.alloc, self.public_ip, self.association, self.free_alloc, self.free_ip,
-                  self.vpc, self.subnet, self.user_name, self.secret}
+                  self.vpc, self.subnet, self.route_table, self.igw, self.acl, self.dopt,
+                  self.eni, self.user_name, self.secret}
         return {v for v in values if v}
 
 
@@ -271,6 +306,10 @@ def make_resources(cloud, credential, tag: str, public_image: str, workdir) -> R
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     r.vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
     r.subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    r.route_table = ec2.describe_route_tables()["RouteTables"][0]["RouteTableId"]
+    r.igw = ec2.describe_internet_gateways()["InternetGateways"][0]["InternetGatewayId"]
+    r.acl = ec2.describe_network_acls()["NetworkAcls"][0]["NetworkAclId"]
+    r.dopt = ec2.describe_dhcp_options()["DhcpOptions"][0]["DhcpOptionsId"]
     r.group_name = f"tm-{tag}-sg"
     r.group = ec2.create_security_group(GroupName=r.group_name, Description="tm")["GroupId"]
     ingress = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
@@ -299,15 +338,17 @@ def make_resources(cloud, credential, tag: str, public_image: str, workdir) -> R
                                    UserData=f"tm {tag} user data")["Instances"][0]["InstanceId"]
     running = cloud.wait_for(lambda: _state(ec2, r.instance) == "running", timeout=30)
     assert running, f"{tag}'s instance {r.instance} never ran"
-    r.private_ip = ec2.describe_instances(InstanceIds=[r.instance])[
-        "Reservations"][0]["Instances"][0].get("PrivateIpAddress", "")
+    described = ec2.describe_instances(InstanceIds=[r.instance])["Reservations"][0][
+        "Instances"][0]
+    r.private_ip = described.get("PrivateIpAddress", "")
+    r.eni = described["NetworkInterfaces"][0]["NetworkInterfaceId"]
     first, second = (ec2.allocate_address(Domain="vpc") for _ in range(2))
     r.alloc, r.public_ip = first["AllocationId"], first["PublicIp"]
     r.free_alloc, r.free_ip = second["AllocationId"], second["PublicIp"]
     r.association = ec2.associate_address(AllocationId=r.alloc,
                                           InstanceId=r.instance)["AssociationId"]
     ec2.create_tags(Resources=[r.instance, r.image, r.key_id, r.group, r.ingress_rule,
-                               r.alloc, r.vpc, r.subnet],
+                               r.alloc, r.vpc, r.subnet, r.eni],
                     Tags=[{"Key": "tm-secret", "Value": r.secret}])
     r.user_name = f"tm-{tag}-user"
     cloud.run(cloud.admin_client.user_create(credential.account_name, r.user_name))
@@ -321,7 +362,8 @@ def _state(ec2, instance_id: str) -> str:
 
 def taggable_id(r: Resources, kind: str) -> str:
     return {"instance": r.instance, "image": r.image, "keypair": r.key_id, "group": r.group,
-            "rule": r.ingress_rule, "address": r.alloc, "vpc": r.vpc, "subnet": r.subnet}[kind]
+            "rule": r.ingress_rule, "address": r.alloc, "vpc": r.vpc, "subnet": r.subnet,
+            "eni": r.eni}[kind]
 
 
 # ---- the cells ----------------------------------------------------------------
@@ -450,6 +492,7 @@ def view(cloud, r: Resources) -> dict:
         "addresses": clean(ec2.describe_addresses()),
         "tags": clean(ec2.describe_tags()),
         "vpcs": clean(ec2.describe_vpcs()),
+        "interfaces": clean(ec2.describe_network_interfaces()),
     }
 
 

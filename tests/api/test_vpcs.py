@@ -87,3 +87,57 @@ def test_ansible_style_launch_in_the_default_subnet(cloud, ec2, published):
         i["State"]["Name"] == "terminated" for r in ec2.describe_instances(
             InstanceIds=ids)["Reservations"] for i in r["Instances"]), timeout=30)
     ec2.delete_security_group(GroupId=gid)
+
+
+def test_default_vpc_is_readable_whole(cloud, ec2, alice_ec2):
+    """Issue 12: what data "aws_vpc" and ec2_vpc_net_info read of a default VPC."""
+    vpc = ec2.describe_vpcs()["Vpcs"][0]
+    vpc_id = vpc["VpcId"]
+    for attribute, key, value in (("enableDnsSupport", "EnableDnsSupport", True),
+                                  ("enableDnsHostnames", "EnableDnsHostnames", True),
+                                  ("enableNetworkAddressUsageMetrics",
+                                   "EnableNetworkAddressUsageMetrics", False)):
+        got = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
+        assert got["VpcId"] == vpc_id and got[key] == {"Value": value}
+    with pytest.raises(ClientError) as e:
+        alice_ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")
+    assert code(e) == "InvalidVpcID.NotFound"
+    with pytest.raises(ClientError) as e:
+        ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="nope")
+    assert code(e) == "InvalidParameterValue"
+
+    (table,) = ec2.describe_route_tables(Filters=[
+        {"Name": "vpc-id", "Values": [vpc_id]},
+        {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+    (igw,) = ec2.describe_internet_gateways(Filters=[
+        {"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]
+    assert igw["Attachments"] == [{"VpcId": vpc_id, "State": "available"}]
+    routes = {r["DestinationCidrBlock"]: r["GatewayId"] for r in table["Routes"]}
+    assert routes == {vpc["CidrBlock"]: "local", "0.0.0.0/0": igw["InternetGatewayId"]}
+    assert table["Associations"][0]["Main"] is True
+    assert ec2.describe_route_tables(RouteTableIds=[table["RouteTableId"]])["RouteTables"] == [table]
+    with pytest.raises(ClientError) as e:
+        alice_ec2.describe_route_tables(RouteTableIds=[table["RouteTableId"]])
+    assert code(e) == "InvalidRouteTableID.NotFound"
+
+    (acl,) = ec2.describe_network_acls(Filters=[{"Name": "default", "Values": ["true"]},
+                                                {"Name": "vpc-id", "Values": [vpc_id]}])["NetworkAcls"]
+    assert acl["IsDefault"] is True
+    assert sorted((e["Egress"], e["RuleNumber"], e["RuleAction"]) for e in acl["Entries"]) == [
+        (False, 100, "allow"), (False, 32767, "deny"), (True, 100, "allow"), (True, 32767, "deny")]
+    subnet_ids = {s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]}
+    assert {a["SubnetId"] for a in acl["Associations"]} == subnet_ids
+
+    (options,) = ec2.describe_dhcp_options(DhcpOptionsIds=[vpc["DhcpOptionsId"]])["DhcpOptions"]
+    config = {c["Key"]: [v["Value"] for v in c["Values"]] for c in options["DhcpConfigurations"]}
+    assert config == {"domain-name": [f"{cloud.settings.cloud.region}.compute.internal"],
+                      "domain-name-servers": ["AmazonProvidedDNS"]}
+    with pytest.raises(ClientError) as e:
+        alice_ec2.describe_dhcp_options(DhcpOptionsIds=[vpc["DhcpOptionsId"]])
+    assert code(e) == "InvalidDhcpOptionID.NotFound"
+
+    assert ec2.describe_vpc_endpoints(Filters=[
+        {"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"] == []
+    with pytest.raises(ClientError) as e:
+        ec2.describe_vpc_endpoints(VpcEndpointIds=["vpce-0123456789abcdef0"])
+    assert code(e) == "InvalidVpcEndpointId.NotFound"

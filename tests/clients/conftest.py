@@ -1,0 +1,23 @@
+"""Fixtures of the client suite: a whole cloud in one process (tests/harness.py,
+FakeDriver, free loopback ports), the test image published in it, and a tenant
+of its own, so the real tools drive it as a new user's account would."""
+import pytest
+
+from tests.api.conftest import available_components
+from tests.harness import Cloud
+
+
+@pytest.fixture(scope="session")
+def clients_cloud(tmp_path_factory):
+    cloud = Cloud(tmp_path_factory.mktemp("clients-cloud"), available_components()).start()
+    yield cloud
+    cloud.stop()
+
+
+@pytest.fixture(scope="session")
+def clients_image(clients_cloud, tmp_path_factory):
+    """The test image, public, registered by the cloud admin as `make up` does."""
+    from mallee.images.publish import Signer, publish_test_image
+    signer = Signer.from_env(clients_cloud.cli_env())
+    return publish_test_image(clients_cloud.client("ec2"), clients_cloud.client("s3"), signer,
+                              tmp_path_factory.mktemp("clients-img"))

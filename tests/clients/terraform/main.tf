@@ -1,0 +1,110 @@
+# The stack of issue 12's Tests section, as a new user writes it (the S3 tags part
+# belongs to the S3 tagging work: the bucket here is untagged).
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws", version = "5.100.0" }
+  }
+}
+variable "ec2_endpoint" {}
+variable "s3_endpoint" {}
+variable "region" {}
+variable "access_key" {}
+variable "secret_key" {}
+variable "public_key" {}
+variable "bucket" {}
+variable "image_name" { default = "mallee-test" }
+variable "image_owner" {}
+variable "marker" {}
+
+provider "aws" {
+  region                      = var.region
+  access_key                  = var.access_key
+  secret_key                  = var.secret_key
+  s3_use_path_style           = true
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  endpoints {
+    ec2 = var.ec2_endpoint
+    sts = var.ec2_endpoint
+    iam = var.ec2_endpoint
+    s3  = var.s3_endpoint
+  }
+}
+
+data "aws_availability_zones" "zones" { state = "available" }
+data "aws_vpc" "default" { default = true }
+data "aws_subnets" "default" {
+  filter {
+    name   = "vpc-id"
+    values = [data.aws_vpc.default.id]
+  }
+}
+data "aws_ami" "test" {
+  most_recent = true
+  owners      = [var.image_owner]
+  filter {
+    name   = "name"
+    values = [var.image_name]
+  }
+}
+
+resource "aws_key_pair" "tf" {
+  key_name   = "tf-key"
+  public_key = var.public_key
+}
+
+resource "aws_security_group" "tf" {
+  name        = "tf-sg"
+  description = "terraform test group"
+  vpc_id      = data.aws_vpc.default.id
+  ingress {
+    from_port   = 22
+    to_port     = 22
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+  ingress {
+    from_port        = 80
+    to_port          = 80
+    protocol         = "tcp"
+    ipv6_cidr_blocks = ["::/0"]
+  }
+  egress {
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "aws_instance" "tf" {
+  ami                    = data.aws_ami.test.id
+  instance_type          = "m1.small"
+  key_name               = aws_key_pair.tf.key_name
+  vpc_security_group_ids = [aws_security_group.tf.id]
+  subnet_id              = data.aws_subnets.default.ids[0]
+  availability_zone      = data.aws_availability_zones.zones.names[0]
+  user_data              = "#!/bin/sh\necho ${var.marker}\n"
+  tags = { Name = "tf-instance" }
+}
+
+resource "aws_eip" "tf" {
+  domain = "vpc"
+}
+
+resource "aws_eip_association" "tf" {
+  instance_id   = aws_instance.tf.id
+  allocation_id = aws_eip.tf.id
+}
+
+resource "aws_s3_bucket" "tf" {
+  bucket        = var.bucket
+  force_destroy = true
+}
+
+output "instance_id" { value = aws_instance.tf.id }
+output "public_ip" { value = aws_eip.tf.public_ip }
+output "group_id" { value = aws_security_group.tf.id }
+output "subnet_ids" { value = data.aws_subnets.default.ids }
+output "zones" { value = data.aws_availability_zones.zones.names }
