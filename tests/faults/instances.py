@@ -22,7 +22,9 @@ def wait_for_room(cloud: Cloud, ec2, vmtype: str = "m1.small", timeout: float = 
         zones = ec2.describe_availability_zones(ZoneNames=["verbose"])["AvailabilityZones"]
         line = next((z for z in zones if z["ZoneName"] == f"|- {vmtype}"), None)
         return line is not None and int(line["State"].split("/")[0]) > 0
-    assert cloud.wait_for(room, timeout=timeout), f"no room for {vmtype} came back"
+    assert cloud.wait_for(room, timeout=timeout), (
+        f"no room for {vmtype} came back: "
+        f"{ec2.describe_availability_zones(ZoneNames=['verbose'])['AvailabilityZones']}")
 
 
 def every_instance(ec2) -> dict[str, dict]:

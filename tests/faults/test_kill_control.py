@@ -17,7 +17,9 @@ from tests.faults.survival import SURVIVED
 from tests.harness import Cloud
 
 pytestmark = pytest.mark.faults
-FAST = {"MALLEE_CLC_RESEND_AFTER_SECONDS": "2"}
+# Room for every instance the cases make (they are terminated only by some of them).
+FAST = {"MALLEE_CLC_RESEND_AFTER_SECONDS": "2", "MALLEE_NC_CORES": "32",
+        "MALLEE_NC_MEMORY_MB": "16384", "MALLEE_CLC_MAX_INSTANCES_PER_ACCOUNT": "64"}
 
 
 def _cloud(tmp_path_factory, apart: str):
@@ -53,7 +55,8 @@ def control(request, tmp_path_factory):
 
 
 def _start(control, crash_at: str | None = None) -> None:
-    """Start the component and wait (bounded) until the CLC sees room again."""
+    """Start the component and wait (bounded) until the CLC sees room again
+    (there is room for 32 m1.small: the cases make fewer)."""
     control["component"].start(crash_at=crash_at)
     wait_for_room(control["cloud"], control["ec2"])
 
