@@ -12,7 +12,8 @@ class NetworkRepository:
 
     async def instances(self, cluster: str):
         async with self.db.execute(
-                f"SELECT id, account_id, mac, private_ip, public_ip FROM instances "
+                f"SELECT id, account_id, mac, private_ip, public_ip, http_tokens, "
+                f"http_put_response_hop_limit FROM instances "
                 f"WHERE cluster=? AND state IN ({','.join('?' * len(LIVE))}) "
                 f"AND private_ip IS NOT NULL ORDER BY id", (cluster, *LIVE)) as cur:
             return await cur.fetchall()

@@ -11,6 +11,7 @@ import logging
 from cloud_controller.db.instances import InstanceRepository
 from cloud_controller.services import lifecycle
 from cloud_controller.services.images import split_location
+from cloud_controller.services.network_view import metadata_options
 from mallee import errors
 from mallee.faults import crash_point
 from mallee.netnames import public_dns_name
@@ -76,6 +77,7 @@ class Launcher:
             "private_ip": row["private_ip"], "hostname": None,
             "groups": [g["id"] for g in groups],
             "metadata": self._metadata(row, groups),
+            "metadata_options": metadata_options(row),
         }
 
     def _metadata(self, row, groups) -> dict:

@@ -24,6 +24,13 @@ from mallee import errors
 log = logging.getLogger(__name__)
 
 
+def metadata_options(row) -> dict:
+    """What the node's metadata service enforces for one instance (its launch
+    spec carries it first, the view after every ModifyInstanceMetadataOptions)."""
+    return {"http_tokens": row["http_tokens"],
+            "http_put_response_hop_limit": row["http_put_response_hop_limit"]}
+
+
 def rules_view(rules) -> list[dict]:
     """Stored rules (one per target) as the view's rules (targets per port range)."""
     merged: dict[tuple, dict] = {}
@@ -80,7 +87,8 @@ class NetworkViews:
             "subnet": subnet, "gateway": gateway,
             "instances": [{"instance_id": r["id"], "mac": r["mac"],
                            "private_ip": r["private_ip"], "public_ip": r["public_ip"],
-                           "groups": sorted(g["id"] for g in member_of[r["id"]])}
+                           "groups": sorted(g["id"] for g in member_of[r["id"]]),
+                           "metadata": metadata_options(r)}
                           for r in rows],
             "groups": [{"group_id": g["id"],
                         "ingress": rules_view([r for r in by_group[g["id"]] if not r["egress"]]),

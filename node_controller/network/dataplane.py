@@ -190,6 +190,9 @@ class DataPlane:
             entry = self.view.instance(port.instance_id)
             if entry is not None:
                 port = replace(port, groups=entry.groups, public_ip=entry.public_ip)
+                if entry.metadata is not None:
+                    port = replace(port, tokens_required=entry.metadata.tokens_required,
+                                   hop_limit=entry.metadata.hop_limit)
             out.append(port)
         return sorted(out, key=lambda p: p.instance_id)
 

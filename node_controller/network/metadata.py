@@ -7,8 +7,11 @@ the bridge's anti-spoofing makes trustworthy; unknown callers get 403.
 
 IMDSv2: PUT /latest/api/token with X-aws-ec2-metadata-token-ttl-seconds
 (1..21600) returns a token bound to the caller's address; a GET carrying a
-bad or expired token gets 401; a GET without one is IMDSv1. Replies leave
-with IP TTL 1 (the hop limit), so they cannot be relayed beyond a guest.
+bad or expired token gets 401; a GET without one is IMDSv1, or 401 when the
+instance's HttpTokens is `required`. Replies leave with IP TTL 1, so they
+cannot be relayed beyond a guest; a token's reply leaves with the
+instance's HttpPutResponseHopLimit (ModifyInstanceMetadataOptions), which
+the CLC's network view carries to the node.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +46,8 @@ class Caller:
     public_ip: str | None
     subnet: str
     region: str
+    tokens_required: bool = False  # HttpTokens=required: a GET without a token is 401
+    hop_limit: int = HOP_LIMIT  # HttpPutResponseHopLimit: the token reply's IP TTL
 
 
 Resolve = Callable[[str], "Caller | None"]
@@ -145,6 +151,15 @@ def _walk(tree: dict, parts: list[str]) -> str | dict | None:
     return node
 
 
+def _set_ttl(request: web.Request, ttl: int) -> None:
+    """This connection's replies leave with IP TTL `ttl` (the listener's is HOP_LIMIT):
+    a token then reaches a container behind the guest only if the owner allowed
+    the extra hops."""
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is not None and ttl != HOP_LIMIT:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+
+
 def create_metadata_app(resolve: Resolve) -> web.Application:
     tokens = Tokens()
 
@@ -166,11 +181,14 @@ def create_metadata_app(resolve: Resolve) -> web.Application:
             return text("Bad Request\n", 400)
         response = text(tokens.issue(caller.private_ip, int(raw)))
         response.headers[TTL_HEADER] = raw
+        _set_ttl(request, caller.hop_limit)
         return response
 
     async def get(request: web.Request) -> web.Response:
         caller = caller_of(request)
         token = request.headers.get(TOKEN_HEADER)
+        if token is None and caller.tokens_required:  # IMDSv1 refused, as EC2 does
+            return text("Unauthorized\n", 401)
         if token is not None and not tokens.valid(token, caller.private_ip):
             return text("Unauthorized\n", 401)
         path = request.match_info["path"]

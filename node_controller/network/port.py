@@ -14,6 +14,9 @@ class Port:
     groups: tuple[str, ...] = ()
     public_ip: str | None = None
     hostname: str | None = None
+    # ModifyInstanceMetadataOptions: IMDSv2 only, and the token reply's IP TTL.
+    tokens_required: bool = False
+    hop_limit: int = 1
     spec: dict = field(default_factory=dict, compare=False, repr=False)  # for metadata
 
     @property
@@ -26,4 +29,8 @@ class Port:
                    private_ip=spec["private_ip"], groups=tuple(spec.get("groups") or ()),
                    public_ip=spec.get("public_ip"),
                    hostname=spec.get("hostname") or "ip-" + spec["private_ip"].replace(".", "-"),
+                   tokens_required=(spec.get("metadata_options") or {}).get("http_tokens")
+                   == "required",
+                   hop_limit=int((spec.get("metadata_options") or {}).get(
+                       "http_put_response_hop_limit") or 1),
                    spec=spec)

@@ -69,7 +69,7 @@ class NodeNetwork:
         if port is None:
             return None
         return Caller(port.spec, port.private_ip, port.public_ip, self.plane.config.subnet,
-                      self.region)
+                      self.region, port.tokens_required, port.hop_limit)
 
     async def close(self) -> None:
         if self._metadata is not None:

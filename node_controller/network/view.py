@@ -40,6 +40,13 @@ class InstanceAddress:
     private_ip: str
     public_ip: str | None
     groups: tuple[str, ...]
+    metadata: "MetadataOptions | None" = None  # None: what the launch spec said
+
+
+@dataclass(frozen=True)
+class MetadataOptions:
+    tokens_required: bool
+    hop_limit: int
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,17 @@ def parse_rule(data: dict, where: str) -> Rule:
     return Rule(protocol, from_port, to_port, cidrs, sources)
 
 
+def _metadata(data, where: str) -> MetadataOptions | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict) or data.get("http_tokens") not in ("optional", "required"):
+        raise ViewError(f"{where}.metadata: http_tokens must be optional or required")
+    hops = data.get("http_put_response_hop_limit")
+    if not isinstance(hops, int) or isinstance(hops, bool) or not 1 <= hops <= 64:
+        raise ViewError(f"{where}.metadata: http_put_response_hop_limit must be 1..64")
+    return MetadataOptions(data["http_tokens"] == "required", hops)
+
+
 def parse_view(data) -> NetworkView:
     if not isinstance(data, dict):
         raise ViewError("the view must be a JSON object")
@@ -147,7 +165,8 @@ def parse_view(data) -> NetworkView:
         public_ip = _ipv4(public_ip, where) if public_ip else None
         groups = tuple(_group_id(g, where) for g in item.get("groups") or ())
         seen_ips[private_ip], seen_ids = instance_id, seen_ids | {instance_id}
-        instances.append(InstanceAddress(instance_id, mac, private_ip, public_ip, groups))
+        instances.append(InstanceAddress(instance_id, mac, private_ip, public_ip, groups,
+                                         _metadata(item.get("metadata"), where)))
     groups, seen_groups = [], set()
     for n, item in enumerate(data.get("groups") or ()):
         where = f"view.groups[{n}]"

@@ -3,8 +3,7 @@
 import pytest
 from botocore.exceptions import ClientError
 
-from cluster_controller.client import ClusterClient
-from mallee.rpc import client_ssl_context
+from tests.api.network_view import cc_network, view_instance
 
 
 def code(excinfo):
@@ -27,24 +26,6 @@ def terminate(cloud, ec2, ids):
     ec2.terminate_instances(InstanceIds=ids)
     assert cloud.wait_for(lambda: all(instance(ec2, i)["State"]["Name"] == "terminated"
                                       for i in ids), timeout=30)
-
-
-def cc_network(cloud):
-    """The CC's describe_network, as the admin CLI would read it."""
-    async def call():
-        ref = cloud.settings.clusters[0]
-        client = ClusterClient(ref.host, ref.port,
-                               client_ssl_context(cloud.settings.pki_dir, "admin"))
-        try:
-            return await client.describe_network()
-        finally:
-            await client.close()
-    return cloud.run(call())
-
-
-def view_instance(cloud, instance_id):
-    view = cc_network(cloud)["view"] or {}
-    return next((i for i in view.get("instances", []) if i["instance_id"] == instance_id), None)
 
 
 @pytest.fixture(scope="module")

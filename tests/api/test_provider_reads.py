@@ -5,6 +5,8 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.api.network_view import view_instance
+
 
 def code(excinfo):
     return excinfo.value.response["Error"]["Code"]
@@ -114,7 +116,7 @@ def test_every_instance_attribute_answers(ec2, launched):
     assert code(e) == "UnsupportedOperation"
 
 
-def test_credit_metadata_and_uefi(ec2, launched):
+def test_credit_metadata_and_uefi(cloud, ec2, launched):
     instance, _ = launched
     instance_id = instance["InstanceId"]
     specs = ec2.describe_instance_credit_specifications(InstanceIds=[instance_id])
@@ -130,6 +132,10 @@ def test_credit_metadata_and_uefi(ec2, launched):
     options = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
         "Instances"][0]["MetadataOptions"]
     assert options["HttpTokens"] == "optional" and options["InstanceMetadataTags"] == "enabled"
+    # The node's metadata service learns it from the view the CC sends it.
+    assert cloud.wait_for(lambda: (view_instance(cloud, instance_id) or {}).get("metadata") == {
+        "http_tokens": "optional", "http_put_response_hop_limit": 2}, timeout=10), \
+        view_instance(cloud, instance_id)
     with pytest.raises(ClientError) as e:
         ec2.modify_instance_metadata_options(InstanceId=instance_id, HttpTokens="sometimes")
     assert code(e) == "InvalidParameterValue"

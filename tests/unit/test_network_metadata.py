@@ -88,3 +88,49 @@ async def test_unknown_callers_get_403(anonymous):
 async def test_no_user_data_and_no_public_ip_are_404(client):
     assert (await client.get("/latest/user-data")).status == 404
     assert (await client.get("/latest/meta-data/public-ipv4")).status == 404
+
+
+REQUIRED = {"127.0.0.1": Caller(SPEC, "10.64.0.5", None, "10.64.0.0/16", "mallee",
+                                tokens_required=True, hop_limit=3)}.get
+
+
+@served(REQUIRED)
+async def test_http_tokens_required_refuses_imdsv1_and_serves_v2(client):
+    assert (await client.get("/latest/meta-data/instance-id")).status == 401
+    token = await (await client.put("/latest/api/token", headers={
+        "X-aws-ec2-metadata-token-ttl-seconds": "60"})).text()
+    answer = await client.get("/latest/meta-data/instance-id",
+                              headers={"X-aws-ec2-metadata-token": token})
+    assert (answer.status, await answer.text()) == (200, SPEC["instance_id"])
+
+
+def test_a_token_reply_leaves_with_the_instances_hop_limit():
+    import socket
+    from types import SimpleNamespace
+    from node_controller.network.metadata import _set_ttl
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname()) as _, server.accept()[0] as conn:
+        request = SimpleNamespace(transport=SimpleNamespace(get_extra_info=lambda k: conn))
+        _set_ttl(request, 3)
+        assert conn.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 3
+
+
+def test_the_view_carries_metadata_options_to_the_port():
+    from node_controller.network.port import Port
+    from node_controller.network.view import ViewError, parse_view
+    import pytest
+    item = {"instance_id": SPEC["instance_id"], "mac": SPEC["mac"], "private_ip": "10.64.0.5",
+            "metadata": {"http_tokens": "required", "http_put_response_hop_limit": 4}}
+    view = parse_view({"version": 2, "subnet": "10.64.0.0/16", "gateway": "10.64.0.1",
+                       "instances": [item], "groups": []})
+    entry = view.instance(SPEC["instance_id"])
+    assert (entry.metadata.tokens_required, entry.metadata.hop_limit) == (True, 4)
+    port = Port.from_spec({**SPEC, "private_ip": "10.64.0.5",
+                           "metadata_options": {"http_tokens": "optional",
+                                                "http_put_response_hop_limit": 1}})
+    assert (port.tokens_required, port.hop_limit) == (False, 1)
+    for bad in ({"http_tokens": "sometimes", "http_put_response_hop_limit": 1},
+                {"http_tokens": "required", "http_put_response_hop_limit": 65}):
+        with pytest.raises(ViewError):
+            parse_view({"version": 2, "subnet": "10.64.0.0/16", "gateway": "10.64.0.1",
+                        "instances": [{**item, "metadata": bad}], "groups": []})
