@@ -26,7 +26,6 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.harness import Cloud
 
 pytestmark = pytest.mark.clients
 
@@ -45,14 +44,12 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def ansible_cloud(tmp_path_factory):
+def ansible_cloud(clients_cloud):
+    """The client suite's cloud (conftest.py), with ansible-playbook at hand."""
     if not PLAYBOOK_BIN.exists():
         pytest.skip(f"{PLAYBOOK_BIN} is missing: `make venv` installs ansible (pyproject's "
                     "test extra)")
-    from tests.api.conftest import available_components
-    cloud = Cloud(tmp_path_factory.mktemp("ansible-cloud"), available_components()).start()
-    yield cloud
-    cloud.stop()
+    return clients_cloud
 
 
 @pytest.fixture(scope="module")
@@ -150,18 +147,9 @@ def test_s3_playbook_twice_then_nothing_left(ansible_cloud, ansible_user, playbo
 # Everything else passed: ec2_vpc_subnet_info, ec2_key, ec2_security_group (ingress and
 # egress rules), ec2_instance on an existing instance (wait for running, tags; a second run
 # changes nothing), ec2_instance_info, ec2_tag, and removing the instance, group and key.
-@pytest.fixture(scope="module")
-def test_image(ansible_cloud, tmp_path_factory):
-    """The test image, bundled, uploaded and registered as `make up` does."""
-    from mallee.images.publish import Signer, publish_test_image
-    return publish_test_image(ansible_cloud.client("ec2"), ansible_cloud.client("s3"),
-                              Signer.from_env(ansible_cloud.cli_env()),
-                              tmp_path_factory.mktemp("ansible-image"))["image"]
-
-
 def test_ec2_playbook_twice_then_nothing_left(ansible_cloud, ansible_user, playbook,
-                                              test_image):
-    names = {"prefix": "ansible-ec2", "image_id": test_image}
+                                              clients_image):
+    names = {"prefix": "ansible-ec2", "image_id": clients_image["image"]}
     ec2 = ansible_cloud.client("ec2", ansible_user)
     try:
         first = playbook("ec2.yml", **names)
