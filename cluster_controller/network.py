@@ -61,6 +61,12 @@ def _valid_view(view) -> dict:
     return view
 
 
+def _replaces(view: dict, held: dict | None) -> bool:
+    """A view of another cloud (epoch) replaces what is held; of the same, a newer one."""
+    return (held is None or view.get("epoch", "") != held.get("epoch", "")
+            or view["version"] >= held["version"])
+
+
 class NetworkState:
     def __init__(self, settings: Settings, registry: NodeRegistry):
         net = settings.network
@@ -119,7 +125,7 @@ class NetworkState:
     # --- the view ------------------------------------------------------------------
     async def apply(self, view) -> dict:
         view = _valid_view(view)
-        if view["version"] >= self.version:
+        if _replaces(view, self.view):
             self.view = view
         self.push_all()
         return {"version": self.version, "applied": self.version == view["version"]}
@@ -172,7 +178,8 @@ class NetworkState:
         if node.status != "up" or self.view is None:
             return
         reported = node.resource.get("network") or {}
-        behind = reported.get("version", 0) < self.version or reported.get("error")
+        behind = (reported.get("epoch", "") != self.view.get("epoch", "")
+                  or reported.get("version", 0) < self.version or reported.get("error"))
         if behind and not (self._pushing.get(node.endpoint)
                            and not self._pushing[node.endpoint].done()):
             self._push(node)

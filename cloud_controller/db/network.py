@@ -18,13 +18,16 @@ class NetworkRepository:
                 f"AND private_ip IS NOT NULL ORDER BY id", (cluster, *LIVE)) as cur:
             return await cur.fetchall()
 
-    async def version(self, cluster: str) -> tuple[int, str]:
-        async with self.db.execute("SELECT version, digest FROM network_views WHERE cluster=?",
-                                   (cluster,)) as cur:
+    async def version(self, cluster: str) -> tuple[int, str, str]:
+        """(version, digest, epoch) of the cluster's view; (0, "", "") before the first."""
+        async with self.db.execute("SELECT version, digest, epoch FROM network_views "
+                                   "WHERE cluster=?", (cluster,)) as cur:
             row = await cur.fetchone()
-        return (row[0], row[1]) if row else (0, "")
+        return (row[0], row[1], row[2]) if row else (0, "", "")
 
     async def set_version(self, cluster: str, version: int, digest: str) -> None:
+        """The first row of a cluster draws its epoch; later versions keep it."""
         await self.db.execute(
-            "INSERT INTO network_views VALUES (?, ?, ?) ON CONFLICT (cluster) DO UPDATE "
+            "INSERT INTO network_views (cluster, version, digest, epoch) "
+            "VALUES (?, ?, ?, lower(hex(randomblob(8)))) ON CONFLICT (cluster) DO UPDATE "
             "SET version=excluded.version, digest=excluded.digest", (cluster, version, digest))

@@ -104,14 +104,15 @@ class NetworkViews:
         async with self._lock:
             content = await self.content(cluster)
             digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-            version, known = await self.repo.version(cluster.ref.name)
+            version, known, epoch = await self.repo.version(cluster.ref.name)
             if digest != known:
                 async with self.db.unit():  # the version read and bumped in one unit
-                    version, known = await self.repo.version(cluster.ref.name)
+                    version, known, _ = await self.repo.version(cluster.ref.name)
                     if digest != known:
                         version += 1
                         await self.repo.set_version(cluster.ref.name, version, digest)
-            return {"version": version, **content}
+                    _, _, epoch = await self.repo.version(cluster.ref.name)
+            return {"version": version, "epoch": epoch, **content}
 
     async def push(self, cluster) -> dict:
         view = await self.current(cluster)

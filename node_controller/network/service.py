@@ -20,7 +20,7 @@ from node_controller.network.metadata import (HOP_LIMIT, Caller, MetadataServer,
                                               create_metadata_app)
 from node_controller.network.names import METADATA_IP, tap_name
 from node_controller.network.port import Port
-from node_controller.network.view import ViewError, parse_view
+from node_controller.network.view import NetworkView, ViewError, parse_view
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +29,21 @@ class NodeNetwork:
     def __init__(self, plane: DataPlane | None, region: str = "mallee"):
         self.plane = plane
         self.region = region
-        self.version = 0
+        self.held: NetworkView | None = None  # the last view applied (or saved)
         self.error: str | None = None
         self._metadata: MetadataServer | None = None
+
+    @property
+    def version(self) -> int:
+        return self.held.version if self.held else 0
 
     @property
     def enforcing(self) -> bool:
         return self.plane is not None
 
     def status(self) -> dict:
-        return {"version": self.version, "error": self.error}
+        return {"version": self.version, "epoch": self.held.epoch if self.held else "",
+                "error": self.error}
 
     async def start(self, ports: list[Port] = ()) -> None:
         """Build (or adopt) the data plane, re-plug the guests that still run,
@@ -50,7 +55,7 @@ class NodeNetwork:
             await asyncio.to_thread(plane.ensure)
             saved = await asyncio.to_thread(plane.load_saved_view)
             await asyncio.to_thread(plane.rebuild, list(ports), saved)
-            self.version = saved.version if saved else 0
+            self.held = saved
             sock = await asyncio.to_thread(namespace.socket_in_namespace, plane.config.namespace,
                                            METADATA_IP, 80, HOP_LIMIT)
         except (NetworkError, OSError) as exc:
@@ -81,8 +86,12 @@ class NodeNetwork:
             view = parse_view(raw)
         except ViewError as exc:
             raise errors.InvalidParameterValue(f"network view: {exc}") from None
-        if view.version < self.version:
+        if not view.supersedes(self.held):
             return {"version": self.version, "applied": False}
+        if self.held is not None and view.epoch != self.held.epoch:
+            log.warning("network view %d of another cloud (epoch %s) replaces view %d of "
+                        "epoch %s", view.version, view.epoch or "-", self.held.version,
+                        self.held.epoch or "-")
         if self.plane is not None:
             try:
                 seconds = await asyncio.to_thread(self.plane.apply_view, view, raw)
@@ -92,7 +101,7 @@ class NodeNetwork:
                 raise errors.InternalError(f"Network view {view.version} could not be "
                                            f"applied on this node: {exc}") from None
             log.info("network view %d applied in %.3fs", view.version, seconds)
-        self.version, self.error = view.version, None
+        self.held, self.error = view, None
         return {"version": self.version, "applied": True}
 
     # -- guests ---------------------------------------------------------------

@@ -56,6 +56,12 @@ class NetworkView:
     gateway: str
     instances: tuple[InstanceAddress, ...]
     groups: tuple[Group, ...]
+    epoch: str = ""  # the cloud whose versions these are (docs/network.md)
+
+    def supersedes(self, held: "NetworkView | None") -> bool:
+        """Whether this view replaces the one a node holds: any view of another
+        cloud (epoch) does; of the same cloud, only one at least as new."""
+        return held is None or self.epoch != held.epoch or self.version >= held.version
 
     def instance(self, instance_id: str) -> InstanceAddress | None:
         return next((i for i in self.instances if i.instance_id == instance_id), None)
@@ -182,7 +188,10 @@ def parse_view(data) -> NetworkView:
         egress = None if raw_egress is None else tuple(
             parse_rule(r, f"{where}.egress[{i}]") for i, r in enumerate(raw_egress))
         groups.append(Group(group_id, ingress, egress))
-    return NetworkView(version, subnet, gateway, tuple(instances), tuple(groups))
+    epoch = data.get("epoch", "")
+    if not isinstance(epoch, str) or len(epoch) > 64:
+        raise ViewError(f"view: epoch {epoch!r} is not a string of at most 64 characters")
+    return NetworkView(version, subnet, gateway, tuple(instances), tuple(groups), epoch)
 
 
 def empty_view(subnet: str, gateway: str) -> NetworkView:

@@ -69,6 +69,7 @@ def test_ten_instances_get_distinct_private_addresses(roomy):
     assert network["view"]["subnet"] == cloud.settings.network.private_subnet
     assert network["view"]["gateway"] == "10.64.0.1"
     assert network["nodes"] and network["version"] == network["view"]["version"]
+    assert len(network["view"]["epoch"]) == 16  # this cloud's, the same for every version
 
     def nodes_applied():  # every node reports the CC's version, without an error
         network = cc_network(cloud)
