@@ -143,6 +143,12 @@ def test_terraform_builds_plans_clean_and_destroys(request, clients_cloud, clien
     assert [p["IpRanges"] for p in group["IpPermissionsEgress"]] == [[{"CidrIp": "0.0.0.0/0"}]]
     assert out["zones"] == ["mallee-1a"]
     assert s3.head_bucket(Bucket=bucket)
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+    assert tags == {"Project": "tf-test", "Env": "test"}
+    assert s3.get_object(Bucket=bucket, Key="hello.txt")["Body"].read() == \
+        b"hello from terraform\n"
+    assert s3.get_object_tagging(Bucket=bucket, Key="hello.txt")["TagSet"] == [
+        {"Key": "Kind", "Value": "greeting"}]
 
     # a second plan shows no changes; refresh reads everything again
     run(terraform, "plan", "-detailed-exitcode", log="plan")

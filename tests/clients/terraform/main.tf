@@ -1,5 +1,4 @@
-# The stack of issue 12's Tests section, as a new user writes it (the S3 tags part
-# belongs to the S3 tagging work: the bucket here is untagged).
+# The stack of issue 12's Tests section, as a new user writes it.
 terraform {
   required_providers {
     aws = { source = "hashicorp/aws", version = "5.100.0" }
@@ -101,6 +100,14 @@ resource "aws_eip_association" "tf" {
 resource "aws_s3_bucket" "tf" {
   bucket        = var.bucket
   force_destroy = true
+  tags          = { Project = "tf-test", Env = "test" }
+}
+
+resource "aws_s3_object" "tf" {
+  bucket  = aws_s3_bucket.tf.id
+  key     = "hello.txt"
+  content = "hello from terraform\n"
+  tags    = { Kind = "greeting" }
 }
 
 output "instance_id" { value = aws_instance.tf.id }
