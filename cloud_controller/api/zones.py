@@ -7,6 +7,7 @@ from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
 from mallee import errors
 from cloud_controller.api.query import Filter, listparam, param
+from cloud_controller.services.placement import launchable
 
 
 @dataclass
@@ -59,7 +60,9 @@ def _verbose_lines(ctx: RequestContext, cluster) -> list[dict]:
               "zoneState": f"{ref.host} arn:euca:eucalyptus:{ref.zone}:cluster:{ref.name}/"},
              {"zoneName": "|- vm types", "zoneState": "free / max   cpu   ram  disk"}]
     for vmtype in ctx.cloud.settings.vmtypes:
-        free, total = cluster.capacity(vmtype)
+        # Free: what RunInstances would take now (none while the cluster is down).
+        free = launchable(cluster, ctx.cloud.instances.reservations, vmtype)
+        total = cluster.capacity(vmtype)[1]
         lines.append({"zoneName": f"|- {vmtype.name}",
                       "zoneState": f"{free:04d} / {total:04d}  {vmtype.cpu:>3} "
                                    f"{vmtype.memory:>5} {vmtype.disk:>5}"})

@@ -55,6 +55,16 @@ def free_slots(cluster: ClusterState, vmtype: VmType,
     return sum(fits(vmtype, *room) for room in free.values())
 
 
+def launchable(cluster: ClusterState, reservations: dict[str, Reservations],
+               vmtype: VmType) -> int:
+    """How many `vmtype` RunInstances could place on this cluster now: none while it
+    is unavailable, else its free room less what launches hold there."""
+    if not cluster.available:
+        return 0
+    held = reservations.setdefault(cluster.ref.name, Reservations()).outstanding(cluster)
+    return free_slots(cluster, vmtype, held)
+
+
 def choose_cluster(clusters: list[ClusterState], reservations: dict[str, Reservations],
                    vmtype: VmType, zone: str | None, min_count: int,
                    max_count: int) -> tuple[ClusterState, int]:
@@ -67,8 +77,7 @@ def choose_cluster(clusters: list[ClusterState], reservations: dict[str, Reserva
     for cluster in candidates:
         if not cluster.available:
             continue
-        held = reservations.setdefault(cluster.ref.name, Reservations()).outstanding(cluster)
-        free = free_slots(cluster, vmtype, held)
+        free = launchable(cluster, reservations, vmtype)
         if free > best_free:
             best, best_free = cluster, free
     if best is None or best_free < min_count:
