@@ -120,7 +120,9 @@ def create_apps(settings: Settings) -> tuple[web.Application, web.Application]:
     s3[STATE] = state
     s3.cleanup_ctx.append(_resources(settings, state))
     s3.router.add_get("/healthz", healthz)
-    s3.router.add_route("*", "/{tail:.*}", s3_entry)
+    # [\s\S], not ".": aiohttp matches the decoded path, and "." stops at a newline, so a
+    # key holding "%0A" was aiohttp's bare 404 instead of an object.
+    s3.router.add_route("*", r"/{tail:[\s\S]*}", s3_entry)
 
     rpc_app = rpc.rpc_application()
     rpc_app.cleanup_ctx.append(_resources(settings, state))

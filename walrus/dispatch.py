@@ -26,9 +26,20 @@ class Route:
     permission: str | None = None
 
 
+# S3's sub-resources that Walrus does not serve: any method on them answers 501
+# NotImplemented (with its code), never the plain bucket or object operation
+# (a listing, a CreateBucket, a GetObject) that the path alone would name.
+UNSERVED_BUCKET = ("abac", "analytics", "intelligent-tiering", "inventory", "metrics",
+                   "metadataAnnotationTable", "metadataConfiguration",
+                   "metadataInventoryTable", "metadataJournalTable", "metadataTable",
+                   "policyStatus", "session")
+UNSERVED_OBJECT = ("annotation", "encryption", "legal-hold", "renameObject", "restore",
+                   "retention", "select", "select-type", "torrent")
+
 BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "versions", "uploads", "delete",
-                       "tagging", *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
-OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging")
+                       "tagging", *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS,
+                       *UNSERVED_BUCKET)
+OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging", *UNSERVED_OBJECT)
 
 R, W, RACP, WACP = acl.READ, acl.WRITE, acl.READ_ACP, acl.WRITE_ACP
 TABLE: dict[tuple[str, str, str], Route] = {
