@@ -208,10 +208,13 @@ class Store:
         # raced a change from caching what it saw. Writes re-check the bucket anyway.
         self._buckets: dict[str, Bucket] = {}
         self._bucket_epoch = 0
+        # Each bucket's CORS rules (JSON, or None), read on every request with an Origin.
+        self._cors: dict[str, str | None] = {}
 
     def _bucket_changed(self, name: str) -> None:
         self._bucket_epoch += 1
         self._buckets.pop(name, None)
+        self._cors.pop(name, None)
 
     async def close(self) -> None:
         """Finish background blob work (the database is its owner's to close)."""
@@ -301,6 +304,7 @@ class Store:
             for upload_id in uploads:
                 blobs += self._drop_upload(conn, upload_id)
             conn.execute("DELETE FROM bucket_tags WHERE bucket=?", (name,))
+            conn.execute("DELETE FROM bucket_cors WHERE bucket=?", (name,))
             conn.execute("DELETE FROM buckets WHERE name=?", (name,))
             return blobs
         try:
@@ -334,6 +338,31 @@ class Store:
             _require_bucket(conn, name)
             _write_tags(conn, "bucket_tags", "bucket", name, tags)
         await self.db.write(write)
+
+    async def bucket_cors(self, name: str) -> str | None:
+        """The bucket's CORS rules as stored (JSON), None when it has none or is gone."""
+        if name in self._cors:
+            return self._cors[name]
+        epoch = self._bucket_epoch
+        row = await self.db.one("SELECT rules FROM bucket_cors WHERE bucket=?", name)
+        rules = row["rules"] if row else None
+        if epoch == self._bucket_epoch:
+            if len(self._cors) >= 10000:
+                self._cors.clear()
+            self._cors[name] = rules
+        return rules
+
+    async def set_bucket_cors(self, name: str, rules: str | None) -> None:
+        """Replace the bucket's CORS rules (PutBucketCors; None for DeleteBucketCors)."""
+        def write(conn):
+            _require_bucket(conn, name)
+            conn.execute("DELETE FROM bucket_cors WHERE bucket=?", (name,))
+            if rules is not None:
+                conn.execute("INSERT INTO bucket_cors VALUES (?,?)", (name, rules))
+        try:
+            await self.db.write(write)
+        finally:
+            self._bucket_changed(name)
 
     # --- objects ----------------------------------------------------------
     async def get(self, bucket: str, key: str, with_tags: bool = False) -> Object | None:
