@@ -13,7 +13,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from walrus import acl, errors
-from walrus.api import bucket_config, buckets, cors, multipart, objects, tagging
+from walrus.api import attributes, bucket_config, buckets, cors, multipart, objects, tagging
 from walrus.context import Ctx
 
 Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
@@ -39,7 +39,7 @@ UNSERVED_OBJECT = ("annotation", "encryption", "legal-hold", "renameObject", "re
 BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "versions", "uploads", "delete",
                        "tagging", "cors", *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS,
                        *UNSERVED_BUCKET)
-OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging", *UNSERVED_OBJECT)
+OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging", "attributes", *UNSERVED_OBJECT)
 
 R, W, RACP, WACP = acl.READ, acl.WRITE, acl.READ_ACP, acl.WRITE_ACP
 TABLE: dict[tuple[str, str, str], Route] = {
@@ -75,6 +75,7 @@ TABLE: dict[tuple[str, str, str], Route] = {
     ("object", "GET", "tagging"): Route(tagging.get_object_tagging, "object", RACP),
     ("object", "PUT", "tagging"): Route(tagging.put_object_tagging, "object", WACP),
     ("object", "DELETE", "tagging"): Route(tagging.delete_object_tagging, "object", WACP),
+    ("object", "GET", "attributes"): Route(attributes.get_object_attributes, "object", R),
     # CORS: reading the rules takes READ_ACP, changing them FULL_CONTROL, as for tags (no
     # ACL permission of S3's grants them; AWS leaves them to the owner and policies).
     ("bucket", "GET", "cors"): Route(cors.get_bucket_cors, "bucket", RACP),

@@ -31,7 +31,7 @@ OPERATIONS = [
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
     "PutBucketTagging", "GetBucketTagging", "DeleteBucketTagging",
     "PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging",
-    "PutBucketCors", "GetBucketCors", "DeleteBucketCors",
+    "PutBucketCors", "GetBucketCors", "DeleteBucketCors", "GetObjectAttributes",
 ]
 # Routes of walrus/dispatch.py's table no operation above reaches, each with the reason.
 UNFUZZED = {("bucket", method, sub): "a constant answer (not configured, or versioning off)"

@@ -147,3 +147,112 @@ def test_control_character_keys_listed_with_encoding_type_url(server, s3, bucket
     assert "<Key>ctl%01one</Key>" in raw.text and "<EncodingType>url</EncodingType>" in raw.text
     bad = signed(server, ALICE, "GET", f"/{bucket}?encoding-type=base64")
     assert bad.status_code == 400 and "<Code>InvalidArgument</Code>" in bad.text
+
+
+# --- GetObjectAttributes ---------------------------------------------------------------
+
+ALL_ATTRIBUTES = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+
+
+def test_get_object_attributes(s3, bucket):
+    body = b"attributes " * 50
+    put = s3.put_object(Bucket=bucket, Key="a", Body=body, ChecksumAlgorithm="SHA256")
+    got = s3.get_object_attributes(Bucket=bucket, Key="a", ObjectAttributes=ALL_ATTRIBUTES)
+    assert got["ETag"] == put["ETag"].strip('"')
+    assert got["Checksum"]["ChecksumSHA256"] == put["ChecksumSHA256"]
+    assert got["Checksum"]["ChecksumType"] == "FULL_OBJECT"
+    assert got["StorageClass"] == "STANDARD"
+    assert got["ObjectSize"] == len(body)
+    assert "ObjectParts" not in got  # a single PUT has no parts
+    assert got["LastModified"] == s3.head_object(Bucket=bucket, Key="a")["LastModified"]
+    only = s3.get_object_attributes(Bucket=bucket, Key="a", ObjectAttributes=["ObjectSize"])
+    assert only["ObjectSize"] == len(body) and "ETag" not in only and "Checksum" not in only
+
+
+def test_get_object_attributes_of_a_multipart_object(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")
+    parts = []
+    for n, data in enumerate([b"a" * (5 * 1024 * 1024), b"b" * 10], 1):
+        p = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=n,
+                           Body=data)
+        parts.append({"PartNumber": n, "ETag": p["ETag"]})
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"],
+                                 MultipartUpload={"Parts": parts})
+    got = s3.get_object_attributes(Bucket=bucket, Key="mp",
+                                   ObjectAttributes=["ObjectParts", "ETag", "ObjectSize"])
+    assert got["ObjectParts"]["TotalPartsCount"] == 2
+    assert got["ETag"].endswith("-2")
+    assert got["ObjectSize"] == 5 * 1024 * 1024 + 10
+
+
+def test_get_object_attributes_errors(server, s3, s3_bob, bucket):
+    s3.put_object(Bucket=bucket, Key="a", Body=b"x")
+    r = signed(server, ALICE, "GET", f"/{bucket}/a?attributes")
+    assert r.status_code == 400 and "<Code>InvalidArgument</Code>" in r.text
+    r = signed(server, ALICE, "GET", f"/{bucket}/a?attributes",
+               headers={"x-amz-object-attributes": "ETag,Colour"})
+    assert r.status_code == 400 and "<Code>InvalidArgument</Code>" in r.text
+    with pytest.raises(ClientError) as e:
+        s3.get_object_attributes(Bucket=bucket, Key="missing", ObjectAttributes=["ETag"])
+    assert (status(e), code(e)) == (404, "NoSuchKey")
+    with pytest.raises(ClientError) as e:
+        s3_bob.get_object_attributes(Bucket=bucket, Key="a", ObjectAttributes=["ETag"])
+    assert (status(e), code(e)) == (403, "AccessDenied")
+
+
+def test_awscli_get_object_attributes(aws, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="cli", Body=b"twelve bytes")
+    out = json.loads(aws("s3api", "get-object-attributes", "--bucket", bucket, "--key", "cli",
+                         "--object-attributes", "ETag", "ObjectSize", "StorageClass").stdout)
+    assert out["ObjectSize"] == 12 and out["StorageClass"] == "STANDARD"
+    assert out["ETag"] == hashlib.md5(b"twelve bytes").hexdigest()
+def _digest(algorithm: str, data: bytes) -> bytes:
+    if algorithm == "CRC32":
+        return zlib.crc32(data).to_bytes(4, "big")
+    return hashlib.new(algorithm.lower(), data).digest()
+
+
+@pytest.mark.parametrize("algorithm", ["SHA256", "SHA1", "CRC32"])
+def test_multipart_composite_checksum(s3, s3_when_required, bucket, algorithm):
+    """S3's composite: the algorithm over the parts' binary checksums, then -N."""
+    field = f"Checksum{algorithm}"
+    parts = [b"a" * (5 * 1024 * 1024), b"tail"]
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", ChecksumAlgorithm=algorithm)
+    done = []
+    for n, data in enumerate(parts, 1):
+        p = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=n,
+                           Body=data, ChecksumAlgorithm=algorithm)
+        assert p[field] == base64.b64encode(_digest(algorithm, data)).decode()
+        done.append({"PartNumber": n, "ETag": p["ETag"], field: p[field]})
+    listed = s3.list_parts(Bucket=bucket, Key="mp", UploadId=up["UploadId"])["Parts"]
+    assert [p[field] for p in listed] == [d[field] for d in done]
+    out = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"],
+                                       MultipartUpload={"Parts": done})
+    joined = _digest(algorithm, b"".join(_digest(algorithm, d) for d in parts))
+    composite = base64.b64encode(joined).decode() + "-2"
+    assert out[field] == composite
+    assert s3.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")[field] == composite
+    assert field not in s3_when_required.head_object(Bucket=bucket, Key="mp")
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["Checksum"])
+    assert attrs["Checksum"][field] == composite
+    assert attrs["Checksum"]["ChecksumType"] == "COMPOSITE"
+
+
+def test_full_object_checksum_type_completes_without_a_composite(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="full", ChecksumAlgorithm="CRC32",
+                                    ChecksumType="FULL_OBJECT")
+    p = s3.upload_part(Bucket=bucket, Key="full", UploadId=up["UploadId"], PartNumber=1,
+                       Body=b"only part", ChecksumAlgorithm="CRC32")
+    out = s3.complete_multipart_upload(Bucket=bucket, Key="full", UploadId=up["UploadId"],
+                                       MultipartUpload={"Parts": [
+                                           {"PartNumber": 1, "ETag": p["ETag"],
+                                            "ChecksumCRC32": p["ChecksumCRC32"]}]})
+    assert "ChecksumCRC32" not in out
+    assert "ChecksumCRC32" not in s3.head_object(Bucket=bucket, Key="full",
+                                                 ChecksumMode="ENABLED")
+
+
+def test_bad_checksum_algorithm_on_create(server, bucket):
+    r = signed(server, ALICE, "POST", f"/{bucket}/mp?uploads",
+               headers={"x-amz-checksum-algorithm": "MD4"})
+    assert r.status_code == 400 and "<Code>InvalidRequest</Code>" in r.text
