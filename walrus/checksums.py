@@ -83,3 +83,13 @@ def composite(algorithm: str, part_values: list[str]) -> str:
     for value in part_values:
         hasher.update(base64.b64decode(value))
     return f"{b64(hasher)}-{len(part_values)}"
+
+
+def response_headers(stored: dict) -> dict:
+    """An object's stored x-amz-checksum-* values with x-amz-checksum-type: COMPOSITE
+    for a multipart object's (`...-N`), FULL_OBJECT for a single PUT's."""
+    out = {k: v for k, v in stored.items() if algorithm_of_header(k)}
+    if out:
+        composite = any("-" in v for v in out.values())
+        out["x-amz-checksum-type"] = "COMPOSITE" if composite else "FULL_OBJECT"
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from walrus import errors, s3xml
+from walrus import checksums, errors, s3xml
 from walrus.context import Ctx
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
@@ -42,14 +42,12 @@ async def get_object_attributes(ctx: Ctx) -> web.Response:
     if "ETag" in asked:
         body["ETag"] = obj.etag  # S3 writes it here without quotes
     if "Checksum" in asked:
-        checksum = {CHECKSUM_FIELDS[k[len("x-amz-checksum-"):]]: v
-                    for k, v in obj.headers.items()
-                    if k.startswith("x-amz-checksum-") and k[len("x-amz-checksum-"):]
-                    in CHECKSUM_FIELDS}
-        if checksum:
-            composite = any("-" in v for v in checksum.values())
-            checksum["ChecksumType"] = "COMPOSITE" if composite else "FULL_OBJECT"
-            body["Checksum"] = checksum
+        found = checksums.response_headers(obj.headers)
+        if found:
+            kind = found.pop("x-amz-checksum-type")
+            body["Checksum"] = {CHECKSUM_FIELDS[checksums.algorithm_of_header(k)]: v
+                                for k, v in found.items()}
+            body["Checksum"]["ChecksumType"] = kind
     parts = _parts_count(obj.etag)
     if "ObjectParts" in asked and parts is not None:
         body["ObjectParts"] = {"PartsCount": parts}  # botocore reads it as TotalPartsCount

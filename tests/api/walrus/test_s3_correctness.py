@@ -103,6 +103,7 @@ def test_checksum_returned_with_checksum_mode(s3, s3_when_required, bucket, algo
     for op in ("get_object", "head_object"):
         got = getattr(s3, op)(Bucket=bucket, Key="c", ChecksumMode="ENABLED")
         assert got[field] == put[field]
+        assert got["ChecksumType"] == "FULL_OBJECT"
         # without the mode (boto3's default asks for it on GET), no checksum is sent
         plain = getattr(s3_when_required, op)(Bucket=bucket, Key="c")
         assert field not in plain
@@ -231,7 +232,8 @@ def test_multipart_composite_checksum(s3, s3_when_required, bucket, algorithm):
     joined = _digest(algorithm, b"".join(_digest(algorithm, d) for d in parts))
     composite = base64.b64encode(joined).decode() + "-2"
     assert out[field] == composite
-    assert s3.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")[field] == composite
+    head = s3.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
+    assert (head[field], head["ChecksumType"]) == (composite, "COMPOSITE")
     assert field not in s3_when_required.head_object(Bucket=bucket, Key="mp")
     attrs = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["Checksum"])
     assert attrs["Checksum"][field] == composite
