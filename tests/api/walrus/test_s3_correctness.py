@@ -258,3 +258,34 @@ def test_bad_checksum_algorithm_on_create(server, bucket):
     r = signed(server, ALICE, "POST", f"/{bucket}/mp?uploads",
                headers={"x-amz-checksum-algorithm": "MD4"})
     assert r.status_code == 400 and "<Code>InvalidRequest</Code>" in r.text
+
+
+def test_migrations_keep_existing_parts(tmp_path):
+    """A database made before CORS and part checksums (version 2) opens at the newest
+    version: an open upload's parts keep their rows with no checksum, no bucket has CORS."""
+    import asyncio
+    import sqlite3
+
+    from mallee import migrations
+    from walrus.db import MIGRATIONS, Database
+
+    path = tmp_path / "walrus.db"
+    conn = sqlite3.connect(path)
+    for step in migrations.found(MIGRATIONS)[:2]:
+        conn.executescript(step.script)
+    conn.execute("INSERT INTO parts VALUES ('u1', 1, 'blob', 5, 'e', 0)")
+    conn.commit()
+    conn.close()
+
+    async def upgrade():
+        db = Database(path)
+        await db.open()
+        try:
+            return ((await db.one("PRAGMA user_version"))[0],
+                    [tuple(r) for r in await db.all("SELECT part_number, checksum FROM parts")],
+                    (await db.one("SELECT count(*) FROM bucket_cors"))[0])
+        finally:
+            await db.close()
+    version, parts, cors_rows = asyncio.run(upgrade())
+    assert version == len(migrations.found(MIGRATIONS)) >= 4
+    assert parts == [(1, "")] and cors_rows == 0
