@@ -17,7 +17,9 @@ from mallee.service import REQUEST_ID, Site, internal_error, request_id_middlewa
 from mallee.settings import Settings, SettingsError
 from walrus import names, routing, s3xml
 from walrus import rpc as walrus_rpc
-from walrus.auth import authenticate
+from walrus.acl import ANONYMOUS
+from walrus.api import cors as cors_api
+from walrus.auth import Authenticated, authenticate
 from walrus.blobs import BlobStore
 from walrus.context import Ctx
 from walrus.credstore import CredentialStore
@@ -70,8 +72,12 @@ async def s3_entry(request: web.Request) -> web.StreamResponse:
     routing.check_utf8(request.headers, request.raw_path)
     target = routing.resolve(request.headers.get("Host", ""),
                              request.raw_path.split("?", 1)[0], state["hosts"])
-    auth = await authenticate(request, target, state["creds"].lookup,
-                              settings.cloud.clock_skew_seconds)
+    await cors_api.headers_for(request, state["store"], target.bucket)
+    if request.method == "OPTIONS":
+        auth = Authenticated(ANONYMOUS)  # a preflight is never signed: S3 answers it from CORS
+    else:
+        auth = await authenticate(request, target, state["creds"].lookup,
+                                  settings.cloud.clock_skew_seconds)
     ctx = Ctx(request, target, auth, state["store"], state["creds"], settings)
     return await dispatch(ctx)
 
@@ -118,9 +124,12 @@ def create_apps(settings: Settings) -> tuple[web.Application, web.Application]:
                          client_max_size=1024 ** 4,
                          handler_args={"max_field_size": 65536, "auto_decompress": False})
     s3[STATE] = state
+    s3.on_response_prepare.append(cors_api.add_headers)
     s3.cleanup_ctx.append(_resources(settings, state))
     s3.router.add_get("/healthz", healthz)
-    s3.router.add_route("*", "/{tail:.*}", s3_entry)
+    # [\s\S], not ".": aiohttp matches the decoded path, and "." stops at a newline, so a
+    # key holding "%0A" was aiohttp's bare 404 instead of an object.
+    s3.router.add_route("*", r"/{tail:[\s\S]*}", s3_entry)
 
     rpc_app = rpc.rpc_application()
     rpc_app.cleanup_ctx.append(_resources(settings, state))

@@ -57,6 +57,8 @@ ALGORITHMS = {
     "sha256": hashlib.sha256,
 }
 HEADER_PREFIX = "x-amz-checksum-"
+# CreateMultipartUpload's choice, kept with the upload (lowercase) until it completes.
+ALGORITHM_HEADER = "x-amz-checksum-algorithm"
 
 
 def new(algorithm: str):
@@ -72,3 +74,22 @@ def algorithm_of_header(name: str) -> str | None:
     if name.startswith(HEADER_PREFIX) and name[len(HEADER_PREFIX):] in ALGORITHMS:
         return name[len(HEADER_PREFIX):]
     return None
+
+
+def composite(algorithm: str, part_values: list[str]) -> str:
+    """S3's checksum of a multipart object: the algorithm over the parts' binary
+    checksums, in order, then `-` and the part count."""
+    hasher = new(algorithm)
+    for value in part_values:
+        hasher.update(base64.b64decode(value))
+    return f"{b64(hasher)}-{len(part_values)}"
+
+
+def response_headers(stored: dict) -> dict:
+    """An object's stored x-amz-checksum-* values with x-amz-checksum-type: COMPOSITE
+    for a multipart object's (`...-N`), FULL_OBJECT for a single PUT's."""
+    out = {k: v for k, v in stored.items() if algorithm_of_header(k)}
+    if out:
+        composite = any("-" in v for v in out.values())
+        out["x-amz-checksum-type"] = "COMPOSITE" if composite else "FULL_OBJECT"
+    return out

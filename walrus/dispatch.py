@@ -13,7 +13,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from walrus import acl, errors
-from walrus.api import bucket_config, buckets, multipart, objects, tagging
+from walrus.api import attributes, bucket_config, buckets, cors, multipart, objects, tagging
 from walrus.context import Ctx
 
 Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
@@ -26,9 +26,20 @@ class Route:
     permission: str | None = None
 
 
+# S3's sub-resources that Walrus does not serve: any method on them answers 501
+# NotImplemented (with its code), never the plain bucket or object operation
+# (a listing, a CreateBucket, a GetObject) that the path alone would name.
+UNSERVED_BUCKET = ("abac", "analytics", "intelligent-tiering", "inventory", "metrics",
+                   "metadataAnnotationTable", "metadataConfiguration",
+                   "metadataInventoryTable", "metadataJournalTable", "metadataTable",
+                   "policyStatus", "session")
+UNSERVED_OBJECT = ("annotation", "encryption", "legal-hold", "renameObject", "restore",
+                   "retention", "select", "select-type", "torrent")
+
 BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "versions", "uploads", "delete",
-                       "tagging", *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
-OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging")
+                       "tagging", "cors", *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS,
+                       *UNSERVED_BUCKET)
+OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging", "attributes", *UNSERVED_OBJECT)
 
 R, W, RACP, WACP = acl.READ, acl.WRITE, acl.READ_ACP, acl.WRITE_ACP
 TABLE: dict[tuple[str, str, str], Route] = {
@@ -64,6 +75,16 @@ TABLE: dict[tuple[str, str, str], Route] = {
     ("object", "GET", "tagging"): Route(tagging.get_object_tagging, "object", RACP),
     ("object", "PUT", "tagging"): Route(tagging.put_object_tagging, "object", WACP),
     ("object", "DELETE", "tagging"): Route(tagging.delete_object_tagging, "object", WACP),
+    ("object", "GET", "attributes"): Route(attributes.get_object_attributes, "object", R),
+    # CORS: reading the rules takes READ_ACP, changing them FULL_CONTROL, as for tags (no
+    # ACL permission of S3's grants them; AWS leaves them to the owner and policies).
+    ("bucket", "GET", "cors"): Route(cors.get_bucket_cors, "bucket", RACP),
+    ("bucket", "PUT", "cors"): Route(cors.put_bucket_cors, "bucket", acl.FULL_CONTROL),
+    ("bucket", "DELETE", "cors"): Route(cors.delete_bucket_cors, "bucket", acl.FULL_CONTROL),
+    # The preflight: unauthenticated, whatever the query names (browsers preflight
+    # POST ?uploads, PUT ?partNumber&uploadId...); no ACL, only the bucket's CORS rules.
+    ("bucket", "OPTIONS", ""): Route(cors.preflight),
+    ("object", "OPTIONS", ""): Route(cors.preflight),
 }
 for _sub in (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS):
     TABLE[("bucket", "GET", _sub)] = Route(bucket_config.get_setting, "bucket", R)
@@ -75,7 +96,7 @@ for _sub in (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS):
 def route_for(level: str, method: str, query) -> Route:
     subs = BUCKET_SUBRESOURCES if level == "bucket" else \
         OBJECT_SUBRESOURCES if level == "object" else ()
-    sub = next((s for s in subs if s in query), "")
+    sub = "" if method == "OPTIONS" else next((s for s in subs if s in query), "")
     route = TABLE.get((level, method, sub))
     if route is None:
         if sub:

@@ -85,6 +85,9 @@ InvalidTag = _error("InvalidTag", 400,
                     "or system tags.")
 BadRequest = _error("BadRequest", 400, "Bad Request")
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
+# A CORS preflight no rule allows (S3's wire code; its error table does not list it).
+AccessForbidden = _error("AccessForbidden", 403,
+                         "CORSResponse: This CORS request is not allowed.")
 MissingContentLength = _error("MissingContentLength", 411,
                               "You must provide the Content-Length HTTP header.")
 MethodNotAllowed = _error("MethodNotAllowed", 405,

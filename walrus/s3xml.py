@@ -70,13 +70,34 @@ def parse(body: bytes, root: str, error=errors.MalformedXML) -> dict:
         raise error()
     try:
         doc = xmltodict.parse(body, process_namespaces=True, expat=_NoDoctypeExpat,
-                              namespaces={NS: None, XSI: None}, force_cdata=False)
+                              namespaces={NS: None, XSI: None}, force_cdata=False,
+                              strip_whitespace=False)
     except (ExpatError, ValueError, LookupError):  # LookupError: encoding="bogus"
         raise error()
     if not isinstance(doc, dict) or root not in doc:
         raise error()
-    content = doc[root]
+    content = _drop_layout(doc[root])
     return content if isinstance(content, dict) else {}
+
+
+# Elements that hold elements, never text: whitespace inside them is layout
+# (indentation), while the text of every other element is kept byte for byte
+# (DeleteObjects of the key " " or "a  " names exactly those keys).
+CONTAINERS = frozenset((
+    "AccessControlPolicy", "Owner", "AccessControlList", "Grant", "Grantee", "Delete",
+    "Object", "CompleteMultipartUpload", "Part", "Tagging", "TagSet", "Tag",
+    "CreateBucketConfiguration", "VersioningConfiguration", "CORSConfiguration", "CORSRule"))
+
+
+def _drop_layout(value, name: str | None = None):
+    if isinstance(value, list):
+        return [_drop_layout(v, name) for v in value]
+    if isinstance(value, dict):
+        return {k: _drop_layout(v, k) for k, v in value.items()
+                if not (k == "#text" and isinstance(v, str) and not v.strip())}
+    if isinstance(value, str) and name in CONTAINERS and not value.strip():
+        return None
+    return value
 
 
 def as_list(value) -> list:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 from mallee.faults import crash_point
-from walrus import errors
+from walrus import checksums, errors
 from walrus.acl import Acl, Principal
 from walrus.blobs import BlobStore
 from walrus.db import Database
@@ -112,6 +112,7 @@ class Part:
     size: int
     etag: str
     last_modified: float
+    checksum: str = ""   # "algorithm:base64" the part was sent with, or ""
 
 
 def _bucket(row) -> Bucket:
@@ -157,7 +158,8 @@ _OBJECT_WITH_COUNT = ("SELECT o.*, (SELECT count(*) FROM object_tags t WHERE t.o
 
 
 def _part(row) -> Part:
-    return Part(row["part_number"], row["blob"], row["size"], row["etag"], row["last_modified"])
+    return Part(row["part_number"], row["blob"], row["size"], row["etag"], row["last_modified"],
+                row["checksum"])
 
 
 def _add_usage(conn, account_id: str, delta: int, quota: int) -> None:
@@ -208,10 +210,13 @@ class Store:
         # raced a change from caching what it saw. Writes re-check the bucket anyway.
         self._buckets: dict[str, Bucket] = {}
         self._bucket_epoch = 0
+        # Each bucket's CORS rules (JSON, or None), read on every request with an Origin.
+        self._cors: dict[str, str | None] = {}
 
     def _bucket_changed(self, name: str) -> None:
         self._bucket_epoch += 1
         self._buckets.pop(name, None)
+        self._cors.pop(name, None)
 
     async def close(self) -> None:
         """Finish background blob work (the database is its owner's to close)."""
@@ -301,6 +306,7 @@ class Store:
             for upload_id in uploads:
                 blobs += self._drop_upload(conn, upload_id)
             conn.execute("DELETE FROM bucket_tags WHERE bucket=?", (name,))
+            conn.execute("DELETE FROM bucket_cors WHERE bucket=?", (name,))
             conn.execute("DELETE FROM buckets WHERE name=?", (name,))
             return blobs
         try:
@@ -334,6 +340,31 @@ class Store:
             _require_bucket(conn, name)
             _write_tags(conn, "bucket_tags", "bucket", name, tags)
         await self.db.write(write)
+
+    async def bucket_cors(self, name: str) -> str | None:
+        """The bucket's CORS rules as stored (JSON), None when it has none or is gone."""
+        if name in self._cors:
+            return self._cors[name]
+        epoch = self._bucket_epoch
+        row = await self.db.one("SELECT rules FROM bucket_cors WHERE bucket=?", name)
+        rules = row["rules"] if row else None
+        if epoch == self._bucket_epoch:
+            if len(self._cors) >= 10000:
+                self._cors.clear()
+            self._cors[name] = rules
+        return rules
+
+    async def set_bucket_cors(self, name: str, rules: str | None) -> None:
+        """Replace the bucket's CORS rules (PutBucketCors; None for DeleteBucketCors)."""
+        def write(conn):
+            _require_bucket(conn, name)
+            conn.execute("DELETE FROM bucket_cors WHERE bucket=?", (name,))
+            if rules is not None:
+                conn.execute("INSERT INTO bucket_cors VALUES (?,?)", (name, rules))
+        try:
+            await self.db.write(write)
+        finally:
+            self._bucket_changed(name)
 
     # --- objects ----------------------------------------------------------
     async def get(self, bucket: str, key: str, with_tags: bool = False) -> Object | None:
@@ -508,7 +539,7 @@ class Store:
         return _upload(row)
 
     async def _commit_part(self, upload: Upload, number: int, blob: str, size: int,
-                           etag: str) -> Part:
+                           etag: str, checksum: str = "") -> Part:
         now = time.time()
 
         def commit(conn):
@@ -519,15 +550,17 @@ class Store:
             old = conn.execute("SELECT blob, size FROM parts WHERE upload_id=? AND part_number=?",
                                (upload.upload_id, number)).fetchone()
             _add_usage(conn, owner_id, size - (old["size"] if old else 0), self.max_bytes)
-            conn.execute("INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?,?)",
-                         (upload.upload_id, number, blob, size, etag, now))
+            conn.execute("INSERT OR REPLACE INTO parts (upload_id, part_number, blob, size, "
+                         "etag, last_modified, checksum) VALUES (?,?,?,?,?,?,?)",
+                         (upload.upload_id, number, blob, size, etag, now, checksum))
             return [old["blob"]] if old else []
         await self._commit_blob(commit, blob)
-        return Part(number, blob, size, etag, now)
+        return Part(number, blob, size, etag, now, checksum)
 
     async def put_part(self, upload: Upload, number: int, body) -> Part:
         blob, size = await self.blobs.write(body)
-        return await self._commit_part(upload, number, blob, size, body.etag)
+        checksum = f"{body.checksum[0]}:{body.checksum[1]}" if body.checksum else ""
+        return await self._commit_part(upload, number, blob, size, body.etag, checksum)
 
     async def copy_part(self, upload: Upload, number: int, source: Object, offset: int,
                         length: int) -> Part:
@@ -599,7 +632,7 @@ class Store:
             crash_point("walrus.complete.joined")
             obj = await self._commit_object(
                 upload.bucket, upload.key, blob, size, multipart_etag([p.etag for p in chosen]),
-                Principal(upload.owner_id, upload.owner_name), dict(upload.headers),
+                Principal(upload.owner_id, upload.owner_name), _completed_headers(upload, chosen),
                 upload.acl, upload.tags,
                 extra=lambda conn: self._finish_upload(conn, upload, requested))
             crash_point("walrus.complete.committed")
@@ -618,6 +651,17 @@ class Store:
                             (upload.upload_id,)).fetchall()
         _choose_parts([_part(r) for r in rows], requested, upload.upload_id)
         return self._drop_upload(conn, upload.upload_id)
+
+
+def _completed_headers(upload: Upload, chosen: list[Part]) -> dict:
+    """The object's headers: the upload's, with S3's composite checksum when the upload
+    was created with x-amz-checksum-algorithm and every part came with that checksum."""
+    headers = dict(upload.headers)
+    algorithm = headers.pop(checksums.ALGORITHM_HEADER, None)
+    if algorithm and all(p.checksum.startswith(algorithm + ":") for p in chosen):
+        headers[checksums.HEADER_PREFIX + algorithm] = checksums.composite(
+            algorithm, [p.checksum.partition(":")[2] for p in chosen])
+    return headers
 
 
 def _choose_parts(stored: list[Part], requested: list[tuple[int, str]],

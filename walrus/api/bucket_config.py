@@ -1,6 +1,7 @@
 """Bucket settings Walrus does not implement, answered as AWS answers a bucket
 that never had them (Ansible's s3_bucket and the SDKs read them all), plus
-versioning, which is never enabled here. (Tagging is real: walrus/api/tagging.py.)"""
+versioning, which is never enabled here. (Tagging and CORS are real: walrus/api/tagging.py,
+walrus/api/cors.py.)"""
 from __future__ import annotations
 
 from aiohttp import web
@@ -15,7 +16,6 @@ NOT_CONFIGURED = {
     "publicAccessBlock": errors.NoSuchPublicAccessBlockConfiguration,
     "ownershipControls": errors.OwnershipControlsNotFoundError,
     "object-lock": errors.ObjectLockConfigurationNotFoundError,
-    "cors": errors.NoSuchCORSConfiguration,
     "lifecycle": errors.NoSuchLifecycleConfiguration,
     "website": errors.NoSuchWebsiteConfiguration,
     "replication": errors.ReplicationConfigurationNotFoundError,

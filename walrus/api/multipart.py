@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from walrus import conditions, errors, names, numbers, s3xml, tags
+from walrus import checksums, conditions, errors, names, numbers, s3xml, tags
 from walrus.api.common import (int_param, key_encoder, object_acl_for, owner,
                                readable_source, stored_headers, upload_body)
 from walrus.context import Ctx
@@ -14,11 +14,25 @@ from walrus.store import MAX_PART_NUMBER, MAX_PART_SIZE, Upload
 async def create_upload(ctx: Ctx) -> web.Response:
     names.check_key(ctx.key)
     wanted = tags.from_header(ctx.headers.get(tags.HEADER))  # the object's, at complete
-    upload = await ctx.store.create_upload(ctx.bucket.name, ctx.key, ctx.who,
-                                           stored_headers(ctx.headers), object_acl_for(ctx),
-                                           wanted)
+    headers = stored_headers(ctx.headers)
+    algorithm = ctx.headers.get(checksums.ALGORITHM_HEADER)
+    if algorithm is not None:
+        if algorithm.lower() not in checksums.ALGORITHMS:
+            raise errors.InvalidRequest("Checksum algorithm provided is unsupported. Please "
+                                        "try again with any of the valid types: [CRC32, "
+                                        "CRC32C, CRC64NVME, SHA1, SHA256]")
+        # S3's FULL_OBJECT type (a CRC of the whole object; CRC64NVME's only type) is not
+        # made here: such an upload completes without a checksum rather than with a
+        # composite it did not ask for.
+        full = ctx.headers.get("x-amz-checksum-type", "").upper() == "FULL_OBJECT"
+        if not full and algorithm.lower() != "crc64nvme":
+            headers[checksums.ALGORITHM_HEADER] = algorithm.lower()
+    upload = await ctx.store.create_upload(ctx.bucket.name, ctx.key, ctx.who, headers,
+                                           object_acl_for(ctx), wanted)
+    answer = {"x-amz-checksum-algorithm": algorithm.upper()} if algorithm else None
     return s3xml.response("InitiateMultipartUploadResult", {
-        "Bucket": upload.bucket, "Key": upload.key, "UploadId": upload.upload_id})
+        "Bucket": upload.bucket, "Key": upload.key, "UploadId": upload.upload_id},
+        headers=answer)
 
 
 async def _upload(ctx: Ctx) -> Upload:
@@ -86,9 +100,18 @@ async def complete_upload(ctx: Ctx) -> web.Response:
     requested = _requested_parts(await ctx.read_xml("CompleteMultipartUpload"))
     obj = await ctx.store.complete(upload, requested)
     host = ctx.request.host
-    return s3xml.response("CompleteMultipartUploadResult", {
-        "Location": f"http://{host}/{obj.bucket}/{obj.key}", "Bucket": obj.bucket,
-        "Key": obj.key, "ETag": f'"{obj.etag}"'})
+    body = {"Location": f"http://{host}/{obj.bucket}/{obj.key}", "Bucket": obj.bucket,
+            "Key": obj.key, "ETag": f'"{obj.etag}"'}
+    for name, value in obj.headers.items():
+        if checksums.algorithm_of_header(name):
+            body[_checksum_field(name)] = value
+            body["ChecksumType"] = "COMPOSITE"
+    return s3xml.response("CompleteMultipartUploadResult", body)
+
+
+def _checksum_field(header: str) -> str:
+    """x-amz-checksum-sha256 -> ChecksumSHA256, as S3's XML names it."""
+    return "Checksum" + checksums.algorithm_of_header(header).upper()
 
 
 async def abort_upload(ctx: Ctx) -> web.Response:
@@ -111,7 +134,9 @@ async def list_parts(ctx: Ctx) -> web.Response:
     if parts:
         body["NextPartNumberMarker"] = parts[-1].number
     body["Part"] = [{"PartNumber": p.number, "LastModified": s3xml.iso8601(p.last_modified),
-                     "ETag": f'"{p.etag}"', "Size": p.size} for p in parts]
+                     "ETag": f'"{p.etag}"', "Size": p.size,
+                     **({_checksum_field(checksums.HEADER_PREFIX + p.checksum.partition(":")[0]):
+                         p.checksum.partition(":")[2]} if p.checksum else {})} for p in parts]
     return s3xml.response("ListPartsResult", body)
 
 

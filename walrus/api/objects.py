@@ -7,7 +7,7 @@ import re
 
 from aiohttp import web
 
-from walrus import acl, conditions, errors, names, s3xml, tags
+from walrus import acl, checksums, conditions, errors, names, s3xml, tags
 from walrus.api.common import (object_acl_for, read_acl_request, readable_source,
                                require_integrity_header, stored_headers, upload_body)
 from walrus.context import Ctx
@@ -26,7 +26,7 @@ def _write_headers(obj: Object, checksum: bool = False) -> dict:
     if "x-amz-server-side-encryption" in obj.headers:
         out["x-amz-server-side-encryption"] = obj.headers["x-amz-server-side-encryption"]
     if checksum:
-        out.update({k: v for k, v in obj.headers.items() if k.startswith("x-amz-checksum-")})
+        out.update(checksums.response_headers(obj.headers))
     return out
 
 
@@ -131,8 +131,7 @@ async def _respond(ctx: Ctx, content: ObjectContent | None) -> web.StreamRespons
     if span is None:
         first, last, status = 0, obj.size - 1, 200
         if ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
-            headers.update({k: v for k, v in obj.headers.items()
-                            if k.startswith("x-amz-checksum-")})
+            headers.update(checksums.response_headers(obj.headers))
     else:
         (first, last), status = span, 206
         headers["Content-Range"] = f"bytes {first}-{last}/{obj.size}"

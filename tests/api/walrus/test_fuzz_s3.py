@@ -31,12 +31,16 @@ OPERATIONS = [
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
     "PutBucketTagging", "GetBucketTagging", "DeleteBucketTagging",
     "PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging",
+    "PutBucketCors", "GetBucketCors", "DeleteBucketCors", "GetObjectAttributes",
 ]
 # Routes of walrus/dispatch.py's table no operation above reaches, each with the reason.
 UNFUZZED = {("bucket", method, sub): "a constant answer (not configured, or versioning off)"
             for sub in ("versioning", *bucket_config.NOT_CONFIGURED,
                         *bucket_config.EMPTY_DOCUMENTS)
             for method in ("GET", "PUT", "DELETE")}
+UNFUZZED.update({(level, "OPTIONS", ""): "the CORS preflight: no SDK operation; raw OPTIONS "
+                 "requests below (RAW_PREFLIGHTS) send it hostile headers"
+                 for level in ("bucket", "object")})
 EXAMPLES = 8
 BUCKET = "fuzz-bucket"
 SENT: dict[str, int] = {}
@@ -142,14 +146,14 @@ HOSTILE_XML = [
 ]
 
 
-@pytest.mark.parametrize("query", ["delete", "acl"])
+@pytest.mark.parametrize("query", ["delete", "acl", "cors"])
 @pytest.mark.parametrize("body", HOSTILE_XML, ids=lambda b: repr(b[:20]))
 def test_hostile_xml_bodies(fuzz_server, query, body):
     _ensure_fixtures(fuzz_server)
     import base64
     import hashlib
     md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
-    method = "POST" if query == "delete" else "PUT"
+    method = "POST" if query == "delete" else "PUT"  # cors: a broken CORSConfiguration
     answer = signed(fuzz_server, ALICE, method, f"/{BUCKET}?{query}", body,
                     headers={"Content-MD5": md5})
     assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:300])
@@ -186,6 +190,24 @@ RAW = {
     "bad range": (b"GET /fuzz-bucket/existing HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                   b"Range: bytes=" + b"9" * 5000 + b"-\r\n\r\n"),
 }
+# The CORS preflight (unauthenticated): hostile Origin, method and header lists.
+RAW_PREFLIGHTS = {
+    "preflight without headers": b"OPTIONS /fuzz-bucket/k HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "preflight of a missing bucket": (b"OPTIONS /no-such-fuzz/k HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                      b"Origin: http://a\r\nAccess-Control-Request-Method: GET"
+                                      b"\r\n\r\n"),
+    "preflight with junk": (b"OPTIONS /fuzz-bucket/%zz?uploads&acl HTTP/1.1\r\n"
+                            b"Host: 127.0.0.1\r\nOrigin: \xff*\x01" + b"*" * 5000 +
+                            b"\r\nAccess-Control-Request-Method: \xfe\r\n"
+                            b"Access-Control-Request-Headers: " + b",," * 3000 + b"\r\n\r\n"),
+    "preflight of the service": (b"OPTIONS / HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://a"
+                                 b"\r\nAccess-Control-Request-Method: GET\r\n\r\n"),
+    "preflight with a bad signature": (b"OPTIONS /fuzz-bucket/k HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                       b"Authorization: AWS4-HMAC-SHA256 Credential=\r\n"
+                                       b"Origin: http://a\r\nAccess-Control-Request-Method: "
+                                       b"PUT\r\n\r\n"),
+}
+RAW.update(RAW_PREFLIGHTS)
 
 
 @pytest.mark.parametrize("name", sorted(RAW))

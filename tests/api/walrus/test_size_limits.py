@@ -65,7 +65,8 @@ def test_completed_object_over_5_tib_is_refused(server, s3, bucket):
     part = MAX_OBJECT_SIZE // 2 + 1
     db = server.runners[0].app[STATE]["db"]
     server.run(db.write(lambda c: c.executemany(
-        "INSERT INTO parts VALUES (?,?,?,?,?,?)",
+        "INSERT INTO parts (upload_id, part_number, blob, size, etag, last_modified) "
+        "VALUES (?,?,?,?,?,?)",
         [(uid, n, "missing", part, "0" * 32, 0.0) for n in (1, 2)])))
     with pytest.raises(ClientError) as e:
         s3.complete_multipart_upload(Bucket=bucket, Key="vast", UploadId=uid, MultipartUpload={
