@@ -24,6 +24,7 @@ class Listing:
     common_prefixes: list[str] = field(default_factory=list)
     truncated: bool = False
     next_marker: str | None = None
+    next_version_id: str | None = None  # ListObjectVersions: of the last version listed
 
 
 def after_prefix(prefix: str) -> str:
@@ -84,6 +85,68 @@ async def list_keys(fetch: Fetch, prefix: str = "", delimiter: str = "",
             if len(page) < batch:
                 return result
             start, inclusive = page[-1].key, False
+            batch = min(batch * 4, full)
+
+
+VersionFetch = Callable[[str, bool, "int | None", int], Awaitable[Sequence]]
+# (start key, inclusive, versions of start older than this seq or None, limit) -> versions
+
+
+async def list_versions(fetch: VersionFetch, prefix: str = "", delimiter: str = "",
+                        key_marker: str = "", seq_below: int | None = None,
+                        max_keys: int = 1000) -> Listing:
+    """ListObjectVersions: as `list_keys`, over every version of every key (newest
+    first within a key), from after (key_marker, the version at `seq_below`), or after
+    every version of key_marker when no version marker is given."""
+    result = Listing()
+    if max_keys <= 0:
+        return result
+    if key_marker and key_marker >= prefix:
+        start, inclusive = key_marker, False
+        if seq_below is not None and not key_marker.startswith(prefix):
+            seq_below = None
+    else:
+        start, inclusive, seq_below = prefix, True, None
+    count, last_prefix = 0, None
+    batch = full = min(max_keys + 1, 1000)
+    while True:
+        page = await fetch(start, inclusive, seq_below, batch)
+        if not page:
+            return result
+        jumped = False
+        for row in page:
+            key = row.key
+            if not key.startswith(prefix):
+                return result
+            common = None
+            if delimiter:
+                at = key.find(delimiter, len(prefix))
+                if at >= 0:
+                    common = key[:at + len(delimiter)]
+            if common is not None:
+                if common == last_prefix or (key_marker and common <= key_marker):
+                    continue
+                if count == max_keys:
+                    result.truncated = True
+                    return result
+                result.common_prefixes.append(common)
+                result.next_marker, result.next_version_id = common, None
+                last_prefix = common
+                count += 1
+                start, inclusive, seq_below, jumped = after_prefix(common), True, None, True
+                break
+            if count == max_keys:
+                result.truncated = True
+                return result
+            result.contents.append(row)
+            result.next_marker, result.next_version_id = key, row.version_id
+            count += 1
+        if jumped:
+            batch = AFTER_JUMP
+        else:
+            if len(page) < batch:
+                return result
+            start, inclusive, seq_below = page[-1].key, False, page[-1].seq
             batch = min(batch * 4, full)
 
 

@@ -31,11 +31,11 @@ OPERATIONS = [
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
     "PutBucketTagging", "GetBucketTagging", "DeleteBucketTagging",
     "PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging",
+    "PutBucketVersioning", "GetBucketVersioning",
 ]
 # Routes of walrus/dispatch.py's table no operation above reaches, each with the reason.
-UNFUZZED = {("bucket", method, sub): "a constant answer (not configured, or versioning off)"
-            for sub in ("versioning", *bucket_config.NOT_CONFIGURED,
-                        *bucket_config.EMPTY_DOCUMENTS)
+UNFUZZED = {("bucket", method, sub): "a constant answer (not configured)"
+            for sub in (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
             for method in ("GET", "PUT", "DELETE")}
 EXAMPLES = 8
 BUCKET = "fuzz-bucket"
