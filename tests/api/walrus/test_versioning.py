@@ -14,7 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.api.walrus.conftest import empty_bucket
-from tests.api.walrus.helpers import ALICE, WalrusServer, client_for, code, signed, status
+from tests.api.walrus.helpers import (ALICE, WalrusServer, client_for, code, signed, status,
+                                     upgraded)
 
 
 def _enable(s3, bucket, state="Enabled"):
@@ -510,12 +511,11 @@ def test_quota_counts_every_version_and_restart_keeps_them(tmp_path):
 def test_migration_makes_todays_objects_null_versions(tmp_path):
     """A database of version 2 (objects, tags) opens at version 3: every object is its
     key's `null` version, current, with its tags; buckets are unversioned."""
-    import asyncio
     import sqlite3
 
     from mallee import migrations
     from walrus.blobs import BlobStore
-    from walrus.db import MIGRATIONS, Database
+    from walrus.db import MIGRATIONS
     from walrus.store import Store
 
     path = tmp_path / "walrus.db"
@@ -531,18 +531,13 @@ def test_migration_makes_todays_objects_null_versions(tmp_path):
     conn.commit()
     conn.close()
 
-    async def upgrade():
-        db = Database(path)
-        await db.open()
-        try:
-            store = Store(db, BlobStore(tmp_path / "blobs"), 0, 0)
-            bucket = await store.bucket("b1")
-            obj = await store.get("b1", "a", with_tags=True, version_id="null")
-            page = await store.version_page("b1", "", True, None, 10)
-            return (await db.one("PRAGMA user_version"))[0], bucket.versioning, obj, page
-        finally:
-            await db.close()
-    version, versioning, obj, page = asyncio.run(upgrade())
+    async def examine(db):
+        store = Store(db, BlobStore(tmp_path / "blobs"), 0, 0)
+        bucket = await store.bucket("b1")
+        obj = await store.get("b1", "a", with_tags=True, version_id="null")
+        page = await store.version_page("b1", "", True, None, 10)
+        return (await db.one("PRAGMA user_version"))[0], bucket.versioning, obj, page
+    version, versioning, obj, page = upgraded(path, examine)
     assert version == 3 and versioning == ""
     assert (obj.version_id, obj.is_latest, obj.tags) == ("null", True, (("t", "v"),))
     assert [(o.key, o.version_id, o.is_latest) for o in page] == [("a", "null", True)]
