@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from mallee.xmlwrite import Mixed
 from walrus import acl, errors, listing, names, s3xml
 from walrus.api.common import int_param, key_encoder, owner, read_acl_request
 from walrus.context import Ctx
@@ -148,19 +149,20 @@ async def list_object_versions(ctx: Ctx) -> web.Response:
         body["NextKeyMarker"] = enc(found.next_marker)
         if found.next_version_id is not None:
             body["NextVersionIdMarker"] = found.next_version_id
-    versions, markers = [], []
+    # Versions and markers interleaved in listing order, as S3 writes them (minio-go
+    # reads them back in document order).
+    entries = Mixed()
     for o in found.contents:
         entry = {"Key": enc(o.key), "VersionId": o.version_id,
                  "IsLatest": "true" if o.is_latest else "false",
                  "LastModified": s3xml.iso8601(o.last_modified)}
         if o.is_marker:
-            markers.append({**entry, "Owner": owner(o.owner_id, o.owner_name)})
+            entries.append(("DeleteMarker", {**entry, "Owner": owner(o.owner_id, o.owner_name)}))
         else:
-            versions.append({**entry, "ETag": f'"{o.etag}"', "Size": o.size,
-                             "StorageClass": "STANDARD",
-                             "Owner": owner(o.owner_id, o.owner_name)})
-    body["Version"] = versions
-    body["DeleteMarker"] = markers
+            entries.append(("Version", {**entry, "ETag": f'"{o.etag}"', "Size": o.size,
+                                        "StorageClass": "STANDARD",
+                                        "Owner": owner(o.owner_id, o.owner_name)}))
+    body["Versions"] = entries
     body["CommonPrefixes"] = [{"Prefix": enc(p)} for p in found.common_prefixes]
     return s3xml.response("ListVersionsResult", body)
 

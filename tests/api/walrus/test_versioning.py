@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 
 import pytest
 from botocore.exceptions import ClientError
@@ -366,6 +367,18 @@ def test_list_object_versions_pages_prefixes_and_markers(s3, bucket):
     # encoding-type=url percent-encodes the keys (boto3 leaves them so when asked for).
     raw = s3.list_object_versions(Bucket=bucket, Prefix="c", EncodingType="url")
     assert raw["EncodingType"] == "url" and raw["Versions"][0]["Key"] == "c%2Bd+e"
+
+
+def test_versions_and_markers_interleave_in_key_order(server, s3, bucket):
+    """S3 writes Version and DeleteMarker elements in listing order (minio-go reads
+    them back in document order), not all versions first."""
+    _enable(s3, bucket)
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    s3.delete_object(Bucket=bucket, Key="a")
+    s3.put_object(Bucket=bucket, Key="b", Body=b"b")
+    r = signed(server, ALICE, "GET", f"/{bucket}?versions")
+    assert re.findall(r"<(Version|DeleteMarker)>", r.text) == ["DeleteMarker", "Version",
+                                                                "Version"]
 
 
 def test_list_object_versions_bad_markers(server, s3, bucket):
