@@ -46,6 +46,12 @@ def _text(value) -> str:
     return escape(_plain(value))
 
 
+class Mixed(list):
+    """(tag, value) pairs written in this order, whatever key holds them: elements of
+    different names interleaved (S3's ListVersionsResult: Version and DeleteMarker in
+    key order)."""
+
+
 class _Writer:
     def __init__(self, wrap_lists: bool):
         self.out: list[str] = []
@@ -67,6 +73,9 @@ class _Writer:
             for key, child in children:
                 self.element(key, child)
             out.append(f"</{tag}>")
+        elif isinstance(value, Mixed):
+            for child_tag, child in value:
+                self.element(child_tag, child)
         elif isinstance(value, (list, tuple)):
             if not self.wrap_lists:
                 for child in value:

@@ -35,7 +35,7 @@ CLIENT_ERRORS = (ConnectionResetError,)
 
 def _render_error(request: web.Request, err: mallee_errors.ApiError) -> web.Response:
     rid = request.get(REQUEST_ID, "")
-    headers = {"x-amz-request-id": rid}
+    headers = {"x-amz-request-id": rid, **getattr(err, "headers", {})}
     if err.status == 304:
         return web.Response(status=304, headers=headers)
     body = b"" if request.method == "HEAD" else s3xml.error_body(err, request.path, rid)

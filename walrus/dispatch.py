@@ -12,9 +12,10 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from walrus import acl, errors
+from walrus import acl, errors, s3xml
 from walrus.api import attributes, bucket_config, buckets, cors, multipart, objects, tagging
 from walrus.context import Ctx
+from walrus.store import Object, check_version_id
 
 Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
 
@@ -52,8 +53,8 @@ TABLE: dict[tuple[str, str, str], Route] = {
     ("bucket", "GET", "versions"): Route(buckets.list_object_versions, "bucket", R),
     ("bucket", "GET", "acl"): Route(buckets.get_bucket_acl, "bucket", RACP),
     ("bucket", "PUT", "acl"): Route(buckets.put_bucket_acl, "bucket", WACP),
-    ("bucket", "GET", "versioning"): Route(bucket_config.get_versioning, "bucket", R),
-    ("bucket", "PUT", "versioning"): Route(bucket_config.put_versioning, "bucket",
+    ("bucket", "GET", "versioning"): Route(buckets.get_versioning, "bucket", R),
+    ("bucket", "PUT", "versioning"): Route(buckets.put_versioning, "bucket",
                                            acl.FULL_CONTROL),
     ("bucket", "GET", "uploads"): Route(multipart.list_uploads, "bucket", R),
     ("bucket", "POST", "delete"): Route(objects.delete_objects, "bucket", W),
@@ -93,6 +94,33 @@ for _sub in (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS):
                                               acl.FULL_CONTROL)
 
 
+async def _object_for(ctx: Ctx, permission: str) -> Object:
+    """The object (version) an object route names, once the caller may use it: the
+    current one, or `?versionId=`'s. A key whose latest version is a delete marker is
+    NoSuchKey with the marker's headers; a marker asked for by id is 405, as S3."""
+    version_id = ctx.query.get("versionId")
+    if version_id is not None:
+        check_version_id(version_id)
+    obj = await ctx.store.get(ctx.bucket.name, ctx.key, version_id=version_id)
+    if obj is None or (obj.is_marker and version_id is None):
+        if not ctx.bucket.acl.allows(ctx.who, acl.READ):
+            raise errors.AccessDenied()  # do not reveal which keys exist
+        if obj is not None:
+            raise errors.with_headers(errors.NoSuchKey(Key=ctx.key), {
+                "x-amz-delete-marker": "true", "x-amz-version-id": obj.version_id})
+        if version_id is not None:
+            raise errors.NoSuchVersion(Key=ctx.key, VersionId=version_id)
+        raise errors.NoSuchKey(Key=ctx.key)
+    if not obj.acl.allows(ctx.who, permission):
+        raise errors.AccessDenied()
+    if obj.is_marker:
+        raise errors.with_headers(
+            errors.MethodNotAllowed(Method=ctx.request.method, ResourceType="DeleteMarker"),
+            {"x-amz-delete-marker": "true", "x-amz-version-id": obj.version_id,
+             "Last-Modified": s3xml.http_date(obj.last_modified), "Allow": "DELETE"})
+    return obj
+
+
 def route_for(level: str, method: str, query) -> Route:
     subs = BUCKET_SUBRESOURCES if level == "bucket" else \
         OBJECT_SUBRESOURCES if level == "object" else ()
@@ -113,11 +141,5 @@ async def dispatch(ctx: Ctx) -> web.StreamResponse:
             if not ctx.bucket.acl.allows(ctx.who, route.permission):
                 raise errors.AccessDenied()
         else:
-            ctx.obj = await ctx.store.get(ctx.bucket.name, ctx.key)
-            if ctx.obj is None:
-                if not ctx.bucket.acl.allows(ctx.who, acl.READ):
-                    raise errors.AccessDenied()  # do not reveal which keys exist
-                raise errors.NoSuchKey(Key=ctx.key)
-            if not ctx.obj.acl.allows(ctx.who, route.permission):
-                raise errors.AccessDenied()
+            ctx.obj = await _object_for(ctx, route.permission)
     return await route.handler(ctx)

@@ -28,6 +28,12 @@ MissingSecurityHeader = _error("MissingSecurityHeader", 400,
                                "Your request is missing a required header.")
 NoSuchBucket = _error("NoSuchBucket", 404, "The specified bucket does not exist")
 NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
+NoSuchVersion = _error(
+    "NoSuchVersion", 404,
+    "The specified version does not exist.")
+IllegalVersioningConfigurationException = _error(
+    "IllegalVersioningConfigurationException", 400,
+    "The Versioning element must be specified")
 NoSuchUpload = _error(
     "NoSuchUpload", 404,
     "The specified upload does not exist. The upload ID may be invalid, or the upload "
@@ -124,6 +130,12 @@ NoSuchWebsiteConfiguration = _error("NoSuchWebsiteConfiguration", 404,
                                     "The specified bucket does not have a website configuration")
 ReplicationConfigurationNotFoundError = _error(
     "ReplicationConfigurationNotFoundError", 404, "The replication configuration was not found")
+
+
+def with_headers(err: ApiError, headers: dict) -> ApiError:
+    """`err`, answered with these response headers too (x-amz-delete-marker...)."""
+    err.headers = {**getattr(err, "headers", {}), **headers}
+    return err
 
 
 class NotModified(ApiError):

@@ -1,4 +1,5 @@
-"""ListObjects/ListObjectsV2 over the (bucket, key) index.
+"""ListObjects/ListObjectsV2 over the (bucket, key) index, and ListObjectVersions
+over every version, by key and newest first within a key (one walker for both).
 
 Keys come from the index in UTF-8 byte order (Python's str order is the same).
 With a delimiter, once a CommonPrefix is emitted the next page query starts
@@ -24,6 +25,7 @@ class Listing:
     common_prefixes: list[str] = field(default_factory=list)
     truncated: bool = False
     next_marker: str | None = None
+    next_version_id: str | None = None  # ListObjectVersions: of the last version listed
 
 
 def after_prefix(prefix: str) -> str:
@@ -36,17 +38,42 @@ def after_prefix(prefix: str) -> str:
 
 async def list_keys(fetch: Fetch, prefix: str = "", delimiter: str = "",
                     start_after: str = "", max_keys: int = 1000) -> Listing:
+    async def by_key(start, inclusive, _below, limit):
+        return await fetch(start, inclusive, limit)
+    return await _walk(by_key, prefix, delimiter, start_after, None, max_keys, versions=False)
+
+
+VersionFetch = Callable[[str, bool, "int | None", int], Awaitable[Sequence]]
+# (start key, inclusive, versions of start older than this seq or None, limit) -> versions
+
+
+async def list_versions(fetch: VersionFetch, prefix: str = "", delimiter: str = "",
+                        key_marker: str = "", seq_below: int | None = None,
+                        max_keys: int = 1000) -> Listing:
+    """ListObjectVersions: as `list_keys`, over every version of every key (newest
+    first within a key), from after (key_marker, the version at `seq_below`), or after
+    every version of key_marker when no version marker is given."""
+    return await _walk(fetch, prefix, delimiter, key_marker, seq_below, max_keys,
+                       versions=True)
+
+
+async def _walk(fetch: VersionFetch, prefix: str, delimiter: str, start_after: str,
+                seq_below: int | None, max_keys: int, versions: bool) -> Listing:
+    """Rows (objects, or versions: rows with `seq` and `version_id`) from after
+    `start_after` (and, for versions, the version at `seq_below` of that key)."""
     result = Listing()
     if max_keys <= 0:
         return result
     if start_after and start_after >= prefix:
         start, inclusive = start_after, False
+        if not start_after.startswith(prefix):
+            seq_below = None  # no version of start_after is listed
     else:
-        start, inclusive = prefix, True
+        start, inclusive, seq_below = prefix, True, None
     count, last_prefix = 0, None
     batch = full = min(max_keys + 1, 1000)
     while True:
-        page = await fetch(start, inclusive, batch)
+        page = await fetch(start, inclusive, seq_below, batch)
         if not page:
             return result
         jumped = False
@@ -66,15 +93,18 @@ async def list_keys(fetch: Fetch, prefix: str = "", delimiter: str = "",
                     result.truncated = True
                     return result
                 result.common_prefixes.append(common)
-                result.next_marker = last_prefix = common
+                result.next_marker, result.next_version_id = common, None
+                last_prefix = common
                 count += 1
-                start, inclusive, jumped = after_prefix(common), True, True
+                start, inclusive, seq_below, jumped = after_prefix(common), True, None, True
                 break
             if count == max_keys:
                 result.truncated = True
                 return result
             result.contents.append(row)
             result.next_marker = key
+            if versions:
+                result.next_version_id = row.version_id
             count += 1
         if jumped:
             # What follows a common prefix is often the next prefix: read a few rows, not
@@ -84,6 +114,7 @@ async def list_keys(fetch: Fetch, prefix: str = "", delimiter: str = "",
             if len(page) < batch:
                 return result
             start, inclusive = page[-1].key, False
+            seq_below = page[-1].seq if versions else None
             batch = min(batch * 4, full)
 
 

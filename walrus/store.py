@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
+import itertools
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,6 +37,11 @@ MAX_OBJECT_SIZE = 5 * 1024 ** 4
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10000
 OPEN_TRIES = 5  # replaced objects followed by one GET before it gives up
+NULL_VERSION = "null"
+# A version id: the version's place in its key's history (12 hex digits) and 20 random
+# ones, so a ListObjectVersions marker whose version was deleted meanwhile still says
+# where to go on from.
+_VERSION_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class Bucket:
     region: str
     created: float
     acl: Acl
+    versioning: str = ""  # "" (never versioned), "Enabled" or "Suspended"
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,10 @@ class Object:
     id: str = ""         # this row's own id: its tags are keyed by it, not by (bucket, key)
     tag_count: int = 0   # read by `get` (x-amz-tagging-count); listings leave it 0
     tags: Tags | None = None  # read only when asked for (`get(..., with_tags=True)`)
+    version_id: str = NULL_VERSION
+    seq: int = 0             # place in the key's history, larger is newer
+    is_marker: bool = False  # a delete marker (no bytes; `blob` is "")
+    is_latest: bool = True
 
 
 class ObjectContent:
@@ -93,6 +106,16 @@ class ObjectContent:
 
 
 @dataclass(frozen=True)
+class Deleted:
+    """What a DeleteObject(s) did to one key: the version asked for (None: the key), and
+    whether a delete marker was made (its id) or was the version removed."""
+    key: str
+    version_id: str | None = None
+    delete_marker: bool = False
+    marker_version_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Upload:
     upload_id: str
     bucket: str
@@ -117,14 +140,84 @@ class Part:
 
 def _bucket(row) -> Bucket:
     return Bucket(row["name"], row["owner_id"], row["owner_name"], row["region"],
-                  row["created"], Acl.from_json(row["acl"]))
+                  row["created"], Acl.from_json(row["acl"]), row["versioning"])
 
 
-def _object(row, tags: Tags | None = None) -> Object:
+def _object(row, tags: Tags | None = None, is_latest: bool = True) -> Object:
+    names = row.keys()
     return Object(row["bucket"], row["key"], row["blob"], row["size"], row["etag"],
                   row["last_modified"], row["owner_id"], row["owner_name"],
                   json.loads(row["headers"]), Acl.from_json(row["acl"]), row["id"],
-                  row["tag_count"] if "tag_count" in row.keys() else 0, tags)
+                  row["tag_count"] if "tag_count" in names else 0, tags,
+                  row["version_id"], row["seq"],
+                  bool(row["is_marker"]) if "is_marker" in names else False, is_latest)
+
+
+def check_version_id(version_id: str) -> None:
+    """InvalidArgument, as S3 answers, for a versionId no version of ours can have."""
+    if version_id != NULL_VERSION and not _VERSION_ID.fullmatch(version_id):
+        raise errors.InvalidArgument("Invalid version id specified", ArgumentName="versionId",
+                                     ArgumentValue=version_id)
+
+
+def _new_version_id(seq: int) -> str:
+    return f"{seq:012x}{uuid.uuid4().hex[:20]}"
+
+
+def seq_of_version_id(version_id: str) -> int | None:
+    """Where a (perhaps deleted) version stood in its key's history, from its id."""
+    return int(version_id[:12], 16) if _VERSION_ID.fullmatch(version_id) else None
+
+
+_COLUMNS = ("bucket, key, blob, size, etag, last_modified, owner_id, owner_name, headers, "
+            "acl, id, version_id, seq")
+
+
+def _current(conn, bucket: str, key: str):
+    return conn.execute("SELECT * FROM objects WHERE bucket=? AND key=?",
+                        (bucket, key)).fetchone()
+
+
+def _next_seq(conn, bucket: str, key: str, current) -> int:
+    row = conn.execute("SELECT seq FROM versions WHERE bucket=? AND key=? ORDER BY seq DESC "
+                       "LIMIT 1", (bucket, key)).fetchone()
+    return max(current["seq"] if current else -1, row[0] if row else -1) + 1
+
+
+def _demote(conn, bucket: str, key: str) -> None:
+    """The current object becomes a noncurrent version (a newer one is coming)."""
+    conn.execute(f"INSERT INTO versions ({_COLUMNS}, is_marker) SELECT {_COLUMNS}, 0 "
+                 "FROM objects WHERE bucket=? AND key=?", (bucket, key))
+    conn.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
+
+
+def _promote(conn, bucket: str, key: str) -> None:
+    """After a version of `key` was removed: if no current object is left and the newest
+    remaining version is not a delete marker, it is the current object again."""
+    if _current(conn, bucket, key) is not None:
+        return
+    row = conn.execute("SELECT seq, is_marker FROM versions WHERE bucket=? AND key=? "
+                       "ORDER BY seq DESC LIMIT 1", (bucket, key)).fetchone()
+    if row is None or row["is_marker"]:
+        return
+    conn.execute(f"INSERT INTO objects ({_COLUMNS}) SELECT {_COLUMNS} FROM versions "
+                 "WHERE bucket=? AND key=? AND seq=?", (bucket, key, row["seq"]))
+    conn.execute("DELETE FROM versions WHERE bucket=? AND key=? AND seq=?",
+                 (bucket, key, row["seq"]))
+
+
+def _remove_version(conn, bucket: str, key: str, version_id: str):
+    """Remove one version (object or marker) of `key`, wherever it is; returns its row
+    (None if there is no such version). Its tags go with it; the caller frees its blob
+    and bytes."""
+    row = conn.execute("DELETE FROM objects WHERE bucket=? AND key=? AND version_id=? "
+                       "RETURNING *, 0 AS is_marker", (bucket, key, version_id)).fetchone()
+    if row is None:
+        row = conn.execute("DELETE FROM versions WHERE bucket=? AND key=? AND version_id=? "
+                           "RETURNING *", (bucket, key, version_id)).fetchone()
+    if row is not None:
+        _drop_object_tags(conn, [row["id"]])
+    return row
 
 
 def _upload(row) -> Upload:
@@ -155,6 +248,28 @@ def _drop_object_tags(conn, object_ids) -> None:
 
 _OBJECT_WITH_COUNT = ("SELECT o.*, (SELECT count(*) FROM object_tags t WHERE t.object_id=o.id)"
                       " AS tag_count FROM objects o WHERE o.bucket=? AND o.key=?")
+_VERSION_WITH_COUNT = ("SELECT v.*, (SELECT count(*) FROM object_tags t WHERE t.object_id=v.id)"
+                       " AS tag_count FROM versions v WHERE v.bucket=? AND v.key=?")
+
+
+def _missing(key: str, version_id: str | None) -> Exception:
+    if version_id is None:
+        return errors.NoSuchKey(Key=key)
+    return errors.NoSuchVersion(Key=key, VersionId=version_id)
+
+
+def _version_row_id(conn, bucket: str, key: str, version_id: str | None) -> str | None:
+    """The row id (tags' owner) of a version that is not a marker; the current one
+    without `version_id`."""
+    if version_id is None:
+        row = conn.execute("SELECT id FROM objects WHERE bucket=? AND key=?",
+                           (bucket, key)).fetchone()
+    else:
+        row = conn.execute("SELECT id FROM objects WHERE bucket=? AND key=? AND version_id=?"
+                           " UNION ALL SELECT id FROM versions WHERE bucket=? AND key=? AND "
+                           "version_id=? AND NOT is_marker",
+                           (bucket, key, version_id, bucket, key, version_id)).fetchone()
+    return row[0] if row else None
 
 
 def _part(row) -> Part:
@@ -186,6 +301,15 @@ def _bucket_owner(conn, name: str) -> str:
     if row is None:
         raise errors.NoSuchBucket(BucketName=name)
     return row[0]
+
+
+def _bucket_state(conn, name: str) -> tuple[str, str]:
+    """The bucket's owner and versioning status, re-checked inside a write transaction."""
+    row = conn.execute("SELECT owner_id, versioning FROM buckets WHERE name=?",
+                       (name,)).fetchone()
+    if row is None:
+        raise errors.NoSuchBucket(BucketName=name)
+    return row[0], row[1]
 
 
 def check_size(size: int | None, limit: int) -> None:
@@ -225,6 +349,7 @@ class Store:
     async def sweep_orphans(self) -> int:
         def referenced(conn):
             names = {r[0] for r in conn.execute("SELECT blob FROM objects")}
+            names |= {r[0] for r in conn.execute("SELECT blob FROM versions WHERE blob != ''")}
             names |= {r[0] for r in conn.execute("SELECT blob FROM parts")}
             return names
         return self.blobs.sweep(await self.db.read(referenced))
@@ -287,7 +412,8 @@ class Store:
             if self.max_buckets and owned >= self.max_buckets:
                 raise errors.TooManyBuckets(
                     f"This account already has {owned} buckets, the most allowed.")
-            conn.execute("INSERT INTO buckets VALUES (?,?,?,?,?,?)",
+            conn.execute("INSERT INTO buckets (name, owner_id, owner_name, region, created, acl)"
+                         " VALUES (?,?,?,?,?,?)",
                          (name, who.account_id, who.account_name, region, now, acl.to_json()))
         try:
             await self.db.write(create)
@@ -298,8 +424,10 @@ class Store:
     async def delete_bucket(self, name: str) -> None:
         def delete(conn):
             _require_bucket(conn, name)
-            if conn.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone():
-                raise errors.BucketNotEmpty(BucketName=name)
+            if conn.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone() \
+                    or conn.execute("SELECT 1 FROM versions WHERE bucket=? LIMIT 1",
+                                    (name,)).fetchone():
+                raise errors.BucketNotEmpty(BucketName=name)  # any version or marker counts
             uploads = [r[0] for r in conn.execute(
                 "SELECT upload_id FROM uploads WHERE bucket=?", (name,))]
             blobs = []
@@ -324,6 +452,16 @@ class Store:
         try:
             await self.db.write(lambda c: c.execute("UPDATE buckets SET acl=? WHERE name=?",
                                                     (acl.to_json(), name)))
+        finally:
+            self._bucket_changed(name)
+
+    async def set_bucket_versioning(self, name: str, status: str) -> None:
+        """PutBucketVersioning: "Enabled" or "Suspended" (never back to unversioned)."""
+        def write(conn):
+            _require_bucket(conn, name)
+            conn.execute("UPDATE buckets SET versioning=? WHERE name=?", (status, name))
+        try:
+            await self.db.write(write)
         finally:
             self._bucket_changed(name)
 
@@ -367,45 +505,68 @@ class Store:
             self._bucket_changed(name)
 
     # --- objects ----------------------------------------------------------
-    async def get(self, bucket: str, key: str, with_tags: bool = False) -> Object | None:
+    async def get(self, bucket: str, key: str, with_tags: bool = False,
+                  version_id: str | None = None) -> Object | None:
         """The object's row with its tag count, and with its tags if asked, all read in
-        one transaction (so they belong to the same version of the object)."""
+        one transaction (so they belong to the same version of the object).
+
+        Without `version_id`: the current object, or the delete marker that is the key's
+        latest version (`is_marker`), or None. With one: that version (object or marker)
+        or None."""
         def read(conn):
             row = conn.execute(_OBJECT_WITH_COUNT, (bucket, key)).fetchone()
-            if row is None:
-                return None
+            latest = True
+            if version_id is None and row is None:
+                row = conn.execute(_VERSION_WITH_COUNT + " ORDER BY v.seq DESC LIMIT 1",
+                                   (bucket, key)).fetchone()
+                if row is None or not row["is_marker"]:
+                    return None  # (a noncurrent object under no marker cannot be)
+            elif version_id is not None and (row is None or row["version_id"] != version_id):
+                current = row
+                row = conn.execute(_VERSION_WITH_COUNT + " AND v.version_id=?",
+                                   (bucket, key, version_id)).fetchone()
+                if row is None:
+                    return None
+                latest = current is None and row["is_marker"] and conn.execute(
+                    "SELECT max(seq) FROM versions WHERE bucket=? AND key=?",
+                    (bucket, key)).fetchone()[0] == row["seq"]
             return _object(row, _read_tags(conn, "object_tags", "object_id", row["id"])
-                           if with_tags else None)
+                           if with_tags else None, latest)
         return await self.db.read(read)
 
-    async def object_tags(self, bucket: str, key: str) -> Tags:
-        """The current object's tags (GetObjectTagging), NoSuchKey if it is gone."""
-        obj = await self.get(bucket, key, with_tags=True)
-        if obj is None:
-            raise errors.NoSuchKey(Key=key)
+    async def object_tags(self, bucket: str, key: str, version_id: str | None = None
+                          ) -> Tags:
+        """An object version's tags (GetObjectTagging), NoSuchKey/NoSuchVersion if it is
+        gone."""
+        obj = await self.get(bucket, key, with_tags=True, version_id=version_id)
+        if obj is None or obj.is_marker:
+            raise _missing(key, version_id)
         return obj.tags
 
-    async def set_object_tags(self, bucket: str, key: str, tags: Tags) -> None:
-        """Replace the current object's tags (PutObjectTagging; () for DeleteObjectTagging)."""
+    async def set_object_tags(self, bucket: str, key: str, tags: Tags,
+                              version_id: str | None = None) -> None:
+        """Replace an object version's tags (PutObjectTagging; () for
+        DeleteObjectTagging); without `version_id`, the current object's."""
         def write(conn):
-            row = conn.execute("SELECT id FROM objects WHERE bucket=? AND key=?",
-                               (bucket, key)).fetchone()
-            if row is None:
-                raise errors.NoSuchKey(Key=key)
-            _write_tags(conn, "object_tags", "object_id", row["id"], tags)
+            object_id = _version_row_id(conn, bucket, key, version_id)
+            if object_id is None:
+                raise _missing(key, version_id)
+            _write_tags(conn, "object_tags", "object_id", object_id, tags)
         await self.db.write(write)
 
-    async def open(self, obj: Object) -> ObjectContent:
+    async def open(self, obj: Object, pinned: bool = False) -> ObjectContent:
         """The bytes of `obj` for reading. A PUT may replace the object (and remove its
         blob) between the caller's read of the row and this open: then the current
-        version's bytes are returned, or NoSuchKey if the object is gone."""
+        version's bytes are returned, or NoSuchKey if the object is gone. A `pinned`
+        version (asked for by its id) is never exchanged: NoSuchVersion if it is gone."""
         for _ in range(OPEN_TRIES):
             try:
                 return ObjectContent(obj, self.blobs.open(obj.blob))
             except FileNotFoundError:
-                fresh = await self.get(obj.bucket, obj.key)
-                if fresh is None:
-                    raise errors.NoSuchKey(Key=obj.key)
+                fresh = await self.get(obj.bucket, obj.key,
+                                       version_id=obj.version_id if pinned else None)
+                if fresh is None or fresh.is_marker:
+                    raise _missing(obj.key, obj.version_id if pinned else None)
                 if fresh.blob == obj.blob:
                     raise  # a committed row names a missing blob: not a race, a lost file
                 obj = fresh
@@ -414,31 +575,55 @@ class Store:
     async def _commit_object(self, bucket: str, key: str, blob: str, size: int, etag: str,
                              owner: Principal, headers: dict, acl: Acl, tags: Tags,
                              extra=None) -> Object:
-        """Point (bucket, key) at a durable blob, as a new row with its own id and `tags`
-        (the replaced row's tags go with it); charge the bucket owner."""
+        """Point (bucket, key) at a durable blob, as a new row with its own id and `tags`;
+        charge the bucket owner. Unversioned, the replaced row goes with its tags; on an
+        Enabled bucket it stays as a noncurrent version and the new one gets a version
+        id; on a Suspended bucket the new one is the `null` version, replacing the old
+        `null` version (current or not)."""
         now = time.time()
         object_id = _new_id()
+        made = {}
 
         def commit(conn):
-            owner_id = _bucket_owner(conn, bucket)
-            old = conn.execute("SELECT blob, size, id FROM objects WHERE bucket=? AND key=?",
-                               (bucket, key)).fetchone()
-            freed = [old["blob"]] if old else []
+            owner_id, versioning = _bucket_state(conn, bucket)
+            freed = []
             if extra is not None:  # e.g. release an upload's parts before charging the object
                 freed += extra(conn)
-            _add_usage(conn, owner_id, size - (old["size"] if old else 0), self.max_bytes)
-            if old:
-                _drop_object_tags(conn, [old["id"]])
-            conn.execute("INSERT OR REPLACE INTO objects (bucket, key, blob, size, etag, "
-                         "last_modified, owner_id, owner_name, headers, acl, id) "
-                         "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            current = _current(conn, bucket, key)
+            if not versioning:
+                version_id, seq = NULL_VERSION, 0
+                delta = size
+                if current:
+                    freed.append(current["blob"])
+                    delta -= current["size"]
+                    _drop_object_tags(conn, [current["id"]])
+            else:
+                seq = _next_seq(conn, bucket, key, current)
+                delta = size
+                if versioning == "Enabled":
+                    version_id = _new_version_id(seq)
+                else:
+                    version_id = NULL_VERSION
+                    replaced = _remove_version(conn, bucket, key, NULL_VERSION)
+                    if replaced is not None:
+                        freed += [replaced["blob"]] if replaced["blob"] else []
+                        delta -= replaced["size"]
+                        current = _current(conn, bucket, key)
+                if current:
+                    _demote(conn, bucket, key)
+            _add_usage(conn, owner_id, delta, self.max_bytes)
+            conn.execute(f"INSERT OR REPLACE INTO objects ({_COLUMNS}) "
+                         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                          (bucket, key, blob, size, etag, now, owner.account_id,
-                          owner.account_name, json.dumps(headers), acl.to_json(), object_id))
+                          owner.account_name, json.dumps(headers), acl.to_json(), object_id,
+                          version_id, seq))
             _write_tags(conn, "object_tags", "object_id", object_id, tags)
+            made.update(version_id=version_id, seq=seq)
             return freed
         await self._commit_blob(commit, blob)
         return Object(bucket, key, blob, size, etag, now, owner.account_id, owner.account_name,
-                      headers, acl, object_id, len(tags), tags)
+                      headers, acl, object_id, len(tags), tags, made["version_id"],
+                      made["seq"])
 
     async def put(self, bucket: str, key: str, body, owner: Principal, headers: dict,
                   acl: Acl, tags: Tags = ()) -> Object:
@@ -456,23 +641,29 @@ class Store:
                    headers: dict, acl: Acl, tags: Tags) -> Object:
         """Copy `source` (read with its tags, for a COPY tagging directive) to bucket/key,
         with `tags` as the new object's tags."""
-        if source.bucket == bucket and source.key == key:
-            # Same bytes, new metadata: keep the blob and swap only the row.
+        if source.bucket == bucket and source.key == key and source.is_latest \
+                and source.version_id == NULL_VERSION:
+            # Same bytes, new metadata, and the `null` version stays the `null` version:
+            # keep the blob and swap only the row (an Enabled bucket makes a new version).
             now = time.time()
 
             def update(conn):
+                if _bucket_state(conn, bucket)[1] == "Enabled":
+                    return False
                 cur = conn.execute(
                     "UPDATE objects SET headers=?, acl=?, last_modified=?, owner_id=?,"
-                    " owner_name=? WHERE bucket=? AND key=? AND blob=? RETURNING id",
+                    " owner_name=? WHERE bucket=? AND key=? AND blob=? AND version_id=? "
+                    "RETURNING id",
                     (json.dumps(headers), acl.to_json(), now, owner.account_id,
-                     owner.account_name, bucket, key, source.blob))
+                     owner.account_name, bucket, key, source.blob, NULL_VERSION))
                 row = cur.fetchone()
                 if row is not None:
                     _write_tags(conn, "object_tags", "object_id", row["id"], tags)
-            await self.db.write(update)
-            return Object(bucket, key, source.blob, source.size, source.etag, now,
-                          owner.account_id, owner.account_name, headers, acl, source.id,
-                          len(tags), tags)
+                return True
+            if await self.db.write(update):
+                return Object(bucket, key, source.blob, source.size, source.etag, now,
+                              owner.account_id, owner.account_name, headers, acl, source.id,
+                              len(tags), tags, NULL_VERSION, source.seq)
         if source.size > MAX_COPY_SOURCE:
             raise errors.InvalidRequest(
                 "The specified copy source is larger than the maximum allowable size for a "
@@ -481,40 +672,133 @@ class Store:
         return await self._commit_object(bucket, key, blob, size, source.etag, owner, headers,
                                          acl, tags)
 
-    async def set_object_acl(self, bucket: str, key: str, acl: Acl) -> None:
+    async def set_object_acl(self, bucket: str, key: str, acl: Acl,
+                             version_id: str | None = None) -> None:
+        """PutObjectAcl of the current object, or of the version `version_id`."""
         def update(conn):
-            cur = conn.execute("UPDATE objects SET acl=? WHERE bucket=? AND key=?",
-                               (acl.to_json(), bucket, key))
+            if version_id is None:
+                cur = conn.execute("UPDATE objects SET acl=? WHERE bucket=? AND key=?",
+                                   (acl.to_json(), bucket, key))
+            else:
+                cur = conn.execute("UPDATE objects SET acl=? WHERE bucket=? AND key=? AND "
+                                   "version_id=?", (acl.to_json(), bucket, key, version_id))
+                if cur.rowcount == 0:
+                    cur = conn.execute("UPDATE versions SET acl=? WHERE bucket=? AND key=? AND"
+                                       " version_id=? AND NOT is_marker",
+                                       (acl.to_json(), bucket, key, version_id))
             if cur.rowcount == 0:
-                raise errors.NoSuchKey(Key=key)
+                raise _missing(key, version_id)
         await self.db.write(update)
 
-    async def delete(self, bucket: str, keys: list[str]) -> list[str]:
-        """Delete keys (missing ones are fine, as in S3); returns the keys processed."""
+    async def delete(self, bucket: str, items: list[tuple[str, str | None]],
+                     who: Principal) -> list["Deleted"]:
+        """DeleteObject(s): each (key, version id or None). Missing keys and versions are
+        fine, as in S3. Without a version id an unversioned bucket drops the object; a
+        versioned one adds a delete marker (Enabled: a new version; Suspended: the `null`
+        version, replacing the old one). With one, that version (object or marker) goes,
+        and the newest remaining version, if an object, is current again."""
+        now = time.time()
+        marker_acl = Acl(who.account_id, who.account_name).to_json()
+
         def delete(conn):
-            owner_id = _bucket_owner(conn, bucket)
-            freed, total = [], 0
-            for key in keys:
-                row = conn.execute("DELETE FROM objects WHERE bucket=? AND key=? "
-                                   "RETURNING blob, size, id", (bucket, key)).fetchone()
-                if row:
-                    freed.append(row["blob"])
+            owner_id, versioning = _bucket_state(conn, bucket)
+            freed, total, results = [], 0, []
+
+            def gone(row):
+                nonlocal total
+                if row is not None:
+                    if row["blob"]:
+                        freed.append(row["blob"])
                     total += row["size"]
-                    _drop_object_tags(conn, [row["id"]])
+            for key, version_id in items:
+                if version_id is not None:
+                    row = _remove_version(conn, bucket, key, version_id)
+                    gone(row)
+                    if row is not None:
+                        _promote(conn, bucket, key)
+                    marker = bool(row is not None and row["is_marker"])
+                    results.append(Deleted(key, version_id, marker,
+                                           version_id if marker else None))
+                elif not versioning:
+                    row = conn.execute("DELETE FROM objects WHERE bucket=? AND key=? "
+                                       "RETURNING blob, size, id", (bucket, key)).fetchone()
+                    if row:
+                        gone(row)
+                        _drop_object_tags(conn, [row["id"]])
+                    results.append(Deleted(key))
+                else:
+                    if versioning == "Suspended":
+                        gone(_remove_version(conn, bucket, key, NULL_VERSION))
+                    current = _current(conn, bucket, key)
+                    seq = _next_seq(conn, bucket, key, current)
+                    if current:
+                        _demote(conn, bucket, key)
+                    marker_id = _new_version_id(seq) if versioning == "Enabled" \
+                        else NULL_VERSION
+                    conn.execute(f"INSERT INTO versions ({_COLUMNS}, is_marker) "
+                                 "VALUES (?,?,'',0,'',?,?,?,'{}',?,?,?,?,1)",
+                                 (bucket, key, now, who.account_id, who.account_name,
+                                  marker_acl, _new_id(), marker_id, seq))
+                    results.append(Deleted(key, None, True, marker_id))
             _add_usage(conn, owner_id, -total, 0)
-            return freed
-        freed = await self.db.write(delete)
+            return freed, results
+        freed, results = await self.db.write(delete)
         crash_point("walrus.delete.committed")
         self.blobs.delete_later(freed)
-        return keys
+        return results
 
     async def list_page(self, bucket: str, start: str, inclusive: bool, limit: int
                         ) -> list[Object]:
+        """Current objects (no markers, no noncurrent versions) from `start`, by key."""
         op = ">=" if inclusive else ">"
         rows = await self.db.all(
             f"SELECT * FROM objects WHERE bucket=? AND key {op} ? ORDER BY key LIMIT ?",
             bucket, start, limit)
         return [_object(r) for r in rows]
+
+    async def version_seq(self, bucket: str, key: str, version_id: str) -> int | None:
+        """Where version `version_id` of `key` stands (a ListObjectVersions marker)."""
+        row = await self.db.one(
+            "SELECT seq FROM objects WHERE bucket=? AND key=? AND version_id=? UNION ALL "
+            "SELECT seq FROM versions WHERE bucket=? AND key=? AND version_id=?",
+            bucket, key, version_id, bucket, key, version_id)
+        return row[0] if row else seq_of_version_id(version_id)
+
+    async def version_page(self, bucket: str, start: str, inclusive: bool,
+                           seq_below: int | None, limit: int) -> list[Object]:
+        """Every version (objects and markers) in (key, newest first) order: those of
+        `start` older than `seq_below` if given, then those of the keys after `start`
+        (from `start` itself if `inclusive`). Two index range reads, merged: the first
+        `limit` rows of the merge of two sorted runs of `limit` rows are exact."""
+        def read(conn):
+            out: list[Object] = []
+            if seq_below is not None:
+                rows = conn.execute(
+                    "SELECT *, 0 AS is_marker FROM objects WHERE bucket=? AND key=? AND seq<?",
+                    (bucket, start, seq_below)).fetchall()
+                rows += conn.execute(
+                    "SELECT * FROM versions WHERE bucket=? AND key=? AND seq<? "
+                    "ORDER BY seq DESC LIMIT ?", (bucket, start, seq_below, limit)).fetchall()
+                out = [_object(r, is_latest=False) for r in rows[:limit]]
+                op = ">"
+            else:
+                op = ">=" if inclusive else ">"
+            want = limit - len(out)
+            if want <= 0:
+                return out
+            current = conn.execute(
+                f"SELECT *, 0 AS is_marker FROM objects WHERE bucket=? AND key {op} ? "
+                "ORDER BY key LIMIT ?", (bucket, start, want)).fetchall()
+            older = conn.execute(
+                f"SELECT * FROM versions WHERE bucket=? AND key {op} ? "
+                "ORDER BY key, seq DESC LIMIT ?", (bucket, start, want)).fetchall()
+            merged = heapq.merge(current, older, key=lambda r: (r["key"], -r["seq"]))
+            last_key = None
+            for row in itertools.islice(merged, want):
+                out.append(_object(row, is_latest=row["key"] != last_key))
+                last_key = row["key"]
+            return out
+        return await self.db.read(read)
 
     # --- multipart --------------------------------------------------------
     async def create_upload(self, bucket: str, key: str, owner: Principal, headers: dict,

@@ -64,8 +64,10 @@ def _read(s3, bucket: str, key: str) -> str | None:
 
 
 def unreferenced_blobs(data_dir: Path) -> set[str]:
-    """Blob files that no object or part row names (after Walrus's start-up sweep)."""
+    """Blob files that no object, version or part row names (after Walrus's start-up
+    sweep)."""
     with sqlite3.connect(f"file:{data_dir / 'walrus.db'}?mode=ro", uri=True) as db:
-        named = {r[0] for r in db.execute("SELECT blob FROM objects UNION SELECT blob FROM parts")}
+        named = {r[0] for r in db.execute("SELECT blob FROM objects UNION SELECT blob FROM "
+                                          "versions UNION SELECT blob FROM parts")}
     on_disk = {p.name for p in (data_dir / "blobs").glob("*/*") if p.is_file()}
     return on_disk - named

@@ -57,16 +57,18 @@ def _answers(s3) -> bool:
         return False
 
 
-def restart(walrus_cloud, s3, ledger, fault: str) -> None:
-    """Walrus died at its crash point: start it clean and check everything."""
+def restart(walrus_cloud, s3, ledger, fault: str, also=None) -> None:
+    """Walrus died at its crash point: start it clean and check everything (and what
+    `also()` checks, which says what it found)."""
     cloud, walrus = walrus_cloud
     walrus.wait_killed()
     walrus.start()
     found = ledger.check(s3)
     orphans = unreferenced_blobs(cloud.settings.data_dir("walrus"))
     assert not orphans, f"blobs no row names after restart: {sorted(orphans)[:5]}"
+    extra = f"; {also()}" if also is not None else ""
     SURVIVED.record("walrus", fault, ", ".join(f"{n} {what}" for what, n in found.items() if n)
-                    + "; 0 torn, 0 orphan blobs")
+                    + extra + "; 0 torn, 0 orphan blobs")
 
 
 def concurrent_puts(s3, ledger, keys: list[str], size: int) -> None:
@@ -142,6 +144,68 @@ def test_kill_in_delete(walrus_cloud, s3, ledger):
         ledger.wrote(key, None, False)
     restart(walrus_cloud, s3, ledger, "DeleteObjects, kill after commit")
     assert all(ledger.acked[k] is None for k in doomed), "the committed delete was undone"
+
+
+def test_kill_in_versioned_writes(walrus_cloud, s3, ledger):
+    """On a versioned bucket: overwrites killed after their commit, then a delete of one
+    version killed after its commit. Every acknowledged version reads back byte for
+    byte, every listed version holds bytes that some write sent, exactly one is the
+    latest, the committed version delete stays done, and no blob is left unnamed."""
+    cloud, walrus = walrus_cloud
+    bucket = "versioned"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    acked: dict[str, str] = {}  # version id -> sha256
+    sent: set[str] = set()
+    lock = threading.Lock()
+
+    def put():
+        data = os.urandom(MiB)
+        with lock:
+            sent.add(digest(data))
+        try:
+            version = s3.put_object(Bucket=bucket, Key="k", Body=data)["VersionId"]
+        except FAILED_CALL:
+            return
+        with lock:
+            acked[version] = digest(data)
+    for _ in range(3):
+        put()
+    walrus.stop()
+    walrus.start(crash_at="walrus.put.committed@3")
+    threads = [threading.Thread(target=put) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+
+    def versions() -> list[dict]:
+        return s3.list_object_versions(Bucket=bucket).get("Versions", [])
+    listed: list[dict] = []
+
+    def check_versions() -> str:
+        listed[:] = versions()
+        assert {v["VersionId"] for v in listed} >= set(acked), "an acknowledged version lost"
+        assert sum(v["IsLatest"] for v in listed) == 1
+        for v in listed:
+            body = s3.get_object(Bucket=bucket, Key="k",
+                                 VersionId=v["VersionId"])["Body"].read()
+            assert digest(body) in sent and acked.get(v["VersionId"], digest(body)) == \
+                digest(body)
+        return f"{len(acked)} acknowledged versions, {len(listed) - len(acked)} in flight kept"
+    restart(walrus_cloud, s3, ledger, "versioned PUTs, kill at committed", check_versions)
+    oldest = listed[-1]["VersionId"]
+    walrus.stop()
+    walrus.start(crash_at="walrus.delete.committed")
+    with pytest.raises(FAILED_CALL):
+        s3.delete_object(Bucket=bucket, Key="k", VersionId=oldest)
+
+    def check_deleted() -> str:
+        assert [v["VersionId"] for v in versions()] == [v["VersionId"] for v in listed[:-1]]
+        return "the deleted version stays deleted"
+    restart(walrus_cloud, s3, ledger, "versioned DeleteObject, kill after commit",
+            check_deleted)
+    assert not unreferenced_blobs(cloud.settings.data_dir("walrus"))
 
 
 def test_kill_from_outside_under_load(walrus_cloud, s3, ledger):

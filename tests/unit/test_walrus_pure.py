@@ -143,6 +143,44 @@ def test_listing_delimiter_skips_whole_prefixes():
     assert len(calls) <= 3  # one seek past "big/", not 5,000 rows
 
 
+def _version_fetcher(versions):
+    """versions: (key, seq) pairs; served in (key, newest first) order, as the store does."""
+    from types import SimpleNamespace
+    rows = sorted((SimpleNamespace(key=k, seq=q, version_id=f"{k}@{q}") for k, q in versions),
+                  key=lambda r: (r.key, -r.seq))
+
+    async def fetch(start, inclusive, below, limit):
+        if below is not None:
+            out = [r for r in rows if (r.key == start and r.seq < below) or r.key > start]
+        else:
+            out = [r for r in rows if (r.key >= start if inclusive else r.key > start)]
+        return out[:limit]
+    return fetch
+
+
+def test_version_listing_pages_through_every_version_once():
+    versions = [(k, q) for k in ("a", "b/1", "b/2", "c") for q in range(3)]
+    fetch = _version_fetcher(versions)
+    seen, marker, below = [], "", None
+    while True:
+        page = asyncio.run(listing.list_versions(fetch, key_marker=marker, seq_below=below,
+                                                 max_keys=2))
+        seen += [(r.key, r.seq) for r in page.contents]
+        if not page.truncated:
+            break
+        marker, below = page.next_marker, int(page.next_version_id.split("@")[1])
+    assert seen == sorted(versions, key=lambda v: (v[0], -v[1]))
+    rolled = asyncio.run(listing.list_versions(fetch, delimiter="/"))
+    assert rolled.common_prefixes == ["b/"]
+    assert [r.key for r in rolled.contents] == ["a"] * 3 + ["c"] * 3
+    after = asyncio.run(listing.list_versions(fetch, key_marker="a"))  # every version of a
+    assert [r.key for r in after.contents][:1] == ["b/1"]
+    inside = asyncio.run(listing.list_versions(fetch, prefix="b/", key_marker="b/1",
+                                               seq_below=1))
+    assert [(r.key, r.seq) for r in inside.contents] == [("b/1", 0)] + [("b/2", q)
+                                                                     for q in (2, 1, 0)]
+
+
 def test_listing_pages_and_markers():
     fetch, _ = _fetcher(["a/1", "a/2", "b", "c/1", "d"])
     first = asyncio.run(listing.list_keys(fetch, delimiter="/", max_keys=2))

@@ -1,7 +1,7 @@
 """Bucket settings Walrus does not implement, answered as AWS answers a bucket
-that never had them (Ansible's s3_bucket and the SDKs read them all), plus
-versioning, which is never enabled here. (Tagging and CORS are real: walrus/api/tagging.py,
-walrus/api/cors.py.)"""
+that never had them (Ansible's s3_bucket and the SDKs read them all). (Tagging,
+CORS and versioning are real: walrus/api/tagging.py, walrus/api/cors.py,
+walrus/api/buckets.py.)"""
 from __future__ import annotations
 
 from aiohttp import web
@@ -49,14 +49,3 @@ async def put_setting(ctx: Ctx) -> web.Response:
 
 async def delete_setting(ctx: Ctx) -> web.Response:
     return web.Response(status=204)  # nothing configured, nothing to delete
-
-
-async def get_versioning(ctx: Ctx) -> web.Response:
-    return s3xml.response("VersioningConfiguration", {})
-
-
-async def put_versioning(ctx: Ctx) -> web.Response:
-    doc = await ctx.read_xml("VersioningConfiguration")
-    if doc.get("Status") == "Enabled":
-        raise errors.NotImplemented_("Walrus does not support versioning.")
-    return web.Response(status=200)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from mallee.xmlwrite import Mixed
 from walrus import acl, errors, listing, names, s3xml
 from walrus.api.common import int_param, key_encoder, owner, read_acl_request
 from walrus.context import Ctx
-from walrus.store import Bucket
+from walrus.store import Bucket, check_version_id
 
 
 async def list_buckets(ctx: Ctx) -> web.Response:
@@ -109,24 +110,36 @@ async def list_objects(ctx: Ctx) -> web.Response:
 
 
 async def list_object_versions(ctx: Ctx) -> web.Response:
-    """ListObjectVersions of a bucket that never had versioning (Walrus has none yet): each
-    object is its one version, the `null` one, as S3 lists an unversioned bucket. Ansible's
-    s3_bucket empties a bucket (force) from this listing."""
+    """ListObjectVersions: every version and delete marker, by key and newest first; an
+    object written while the bucket was unversioned is its `null` version. Ansible's
+    s3_bucket and AWS's own "empty the bucket" loops delete from this listing."""
     enc = key_encoder(ctx)
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
     key_marker = ctx.query.get("key-marker", "")
+    version_marker = ctx.query.get("version-id-marker", "")
     max_keys = int_param(ctx, "max-keys", 1000, 1000)
     bucket: Bucket = ctx.bucket
+    seq_below = None
+    if version_marker:
+        if not key_marker:
+            raise errors.InvalidArgument("A version-id marker cannot be specified without a "
+                                         "key marker.", ArgumentName="version-id-marker",
+                                         ArgumentValue=version_marker)
+        check_version_id(version_marker)
+        seq_below = await ctx.store.version_seq(bucket.name, key_marker, version_marker)
+        # A `null` marker that was deleted meanwhile: go on from the key's newest version
+        # (what was listed before it is gone or listed again, never skipped).
 
-    async def fetch(start, inclusive, limit):
-        return await ctx.store.list_page(bucket.name, start, inclusive, limit)
+    async def fetch(start, inclusive, below, limit):
+        if below is None and start == key_marker and version_marker and seq_below is None:
+            return await ctx.store.version_page(bucket.name, start, True, None, limit)
+        return await ctx.store.version_page(bucket.name, start, inclusive, below, limit)
 
-    # Only `null` versions: after key K's version, or after K itself, is the next key.
-    found = await listing.list_keys(fetch, prefix, delimiter, key_marker, max_keys)
+    found = await listing.list_versions(fetch, prefix, delimiter, key_marker, seq_below,
+                                        max_keys)
     body = {"Name": bucket.name, "Prefix": enc(prefix), "KeyMarker": enc(key_marker),
-            "VersionIdMarker": ctx.query.get("version-id-marker", "") if key_marker else "",
-            "MaxKeys": max_keys}
+            "VersionIdMarker": version_marker if key_marker else "", "MaxKeys": max_keys}
     if delimiter:
         body["Delimiter"] = enc(delimiter)
     if "encoding-type" in ctx.query:
@@ -134,12 +147,45 @@ async def list_object_versions(ctx: Ctx) -> web.Response:
     body["IsTruncated"] = "true" if found.truncated else "false"
     if found.truncated:
         body["NextKeyMarker"] = enc(found.next_marker)
-        body["NextVersionIdMarker"] = "null"
-    body["Version"] = [{**object_entry(o, enc, with_owner=False), "VersionId": "null",
-                        "IsLatest": "true", "Owner": owner(o.owner_id, o.owner_name)}
-                       for o in found.contents]
+        if found.next_version_id is not None:
+            body["NextVersionIdMarker"] = found.next_version_id
+    # Versions and markers interleaved in listing order, as S3 writes them (minio-go
+    # reads them back in document order).
+    entries = Mixed()
+    for o in found.contents:
+        entry = {"Key": enc(o.key), "VersionId": o.version_id,
+                 "IsLatest": "true" if o.is_latest else "false",
+                 "LastModified": s3xml.iso8601(o.last_modified)}
+        if o.is_marker:
+            entries.append(("DeleteMarker", {**entry, "Owner": owner(o.owner_id, o.owner_name)}))
+        else:
+            entries.append(("Version", {**entry, "ETag": f'"{o.etag}"', "Size": o.size,
+                                        "StorageClass": "STANDARD",
+                                        "Owner": owner(o.owner_id, o.owner_name)}))
+    body["Versions"] = entries
     body["CommonPrefixes"] = [{"Prefix": enc(p)} for p in found.common_prefixes]
     return s3xml.response("ListVersionsResult", body)
+
+
+async def get_versioning(ctx: Ctx) -> web.Response:
+    """GetBucketVersioning: no Status for a bucket that was never versioned, as S3."""
+    status = ctx.bucket.versioning
+    return s3xml.response("VersioningConfiguration", {"Status": status} if status else {})
+
+
+async def put_versioning(ctx: Ctx) -> web.Response:
+    doc = await ctx.read_xml("VersioningConfiguration")
+    status = doc.get("Status")
+    mfa = doc.get("MfaDelete")
+    if status not in ("Enabled", "Suspended") or mfa not in (None, "Enabled", "Disabled"):
+        raise errors.IllegalVersioningConfigurationException(
+            "The Versioning element must be specified" if status is None
+            else "The versioning configuration specified in the request is invalid.")
+    if mfa == "Enabled":
+        # S3 wants the root account's MFA device (x-amz-mfa); Walrus has none.
+        raise errors.NotImplemented_("Walrus does not support MFA delete.")
+    await ctx.store.set_bucket_versioning(ctx.bucket.name, status)
+    return web.Response(status=200)
 
 
 async def get_bucket_acl(ctx: Ctx) -> web.Response:

@@ -8,7 +8,7 @@ from urllib.parse import quote_plus, unquote
 from walrus import acl, conditions, errors, numbers
 from walrus.body import RequestBody
 from walrus.context import Ctx
-from walrus.store import Object, check_size
+from walrus.store import Object, check_size, check_version_id
 
 STORED_HEADERS = ("Content-Type", "Content-Encoding", "Content-Disposition", "Cache-Control",
                   "Expires", "Content-Language", "x-amz-server-side-encryption",
@@ -102,30 +102,43 @@ async def read_acl_request(ctx: Ctx, owner_id: str, owner_name: str,
                             bucket_owner)
 
 
-def parse_copy_source(ctx: Ctx) -> tuple[str, str]:
-    source = ctx.headers["x-amz-copy-source"]
-    source = unquote(source.split("?", 1)[0]).lstrip("/")
+def parse_copy_source(ctx: Ctx) -> tuple[str, str, str | None]:
+    """x-amz-copy-source: `bucket/key`, URL-encoded, optionally `?versionId=`."""
+    source, _, query = ctx.headers["x-amz-copy-source"].partition("?")
+    source = unquote(source).lstrip("/")
     bucket, _, key = source.partition("/")
     if not bucket or not key:
         raise errors.InvalidArgument("Copy Source must mention the source bucket and key: "
                                      "sourcebucket/sourcekey",
                                      ArgumentName="x-amz-copy-source")
-    return bucket, key
+    version_id = None
+    for param in query.split("&") if query else ():
+        name, _, value = param.partition("=")
+        if name == "versionId":
+            version_id = unquote(value)
+            check_version_id(version_id)
+    return bucket, key, version_id
 
 
-async def readable_source(ctx: Ctx, with_tags: bool = False) -> Object:
-    """The copy source (with its tags, if asked), if it exists and the caller may read it."""
-    bucket_name, key = parse_copy_source(ctx)
+async def readable_source(ctx: Ctx, with_tags: bool = False) -> tuple[Object, str | None]:
+    """The copy source (with its tags, if asked), if it exists and the caller may read it,
+    and the version id the request named (None: the current object)."""
+    bucket_name, key, version_id = parse_copy_source(ctx)
     bucket = await ctx.store.bucket(bucket_name)
-    source = await ctx.store.get(bucket_name, key, with_tags=with_tags)
-    if source is None:
+    source = await ctx.store.get(bucket_name, key, with_tags=with_tags, version_id=version_id)
+    if source is None or (source.is_marker and version_id is None):
         if not bucket.acl.allows(ctx.who, acl.READ):
             raise errors.AccessDenied()
+        if version_id is not None:
+            raise errors.NoSuchVersion(Key=key, VersionId=version_id)
         raise errors.NoSuchKey(Key=key)
     if not source.acl.allows(ctx.who, acl.READ):
         raise errors.AccessDenied()
+    if source.is_marker:
+        raise errors.InvalidRequest("The source of a copy request may not specifically refer "
+                                    "to a delete marker by version id.")
     conditions.check(ctx.headers, source.etag, source.last_modified, "x-amz-copy-source-")
-    return source
+    return source, version_id
 
 
 async def upload_body(ctx: Ctx, limit: int) -> RequestBody:

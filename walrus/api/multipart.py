@@ -7,6 +7,7 @@ from aiohttp import web
 from walrus import checksums, conditions, errors, names, numbers, s3xml, tags
 from walrus.api.common import (int_param, key_encoder, object_acl_for, owner,
                                readable_source, stored_headers, upload_body)
+from walrus.api.objects import version_headers
 from walrus.context import Ctx
 from walrus.store import MAX_PART_NUMBER, MAX_PART_SIZE, Upload
 
@@ -63,7 +64,7 @@ async def upload_part(ctx: Ctx) -> web.Response:
 
 
 async def _upload_part_copy(ctx: Ctx, upload: Upload, number: int) -> web.Response:
-    source = await readable_source(ctx)
+    source, source_version = await readable_source(ctx)
     span = (0, source.size - 1)
     text = ctx.headers.get("x-amz-copy-source-range")
     if text:
@@ -76,8 +77,10 @@ async def _upload_part_copy(ctx: Ctx, upload: Upload, number: int) -> web.Respon
     length = span[1] - span[0] + 1 if source.size else 0
     await ctx.store.check_room(ctx.bucket.owner_id, length)
     part = await ctx.store.copy_part(upload, number, source, span[0], length)
+    headers = {"x-amz-copy-source-version-id": source.version_id} \
+        if source_version is not None else None
     return s3xml.response("CopyPartResult", {"LastModified": s3xml.iso8601(part.last_modified),
-                                             "ETag": f'"{part.etag}"'})
+                                             "ETag": f'"{part.etag}"'}, headers=headers)
 
 
 def _requested_parts(doc: dict) -> list[tuple[int, str]]:
@@ -106,7 +109,8 @@ async def complete_upload(ctx: Ctx) -> web.Response:
         if checksums.algorithm_of_header(name):
             body[_checksum_field(name)] = value
             body["ChecksumType"] = "COMPOSITE"
-    return s3xml.response("CompleteMultipartUploadResult", body)
+    return s3xml.response("CompleteMultipartUploadResult", body,
+                          headers=version_headers(ctx, obj))
 
 
 def _checksum_field(header: str) -> str:

@@ -11,7 +11,7 @@ from walrus import acl, checksums, conditions, errors, names, s3xml, tags
 from walrus.api.common import (object_acl_for, read_acl_request, readable_source,
                                require_integrity_header, stored_headers, upload_body)
 from walrus.context import Ctx
-from walrus.store import MAX_SINGLE_PUT, Object, ObjectContent
+from walrus.store import MAX_SINGLE_PUT, NULL_VERSION, Object, ObjectContent, check_version_id
 
 RESPONSE_OVERRIDES = {"response-content-type": "Content-Type",
                       "response-content-language": "Content-Language",
@@ -21,8 +21,15 @@ RESPONSE_OVERRIDES = {"response-content-type": "Content-Type",
                       "response-content-encoding": "Content-Encoding"}
 
 
-def _write_headers(obj: Object, checksum: bool = False) -> dict:
-    out = {"ETag": f'"{obj.etag}"'}
+def version_headers(ctx: Ctx, obj: Object) -> dict:
+    """x-amz-version-id, which S3 sends only for a bucket that has (had) versioning."""
+    if ctx.bucket.versioning or obj.version_id != NULL_VERSION:
+        return {"x-amz-version-id": obj.version_id}
+    return {}
+
+
+def _write_headers(ctx: Ctx, obj: Object, checksum: bool = False) -> dict:
+    out = {"ETag": f'"{obj.etag}"', **version_headers(ctx, obj)}
     if "x-amz-server-side-encryption" in obj.headers:
         out["x-amz-server-side-encryption"] = obj.headers["x-amz-server-side-encryption"]
     if checksum:
@@ -38,7 +45,7 @@ async def put_object(ctx: Ctx) -> web.Response:
     body = await upload_body(ctx, MAX_SINGLE_PUT)
     obj = await ctx.store.put(ctx.bucket.name, ctx.key, body, ctx.who,
                               stored_headers(ctx.headers), object_acl_for(ctx), wanted)
-    return web.Response(status=200, headers=_write_headers(obj, checksum=True))
+    return web.Response(status=200, headers=_write_headers(ctx, obj, checksum=True))
 
 
 async def copy_object(ctx: Ctx) -> web.Response:
@@ -52,8 +59,9 @@ async def copy_object(ctx: Ctx) -> web.Response:
         raise errors.InvalidArgument("Unknown tagging directive.",
                                      ArgumentName="x-amz-tagging-directive")
     wanted = tags.from_header(ctx.headers.get(tags.HEADER)) if tagging == "REPLACE" else None
-    source = await readable_source(ctx, with_tags=wanted is None)
-    same = source.bucket == ctx.bucket.name and source.key == ctx.key
+    source, source_version = await readable_source(ctx, with_tags=wanted is None)
+    # Copying a given version onto its own key is how an old version is restored.
+    same = source.bucket == ctx.bucket.name and source.key == ctx.key and source_version is None
     if same and directive == "COPY" and not any(
             h in ctx.headers for h in ("x-amz-server-side-encryption", "x-amz-storage-class",
                                        "x-amz-website-redirect-location")):
@@ -69,12 +77,16 @@ async def copy_object(ctx: Ctx) -> web.Response:
                                object_acl_for(ctx), source.tags if wanted is None else wanted)
     body = s3xml.render("CopyObjectResult", {"LastModified": s3xml.iso8601(obj.last_modified),
                                              "ETag": f'"{obj.etag}"'})
-    return web.Response(body=body, content_type="application/xml", headers=_write_headers(obj))
+    out = _write_headers(ctx, obj)
+    if source_version is not None or (await ctx.store.bucket(source.bucket)).versioning:
+        out["x-amz-copy-source-version-id"] = source.version_id
+    return web.Response(body=body, content_type="application/xml", headers=out)
 
 
 def _read_headers(ctx: Ctx, obj: Object) -> dict:
     out = {"ETag": f'"{obj.etag}"', "Last-Modified": s3xml.http_date(obj.last_modified),
-           "Accept-Ranges": "bytes", "Content-Type": "binary/octet-stream"}
+           "Accept-Ranges": "bytes", "Content-Type": "binary/octet-stream",
+           **version_headers(ctx, obj)}
     for name, value in obj.headers.items():
         if name.startswith("x-amz-checksum-"):
             continue
@@ -114,7 +126,8 @@ async def head_object(ctx: Ctx) -> web.StreamResponse:
 async def get_object(ctx: Ctx) -> web.StreamResponse:
     _check_overrides(ctx)
     # Open first: the bytes sent are those of the version the headers describe.
-    with await ctx.store.open(ctx.obj) as content:
+    pinned = "versionId" in ctx.query
+    with await ctx.store.open(ctx.obj, pinned=pinned) as content:
         if content.obj is not ctx.obj:  # replaced since dispatch read it: its own ACL rules
             if not content.obj.acl.allows(ctx.who, acl.READ):
                 raise errors.AccessDenied()
@@ -160,9 +173,33 @@ async def _send(request: web.Request, response: web.StreamResponse, content: Obj
             await response.write(chunk)
 
 
+def _version_param(ctx: Ctx) -> str | None:
+    version_id = ctx.query.get("versionId")
+    if version_id is not None:
+        check_version_id(version_id)
+    return version_id
+
+
 async def delete_object(ctx: Ctx) -> web.Response:
-    await ctx.store.delete(ctx.bucket.name, [ctx.key])
-    return web.Response(status=204)
+    [done] = await ctx.store.delete(ctx.bucket.name, [(ctx.key, _version_param(ctx))], ctx.who)
+    headers = {}
+    if done.delete_marker:
+        headers["x-amz-delete-marker"] = "true"
+    if done.version_id is not None:
+        headers["x-amz-version-id"] = done.version_id
+    elif done.marker_version_id is not None:
+        headers["x-amz-version-id"] = done.marker_version_id
+    return web.Response(status=204, headers=headers)
+
+
+def _deleted_entry(done) -> dict:
+    entry = {"Key": done.key}
+    if done.version_id is not None:
+        entry["VersionId"] = done.version_id
+    if done.delete_marker:
+        entry["DeleteMarker"] = "true"
+        entry["DeleteMarkerVersionId"] = done.marker_version_id
+    return entry
 
 
 async def delete_objects(ctx: Ctx) -> web.Response:
@@ -172,30 +209,41 @@ async def delete_objects(ctx: Ctx) -> web.Response:
     items = s3xml.as_list(doc.get("Object"))
     if not items or len(items) > 1000:
         raise errors.MalformedXML()
-    keys = []
+    wanted = []
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("Key"), str):
             raise errors.MalformedXML()
-        keys.append(item["Key"])
+        version_id = item.get("VersionId")
+        if version_id is not None and not isinstance(version_id, str):
+            raise errors.MalformedXML()
+        wanted.append((item["Key"], version_id))
     quiet = str(doc.get("Quiet", "false")).lower() == "true"
     results, failures = [], []
-    for key in keys:
+    for key, version_id in wanted:
         if len(key.encode()) > names.MAX_KEY_BYTES:
             failures.append({"Key": key, "Code": "KeyTooLongError", "Message": "Key too long"})
-        else:
-            results.append(key)
-    await ctx.store.delete(ctx.bucket.name, results)
-    body = {"Deleted": [] if quiet else [{"Key": k} for k in results], "Error": failures}
+            continue
+        if version_id is not None:
+            try:
+                check_version_id(version_id)
+            except errors.InvalidArgument:
+                failures.append({"Key": key, "VersionId": version_id, "Code": "NoSuchVersion",
+                                 "Message": "The specified version does not exist."})
+                continue
+        results.append((key, version_id))
+    done = await ctx.store.delete(ctx.bucket.name, results, ctx.who)
+    body = {"Deleted": [] if quiet else [_deleted_entry(d) for d in done], "Error": failures}
     return s3xml.response("DeleteResult", body)
 
 
 async def get_object_acl(ctx: Ctx) -> web.Response:
-    return s3xml.response("AccessControlPolicy", ctx.obj.acl.to_xml())
+    return s3xml.response("AccessControlPolicy", ctx.obj.acl.to_xml(),
+                          headers=version_headers(ctx, ctx.obj))
 
 
 async def put_object_acl(ctx: Ctx) -> web.Response:
     obj = ctx.obj
     new = await read_acl_request(ctx, obj.owner_id, obj.owner_name,
                                  (ctx.bucket.owner_id, ctx.bucket.owner_name))
-    await ctx.store.set_object_acl(obj.bucket, obj.key, new)
-    return web.Response(status=200)
+    await ctx.store.set_object_acl(obj.bucket, obj.key, new, ctx.query.get("versionId"))
+    return web.Response(status=200, headers=version_headers(ctx, obj))

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from walrus import errors, s3xml, tags
 from walrus.api.common import require_integrity_header
+from walrus.api.objects import version_headers
 from walrus.context import Ctx
 
 
@@ -34,18 +35,24 @@ async def delete_bucket_tagging(ctx: Ctx) -> web.Response:
     return web.Response(status=204)
 
 
+def _version(ctx: Ctx) -> str | None:
+    """The version dispatch found (?versionId=), or None for the current object."""
+    return ctx.obj.version_id if "versionId" in ctx.query else None
+
+
 async def get_object_tagging(ctx: Ctx) -> web.Response:
-    found = await ctx.store.object_tags(ctx.bucket.name, ctx.key)
-    return s3xml.response("Tagging", tags.to_xml(found))
+    found = await ctx.store.object_tags(ctx.bucket.name, ctx.key, _version(ctx))
+    return s3xml.response("Tagging", tags.to_xml(found),
+                          headers=version_headers(ctx, ctx.obj))
 
 
 async def put_object_tagging(ctx: Ctx) -> web.Response:
     require_integrity_header(ctx)
     wanted = tags.from_xml(await ctx.read_small(), bucket=False)
-    await ctx.store.set_object_tags(ctx.bucket.name, ctx.key, wanted)
-    return web.Response(status=200)
+    await ctx.store.set_object_tags(ctx.bucket.name, ctx.key, wanted, _version(ctx))
+    return web.Response(status=200, headers=version_headers(ctx, ctx.obj))
 
 
 async def delete_object_tagging(ctx: Ctx) -> web.Response:
-    await ctx.store.set_object_tags(ctx.bucket.name, ctx.key, ())
-    return web.Response(status=204)
+    await ctx.store.set_object_tags(ctx.bucket.name, ctx.key, (), _version(ctx))
+    return web.Response(status=204, headers=version_headers(ctx, ctx.obj))

@@ -54,15 +54,21 @@ def s3_admin(server):
 _counter = iter(range(1_000_000))
 
 
+def empty_bucket(s3, name: str) -> None:
+    """Delete every version and delete marker (a test may have enabled versioning), as
+    AWS's docs empty a bucket: a plain object is its `null` version."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+        for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=name, Key=item["Key"], VersionId=item["VersionId"])
+
+
 @pytest.fixture
 def bucket(s3):
     """A fresh bucket owned by alice, emptied and removed afterwards."""
     name = f"test-{os.getpid()}-{next(_counter)}"
     s3.create_bucket(Bucket=name)
     yield name
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for obj in page.get("Contents", []):
-            s3.delete_object(Bucket=name, Key=obj["Key"])
+    empty_bucket(s3, name)
     for upload in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
         s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
     s3.delete_bucket(Bucket=name)

@@ -148,3 +148,18 @@ def signed(server, account: Account, method: str, path: str, body: bytes = b"",
     payload_hash = payload_hash or hashlib.sha256(body).hexdigest()
     final, *_ = sign_v4(account, method, url, headers or {}, payload_hash)
     return requests.request(method, url, data=body, headers=final)
+
+
+def upgraded(path: Path, examine):
+    """Open the Walrus database at `path` (applying every migration it lacks), run
+    `await examine(db)` and close it again; returns what examine returned."""
+    from walrus.db import Database
+
+    async def run():
+        db = Database(path)
+        await db.open()
+        try:
+            return await examine(db)
+        finally:
+            await db.close()
+    return asyncio.run(run())

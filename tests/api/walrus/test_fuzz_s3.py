@@ -32,11 +32,11 @@ OPERATIONS = [
     "PutBucketTagging", "GetBucketTagging", "DeleteBucketTagging",
     "PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging",
     "PutBucketCors", "GetBucketCors", "DeleteBucketCors", "GetObjectAttributes",
+    "PutBucketVersioning", "GetBucketVersioning",
 ]
 # Routes of walrus/dispatch.py's table no operation above reaches, each with the reason.
-UNFUZZED = {("bucket", method, sub): "a constant answer (not configured, or versioning off)"
-            for sub in ("versioning", *bucket_config.NOT_CONFIGURED,
-                        *bucket_config.EMPTY_DOCUMENTS)
+UNFUZZED = {("bucket", method, sub): "a constant answer (not configured)"
+            for sub in (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
             for method in ("GET", "PUT", "DELETE")}
 UNFUZZED.update({(level, "OPTIONS", ""): "the CORS preflight: no SDK operation; raw OPTIONS "
                  "requests below (RAW_PREFLIGHTS) send it hostile headers"

@@ -68,7 +68,8 @@ def test_listing_100k_keys(server, s3):
         rows = [("many-keys", f"dir{i % 100:03d}/key{i:06d}", "missing", 1, "00", 0.0,
                  "111111111111", "alice", json.dumps({}), acl, f"id{i}") for i in range(100_000)]
         await state["db"].write(lambda c: c.executemany(
-            "INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows))
+            "INSERT INTO objects (bucket, key, blob, size, etag, last_modified, owner_id,"
+            " owner_name, headers, acl, id) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows))
     server.run(fill())
     out = s3.list_objects_v2(Bucket="many-keys", Delimiter="/")
     assert len(out["CommonPrefixes"]) == 100 and not out.get("Contents")

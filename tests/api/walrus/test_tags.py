@@ -12,7 +12,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.api.walrus.helpers import ALICE, BOB, code, signed, status
+from tests.api.walrus.helpers import ALICE, BOB, code, signed, status, upgraded
 
 MIB = 1024 * 1024
 
@@ -344,11 +344,10 @@ def test_awscli_tagging(aws, tmp_path):
 def test_migration_gives_existing_objects_ids(tmp_path):
     """A Walrus database made before tags (version 1) opens at version 2: each object row
     gets its own id (tags are keyed by it) and no tags."""
-    import asyncio
     import sqlite3
 
     from mallee import migrations
-    from walrus.db import MIGRATIONS, Database
+    from walrus.db import MIGRATIONS
 
     path = tmp_path / "walrus.db"
     conn = sqlite3.connect(path)
@@ -360,16 +359,11 @@ def test_migration_gives_existing_objects_ids(tmp_path):
     conn.commit()
     conn.close()
 
-    async def upgrade():
-        db = Database(path)
-        await db.open()
-        try:
-            return (await db.one("PRAGMA user_version"))[0], \
-                [tuple(r) for r in await db.all("SELECT key, id FROM objects")], \
-                (await db.one("SELECT count(*) FROM object_tags"))[0]
-        finally:
-            await db.close()
-    version, rows, tags = asyncio.run(upgrade())
+    async def examine(db):
+        return (await db.one("PRAGMA user_version"))[0], \
+            [tuple(r) for r in await db.all("SELECT key, id FROM objects")], \
+            (await db.one("SELECT count(*) FROM object_tags"))[0]
+    version, rows, tags = upgraded(path, examine)
     assert version == len(migrations.found(MIGRATIONS)) >= 2
     ids = [i for _, i in rows]
     assert len(ids) == 2 and all(len(i) == 32 for i in ids) and ids[0] != ids[1]

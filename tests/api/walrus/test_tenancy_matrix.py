@@ -161,6 +161,7 @@ _VOLATILE = re.compile(rb"<(RequestId|HostId)>[^<]*</\1>")
 def view(server, p: Private) -> dict:
     """Everything of alice's, as alice sees it: (status, body) of each read."""
     paths = ["/", f"/{p.bucket}?list-type=2", f"/{p.bucket}?acl", f"/{p.bucket}?versioning",
+             f"/{p.bucket}?versions",
              f"/{p.bucket}?uploads", f"/{p.bucket}?location", f"/{p.bucket}/{SECRET_KEY}",
              f"/{p.bucket}/{SECRET_KEY}?acl", f"/{p.bucket}/{UPLOAD_KEY}?uploadId={p.upload}",
              f"/{p.bucket}?tagging", f"/{p.bucket}/{SECRET_KEY}?tagging", f"/{p.bucket}?cors",
