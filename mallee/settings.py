@@ -87,6 +87,8 @@ class WalrusSettings:
     max_buckets_per_account: int
     max_bytes_per_account: int
     bucket_naming: str
+    lifecycle_day_seconds: int
+    lifecycle_interval_seconds: float
 
 
 @dataclass(frozen=True)

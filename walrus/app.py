@@ -25,6 +25,7 @@ from walrus.context import Ctx
 from walrus.credstore import CredentialStore
 from walrus.db import Database
 from walrus.dispatch import dispatch
+from walrus.expiry import LifecycleWorker
 from walrus.store import Store
 
 log = logging.getLogger(__name__)
@@ -102,11 +103,15 @@ def _resources(settings: Settings, state: dict):
                 log.info("removed %d unreferenced blobs left by an interrupted write", removed)
             creds = CredentialStore(db, SecretBox(settings.pki_dir))
             await creds.load()
-            state.update(db=db, store=store, creds=creds, users=0)
+            worker = LifecycleWorker(store, settings.walrus.lifecycle_day_seconds,
+                                     settings.walrus.lifecycle_interval_seconds)
+            worker.start()
+            state.update(db=db, store=store, creds=creds, users=0, lifecycle=worker)
         state["users"] += 1
         yield
         state["users"] -= 1
         if state["users"] == 0:
+            await state.pop("lifecycle").stop()
             await state["store"].close()
             await state.pop("db").close()
     return ctx

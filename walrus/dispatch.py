@@ -13,7 +13,8 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from walrus import acl, errors, s3xml
-from walrus.api import attributes, bucket_config, buckets, cors, multipart, objects, tagging
+from walrus.api import (attributes, bucket_config, buckets, cors, lifecycle, multipart, objects,
+                        tagging)
 from walrus.context import Ctx
 from walrus.store import Object, check_version_id
 
@@ -38,7 +39,7 @@ UNSERVED_OBJECT = ("annotation", "encryption", "legal-hold", "renameObject", "re
                    "retention", "select", "select-type", "torrent")
 
 BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "versions", "uploads", "delete",
-                       "tagging", "cors", *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS,
+                       "tagging", "cors", "lifecycle", *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS,
                        *UNSERVED_BUCKET)
 OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging", "attributes", *UNSERVED_OBJECT)
 
@@ -82,6 +83,12 @@ TABLE: dict[tuple[str, str, str], Route] = {
     ("bucket", "GET", "cors"): Route(cors.get_bucket_cors, "bucket", RACP),
     ("bucket", "PUT", "cors"): Route(cors.put_bucket_cors, "bucket", acl.FULL_CONTROL),
     ("bucket", "DELETE", "cors"): Route(cors.delete_bucket_cors, "bucket", acl.FULL_CONTROL),
+    # Lifecycle: as CORS (reading takes READ_ACP, changing FULL_CONTROL).
+    ("bucket", "GET", "lifecycle"): Route(lifecycle.get_bucket_lifecycle, "bucket", RACP),
+    ("bucket", "PUT", "lifecycle"): Route(lifecycle.put_bucket_lifecycle, "bucket",
+                                          acl.FULL_CONTROL),
+    ("bucket", "DELETE", "lifecycle"): Route(lifecycle.delete_bucket_lifecycle, "bucket",
+                                             acl.FULL_CONTROL),
     # The preflight: unauthenticated, whatever the query names (browsers preflight
     # POST ?uploads, PUT ?partNumber&uploadId...); no ACL, only the bucket's CORS rules.
     ("bucket", "OPTIONS", ""): Route(cors.preflight),

@@ -86,7 +86,9 @@ def parse(body: bytes, root: str, error=errors.MalformedXML) -> dict:
 CONTAINERS = frozenset((
     "AccessControlPolicy", "Owner", "AccessControlList", "Grant", "Grantee", "Delete",
     "Object", "CompleteMultipartUpload", "Part", "Tagging", "TagSet", "Tag",
-    "CreateBucketConfiguration", "VersioningConfiguration", "CORSConfiguration", "CORSRule"))
+    "CreateBucketConfiguration", "VersioningConfiguration", "CORSConfiguration", "CORSRule",
+    "LifecycleConfiguration", "Rule", "Filter", "And", "Expiration",
+    "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload"))
 
 
 def _drop_layout(value, name: str | None = None):

@@ -323,6 +323,47 @@ def multipart_etag(part_etags: list[str]) -> str:
     return f"{digest}-{len(part_etags)}"
 
 
+def _delete_one(conn, bucket: str, key: str, version_id: str | None, versioning: str,
+                now: float, who: Principal) -> tuple[list[str], int, Deleted]:
+    """One key of a DeleteObject(s) (or a lifecycle expiry), in the caller's transaction:
+    the blobs it freed, the bytes it gave back and what it did. The caller adjusts the
+    bucket owner's usage and frees the blobs after the commit."""
+    freed, total = [], 0
+
+    def gone(row):
+        nonlocal total
+        if row is not None:
+            if row["blob"]:
+                freed.append(row["blob"])
+            total += row["size"]
+    if version_id is not None:
+        row = _remove_version(conn, bucket, key, version_id)
+        gone(row)
+        if row is not None:
+            _promote(conn, bucket, key)
+        marker = bool(row is not None and row["is_marker"])
+        return freed, total, Deleted(key, version_id, marker, version_id if marker else None)
+    if not versioning:
+        row = conn.execute("DELETE FROM objects WHERE bucket=? AND key=? "
+                           "RETURNING blob, size, id", (bucket, key)).fetchone()
+        if row:
+            gone(row)
+            _drop_object_tags(conn, [row["id"]])
+        return freed, total, Deleted(key)
+    if versioning == "Suspended":
+        gone(_remove_version(conn, bucket, key, NULL_VERSION))
+    current = _current(conn, bucket, key)
+    seq = _next_seq(conn, bucket, key, current)
+    if current:
+        _demote(conn, bucket, key)
+    marker_id = _new_version_id(seq) if versioning == "Enabled" else NULL_VERSION
+    conn.execute(f"INSERT INTO versions ({_COLUMNS}, is_marker) "
+                 "VALUES (?,?,'',0,'',?,?,?,'{}',?,?,?,?,1)",
+                 (bucket, key, now, who.account_id, who.account_name,
+                  Acl(who.account_id, who.account_name).to_json(), _new_id(), marker_id, seq))
+    return freed, total, Deleted(key, None, True, marker_id)
+
+
 class Store:
     def __init__(self, db: Database, blobs: BlobStore, max_buckets: int, max_bytes: int):
         self.db = db
@@ -336,11 +377,14 @@ class Store:
         self._bucket_epoch = 0
         # Each bucket's CORS rules (JSON, or None), read on every request with an Origin.
         self._cors: dict[str, str | None] = {}
+        # Each bucket's lifecycle rules (JSON, or None), read on every PUT, GET and HEAD.
+        self._lifecycle: dict[str, str | None] = {}
 
     def _bucket_changed(self, name: str) -> None:
         self._bucket_epoch += 1
         self._buckets.pop(name, None)
         self._cors.pop(name, None)
+        self._lifecycle.pop(name, None)
 
     async def close(self) -> None:
         """Finish background blob work (the database is its owner's to close)."""
@@ -435,6 +479,7 @@ class Store:
                 blobs += self._drop_upload(conn, upload_id)
             conn.execute("DELETE FROM bucket_tags WHERE bucket=?", (name,))
             conn.execute("DELETE FROM bucket_cors WHERE bucket=?", (name,))
+            conn.execute("DELETE FROM bucket_lifecycle WHERE bucket=?", (name,))
             conn.execute("DELETE FROM buckets WHERE name=?", (name,))
             return blobs
         try:
@@ -479,30 +524,150 @@ class Store:
             _write_tags(conn, "bucket_tags", "bucket", name, tags)
         await self.db.write(write)
 
-    async def bucket_cors(self, name: str) -> str | None:
-        """The bucket's CORS rules as stored (JSON), None when it has none or is gone."""
-        if name in self._cors:
-            return self._cors[name]
+    async def _bucket_config(self, table: str, cache: dict, name: str) -> str | None:
+        """A bucket's rules kept in `table` (bucket_cors, bucket_lifecycle) as stored
+        (JSON), None when it has none or is gone; cached until the bucket changes."""
+        if name in cache:
+            return cache[name]
         epoch = self._bucket_epoch
-        row = await self.db.one("SELECT rules FROM bucket_cors WHERE bucket=?", name)
+        row = await self.db.one(f"SELECT rules FROM {table} WHERE bucket=?", name)
         rules = row["rules"] if row else None
         if epoch == self._bucket_epoch:
-            if len(self._cors) >= 10000:
-                self._cors.clear()
-            self._cors[name] = rules
+            if len(cache) >= 10000:
+                cache.clear()
+            cache[name] = rules
         return rules
 
-    async def set_bucket_cors(self, name: str, rules: str | None) -> None:
-        """Replace the bucket's CORS rules (PutBucketCors; None for DeleteBucketCors)."""
+    async def _set_bucket_config(self, table: str, name: str, rules: str | None) -> None:
         def write(conn):
             _require_bucket(conn, name)
-            conn.execute("DELETE FROM bucket_cors WHERE bucket=?", (name,))
+            conn.execute(f"DELETE FROM {table} WHERE bucket=?", (name,))
             if rules is not None:
-                conn.execute("INSERT INTO bucket_cors VALUES (?,?)", (name, rules))
+                conn.execute(f"INSERT INTO {table} VALUES (?,?)", (name, rules))
         try:
             await self.db.write(write)
         finally:
             self._bucket_changed(name)
+
+    async def bucket_cors(self, name: str) -> str | None:
+        """The bucket's CORS rules as stored (JSON), None when it has none or is gone."""
+        return await self._bucket_config("bucket_cors", self._cors, name)
+
+    async def set_bucket_cors(self, name: str, rules: str | None) -> None:
+        """Replace the bucket's CORS rules (PutBucketCors; None for DeleteBucketCors)."""
+        await self._set_bucket_config("bucket_cors", name, rules)
+
+    async def bucket_lifecycle(self, name: str) -> str | None:
+        """The bucket's lifecycle rules as stored (JSON), None when it has none."""
+        return await self._bucket_config("bucket_lifecycle", self._lifecycle, name)
+
+    async def set_bucket_lifecycle(self, name: str, rules: str | None) -> None:
+        """Replace the bucket's lifecycle rules (None: DeleteBucketLifecycle)."""
+        await self._set_bucket_config("bucket_lifecycle", name, rules)
+
+    async def lifecycle_buckets(self) -> list[tuple[str, str]]:
+        """Every (bucket, rules JSON) with a lifecycle configuration."""
+        return [(r[0], r[1]) for r in await self.db.all(
+            "SELECT bucket, rules FROM bucket_lifecycle ORDER BY bucket")]
+
+    async def lifecycle_candidates(self, bucket: str, prefix: str, kind: str, cutoff: float,
+                                   after: str, limit: int) -> list[dict]:
+        """Rows a lifecycle rule may act on, by key from after `after`, at most `limit`:
+        kind "current" (objects last modified before `cutoff`), "noncurrent" (versions
+        that became noncurrent before `cutoff`, with `newer`: how many noncurrent
+        versions of the key are newer), "marker" (delete markers that are their key's
+        only version), "upload" (uploads initiated before `cutoff`). With tags."""
+        hi = prefix + "\U0010ffff"
+        if kind == "current":
+            sql = ("SELECT key, version_id, id, size, last_modified FROM objects WHERE "
+                   "bucket=? AND key>=? AND key<? AND key>? AND last_modified<=? "
+                   "ORDER BY key LIMIT ?")
+        elif kind == "noncurrent":
+            sql = ("SELECT * FROM (SELECT v.key, v.version_id, v.id, v.size, v.is_marker, "
+                   "coalesce((SELECT w.last_modified FROM versions w WHERE w.bucket=v.bucket "
+                   "AND w.key=v.key AND w.seq>v.seq ORDER BY w.seq LIMIT 1), (SELECT "
+                   "o.last_modified FROM objects o WHERE o.bucket=v.bucket AND o.key=v.key))"
+                   " AS since, (SELECT count(*) FROM versions w WHERE w.bucket=v.bucket AND "
+                   "w.key=v.key AND w.seq>v.seq) - (CASE WHEN EXISTS (SELECT 1 FROM objects "
+                   "o WHERE o.bucket=v.bucket AND o.key=v.key) THEN 0 ELSE 1 END) AS newer "
+                   "FROM versions v WHERE v.bucket=? AND v.key>=? AND v.key<? AND v.key>?) "
+                   "WHERE since IS NOT NULL AND since<=? ORDER BY key LIMIT ?")
+        elif kind == "marker":
+            sql = ("SELECT v.key, v.version_id, v.id, 0 AS size, v.last_modified FROM versions"
+                   " v WHERE v.bucket=? AND v.key>=? AND v.key<? AND v.key>? AND v.is_marker "
+                   "AND v.last_modified<=? AND NOT EXISTS (SELECT 1 FROM versions w WHERE "
+                   "w.bucket=v.bucket AND w.key=v.key AND w.seq!=v.seq) AND NOT EXISTS "
+                   "(SELECT 1 FROM objects o WHERE o.bucket=v.bucket AND o.key=v.key) "
+                   "ORDER BY v.key LIMIT ?")
+        else:
+            sql = ("SELECT key, upload_id AS version_id, '' AS id, 0 AS size FROM uploads "
+                   "WHERE bucket=? AND key>=? AND key<? AND key>? AND initiated<=? "
+                   "ORDER BY key LIMIT ?")
+
+        def read(conn):
+            rows = [dict(r) for r in conn.execute(sql, (bucket, prefix, hi, after, cutoff,
+                                                        limit))]
+            for row in rows:
+                row["tags"] = _read_tags(conn, "object_tags", "object_id", row["id"]) \
+                    if row["id"] else ()
+            return rows
+        return await self.db.read(read)
+
+    async def lifecycle_apply(self, bucket: str, actions: list[tuple[str, str, str]]) -> int:
+        """Apply lifecycle actions in one transaction, each re-checked there, through the
+        delete paths of DeleteObject(s): ("current", key, row id) expires the current
+        object if it is still that row (a delete marker on a versioned bucket, else it is
+        removed); ("noncurrent", key, version id) removes a version still noncurrent;
+        ("marker", key, version id) a delete marker still its key's only version;
+        ("upload", key, upload id) aborts an upload. Blobs go after the commit. Returns
+        how many acted."""
+        now = time.time()
+
+        def apply(conn):
+            owner_id, versioning = _bucket_state(conn, bucket)
+            owner_name = conn.execute("SELECT owner_name FROM buckets WHERE name=?",
+                                      (bucket,)).fetchone()[0]
+            who = Principal(owner_id, owner_name)
+            freed, total, done = [], 0, 0
+            for kind, key, ident in actions:
+                if kind == "upload":
+                    if conn.execute("SELECT 1 FROM uploads WHERE upload_id=? AND bucket=?",
+                                    (ident, bucket)).fetchone():
+                        freed += self._drop_upload(conn, ident)
+                        done += 1
+                    continue
+                current = _current(conn, bucket, key)
+                if kind == "current":
+                    if current is None or current["id"] != ident:
+                        continue
+                    version_id = None
+                elif kind == "noncurrent":
+                    newest = conn.execute("SELECT version_id FROM versions WHERE bucket=? AND"
+                                          " key=? ORDER BY seq DESC LIMIT 1",
+                                          (bucket, key)).fetchone()
+                    if current is None and newest is not None and newest[0] == ident:
+                        continue  # it became the current marker: not noncurrent
+                    if conn.execute("SELECT 1 FROM versions WHERE bucket=? AND key=? AND "
+                                    "version_id=?", (bucket, key, ident)).fetchone() is None:
+                        continue
+                    version_id = ident
+                else:
+                    rows = conn.execute("SELECT version_id, is_marker FROM versions WHERE "
+                                        "bucket=? AND key=?", (bucket, key)).fetchall()
+                    if current is not None or len(rows) != 1 or rows[0][0] != ident \
+                            or not rows[0][1]:
+                        continue
+                    version_id = ident
+                blobs, size, _ = _delete_one(conn, bucket, key, version_id, versioning, now,
+                                             who)
+                freed += blobs
+                total += size
+                done += 1
+            _add_usage(conn, owner_id, -total, 0)
+            return freed, done
+        freed, done = await self.db.write(apply)
+        self.blobs.delete_later(freed)
+        return done
 
     # --- objects ----------------------------------------------------------
     async def get(self, bucket: str, key: str, with_tags: bool = False,
@@ -698,48 +863,16 @@ class Store:
         version, replacing the old one). With one, that version (object or marker) goes,
         and the newest remaining version, if an object, is current again."""
         now = time.time()
-        marker_acl = Acl(who.account_id, who.account_name).to_json()
 
         def delete(conn):
             owner_id, versioning = _bucket_state(conn, bucket)
             freed, total, results = [], 0, []
-
-            def gone(row):
-                nonlocal total
-                if row is not None:
-                    if row["blob"]:
-                        freed.append(row["blob"])
-                    total += row["size"]
             for key, version_id in items:
-                if version_id is not None:
-                    row = _remove_version(conn, bucket, key, version_id)
-                    gone(row)
-                    if row is not None:
-                        _promote(conn, bucket, key)
-                    marker = bool(row is not None and row["is_marker"])
-                    results.append(Deleted(key, version_id, marker,
-                                           version_id if marker else None))
-                elif not versioning:
-                    row = conn.execute("DELETE FROM objects WHERE bucket=? AND key=? "
-                                       "RETURNING blob, size, id", (bucket, key)).fetchone()
-                    if row:
-                        gone(row)
-                        _drop_object_tags(conn, [row["id"]])
-                    results.append(Deleted(key))
-                else:
-                    if versioning == "Suspended":
-                        gone(_remove_version(conn, bucket, key, NULL_VERSION))
-                    current = _current(conn, bucket, key)
-                    seq = _next_seq(conn, bucket, key, current)
-                    if current:
-                        _demote(conn, bucket, key)
-                    marker_id = _new_version_id(seq) if versioning == "Enabled" \
-                        else NULL_VERSION
-                    conn.execute(f"INSERT INTO versions ({_COLUMNS}, is_marker) "
-                                 "VALUES (?,?,'',0,'',?,?,?,'{}',?,?,?,?,1)",
-                                 (bucket, key, now, who.account_id, who.account_name,
-                                  marker_acl, _new_id(), marker_id, seq))
-                    results.append(Deleted(key, None, True, marker_id))
+                blobs, size, result = _delete_one(conn, bucket, key, version_id, versioning,
+                                                  now, who)
+                freed += blobs
+                total += size
+                results.append(result)
             _add_usage(conn, owner_id, -total, 0)
             return freed, results
         freed, results = await self.db.write(delete)

@@ -1,7 +1,7 @@
 """Bucket settings Walrus does not implement, answered as AWS answers a bucket
 that never had them (Ansible's s3_bucket and the SDKs read them all). (Tagging,
-CORS and versioning are real: walrus/api/tagging.py, walrus/api/cors.py,
-walrus/api/buckets.py.)"""
+CORS, lifecycle and versioning are real: walrus/api/tagging.py, walrus/api/cors.py,
+walrus/api/lifecycle.py, walrus/api/buckets.py.)"""
 from __future__ import annotations
 
 from aiohttp import web
@@ -16,7 +16,6 @@ NOT_CONFIGURED = {
     "publicAccessBlock": errors.NoSuchPublicAccessBlockConfiguration,
     "ownershipControls": errors.OwnershipControlsNotFoundError,
     "object-lock": errors.ObjectLockConfigurationNotFoundError,
-    "lifecycle": errors.NoSuchLifecycleConfiguration,
     "website": errors.NoSuchWebsiteConfiguration,
     "replication": errors.ReplicationConfigurationNotFoundError,
 }

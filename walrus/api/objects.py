@@ -10,6 +10,7 @@ from aiohttp import web
 from walrus import acl, checksums, conditions, errors, names, s3xml, tags
 from walrus.api.common import (object_acl_for, read_acl_request, readable_source,
                                require_integrity_header, stored_headers, upload_body)
+from walrus.api.lifecycle import expiration_headers
 from walrus.context import Ctx
 from walrus.store import MAX_SINGLE_PUT, NULL_VERSION, Object, ObjectContent, check_version_id
 
@@ -45,7 +46,8 @@ async def put_object(ctx: Ctx) -> web.Response:
     body = await upload_body(ctx, MAX_SINGLE_PUT)
     obj = await ctx.store.put(ctx.bucket.name, ctx.key, body, ctx.who,
                               stored_headers(ctx.headers), object_acl_for(ctx), wanted)
-    return web.Response(status=200, headers=_write_headers(ctx, obj, checksum=True))
+    return web.Response(status=200, headers={**_write_headers(ctx, obj, checksum=True),
+                                             **await expiration_headers(ctx, obj)})
 
 
 async def copy_object(ctx: Ctx) -> web.Response:
@@ -141,6 +143,7 @@ async def _respond(ctx: Ctx, content: ObjectContent | None) -> web.StreamRespons
     conditions.check(ctx.headers, obj.etag, obj.last_modified)
     span = conditions.parse_range(ctx.headers.get("Range"), obj.size)
     headers = _read_headers(ctx, obj)
+    headers.update(await expiration_headers(ctx, obj))
     if span is None:
         first, last, status = 0, obj.size - 1, 200
         if ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":

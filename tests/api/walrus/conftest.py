@@ -3,16 +3,12 @@ and clients, and a fresh bucket per test."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mallee import pki
-from tests.api.walrus.helpers import ALICE, BOB, ADMIN, WalrusServer, client_for
-
-AWS = str(Path(sys.executable).with_name("aws"))
+from tests.api.walrus.helpers import ALICE, BOB, ADMIN, WalrusServer, awscli, client_for
 
 
 @pytest.fixture(scope="session")
@@ -77,17 +73,4 @@ def bucket(s3):
 @pytest.fixture
 def aws(server, tmp_path):
     """awscli (the venv's) as alice, path-style, against the test Walrus."""
-    config, creds = tmp_path / "aws-config", tmp_path / "aws-credentials"
-    config.write_text("[default]\nregion = mallee\ns3 =\n    addressing_style = path\n")
-    creds.write_text(f"[default]\naws_access_key_id = {ALICE.access_key_id}\n"
-                     f"aws_secret_access_key = {ALICE.secret_access_key}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL_S3=server.endpoint, AWS_CONFIG_FILE=str(config),
-               AWS_SHARED_CREDENTIALS_FILE=str(creds))
-
-    def run(*args, check=True):
-        done = subprocess.run([AWS, *args], env=env, capture_output=True, text=True, timeout=120)
-        if check:
-            assert done.returncode == 0, done.stderr
-        return done
-    return run
+    return awscli(server, tmp_path)

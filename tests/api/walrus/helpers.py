@@ -4,7 +4,10 @@ the error code and status of a failed call."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,3 +166,23 @@ def upgraded(path: Path, examine):
         finally:
             await db.close()
     return asyncio.run(run())
+
+
+def awscli(server: "WalrusServer", tmp_path: Path, account: "Account" = ALICE):
+    """awscli (the venv's) as `account`, path-style, against `server`: run(*args, check)."""
+    config, creds = tmp_path / "aws-config", tmp_path / "aws-credentials"
+    config.write_text("[default]\nregion = mallee\ns3 =\n    addressing_style = path\n")
+    creds.write_text(f"[default]\naws_access_key_id = {account.access_key_id}\n"
+                     f"aws_secret_access_key = {account.secret_access_key}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL_S3=server.endpoint, AWS_CONFIG_FILE=str(config),
+               AWS_SHARED_CREDENTIALS_FILE=str(creds))
+    aws = str(Path(sys.executable).with_name("aws"))
+
+    def run(*args, check=True):
+        done = subprocess.run([aws, *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done
+    return run

@@ -33,6 +33,8 @@ OPERATIONS = [
     "PutObjectTagging", "GetObjectTagging", "DeleteObjectTagging",
     "PutBucketCors", "GetBucketCors", "DeleteBucketCors", "GetObjectAttributes",
     "PutBucketVersioning", "GetBucketVersioning",
+    "PutBucketLifecycleConfiguration", "GetBucketLifecycleConfiguration",
+    "DeleteBucketLifecycle",
 ]
 # Routes of walrus/dispatch.py's table no operation above reaches, each with the reason.
 UNFUZZED = {("bucket", method, sub): "a constant answer (not configured)"

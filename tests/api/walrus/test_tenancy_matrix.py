@@ -37,6 +37,7 @@ CONFIG_SUBS = (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
 SUB_QUERY = {"": "", "acl": "acl", "location": "location", "versioning": "versioning",
              "uploads": "uploads", "delete": "delete", "uploadId": "uploadId={upload}",
              "tagging": "tagging", "versions": "versions", "cors": "cors",
+             "lifecycle": "lifecycle",
              "attributes": "attributes", **{sub: sub for sub in CONFIG_SUBS}}
 # Routes that are no cell, each with the reason.
 EXEMPT: dict[tuple[str, str, str], str] = {
@@ -66,6 +67,9 @@ BODIES = {
                         b"</TagSet></Tagging>",
     ("PUT", "cors"): b"<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin>"
                      b"<AllowedMethod>PUT</AllowedMethod></CORSRule></CORSConfiguration>",
+    ("PUT", "lifecycle"): b"<LifecycleConfiguration><Rule><ID>bob</ID><Filter/><Status>"
+                          b"Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>"
+                          b"</LifecycleConfiguration>",
     ("PUT", "policy"): b'{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
                        b'"Principal":"*","Action":"s3:*","Resource":"*"}]}',
 }
@@ -127,6 +131,9 @@ def private(server, s3):
     s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": "cost", "Value": "alice"}]})
     s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
         {"AllowedOrigins": ["https://alice.example"], "AllowedMethods": ["GET"]}]})
+    s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
+        {"ID": "alice-rule", "Filter": {"Prefix": "old/"}, "Status": "Enabled",
+         "Expiration": {"Days": 3650}}]})
     upload = s3.create_multipart_upload(Bucket=name, Key=UPLOAD_KEY)["UploadId"]
     part = s3.upload_part(Bucket=name, Key=UPLOAD_KEY, UploadId=upload, PartNumber=1,
                           Body=b"p" * 1024)
@@ -165,7 +172,7 @@ def view(server, p: Private) -> dict:
              f"/{p.bucket}?uploads", f"/{p.bucket}?location", f"/{p.bucket}/{SECRET_KEY}",
              f"/{p.bucket}/{SECRET_KEY}?acl", f"/{p.bucket}/{UPLOAD_KEY}?uploadId={p.upload}",
              f"/{p.bucket}?tagging", f"/{p.bucket}/{SECRET_KEY}?tagging", f"/{p.bucket}?cors",
-             *(f"/{p.bucket}?{sub}" for sub in CONFIG_SUBS)]
+             f"/{p.bucket}?lifecycle", *(f"/{p.bucket}?{sub}" for sub in CONFIG_SUBS)]
     out = {}
     for path in paths:
         r = signed(server, ALICE, "GET", path)
@@ -256,6 +263,7 @@ def test_owner_view_is_real(server, private, baseline):
     assert b"<Key>owner</Key>" in v[f"/{private.bucket}/{SECRET_KEY}?tagging"][1]
     assert b"<Key>cost</Key>" in v[f"/{private.bucket}?tagging"][1]
     assert b"https://alice.example" in v[f"/{private.bucket}?cors"][1]
+    assert b"<ID>alice-rule</ID>" in v[f"/{private.bucket}?lifecycle"][1]
     assert private.bucket.encode() in v["/"][1]
     TALLY.record("owner")
 

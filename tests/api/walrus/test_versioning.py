@@ -552,7 +552,7 @@ def test_migration_makes_todays_objects_null_versions(tmp_path):
         page = await store.version_page("b1", "", True, None, 10)
         return (await db.one("PRAGMA user_version"))[0], bucket.versioning, obj, page
     version, versioning, obj, page = upgraded(path, examine)
-    assert version == len(migrations.found(MIGRATIONS)) == 5 and versioning == ""
+    assert version == len(migrations.found(MIGRATIONS)) >= 5 and versioning == ""
     assert (obj.version_id, obj.is_latest, obj.tags) == ("null", True, (("t", "v"),))
     assert [(o.key, o.version_id, o.is_latest) for o in page] == [("a", "null", True)]
 
