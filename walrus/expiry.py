@@ -56,7 +56,7 @@ class LifecycleWorker:
         if rule.days is not None or rule.date is not None:
             # The cutoff is a bound for the read; expires_at decides (midnight rounding).
             cutoff = now if rule.date is not None else now - rule.days * self.day
-            if rule.date is None or lifecycle._parse_date(rule.date) <= now:
+            if rule.date is None or lifecycle.parse_date(rule.date) <= now:
                 done += await self._act(bucket, rule, "current", cutoff, lambda row:
                                         rule.expires_at(row["last_modified"], self.day) <= now)
         if rule.expired_marker:

@@ -54,7 +54,7 @@ class Rule:
         """When a current object this rule covers expires (None: the rule does not
         expire current objects). A real day rounds up to the next midnight UTC, as S3."""
         if self.date is not None:
-            return _parse_date(self.date)
+            return parse_date(self.date)
         if self.days is None:
             return None
         return after_days(last_modified, self.days, day_seconds)
@@ -65,7 +65,7 @@ def after_days(start: float, days: int, day_seconds: int) -> float:
     return math.ceil(end / DAY) * DAY if day_seconds == DAY else end
 
 
-def _parse_date(text: str) -> float:
+def parse_date(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
