@@ -146,7 +146,9 @@ def test_two_guests_metadata_ssh_groups_spoofing(driver, config, state_dir, work
             print(f"\nview applied in {time.monotonic() - started:.2f}s")
 
             for spec in (a, b):
-                ready = lambda s=spec: "MALLEE-TEST-BOOTED" in guests.console(s)  # noqa: E731
+                # "ssh: started" is the guest script's last line; the marker comes first, so
+                # waiting for the marker alone races the lines after it.
+                ready = lambda s=spec: "ssh: started" in guests.console(s)  # noqa: E731
                 waited = await asyncio.to_thread(wait_until, ready, BOOT_TIMEOUT, 0.2)
                 text = guests.console(spec)
                 assert waited is not None, text[-2000:]
