@@ -13,8 +13,8 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from walrus import acl, errors, s3xml
-from walrus.api import (attributes, bucket_config, buckets, cors, lifecycle, multipart, objects,
-                        tagging)
+from walrus.api import (attributes, bucket_config, bucket_settings, buckets, cors, lifecycle,
+                        multipart, objects, tagging)
 from walrus.context import Ctx
 from walrus.store import Object, check_version_id
 
@@ -38,9 +38,12 @@ UNSERVED_BUCKET = ("abac", "analytics", "intelligent-tiering", "inventory", "met
 UNSERVED_OBJECT = ("annotation", "encryption", "legal-hold", "renameObject", "restore",
                    "retention", "select", "select-type", "torrent")
 
+# The configuration documents a bucket keeps, each a kind module's Setting.
+SETTINGS = (cors.SETTING, lifecycle.SETTING)
+
 BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "versions", "uploads", "delete",
-                       "tagging", "cors", "lifecycle", *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS,
-                       *UNSERVED_BUCKET)
+                       "tagging", *(s.kind for s in SETTINGS), *bucket_config.NOT_CONFIGURED,
+                       *bucket_config.EMPTY_DOCUMENTS, *UNSERVED_BUCKET)
 OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging", "attributes", *UNSERVED_OBJECT)
 
 R, W, RACP, WACP = acl.READ, acl.WRITE, acl.READ_ACP, acl.WRITE_ACP
@@ -78,22 +81,20 @@ TABLE: dict[tuple[str, str, str], Route] = {
     ("object", "PUT", "tagging"): Route(tagging.put_object_tagging, "object", WACP),
     ("object", "DELETE", "tagging"): Route(tagging.delete_object_tagging, "object", WACP),
     ("object", "GET", "attributes"): Route(attributes.get_object_attributes, "object", R),
-    # CORS: reading the rules takes READ_ACP, changing them FULL_CONTROL, as for tags (no
-    # ACL permission of S3's grants them; AWS leaves them to the owner and policies).
-    ("bucket", "GET", "cors"): Route(cors.get_bucket_cors, "bucket", RACP),
-    ("bucket", "PUT", "cors"): Route(cors.put_bucket_cors, "bucket", acl.FULL_CONTROL),
-    ("bucket", "DELETE", "cors"): Route(cors.delete_bucket_cors, "bucket", acl.FULL_CONTROL),
-    # Lifecycle: as CORS (reading takes READ_ACP, changing FULL_CONTROL).
-    ("bucket", "GET", "lifecycle"): Route(lifecycle.get_bucket_lifecycle, "bucket", RACP),
-    ("bucket", "PUT", "lifecycle"): Route(lifecycle.put_bucket_lifecycle, "bucket",
-                                          acl.FULL_CONTROL),
-    ("bucket", "DELETE", "lifecycle"): Route(lifecycle.delete_bucket_lifecycle, "bucket",
-                                             acl.FULL_CONTROL),
     # The preflight: unauthenticated, whatever the query names (browsers preflight
     # POST ?uploads, PUT ?partNumber&uploadId...); no ACL, only the bucket's CORS rules.
     ("bucket", "OPTIONS", ""): Route(cors.preflight),
     ("object", "OPTIONS", ""): Route(cors.preflight),
 }
+# Bucket configuration documents (walrus/api/bucket_settings.py). Reading one takes
+# READ_ACP and changing it FULL_CONTROL unless its kind says otherwise (no ACL
+# permission of S3's grants them; AWS leaves them to the owner and policies).
+for _setting in SETTINGS:
+    _get, _put, _delete = bucket_settings.handlers(_setting)
+    TABLE[("bucket", "GET", _setting.kind)] = Route(_get, "bucket", _setting.read_permission)
+    TABLE[("bucket", "PUT", _setting.kind)] = Route(_put, "bucket", _setting.write_permission)
+    TABLE[("bucket", "DELETE", _setting.kind)] = Route(_delete, "bucket",
+                                                       _setting.write_permission)
 for _sub in (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS):
     TABLE[("bucket", "GET", _sub)] = Route(bucket_config.get_setting, "bucket", R)
     TABLE[("bucket", "PUT", _sub)] = Route(bucket_config.put_setting, "bucket", acl.FULL_CONTROL)

@@ -44,7 +44,7 @@ class LifecycleWorker:
     async def run_once(self) -> int:
         """One pass over every bucket with rules; returns how many actions it took."""
         done = 0
-        for bucket, stored in await self.store.lifecycle_buckets():
+        for bucket, stored in await self.store.buckets_with_setting("lifecycle"):
             for rule in lifecycle.from_json(stored):
                 if rule.enabled:
                     done += await self._apply(bucket, rule)

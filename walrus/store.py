@@ -375,16 +375,13 @@ class Store:
         # raced a change from caching what it saw. Writes re-check the bucket anyway.
         self._buckets: dict[str, Bucket] = {}
         self._bucket_epoch = 0
-        # Each bucket's CORS rules (JSON, or None), read on every request with an Origin.
-        self._cors: dict[str, str | None] = {}
-        # Each bucket's lifecycle rules (JSON, or None), read on every PUT, GET and HEAD.
-        self._lifecycle: dict[str, str | None] = {}
+        # Each bucket's configuration documents by kind (None: has none), as last read.
+        self._settings: dict[str, dict[str, str | None]] = {}
 
     def _bucket_changed(self, name: str) -> None:
         self._bucket_epoch += 1
         self._buckets.pop(name, None)
-        self._cors.pop(name, None)
-        self._lifecycle.pop(name, None)
+        self._settings.pop(name, None)
 
     async def close(self) -> None:
         """Finish background blob work (the database is its owner's to close)."""
@@ -478,8 +475,7 @@ class Store:
             for upload_id in uploads:
                 blobs += self._drop_upload(conn, upload_id)
             conn.execute("DELETE FROM bucket_tags WHERE bucket=?", (name,))
-            conn.execute("DELETE FROM bucket_cors WHERE bucket=?", (name,))
-            conn.execute("DELETE FROM bucket_lifecycle WHERE bucket=?", (name,))
+            conn.execute("DELETE FROM bucket_settings WHERE bucket=?", (name,))
             conn.execute("DELETE FROM buckets WHERE name=?", (name,))
             return blobs
         try:
@@ -524,51 +520,41 @@ class Store:
             _write_tags(conn, "bucket_tags", "bucket", name, tags)
         await self.db.write(write)
 
-    async def _bucket_config(self, table: str, cache: dict, name: str) -> str | None:
-        """A bucket's rules kept in `table` (bucket_cors, bucket_lifecycle) as stored
-        (JSON), None when it has none or is gone; cached until the bucket changes."""
-        if name in cache:
-            return cache[name]
+    async def bucket_setting(self, name: str, kind: str) -> str | None:
+        """A bucket's configuration document of `kind` (cors, lifecycle, policy, ...) as
+        stored, None when it has none or is gone. Read on many requests (CORS on every
+        one with an Origin, lifecycle on every PUT and GET), so cached until the bucket
+        changes; `_bucket_epoch` keeps a read that raced a change from being cached."""
+        kinds = self._settings.get(name)
+        if kinds is not None and kind in kinds:
+            return kinds[kind]
         epoch = self._bucket_epoch
-        row = await self.db.one(f"SELECT rules FROM {table} WHERE bucket=?", name)
-        rules = row["rules"] if row else None
+        row = await self.db.one("SELECT document FROM bucket_settings WHERE bucket=? AND kind=?",
+                                name, kind)
+        document = row["document"] if row else None
         if epoch == self._bucket_epoch:
-            if len(cache) >= 10000:
-                cache.clear()
-            cache[name] = rules
-        return rules
+            if len(self._settings) >= 10000:
+                self._settings.clear()
+            self._settings.setdefault(name, {})[kind] = document
+        return document
 
-    async def _set_bucket_config(self, table: str, name: str, rules: str | None) -> None:
+    async def set_bucket_setting(self, name: str, kind: str, document: str | None) -> None:
+        """Replace the bucket's `kind` document (None: the Delete call of that kind)."""
         def write(conn):
             _require_bucket(conn, name)
-            conn.execute(f"DELETE FROM {table} WHERE bucket=?", (name,))
-            if rules is not None:
-                conn.execute(f"INSERT INTO {table} VALUES (?,?)", (name, rules))
+            conn.execute("DELETE FROM bucket_settings WHERE bucket=? AND kind=?", (name, kind))
+            if document is not None:
+                conn.execute("INSERT INTO bucket_settings VALUES (?,?,?)",
+                             (name, kind, document))
         try:
             await self.db.write(write)
         finally:
             self._bucket_changed(name)
 
-    async def bucket_cors(self, name: str) -> str | None:
-        """The bucket's CORS rules as stored (JSON), None when it has none or is gone."""
-        return await self._bucket_config("bucket_cors", self._cors, name)
-
-    async def set_bucket_cors(self, name: str, rules: str | None) -> None:
-        """Replace the bucket's CORS rules (PutBucketCors; None for DeleteBucketCors)."""
-        await self._set_bucket_config("bucket_cors", name, rules)
-
-    async def bucket_lifecycle(self, name: str) -> str | None:
-        """The bucket's lifecycle rules as stored (JSON), None when it has none."""
-        return await self._bucket_config("bucket_lifecycle", self._lifecycle, name)
-
-    async def set_bucket_lifecycle(self, name: str, rules: str | None) -> None:
-        """Replace the bucket's lifecycle rules (None: DeleteBucketLifecycle)."""
-        await self._set_bucket_config("bucket_lifecycle", name, rules)
-
-    async def lifecycle_buckets(self) -> list[tuple[str, str]]:
-        """Every (bucket, rules JSON) with a lifecycle configuration."""
+    async def buckets_with_setting(self, kind: str) -> list[tuple[str, str]]:
+        """Every (bucket, document) with a `kind` document, by bucket name."""
         return [(r[0], r[1]) for r in await self.db.all(
-            "SELECT bucket, rules FROM bucket_lifecycle ORDER BY bucket")]
+            "SELECT bucket, document FROM bucket_settings WHERE kind=? ORDER BY bucket", kind)]
 
     async def lifecycle_candidates(self, bucket: str, prefix: str, kind: str, cutoff: float,
                                    after: str, limit: int) -> list[dict]:

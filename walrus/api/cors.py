@@ -1,35 +1,19 @@
-"""CORS: Put/Get/DeleteBucketCors, the OPTIONS preflight (unauthenticated, as in S3)
+"""CORS: Put/Get/DeleteBucketCors (a bucket setting), the OPTIONS preflight (unauthenticated, as in S3)
 and the CORS headers of actual requests, all answered from walrus/cors.py's rules."""
 from __future__ import annotations
 
 from aiohttp import web
 
 from walrus import cors, errors, s3xml
-from walrus.api.common import require_integrity_header
+from walrus.api.bucket_settings import Setting, xml_answer
 from walrus.context import Ctx
 
-MAX_CONFIG_BYTES = 64 * 1024  # S3's limit on a CORS configuration
 CORS_HEADERS = web.RequestKey("walrus_cors_headers", dict)
 
-
-async def put_bucket_cors(ctx: Ctx) -> web.Response:
-    raw = await ctx.read_small(MAX_CONFIG_BYTES)
-    require_integrity_header(ctx)
-    rules = cors.parse(raw)
-    await ctx.store.set_bucket_cors(ctx.bucket.name, cors.to_json(rules))
-    return web.Response(status=200)
-
-
-async def get_bucket_cors(ctx: Ctx) -> web.Response:
-    stored = await ctx.store.bucket_cors(ctx.bucket.name)
-    if stored is None:
-        raise errors.NoSuchCORSConfiguration(BucketName=ctx.bucket.name)
-    return s3xml.response("CORSConfiguration", cors.document(cors.from_json(stored)))
-
-
-async def delete_bucket_cors(ctx: Ctx) -> web.Response:
-    await ctx.store.set_bucket_cors(ctx.bucket.name, None)
-    return web.Response(status=204)
+SETTING = Setting(
+    "cors", parse=lambda raw: cors.to_json(cors.parse(raw)),
+    answer=xml_answer("CORSConfiguration", lambda stored: cors.document(cors.from_json(stored))),
+    missing=errors.NoSuchCORSConfiguration, max_bytes=64 * 1024)  # S3's limit
 
 
 def _forbidden(message: str, method: str, resource_type: str) -> errors.AccessForbidden:
@@ -44,7 +28,7 @@ async def preflight(ctx: Ctx) -> web.Response:
         raise errors.BadRequest("Insufficient information. Origin request header needed.")
     method = ctx.headers.get("Access-Control-Request-Method")
     try:
-        stored = await ctx.store.bucket_cors(ctx.target.bucket)
+        stored = await ctx.store.bucket_setting(ctx.target.bucket, "cors")
         await ctx.store.bucket(ctx.target.bucket)
     except errors.NoSuchBucket:
         raise _forbidden("CORSResponse: Bucket not found", method or "OPTIONS", "BUCKET")
@@ -72,7 +56,7 @@ async def headers_for(request: web.Request, store, bucket: str | None) -> None:
     origin = request.headers.get("Origin")
     if origin is None or not bucket or request.method == "OPTIONS":
         return
-    stored = await store.bucket_cors(bucket)
+    stored = await store.bucket_setting(bucket, "cors")
     if stored is None:
         return
     method = request.headers.get("Access-Control-Request-Method", request.method)

@@ -5,40 +5,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from walrus import errors, lifecycle, s3xml
-from walrus.api.common import require_integrity_header
+from walrus import errors, lifecycle
+from walrus.api.bucket_settings import Setting, xml_answer
 from walrus.context import Ctx
 from walrus.store import Object
 
-MAX_CONFIG_BYTES = 1024 * 1024  # 1,000 rules with long filters fit
-
-
-async def put_bucket_lifecycle(ctx: Ctx) -> web.Response:
-    raw = await ctx.read_small(MAX_CONFIG_BYTES)
-    require_integrity_header(ctx)
-    rules = lifecycle.parse(raw)
-    await ctx.store.set_bucket_lifecycle(ctx.bucket.name, lifecycle.to_json(rules))
-    return web.Response(status=200)
-
-
-async def get_bucket_lifecycle(ctx: Ctx) -> web.Response:
-    stored = await ctx.store.bucket_lifecycle(ctx.bucket.name)
-    if stored is None:
-        raise errors.NoSuchLifecycleConfiguration(BucketName=ctx.bucket.name)
-    return s3xml.response("LifecycleConfiguration",
-                          lifecycle.document(lifecycle.from_json(stored)))
-
-
-async def delete_bucket_lifecycle(ctx: Ctx) -> web.Response:
-    await ctx.store.set_bucket_lifecycle(ctx.bucket.name, None)
-    return web.Response(status=204)
+SETTING = Setting(
+    "lifecycle", parse=lambda raw: lifecycle.to_json(lifecycle.parse(raw)),
+    answer=xml_answer("LifecycleConfiguration",
+                      lambda stored: lifecycle.document(lifecycle.from_json(stored))),
+    missing=errors.NoSuchLifecycleConfiguration,
+    max_bytes=1024 * 1024)  # 1,000 rules with long filters fit
 
 
 async def expiration_headers(ctx: Ctx, obj: Object) -> dict:
     """x-amz-expiration for the current version of an object a rule will expire."""
     if not obj.is_latest or obj.is_marker:
         return {}
-    stored = await ctx.store.bucket_lifecycle(obj.bucket)
+    stored = await ctx.store.bucket_setting(obj.bucket, "lifecycle")
     if stored is None:
         return {}
     rules = lifecycle.from_json(stored)

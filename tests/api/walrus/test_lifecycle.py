@@ -331,5 +331,34 @@ def test_version_5_database_gains_the_lifecycle_table(tmp_path):
 
     async def examine(db):
         return (await db.one("PRAGMA user_version"))[0], \
-            (await db.one("SELECT count(*) FROM bucket_lifecycle"))[0]
+            (await db.one("SELECT count(*) FROM bucket_settings"))[0]
     assert upgraded(path, examine) == (len(migrations.found(MIGRATIONS)), 0)
+
+
+def test_version_6_database_moves_its_rules_into_bucket_settings(tmp_path):
+    """0007 folds bucket_cors and bucket_lifecycle into bucket_settings: a version-6
+    database keeps every document, under its kind."""
+    import sqlite3
+
+    from mallee import migrations
+    from walrus.db import MIGRATIONS
+
+    path = tmp_path / "walrus.db"
+    conn = sqlite3.connect(path)
+    for m in migrations.found(MIGRATIONS)[:6]:
+        conn.executescript(m.script)
+    conn.execute("INSERT INTO bucket_cors VALUES ('b1', '[\"cors-rules\"]')")
+    conn.execute("INSERT INTO bucket_lifecycle VALUES ('b1', '[\"life-rules\"]')")
+    conn.execute("INSERT INTO bucket_lifecycle VALUES ('b2', '[]')")
+    conn.execute("PRAGMA user_version = 6")
+    conn.commit()
+    conn.close()
+
+    async def examine(db):
+        tables = {r[0] for r in await db.all("SELECT name FROM sqlite_master")}
+        return tables, [tuple(r) for r in await db.all(
+            "SELECT bucket, kind, document FROM bucket_settings ORDER BY bucket, kind")]
+    tables, rows = upgraded(path, examine)
+    assert "bucket_cors" not in tables and "bucket_lifecycle" not in tables
+    assert rows == [("b1", "cors", '["cors-rules"]'), ("b1", "lifecycle", '["life-rules"]'),
+                    ("b2", "lifecycle", "[]")]

@@ -283,7 +283,7 @@ def test_migrations_keep_existing_parts(tmp_path):
         try:
             return ((await db.one("PRAGMA user_version"))[0],
                     [tuple(r) for r in await db.all("SELECT part_number, checksum FROM parts")],
-                    (await db.one("SELECT count(*) FROM bucket_cors"))[0])
+                    (await db.one("SELECT count(*) FROM bucket_settings"))[0])
         finally:
             await db.close()
     version, parts, cors_rows = asyncio.run(upgrade())
