@@ -138,10 +138,16 @@ def missing_field(name: str) -> errors.ApiError:
                                   ArgumentName=name, ArgumentValue="")
 
 
+# The form fields a signature needs, as S3 spells them in its errors.
+_SPELLED = {"awsaccesskeyid": "AWSAccessKeyId", "signature": "Signature", "policy": "Policy",
+            "x-amz-algorithm": "X-Amz-Algorithm", "x-amz-credential": "X-Amz-Credential",
+            "x-amz-date": "X-Amz-Date", "x-amz-signature": "X-Amz-Signature"}
+
+
 def _required(fields: dict[str, str], *names: str) -> list[str]:
     for name in names:
         if name not in fields:
-            raise missing_field(name)
+            raise missing_field(_SPELLED[name])
     return [fields[name] for name in names]
 
 
