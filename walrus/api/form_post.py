@@ -38,6 +38,7 @@ CONTROL_FIELDS = frozenset({"key", "bucket", "policy", "tagging", "success_actio
 # headers are on a PUT.
 INTEGRITY_FIELDS = ("content-md5",)
 _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_URL_CHARACTERS = "".join(chr(c) for c in range(0x21, 0x7f))  # kept as they are
 _NOT_MULTIPART = "Bucket POST must be of the enclosure-type multipart/form-data"
 
 
@@ -63,7 +64,10 @@ async def post_object(ctx: Ctx) -> web.StreamResponse:
         ctx.auth = Authenticated(signer)
     if "key" not in fields:
         raise auth.missing_field("key")
-    fields["key"] = fields["key"].replace(FILENAME, part.filename or "")
+    if FILENAME in fields["key"]:
+        if part.filename and not _readable(part.filename):
+            raise errors.InvalidArgument("The file's name is not UTF-8.", ArgumentName="file")
+        fields["key"] = fields["key"].replace(FILENAME, part.filename or "")
     fields["bucket"] = ctx.bucket.name  # the bucket posted to, whatever a field says
     policy = post_policy.parse(fields["policy"]) if "policy" in fields else None
     if policy is not None:
@@ -78,17 +82,20 @@ async def _read_fields(reader: MultipartReader) -> tuple[dict[str, str], BodyPar
     fields: dict[str, str] = {}
     budget = MAX_FIELD_BYTES
     while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader) or not part.name:
+        if not isinstance(part, BodyPartReader) or not _readable(part.name):
             raise errors.MalformedPOSTRequest()
         name = part.name.lower()
         if name == "file":
             return fields, part
+        budget -= len(name)  # so a flood of empty fields runs out too
         raw = b""
         while chunk := await part.read_chunk(CHUNK):
             raw += chunk
             budget -= len(chunk)
             if budget < 0:
-                raise errors.MaxPostPreDataLengthExceededError()
+                break
+        if budget < 0:
+            raise errors.MaxPostPreDataLengthExceededError()
         if name in fields:
             raise errors.InvalidArgument(f"The form has more than one field named {part.name}.",
                                          ArgumentName=part.name)
@@ -97,6 +104,17 @@ async def _read_fields(reader: MultipartReader) -> tuple[dict[str, str], BodyPar
         except UnicodeDecodeError:
             raise errors.InvalidArgument("Form fields must be UTF-8.", ArgumentName=part.name)
     return fields, None
+
+
+def _readable(name: str | None) -> bool:
+    """A field name that is text (aiohttp keeps bytes that are not UTF-8 as surrogates)."""
+    if not name:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _object_headers(fields: dict[str, str]) -> CIMultiDict:
@@ -169,7 +187,7 @@ def _redirect(fields: dict[str, str]) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc or _CONTROLS.search(url):
         return None
-    return url
+    return quote(url, safe=_URL_CHARACTERS)  # a header carries ASCII: percent-encode the rest
 
 
 def _object_url(ctx: Ctx, key: str) -> str:

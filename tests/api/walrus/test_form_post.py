@@ -20,7 +20,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.api.walrus.helpers import ALICE, BOB, client_for
+from tests.api.walrus.helpers import ALICE, BOB, client_for, signed
 
 FUTURE = (datetime.now(timezone.utc) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -152,6 +152,10 @@ def test_success_action_redirect_is_a_303_with_bucket_key_and_etag(s3, server, b
     url, fields = v2_form(server, bucket,
                           {"key": "r2.txt", "success_action_redirect": "not a url"})
     assert post(url, fields).status_code == 204
+    # A header is ASCII: the rest of a redirect URL is percent-encoded.
+    url, fields = v2_form(server, bucket, {"key": "r3.txt",
+                                           "success_action_redirect": "https://x.test/é ü"})
+    assert post(url, fields).headers["Location"].startswith("https://x.test/%C3%A9%20%C3%BC?")
 
 
 def test_filename_metadata_acl_and_headers_are_kept(s3, server, bucket):
@@ -272,6 +276,20 @@ def test_another_accounts_form_needs_write_on_the_bucket(s3, server, bucket):
     assert post(url, fields).status_code == 204
     assert client_for(server, BOB).get_object(Bucket=bucket, Key="bob.txt")["Body"].read() \
         == b"hello"
+
+
+def test_a_form_signed_in_the_request_headers(s3, server, bucket):
+    """No browser does it, but a SigV4 header signature names the caller of an unsigned
+    form, if it does not claim to hash the (multipart) payload."""
+    import urllib3
+    body, content_type = urllib3.encode_multipart_formdata(
+        {"key": "h.txt", "file": ("h.txt", b"header-signed")})
+    hashed = signed(server, ALICE, "POST", f"/{bucket}", body, {"Content-Type": content_type})
+    _refused(s3, bucket, hashed, 400, "InvalidRequest")
+    unsigned = signed(server, ALICE, "POST", f"/{bucket}", body, {"Content-Type": content_type},
+                      payload_hash="UNSIGNED-PAYLOAD")
+    assert unsigned.status_code == 204, unsigned.text
+    assert s3.get_object(Bucket=bucket, Key="h.txt")["Body"].read() == b"header-signed"
 
 
 def test_cors_headers_on_a_browser_upload(s3, bucket):
@@ -564,6 +582,15 @@ def test_request_shape_errors(s3, server, bucket):
     _refused(s3, bucket, newline, 400, "InvalidArgument")
     acl = post(url, {"key": "n.txt", "acl": "world-writable"})
     _refused(s3, bucket, acl, 400, "InvalidArgument")
+    # Bytes that are not UTF-8: in a field's name, its value, the file's name.
+    for part in (b'name="\xff\xfe"\r\n\r\nv', b'name="key"\r\n\r\nk\xff',
+                 b'name="key"\r\n\r\n${filename}'):
+        raw = (b"--b\r\nContent-Disposition: form-data; " + part + b"\r\n--b\r\nContent-"
+               b'Disposition: form-data; name="file"; filename="\xff.txt"\r\n\r\ndata\r\n--b--\r\n')
+        answer = requests.post(url, data=raw, timeout=10,
+                               headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert error(answer)[0] == 400, answer.text
+    assert_nothing_stored(s3, bucket)
 
 
 def test_posted_object_survives_a_restart(tmp_path):
