@@ -10,7 +10,8 @@ are case-sensitive, as on S3. Every field the form sends must be named by a
 condition, except the signature's own fields, `file`, `policy` and
 `x-ignore-*`; `bucket` is always a field (the bucket the form is posted to),
 so a policy must name it too. A condition on a field the form does not send
-fails.
+fails. A starts-with on Content-Type holds for a comma-separated list only when
+each of its types starts with the prefix, as on S3.
 """
 from __future__ import annotations
 
@@ -36,16 +37,23 @@ class Condition:
     operator: str      # "eq" or "starts-with"
     field: str         # lower case, without the "$"
     value: str
+    spelled: str = ""  # the field as the policy wrote it, for the error message
 
     def text(self) -> str:
         """As S3 quotes a failed condition: ["eq", "$key", "a.txt"]."""
-        return json.dumps([self.operator, "$" + self.field, self.value])
+        return json.dumps([self.operator, "$" + (self.spelled or self.field), self.value])
 
     def holds(self, fields: dict[str, str]) -> bool:
         if self.field not in fields:
             return False
         given = fields[self.field]
-        return given == self.value if self.operator == "eq" else given.startswith(self.value)
+        if self.operator == "eq":
+            return given == self.value
+        if self.field == "content-type":
+            # S3 reads a Content-Type as a comma-separated list: each must match, so
+            # "image/png,text/html" does not pass a starts-with "image/".
+            return all(t.strip().startswith(self.value) for t in given.split(","))
+        return given.startswith(self.value)
 
 
 @dataclass(frozen=True)
@@ -135,7 +143,7 @@ def _condition(item) -> Condition:
         text = _scalar(value)
         if text is None:
             raise _invalid(f"Invalid Simple-Condition: value of {name} must be a string.")
-        return Condition("eq", name.lower(), text)
+        return Condition("eq", name.lower(), text, name)
     if not isinstance(item, list) or len(item) != 3 or not isinstance(item[0], str):
         raise _invalid(f"Invalid Condition: {json.dumps(item)}")
     operator = item[0].lower()
@@ -146,7 +154,7 @@ def _condition(item) -> Condition:
         raise _invalid(f"Invalid Condition: the field of {json.dumps(item)} must be '$name'.")
     if value is None:
         raise _invalid(f"Invalid Condition: the value of {json.dumps(item)} must be a string.")
-    return Condition(operator, field[1:].lower(), value)
+    return Condition(operator, field[1:].lower(), value, field[1:])
 
 
 def _length_range(item: list) -> tuple[int, int]:

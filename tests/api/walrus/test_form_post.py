@@ -427,6 +427,17 @@ def test_failed_conditions(s3, server, bucket):
     url, fields = presigned(s3, bucket, "m.txt", {"x-amz-meta-foo": "barclamp"},
                             [["eq", "$x-amz-meta-foo", ""]])
     _refused(s3, bucket, post(url, fields), 403, "AccessDenied")
+    # S3 quotes the condition as the policy spelled it; a Content-Type list must match
+    # the prefix in each of its types.
+    url, fields = presigned(s3, bucket, "ct.txt", {"Content-Type": "image/png,text/html"},
+                            [["Starts-With", "$Content-Type", "image/"]])
+    _refused(s3, bucket, post(url, fields), 403, "AccessDenied",
+             'Invalid according to Policy: Policy Condition failed: '
+             '["starts-with", "$Content-Type", "image/"]')
+    url, fields = presigned(s3, bucket, "ct.txt", {"Content-Type": "image/png, image/gif"},
+                            [["starts-with", "$Content-Type", "image/"]])
+    assert post(url, fields).status_code == 204
+    s3.delete_object(Bucket=bucket, Key="ct.txt")
     # The bucket condition is checked against the bucket posted to.
     other = bucket + "-other"
     s3.create_bucket(Bucket=other)
