@@ -104,6 +104,15 @@ NotImplemented_ = _error("NotImplemented", 501,
 UnresolvableGrantByEmailAddress = _error(
     "UnresolvableGrantByEmailAddress", 400,
     "The email address you provided does not match any account on record.")
+MalformedPolicy = _error("MalformedPolicy", 400, "Policies must be valid JSON.")
+# S3 documents the 20 KiB limit but no code for it; MinIO's, which S3 tools know.
+PolicyTooLarge = _error("PolicyTooLarge", 400,
+                        "Policy exceeds the maximum allowed document size.")
+AccessControlListNotSupported = _error("AccessControlListNotSupported", 400,
+                                       "The bucket does not allow ACLs")
+InvalidBucketAclWithObjectOwnership = _error(
+    "InvalidBucketAclWithObjectOwnership", 400,
+    "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
 InternalError = _error("InternalError", 500,
                        "We encountered an internal error. Please try again.")
 

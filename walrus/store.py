@@ -439,7 +439,10 @@ class Store:
     async def bucket_count(self) -> int:
         return (await self.db.one("SELECT count(*) AS n FROM buckets"))["n"]
 
-    async def create_bucket(self, who: Principal, name: str, region: str, acl: Acl) -> Bucket:
+    async def create_bucket(self, who: Principal, name: str, region: str, acl: Acl,
+                            settings: dict[str, str] | None = None) -> Bucket:
+        """`settings`: configuration documents by kind the bucket starts with (the
+        ownership controls CreateBucket may name), written in the same transaction."""
         now = time.time()
 
         def create(conn):
@@ -456,6 +459,8 @@ class Store:
             conn.execute("INSERT INTO buckets (name, owner_id, owner_name, region, created, acl)"
                          " VALUES (?,?,?,?,?,?)",
                          (name, who.account_id, who.account_name, region, now, acl.to_json()))
+            for kind, document in (settings or {}).items():
+                conn.execute("INSERT INTO bucket_settings VALUES (?,?,?)", (name, kind, document))
         try:
             await self.db.write(create)
         finally:

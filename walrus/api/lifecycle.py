@@ -15,7 +15,9 @@ SETTING = Setting(
     answer=xml_answer("LifecycleConfiguration",
                       lambda stored: lifecycle.document(lifecycle.from_json(stored))),
     missing=errors.NoSuchLifecycleConfiguration,
-    max_bytes=1024 * 1024)  # 1,000 rules with long filters fit
+    max_bytes=1024 * 1024,  # 1,000 rules with long filters fit
+    actions=("s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
+             "s3:PutLifecycleConfiguration"))
 
 
 async def expiration_headers(ctx: Ctx, obj: Object) -> dict:
