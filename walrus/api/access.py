@@ -132,10 +132,12 @@ def lookup_for(ctx: Ctx, bucket: Bucket, tags: dict[str, str] | None):
 
 
 def acl_allows(c: Controls, bucket: Bucket, who: acl.Principal, resource_acl: acl.Acl | None,
-               permission: str) -> bool:
+               permission: str | None) -> bool:
+    """What the ACL grants; without an ACL or a permission to ask (or with ACLs
+    disabled), only the bucket owner's account holds it."""
     if who.is_admin:
         return True
-    if c.ownership == ENFORCED or resource_acl is None:
+    if c.ownership == ENFORCED or resource_acl is None or permission is None:
         return not who.anonymous and who.account_id == bucket.owner_id
     return resource_acl.allows(who, permission, ignore_public="IgnorePublicAcls" in c.block)
 
@@ -186,7 +188,7 @@ async def allowed(ctx: Ctx, bucket: Bucket, action: str, key: str | None,
         if decision == "Allow":
             raise errors.MethodNotAllowed(Method=ctx.request.method, ResourceType="BUCKET")
         return False
-    if permission is None or acl_allows(c, bucket, who, resource_acl, permission):
+    if acl_allows(c, bucket, who, resource_acl, permission):
         return True
     return decision == "Allow"
 
