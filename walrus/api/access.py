@@ -54,10 +54,13 @@ def _controls(bucket: str, policy_doc: str | None, block_doc: str | None,
                     json.loads(ownership_doc)["ObjectOwnership"] if ownership_doc else "")
 
 
+KINDS = (POLICY, PUBLIC_ACCESS_BLOCK, OWNERSHIP)
+_NO_DOCUMENTS = (None, None, None)
+
+
 async def controls(store, bucket: str) -> Controls:
-    docs = [await store.bucket_setting(bucket, kind)
-            for kind in (POLICY, PUBLIC_ACCESS_BLOCK, OWNERSHIP)]
-    return NONE if docs == [None, None, None] else _controls(bucket, *docs)
+    docs = await store.bucket_settings(bucket, KINDS)
+    return NONE if docs == _NO_DOCUMENTS else _controls(bucket, *docs)
 
 
 def arn(bucket: str, key: str | None) -> str:
@@ -179,7 +182,8 @@ async def allowed(ctx: Ctx, bucket: Bucket, action: str, key: str | None,
     if who.is_admin:
         return True
     c = await controls(ctx.store, bucket.name)
-    decision = await policy_decision(ctx, bucket, c, action, key, obj)
+    decision = None if c.policy is None else \
+        await policy_decision(ctx, bucket, c, action, key, obj)
     if decision == "Deny":
         return False
     if owner_only:
