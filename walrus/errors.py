@@ -104,7 +104,8 @@ NotImplemented_ = _error("NotImplemented", 501,
 UnresolvableGrantByEmailAddress = _error(
     "UnresolvableGrantByEmailAddress", 400,
     "The email address you provided does not match any account on record.")
-MalformedPolicy = _error("MalformedPolicy", 400, "Policies must be valid JSON.")
+MalformedPolicy = _error("MalformedPolicy", 400,
+                         "Policies must be valid JSON and the first byte must be '{'")
 # S3 documents the 20 KiB limit but no code for it; MinIO's, which S3 tools know.
 PolicyTooLarge = _error("PolicyTooLarge", 400,
                         "Policy exceeds the maximum allowed document size.")

@@ -21,6 +21,7 @@ from walrus.policy_conditions import Lookup, Test, fixes_principal, glob_body, m
 from walrus.policy_conditions import parse as parse_conditions
 
 MAX_BYTES = 20 * 1024  # S3's limit on a bucket policy
+INVALID_JSON = "Policies must be valid JSON and the first byte must be '{'"  # S3's words
 VERSIONS = ("2012-10-17", "2008-10-17")
 ROOT_USER = "admin"    # an account's first user, Eucalyptus's account administrator
 
@@ -268,9 +269,9 @@ def text_of(raw: bytes) -> str:
         text = raw.decode("utf-8")
         doc = json.loads(text)
     except (UnicodeDecodeError, ValueError):
-        raise malformed("This policy contains invalid Json")
+        doc = None
     if not isinstance(doc, dict):
-        raise malformed("This policy contains invalid Json")
+        raise malformed(INVALID_JSON)
     unknown = set(doc) - _TOP_LEVEL
     if unknown:
         raise malformed(f"Unknown field {sorted(unknown)[0]}")

@@ -14,8 +14,7 @@ from walrus.context import Ctx
 def _parse(raw: bytes) -> str:
     """The document's own checks; `_accept` checks it against the bucket."""
     if not raw.strip():
-        raise errors.MalformedPolicy("Policies must be valid JSON and the first byte "
-                                     "must be '{'")
+        raise errors.MalformedPolicy(policy.INVALID_JSON)
     return policy.text_of(raw)
 
 

@@ -102,8 +102,8 @@ def test_policy_status_of_account_and_deny_policies(s3, bucket):
 
 
 MALFORMED = [
-    (b"not json", "This policy contains invalid Json"),
-    (b'["a"]', "This policy contains invalid Json"),
+    (b"not json", "Policies must be valid JSON and the first byte must be '{'"),
+    (b'["a"]', "Policies must be valid JSON and the first byte must be '{'"),
     (b'{"Version": "2012-10-17"}', "Missing required field Statement"),
     (b'{"Version": "2020-01-01", "Statement": []}', "The policy must contain a valid version"),
     ({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::{b}/*"},
