@@ -89,6 +89,14 @@ def _auth_type(ctx: Ctx) -> str | None:
     return "REST-QUERY-STRING" if "Authorization" not in ctx.headers else "REST-HEADER"
 
 
+def _signature_version(ctx: Ctx) -> str | None:
+    if ctx.who.anonymous:
+        return None
+    v4 = ctx.headers.get("Authorization", "").startswith("AWS4-") or \
+        "X-Amz-Algorithm" in ctx.query
+    return "AWS4-HMAC-SHA256" if v4 else "AWS"
+
+
 # condition key (lower case) -> its value for a request (None: the request has none)
 _KEYS = {
     "aws:sourceip": lambda ctx, bucket, tags: ctx.request.remote,
@@ -109,6 +117,7 @@ _KEYS = {
     "s3:versionid": _query("versionId"),
     "s3:resourceaccount": lambda ctx, bucket, tags: bucket.owner_id,
     "s3:authtype": lambda ctx, bucket, tags: _auth_type(ctx),
+    "s3:signatureversion": lambda ctx, bucket, tags: _signature_version(ctx),
     "s3:x-amz-object-ownership": _header("x-amz-object-ownership"),
 }
 

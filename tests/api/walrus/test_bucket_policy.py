@@ -443,6 +443,28 @@ def test_existing_and_request_object_tags(server, s3, s3_bob, bucket):
                    Tagging="team=bob&secret=1") == (403, "AccessDenied")
 
 
+def test_signature_conditions(s3, s3_bob, server, bucket):
+    """A Deny of SigV2 and of presigned URLs, as AWS's docs suggest."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    s3.put_bucket_policy(Bucket=bucket, Policy=document(
+        statement(principal={"AWS": BOB.account_id}, resource=f"arn:aws:s3:::{bucket}/*"),
+        statement("Deny", resource=f"arn:aws:s3:::{bucket}/*",
+                  Condition={"StringNotEquals": {"s3:signatureversion": "AWS4-HMAC-SHA256"}}),
+        statement("Deny", resource=f"arn:aws:s3:::{bucket}/*",
+                  Condition={"StringEquals": {"s3:authType": "REST-QUERY-STRING"}})))
+    assert s3_bob.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    url = s3_bob.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"})
+    assert requests.get(url).status_code == 403
+    import boto3
+    from botocore.config import Config
+    v2 = boto3.client("s3", endpoint_url=server.endpoint, region_name="mallee",
+                      aws_access_key_id=BOB.access_key_id,
+                      aws_secret_access_key=BOB.secret_access_key,
+                      config=Config(signature_version="s3", s3={"addressing_style": "path"},
+                                    retries={"max_attempts": 1}))
+    assert failure(v2.get_object, Bucket=bucket, Key="k") == (403, "AccessDenied")
+
+
 def test_principal_conditions(s3, s3_bob, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"v")
     s3.put_bucket_policy(Bucket=bucket, Policy=document(statement(
