@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from walrus import checksums, conditions, errors, names, numbers, s3xml, tags
-from walrus.api.common import (int_param, key_encoder, object_acl_for, owner,
+from walrus.api.common import (int_param, key_encoder, new_object_owner, owner,
                                readable_source, stored_headers, upload_body)
 from walrus.api.objects import version_headers
 from walrus.context import Ctx
@@ -28,8 +28,9 @@ async def create_upload(ctx: Ctx) -> web.Response:
         full = ctx.headers.get("x-amz-checksum-type", "").upper() == "FULL_OBJECT"
         if not full and algorithm.lower() != "crc64nvme":
             headers[checksums.ALGORITHM_HEADER] = algorithm.lower()
-    upload = await ctx.store.create_upload(ctx.bucket.name, ctx.key, ctx.who, headers,
-                                           object_acl_for(ctx), wanted)
+    writer, new_acl = await new_object_owner(ctx)
+    upload = await ctx.store.create_upload(ctx.bucket.name, ctx.key, writer, headers,
+                                           new_acl, wanted)
     answer = {"x-amz-checksum-algorithm": algorithm.upper()} if algorithm else None
     return s3xml.response("InitiateMultipartUploadResult", {
         "Bucket": upload.bucket, "Key": upload.key, "UploadId": upload.upload_id},
