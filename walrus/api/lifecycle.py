@@ -3,7 +3,6 @@ walrus/lifecycle.py's rules; walrus/expiry.py applies them. Also the
 x-amz-expiration header of PUT, GET and HEAD."""
 from __future__ import annotations
 
-
 from walrus import errors, lifecycle
 from walrus.api.bucket_settings import Setting, xml_answer
 from walrus.context import Ctx
