@@ -470,11 +470,16 @@ class Store:
 
     async def delete_bucket(self, name: str) -> None:
         def delete(conn):
-            _require_bucket(conn, name)
+            bucket = _require_bucket(conn, name)
             if conn.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone() \
                     or conn.execute("SELECT 1 FROM versions WHERE bucket=? LIMIT 1",
                                     (name,)).fetchone():
-                raise errors.BucketNotEmpty(BucketName=name)  # any version or marker counts
+                # Any version or marker counts; S3 says so when the bucket keeps versions
+                # (`aws s3 rb --force` leaves them: it deletes current objects only).
+                message = None if not bucket.versioning else \
+                    f"{errors.BucketNotEmpty.default_message}. You must delete all versions " \
+                    "in the bucket."
+                raise errors.BucketNotEmpty(message, BucketName=name)
             uploads = [r[0] for r in conn.execute(
                 "SELECT upload_id FROM uploads WHERE bucket=?", (name,))]
             blobs = []
