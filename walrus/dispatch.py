@@ -14,7 +14,7 @@ from aiohttp import web
 
 from walrus import acl, errors, s3xml
 from walrus.api import (attributes, bucket_config, bucket_settings, buckets, cors, lifecycle,
-                        multipart, objects, tagging)
+                        multipart, object_lock, objects, tagging)
 from walrus.context import Ctx
 from walrus.store import Object, check_version_id
 
@@ -35,16 +35,17 @@ UNSERVED_BUCKET = ("abac", "analytics", "intelligent-tiering", "inventory", "met
                    "metadataAnnotationTable", "metadataConfiguration",
                    "metadataInventoryTable", "metadataJournalTable", "metadataTable",
                    "policyStatus", "session")
-UNSERVED_OBJECT = ("annotation", "encryption", "legal-hold", "renameObject", "restore",
-                   "retention", "select", "select-type", "torrent")
+UNSERVED_OBJECT = ("annotation", "encryption", "renameObject", "restore", "select",
+                   "select-type", "torrent")
 
 # The configuration documents a bucket keeps, each a kind module's Setting.
-SETTINGS = (cors.SETTING, lifecycle.SETTING)
+SETTINGS = (cors.SETTING, lifecycle.SETTING, object_lock.SETTING)
 
 BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "versions", "uploads", "delete",
                        "tagging", *(s.kind for s in SETTINGS), *bucket_config.NOT_CONFIGURED,
                        *bucket_config.EMPTY_DOCUMENTS, *UNSERVED_BUCKET)
-OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging", "attributes", *UNSERVED_OBJECT)
+OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging", "attributes", "retention",
+                       "legal-hold", *UNSERVED_OBJECT)
 
 R, W, RACP, WACP = acl.READ, acl.WRITE, acl.READ_ACP, acl.WRITE_ACP
 TABLE: dict[tuple[str, str, str], Route] = {
@@ -81,6 +82,11 @@ TABLE: dict[tuple[str, str, str], Route] = {
     ("object", "PUT", "tagging"): Route(tagging.put_object_tagging, "object", WACP),
     ("object", "DELETE", "tagging"): Route(tagging.delete_object_tagging, "object", WACP),
     ("object", "GET", "attributes"): Route(attributes.get_object_attributes, "object", R),
+    # Retention and legal holds: like tags, no ACL permission of S3's grants them.
+    ("object", "GET", "retention"): Route(object_lock.get_retention, "object", RACP),
+    ("object", "PUT", "retention"): Route(object_lock.put_retention, "object", WACP),
+    ("object", "GET", "legal-hold"): Route(object_lock.get_legal_hold, "object", RACP),
+    ("object", "PUT", "legal-hold"): Route(object_lock.put_legal_hold, "object", WACP),
     # The preflight: unauthenticated, whatever the query names (browsers preflight
     # POST ?uploads, PUT ?partNumber&uploadId...); no ACL, only the bucket's CORS rules.
     ("bucket", "OPTIONS", ""): Route(cors.preflight),
@@ -93,8 +99,9 @@ for _setting in SETTINGS:
     _get, _put, _delete = bucket_settings.handlers(_setting)
     TABLE[("bucket", "GET", _setting.kind)] = Route(_get, "bucket", _setting.read_permission)
     TABLE[("bucket", "PUT", _setting.kind)] = Route(_put, "bucket", _setting.write_permission)
-    TABLE[("bucket", "DELETE", _setting.kind)] = Route(_delete, "bucket",
-                                                       _setting.write_permission)
+    if _setting.deletable:
+        TABLE[("bucket", "DELETE", _setting.kind)] = Route(_delete, "bucket",
+                                                           _setting.write_permission)
 for _sub in (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS):
     TABLE[("bucket", "GET", _sub)] = Route(bucket_config.get_setting, "bucket", R)
     TABLE[("bucket", "PUT", _sub)] = Route(bucket_config.put_setting, "bucket", acl.FULL_CONTROL)

@@ -15,7 +15,6 @@ NOT_CONFIGURED = {
     "encryption": errors.ServerSideEncryptionConfigurationNotFoundError,
     "publicAccessBlock": errors.NoSuchPublicAccessBlockConfiguration,
     "ownershipControls": errors.OwnershipControlsNotFoundError,
-    "object-lock": errors.ObjectLockConfigurationNotFoundError,
     "website": errors.NoSuchWebsiteConfiguration,
     "replication": errors.ReplicationConfigurationNotFoundError,
 }

@@ -31,6 +31,7 @@ class Setting:
     put_status: int = 200
     read_permission: str = acl.READ_ACP   # reading: READ_ACP; changing: FULL_CONTROL
     write_permission: str = acl.FULL_CONTROL
+    deletable: bool = True                # S3 has a Delete call for it
 
 
 def xml_answer(root: str, render: Callable[[str], dict]) -> Callable[[str], web.Response]:
@@ -44,7 +45,8 @@ async def document(ctx: Ctx, setting: Setting) -> str | None:
 
 
 def handlers(setting: Setting) -> tuple[Handler, Handler, Handler]:
-    """(get, put, delete) for one kind of document."""
+    """(get, put, delete) for one kind of document (dispatch routes no delete for a kind
+    that is not `deletable`)."""
     async def get(ctx: Ctx) -> web.Response:
         stored = await document(ctx, setting)
         if stored is None:

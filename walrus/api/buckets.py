@@ -7,6 +7,7 @@ from aiohttp import web
 from mallee.xmlwrite import Mixed
 from walrus import acl, errors, listing, names, s3xml
 from walrus.api.common import int_param, key_encoder, owner, read_acl_request
+from walrus.api.object_lock import ENABLE_HEADER
 from walrus.context import Ctx
 from walrus.store import Bucket, check_version_id
 
@@ -36,7 +37,8 @@ async def create_bucket(ctx: Ctx) -> web.Response:
         region = constraint or region
     bucket_acl = acl.from_request(ctx.headers, ctx.who.account_id, ctx.who.account_name,
                                   ctx.creds.account_names())
-    await ctx.store.create_bucket(ctx.who, name, region, bucket_acl)
+    lock = ctx.headers.get(ENABLE_HEADER, "").lower() == "true"
+    await ctx.store.create_bucket(ctx.who, name, region, bucket_acl, object_lock=lock)
     return web.Response(status=200, headers={"Location": f"/{name}"})
 
 
