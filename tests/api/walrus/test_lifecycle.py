@@ -147,17 +147,6 @@ def test_awscli(aws, bucket, tmp_path):
 # --- a Walrus whose day is one second, watched -------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fast(tmp_path_factory):
-    home = tmp_path_factory.mktemp("walrus-lifecycle")
-    pki.init_pki(home / "pki")
-    server = WalrusServer(home, lifecycle_day_seconds=1,
-                          lifecycle_interval_seconds=0.2).start()
-    server.push(1)
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def fs3(fast):
     return client_for(fast, ALICE)

@@ -305,17 +305,6 @@ def test_awscli_retention(aws, s3, locked):
 
 # --- lifecycle and restart -----------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def fast(tmp_path_factory):
-    home = tmp_path_factory.mktemp("walrus-lock")
-    pki.init_pki(home / "pki")
-    server = WalrusServer(home, lifecycle_day_seconds=1,
-                          lifecycle_interval_seconds=0.2).start()
-    server.push(1)
-    yield server
-    server.stop()
-
-
 def test_lifecycle_leaves_locked_versions(fast):
     s3 = client_for(fast, ALICE)
     s3.create_bucket(Bucket="life", ObjectLockEnabledForBucket=True)
