@@ -52,7 +52,8 @@ def declared_length(headers) -> int | None:
 
 class RequestBody:
     def __init__(self, request: web.Request, payload_sha256: str | None = None,
-                 signer: ChunkSigner | None = None, max_size: int | None = None):
+                 signer: ChunkSigner | None = None, max_size: int | None = None,
+                 checksum_header: bool = True):
         self._request = request
         self._headers = request.headers
         self._payload_sha256 = payload_sha256
@@ -64,7 +65,9 @@ class RequestBody:
         self.md5 = hashlib.md5()
         self.size = 0
         self.checksum: tuple[str, str] | None = None  # (algorithm, base64), once verified
-        self._header_checksum = self._checksum_header()
+        # False where x-amz-checksum-* is not the body's (CompleteMultipartUpload: the
+        # whole object's); a trailer is always the body's.
+        self._header_checksum = self._checksum_header() if checksum_header else None
         self._trailer_algorithm = self._declared_trailer()
 
     def _checksum_header(self) -> tuple[str, str] | None:

@@ -126,9 +126,10 @@ def default_lock(stored: str, now: float) -> Lock:
 
 # --- a new version's lock, from the write's headers ----------------------------------
 
-def requested(headers) -> Lock | None:
+def requested(headers, future: bool = True) -> Lock | None:
     """The lock x-amz-object-lock-* of a PUT, CreateMultipartUpload or copy asks for
-    (None: no such header), checked as S3 checks them."""
+    (None: no such header), checked as S3 checks them (`future`: the date must be
+    ahead; not re-checked when an upload created with it completes)."""
     if not any(h in headers for h in HEADERS):
         return None
     mode, until_text = headers.get(MODE_HEADER), headers.get(UNTIL_HEADER)
@@ -147,7 +148,8 @@ def requested(headers) -> Lock | None:
     until = 0.0
     if until_text is not None:
         until = parse_date(until_text, UNTIL_HEADER)
-        _future(until, UNTIL_HEADER, until_text)
+        if future:
+            _future(until, UNTIL_HEADER, until_text)
     return Lock(mode or "", until, hold)
 
 

@@ -1107,18 +1107,27 @@ class Store:
         self.blobs.delete_later(await self.db.write(abort))
 
     async def complete(self, upload: Upload, requested: list[tuple[int, str]],
-                       lock: Lock = NO_LOCK) -> Object:
+                       lock: Lock = NO_LOCK, sent: tuple[str, str] | None = None) -> Object:
         """Join the requested parts (checked against what was uploaded) into the object.
 
         The parts are checked once to fail fast and copied, then checked again inside
         the commit: an UploadPart that replaced a part meanwhile fails the complete with
         InvalidPart (its ETag no longer matches the request), an Abort with NoSuchUpload,
-        so the object is never made from a parts list that is no longer the upload's."""
+        so the object is never made from a parts list that is no longer the upload's.
+        `sent` is the (x-amz-checksum-* header, value) the request vouched for: the
+        object's checksum must be that one (BadDigest; a composite's with or without
+        its "-N")."""
         if not requested:
             raise errors.MalformedXML("CompleteMultipartUpload needs at least one part.")
         for _ in range(OPEN_TRIES):
             chosen = _choose_parts(await self.parts(upload.upload_id), requested,
                                    upload.upload_id)
+            headers = _completed_headers(upload, chosen)
+            if sent is not None and \
+                    headers.get(sent[0], "").partition("-")[0] != sent[1].partition("-")[0]:
+                raise errors.BadDigest(f"The {sent[0][len(checksums.HEADER_PREFIX):].upper()}"
+                                       " you specified did not match the calculated "
+                                       "checksum.")
             try:
                 blob, size = await self.blobs.copy([(p.blob, 0, p.size) for p in chosen])
             except FileNotFoundError:
@@ -1126,7 +1135,7 @@ class Store:
             crash_point("walrus.complete.joined")
             obj = await self._commit_object(
                 upload.bucket, upload.key, blob, size, multipart_etag([p.etag for p in chosen]),
-                Principal(upload.owner_id, upload.owner_name), _completed_headers(upload, chosen),
+                Principal(upload.owner_id, upload.owner_name), headers,
                 upload.acl, upload.tags,
                 extra=lambda conn: self._finish_upload(conn, upload, requested), lock=lock,
                 parts=tuple(chosen))

@@ -98,9 +98,11 @@ def _requested_parts(doc: dict) -> list[tuple[int, str]]:
 
 async def complete_upload(ctx: Ctx) -> web.Response:
     upload = await _upload(ctx)
-    requested = _requested_parts(await ctx.read_xml("CompleteMultipartUpload"))
-    lock = await lock_for_write(ctx, objectlock.requested(upload.headers))
-    obj = await ctx.store.complete(upload, requested, lock)
+    # x-amz-checksum-* of a complete is the whole object's, not its XML body's.
+    raw = await ctx.read_small(checksum_header=False)
+    requested = _requested_parts(s3xml.parse(raw, "CompleteMultipartUpload"))
+    lock = await lock_for_write(ctx, objectlock.requested(upload.headers, future=False))
+    obj = await ctx.store.complete(upload, requested, lock, _sent_checksum(ctx))
     host = ctx.request.host
     body = {"Location": f"http://{host}/{obj.bucket}/{obj.key}", "Bucket": obj.bucket,
             "Key": obj.key, "ETag": f'"{obj.etag}"'}
@@ -111,6 +113,14 @@ async def complete_upload(ctx: Ctx) -> web.Response:
         body["ChecksumType"] = kind
     return s3xml.response("CompleteMultipartUploadResult", body,
                           headers=version_headers(ctx, obj))
+
+
+def _sent_checksum(ctx: Ctx) -> tuple[str, str] | None:
+    """The object's checksum a CompleteMultipartUpload vouches for: (header, value)."""
+    for name, value in ctx.headers.items():
+        if checksums.algorithm_of_header(name):
+            return name.lower(), value.strip()
+    return None
 
 
 def _checksum_field(header: str) -> str:

@@ -194,3 +194,28 @@ def test_restart_keeps_parts_and_checksums(tmp_path):
         again.delete_bucket(Bucket="kept")
     finally:
         second.stop()
+
+
+def test_complete_checks_the_whole_objects_checksum(s3, bucket):
+    """CompleteMultipartUpload's x-amz-checksum-* is the object's, not its XML body's:
+    the right one completes, a wrong one is BadDigest and the upload stays."""
+    for key, algorithm in (("full", "CRC64NVME"), ("comp", "SHA256")):
+        up = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm=algorithm)
+        p = s3.upload_part(Bucket=bucket, Key=key, UploadId=up["UploadId"], PartNumber=1,
+                           Body=b"only", ChecksumAlgorithm=algorithm)
+        field = f"Checksum{algorithm}"
+        parts = {"Parts": [{"PartNumber": 1, "ETag": p["ETag"], field: p[field]}]}
+        with pytest.raises(ClientError) as e:
+            s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up["UploadId"],
+                                         MultipartUpload=parts, **{field: p[field][::-1]})
+        assert (status(e), code(e)) == (400, "BadDigest")
+        right = s3.list_parts(Bucket=bucket, Key=key, UploadId=up["UploadId"])
+        assert len(right["Parts"]) == 1
+        whole = crc(algorithm, b"only") if algorithm == "CRC64NVME" else None
+        if whole is None:  # a composite: the checksum of the part checksums
+            import hashlib
+            whole = base64.b64encode(hashlib.sha256(base64.b64decode(p[field])).digest()
+                                     ).decode() + "-1"
+        out = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up["UploadId"],
+                                           MultipartUpload=parts, **{field: whole})
+        assert out[field] == whole
