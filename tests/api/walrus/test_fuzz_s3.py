@@ -35,6 +35,8 @@ OPERATIONS = [
     "PutBucketVersioning", "GetBucketVersioning",
     "PutBucketLifecycleConfiguration", "GetBucketLifecycleConfiguration",
     "DeleteBucketLifecycle",
+    "PutObjectLockConfiguration", "GetObjectLockConfiguration", "PutObjectRetention",
+    "GetObjectRetention", "PutObjectLegalHold", "GetObjectLegalHold",
 ]
 # Routes of walrus/dispatch.py's table no operation above reaches, each with the reason.
 UNFUZZED = {("bucket", method, sub): "a constant answer (not configured)"

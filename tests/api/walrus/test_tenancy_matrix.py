@@ -37,7 +37,8 @@ CONFIG_SUBS = (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
 SUB_QUERY = {"": "", "acl": "acl", "location": "location", "versioning": "versioning",
              "uploads": "uploads", "delete": "delete", "uploadId": "uploadId={upload}",
              "tagging": "tagging", "versions": "versions", "cors": "cors",
-             "lifecycle": "lifecycle",
+             "lifecycle": "lifecycle", "object-lock": "object-lock",
+             "retention": "retention", "legal-hold": "legal-hold",
              "attributes": "attributes", **{sub: sub for sub in CONFIG_SUBS}}
 # Routes that are no cell, each with the reason.
 EXEMPT: dict[tuple[str, str, str], str] = {
@@ -72,6 +73,11 @@ BODIES = {
                           b"</LifecycleConfiguration>",
     ("PUT", "policy"): b'{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
                        b'"Principal":"*","Action":"s3:*","Resource":"*"}]}',
+    ("PUT", "object-lock"): b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled"
+                            b"</ObjectLockEnabled></ObjectLockConfiguration>",
+    ("PUT", "retention"): b"<Retention><Mode>COMPLIANCE</Mode><RetainUntilDate>"
+                          b"2099-01-01T00:00:00Z</RetainUntilDate></Retention>",
+    ("PUT", "legal-hold"): b"<LegalHold><Status>ON</Status></LegalHold>",
 }
 
 
