@@ -1106,7 +1106,7 @@ class Store:
             return self._drop_upload(conn, upload.upload_id)
         self.blobs.delete_later(await self.db.write(abort))
 
-    async def complete(self, upload: Upload, requested: list[tuple[int, str]],
+    async def complete(self, upload: Upload, requested: list[tuple],
                        lock: Lock = NO_LOCK, sent: tuple[str, str] | None = None) -> Object:
         """Join the requested parts (checked against what was uploaded) into the object.
 
@@ -1144,7 +1144,7 @@ class Store:
         raise errors.InternalError("The upload's parts changed too often while completing; "
                                    "retry.")
 
-    def _finish_upload(self, conn, upload: Upload, requested: list[tuple[int, str]]
+    def _finish_upload(self, conn, upload: Upload, requested: list[tuple]
                        ) -> list[str]:
         """In the commit: the upload still exists and its parts are still the requested
         ones; then drop it. Returns the blobs to remove."""
@@ -1173,18 +1173,20 @@ def _completed_headers(upload: Upload, chosen: list[Part]) -> dict:
     return headers
 
 
-def _choose_parts(stored: list[Part], requested: list[tuple[int, str]],
-                  upload_id: str) -> list[Part]:
-    """The stored parts a CompleteMultipartUpload names, in order, as S3 checks them."""
+def _choose_parts(stored: list[Part], requested: list[tuple], upload_id: str) -> list[Part]:
+    """The stored parts a CompleteMultipartUpload names, in order, as S3 checks them:
+    each (number, ETag) or (number, ETag, "algorithm:base64" checksum the request gave
+    for the part, or "")."""
     by_number = {p.number: p for p in stored}
     chosen: list[Part] = []
     last = 0
-    for number, etag in requested:
+    for number, etag, *checksum in requested:
         if number <= last:
             raise errors.InvalidPartOrder(UploadId=upload_id)
         last = number
         part = by_number.get(number)
-        if part is None or etag.strip('"').lower() != part.etag:
+        if part is None or etag.strip('"').lower() != part.etag or \
+                (checksum and checksum[0] and checksum[0] != part.checksum):
             raise errors.InvalidPart(UploadId=upload_id, PartNumber=number, ETag=etag)
         chosen.append(part)
     for part in chosen[:-1]:

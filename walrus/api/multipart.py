@@ -7,6 +7,7 @@ from aiohttp import web
 from walrus import checksums, conditions, errors, names, numbers, objectlock, s3xml, tags
 from walrus.api.common import (int_param, key_encoder, object_acl_for, owner, part_number,
                                readable_source, stored_headers, upload_body)
+from walrus.api.attributes import CHECKSUM_FIELDS
 from walrus.api.object_lock import lock_for_write
 from walrus.api.objects import version_headers
 from walrus.context import Ctx
@@ -81,7 +82,9 @@ async def _upload_part_copy(ctx: Ctx, upload: Upload, number: int) -> web.Respon
                                              "ETag": f'"{part.etag}"'}, headers=headers)
 
 
-def _requested_parts(doc: dict) -> list[tuple[int, str]]:
+def _requested_parts(doc: dict) -> list[tuple[int, str, str]]:
+    """(number, ETag, "algorithm:base64" or "") of each Part: a part's checksum, when
+    given, must be the one it was uploaded with (InvalidPart otherwise)."""
     parts = []
     for item in s3xml.as_list(doc.get("Part")):
         if not isinstance(item, dict):
@@ -90,7 +93,9 @@ def _requested_parts(doc: dict) -> list[tuple[int, str]]:
         number = numbers.decimal(text.strip()) if isinstance(text, str) else None
         if number is None or not isinstance(etag, str):
             raise errors.MalformedXML()
-        parts.append((number, etag))
+        sent = [(a, v) for a in checksums.ALGORITHMS
+                if isinstance(v := item.get(CHECKSUM_FIELDS[a]), str)]
+        parts.append((number, etag, f"{sent[0][0]}:{sent[0][1].strip()}" if sent else ""))
     if not parts:
         raise errors.MalformedXML()
     return parts
@@ -125,7 +130,7 @@ def _sent_checksum(ctx: Ctx) -> tuple[str, str] | None:
 
 def _checksum_field(header: str) -> str:
     """x-amz-checksum-sha256 -> ChecksumSHA256, as S3's XML names it."""
-    return "Checksum" + checksums.algorithm_of_header(header).upper()
+    return CHECKSUM_FIELDS[checksums.algorithm_of_header(header)]
 
 
 async def abort_upload(ctx: Ctx) -> web.Response:

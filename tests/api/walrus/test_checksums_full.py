@@ -219,3 +219,18 @@ def test_complete_checks_the_whole_objects_checksum(s3, bucket):
         out = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up["UploadId"],
                                            MultipartUpload=parts, **{field: whole})
         assert out[field] == whole
+
+
+def test_complete_checks_each_parts_checksum(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm="CRC32")
+    p = s3.upload_part(Bucket=bucket, Key="k", UploadId=up["UploadId"], PartNumber=1,
+                       Body=b"part", ChecksumAlgorithm="CRC32")
+    wrong = {"Parts": [{"PartNumber": 1, "ETag": p["ETag"], "ChecksumCRC32": crc("CRC32", b"x")}]}
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"],
+                                     MultipartUpload=wrong)
+    assert (status(e), code(e)) == (400, "InvalidPart")
+    right = {"Parts": [{"PartNumber": 1, "ETag": p["ETag"], "ChecksumCRC32": p["ChecksumCRC32"]}]}
+    out = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"],
+                                       MultipartUpload=right)
+    assert out["ChecksumCRC32"].endswith("-1")
