@@ -44,7 +44,7 @@ class Ctx:
 
     def body(self, max_size: int | None = None, checksum_header: bool = True) -> RequestBody:
         return RequestBody(self.request, self.auth.payload_sha256, self.auth.signer, max_size,
-                           checksum_header)
+                           checksum_header=checksum_header)
 
     async def read_small(self, limit: int = s3xml.MAX_XML_BODY,
                          checksum_header: bool = True) -> bytes:
