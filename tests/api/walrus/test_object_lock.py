@@ -360,3 +360,22 @@ def test_restart_keeps_locks(tmp_path):
         release_all(again, "kept")
     finally:
         second.stop()
+
+
+def test_browser_upload_gets_the_lock_of_its_fields_or_the_default(s3, bucket, locked):
+    """A form POST makes a version as PUT does: the bucket's default retention, or the
+    x-amz-object-lock-* fields; a bucket without lock refuses those fields."""
+    from tests.api.walrus.test_form_post import post, presigned
+    s3.put_object_lock_configuration(Bucket=locked, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": RULE})
+    url, fields = presigned(s3, locked, "default.txt")
+    assert post(url, fields).status_code == 204
+    assert s3.head_object(Bucket=locked, Key="default.txt")["ObjectLockMode"] == "GOVERNANCE"
+    hold = {"x-amz-object-lock-legal-hold": "ON"}
+    url, fields = presigned(s3, locked, "held.txt", hold, [hold])
+    assert post(url, fields).status_code == 204
+    assert s3.get_object_legal_hold(Bucket=locked, Key="held.txt")["LegalHold"] == \
+        {"Status": "ON"}
+    url, fields = presigned(s3, bucket, "nolock.txt", hold, [hold])
+    answer = post(url, fields)
+    assert answer.status_code == 400 and b"<Code>InvalidRequest</Code>" in answer.content
