@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mallee import pki
-from tests.api.walrus.helpers import ALICE, WalrusServer, client_for, code, status
+from tests.api.walrus.helpers import ALICE, WalrusServer, client_for, code, status, upgraded
 
 _names = iter(range(1_000_000))
 RULE = {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}
@@ -379,3 +379,29 @@ def test_browser_upload_gets_the_lock_of_its_fields_or_the_default(s3, bucket, l
     url, fields = presigned(s3, bucket, "nolock.txt", hold, [hold])
     answer = post(url, fields)
     assert answer.status_code == 400 and b"<Code>InvalidRequest</Code>" in answer.content
+
+
+def test_version_7_database_gains_locks_and_parts(tmp_path):
+    """A database from before Object Lock (version 7) opens at the newest version: its
+    objects and versions have no lock, and completed objects no parts list."""
+    import sqlite3
+
+    from mallee import migrations
+    from walrus.db import MIGRATIONS
+
+    path = tmp_path / "walrus.db"
+    conn = sqlite3.connect(path)
+    for m in migrations.found(MIGRATIONS)[:7]:
+        conn.executescript(m.script)
+    conn.execute("INSERT INTO objects (bucket, key, blob, size, etag, last_modified, owner_id, "
+                 "owner_name, headers, acl, id) VALUES ('b','k','x',1,'e',0,'o','o','{}','{}',"
+                 "'i')")
+    conn.execute("PRAGMA user_version = 7")
+    conn.commit()
+    conn.close()
+
+    async def examine(db):
+        row = await db.one("SELECT lock_mode, lock_until, legal_hold FROM objects")
+        return (await db.one("PRAGMA user_version"))[0], tuple(row), \
+            (await db.one("SELECT count(*) FROM object_parts"))[0]
+    assert upgraded(path, examine) == (len(migrations.found(MIGRATIONS)), ("", 0, ""), 0)
