@@ -13,7 +13,6 @@ from walrus.context import Ctx
 # sub-resource -> the "not configured" error GET answers with
 NOT_CONFIGURED = {
     "encryption": errors.ServerSideEncryptionConfigurationNotFoundError,
-    "object-lock": errors.ObjectLockConfigurationNotFoundError,
     "website": errors.NoSuchWebsiteConfiguration,
     "replication": errors.ReplicationConfigurationNotFoundError,
 }

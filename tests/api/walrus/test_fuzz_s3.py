@@ -41,6 +41,8 @@ OPERATIONS = [
     "GetBucketPolicyStatus", "PutPublicAccessBlock", "GetPublicAccessBlock",
     "DeletePublicAccessBlock", "PutBucketOwnershipControls", "GetBucketOwnershipControls",
     "DeleteBucketOwnershipControls",
+    "PutObjectLockConfiguration", "GetObjectLockConfiguration", "PutObjectRetention",
+    "GetObjectRetention", "PutObjectLegalHold", "GetObjectLegalHold",
 ]
 # Routes of walrus/dispatch.py's table no operation above reaches, each with the reason.
 UNFUZZED = {("bucket", method, sub): "a constant answer (not configured)"
