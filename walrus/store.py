@@ -256,9 +256,14 @@ def _read_tags(conn, table: str, column: str, owner: str) -> Tags:
         f"SELECT key, value FROM {table} WHERE {column}=? ORDER BY key", (owner,)))
 
 
-def _write_tags(conn, table: str, column: str, owner: str, tags: Tags) -> None:
-    """Replace the tags of `owner` (an object id or a bucket name) with `tags`."""
-    conn.execute(f"DELETE FROM {table} WHERE {column}=?", (owner,))
+def _write_tags(conn, table: str, column: str, owner: str, tags: Tags,
+                fresh: bool = False) -> None:
+    """Replace the tags of `owner` (an object id or a bucket name) with `tags`; a
+    `fresh` owner (a row id just made) has none to replace, and no tags cost nothing."""
+    if not fresh:
+        conn.execute(f"DELETE FROM {table} WHERE {column}=?", (owner,))
+    if not tags:
+        return
     conn.executemany(f"INSERT INTO {table} ({column}, key, value) VALUES (?,?,?)",
                      [(owner, k, v) for k, v in tags])
 
@@ -803,7 +808,7 @@ class Store:
                          (bucket, key, blob, size, etag, now, owner.account_id,
                           owner.account_name, json.dumps(headers), acl.to_json(), object_id,
                           version_id, seq))
-            _write_tags(conn, "object_tags", "object_id", object_id, tags)
+            _write_tags(conn, "object_tags", "object_id", object_id, tags, fresh=True)
             made.update(version_id=version_id, seq=seq)
             return freed
         await self._commit_blob(commit, blob)
