@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterable, BinaryIO, Callable, Iterable, TypeVar
 
+from walrus.ids import unique_hex
 from walrus.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class BlobStore:
     @staticmethod
     def new_name() -> str:
         shard = int(time.monotonic() / SHARD_SECONDS) % 256
-        return f"{shard:02x}{os.urandom(15).hex()}"
+        return f"{shard:02x}{unique_hex(30)}"
 
     def _create(self, name: str) -> int:
         try:

@@ -24,6 +24,7 @@ from walrus import checksums, errors
 from walrus.acl import Acl, Principal
 from walrus.blobs import BlobStore
 from walrus.db import Database
+from walrus.ids import unique_hex
 from walrus.tags import Tags
 
 # S3's size limits: one PutObject, UploadPart or CopyObject carries at most 5 GiB;
@@ -182,7 +183,7 @@ def check_version_id(version_id: str) -> None:
 
 
 def _new_version_id(seq: int) -> str:
-    return f"{seq:012x}{uuid.uuid4().hex[:20]}"
+    return f"{seq:012x}{unique_hex(20)}"
 
 
 def seq_of_version_id(version_id: str) -> int | None:
@@ -248,7 +249,7 @@ def _upload(row) -> Upload:
 
 
 def _new_id() -> str:
-    return uuid.uuid4().hex
+    return unique_hex()
 
 
 def _read_tags(conn, table: str, column: str, owner: str) -> Tags:
