@@ -93,7 +93,13 @@ class WalrusSettings:
 
 @dataclass(frozen=True)
 class ScSettings:
+    """The storage controller (docs/ebs.md): volumes as sparse files exported over
+    iSCSI by a tgtd it supervises."""
     port: int
+    iscsi_host: str          # the portal nodes connect to ("": the cloud's host)
+    iscsi_port: int
+    tgt_control_port: int    # tgtd's management socket (tgtadm -C); one tgtd per SC
+    target_prefix: str       # IQN prefix of the targets: PREFIX:vol-...
 
 
 @dataclass(frozen=True)
