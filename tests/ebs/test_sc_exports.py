@@ -64,14 +64,16 @@ class Sc:
 
     async def start(self) -> StorageClient:
         self.runners = await start_sites(sites(self.settings))
-        return StorageClient("127.0.0.1", self.port,
-                             client_ssl_context(self.settings.pki_dir, "clc"))
+        self.client = StorageClient("127.0.0.1", self.port,
+                                    client_ssl_context(self.settings.pki_dir, "clc"))
+        return self.client
 
     @property
     def volumes(self):
         return self.runners[0].app[VOLUMES]
 
     async def stop(self) -> None:
+        await self.client.close()
         await stop_sites(self.runners)
 
 
