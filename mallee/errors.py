@@ -75,6 +75,7 @@ InvalidNextToken = _error("InvalidNextToken", 400, "The specified NextToken is n
 IncorrectState = _error("IncorrectState", 400)
 InvalidVolumeNotFound = _error("InvalidVolume.NotFound", 400)
 VolumeInUse = _error("VolumeInUse", 400)
+AttachmentLimitExceeded = _error("AttachmentLimitExceeded", 400)
 IncorrectInstanceState = _error("IncorrectInstanceState", 400)
 InsufficientInstanceCapacity = _error("InsufficientInstanceCapacity", 500)
 ResourceLimitExceeded = _error("ResourceLimitExceeded", 400)

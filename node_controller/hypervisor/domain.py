@@ -189,9 +189,15 @@ def _iscsi_element(disk: IscsiDisk) -> ET.Element:
     return element
 
 
-def serials_in(xml: str) -> set[str]:
-    """The serials of a domain's disks, from libvirt's XML of it."""
-    return {el.text for el in ET.fromstring(xml).findall("devices/disk/serial") if el.text}
+def disks_in(xml: str) -> dict[str, str]:
+    """A domain's disks that have a serial, from libvirt's XML of it: serial -> the
+    target device libvirt names it by."""
+    found = {}
+    for disk in ET.fromstring(xml).findall("devices/disk"):
+        serial, target = disk.findtext("serial"), disk.find("target")
+        if serial and target is not None:
+            found[serial] = target.get("dev")
+    return found
 
 
 def _interface_element(nic: Interface) -> ET.Element:

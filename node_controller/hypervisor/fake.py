@@ -149,10 +149,11 @@ class FakeDriver:
             domain.spec = replace(domain.spec, disks=tuple(
                 d for d in domain.spec.disks if getattr(d, "serial", None) != serial))
 
-    def disk_serials(self, name: str) -> set[str]:
+    def disks(self, name: str) -> dict[str, str]:
         with self._lock:
             domain = self._domains.get(name)
-            return {d.serial for d in domain.spec.disks if d.serial} if domain else set()
+            return {d.serial: d.target_dev for d in domain.spec.disks if d.serial} \
+                if domain else {}
 
     def _get(self, name: str) -> _FakeDomain:
         try:

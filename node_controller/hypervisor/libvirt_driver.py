@@ -23,7 +23,7 @@ from node_controller.hypervisor.domain import (
     disk_xml,
     domain_xml,
     owner_from_xml,
-    serials_in,
+    disks_in,
 )
 from node_controller.hypervisor.guest_files import check_reachable, guest_paths
 from node_controller.hypervisor.kvm_probe import probe_domain_type
@@ -198,7 +198,7 @@ class LibvirtDriver:
     def attach_disk(self, name: str, disk: IscsiDisk, password: str) -> None:
         domain = self._lookup(name)
         self._set_secret(disk.secret_usage, password)
-        if disk.serial in self.disk_serials(name):
+        if disk.serial in self.disks(name):
             return
         with _translated(name):
             flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
@@ -231,7 +231,7 @@ class LibvirtDriver:
         # The call returns when the guest was asked; the disk is gone when the guest
         # (ACPI hot-unplug) has let it go.
         deadline = time.monotonic() + timeout
-        while live is not None and serial in self.disk_serials(name):
+        while live is not None and serial in self.disks(name):
             if time.monotonic() > deadline:
                 raise HypervisorError(f"domain {name!r} did not release disk {serial} "
                                       f"within {timeout:.0f} s")
@@ -239,13 +239,13 @@ class LibvirtDriver:
         if usage:
             self._drop_secret(usage)
 
-    def disk_serials(self, name: str) -> set[str]:
+    def disks(self, name: str) -> dict[str, str]:
         domain = self._lookup_or_none(name)
         if domain is None:
-            return set()
+            return {}
         with contextlib.suppress(DomainNotFound), _translated(name):
-            return serials_in(domain.XMLDesc(0))
-        return set()
+            return disks_in(domain.XMLDesc(0))
+        return {}
 
     def _set_secret(self, usage: str, password: str) -> None:
         """The iSCSI CHAP secret `usage`, private (libvirt never shows its value)."""

@@ -110,5 +110,6 @@ class Hypervisor(Protocol):
         (the device is gone from the live domain), or raises HypervisorError after
         `timeout`. Detaching a disk that is not there does nothing."""
 
-    def disk_serials(self, name: str) -> set[str]:
-        """The serials of the domain's disks now (its live devices when running)."""
+    def disks(self, name: str) -> dict[str, str]:
+        """The domain's disks now (its live devices when running), serial -> target
+        device; {} for a domain that does not exist."""

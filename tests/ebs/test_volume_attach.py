@@ -90,7 +90,7 @@ def test_hot_attach_and_detach_of_an_iscsi_volume(tmp_path, tgt_ports, guest):
             with pytest.raises(HypervisorError):
                 await asyncio.to_thread(driver.attach_disk, spec.name, disk, "y" * 24)
             assert driver.secret_usages(disk.secret_usage) == []
-            assert SERIAL not in driver.disk_serials(spec.name)
+            assert SERIAL not in driver.disks(spec.name)
 
             await asyncio.to_thread(driver.attach_disk, spec.name, disk, export["chap_password"])
             # The guest names it in PCI order (vda here: it has no root disk).
@@ -103,7 +103,7 @@ def test_hot_attach_and_detach_of_an_iscsi_volume(tmp_path, tgt_ports, guest):
             assert SERIAL in inactive and export["chap_password"] not in inactive
 
             await asyncio.to_thread(driver.detach_disk, spec.name, SERIAL)
-            assert SERIAL not in driver.disk_serials(spec.name)
+            assert SERIAL not in driver.disks(spec.name)
             assert await asyncio.to_thread(wait_until, lambda: "disk gone: vda" in console(spec))
             assert driver.secret_usages(disk.secret_usage) == []
             inactive = libvirt.open("qemu:///system").lookupByName(spec.name).XMLDesc(

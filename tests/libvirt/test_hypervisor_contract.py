@@ -307,9 +307,9 @@ def test_volume_attach_and_detach_are_idempotent(driver, target, make_spec):
     disk = _volume()
     driver.attach_disk(spec.name, disk, "chap-password-1")
     driver.attach_disk(spec.name, disk, "chap-password-1")
-    assert disk.serial in driver.disk_serials(spec.name)
+    assert disk.serial in driver.disks(spec.name)
     driver.detach_disk(spec.name, disk.serial)
-    assert disk.serial not in driver.disk_serials(spec.name)
+    assert disk.serial not in driver.disks(spec.name)
     driver.detach_disk(spec.name, disk.serial)  # not there: nothing to do
     driver.detach_disk("mallee-test-missing", disk.serial)  # no domain: nothing to do
     assert disk.secret_usage not in driver.secrets
