@@ -26,6 +26,7 @@ class StorageClient(RpcClient):
         return await self.call("export_volume", timeout=30, volume_id=volume_id,
                                initiator=initiator)
 
-    async def unexport_volume(self, volume_id: str, initiator: str) -> dict:
+    async def unexport_volume(self, volume_id: str, initiator: str | None = None) -> dict:
+        """End the volume's export to `initiator` (None: to every initiator)."""
         return await self.call("unexport_volume", timeout=30, volume_id=volume_id,
                                initiator=initiator)

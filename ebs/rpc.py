@@ -28,7 +28,7 @@ def methods(volumes: Callable[[], Volumes]) -> dict[str, rpc.RpcMethod]:
         return await volumes().export(params["volume_id"], params["initiator"])
 
     async def unexport_volume(params: dict, caller: str) -> dict:
-        return await volumes().unexport(params["volume_id"], params["initiator"])
+        return await volumes().unexport(params["volume_id"], params.get("initiator"))
 
     return {
         "health": rpc.method(health, "clc", "cc", "admin"),

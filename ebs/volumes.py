@@ -172,13 +172,17 @@ class Volumes:
                 "initiator": initiator, "chap_user": export.chap_user,
                 "chap_password": self.box.open(export.chap_sealed)}
 
-    async def unexport(self, volume_id: str, initiator: str) -> dict:
-        """End one initiator's export: its CHAP account and ACL entry go, and the
-        target with the last of them. Unknown pairs are fine (already done)."""
+    async def unexport(self, volume_id: str, initiator: str | None) -> dict:
+        """End one initiator's export (None: every one of the volume's): its CHAP
+        account and ACL entry go, and the target with the last of them. Unknown
+        pairs are fine (already done)."""
         check_volume_id(volume_id)
-        removed = await self.meta.unit(lambda c: c.execute(
-            "DELETE FROM exports WHERE volume_id=? AND initiator=?",
-            (volume_id, initiator)).rowcount)
+        if initiator is None:
+            sql, args = "DELETE FROM exports WHERE volume_id=?", (volume_id,)
+        else:
+            sql, args = ("DELETE FROM exports WHERE volume_id=? AND initiator=?",
+                         (volume_id, initiator))
+        removed = await self.meta.unit(lambda c: c.execute(sql, args).rowcount)
         await self.sync_targets()
         return {"volume_id": volume_id, "initiator": initiator, "removed": bool(removed)}
 

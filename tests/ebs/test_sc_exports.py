@@ -143,6 +143,12 @@ def test_volume_export_survives_sc_restart_and_tgtd_kill(tmp_path, tgt_ports):
             assert VOL not in tgt_show(tgt_ports[1], "target")
             assert export["chap_user"] not in tgt_show(tgt_ports[1], "account")
             assert (await client.unexport_volume(VOL, NODE_A))["removed"] is False
+            # Ending every export at once (an instance gone with its node unknown).
+            await client.export_volume(VOL, NODE_A)
+            await client.export_volume(VOL, NODE_B)
+            assert (await client.unexport_volume(VOL))["removed"] is True
+            assert (await client.describe_volumes())[0]["exported_to"] == []
+            assert VOL not in tgt_show(tgt_ports[1], "target")
             assert (await client.delete_volume(VOL))["deleted"] is True
             assert not path.exists()
             assert await client.describe_volumes() == []
