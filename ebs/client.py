@@ -14,6 +14,11 @@ class StorageClient(RpcClient):
         return await self.call("create_volume", timeout=60, volume_id=volume_id,
                                size_gib=size_gib)
 
+    async def grow_volume(self, volume_id: str, size_gib: int) -> dict:
+        """Extend the volume to size_gib (never shrinks; the same size answers the same)."""
+        return await self.call("grow_volume", timeout=60, volume_id=volume_id,
+                               size_gib=size_gib)
+
     async def delete_volume(self, volume_id: str) -> dict:
         return await self.call("delete_volume", timeout=60, volume_id=volume_id)
 

@@ -18,6 +18,9 @@ def methods(volumes: Callable[[], Volumes]) -> dict[str, rpc.RpcMethod]:
     async def create_volume(params: dict, caller: str) -> dict:
         return await volumes().create(params["volume_id"], params["size_gib"])
 
+    async def grow_volume(params: dict, caller: str) -> dict:
+        return await volumes().grow(params["volume_id"], params["size_gib"])
+
     async def delete_volume(params: dict, caller: str) -> dict:
         return await volumes().delete(params["volume_id"])
 
@@ -33,6 +36,7 @@ def methods(volumes: Callable[[], Volumes]) -> dict[str, rpc.RpcMethod]:
     return {
         "health": rpc.method(health, "clc", "cc", "admin"),
         "create_volume": rpc.method(create_volume, "clc"),
+        "grow_volume": rpc.method(grow_volume, "clc"),
         "delete_volume": rpc.method(delete_volume, "clc"),
         "describe_volumes": rpc.method(describe_volumes, "clc", "admin"),
         "export_volume": rpc.method(export_volume, "clc", "cc"),

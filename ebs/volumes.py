@@ -94,9 +94,7 @@ class Volumes:
     # --- volumes -------------------------------------------------------------------
     async def create(self, volume_id: str, size_gib: int) -> dict:
         check_volume_id(volume_id)
-        if not isinstance(size_gib, int) or not 1 <= size_gib <= MAX_SIZE_GIB:
-            raise errors.InvalidParameterValue(
-                f"Volume size {size_gib} GiB is outside 1..{MAX_SIZE_GIB}.")
+        _check_size(size_gib)
         have = await self.meta.volume(volume_id)
         if have is not None:
             if have.size_gib != size_gib:
@@ -113,6 +111,25 @@ class Volumes:
                          (volume.volume_id, volume.size_gib, volume.tid, volume.created))
             return volume
         return self._describe(await self.meta.unit(insert), [])
+
+    async def grow(self, volume_id: str, size_gib: int) -> dict:
+        """Extend a volume's file to `size_gib` (sparse: the new part takes no space);
+        never shrinks it, so asking again, or for its size, answers the same."""
+        check_volume_id(volume_id)
+        _check_size(size_gib)
+        have = await self.meta.volume(volume_id)
+        if have is None:
+            raise errors.InvalidVolumeNotFound(f"The volume '{volume_id}' does not exist.")
+        if size_gib < have.size_gib:
+            raise errors.InvalidParameterValue(
+                f"{volume_id} has {have.size_gib} GiB: a volume is never shrunk to {size_gib}.")
+        # The file first, then the row: a crash between leaves a file larger than its
+        # row says, which the next grow (asked again by the CLC) finds already done.
+        await asyncio.to_thread(_extend_file, self.path_of(volume_id), size_gib * 2**30)
+        await self.meta.unit(lambda c: c.execute(
+            "UPDATE volumes SET size_gib=? WHERE volume_id=? AND size_gib<?",
+            (size_gib, volume_id, size_gib)))
+        return self._describe(await self.meta.volume(volume_id), [])
 
     async def delete(self, volume_id: str) -> dict:
         """Delete a volume that is exported nowhere; a volume already gone is fine."""
@@ -185,6 +202,25 @@ class Volumes:
         removed = await self.meta.unit(lambda c: c.execute(sql, args).rowcount)
         await self.sync_targets()
         return {"volume_id": volume_id, "initiator": initiator, "removed": bool(removed)}
+
+
+def _check_size(size_gib) -> None:
+    if not isinstance(size_gib, int) or isinstance(size_gib, bool) \
+            or not 1 <= size_gib <= MAX_SIZE_GIB:
+        raise errors.InvalidParameterValue(
+            f"Volume size {size_gib} GiB is outside 1..{MAX_SIZE_GIB}.")
+
+
+def _extend_file(path: Path, size: int) -> None:
+    """The volume's file made `size` bytes long if it is shorter (ftruncate past the
+    end adds zeros that take no space), its new length durable before the row says so."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        if os.fstat(fd).st_size < size:
+            os.ftruncate(fd, size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sparse_file(path: Path, size: int) -> None:

@@ -44,6 +44,8 @@ class ClcSettings:
     poll_seconds: float
     rate_limit_per_second: int
     max_instances_per_account: int
+    max_volumes_per_account: int
+    max_volume_gib_per_account: int
     clusters: tuple[str, ...]
     resend_after_seconds: float
     unknown_grace_seconds: float
