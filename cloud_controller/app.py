@@ -12,6 +12,7 @@ from cloud_controller.bootstrap import database_path
 from cloud_controller.db import open_database
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.addresses import AddressService
+from cloud_controller.services.attachments import AttachmentService, VolumeAttacher
 from cloud_controller.services.cloud import Cloud
 from cloud_controller.services.clusters import ClusterMonitor, ClusterState
 from cloud_controller.services.images import ImageService
@@ -63,8 +64,9 @@ async def open_cloud(settings: Settings) -> Cloud:
                                 security_groups=security_groups, addresses=addresses,
                                 clusters=clusters, launcher=launcher,
                                 network_changed=network_changed)
-    volumes = VolumeService(db, settings, clusters, tags,
-                            StorageClient(settings.cloud.host, settings.sc.port, tls))
+    storage = StorageClient(settings.cloud.host, settings.sc.port, tls)
+    volumes = VolumeService(db, settings, clusters, tags, storage)
+    attachments = AttachmentService(db, volumes, VolumeAttacher(clusters, storage))
     network = NetworkViews(db, settings, clusters, instances=instances,
                            security_groups=security_groups, network_changed=network_changed)
 
@@ -74,10 +76,11 @@ async def open_cloud(settings: Settings) -> Cloud:
         db, launcher, clusters, settings.clc.resend_after_seconds,
         settings.clc.unknown_grace_seconds).reconcile)
     clusters.after_poll.append(addresses.sweep)
+    clusters.after_poll.append(attachments.sweep)
     clusters.after_poll.append(network.after_poll)
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
                  launcher, vpcs=vpcs, security_groups=security_groups, addresses=addresses,
-                 network=network, volumes=volumes)
+                 network=network, volumes=volumes, attachments=attachments)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -95,6 +98,7 @@ def create_app(settings: Settings) -> web.Application:
         cloud = await open_cloud(settings)
         app[frontdoor.CLOUD] = cloud
         await cloud.volumes.resume()  # what a CLC that stopped left half done
+        await cloud.attachments.resume()
         tasks = [asyncio.create_task(cloud.clusters.run()), asyncio.create_task(cloud.walrus.run())]
         yield
         for task in tasks:
@@ -102,6 +106,7 @@ def create_app(settings: Settings) -> web.Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await cloud.launcher.close()
+        await cloud.attachments.close()
         await cloud.volumes.close()
         await cloud.network.close()
         await cloud.clusters.close()

@@ -22,7 +22,7 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
         return {"status": "ok", "component": "nc", "node": nc.name}
 
     async def describe_resource(params: dict, caller: str) -> dict:
-        manager, network = resources()
+        manager, network, _ = resources()
         cap = manager.capacity
         # The list first, then free capacity with no await between: an instance
         # that lands while the list is made is already taken out of "free", so

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from cloud_controller.api import (account, addresses, images, instance_types, instances, keypairs,
+from cloud_controller.api import (account, addresses, attachments, images, instance_types,
+                                  instances, keypairs,
                                   network_interfaces, security_groups, tags, volumes, vpcs,
                                   zones)
 from cloud_controller.api.render import aws_query_renderer
@@ -110,6 +111,8 @@ ACTIONS: dict[str, Action] = {
     "CreateVolume": Action(volumes.create_volume, volumes.CreateVolumeRequest),
     "DescribeVolumes": Action(volumes.describe_volumes, volumes.DescribeVolumesRequest),
     "DeleteVolume": Action(volumes.delete_volume, volumes.VolumeIdRequest),
+    "AttachVolume": Action(attachments.attach_volume, attachments.AttachVolumeRequest),
+    "DetachVolume": Action(attachments.detach_volume, attachments.DetachVolumeRequest),
     "DescribeVolumeStatus": Action(volumes.describe_volume_status,
                                    volumes.DescribeVolumesRequest),
     "DescribeVolumeAttribute": Action(volumes.describe_volume_attribute,

@@ -107,3 +107,49 @@ class VolumeRepository:
                 " FROM volume_modifications WHERE volume_id=?) WHERE id=?",
                 (time.time(), volume_id, volume_id))
         return True
+
+
+class AttachmentRepository:
+    """volume_attachments: where each volume is plugged in (AttachVolume)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def of_instance(self, instance_id: str) -> list:
+        async with self.db.execute("SELECT * FROM volume_attachments WHERE instance_id=?",
+                                   (instance_id,)) as cur:
+            return await cur.fetchall()
+
+    async def get(self, volume_id: str):
+        async with self.db.execute("SELECT * FROM volume_attachments WHERE volume_id=?",
+                                   (volume_id,)) as cur:
+            return await cur.fetchone()
+
+    async def insert(self, volume_id: str, instance_id: str, device: str,
+                     delete_on_termination: bool = False) -> float:
+        attached_at = time.time()
+        await self.db.execute("INSERT INTO volume_attachments VALUES (?, ?, ?, 'attaching', ?, ?)",
+                              (volume_id, instance_id, device, attached_at,
+                               int(delete_on_termination)))
+        return attached_at
+
+    async def set_state(self, volume_id: str, expected: str, state: str) -> bool:
+        cur = await self.db.execute("UPDATE volume_attachments SET state=? WHERE volume_id=? "
+                                    "AND state=?", (state, volume_id, expected))
+        return cur.rowcount == 1
+
+    async def delete(self, volume_id: str) -> None:
+        await self.db.execute("DELETE FROM volume_attachments WHERE volume_id=?", (volume_id,))
+
+    async def of_ended_instances(self) -> list:
+        """Attachments whose instance is terminated (or gone from the database)."""
+        async with self.db.execute(
+                "SELECT a.* FROM volume_attachments a LEFT JOIN instances i ON i.id = "
+                "a.instance_id WHERE i.id IS NULL OR i.state = 'terminated'") as cur:
+            return await cur.fetchall()
+
+    async def in_flight(self) -> list:
+        """Attachments a stopped CLC left `attaching` or `detaching`."""
+        async with self.db.execute("SELECT * FROM volume_attachments WHERE state IN "
+                                   "('attaching', 'detaching')") as cur:
+            return await cur.fetchall()
