@@ -135,12 +135,12 @@ poweroff -f
 """
 
 VOLUME_TOOL = r"""#!/bin/busybox sh
-# mallee-volume write|check VOLUME-ID [MIB]: find the disk whose serial is the
+# mallee-volume write|check VOLUME-ID [MIB [AT]]: find the disk whose serial is the
 # volume id without its dash (vol0123..., as EC2 shows it; waiting up to 5 minutes
-# for it to be attached), then write MIB MiB
-# (16 by default) of random bytes to its start and print their MD5, or print the
-# MD5 of its first MIB MiB. For user data: the console shows what the disk holds.
-op=$1 volume=$2 mib=${3:-16}
+# for it to be attached), then write MIB MiB (16 by default) of random bytes at
+# AT MiB (0) and print their MD5 once the disk has them, or print the MD5 of the
+# MIB MiB at AT. For user data: the console shows what the disk holds.
+op=$1 volume=$2 mib=${3:-16} at=${4:-0}
 serial=$(echo "$volume" | sed 's/^vol-/vol/' | cut -c1-20)
 device="" tries=0
 while [ -z "$device" ] && [ $tries -lt 300 ]; do
@@ -150,16 +150,18 @@ while [ -z "$device" ] && [ $tries -lt 300 ]; do
     [ -n "$device" ] || { sleep 1; tries=$((tries + 1)); }
 done
 [ -n "$device" ] || { echo "volume $volume: not attached"; exit 1; }
+where="${device#/dev/}: $mib MiB at $at MiB"
 case "$op" in
     write)
         head -c $((mib * 1048576)) /dev/urandom > /run/volume-pattern
-        dd if=/run/volume-pattern of=$device bs=1M conv=fsync 2>/dev/null || exit 1
+        dd if=/run/volume-pattern of=$device bs=1M seek=$at conv=fsync,notrunc 2>/dev/null \
+            || { echo "volume $volume on $where: write failed"; exit 1; }
         sum=$(md5sum < /run/volume-pattern) ; rm -f /run/volume-pattern
-        echo "volume $volume on ${device#/dev/}: wrote $mib MiB md5 ${sum%% *}" ;;
+        echo "volume $volume on $where: wrote md5 ${sum%% *}" ;;
     check)
-        sum=$(dd if=$device bs=1M count=$mib 2>/dev/null | md5sum)
-        echo "volume $volume on ${device#/dev/}: $mib MiB md5 ${sum%% *}" ;;
-    *) echo "usage: mallee-volume write|check VOLUME-ID [MIB]"; exit 2 ;;
+        sum=$(dd if=$device bs=1M skip=$at count=$mib 2>/dev/null | md5sum)
+        echo "volume $volume on $where: md5 ${sum%% *}" ;;
+    *) echo "usage: mallee-volume write|check VOLUME-ID [MIB [AT]]"; exit 2 ;;
 esac
 """
 

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 libvirt = pytest.importorskip("libvirt")
 
 BOOT_TIMEOUT = 120
-MD5 = re.compile(r"volume (vol-[0-9a-f]+) on (vd[a-z]+): (?:wrote )?16 MiB md5 ([0-9a-f]{32})")
+MD5 = re.compile(r"volume (vol-[0-9a-f]+) on (vd[a-z]+): 16 MiB at 0 MiB: (?:wrote )?md5 "
+                 r"([0-9a-f]{32})")
 
 
 @pytest.fixture(scope="module")
