@@ -115,6 +115,13 @@ class AttachmentRepository:
     def __init__(self, db: Database):
         self.db = db
 
+    async def of_instances(self, instance_ids: list[str]) -> dict[str, list]:
+        found: dict[str, list] = {i: [] for i in instance_ids}
+        for row in await rows_in(self.db, "SELECT * FROM volume_attachments WHERE instance_id "
+                                          "IN ({marks}) ORDER BY attached_at", instance_ids):
+            found[row["instance_id"]].append(row)
+        return found
+
     async def of_instance(self, instance_id: str) -> list:
         async with self.db.execute("SELECT * FROM volume_attachments WHERE instance_id=?",
                                    (instance_id,)) as cur:

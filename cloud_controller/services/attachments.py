@@ -83,6 +83,10 @@ class AttachmentService:
         self.attacher = attacher
         self.background = Background()
 
+    async def of_instances(self, instance_ids: list[str]) -> dict[str, list]:
+        """Each instance's attachments (DescribeInstances' blockDeviceMapping)."""
+        return await self.repo.of_instances(instance_ids)
+
     async def _instance(self, account_id: str, instance_id: str):
         row = await self.instances.get(instance_id)
         if row is None or row["account_id"] != account_id or row["state"] == "terminated":

@@ -47,6 +47,13 @@ def test_attach_detach_and_terminate(cloud, ec2, published):
             "state": "in-use", "attachments": [(instance_id, "/dev/sdf", "attached")]},
             timeout=30), attachment(ec2, volume_id)
         assert node_disks(cloud, instance_id)[SERIAL(volume_id)] == "vdf"
+        shown = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+            "Instances"][0]["BlockDeviceMappings"]
+        assert [(m["DeviceName"], m["Ebs"]["VolumeId"], m["Ebs"]["Status"]) for m in shown] == \
+            [("/dev/sdf", volume_id, "attached")]
+        assert ec2.describe_instance_attribute(InstanceId=instance_id,
+                                               Attribute="blockDeviceMapping")[
+            "BlockDeviceMappings"] == shown
         exported = sc_volumes(cloud)[volume_id]["exported_to"]
         assert len(exported) == 1 and exported[0].startswith("iqn.2026-12.org.mallee:node.")
         filtered = ec2.describe_volumes(Filters=[
