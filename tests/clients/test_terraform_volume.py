@@ -22,7 +22,8 @@ def test_terraform_applies_and_destroys_an_ebs_volume(clients_cloud, tmp_path_fa
     tenant = cloud.new_account("terraform-volumes")
     ec2 = cloud.client("ec2", tenant)
     (work / "terraform.tfvars.json").write_text(json.dumps({
-        "ec2_endpoint": cloud.ec2_url, "region": cloud.settings.cloud.region,
+        "ec2_endpoint": cloud.ec2_url, "s3_endpoint": cloud.s3_url,
+        "region": cloud.settings.cloud.region,
         "access_key": tenant.access_key_id, "secret_key": tenant.secret_access_key}))
     run(terraform, "init", log="init")
     run(terraform, "apply", "-auto-approve", log="apply")
