@@ -15,8 +15,15 @@ from cloud_controller.services.volumes import NewVolume, check_volume_id
 from mallee import errors
 from mallee.xmlwrite import iso8601
 
-# DescribeVolumes and DescribeVolumeStatus page 5..500 at a time (EC2's bounds).
+# The volume listings page at least 5 at a time; more than 500 is 500, as EC2 says
+# ("if you specify a value larger than 500, only 500 items are returned").
 PAGE_LOW, PAGE_HIGH = 5, 500
+
+
+def _page(items: list[dict], id_key: str, max_results: int | None, next_token: str | None):
+    if max_results is not None:
+        max_results = min(max_results, PAGE_HIGH)
+    return page(items, lambda i: i[id_key], max_results, next_token, PAGE_LOW, PAGE_HIGH)
 
 
 @dataclass
@@ -128,7 +135,7 @@ async def _page_of_volumes(ctx: RequestContext, volume_ids: list[str], filters: 
     matching = FilterSet(filters, fields, tags=_tags_of)
     rows = await ctx.cloud.volumes.describe(ctx.account_id, volume_ids)
     items = matching.apply(await _volume_items(ctx, rows))
-    return page(items, lambda i: i["volumeId"], max_results, next_token, PAGE_LOW, PAGE_HIGH)
+    return _page(items, "volumeId", max_results, next_token)
 
 
 async def create_volume(ctx: RequestContext, req: CreateVolumeRequest) -> dict:
@@ -183,8 +190,7 @@ async def describe_volume_status(ctx: RequestContext, req: DescribeVolumesReques
             "The parameter volumeSet cannot be used with the parameter maxResults")
     rows = await ctx.cloud.volumes.describe(ctx.account_id, req.volume_ids)
     statuses = matching.apply([status_item(v) for v in await _volume_items(ctx, rows)])
-    chunk, token = page(statuses, lambda s: s["volumeId"], req.max_results, req.next_token,
-                        PAGE_LOW, PAGE_HIGH)
+    chunk, token = _page(statuses, "volumeId", req.max_results, req.next_token)
     return {"volumeStatusSet": chunk, "nextToken": token}
 
 
@@ -247,6 +253,5 @@ async def describe_volumes_modifications(ctx: RequestContext,
     matching = FilterSet(req.filters, MODIFICATION_FILTERS)
     rows = await ctx.cloud.volumes.modifications(ctx.account_id, req.volume_ids)
     items = matching.apply([modification_item(r) for r in rows])
-    chunk, token = page(items, lambda m: m["volumeId"], req.max_results, req.next_token,
-                        PAGE_LOW, PAGE_HIGH)
+    chunk, token = _page(items, "volumeId", req.max_results, req.next_token)
     return {"volumeModificationSet": chunk, "nextToken": token}

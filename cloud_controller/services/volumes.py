@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from cloud_controller.db.volumes import VolumeRepository
 from cloud_controller.services.background import Background
 from mallee import errors, ids
+from mallee.faults import crash_point
 from mallee.rpc import Unreachable
 
 log = logging.getLogger(__name__)
@@ -229,6 +230,7 @@ class VolumeService:
         except sqlite3.IntegrityError:  # a racing request with the same token won
             raise errors.IdempotentParameterMismatch("The client token is already in use.") \
                 from None
+        crash_point("clc.volume.recorded")
         self.background.spawn(self._provision(volume_id, req.size))
         return await self.repo.get(volume_id)
 
@@ -272,6 +274,7 @@ class VolumeService:
                 raise errors.IncorrectState(
                     f"The volume '{volume_id}' is '{row['state']}' and cannot be deleted.")
             await self.repo.compare_and_set(volume_id, row["state"], state="deleting")
+        crash_point("clc.volume.deleting")
         self.background.spawn(self._destroy(volume_id))
 
     async def _destroy(self, volume_id: str) -> None:
@@ -322,6 +325,7 @@ class VolumeService:
                     f"Volume {volume_id} already has the requested size, type and "
                     f"performance.")
             await self.repo.start_modification(row, *target)
+        crash_point("clc.volume.modifying")
         self.background.spawn(self._grow(volume_id, new_size))
         return await self.repo.modification(volume_id)
 

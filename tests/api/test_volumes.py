@@ -199,8 +199,10 @@ def test_paging(cloud, ec2):
             Filters=[{"Name": "tag:paged", "Values": ["yes"]}], PaginationConfig={"PageSize": 5})
             for v in p["Volumes"]]
         assert sorted(paginated) == sorted(made)
-        for bad in (4, 501):
+        for bad in (4, 0, -1):
             assert code_of(ec2.describe_volumes, MaxResults=bad) == "InvalidParameterValue"
+        # Over 500 is 500, as EC2 documents it: every volume here fits in one page.
+        assert "NextToken" not in ec2.describe_volumes(MaxResults=1000)
         assert code_of(ec2.describe_volumes, VolumeIds=made[:1], MaxResults=5) == \
             "InvalidParameterCombination"
         assert code_of(ec2.describe_volumes, NextToken="garbage!") == "InvalidNextToken"
