@@ -3,6 +3,7 @@ it is committed (attaching, detaching); the volume is plugged in or out after.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.query import param
@@ -16,6 +17,8 @@ class AttachVolumeRequest:
     instance_id: str = param("InstanceId", required=True)
     device: str = param("Device", required=True)
     dry_run: bool = param("DryRun", default=False)
+    # EC2 takes it for instances with several EBS cards; every instance here has one.
+    IGNORED: ClassVar[tuple[str, ...]] = ("EbsCardIndex",)
 
 
 @dataclass

@@ -141,6 +141,8 @@ class AttachmentService:
         """The attachment, committed `detaching`."""
         async with self.db.unit():
             volume = await self.volumes.find(account_id, volume_id)
+            if instance_id:
+                await self._instance(account_id, instance_id)  # the caller's, or not found
             attachment = await self.repo.get(volume_id)
             if attachment is None:
                 raise errors.IncorrectState(

@@ -142,6 +142,8 @@ NOT_A_RESOURCE = {
     # (there are no snapshots: InvalidSnapshot.NotFound for every id).
     "AvailabilityZone", "AvailabilityZoneId", "Size", "VolumeType", "Iops", "Throughput",
     "Encrypted", "MultiAttachEnabled", "SnapshotId",
+    # Where a volume goes in an instance: a device name, not a resource.
+    "Device", "EbsCardIndex",
 }
 # Cells where AWS answers success for a name the caller does not have, and so
 # may Mallee, provided the owner's resource is untouched (the view check):
@@ -230,6 +232,9 @@ TEMPLATES = {
     "DescribeVolumeAttribute": lambda r: {"VolumeId": r.volume, "Attribute": "autoEnableIO"},
     "ModifyVolume": lambda r: {"VolumeId": r.volume, "Size": 2},
     "DescribeVolumesModifications": lambda r: {"VolumeIds": [r.volume]},
+    "AttachVolume": lambda r: {"VolumeId": r.volume, "InstanceId": r.instance,
+                               "Device": "/dev/sdf"},
+    "DetachVolume": lambda r: {"VolumeId": r.volume},
     "GetCallerIdentity": lambda r: {},
     "GetUser": lambda r: {"UserName": r.user_name},
 }

@@ -68,7 +68,9 @@ def test_attach_detach_and_terminate(cloud, ec2, published):
         assert code_of(ec2.attach_volume, VolumeId=other, InstanceId=instance_id,
                        Device="/dev/sdf") == "InvalidParameterValue"  # device in use
         assert code_of(ec2.detach_volume, VolumeId=volume_id,
-                       InstanceId="i-0123456789abcdef0") == "InvalidAttachment.NotFound"
+                       InstanceId="i-0123456789abcdef0") == "InvalidInstanceID.NotFound"
+        assert code_of(ec2.detach_volume, VolumeId=volume_id, InstanceId=instance_id,
+                       Device="/dev/sdg") == "InvalidAttachment.NotFound"
         assert code_of(ec2.detach_volume, VolumeId=other) == "IncorrectState"
 
         detached = ec2.detach_volume(VolumeId=volume_id)
