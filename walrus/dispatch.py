@@ -13,8 +13,8 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from walrus import acl, errors, s3xml
-from walrus.api import (attributes, bucket_config, bucket_settings, buckets, cors, lifecycle,
-                        multipart, objects, tagging)
+from walrus.api import (attributes, bucket_config, bucket_settings, buckets, cors, encryption,
+                        lifecycle, multipart, objects, tagging)
 from walrus.context import Ctx
 from walrus.store import Object, check_version_id
 
@@ -39,7 +39,7 @@ UNSERVED_OBJECT = ("annotation", "encryption", "legal-hold", "renameObject", "re
                    "retention", "select", "select-type", "torrent")
 
 # The configuration documents a bucket keeps, each a kind module's Setting.
-SETTINGS = (cors.SETTING, lifecycle.SETTING)
+SETTINGS = (cors.SETTING, lifecycle.SETTING, encryption.SETTING)
 
 BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "versions", "uploads", "delete",
                        "tagging", *(s.kind for s in SETTINGS), *bucket_config.NOT_CONFIGURED,

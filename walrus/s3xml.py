@@ -88,7 +88,8 @@ CONTAINERS = frozenset((
     "Object", "CompleteMultipartUpload", "Part", "Tagging", "TagSet", "Tag",
     "CreateBucketConfiguration", "VersioningConfiguration", "CORSConfiguration", "CORSRule",
     "LifecycleConfiguration", "Rule", "Filter", "And", "Expiration",
-    "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload"))
+    "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload",
+    "ServerSideEncryptionConfiguration", "ApplyServerSideEncryptionByDefault"))
 
 
 def _drop_layout(value, name: str | None = None):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from walrus import checksums, errors, s3xml
+from walrus.api import encryption
 from walrus.context import Ctx
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
@@ -38,6 +39,7 @@ def _parts_count(etag: str) -> int | None:
 async def get_object_attributes(ctx: Ctx) -> web.Response:
     asked = _asked(ctx)
     obj = ctx.obj
+    encryption.data_key(ctx, obj)  # an SSE-C object's attributes need its key, as on S3
     body: dict = {}
     if "ETag" in asked:
         body["ETag"] = obj.etag  # S3 writes it here without quotes
@@ -56,4 +58,5 @@ async def get_object_attributes(ctx: Ctx) -> web.Response:
     if "ObjectSize" in asked:
         body["ObjectSize"] = obj.size
     return s3xml.response("GetObjectAttributesResponse", body,
-                          headers={"Last-Modified": s3xml.http_date(obj.last_modified)})
+                          headers={"Last-Modified": s3xml.http_date(obj.last_modified),
+                                   **encryption.headers_of(obj.encryption)})

@@ -1,7 +1,8 @@
 """Bucket settings Walrus does not implement, answered as AWS answers a bucket
 that never had them (Ansible's s3_bucket and the SDKs read them all). (Tagging,
-CORS, lifecycle and versioning are real: walrus/api/tagging.py, walrus/api/cors.py,
-walrus/api/lifecycle.py, walrus/api/buckets.py.)"""
+CORS, lifecycle, encryption and versioning are real: walrus/api/tagging.py,
+walrus/api/cors.py, walrus/api/lifecycle.py, walrus/api/encryption.py,
+walrus/api/buckets.py.)"""
 from __future__ import annotations
 
 from aiohttp import web
@@ -12,7 +13,6 @@ from walrus.context import Ctx
 # sub-resource -> the "not configured" error GET answers with
 NOT_CONFIGURED = {
     "policy": errors.NoSuchBucketPolicy,
-    "encryption": errors.ServerSideEncryptionConfigurationNotFoundError,
     "publicAccessBlock": errors.NoSuchPublicAccessBlockConfiguration,
     "ownershipControls": errors.OwnershipControlsNotFoundError,
     "object-lock": errors.ObjectLockConfigurationNotFoundError,
