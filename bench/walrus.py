@@ -129,12 +129,13 @@ async def _request(session, method, url, data=None, headers=None) -> bytes | int
         return resp.status
 
 
-def curl(method: str, url: str, upload: str | None = None, stdin=None) -> float:
+def curl(method: str, url: str, upload: str | None = None, stdin=None,
+         headers: dict | None = None) -> float:
     """One transfer with curl (a C client, so the client is not the bottleneck); seconds."""
     args = ["curl", "-sS", "-f", "-o", "/dev/null", "-w", "%{time_total}", "-X", method]
     if upload:
         args += ["-T", upload]
-    for name, value in sign(method, url).items():
+    for name, value in {**sign(method, url), **(headers or {})}.items():
         args += ["-H", f"{name}: {value}"]
     done = subprocess.run(args + [url], capture_output=True, text=True, stdin=stdin, check=True)
     return float(done.stdout)
@@ -147,6 +148,25 @@ def large(endpoint: str, bucket: str, source: Path, repeats: int = 3) -> tuple[f
         put_rates.append(BIG / MIB / curl("PUT", url, str(source)))
         get_rates.append(BIG / MIB / curl("GET", url))
     return sorted(put_rates)[repeats // 2], sorted(get_rates)[repeats // 2]
+
+
+def sse_large(endpoint: str, bucket: str, source: Path, repeats: int = 5) -> dict:
+    """64 MiB PUT and GET, SSE-S3 (x-amz-server-side-encryption: AES256) and plain in
+    turns, so both meet the same disk and page cache; medians in MiB/s."""
+    rates: dict[str, list[float]] = {"put": [], "get": [], "sse_put": [], "sse_get": []}
+    for i in range(repeats):
+        for kind, extra in (("", None), ("sse_", {"x-amz-server-side-encryption": "AES256"})):
+            url = f"{endpoint}/{bucket}/{kind}large-{i}"
+            rates[kind + "put"].append(BIG / MIB / curl("PUT", url, str(source), headers=extra))
+            rates[kind + "get"].append(BIG / MIB / curl("GET", url))
+    return {k: sorted(v)[repeats // 2] for k, v in rates.items()}
+
+
+def print_sse(r: dict) -> None:
+    for op in ("put", "get"):
+        print(f"{f'64 MiB {op.upper()} SSE-S3 MiB/s':34} {r['sse_' + op]:10.0f} "
+              f"{f'plain {r[op]:.0f}':>21}  {r['sse_' + op] / r[op]:.2f}x plain "
+              f"(target >= 0.75)")
 
 
 async def small(endpoint: str, bucket: str, count: int) -> dict:
@@ -306,6 +326,7 @@ def main() -> None:
             rows[name] = {"put64": put, "get64": get, "put4k": s["PUT"][0],
                           "put4k_p99": s["PUT"][1], "get4k": s["GET"][0],
                           "get4k_p99": s["GET"][1]}
+        sse_rows = sse_large(walrus_url, "bench", source)
         dd_write, dd_read = dd_rate(work)
         base_rss = current_rss_mib(walrus_proc.pid)
         huge_seconds = huge_roundtrip(walrus_url, "bench", args.big_gib) if args.big_gib else 0.0
@@ -330,6 +351,7 @@ def main() -> None:
     if args.big_gib:
         print(f"{f'{args.big_gib:g} GiB up+down: walrus RSS MiB':34} {base_rss:10.0f} -> "
               f"{peak:.0f} peak ({huge_seconds:.0f} s)")
+    print_sse(sse_rows)
     print("(dd: write with conv=fdatasync; its GET column is a cached read of that file)")
     print_listing(lists, args.listing)
 

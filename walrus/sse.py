@@ -18,7 +18,7 @@ prefix: one segment for a PUT or a copy, one per part for a completed upload) is
 kept as JSON in its row; '' means plaintext.
 
 The master key is 32 random bytes made on first start, kept in `sse-master.key`
-(mode 0600) under Walrus's data directory sealed with the cloud's SecretBox (Fernet,
+(mode 0600) under Walrus's data directory, sealed with the cloud's SecretBox (Fernet,
 mallee/pki.py), so the data directory alone decrypts nothing.
 """
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import AsyncIterable, AsyncIterator, BinaryIO, Iterator
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from mallee.files import write_atomic
 from mallee.pki import SecretBox
 from walrus import errors
 
@@ -74,21 +75,13 @@ class MasterKey:
 
     @classmethod
     def load(cls, data_dir: Path, box: SecretBox) -> "MasterKey":
-        """The master key under `data_dir`, made (0600, O_EXCL) on first start."""
+        """The master key under `data_dir`, made on first start (0600, written atomically
+        as pki.py writes the cloud's own secrets)."""
         path = data_dir / MASTER_FILE
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        if path.exists():
             return cls(_unb64(box.open(path.read_bytes())))
         key = AESGCM.generate_key(256)
-        try:
-            os.write(fd, box.seal(_b64(key)))
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(path)
-            raise
-        os.close(fd)
+        write_atomic(path, box.seal(_b64(key)), mode=0o600)
         return cls(key)
 
     def seal(self, data_key: bytes) -> str:

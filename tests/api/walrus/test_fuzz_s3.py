@@ -35,6 +35,7 @@ OPERATIONS = [
     "PutBucketVersioning", "GetBucketVersioning",
     "PutBucketLifecycleConfiguration", "GetBucketLifecycleConfiguration",
     "DeleteBucketLifecycle",
+    "PutBucketEncryption", "GetBucketEncryption", "DeleteBucketEncryption",
 ]
 # Routes of walrus/dispatch.py's table no operation above reaches, each with the reason.
 UNFUZZED = {("bucket", method, sub): "a constant answer (not configured)"

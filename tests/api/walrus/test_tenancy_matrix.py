@@ -37,7 +37,7 @@ CONFIG_SUBS = (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
 SUB_QUERY = {"": "", "acl": "acl", "location": "location", "versioning": "versioning",
              "uploads": "uploads", "delete": "delete", "uploadId": "uploadId={upload}",
              "tagging": "tagging", "versions": "versions", "cors": "cors",
-             "lifecycle": "lifecycle",
+             "lifecycle": "lifecycle", "encryption": "encryption",
              "attributes": "attributes", **{sub: sub for sub in CONFIG_SUBS}}
 # Routes that are no cell, each with the reason.
 EXEMPT: dict[tuple[str, str, str], str] = {
@@ -70,6 +70,10 @@ BODIES = {
     ("PUT", "lifecycle"): b"<LifecycleConfiguration><Rule><ID>bob</ID><Filter/><Status>"
                           b"Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>"
                           b"</LifecycleConfiguration>",
+    ("PUT", "encryption"): b"<ServerSideEncryptionConfiguration><Rule>"
+                           b"<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256"
+                           b"</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule>"
+                           b"</ServerSideEncryptionConfiguration>",
     ("PUT", "policy"): b'{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
                        b'"Principal":"*","Action":"s3:*","Resource":"*"}]}',
 }
@@ -134,6 +138,9 @@ def private(server, s3):
     s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
         {"ID": "alice-rule", "Filter": {"Prefix": "old/"}, "Status": "Enabled",
          "Expiration": {"Days": 3650}}]})
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+         "BucketKeyEnabled": True}]})
     upload = s3.create_multipart_upload(Bucket=name, Key=UPLOAD_KEY)["UploadId"]
     part = s3.upload_part(Bucket=name, Key=UPLOAD_KEY, UploadId=upload, PartNumber=1,
                           Body=b"p" * 1024)
@@ -172,7 +179,8 @@ def view(server, p: Private) -> dict:
              f"/{p.bucket}?uploads", f"/{p.bucket}?location", f"/{p.bucket}/{SECRET_KEY}",
              f"/{p.bucket}/{SECRET_KEY}?acl", f"/{p.bucket}/{UPLOAD_KEY}?uploadId={p.upload}",
              f"/{p.bucket}?tagging", f"/{p.bucket}/{SECRET_KEY}?tagging", f"/{p.bucket}?cors",
-             f"/{p.bucket}?lifecycle", *(f"/{p.bucket}?{sub}" for sub in CONFIG_SUBS)]
+             f"/{p.bucket}?lifecycle", f"/{p.bucket}?encryption",
+             *(f"/{p.bucket}?{sub}" for sub in CONFIG_SUBS)]
     out = {}
     for path in paths:
         r = signed(server, ALICE, "GET", path)
@@ -264,6 +272,7 @@ def test_owner_view_is_real(server, private, baseline):
     assert b"<Key>cost</Key>" in v[f"/{private.bucket}?tagging"][1]
     assert b"https://alice.example" in v[f"/{private.bucket}?cors"][1]
     assert b"<ID>alice-rule</ID>" in v[f"/{private.bucket}?lifecycle"][1]
+    assert b"<BucketKeyEnabled>true</BucketKeyEnabled>" in v[f"/{private.bucket}?encryption"][1]
     assert private.bucket.encode() in v["/"][1]
     TALLY.record("owner")
 
