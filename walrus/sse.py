@@ -229,26 +229,24 @@ class Sealer:
 
     async def encrypt(self, chunks: AsyncIterable[bytes], prefix: bytes
                       ) -> AsyncIterator[bytes]:
-        """The sealed blob of the plaintext `chunks` (see the module's docstring). Holds
-        at most one chunk plus what arrived with it."""
+        """The sealed blob of the plaintext `chunks` (see the module's docstring), a
+        sealed chunk at a time. Holds at most one chunk plus what arrived with it."""
         aead = AESGCM(self.data_key)
-        pending = bytearray()
+        pending = b""
         index = 0
         async for piece in chunks:
-            pending += piece
-            if len(pending) <= CHUNK:
-                continue
-            out = []
+            data = pending + piece if pending else piece
             # Keep the last (possibly full) chunk back: only the end says it is the last.
-            whole = (len(pending) - 1) // CHUNK
-            view = memoryview(pending)
+            whole = (len(data) - 1) // CHUNK if data else 0
+            if not whole:
+                pending = bytes(data)
+                continue
+            view = memoryview(data)
             for i in range(whole):
-                out.append(_seal(aead, prefix, index, view[i * CHUNK:(i + 1) * CHUNK], False))
+                yield _seal(aead, prefix, index, view[i * CHUNK:(i + 1) * CHUNK], False)
                 index += 1
-            view.release()
-            del pending[:whole * CHUNK]
-            yield b"".join(out)
-        yield _seal(aead, prefix, index, bytes(pending), True)
+            pending = bytes(view[whole * CHUNK:])
+        yield _seal(aead, prefix, index, pending, True)
 
 
 def new_prefix() -> bytes:
@@ -264,7 +262,7 @@ def _aad(prefix: bytes, index: int, last: bool) -> bytes:
 
 
 def _seal(aead: AESGCM, prefix: bytes, index: int, plain, last: bool) -> bytes:
-    return aead.encrypt(_nonce(prefix, index), bytes(plain), _aad(prefix, index, last))
+    return aead.encrypt(_nonce(prefix, index), plain, _aad(prefix, index, last))
 
 
 def chunk_count(size: int) -> int:
@@ -336,11 +334,12 @@ def _read_run(file: BinaryIO, aead: AESGCM, run) -> bytes:
         index = start + n
         sealed = view[n * SEALED:min((n + 1) * SEALED, wanted)]  # short if the blob was cut
         try:
-            out.append(aead.decrypt(_nonce(prefix, index), bytes(sealed),
+            out.append(aead.decrypt(_nonce(prefix, index), sealed,
                                     _aad(prefix, index, index == last_index)))
         except InvalidTag:
             raise Tampered("an encrypted chunk failed authentication") from None
-    return b"".join(out)[skip:skip + keep]
+    whole = b"".join(out)
+    return whole if skip == 0 and keep == len(whole) else whole[skip:skip + keep]
 
 
 def plaintext(file: BinaryIO, enc: Encryption, key: bytes, offset: int, length: int
