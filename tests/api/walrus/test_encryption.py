@@ -461,3 +461,33 @@ def test_large_object_streams(s3, bucket, tmp_path):
             assert x == y
             if not x:
                 break
+
+
+def test_migration_drops_the_header_older_walrus_only_echoed(tmp_path):
+    """A database of version 7 holds objects stored with x-amz-server-side-encryption in
+    their headers but plaintext blobs: after 0008 they are plaintext and say so."""
+    from mallee import migrations
+    from tests.api.walrus.helpers import upgraded
+    from walrus.blobs import BlobStore
+    from walrus.db import MIGRATIONS
+    from walrus.store import Store
+
+    path = tmp_path / "walrus.db"
+    conn = sqlite3.connect(path)
+    for m in migrations.found(MIGRATIONS)[:7]:
+        conn.executescript(m.script)
+    acl = json.dumps({"owner_id": "1", "owner_name": "x", "grants": []})
+    conn.execute("INSERT INTO buckets (name, owner_id, owner_name, region, created, acl) "
+                 "VALUES ('b1', '1', 'x', 'r', 0, ?)", (acl,))
+    conn.execute("INSERT INTO objects (bucket, key, blob, size, etag, last_modified, owner_id,"
+                 " owner_name, headers, acl, id) VALUES ('b1', 'a', 'blob-a', 1, 'e', 0, '1',"
+                 " 'x', ?, ?, 'id-a')",
+                 (json.dumps({"Content-Type": "text/plain",
+                              "x-amz-server-side-encryption": "AES256"}), acl))
+    conn.commit()
+    conn.close()
+
+    async def examine(db):
+        return await Store(db, BlobStore(tmp_path / "blobs"), 0, 0).get("b1", "a")
+    obj = upgraded(path, examine)
+    assert obj.headers == {"Content-Type": "text/plain"} and obj.encryption == ""
