@@ -321,25 +321,34 @@ def _runs(enc: Encryption, offset: int, length: int):
             return
 
 
-def _read_run(file: BinaryIO, aead: AESGCM, run) -> bytes:
-    at, prefix, start, count, size, skip, keep = run
-    last_index = chunk_count(size) - 1
-    # The segment's last chunk may be short; the next segment's bytes follow it.
-    wanted = min(count * SEALED, sealed_size(size) - start * SEALED)
+def _read_sealed(file: BinaryIO, run) -> bytes:
+    """A run's sealed bytes. The segment's last chunk may be short; the next segment's
+    bytes follow it."""
+    at, _, start, count, size, _, _ = run
     file.seek(at)
-    raw = file.read(wanted)
-    out = []
+    return file.read(min(count * SEALED, sealed_size(size) - start * SEALED))
+
+
+def _open_run(aead: AESGCM, run, raw: bytes) -> list[bytes]:
+    """A run's wanted plaintext, one piece per chunk (sent as they are: no join)."""
+    _, prefix, start, count, size, skip, keep = run
+    last_index = chunk_count(size) - 1
     view = memoryview(raw)
+    out = []
     for n in range(count):
         index = start + n
-        sealed = view[n * SEALED:min((n + 1) * SEALED, wanted)]  # short if the blob was cut
+        sealed = view[n * SEALED:(n + 1) * SEALED]  # short if the blob was cut: fails
         try:
             out.append(aead.decrypt(_nonce(prefix, index), sealed,
                                     _aad(prefix, index, index == last_index)))
         except InvalidTag:
             raise Tampered("an encrypted chunk failed authentication") from None
-    whole = b"".join(out)
-    return whole if skip == 0 and keep == len(whole) else whole[skip:skip + keep]
+    if skip:
+        out[0] = out[0][skip:]
+    excess = sum(map(len, out)) - keep
+    if excess:
+        out[-1] = out[-1][:len(out[-1]) - excess]
+    return out
 
 
 def plaintext(file: BinaryIO, enc: Encryption, key: bytes, offset: int, length: int
@@ -347,20 +356,22 @@ def plaintext(file: BinaryIO, enc: Encryption, key: bytes, offset: int, length: 
     """`length` bytes of plaintext from `offset`, decrypted a run at a time."""
     aead = AESGCM(key)
     for run in _runs(enc, offset, length):
-        yield _read_run(file, aead, run)
+        yield from _open_run(aead, run, _read_sealed(file, run))
 
 
 async def aplaintext(file: BinaryIO, enc: Encryption, key: bytes, offset: int, length: int
                      ) -> AsyncIterator[bytes]:
-    """As `plaintext`, each run read and decrypted on a thread, the next one already
-    on its way while the caller sends this one."""
+    """As `plaintext`, each run's sealed bytes read on a thread (the next run's already
+    on its way while this one is decrypted and sent), decrypted here: AES-GCM holds the
+    GIL, and a thread for it only made the event loop wait for the GIL."""
     loop = asyncio.get_running_loop()
     aead = AESGCM(key)
     runs = iter(_runs(enc, offset, length))
     run = next(runs, None)
-    ahead = loop.run_in_executor(None, _read_run, file, aead, run) if run else None
+    ahead = loop.run_in_executor(None, _read_sealed, file, run) if run else None
     while ahead is not None:
-        data = await ahead
+        raw, this = await ahead, run
         run = next(runs, None)
-        ahead = loop.run_in_executor(None, _read_run, file, aead, run) if run else None
-        yield data
+        ahead = loop.run_in_executor(None, _read_sealed, file, run) if run else None
+        for piece in _open_run(aead, this, raw):
+            yield piece
