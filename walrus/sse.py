@@ -23,7 +23,6 @@ mallee/pki.py), so the data directory alone decrypts nothing.
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -353,25 +352,10 @@ def _open_run(aead: AESGCM, run, raw: bytes) -> list[bytes]:
 
 def plaintext(file: BinaryIO, enc: Encryption, key: bytes, offset: int, length: int
               ) -> Iterator[bytes]:
-    """`length` bytes of plaintext from `offset`, decrypted a run at a time."""
+    """`length` bytes of plaintext from `offset`, read and decrypted a run at a time,
+    on the caller's thread: the event loop's, as sendfile reads plain blobs there, and
+    AES-GCM holds the GIL (a thread for it only made the loop wait for the GIL)."""
     aead = AESGCM(key)
     for run in _runs(enc, offset, length):
         yield from _open_run(aead, run, _read_sealed(file, run))
 
-
-async def aplaintext(file: BinaryIO, enc: Encryption, key: bytes, offset: int, length: int
-                     ) -> AsyncIterator[bytes]:
-    """As `plaintext`, each run's sealed bytes read on a thread (the next run's already
-    on its way while this one is decrypted and sent), decrypted here: AES-GCM holds the
-    GIL, and a thread for it only made the event loop wait for the GIL."""
-    loop = asyncio.get_running_loop()
-    aead = AESGCM(key)
-    runs = iter(_runs(enc, offset, length))
-    run = next(runs, None)
-    ahead = loop.run_in_executor(None, _read_sealed, file, run) if run else None
-    while ahead is not None:
-        raw, this = await ahead, run
-        run = next(runs, None)
-        ahead = loop.run_in_executor(None, _read_sealed, file, run) if run else None
-        for piece in _open_run(aead, this, raw):
-            yield piece

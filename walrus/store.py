@@ -1137,23 +1137,19 @@ class _Plain:
     async def __aiter__(self):
         enc = sse.Encryption.from_json(self._content.obj.encryption)
         if enc is None:
-            source = _chunks_of(self._content, self._offset, self._length)
+            source = self._content.chunks(self._offset, self._length)
         else:
-            source = sse.aplaintext(self._content.file, enc, self._key, self._offset,
-                                    self._length)
-        async for chunk in source:
+            source = sse.plaintext(self._content.file, enc, self._key, self._offset,
+                                   self._length)
+        for chunk in source:
             self._md5.update(chunk)
             self.size += len(chunk)
             yield chunk
+            await asyncio.sleep(0)  # the blob writer awaits only at the end: let others run
 
     @property
     def etag(self) -> str:
         return self._md5.hexdigest()
-
-
-async def _chunks_of(content: ObjectContent, offset: int, length: int):
-    for chunk in content.chunks(offset, length):
-        yield chunk
 
 
 def _completed_headers(upload: Upload, chosen: list[Part]) -> dict:

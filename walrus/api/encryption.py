@@ -4,9 +4,10 @@ SSE-S3), what a write asks for, the data key a read or a copy source unlocks, an
 x-amz-server-side-encryption* headers S3 answers with."""
 from __future__ import annotations
 
+import itertools
 import json
 import logging
-from typing import AsyncIterator
+from typing import Iterator
 
 from aiohttp import web
 
@@ -97,31 +98,26 @@ def headers_of(encryption: str) -> dict:
     return enc.headers() if enc is not None else {}
 
 
-async def decrypted(content: ObjectContent, key: bytes, offset: int, length: int
-                    ) -> AsyncIterator[bytes]:
+def decrypted(content: ObjectContent, key: bytes, offset: int, length: int
+              ) -> Iterator[bytes]:
     """The plaintext of a span of sealed `content`, its first run already decrypted: a
     blob that fails authentication there is an InternalError answer."""
-    pieces = sse.aplaintext(content.file, sse.Encryption.from_json(content.obj.encryption),
-                            key, offset, length)
+    pieces = sse.plaintext(content.file, sse.Encryption.from_json(content.obj.encryption),
+                           key, offset, length)
     try:
-        first = await anext(pieces)
+        first = next(pieces)
     except sse.Tampered as exc:
         log.error("object %s/%s: %s", content.obj.bucket, content.obj.key, exc)
         raise errors.InternalError("The object's stored bytes failed authentication.")
-
-    async def all_pieces():
-        yield first
-        async for piece in pieces:
-            yield piece
-    return all_pieces()
+    return itertools.chain((first,), pieces)
 
 
 async def send_decrypted(request: web.Request, response: web.StreamResponse,
-                         pieces: AsyncIterator[bytes]) -> None:
+                         pieces: Iterator[bytes]) -> None:
     """Write decrypted pieces; a chunk failing authentication after the status was sent
     cuts the connection, so the client sees a short body rather than wrong bytes."""
     try:
-        async for piece in pieces:
+        for piece in pieces:
             await response.write(piece)
     except sse.Tampered as exc:
         log.error("%s: %s", request.path, exc)

@@ -161,7 +161,7 @@ async def _respond(ctx: Ctx, content: ObjectContent | None,
     length = last - first + 1
     # Sealed bytes are decrypted a run of chunks at a time (never sendfile); the first
     # run before the status is sent, so a damaged blob is an error, not a short body.
-    plain = await encryption.decrypted(content, key, first, length) \
+    plain = encryption.decrypted(content, key, first, length) \
         if content is not None and length and obj.encryption else None
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = length
