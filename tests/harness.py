@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 import ipaddress
 import json
 import os
@@ -35,6 +36,13 @@ from node_controller.network import outside
 
 MODULES = {"walrus": "walrus.app", "sc": "ebs.app", "nc": "node_controller.app",
            "cc": "cluster_controller.app", "clc": "cloud_controller.app"}
+
+
+def available_components() -> tuple[str, ...]:
+    """Every component whose app module exists and serves (has `sites`)."""
+    return tuple(c for c, m in MODULES.items()
+                 if importlib.util.find_spec(m) is not None
+                 and hasattr(importlib.import_module(m), "sites"))
 
 
 def free_port() -> int:
@@ -204,6 +212,13 @@ class Cloud:
         env.update(self.env, MALLEE_HOME=str(self.home))
         return subprocess.run([sys.executable, "-m", "mallee_cli", *args], env=env,
                               capture_output=True, text=True, timeout=120)
+
+    def publish_test_image(self, workdir: Path) -> dict:
+        """The test image, bundled, uploaded and registered by the admin as `make up`
+        does (public): publish_test_image's answer (its "image" id and more)."""
+        from mallee.images.publish import Signer, publish_test_image
+        return publish_test_image(self.client("ec2"), self.client("s3"),
+                                  Signer.from_env(self.cli_env()), workdir)
 
     def cli_env(self, credential: Credential | None = None) -> dict:
         """The environment a user has after `source eucarc`."""

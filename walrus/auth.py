@@ -128,3 +128,81 @@ async def _sigv2(request, target: Target, lookup, pairs, access_key: str, given:
                                            target.v2_resources[0], pairs, expires)
         raise errors.SignatureDoesNotMatch(AWSAccessKeyId=access_key, StringToSign=expected)
     return principal_of(credential)
+
+
+# --- browser uploads: the form's fields sign its policy ----------------------
+
+def missing_field(name: str) -> errors.ApiError:
+    return errors.InvalidArgument(f"Bucket POST must contain a field named '{name}'.  If it "
+                                  "is specified, please check the order of the fields.",
+                                  ArgumentName=name, ArgumentValue="")
+
+
+# The form fields a signature needs, as S3 spells them in its errors.
+_SPELLED = {"awsaccesskeyid": "AWSAccessKeyId", "signature": "Signature", "policy": "Policy",
+            "x-amz-algorithm": "X-Amz-Algorithm", "x-amz-credential": "X-Amz-Credential",
+            "x-amz-date": "X-Amz-Date", "x-amz-signature": "X-Amz-Signature"}
+
+
+def _required(fields: dict[str, str], *names: str) -> list[str]:
+    for name in names:
+        if name not in fields:
+            raise missing_field(_SPELLED[name])
+    return [fields[name] for name in names]
+
+
+def _form_argument(name: str, value: str, message: str) -> errors.ApiError:
+    return errors.InvalidArgument(message, ArgumentName=name, ArgumentValue=value)
+
+
+async def form_principal(fields: dict[str, str], lookup: CredentialLookup) -> Principal | None:
+    """Who signed a browser upload's policy (form field names in lower case): SigV4
+    (x-amz-algorithm, x-amz-credential, x-amz-date, x-amz-signature: the hex HMAC of the
+    base64 policy with the SigV4 signing key) or SigV2 (AWSAccessKeyId, signature: the
+    base64 HMAC-SHA1 of the policy). None for a form that carries no signature."""
+    if any(k in fields for k in ("x-amz-algorithm", "x-amz-credential", "x-amz-signature")):
+        return await _form_sigv4(fields, lookup)
+    if "awsaccesskeyid" in fields or "signature" in fields:
+        return await _form_sigv2(fields, lookup)
+    if "policy" in fields:
+        raise missing_field("AWSAccessKeyId")
+    return None
+
+
+async def _form_sigv4(fields, lookup) -> Principal:
+    algorithm, credential_text, amz_date, given, policy = _required(
+        fields, "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature",
+        "policy")
+    if algorithm != sigv4.ALGORITHM:
+        raise _form_argument("X-Amz-Algorithm", algorithm,
+                             f"Only {sigv4.ALGORITHM} is supported for POST.")
+    try:
+        scope = sigv4.parse_scope(credential_text)
+    except mallee_errors.IncompleteSignature as exc:
+        raise _form_argument("X-Amz-Credential", credential_text, exc.message)
+    try:
+        sigv4.parse_amz_date(amz_date)
+    except mallee_errors.IncompleteSignature as exc:
+        raise _form_argument("X-Amz-Date", amz_date, exc.message)
+    if scope.service != "s3":
+        raise _form_argument("X-Amz-Credential", credential_text,
+                             "Credential should be scoped to a valid service: s3.")
+    credential = await lookup(scope.access_key_id)
+    if credential is None or not credential.active:
+        raise errors.InvalidAccessKeyId(AWSAccessKeyId=scope.access_key_id)
+    key = sigv4.signing_key(credential.secret_access_key, scope)
+    if not sigv4.same_signature(sigv4.sign(key, policy), given.lower()):
+        raise errors.SignatureDoesNotMatch(AWSAccessKeyId=scope.access_key_id,
+                                           StringToSign=policy)
+    return principal_of(credential)
+
+
+async def _form_sigv2(fields, lookup) -> Principal:
+    access_key, given, policy = _required(fields, "awsaccesskeyid", "signature", "policy")
+    credential = await lookup(access_key)
+    if credential is None or not credential.active:
+        raise errors.InvalidAccessKeyId(AWSAccessKeyId=access_key)
+    if not sigv4.same_signature(s3_sigv2.signature(credential.secret_access_key, policy),
+                                given):
+        raise errors.SignatureDoesNotMatch(AWSAccessKeyId=access_key, StringToSign=policy)
+    return principal_of(credential)

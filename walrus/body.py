@@ -12,7 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from typing import AsyncIterator
+from typing import AsyncIterable, AsyncIterator
 
 from aiohttp import web
 
@@ -51,13 +51,21 @@ def declared_length(headers) -> int | None:
 
 
 class RequestBody:
+    """The request's payload; or, with `source` and `headers`, another stream checked
+    the same way against those headers (a browser upload's file, whose Content-MD5 and
+    x-amz-checksum-* come as form fields)."""
+
     def __init__(self, request: web.Request, payload_sha256: str | None = None,
-                 signer: ChunkSigner | None = None, max_size: int | None = None):
+                 signer: ChunkSigner | None = None, max_size: int | None = None, *,
+                 source: AsyncIterable[bytes] | None = None, headers=None,
+                 min_size: int = 0):
         self._request = request
-        self._headers = request.headers
+        self._headers = request.headers if headers is None else headers
+        self._source = source
         self._payload_sha256 = payload_sha256
         self._signer = signer
         self._max_size = max_size
+        self._min_size = min_size
         self._content_md5 = _content_md5(self._headers)
         self.length = declared_length(self._headers)
         self.chunked = is_aws_chunked(self._headers)
@@ -83,8 +91,8 @@ class RequestBody:
             raise errors.InvalidRequest(f"Unsupported trailer {declared!r}.")
         return algorithm
 
-    def _raw(self) -> AsyncIterator[bytes]:
-        return self._request.content.iter_any()
+    def _raw(self) -> AsyncIterable[bytes]:
+        return self._source if self._source is not None else self._request.content.iter_any()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         algorithm = (self._header_checksum or (self._trailer_algorithm, ""))[0]
@@ -110,6 +118,8 @@ class RequestBody:
         if self.length is not None and self.size != self.length:
             raise errors.IncompleteBody(
                 f"Expected {self.length} bytes, received {self.size}.")
+        if self.size < self._min_size:
+            raise errors.EntityTooSmall(ProposedSize=self.size, MinSizeAllowed=self._min_size)
         if sha256 is not None and not hmac.compare_digest(sha256.hexdigest(),
                                                           self._payload_sha256):
             raise errors.XAmzContentSHA256Mismatch(

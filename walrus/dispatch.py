@@ -14,7 +14,7 @@ from aiohttp import web
 
 from walrus import acl, errors, s3xml
 from walrus.api import (attributes, bucket_config, bucket_settings, buckets, cors, encryption,
-                        lifecycle, multipart, objects, tagging)
+                        form_post, lifecycle, multipart, objects, tagging)
 from walrus.context import Ctx
 from walrus.store import Object, check_version_id
 
@@ -62,6 +62,9 @@ TABLE: dict[tuple[str, str, str], Route] = {
                                            acl.FULL_CONTROL),
     ("bucket", "GET", "uploads"): Route(multipart.list_uploads, "bucket", R),
     ("bucket", "POST", "delete"): Route(objects.delete_objects, "bucket", W),
+    # A browser upload: the form, not the request, says who sends it, so the handler
+    # checks WRITE on the bucket once it has read the form's signature.
+    ("bucket", "POST", ""): Route(form_post.post_object),
     ("object", "PUT", ""): Route(objects.put_object, "bucket", W),
     ("object", "GET", ""): Route(objects.get_object, "object", R),
     ("object", "HEAD", ""): Route(objects.head_object, "object", R),

@@ -104,6 +104,16 @@ NotImplemented_ = _error("NotImplemented", 501,
 UnresolvableGrantByEmailAddress = _error(
     "UnresolvableGrantByEmailAddress", 400,
     "The email address you provided does not match any account on record.")
+# Browser uploads (POST Object with an HTML form).
+InvalidPolicyDocument = _error("InvalidPolicyDocument", 400,
+                               "The content of the form does not meet the conditions "
+                               "specified in the policy document.")
+MalformedPOSTRequest = _error("MalformedPOSTRequest", 400,
+                              "The body of your POST request is not well-formed "
+                              "multipart/form-data.")
+MaxPostPreDataLengthExceededError = _error(
+    "MaxPostPreDataLengthExceededError", 400,
+    "Your POST request fields preceding the upload file were too large.")
 InternalError = _error("InternalError", 500,
                        "We encountered an internal error. Please try again.")
 

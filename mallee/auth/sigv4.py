@@ -113,7 +113,7 @@ def same_signature(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), wire_bytes(given))
 
 
-def _parse_scope(text: str) -> Scope:
+def parse_scope(text: str) -> Scope:
     parts = text.split("/")
     if len(parts) != 5 or parts[4] != "aws4_request" or not _SCOPE_DATE.fullmatch(parts[1]):
         raise errors.IncompleteSignature(f"Credential scope is malformed: {text!r}")
@@ -131,7 +131,7 @@ def parse(method_headers, query: dict[str, str]) -> ParsedSignature | None:
         amz_date = method_headers.get("X-Amz-Date") or ""
         if not amz_date:
             raise errors.IncompleteSignature("Authorization requires the X-Amz-Date header.")
-        return ParsedSignature(_parse_scope(m["cred"]), tuple(m["signed"].lower().split(";")),
+        return ParsedSignature(parse_scope(m["cred"]), tuple(m["signed"].lower().split(";")),
                                m["sig"].lower(), amz_date, presigned=False)
     if query.get("X-Amz-Algorithm") is None:
         return None
@@ -144,7 +144,7 @@ def parse(method_headers, query: dict[str, str]) -> ParsedSignature | None:
     expires = query.get("X-Amz-Expires")
     if expires is not None and not _EXPIRES.fullmatch(expires):
         raise errors.IncompleteSignature("X-Amz-Expires must be a whole number of seconds.")
-    return ParsedSignature(_parse_scope(query["X-Amz-Credential"]),
+    return ParsedSignature(parse_scope(query["X-Amz-Credential"]),
                            tuple(query["X-Amz-SignedHeaders"].lower().split(";")),
                            query["X-Amz-Signature"].lower(), query["X-Amz-Date"],
                            presigned=True, expires=int(expires) if expires else None)

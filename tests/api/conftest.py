@@ -1,15 +1,6 @@
-import importlib.util
-
 import pytest
 
-from tests.harness import MODULES, Cloud
-
-
-def available_components():
-    # Walrus joins the EC2 cloud once its app module exists.
-    return tuple(c for c, m in MODULES.items()
-                 if importlib.util.find_spec(m) is not None
-                 and hasattr(importlib.import_module(m), "sites"))
+from tests.harness import Cloud, available_components
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +28,4 @@ def alice_ec2(cloud, alice):
 @pytest.fixture(scope="session")
 def published(cloud, ec2, tmp_path_factory):
     """The test image, bundled, uploaded and registered as `make up` does."""
-    from mallee.images.publish import Signer, publish_test_image
-    signer = Signer.from_env(cloud.cli_env())
-    return publish_test_image(ec2, cloud.client("s3"), signer, tmp_path_factory.mktemp("img"))
+    return cloud.publish_test_image(tmp_path_factory.mktemp("img"))

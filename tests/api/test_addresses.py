@@ -32,12 +32,10 @@ def terminate(cloud, ec2, ids):
 def roomy(cloud, tmp_path_factory):
     """A cloud whose node has room for 10 instances at once, with its image."""
     from tests.harness import Cloud
-    from mallee.images.publish import Signer, publish_test_image
     c = Cloud(tmp_path_factory.mktemp("roomy"), cloud.components,
               env={"MALLEE_NC_CORES": "16", "MALLEE_NC_MEMORY_MB": "16384"}).start()
     ec2 = c.client("ec2")
-    image = publish_test_image(ec2, c.client("s3"), Signer.from_env(c.cli_env()),
-                               tmp_path_factory.mktemp("roomy-img"))
+    image = c.publish_test_image(tmp_path_factory.mktemp("roomy-img"))
     yield c, ec2, image
     c.stop()
 

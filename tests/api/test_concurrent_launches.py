@@ -13,12 +13,10 @@ ROOM = 2  # m1.small (1 core) instances the one node holds
 def small(cloud, tmp_path_factory):
     """A cloud whose node has room for exactly two m1.small, one per account."""
     from tests.harness import Cloud
-    from mallee.images.publish import Signer, publish_test_image
     c = Cloud(tmp_path_factory.mktemp("small"), cloud.components,
               env={"MALLEE_NC_CORES": str(ROOM), "MALLEE_NC_MEMORY_MB": "1024",
                    "MALLEE_CLC_MAX_INSTANCES_PER_ACCOUNT": str(QUOTA)}).start()
-    image = publish_test_image(c.client("ec2"), c.client("s3"), Signer.from_env(c.cli_env()),
-                               tmp_path_factory.mktemp("small-img"))
+    image = c.publish_test_image(tmp_path_factory.mktemp("small-img"))
     yield c, image["image"]
     c.stop()
 

@@ -3,8 +3,7 @@ FakeDriver, free loopback ports), the test image published in it, and a tenant
 of its own, so the real tools drive it as a new user's account would."""
 import pytest
 
-from tests.api.conftest import available_components
-from tests.harness import Cloud
+from tests.harness import Cloud, available_components
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +16,4 @@ def clients_cloud(tmp_path_factory):
 @pytest.fixture(scope="session")
 def clients_image(clients_cloud, tmp_path_factory):
     """The test image, public, registered by the cloud admin as `make up` does."""
-    from mallee.images.publish import Signer, publish_test_image
-    signer = Signer.from_env(clients_cloud.cli_env())
-    return publish_test_image(clients_cloud.client("ec2"), clients_cloud.client("s3"), signer,
-                              tmp_path_factory.mktemp("clients-img"))
+    return clients_cloud.publish_test_image(tmp_path_factory.mktemp("clients-img"))

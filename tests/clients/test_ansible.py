@@ -122,10 +122,19 @@ def test_s3_playbook_twice_then_nothing_left(ansible_cloud, ansible_user, playbo
             for t in s3.get_object_tagging(Bucket=bucket, Key="hello.txt")["TagSet"]}
     assert tags == {"kind": "greeting"}
 
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+
     second = playbook("s3.yml", bucket=bucket)
     assert second.failed == 0, second.failures
     assert second.changed == 0, second.changes
 
+    # Old versions and delete markers, which `force: true` must empty too (it lists
+    # object versions; a plain listing left them and the removal failed BucketNotEmpty).
+    s3.put_object(Bucket=bucket, Key="hello.txt", Body=b"second version\n")
+    s3.put_object(Bucket=bucket, Key="gone.txt", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key="gone.txt")
+    listed = s3.list_object_versions(Bucket=bucket)
+    assert len(listed["Versions"]) == 3 and len(listed["DeleteMarkers"]) == 1
     gone = playbook("s3_absent.yml", bucket=bucket)
     assert gone.failed == 0, gone.failures
     assert gone.changed == 1

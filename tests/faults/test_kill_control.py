@@ -32,10 +32,7 @@ def _cloud(tmp_path_factory, apart: str):
 
 
 def _image(cloud: Cloud, tmp_path_factory) -> str:
-    from mallee.images.publish import Signer, publish_test_image
-    return publish_test_image(cloud.client("ec2"), cloud.client("s3"),
-                              Signer.from_env(cloud.cli_env()),
-                              tmp_path_factory.mktemp("img"))["image"]
+    return cloud.publish_test_image(tmp_path_factory.mktemp("img"))["image"]
 
 
 @pytest.fixture(scope="module", params=["clc", "cc"])

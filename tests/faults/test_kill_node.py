@@ -17,7 +17,7 @@ from tests.faults.instances import converge, every_instance, wait_for_room
 from tests.faults.objects import FAILED_CALL
 from tests.faults.processes import Component
 from tests.faults.survival import SURVIVED
-from tests.integration.guests import domains, guest_taps, publish_test_image, real_cloud
+from tests.integration.guests import domains, guest_taps, real_cloud
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -32,7 +32,7 @@ def node(tmp_path_factory):
     nc = Component(cloud, "nc")
     try:
         nc.start()
-        image = publish_test_image(cloud, tmp_path_factory.mktemp("img"))["image"]
+        image = cloud.publish_test_image(tmp_path_factory.mktemp("img"))["image"]
         yield {"cloud": cloud, "nc": nc, "ec2": cloud.client("ec2", read_timeout=60),
                "image": image, "returned": set(), "ended": {}}
     finally:

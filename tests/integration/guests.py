@@ -24,12 +24,6 @@ def real_cloud(home: Path, nodes: int = 1, components=tuple(MODULES), **env: str
     return Cloud(home, components, nodes=nodes, env=settings).start()
 
 
-def publish_test_image(cloud: Cloud, workdir: Path) -> dict:
-    from mallee.images.publish import Signer, publish_test_image as publish
-    return publish(cloud.client("ec2"), cloud.client("s3"), Signer.from_env(cloud.cli_env()),
-                   workdir)
-
-
 def key_pair(ec2, name: str, folder: Path) -> Path:
     """Create a key pair and keep its private key as a user would (0600)."""
     path = folder / f"{name}.pem"

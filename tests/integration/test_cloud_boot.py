@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.integration.guests import domains, publish_test_image, real_cloud
+from tests.integration.guests import domains, real_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -94,4 +94,4 @@ def test_a_bundle_made_with_mallee_image_boots_the_same_way(cloud, published, tm
 
 @pytest.fixture(scope="module")
 def published(cloud, tmp_path_factory):
-    return publish_test_image(cloud, tmp_path_factory.mktemp("img"))
+    return cloud.publish_test_image(tmp_path_factory.mktemp("img"))

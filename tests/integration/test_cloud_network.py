@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.integration.guests import (assert_no_taps_left, domains, key_pair, publish_test_image,
+from tests.integration.guests import (assert_no_taps_left, domains, key_pair,
                                       real_cloud, ssh)
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def cloud(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def image(cloud, tmp_path_factory):
-    return publish_test_image(cloud, tmp_path_factory.mktemp("img"))["image"]
+    return cloud.publish_test_image(tmp_path_factory.mktemp("img"))["image"]
 
 
 def port_open(cloud, address, port) -> bool:

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.guests import domains, key_pair, publish_test_image, real_cloud, ssh
+from tests.integration.guests import domains, key_pair, real_cloud, ssh
 from mallee import rpc
 from node_controller.network.names import tap_name
 
@@ -31,7 +31,7 @@ def cloud(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def image(cloud, tmp_path_factory):
-    return publish_test_image(cloud, tmp_path_factory.mktemp("img"))["image"]
+    return cloud.publish_test_image(tmp_path_factory.mktemp("img"))["image"]
 
 
 def placement(cloud) -> dict[str, str]:

@@ -73,10 +73,11 @@ def require_integrity_header(ctx: Ctx) -> None:
         raise errors.InvalidRequest("Missing required header for this request: Content-MD5")
 
 
-def object_acl_for(ctx: Ctx) -> acl.Acl:
-    """The ACL a new object (PUT, COPY, CreateMultipartUpload) asks for in its headers."""
-    return acl.from_request(ctx.headers, ctx.who.account_id, ctx.who.account_name,
-                            ctx.creds.account_names(),
+def object_acl_for(ctx: Ctx, headers=None) -> acl.Acl:
+    """The ACL a new object (PUT, COPY, CreateMultipartUpload) asks for in its headers
+    (or in `headers`: a browser upload's form fields)."""
+    return acl.from_request(ctx.headers if headers is None else headers, ctx.who.account_id,
+                            ctx.who.account_name, ctx.creds.account_names(),
                             (ctx.bucket.owner_id, ctx.bucket.owner_name))
 
 

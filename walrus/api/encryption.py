@@ -59,11 +59,12 @@ SETTING = Setting(
     needs_integrity=False)
 
 
-async def sealer_for(ctx: Ctx) -> sse.Sealer | None:
-    """The fresh data key a new object (PUT, copy target, CreateMultipartUpload) is
-    sealed with: as its headers ask, else as its bucket's default; None: plaintext."""
+async def sealer_for(ctx: Ctx, headers=None) -> sse.Sealer | None:
+    """The fresh data key a new object (PUT, form POST, copy target,
+    CreateMultipartUpload) is sealed with: as its headers (a form's fields) ask, else
+    as its bucket's default; None: plaintext."""
     default = await ctx.store.bucket_setting(ctx.bucket.name, SETTING.kind) is not None
-    asked = sse.wanted(ctx.headers, default)
+    asked = sse.wanted(ctx.headers if headers is None else headers, default)
     return None if asked is None else sse.Sealer.new(ctx.master, asked)
 
 

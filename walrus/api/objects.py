@@ -30,7 +30,7 @@ def version_headers(ctx: Ctx, obj: Object) -> dict:
     return {}
 
 
-def _write_headers(ctx: Ctx, obj: Object, checksum: bool = False) -> dict:
+def write_headers(ctx: Ctx, obj: Object, checksum: bool = False) -> dict:
     out = {"ETag": f'"{obj.etag}"', **version_headers(ctx, obj),
            **encryption.headers_of(obj.encryption)}
     if checksum:
@@ -47,7 +47,7 @@ async def put_object(ctx: Ctx) -> web.Response:
     body = await upload_body(ctx, MAX_SINGLE_PUT)
     obj = await ctx.store.put(ctx.bucket.name, ctx.key, body, ctx.who,
                               stored_headers(ctx.headers), object_acl_for(ctx), wanted, sealer)
-    return web.Response(status=200, headers={**_write_headers(ctx, obj, checksum=True),
+    return web.Response(status=200, headers={**write_headers(ctx, obj, checksum=True),
                                              **await expiration_headers(ctx, obj)})
 
 
@@ -83,7 +83,7 @@ async def copy_object(ctx: Ctx) -> web.Response:
                                source_key, sealer)
     body = s3xml.render("CopyObjectResult", {"LastModified": s3xml.iso8601(obj.last_modified),
                                              "ETag": f'"{obj.etag}"'})
-    out = _write_headers(ctx, obj)
+    out = write_headers(ctx, obj)
     if source_version is not None or (await ctx.store.bucket(source.bucket)).versioning:
         out["x-amz-copy-source-version-id"] = source.version_id
     return web.Response(body=body, content_type="application/xml", headers=out)

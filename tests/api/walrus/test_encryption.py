@@ -502,3 +502,26 @@ def test_migration_drops_the_header_older_walrus_only_echoed(tmp_path):
         return await Store(db, BlobStore(tmp_path / "blobs"), 0, 0).get("b1", "a")
     obj = upgraded(path, examine)
     assert obj.headers == {"Content-Type": "text/plain"} and obj.encryption == ""
+
+
+def test_form_post_with_sse_field_and_default(s3, bucket, walrus_home):
+    """A browser upload's x-amz-server-side-encryption field seals it as PUT's header
+    does, and a bucket's default seals forms without one."""
+    from tests.api.walrus.test_form_post import post, presigned
+    body = pattern(150_000)
+    url, fields = presigned(s3, bucket, "form-sse", {"x-amz-server-side-encryption": "AES256"},
+                            [{"x-amz-server-side-encryption": "AES256"}])
+    answer = post(url, fields, body)
+    assert answer.status_code == 204, answer.text
+    assert answer.headers["x-amz-server-side-encryption"] == "AES256"
+    assert_sealed(walrus_home, bucket, "form-sse", body)
+    assert s3.get_object(Bucket=bucket, Key="form-sse")["Body"].read() == body
+    url, fields = presigned(s3, bucket, "form-kms", {"x-amz-server-side-encryption": "aws:kms"},
+                            [{"x-amz-server-side-encryption": "aws:kms"}])
+    answer = post(url, fields, body)
+    assert answer.status_code == 400 and b"<Code>InvalidArgument</Code>" in answer.content
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    url, fields = presigned(s3, bucket, "form-default")
+    assert post(url, fields, body).headers["x-amz-server-side-encryption"] == "AES256"
+    assert_sealed(walrus_home, bucket, "form-default", body)

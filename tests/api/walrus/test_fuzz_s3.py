@@ -6,6 +6,9 @@ headers, broken Authorization). No answer may be a 5xx or carry a traceback,
 and Walrus keeps answering. Bounded and repeatable (derandomized)."""
 from __future__ import annotations
 
+import base64
+import hmac
+import json
 import socket
 
 import botocore.exceptions
@@ -44,9 +47,12 @@ UNFUZZED = {("bucket", method, sub): "a constant answer (not configured)"
 UNFUZZED.update({(level, "OPTIONS", ""): "the CORS preflight: no SDK operation; raw OPTIONS "
                  "requests below (RAW_PREFLIGHTS) send it hostile headers"
                  for level in ("bucket", "object")})
+UNFUZZED[("bucket", "POST", "")] = ("the browser upload (POST Object): no botocore operation; "
+                                    "test_hostile_forms sends it hostile forms and policies")
 EXAMPLES = 8
 BUCKET = "fuzz-bucket"
 SENT: dict[str, int] = {}
+FORMS: list[int] = []  # the statuses test_hostile_forms got
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +159,6 @@ HOSTILE_XML = [
 @pytest.mark.parametrize("body", HOSTILE_XML, ids=lambda b: repr(b[:20]))
 def test_hostile_xml_bodies(fuzz_server, query, body):
     _ensure_fixtures(fuzz_server)
-    import base64
     import hashlib
     md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
     method = "POST" if query == "delete" else "PUT"  # cors: a broken CORSConfiguration
@@ -211,6 +216,78 @@ RAW_PREFLIGHTS = {
                                        b"PUT\r\n\r\n"),
 }
 RAW.update(RAW_PREFLIGHTS)
+# Browser uploads: multipart bodies that are not.
+RAW.update({
+    "form without boundary": (b"POST /fuzz-bucket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              b"Content-Type: multipart/form-data\r\nContent-Length: 3\r\n"
+                              b"\r\nabc"),
+    "form cut short": (b"POST /fuzz-bucket HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                       b"multipart/form-data; boundary=b\r\nContent-Length: 200\r\n\r\n--b\r\n"
+                       b'Content-Disposition: form-data; name="key"\r\n\r\nk\r\n--b\r\n'
+                       b'Content-Disposition: form-data; name="file"\r\n\r\npartial'),
+    "form with a nested multipart": (
+        b"POST /fuzz-bucket HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data;"
+        b" boundary=b\r\nContent-Length: 96\r\n\r\n--b\r\nContent-Type: multipart/mixed; "
+        b"boundary=c\r\n\r\n--c\r\n\r\nx\r\n--c--\r\n--b--\r\n".ljust(96, b" ")),
+})
+
+FORM_FIELDS = ["key", "policy", "AWSAccessKeyId", "signature", "x-amz-signature",
+               "x-amz-credential", "x-amz-algorithm", "x-amz-date", "acl", "Content-Type",
+               "x-amz-meta-a", "tagging", "success_action_status", "success_action_redirect",
+               "x-amz-checksum-sha256", "Content-MD5", "bucket"]
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                     lambda inner: st.lists(inner, max_size=4) |
+                     st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
+
+
+def _encoded(doc) -> str:
+    return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+# Policies: junk text, any JSON, and well-formed documents with any conditions.
+_policies = st.one_of(
+    st.text(max_size=60), st.builds(_encoded, _json),
+    st.builds(lambda conditions: _encoded({"expiration": "2100-01-01T00:00:00Z",
+                                           "conditions": conditions}),
+              st.lists(_json, max_size=4)))
+
+
+def test_hostile_forms(fuzz_server):
+    """POST /bucket with forms made of hostile fields, policies and files."""
+    _ensure_fixtures(fuzz_server)
+    url = f"{fuzz_server.endpoint}/{BUCKET}"
+
+    @settings(max_examples=EXAMPLES * 8, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(fields=st.dictionaries(st.sampled_from(FORM_FIELDS), st.text(max_size=80),
+                                  max_size=8),
+           odd=st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=20),
+                               max_size=1),
+           key=st.text(max_size=40), policy=st.none() | _policies,
+           file=st.binary(max_size=2000), no_file=st.integers(0, 9),
+           filename=st.none() | st.text(max_size=30), sign=st.booleans())
+    def one(fields, odd, key, policy, file, no_file, filename, sign):
+        fields = {"key": key, **fields, **odd}
+        if policy is not None:
+            fields["policy"] = policy
+            if sign:  # alice's signature: the policy's content reaches the parser
+                fields["AWSAccessKeyId"] = ALICE.access_key_id
+                fields["signature"] = base64.b64encode(hmac.new(
+                    ALICE.secret_access_key.encode(), policy.encode(), "sha1").digest()).decode()
+        parts = [(name, (None, value.encode("utf-8", "surrogatepass")))
+                 for name, value in fields.items()]
+        if no_file:  # one form in ten has none
+            parts.append(("file", (filename, file)))
+        try:
+            answer = requests.post(url, files=parts or {"x": (None, "")}, timeout=30)
+        except (ValueError, UnicodeError):
+            return  # requests itself could not encode the form
+        assert answer.status_code < 500, (fields, answer.text[:300])
+        assert "Traceback" not in answer.text
+        FORMS.append(answer.status_code)
+
+    one()
+    assert requests.get(f"{fuzz_server.endpoint}/healthz", timeout=5).status_code == 200
 
 
 @pytest.mark.parametrize("name", sorted(RAW))
@@ -229,6 +306,6 @@ def test_walrus_loop_was_never_held(fuzz_server, request):
     assert sum(SENT.values()) >= len(OPERATIONS), SENT
     raw = len(RAW) + 2 * len(HOSTILE_XML)
     write_summary(request, f"fuzz S3: {sum(SENT.values())} SDK requests over {len(SENT)} "
-                  f"operations and {raw} raw ones, 0 5xx; loop held at most "
-                  f"{fuzz_server.watchdog.worst_busy * 1000:.0f} ms")
+                  f"operations, {raw} raw ones and {len(FORMS)} hostile forms, 0 5xx; loop "
+                  f"held at most {fuzz_server.watchdog.worst_busy * 1000:.0f} ms")
     fuzz_server.watchdog.check("Walrus")
