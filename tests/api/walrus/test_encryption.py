@@ -400,6 +400,27 @@ def test_checksums_and_aws_chunked_uploads(s3, bucket):
     assert got["Body"].read() == body and got["ChecksumSHA256"] == put["ChecksumSHA256"]
 
 
+def test_aws_chunked_upload_with_trailer_is_sealed(server, s3, bucket, walrus_home):
+    """An aws-chunked body (unsigned, CRC32 trailer) is decoded, checked, then sealed."""
+    import zlib
+    from tests.api.walrus.helpers import signed
+    data = pattern(2 * sse.CHUNK + 99)
+    pieces = [data[:70000], data[70000:]]
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    body = b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in pieces)
+    body += f"0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n".encode()
+    r = signed(server, ALICE, "PUT", f"/{bucket}/chunked", body,
+               {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(data)),
+                "x-amz-trailer": "x-amz-checksum-crc32", "x-amz-server-side-encryption": "AES256"},
+               payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    assert r.status_code == 200, r.text
+    assert r.headers["x-amz-server-side-encryption"] == "AES256"
+    assert r.headers["x-amz-checksum-crc32"] == crc
+    assert_sealed(walrus_home, bucket, "chunked", data)
+    got = s3.get_object(Bucket=bucket, Key="chunked")
+    assert got["Body"].read() == data and got.get("ContentEncoding") is None
+
+
 def test_awscli_sse_and_sse_c(aws, s3, bucket, tmp_path, walrus_home):
     src = tmp_path / "src.bin"
     body = pattern(9 * 1024 * 1024)  # above awscli's 8 MiB multipart threshold
