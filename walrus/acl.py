@@ -58,13 +58,15 @@ class Acl:
         data = json.loads(text)
         return cls(data["owner_id"], data["owner_name"], [Grant(**g) for g in data["grants"]])
 
-    def allows(self, who: Principal, permission: str) -> bool:
+    def allows(self, who: Principal, permission: str, ignore_public: bool = False) -> bool:
+        """`ignore_public`: grants to AllUsers and AuthenticatedUsers count for nothing
+        (a bucket's IgnorePublicAcls)."""
         if who.is_admin or (not who.anonymous and who.account_id == self.owner_id):
             return True
         for grant in self.grants:
             if grant.permission not in (permission, FULL_CONTROL):
                 continue
-            if grant.kind == "Group" and (grant.grantee == ALL_USERS or (
+            if grant.kind == "Group" and not ignore_public and (grant.grantee == ALL_USERS or (
                     grant.grantee == AUTHENTICATED_USERS and not who.anonymous)):
                 return True
             if grant.kind == "CanonicalUser" and not who.anonymous \

@@ -114,6 +114,16 @@ MalformedPOSTRequest = _error("MalformedPOSTRequest", 400,
 MaxPostPreDataLengthExceededError = _error(
     "MaxPostPreDataLengthExceededError", 400,
     "Your POST request fields preceding the upload file were too large.")
+MalformedPolicy = _error("MalformedPolicy", 400,
+                         "Policies must be valid JSON and the first byte must be '{'")
+# S3 documents the 20 KiB limit but no code for it; MinIO's, which S3 tools know.
+PolicyTooLarge = _error("PolicyTooLarge", 400,
+                        "Policy exceeds the maximum allowed document size.")
+AccessControlListNotSupported = _error("AccessControlListNotSupported", 400,
+                                       "The bucket does not allow ACLs")
+InvalidBucketAclWithObjectOwnership = _error(
+    "InvalidBucketAclWithObjectOwnership", 400,
+    "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
 InternalError = _error("InternalError", 500,
                        "We encountered an internal error. Please try again.")
 

@@ -89,7 +89,8 @@ CONTAINERS = frozenset((
     "CreateBucketConfiguration", "VersioningConfiguration", "CORSConfiguration", "CORSRule",
     "LifecycleConfiguration", "Rule", "Filter", "And", "Expiration",
     "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload",
-    "ServerSideEncryptionConfiguration", "ApplyServerSideEncryptionByDefault"))
+    "ServerSideEncryptionConfiguration", "ApplyServerSideEncryptionByDefault",
+    "PublicAccessBlockConfiguration", "OwnershipControls"))
 
 
 def _drop_layout(value, name: str | None = None):

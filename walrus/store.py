@@ -15,6 +15,7 @@ import hashlib
 import heapq
 import itertools
 import json
+import operator
 import re
 import time
 import uuid
@@ -443,7 +444,10 @@ class Store:
     async def bucket_count(self) -> int:
         return (await self.db.one("SELECT count(*) AS n FROM buckets"))["n"]
 
-    async def create_bucket(self, who: Principal, name: str, region: str, acl: Acl) -> Bucket:
+    async def create_bucket(self, who: Principal, name: str, region: str, acl: Acl,
+                            settings: dict[str, str] | None = None) -> Bucket:
+        """`settings`: configuration documents by kind the bucket starts with (the
+        ownership controls CreateBucket may name), written in the same transaction."""
         now = time.time()
 
         def create(conn):
@@ -460,6 +464,8 @@ class Store:
             conn.execute("INSERT INTO buckets (name, owner_id, owner_name, region, created, acl)"
                          " VALUES (?,?,?,?,?,?)",
                          (name, who.account_id, who.account_name, region, now, acl.to_json()))
+            for kind, document in (settings or {}).items():
+                conn.execute("INSERT INTO bucket_settings VALUES (?,?,?)", (name, kind, document))
         try:
             await self.db.write(create)
         finally:
@@ -541,6 +547,17 @@ class Store:
                 self._settings.clear()
             self._settings.setdefault(name, {})[kind] = document
         return document
+
+    async def bucket_settings(self, name: str, kinds: tuple[str, ...]) -> tuple[str | None, ...]:
+        """Two or more kinds of `bucket_setting` at once: every request reads the access
+        settings, so once cached they cost one dictionary look-up."""
+        cached = self._settings.get(name)
+        if cached is not None:
+            try:
+                return operator.itemgetter(*kinds)(cached)
+            except KeyError:
+                pass
+        return tuple([await self.bucket_setting(name, kind) for kind in kinds])
 
     async def set_bucket_setting(self, name: str, kind: str, document: str | None) -> None:
         """Replace the bucket's `kind` document (None: the Delete call of that kind)."""

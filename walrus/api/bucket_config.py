@@ -1,8 +1,8 @@
 """Bucket settings Walrus does not implement, answered as AWS answers a bucket
 that never had them (Ansible's s3_bucket and the SDKs read them all). (Tagging,
-CORS, lifecycle, encryption and versioning are real: walrus/api/tagging.py,
-walrus/api/cors.py, walrus/api/lifecycle.py, walrus/api/encryption.py,
-walrus/api/buckets.py.)"""
+CORS, lifecycle, versioning, policies, public access blocks, ownership controls and
+encryption are real: walrus/api/tagging.py, cors.py, lifecycle.py, buckets.py, policy.py,
+public_access.py, encryption.py.)"""
 from __future__ import annotations
 
 from aiohttp import web
@@ -12,9 +12,6 @@ from walrus.context import Ctx
 
 # sub-resource -> the "not configured" error GET answers with
 NOT_CONFIGURED = {
-    "policy": errors.NoSuchBucketPolicy,
-    "publicAccessBlock": errors.NoSuchPublicAccessBlockConfiguration,
-    "ownershipControls": errors.OwnershipControlsNotFoundError,
     "object-lock": errors.ObjectLockConfigurationNotFoundError,
     "website": errors.NoSuchWebsiteConfiguration,
     "replication": errors.ReplicationConfigurationNotFoundError,
@@ -25,6 +22,17 @@ EMPTY_DOCUMENTS = {
     "notification": ("NotificationConfiguration", {}),
     "requestPayment": ("RequestPaymentConfiguration", {"Payer": "BucketOwner"}),
     "accelerate": ("AccelerateConfiguration", {}),
+}
+# sub-resource -> the IAM actions of its Get and Put (Delete: Put's), for bucket policies
+ACTIONS = {
+    "object-lock": ("s3:GetBucketObjectLockConfiguration",
+                    "s3:PutBucketObjectLockConfiguration"),
+    "website": ("s3:GetBucketWebsite", "s3:PutBucketWebsite"),
+    "replication": ("s3:GetReplicationConfiguration", "s3:PutReplicationConfiguration"),
+    "logging": ("s3:GetBucketLogging", "s3:PutBucketLogging"),
+    "notification": ("s3:GetBucketNotification", "s3:PutBucketNotification"),
+    "requestPayment": ("s3:GetBucketRequestPayment", "s3:PutBucketRequestPayment"),
+    "accelerate": ("s3:GetAccelerateConfiguration", "s3:PutAccelerateConfiguration"),
 }
 
 

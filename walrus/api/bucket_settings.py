@@ -31,6 +31,11 @@ class Setting:
     put_status: int = 200
     read_permission: str = acl.READ_ACP   # reading: READ_ACP; changing: FULL_CONTROL
     write_permission: str = acl.FULL_CONTROL
+    # the IAM actions of Get, Put and Delete, as a bucket policy names them
+    actions: tuple[str, str, str] = ("", "", "")
+    owner_only: bool = False              # only the owner's account (a bucket policy)
+    # checks a parsed document against the bucket (its name, its other settings)
+    accept: Callable[[Ctx, str], Awaitable[None]] | None = None
 
 
 def xml_answer(root: str, render: Callable[[str], dict]) -> Callable[[str], web.Response]:
@@ -55,7 +60,10 @@ def handlers(setting: Setting) -> tuple[Handler, Handler, Handler]:
         raw = await ctx.read_small(setting.max_bytes)
         if setting.needs_integrity:
             require_integrity_header(ctx)
-        await ctx.store.set_bucket_setting(ctx.bucket.name, setting.kind, setting.parse(raw))
+        parsed = setting.parse(raw)
+        if setting.accept is not None:
+            await setting.accept(ctx, parsed)
+        await ctx.store.set_bucket_setting(ctx.bucket.name, setting.kind, parsed)
         return web.Response(status=setting.put_status)
 
     async def delete(ctx: Ctx) -> web.Response:

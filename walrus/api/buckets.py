@@ -6,6 +6,7 @@ from aiohttp import web
 
 from mallee.xmlwrite import Mixed
 from walrus import acl, errors, listing, names, s3xml
+from walrus.api import access, public_access
 from walrus.api.common import int_param, key_encoder, owner, read_acl_request
 from walrus.context import Ctx
 from walrus.store import Bucket, check_version_id
@@ -36,7 +37,18 @@ async def create_bucket(ctx: Ctx) -> web.Response:
         region = constraint or region
     bucket_acl = acl.from_request(ctx.headers, ctx.who.account_id, ctx.who.account_name,
                                   ctx.creds.account_names())
-    await ctx.store.create_bucket(ctx.who, name, region, bucket_acl)
+    settings = {}
+    ownership = ctx.headers.get("x-amz-object-ownership")
+    if ownership is not None:
+        if ownership not in public_access.OWNERSHIPS:
+            raise errors.InvalidArgument("Invalid x-amz-object-ownership header",
+                                         ArgumentName="x-amz-object-ownership",
+                                         ArgumentValue=ownership)
+        if ownership == access.ENFORCED and not access.only_owner_full_control(
+                bucket_acl, ctx.who.account_id):
+            raise errors.InvalidBucketAclWithObjectOwnership()
+        settings[access.OWNERSHIP] = public_access.ownership_document(ownership)
+    await ctx.store.create_bucket(ctx.who, name, region, bucket_acl, settings)
     return web.Response(status=200, headers={"Location": f"/{name}"})
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import quote_plus, unquote
 
 from walrus import acl, conditions, errors, numbers
+from walrus.api import access
 from walrus.body import RequestBody
 from walrus.context import Ctx
 from walrus.store import Object, check_size, check_version_id
@@ -73,12 +74,20 @@ def require_integrity_header(ctx: Ctx) -> None:
         raise errors.InvalidRequest("Missing required header for this request: Content-MD5")
 
 
-def object_acl_for(ctx: Ctx, headers=None) -> acl.Acl:
-    """The ACL a new object (PUT, COPY, CreateMultipartUpload) asks for in its headers
-    (or in `headers`: a browser upload's form fields)."""
-    return acl.from_request(ctx.headers if headers is None else headers, ctx.who.account_id,
-                            ctx.who.account_name, ctx.creds.account_names(),
-                            (ctx.bucket.owner_id, ctx.bucket.owner_name))
+async def new_object_owner(ctx: Ctx, headers=None) -> tuple[acl.Principal, acl.Acl]:
+    """Who owns a new object (PUT, COPY, CreateMultipartUpload, a browser upload) and
+    the ACL its headers (or `headers`: a browser upload's form fields) ask for, once
+    the bucket's ownership controls and public access block allow it."""
+    headers = ctx.headers if headers is None else headers
+    asked = acl.from_request(headers, ctx.who.account_id, ctx.who.account_name,
+                             ctx.creds.account_names(),
+                             (ctx.bucket.owner_id, ctx.bucket.owner_name))
+    await access.check_new_acl(ctx, ctx.bucket, asked,
+                               explicit=any(h in headers for h in ACL_HEADERS))
+    writer = await access.object_writer(ctx)
+    if writer.account_id != ctx.who.account_id:  # the bucket owner takes it over
+        return writer, acl.canned("private", writer.account_id, writer.account_name)
+    return writer, asked
 
 
 async def read_acl_request(ctx: Ctx, owner_id: str, owner_name: str,
@@ -89,12 +98,15 @@ async def read_acl_request(ctx: Ctx, owner_id: str, owner_name: str,
         new = acl.from_xml(body, ctx.creds.account_names())
         if new.owner_id != owner_id:
             raise errors.AccessDenied("The ACL's Owner must be the resource's owner.")
-        return acl.Acl(owner_id, owner_name, new.grants)
-    if not any(h in ctx.headers for h in ACL_HEADERS):
+        new = acl.Acl(owner_id, owner_name, new.grants)
+    elif not any(h in ctx.headers for h in ACL_HEADERS):
         raise errors.MissingSecurityHeader("Send an ACL as XML or as x-amz-acl/x-amz-grant-*.",
                                            MissingHeaderName="x-amz-acl")
-    return acl.from_request(ctx.headers, owner_id, owner_name, ctx.creds.account_names(),
-                            bucket_owner)
+    else:
+        new = acl.from_request(ctx.headers, owner_id, owner_name, ctx.creds.account_names(),
+                               bucket_owner)
+    await access.check_new_acl(ctx, ctx.bucket, new, explicit=True)
+    return new
 
 
 def parse_copy_source(ctx: Ctx) -> tuple[str, str, str | None]:
@@ -121,14 +133,13 @@ async def readable_source(ctx: Ctx, with_tags: bool = False) -> tuple[Object, st
     bucket_name, key, version_id = parse_copy_source(ctx)
     bucket = await ctx.store.bucket(bucket_name)
     source = await ctx.store.get(bucket_name, key, with_tags=with_tags, version_id=version_id)
+    action = "s3:GetObject" if version_id is None else "s3:GetObjectVersion"
     if source is None or (source.is_marker and version_id is None):
-        if not bucket.acl.allows(ctx.who, acl.READ):
-            raise errors.AccessDenied()
+        await access.require_missing(ctx, bucket, action, key)
         if version_id is not None:
             raise errors.NoSuchVersion(Key=key, VersionId=version_id)
         raise errors.NoSuchKey(Key=key)
-    if not source.acl.allows(ctx.who, acl.READ):
-        raise errors.AccessDenied()
+    await access.require(ctx, bucket, action, key, source.acl, acl.READ, source)
     if source.is_marker:
         raise errors.InvalidRequest("The source of a copy request may not specifically refer "
                                     "to a delete marker by version id.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from walrus import cors, errors, s3xml
+from walrus import cors, errors
 from walrus.api.bucket_settings import Setting, xml_answer
 from walrus.context import Ctx
 
@@ -13,7 +13,8 @@ CORS_HEADERS = web.RequestKey("walrus_cors_headers", dict)
 SETTING = Setting(
     "cors", parse=lambda raw: cors.to_json(cors.parse(raw)),
     answer=xml_answer("CORSConfiguration", lambda stored: cors.document(cors.from_json(stored))),
-    missing=errors.NoSuchCORSConfiguration, max_bytes=64 * 1024)  # S3's limit
+    missing=errors.NoSuchCORSConfiguration, max_bytes=64 * 1024,  # S3's limit
+    actions=("s3:GetBucketCORS", "s3:PutBucketCORS", "s3:PutBucketCORS"))
 
 
 def _forbidden(message: str, method: str, resource_type: str) -> errors.AccessForbidden:

@@ -56,7 +56,9 @@ SETTING = Setting(
     "encryption", parse=_parse,
     answer=xml_answer("ServerSideEncryptionConfiguration", _document),
     missing=errors.ServerSideEncryptionConfigurationNotFoundError,
-    needs_integrity=False)
+    needs_integrity=False,
+    actions=("s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
+             "s3:PutEncryptionConfiguration"))  # DeleteBucketEncryption's, as on AWS
 
 
 async def sealer_for(ctx: Ctx, headers=None) -> sse.Sealer | None:

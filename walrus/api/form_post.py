@@ -20,8 +20,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
 from walrus import acl, auth, errors, names, post_policy, s3xml, tags
-from walrus.api import encryption
-from walrus.api.common import object_acl_for, stored_headers
+from walrus.api import access, encryption
+from walrus.api.common import new_object_owner, stored_headers
 from walrus.api.lifecycle import expiration_headers
 from walrus.api.objects import write_headers
 from walrus.auth import Authenticated
@@ -73,8 +73,8 @@ async def post_object(ctx: Ctx) -> web.StreamResponse:
     policy = post_policy.parse(fields["policy"]) if "policy" in fields else None
     if policy is not None:
         policy.check(fields, datetime.now(timezone.utc))
-    if not ctx.bucket.acl.allows(ctx.who, acl.WRITE):
-        raise errors.AccessDenied()
+    await access.require(ctx, ctx.bucket, "s3:PutObject", fields["key"], ctx.bucket.acl,
+                         acl.WRITE)
     return await _store(ctx, fields, part, policy)
 
 
@@ -148,7 +148,7 @@ async def _store(ctx: Ctx, fields: dict[str, str], part: BodyPartReader,
     headers = _object_headers(fields)
     wanted = tags.from_xml(fields["tagging"].encode(), bucket=False) \
         if "tagging" in fields else ()
-    object_acl = object_acl_for(ctx, headers)
+    writer, object_acl = await new_object_owner(ctx, headers)
     sealer = await encryption.sealer_for(ctx, headers)
     integrity = {n: v for n, v in headers.items()
                  if n.lower() in INTEGRITY_FIELDS or n.lower().startswith("x-amz-checksum-")}
@@ -157,7 +157,7 @@ async def _store(ctx: Ctx, fields: dict[str, str], part: BodyPartReader,
     body = RequestBody(ctx.request, max_size=max_size, source=_chunks(part),
                        headers=CIMultiDict(integrity),
                        min_size=policy.min_size if policy is not None else 0)
-    obj = await ctx.store.put(ctx.bucket.name, key, body, ctx.who, stored_headers(headers),
+    obj = await ctx.store.put(ctx.bucket.name, key, body, writer, stored_headers(headers),
                               object_acl, wanted, sealer)
     out = {**write_headers(ctx, obj, checksum=True), **await expiration_headers(ctx, obj)}
     location = _object_url(ctx, key)

@@ -3,8 +3,6 @@ walrus/lifecycle.py's rules; walrus/expiry.py applies them. Also the
 x-amz-expiration header of PUT, GET and HEAD."""
 from __future__ import annotations
 
-from aiohttp import web
-
 from walrus import errors, lifecycle
 from walrus.api.bucket_settings import Setting, xml_answer
 from walrus.context import Ctx
@@ -15,7 +13,9 @@ SETTING = Setting(
     answer=xml_answer("LifecycleConfiguration",
                       lambda stored: lifecycle.document(lifecycle.from_json(stored))),
     missing=errors.NoSuchLifecycleConfiguration,
-    max_bytes=1024 * 1024)  # 1,000 rules with long filters fit
+    max_bytes=1024 * 1024,  # 1,000 rules with long filters fit
+    actions=("s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
+             "s3:PutLifecycleConfiguration"))
 
 
 async def expiration_headers(ctx: Ctx, obj: Object) -> dict:

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from walrus import checksums, conditions, errors, names, numbers, s3xml, tags
 from walrus.api import encryption
-from walrus.api.common import (int_param, key_encoder, object_acl_for, owner,
+from walrus.api.common import (int_param, key_encoder, new_object_owner, owner,
                                readable_source, stored_headers, upload_body)
 from walrus.api.objects import version_headers
 from walrus.context import Ctx
@@ -29,9 +29,10 @@ async def create_upload(ctx: Ctx) -> web.Response:
         full = ctx.headers.get("x-amz-checksum-type", "").upper() == "FULL_OBJECT"
         if not full and algorithm.lower() != "crc64nvme":
             headers[checksums.ALGORITHM_HEADER] = algorithm.lower()
+    writer, new_acl = await new_object_owner(ctx)
     sealer = await encryption.sealer_for(ctx)  # one data key for all the parts
-    upload = await ctx.store.create_upload(ctx.bucket.name, ctx.key, ctx.who, headers,
-                                           object_acl_for(ctx), wanted,
+    upload = await ctx.store.create_upload(ctx.bucket.name, ctx.key, writer, headers,
+                                           new_acl, wanted,
                                            sealer.encryption.to_json() if sealer else "")
     answer = encryption.headers_of(upload.encryption)
     if algorithm:

@@ -8,8 +8,8 @@ import re
 from aiohttp import web
 
 from walrus import acl, checksums, conditions, errors, names, s3xml, sse, tags
-from walrus.api import encryption
-from walrus.api.common import (object_acl_for, read_acl_request, readable_source,
+from walrus.api import access, encryption
+from walrus.api.common import (new_object_owner, read_acl_request, readable_source,
                                require_integrity_header, stored_headers, upload_body)
 from walrus.api.lifecycle import expiration_headers
 from walrus.context import Ctx
@@ -43,10 +43,11 @@ async def put_object(ctx: Ctx) -> web.Response:
         return await copy_object(ctx)
     names.check_key(ctx.key)
     wanted = tags.from_header(ctx.headers.get(tags.HEADER))
+    writer, new_acl = await new_object_owner(ctx)
     sealer = await encryption.sealer_for(ctx)
     body = await upload_body(ctx, MAX_SINGLE_PUT)
-    obj = await ctx.store.put(ctx.bucket.name, ctx.key, body, ctx.who,
-                              stored_headers(ctx.headers), object_acl_for(ctx), wanted, sealer)
+    obj = await ctx.store.put(ctx.bucket.name, ctx.key, body, writer,
+                              stored_headers(ctx.headers), new_acl, wanted, sealer)
     return web.Response(status=200, headers={**write_headers(ctx, obj, checksum=True),
                                              **await expiration_headers(ctx, obj)})
 
@@ -78,9 +79,9 @@ async def copy_object(ctx: Ctx) -> web.Response:
     source_key = encryption.data_key(ctx, source, copy_source=True)
     sealer = await encryption.sealer_for(ctx)
     await ctx.store.check_room(ctx.bucket.owner_id, source.size)
-    obj = await ctx.store.copy(source, ctx.bucket.name, ctx.key, ctx.who, headers,
-                               object_acl_for(ctx), source.tags if wanted is None else wanted,
-                               source_key, sealer)
+    writer, new_acl = await new_object_owner(ctx)
+    obj = await ctx.store.copy(source, ctx.bucket.name, ctx.key, writer, headers, new_acl,
+                               source.tags if wanted is None else wanted, source_key, sealer)
     body = s3xml.render("CopyObjectResult", {"LastModified": s3xml.iso8601(obj.last_modified),
                                              "ETag": f'"{obj.etag}"'})
     out = write_headers(ctx, obj)
@@ -89,7 +90,7 @@ async def copy_object(ctx: Ctx) -> web.Response:
     return web.Response(body=body, content_type="application/xml", headers=out)
 
 
-def _read_headers(ctx: Ctx, obj: Object) -> dict:
+def _read_headers(ctx: Ctx, obj: Object, count_tags: bool) -> dict:
     out = {"ETag": f'"{obj.etag}"', "Last-Modified": s3xml.http_date(obj.last_modified),
            "Accept-Ranges": "bytes", "Content-Type": "binary/octet-stream",
            **version_headers(ctx, obj)}
@@ -100,8 +101,7 @@ def _read_headers(ctx: Ctx, obj: Object) -> dict:
     for param, header in RESPONSE_OVERRIDES.items():
         if param in ctx.query:
             out[header] = ctx.query[param]
-    # S3 counts the tags for those who may read them (GetObjectTagging's permission).
-    if obj.tag_count and obj.acl.allows(ctx.who, acl.READ_ACP):
+    if count_tags:
         out["x-amz-tagging-count"] = str(obj.tag_count)
     return out
 
@@ -136,8 +136,8 @@ async def get_object(ctx: Ctx) -> web.StreamResponse:
     pinned = "versionId" in ctx.query
     with await ctx.store.open(ctx.obj, pinned=pinned) as content:
         if content.obj is not ctx.obj:  # replaced since dispatch read it: its own ACL rules
-            if not content.obj.acl.allows(ctx.who, acl.READ):
-                raise errors.AccessDenied()
+            await access.require(ctx, ctx.bucket, "s3:GetObject", ctx.key, content.obj.acl,
+                                 acl.READ, content.obj)
             ctx.obj = content.obj
         return await _respond(ctx, content, encryption.data_key(ctx, content.obj))
 
@@ -148,7 +148,10 @@ async def _respond(ctx: Ctx, content: ObjectContent | None,
     obj = ctx.obj
     conditions.check(ctx.headers, obj.etag, obj.last_modified)
     span = conditions.parse_range(ctx.headers.get("Range"), obj.size)
-    headers = _read_headers(ctx, obj)
+    # S3 counts the tags for those who may read them (GetObjectTagging's permission).
+    count_tags = bool(obj.tag_count) and await access.allowed(
+        ctx, ctx.bucket, "s3:GetObjectTagging", obj.key, obj.acl, acl.READ_ACP, obj)
+    headers = _read_headers(ctx, obj, count_tags)
     headers.update(await expiration_headers(ctx, obj))
     headers.update(encryption.headers_of(obj.encryption))
     if span is None:
@@ -234,10 +237,18 @@ async def delete_objects(ctx: Ctx) -> web.Response:
             raise errors.MalformedXML()
         wanted.append((item["Key"], version_id))
     quiet = str(doc.get("Quiet", "false")).lower() == "true"
+    if not await access.could_allow(ctx, ctx.bucket, ctx.bucket.acl, acl.WRITE,
+                                    ("s3:DeleteObject", "s3:DeleteObjectVersion")):
+        raise errors.AccessDenied()  # neither the ACL nor a policy could grant any key
     results, failures = [], []
     for key, version_id in wanted:
         if len(key.encode()) > names.MAX_KEY_BYTES:
             failures.append({"Key": key, "Code": "KeyTooLongError", "Message": "Key too long"})
+            continue
+        action = "s3:DeleteObject" if version_id is None else "s3:DeleteObjectVersion"
+        if not await access.allowed(ctx, ctx.bucket, action, key, ctx.bucket.acl, acl.WRITE):
+            failures.append({"Key": key, **({"VersionId": version_id} if version_id else {}),
+                             "Code": "AccessDenied", "Message": "Access Denied"})
             continue
         if version_id is not None:
             try:

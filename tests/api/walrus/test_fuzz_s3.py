@@ -37,7 +37,10 @@ OPERATIONS = [
     "PutBucketCors", "GetBucketCors", "DeleteBucketCors", "GetObjectAttributes",
     "PutBucketVersioning", "GetBucketVersioning",
     "PutBucketLifecycleConfiguration", "GetBucketLifecycleConfiguration",
-    "DeleteBucketLifecycle",
+    "DeleteBucketLifecycle", "PutBucketPolicy", "GetBucketPolicy", "DeleteBucketPolicy",
+    "GetBucketPolicyStatus", "PutPublicAccessBlock", "GetPublicAccessBlock",
+    "DeletePublicAccessBlock", "PutBucketOwnershipControls", "GetBucketOwnershipControls",
+    "DeleteBucketOwnershipControls",
     "PutBucketEncryption", "GetBucketEncryption", "DeleteBucketEncryption",
 ]
 # Routes of walrus/dispatch.py's table no operation above reaches, each with the reason.

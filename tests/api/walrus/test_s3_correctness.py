@@ -56,7 +56,7 @@ def test_whitespace_tag_values_are_kept(s3, bucket):
 UNSERVED = [
     ("GET", "", "inventory&id=x"), ("PUT", "", "inventory&id=x"), ("DELETE", "", "inventory&id=x"),
     ("GET", "", "analytics"), ("GET", "", "metrics"), ("GET", "", "intelligent-tiering"),
-    ("PUT", "", "metrics&id=x"), ("GET", "", "policyStatus"),
+    ("PUT", "", "metrics&id=x"), ("PUT", "", "policyStatus"),
     ("GET", "/obj", "retention"), ("PUT", "/obj", "retention"), ("GET", "/obj", "legal-hold"),
     ("PUT", "/obj", "legal-hold"), ("GET", "/obj", "torrent"), ("POST", "/obj", "restore"),
     ("POST", "/obj", "select&select-type=2"),

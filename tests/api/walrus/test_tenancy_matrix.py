@@ -37,7 +37,9 @@ CONFIG_SUBS = (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS)
 SUB_QUERY = {"": "", "acl": "acl", "location": "location", "versioning": "versioning",
              "uploads": "uploads", "delete": "delete", "uploadId": "uploadId={upload}",
              "tagging": "tagging", "versions": "versions", "cors": "cors",
-             "lifecycle": "lifecycle", "encryption": "encryption",
+             "lifecycle": "lifecycle", "policy": "policy", "policyStatus": "policyStatus",
+             "publicAccessBlock": "publicAccessBlock", "ownershipControls": "ownershipControls",
+             "encryption": "encryption",
              "attributes": "attributes", **{sub: sub for sub in CONFIG_SUBS}}
 # Routes that are no cell, each with the reason.
 EXEMPT: dict[tuple[str, str, str], str] = {
@@ -76,7 +78,15 @@ BODIES = {
                            b"</ServerSideEncryptionConfiguration>",
     ("PUT", "policy"): b'{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
                        b'"Principal":"*","Action":"s3:*","Resource":"*"}]}',
+    ("PUT", "publicAccessBlock"): b"<PublicAccessBlockConfiguration><BlockPublicAcls>false"
+                                  b"</BlockPublicAcls></PublicAccessBlockConfiguration>",
+    ("PUT", "ownershipControls"): b"<OwnershipControls><Rule><ObjectOwnership>ObjectWriter"
+                                  b"</ObjectOwnership></Rule></OwnershipControls>",
 }
+# alice's own policy: it grants her account only, so it must open nothing to others
+ALICE_POLICY = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+                f'{{"AWS":"arn:aws:iam::{ALICE.account_id}:root"}},"Action":"s3:GetObject",'
+                '"Resource":"arn:aws:s3:::%s/*"}]}')
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,12 @@ def private(server, s3):
     s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
         {"ID": "alice-rule", "Filter": {"Prefix": "old/"}, "Status": "Enabled",
          "Expiration": {"Days": 3650}}]})
+    s3.put_bucket_policy(Bucket=name, Policy=ALICE_POLICY % name)
+    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": False, "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True})
+    s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]})
     s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
         {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
          "BucketKeyEnabled": True}]})
@@ -179,7 +195,9 @@ def view(server, p: Private) -> dict:
              f"/{p.bucket}?uploads", f"/{p.bucket}?location", f"/{p.bucket}/{SECRET_KEY}",
              f"/{p.bucket}/{SECRET_KEY}?acl", f"/{p.bucket}/{UPLOAD_KEY}?uploadId={p.upload}",
              f"/{p.bucket}?tagging", f"/{p.bucket}/{SECRET_KEY}?tagging", f"/{p.bucket}?cors",
-             f"/{p.bucket}?lifecycle", f"/{p.bucket}?encryption",
+             f"/{p.bucket}?lifecycle", f"/{p.bucket}?policy", f"/{p.bucket}?policyStatus",
+             f"/{p.bucket}?publicAccessBlock", f"/{p.bucket}?ownershipControls",
+             f"/{p.bucket}?encryption",
              *(f"/{p.bucket}?{sub}" for sub in CONFIG_SUBS)]
     out = {}
     for path in paths:
@@ -297,6 +315,10 @@ def test_owner_view_is_real(server, private, baseline):
     assert b"<Key>cost</Key>" in v[f"/{private.bucket}?tagging"][1]
     assert b"https://alice.example" in v[f"/{private.bucket}?cors"][1]
     assert b"<ID>alice-rule</ID>" in v[f"/{private.bucket}?lifecycle"][1]
+    assert ALICE.account_id.encode() in v[f"/{private.bucket}?policy"][1]
+    assert b"<IsPublic>false</IsPublic>" in v[f"/{private.bucket}?policyStatus"][1]
+    assert b"<RestrictPublicBuckets>true<" in v[f"/{private.bucket}?publicAccessBlock"][1]
+    assert b"BucketOwnerPreferred" in v[f"/{private.bucket}?ownershipControls"][1]
     assert b"<BucketKeyEnabled>true</BucketKeyEnabled>" in v[f"/{private.bucket}?encryption"][1]
     assert private.bucket.encode() in v["/"][1]
     TALLY.record("owner")
