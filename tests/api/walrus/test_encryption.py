@@ -546,3 +546,29 @@ def test_form_post_with_sse_field_and_default(s3, bucket, walrus_home):
     url, fields = presigned(s3, bucket, "form-default")
     assert post(url, fields, body).headers["x-amz-server-side-encryption"] == "AES256"
     assert_sealed(walrus_home, bucket, "form-default", body)
+
+
+def test_bucket_policy_names_the_encryption_actions(s3, s3_bob, bucket):
+    """s3:GetEncryptionConfiguration lets another account read the default; changing it
+    (s3:PutEncryptionConfiguration, also DeleteBucketEncryption's) stays the owner's."""
+    from tests.api.walrus.helpers import BOB
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    with pytest.raises(ClientError) as e:
+        s3_bob.get_bucket_encryption(Bucket=bucket)
+    assert (code(e), status(e)) == ("AccessDenied", 403)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{BOB.account_id}:root"},
+            "Action": "s3:GetEncryptionConfiguration",
+            "Resource": f"arn:aws:s3:::{bucket}"}]}))
+    rules = s3_bob.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert rules["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    for call in (lambda: s3_bob.delete_bucket_encryption(Bucket=bucket),
+                 lambda: s3_bob.put_bucket_encryption(
+                     Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+                         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert (code(e), status(e)) == ("AccessDenied", 403)
+    s3.delete_bucket_policy(Bucket=bucket)
