@@ -58,7 +58,7 @@ class RequestBody:
     def __init__(self, request: web.Request, payload_sha256: str | None = None,
                  signer: ChunkSigner | None = None, max_size: int | None = None, *,
                  source: AsyncIterable[bytes] | None = None, headers=None,
-                 min_size: int = 0):
+                 min_size: int = 0, checksum_header: bool = True):
         self._request = request
         self._headers = request.headers if headers is None else headers
         self._source = source
@@ -72,7 +72,9 @@ class RequestBody:
         self.md5 = hashlib.md5()
         self.size = 0
         self.checksum: tuple[str, str] | None = None  # (algorithm, base64), once verified
-        self._header_checksum = self._checksum_header()
+        # False where x-amz-checksum-* is not the body's (CompleteMultipartUpload: the
+        # whole object's); a trailer is always the body's.
+        self._header_checksum = self._checksum_header() if checksum_header else None
         self._trailer_algorithm = self._declared_trailer()
 
     def _checksum_header(self) -> tuple[str, str] | None:

@@ -1,8 +1,11 @@
-"""The x-amz-checksum-* algorithms S3 clients send, computed incrementally.
+"""The x-amz-checksum-* algorithms S3 clients send, computed incrementally, and the
+checksums of multipart objects.
 
-CRC32 and SHA come from zlib/hashlib; CRC32C and CRC64NVME have no C
-implementation in the standard library, so they use a table-driven reflected
-CRC here: slow (tens of MB/s) but only used when a client asks for them.
+CRC32 and SHA come from zlib/hashlib; CRC32C and CRC64NVME (new AWS SDKs' default)
+from awscrt, AWS's own C runtime, which botocore uses for them too. A multipart
+object's checksum is either COMPOSITE (the algorithm over the parts' checksums,
+"-N") or FULL_OBJECT: for a CRC, the whole object's CRC, combined from the parts'
+CRCs and sizes without reading the bytes again.
 """
 from __future__ import annotations
 
@@ -10,55 +13,42 @@ import base64
 import hashlib
 import zlib
 
+from awscrt import checksums as crt
 
-def _table(poly: int, width: int) -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
+from walrus import errors
 
 
-class _ReflectedCrc:
-    def __init__(self, poly: int, width: int):
-        self._table = _table(poly, width)
-        self._mask = (1 << width) - 1
-        self._width = width
-        self.value = self._mask
+class _Crc:
+    """A CRC with a running integer value, S3's big-endian digest."""
 
-    def update(self, data: bytes) -> None:
-        crc, table = self.value, self._table
-        for byte in data:
-            crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-        self.value = crc
-
-    def digest(self) -> bytes:
-        return (self.value ^ self._mask).to_bytes(self._width // 8, "big")
-
-
-class _Crc32:
-    def __init__(self):
+    def __init__(self, step, width: int):
+        self._step = step
+        self._bytes = width // 8
         self.value = 0
 
     def update(self, data: bytes) -> None:
-        self.value = zlib.crc32(data, self.value)
+        self.value = self._step(data, self.value)
 
     def digest(self) -> bytes:
-        return self.value.to_bytes(4, "big")
+        return self.value.to_bytes(self._bytes, "big")
 
 
 ALGORITHMS = {
-    "crc32": _Crc32,
-    "crc32c": lambda: _ReflectedCrc(0x82F63B78, 32),
-    "crc64nvme": lambda: _ReflectedCrc(0x9A6C9329AC4BC9B5, 64),
+    "crc32": lambda: _Crc(zlib.crc32, 32),
+    "crc32c": lambda: _Crc(crt.crc32c, 32),
+    "crc64nvme": lambda: _Crc(crt.crc64nvme, 64),
     "sha1": hashlib.sha1,
     "sha256": hashlib.sha256,
 }
 HEADER_PREFIX = "x-amz-checksum-"
-# CreateMultipartUpload's choice, kept with the upload (lowercase) until it completes.
+# CreateMultipartUpload's choice, kept with the upload (lowercase) until it completes,
+# and its checksum type (COMPOSITE or FULL_OBJECT).
 ALGORITHM_HEADER = "x-amz-checksum-algorithm"
+TYPE_HEADER = "x-amz-checksum-type"
+# The CRCs whose values combine: (crc(A), crc(B), len(B)) -> crc(A + B).
+_COMBINE = {"crc32": crt.combine_crc32, "crc32c": crt.combine_crc32c,
+            "crc64nvme": crt.combine_crc64nvme}
+FULL_OBJECT_ALGORITHMS = tuple(_COMBINE)
 
 
 def new(algorithm: str):
@@ -83,6 +73,31 @@ def composite(algorithm: str, part_values: list[str]) -> str:
     for value in part_values:
         hasher.update(base64.b64decode(value))
     return f"{b64(hasher)}-{len(part_values)}"
+
+
+def full_object(algorithm: str, parts: list[tuple[str, int]]) -> str:
+    """The whole object's CRC from its parts' (base64 CRC, size), in order."""
+    combine = _COMBINE[algorithm]
+    value = None
+    for checksum, size in parts:
+        part = int.from_bytes(base64.b64decode(checksum), "big")
+        value = part if value is None else combine(value, part, size)
+    width = 8 if algorithm == "crc64nvme" else 4
+    return base64.b64encode((value or 0).to_bytes(width, "big")).decode()
+
+
+def upload_type(algorithm: str, asked: str | None) -> str:
+    """The checksum type of an upload created with `algorithm` and x-amz-checksum-type
+    `asked`: S3's default is COMPOSITE, except CRC64NVME, which is only FULL_OBJECT;
+    SHA checksums cannot be combined, so are only COMPOSITE."""
+    kind = (asked or ("FULL_OBJECT" if algorithm == "crc64nvme" else "COMPOSITE")).upper()
+    if kind not in ("COMPOSITE", "FULL_OBJECT"):
+        raise errors.InvalidRequest("Value for x-amz-checksum-type header is invalid.")
+    if (kind == "FULL_OBJECT" and algorithm not in FULL_OBJECT_ALGORITHMS) or \
+            (kind == "COMPOSITE" and algorithm == "crc64nvme"):
+        raise errors.InvalidRequest(f"The {kind} checksum type cannot be used with the "
+                                    f"{algorithm} checksum algorithm.")
+    return kind
 
 
 def response_headers(stored: dict) -> dict:

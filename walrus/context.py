@@ -44,13 +44,16 @@ class Ctx:
     def key(self) -> str:
         return self.target.key or ""
 
-    def body(self, max_size: int | None = None) -> RequestBody:
-        return RequestBody(self.request, self.auth.payload_sha256, self.auth.signer, max_size)
+    def body(self, max_size: int | None = None, checksum_header: bool = True) -> RequestBody:
+        return RequestBody(self.request, self.auth.payload_sha256, self.auth.signer, max_size,
+                           checksum_header=checksum_header)
 
-    async def read_small(self, limit: int = s3xml.MAX_XML_BODY) -> bytes:
-        """A small verified body (XML documents), refused when over `limit`."""
+    async def read_small(self, limit: int = s3xml.MAX_XML_BODY,
+                         checksum_header: bool = True) -> bytes:
+        """A small verified body (XML documents), refused when over `limit`;
+        `checksum_header` False: an x-amz-checksum-* header is not the body's."""
         chunks = []
-        async for chunk in self.body(max_size=limit):
+        async for chunk in self.body(max_size=limit, checksum_header=checksum_header):
             chunks.append(chunk)
         return b"".join(chunks)
 

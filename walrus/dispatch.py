@@ -15,7 +15,7 @@ from aiohttp import web
 
 from walrus import acl, errors, s3xml
 from walrus.api import (access, attributes, bucket_config, bucket_settings, buckets, cors,
-                        encryption, form_post, lifecycle, multipart, objects, policy,
+                        encryption, form_post, lifecycle, multipart, object_lock, objects, policy,
                         public_access, tagging)
 from walrus.context import Ctx
 from walrus.store import Object, check_version_id
@@ -44,18 +44,19 @@ UNSERVED_BUCKET = ("abac", "analytics", "intelligent-tiering", "inventory", "met
                    "metadataAnnotationTable", "metadataConfiguration",
                    "metadataInventoryTable", "metadataJournalTable", "metadataTable",
                    "session")
-UNSERVED_OBJECT = ("annotation", "encryption", "legal-hold", "renameObject", "restore",
-                   "retention", "select", "select-type", "torrent")
+UNSERVED_OBJECT = ("annotation", "encryption", "renameObject", "restore", "select",
+                   "select-type", "torrent")
 
 # The configuration documents a bucket keeps, each a kind module's Setting.
 SETTINGS = (cors.SETTING, lifecycle.SETTING, policy.SETTING, public_access.BLOCK_SETTING,
-            public_access.OWNERSHIP_SETTING, encryption.SETTING)
+            public_access.OWNERSHIP_SETTING, object_lock.SETTING, encryption.SETTING)
 
 BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "versions", "uploads", "delete",
                        "tagging", "policyStatus", *(s.kind for s in SETTINGS),
                        *bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS,
                        *UNSERVED_BUCKET)
-OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging", "attributes", *UNSERVED_OBJECT)
+OBJECT_SUBRESOURCES = ("acl", "uploadId", "uploads", "tagging", "attributes", "retention",
+                       "legal-hold", *UNSERVED_OBJECT)
 
 R, W, RACP, WACP = acl.READ, acl.WRITE, acl.READ_ACP, acl.WRITE_ACP
 FULL = acl.FULL_CONTROL
@@ -119,6 +120,15 @@ TABLE: dict[tuple[str, str, str], Route] = {
                                            "s3:GetObjectVersionAttributes"),
     ("bucket", "GET", "policyStatus"): Route(policy.get_policy_status, "bucket", RACP,
                                              "s3:GetBucketPolicyStatus"),
+    # Retention and legal holds: like tags, no ACL permission of S3's grants them.
+    ("object", "GET", "retention"): Route(object_lock.get_retention, "object", RACP,
+                                          "s3:GetObjectRetention"),
+    ("object", "PUT", "retention"): Route(object_lock.put_retention, "object", WACP,
+                                          "s3:PutObjectRetention"),
+    ("object", "GET", "legal-hold"): Route(object_lock.get_legal_hold, "object", RACP,
+                                           "s3:GetObjectLegalHold"),
+    ("object", "PUT", "legal-hold"): Route(object_lock.put_legal_hold, "object", WACP,
+                                           "s3:PutObjectLegalHold"),
     # The preflight: unauthenticated, whatever the query names (browsers preflight
     # POST ?uploads, PUT ?partNumber&uploadId...); no ACL, only the bucket's CORS rules.
     ("bucket", "OPTIONS", ""): Route(cors.preflight),
@@ -135,8 +145,9 @@ for _setting in SETTINGS:
                                                     _read, owner_only=_own)
     TABLE[("bucket", "PUT", _setting.kind)] = Route(_put, "bucket", _setting.write_permission,
                                                     _write, owner_only=_own)
-    TABLE[("bucket", "DELETE", _setting.kind)] = Route(
-        _delete, "bucket", _setting.write_permission, _remove, owner_only=_own)
+    if _setting.deletable:
+        TABLE[("bucket", "DELETE", _setting.kind)] = Route(
+            _delete, "bucket", _setting.write_permission, _remove, owner_only=_own)
 for _sub in (*bucket_config.NOT_CONFIGURED, *bucket_config.EMPTY_DOCUMENTS):
     _read, _write = bucket_config.ACTIONS[_sub]
     TABLE[("bucket", "GET", _sub)] = Route(bucket_config.get_setting, "bucket", R, _read)

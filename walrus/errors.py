@@ -65,6 +65,14 @@ InvalidPartOrder = _error(
     "InvalidPartOrder", 400,
     "The list of parts was not in ascending order. Parts must be ordered by part number.")
 InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiable")
+InvalidPartNumber = _error("InvalidPartNumber", 416,
+                           "The requested partnumber is not satisfiable")
+InvalidBucketState = _error("InvalidBucketState", 409,
+                            "The request is not valid with the current state of the bucket.")
+# GetObjectRetention/GetObjectLegalHold of a version that has none.
+NoSuchObjectLockConfiguration = _error(
+    "NoSuchObjectLockConfiguration", 404,
+    "The specified object does not have a ObjectLock configuration")
 PreconditionFailed = _error(
     "PreconditionFailed", 412, "At least one of the preconditions you specified did not hold.")
 BadDigest = _error("BadDigest", 400,

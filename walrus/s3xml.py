@@ -90,7 +90,8 @@ CONTAINERS = frozenset((
     "LifecycleConfiguration", "Rule", "Filter", "And", "Expiration",
     "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload",
     "ServerSideEncryptionConfiguration", "ApplyServerSideEncryptionByDefault",
-    "PublicAccessBlockConfiguration", "OwnershipControls"))
+    "PublicAccessBlockConfiguration", "OwnershipControls",
+    "ObjectLockConfiguration", "DefaultRetention", "Retention", "LegalHold"))
 
 
 def _drop_layout(value, name: str | None = None):

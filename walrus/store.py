@@ -20,13 +20,14 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from mallee.faults import crash_point
-from walrus import checksums, errors, sse
+from walrus import checksums, errors, objectlock, sse
 from walrus.acl import Acl, Principal
 from walrus.blobs import BlobStore
 from walrus.db import Database
+from walrus.objectlock import NO_LOCK, Lock
 from walrus.tags import Tags
 
 # S3's size limits: one PutObject, UploadPart or CopyObject carries at most 5 GiB;
@@ -75,6 +76,7 @@ class Object:
     seq: int = 0             # place in the key's history, larger is newer
     is_marker: bool = False  # a delete marker (no bytes; `blob` is "")
     is_latest: bool = True
+    lock: Lock = NO_LOCK     # Object Lock retention and legal hold of this version
     encryption: str = ""     # how its blob is sealed (walrus/sse.py's Encryption), '': plain
 
 
@@ -115,6 +117,7 @@ class Deleted:
     version_id: str | None = None
     delete_marker: bool = False
     marker_version_id: str | None = None
+    refused: bool = False  # the version is locked (Object Lock): nothing was done
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,13 @@ def _object(row, tags: Tags | None = None, is_latest: bool = True) -> Object:
                   row["tag_count"] if "tag_count" in names else 0, tags,
                   row["version_id"], row["seq"],
                   bool(row["is_marker"]) if "is_marker" in names else False, is_latest,
-                  row["encryption"])
+                  _lock(row), row["encryption"])
+
+
+def _lock(row) -> Lock:
+    if not row["lock_mode"] and not row["legal_hold"]:
+        return NO_LOCK
+    return Lock(row["lock_mode"], row["lock_until"], row["legal_hold"])
 
 
 def check_version_id(version_id: str) -> None:
@@ -175,7 +184,7 @@ def seq_of_version_id(version_id: str) -> int | None:
 
 
 _COLUMNS = ("bucket, key, blob, size, etag, last_modified, owner_id, owner_name, headers, "
-            "acl, id, version_id, seq, encryption")
+            "acl, id, version_id, seq, lock_mode, lock_until, legal_hold, encryption")
 
 
 def _current(conn, bucket: str, key: str):
@@ -221,7 +230,7 @@ def _remove_version(conn, bucket: str, key: str, version_id: str):
         row = conn.execute("DELETE FROM versions WHERE bucket=? AND key=? AND version_id=? "
                            "RETURNING *", (bucket, key, version_id)).fetchone()
     if row is not None:
-        _drop_object_tags(conn, [row["id"]])
+        _drop_owned(conn, [row["id"]])
     return row
 
 
@@ -247,8 +256,11 @@ def _write_tags(conn, table: str, column: str, owner: str, tags: Tags) -> None:
                      [(owner, k, v) for k, v in tags])
 
 
-def _drop_object_tags(conn, object_ids) -> None:
-    conn.executemany("DELETE FROM object_tags WHERE object_id=?", [(i,) for i in object_ids])
+def _drop_owned(conn, object_ids) -> None:
+    """What belongs to removed object rows: their tags and their parts list."""
+    ids = [(i,) for i in object_ids]
+    conn.executemany("DELETE FROM object_tags WHERE object_id=?", ids)
+    conn.executemany("DELETE FROM object_parts WHERE object_id=?", ids)
 
 
 _OBJECT_WITH_COUNT = ("SELECT o.*, (SELECT count(*) FROM object_tags t WHERE t.object_id=o.id)"
@@ -300,6 +312,11 @@ def _require_bucket(conn, name: str) -> Bucket:
     return _bucket(row)
 
 
+def _has_setting(conn, name: str, kind: str) -> bool:
+    return conn.execute("SELECT 1 FROM bucket_settings WHERE bucket=? AND kind=?",
+                        (name, kind)).fetchone() is not None
+
+
 def _bucket_owner(conn, name: str) -> str:
     """The bucket's owner, re-checked inside a write transaction (cheaper than a Bucket)."""
     row = conn.execute("SELECT owner_id FROM buckets WHERE name=?", (name,)).fetchone()
@@ -328,11 +345,23 @@ def multipart_etag(part_etags: list[str]) -> str:
     return f"{digest}-{len(part_etags)}"
 
 
+def _locked_version(conn, bucket: str, key: str, version_id: str, now: float,
+                    bypass: bool) -> bool:
+    """Whether Object Lock forbids removing this version now."""
+    row = conn.execute("SELECT lock_mode, lock_until, legal_hold FROM objects WHERE bucket=? "
+                       "AND key=? AND version_id=? UNION ALL SELECT lock_mode, lock_until, "
+                       "legal_hold FROM versions WHERE bucket=? AND key=? AND version_id=?",
+                       (bucket, key, version_id, bucket, key, version_id)).fetchone()
+    return row is not None and objectlock.deletion_refused(_lock(row), now, bypass)
+
+
 def _delete_one(conn, bucket: str, key: str, version_id: str | None, versioning: str,
-                now: float, who: Principal) -> tuple[list[str], int, Deleted]:
+                now: float, who: Principal, bypass: bool = False
+                ) -> tuple[list[str], int, Deleted]:
     """One key of a DeleteObject(s) (or a lifecycle expiry), in the caller's transaction:
     the blobs it freed, the bytes it gave back and what it did. The caller adjusts the
-    bucket owner's usage and frees the blobs after the commit."""
+    bucket owner's usage and frees the blobs after the commit. A version Object Lock
+    keeps is not removed (`refused`); `bypass` is the owner's GOVERNANCE bypass."""
     freed, total = [], 0
 
     def gone(row):
@@ -342,6 +371,8 @@ def _delete_one(conn, bucket: str, key: str, version_id: str | None, versioning:
                 freed.append(row["blob"])
             total += row["size"]
     if version_id is not None:
+        if _locked_version(conn, bucket, key, version_id, now, bypass):
+            return freed, total, Deleted(key, version_id, refused=True)
         row = _remove_version(conn, bucket, key, version_id)
         gone(row)
         if row is not None:
@@ -353,7 +384,7 @@ def _delete_one(conn, bucket: str, key: str, version_id: str | None, versioning:
                            "RETURNING blob, size, id", (bucket, key)).fetchone()
         if row:
             gone(row)
-            _drop_object_tags(conn, [row["id"]])
+            _drop_owned(conn, [row["id"]])
         return freed, total, Deleted(key)
     if versioning == "Suspended":
         gone(_remove_version(conn, bucket, key, NULL_VERSION))
@@ -363,7 +394,7 @@ def _delete_one(conn, bucket: str, key: str, version_id: str | None, versioning:
         _demote(conn, bucket, key)
     marker_id = _new_version_id(seq) if versioning == "Enabled" else NULL_VERSION
     conn.execute(f"INSERT INTO versions ({_COLUMNS}, is_marker) "
-                 "VALUES (?,?,'',0,'',?,?,?,'{}',?,?,?,?,'',1)",
+                 "VALUES (?,?,'',0,'',?,?,?,'{}',?,?,?,?,'',0,'','',1)",
                  (bucket, key, now, who.account_id, who.account_name,
                   Acl(who.account_id, who.account_name).to_json(), _new_id(), marker_id, seq))
     return freed, total, Deleted(key, None, True, marker_id)
@@ -445,10 +476,14 @@ class Store:
         return (await self.db.one("SELECT count(*) AS n FROM buckets"))["n"]
 
     async def create_bucket(self, who: Principal, name: str, region: str, acl: Acl,
-                            settings: dict[str, str] | None = None) -> Bucket:
-        """`settings`: configuration documents by kind the bucket starts with (the
-        ownership controls CreateBucket may name), written in the same transaction."""
+                            settings: dict[str, str] | None = None,
+                            object_lock: bool = False) -> Bucket:
+        """A new bucket. `settings`: configuration documents by kind the bucket starts
+        with (the ownership controls CreateBucket may name), written in the same
+        transaction; with `object_lock` (x-amz-bucket-object-lock-enabled) it is
+        versioned from the start and has its Object Lock configuration (no rule yet)."""
         now = time.time()
+        versioning = "Enabled" if object_lock else ""
 
         def create(conn):
             row = conn.execute("SELECT owner_id FROM buckets WHERE name=?", (name,)).fetchone()
@@ -461,24 +496,33 @@ class Store:
             if self.max_buckets and owned >= self.max_buckets:
                 raise errors.TooManyBuckets(
                     f"This account already has {owned} buckets, the most allowed.")
-            conn.execute("INSERT INTO buckets (name, owner_id, owner_name, region, created, acl)"
-                         " VALUES (?,?,?,?,?,?)",
-                         (name, who.account_id, who.account_name, region, now, acl.to_json()))
-            for kind, document in (settings or {}).items():
+            conn.execute("INSERT INTO buckets (name, owner_id, owner_name, region, created, acl,"
+                         " versioning) VALUES (?,?,?,?,?,?,?)",
+                         (name, who.account_id, who.account_name, region, now, acl.to_json(),
+                          versioning))
+            documents = dict(settings or {})
+            if object_lock:
+                documents[objectlock.KIND] = objectlock.enabled_document()
+            for kind, document in documents.items():
                 conn.execute("INSERT INTO bucket_settings VALUES (?,?,?)", (name, kind, document))
         try:
             await self.db.write(create)
         finally:
             self._bucket_changed(name)
-        return Bucket(name, who.account_id, who.account_name, region, now, acl)
+        return Bucket(name, who.account_id, who.account_name, region, now, acl, versioning)
 
     async def delete_bucket(self, name: str) -> None:
         def delete(conn):
-            _require_bucket(conn, name)
+            bucket = _require_bucket(conn, name)
             if conn.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone() \
                     or conn.execute("SELECT 1 FROM versions WHERE bucket=? LIMIT 1",
                                     (name,)).fetchone():
-                raise errors.BucketNotEmpty(BucketName=name)  # any version or marker counts
+                # Any version or marker counts; S3 says so when the bucket keeps versions
+                # (`aws s3 rb --force` leaves them: it deletes current objects only).
+                message = None if not bucket.versioning else \
+                    f"{errors.BucketNotEmpty.default_message}. You must delete all versions " \
+                    "in the bucket."
+                raise errors.BucketNotEmpty(message, BucketName=name)
             uploads = [r[0] for r in conn.execute(
                 "SELECT upload_id FROM uploads WHERE bucket=?", (name,))]
             blobs = []
@@ -507,9 +551,14 @@ class Store:
             self._bucket_changed(name)
 
     async def set_bucket_versioning(self, name: str, status: str) -> None:
-        """PutBucketVersioning: "Enabled" or "Suspended" (never back to unversioned)."""
+        """PutBucketVersioning: "Enabled" or "Suspended" (never back to unversioned); a
+        bucket with Object Lock stays Enabled."""
         def write(conn):
             _require_bucket(conn, name)
+            if status != "Enabled" and _has_setting(conn, name, objectlock.KIND):
+                raise errors.InvalidBucketState(
+                    "An Object Lock configuration is present on this bucket, so the "
+                    "versioning state cannot be changed.")
             conn.execute("UPDATE buckets SET versioning=? WHERE name=?", (status, name))
         try:
             await self.db.write(write)
@@ -560,9 +609,14 @@ class Store:
         return tuple([await self.bucket_setting(name, kind) for kind in kinds])
 
     async def set_bucket_setting(self, name: str, kind: str, document: str | None) -> None:
-        """Replace the bucket's `kind` document (None: the Delete call of that kind)."""
+        """Replace the bucket's `kind` document (None: the Delete call of that kind).
+        Object Lock needs versioning Enabled (AWS lets an existing versioned bucket turn
+        it on; it is never turned off)."""
         def write(conn):
-            _require_bucket(conn, name)
+            bucket = _require_bucket(conn, name)
+            if kind == objectlock.KIND and bucket.versioning != "Enabled":
+                raise errors.InvalidBucketState("Versioning must be 'Enabled' on the bucket "
+                                                "to apply a Object Lock configuration")
             conn.execute("DELETE FROM bucket_settings WHERE bucket=? AND kind=?", (name, kind))
             if document is not None:
                 conn.execute("INSERT INTO bucket_settings VALUES (?,?,?)",
@@ -665,8 +719,10 @@ class Store:
                             or not rows[0][1]:
                         continue
                     version_id = ident
-                blobs, size, _ = _delete_one(conn, bucket, key, version_id, versioning, now,
-                                             who)
+                blobs, size, result = _delete_one(conn, bucket, key, version_id, versioning,
+                                                  now, who)
+                if result.refused:
+                    continue  # Object Lock keeps it; a later pass may remove it
                 freed += blobs
                 total += size
                 done += 1
@@ -726,6 +782,39 @@ class Store:
             _write_tags(conn, "object_tags", "object_id", object_id, tags)
         await self.db.write(write)
 
+    async def change_lock(self, bucket: str, key: str, version_id: str | None,
+                          change: Callable[[Lock], Lock]) -> Lock:
+        """PutObjectRetention/PutObjectLegalHold: the version's lock becomes
+        change(its lock), read and written in one transaction (`change` raises to refuse).
+        Without `version_id`, the current object's. Returns the new lock."""
+        def write(conn):
+            for table in ("objects", "versions"):
+                where = "bucket=? AND key=?" + ("" if version_id is None else
+                                                 " AND version_id=?")
+                if table == "versions":
+                    if version_id is None:
+                        break
+                    where += " AND NOT is_marker"
+                args = (bucket, key) if version_id is None else (bucket, key, version_id)
+                row = conn.execute(f"SELECT lock_mode, lock_until, legal_hold FROM {table} "
+                                   f"WHERE {where}", args).fetchone()
+                if row is not None:
+                    new = change(_lock(row))
+                    conn.execute(f"UPDATE {table} SET lock_mode=?, lock_until=?, legal_hold=? "
+                                 f"WHERE {where}", (new.mode, new.until, new.legal_hold, *args))
+                    return new
+            raise _missing(key, version_id)
+        return await self.db.write(write)
+
+    async def object_parts(self, object_id: str, after: int = 0, limit: int = 10000
+                           ) -> list["Part"]:
+        """The parts a completed upload made this object row of (none for a single PUT,
+        or for an object completed before Walrus kept them), from part `after` on."""
+        rows = await self.db.all("SELECT * FROM object_parts WHERE object_id=? AND "
+                                 "part_number>? ORDER BY part_number LIMIT ?",
+                                 object_id, after, limit)
+        return [Part(r["part_number"], "", r["size"], "", 0.0, r["checksum"]) for r in rows]
+
     async def open(self, obj: Object, pinned: bool = False) -> ObjectContent:
         """The bytes of `obj` for reading. A PUT may replace the object (and remove its
         blob) between the caller's read of the row and this open: then the current
@@ -746,12 +835,14 @@ class Store:
 
     async def _commit_object(self, bucket: str, key: str, blob: str, size: int, etag: str,
                              owner: Principal, headers: dict, acl: Acl, tags: Tags,
-                             extra=None, encryption: str = "") -> Object:
+                             extra=None, lock: Lock = NO_LOCK,
+                             parts: tuple["Part", ...] = (), encryption: str = "") -> Object:
         """Point (bucket, key) at a durable blob, as a new row with its own id and `tags`;
         charge the bucket owner. Unversioned, the replaced row goes with its tags; on an
         Enabled bucket it stays as a noncurrent version and the new one gets a version
         id; on a Suspended bucket the new one is the `null` version, replacing the old
-        `null` version (current or not)."""
+        `null` version (current or not). `lock` is the new version's Object Lock,
+        `parts` the parts a completed upload made it of."""
         now = time.time()
         object_id = _new_id()
         made = {}
@@ -768,7 +859,7 @@ class Store:
                 if current:
                     freed.append(current["blob"])
                     delta -= current["size"]
-                    _drop_object_tags(conn, [current["id"]])
+                    _drop_owned(conn, [current["id"]])
             else:
                 seq = _next_seq(conn, bucket, key, current)
                 delta = size
@@ -785,17 +876,19 @@ class Store:
                     _demote(conn, bucket, key)
             _add_usage(conn, owner_id, delta, self.max_bytes)
             conn.execute(f"INSERT OR REPLACE INTO objects ({_COLUMNS}) "
-                         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                          (bucket, key, blob, size, etag, now, owner.account_id,
                           owner.account_name, json.dumps(headers), acl.to_json(), object_id,
-                          version_id, seq, encryption))
+                          version_id, seq, lock.mode, lock.until, lock.legal_hold, encryption))
             _write_tags(conn, "object_tags", "object_id", object_id, tags)
+            conn.executemany("INSERT INTO object_parts VALUES (?,?,?,?)",
+                             [(object_id, p.number, p.size, p.checksum) for p in parts])
             made.update(version_id=version_id, seq=seq)
             return freed
         await self._commit_blob(commit, blob)
         return Object(bucket, key, blob, size, etag, now, owner.account_id, owner.account_name,
                       headers, acl, object_id, len(tags), tags, made["version_id"],
-                      made["seq"], encryption=encryption)
+                      made["seq"], lock=lock, encryption=encryption)
 
     async def _write_sealed(self, body, sealer: "sse.Sealer | None"
                             ) -> tuple[str, int, str, str]:
@@ -810,7 +903,8 @@ class Store:
         return blob, body.size, sealer.etag(body.etag), json.dumps([[body.size, prefix.hex()]])
 
     async def put(self, bucket: str, key: str, body, owner: Principal, headers: dict,
-                  acl: Acl, tags: Tags = (), sealer: "sse.Sealer | None" = None) -> Object:
+                  acl: Acl, tags: Tags = (), lock: Lock = NO_LOCK,
+                  sealer: "sse.Sealer | None" = None) -> Object:
         """Stream `body` (a walrus.body.RequestBody) into the object, encrypted with
         `sealer`'s data key if given."""
         blob, size, etag, segments = await self._write_sealed(body, sealer)
@@ -818,13 +912,14 @@ class Store:
         if body.checksum:
             headers = {**headers, f"x-amz-checksum-{body.checksum[0]}": body.checksum[1]}
         obj = await self._commit_object(bucket, key, blob, size, etag, owner, headers, acl,
-                                        tags, encryption=_sealed_as(sealer, segments))
+                                        tags, lock=lock, encryption=_sealed_as(sealer, segments))
         crash_point("walrus.put.committed")
         return obj
 
     async def copy(self, source: Object, bucket: str, key: str, owner: Principal,
-                   headers: dict, acl: Acl, tags: Tags, source_key: bytes | None = None,
-                   sealer: "sse.Sealer | None" = None) -> Object:
+                   headers: dict, acl: Acl, tags: Tags, lock: Lock = NO_LOCK,
+                   source_key: bytes | None = None, sealer: "sse.Sealer | None" = None
+                   ) -> Object:
         """Copy `source` (read with its tags, for a COPY tagging directive) to bucket/key,
         with `tags` as the new object's tags. An encrypted source is read with its data
         key `source_key`; the copy is sealed by `sealer` if given."""
@@ -836,7 +931,7 @@ class Store:
             blob, size, etag, segments = await self._rewrite(source, 0, source.size,
                                                              source_key, sealer)
             return await self._commit_object(bucket, key, blob, size, etag, owner, headers,
-                                             acl, tags,
+                                             acl, tags, lock=lock,
                                              encryption=_sealed_as(sealer, segments))
         if source.bucket == bucket and source.key == key and source.is_latest \
                 and source.version_id == NULL_VERSION:
@@ -863,7 +958,7 @@ class Store:
                               len(tags), tags, NULL_VERSION, source.seq)
         blob, size = await self.blobs.copy([(source.blob, 0, source.size)])
         return await self._commit_object(bucket, key, blob, size, source.etag, owner, headers,
-                                         acl, tags)
+                                         acl, tags, lock=lock)
 
     async def _rewrite(self, source: Object, offset: int, length: int,
                        source_key: bytes | None, sealer: "sse.Sealer | None"
@@ -894,12 +989,13 @@ class Store:
         await self.db.write(update)
 
     async def delete(self, bucket: str, items: list[tuple[str, str | None]],
-                     who: Principal) -> list["Deleted"]:
+                     who: Principal, bypass: bool = False) -> list["Deleted"]:
         """DeleteObject(s): each (key, version id or None). Missing keys and versions are
         fine, as in S3. Without a version id an unversioned bucket drops the object; a
         versioned one adds a delete marker (Enabled: a new version; Suspended: the `null`
         version, replacing the old one). With one, that version (object or marker) goes,
-        and the newest remaining version, if an object, is current again."""
+        and the newest remaining version, if an object, is current again, unless Object
+        Lock keeps it (`refused`; `bypass`: the owner's GOVERNANCE bypass)."""
         now = time.time()
 
         def delete(conn):
@@ -907,7 +1003,7 @@ class Store:
             freed, total, results = [], 0, []
             for key, version_id in items:
                 blobs, size, result = _delete_one(conn, bucket, key, version_id, versioning,
-                                                  now, who)
+                                                  now, who, bypass)
                 freed += blobs
                 total += size
                 results.append(result)
@@ -1078,18 +1174,28 @@ class Store:
             return self._drop_upload(conn, upload.upload_id)
         self.blobs.delete_later(await self.db.write(abort))
 
-    async def complete(self, upload: Upload, requested: list[tuple[int, str]]) -> Object:
+    async def complete(self, upload: Upload, requested: list[tuple],
+                       lock: Lock = NO_LOCK, sent: tuple[str, str] | None = None) -> Object:
         """Join the requested parts (checked against what was uploaded) into the object.
 
         The parts are checked once to fail fast and copied, then checked again inside
         the commit: an UploadPart that replaced a part meanwhile fails the complete with
         InvalidPart (its ETag no longer matches the request), an Abort with NoSuchUpload,
-        so the object is never made from a parts list that is no longer the upload's."""
+        so the object is never made from a parts list that is no longer the upload's.
+        `sent` is the (x-amz-checksum-* header, value) the request vouched for: the
+        object's checksum must be that one (BadDigest; a composite's with or without
+        its "-N")."""
         if not requested:
             raise errors.MalformedXML("CompleteMultipartUpload needs at least one part.")
         for _ in range(OPEN_TRIES):
             chosen = _choose_parts(await self.parts(upload.upload_id), requested,
                                    upload.upload_id)
+            headers = _completed_headers(upload, chosen)
+            if sent is not None and \
+                    headers.get(sent[0], "").partition("-")[0] != sent[1].partition("-")[0]:
+                raise errors.BadDigest(f"The {sent[0][len(checksums.HEADER_PREFIX):].upper()}"
+                                       " you specified did not match the calculated "
+                                       "checksum.")
             try:
                 blob, _ = await self.blobs.copy([(p.blob, 0, _stored_size(p)) for p in chosen])
                 size = sum(p.size for p in chosen)
@@ -1098,16 +1204,16 @@ class Store:
             crash_point("walrus.complete.joined")
             obj = await self._commit_object(
                 upload.bucket, upload.key, blob, size, multipart_etag([p.etag for p in chosen]),
-                Principal(upload.owner_id, upload.owner_name), _completed_headers(upload, chosen),
+                Principal(upload.owner_id, upload.owner_name), headers,
                 upload.acl, upload.tags,
-                extra=lambda conn: self._finish_upload(conn, upload, requested),
-                encryption=_completed_encryption(upload, chosen))
+                extra=lambda conn: self._finish_upload(conn, upload, requested), lock=lock,
+                parts=tuple(chosen), encryption=_completed_encryption(upload, chosen))
             crash_point("walrus.complete.committed")
             return obj
         raise errors.InternalError("The upload's parts changed too often while completing; "
                                    "retry.")
 
-    def _finish_upload(self, conn, upload: Upload, requested: list[tuple[int, str]]
+    def _finish_upload(self, conn, upload: Upload, requested: list[tuple]
                        ) -> list[str]:
         """In the commit: the upload still exists and its parts are still the requested
         ones; then drop it. Returns the blobs to remove."""
@@ -1170,28 +1276,35 @@ class _Plain:
 
 
 def _completed_headers(upload: Upload, chosen: list[Part]) -> dict:
-    """The object's headers: the upload's, with S3's composite checksum when the upload
-    was created with x-amz-checksum-algorithm and every part came with that checksum."""
-    headers = dict(upload.headers)
+    """The object's headers: the upload's, with S3's checksum of a multipart object when
+    the upload was created with x-amz-checksum-algorithm and every part came with that
+    checksum: COMPOSITE (the checksum of the parts' checksums, "-N") or FULL_OBJECT (the
+    CRC of the whole object, combined from the parts')."""
+    headers = {k: v for k, v in upload.headers.items() if k not in objectlock.HEADERS}
     algorithm = headers.pop(checksums.ALGORITHM_HEADER, None)
+    kind = headers.pop(checksums.TYPE_HEADER, "COMPOSITE")
     if algorithm and all(p.checksum.startswith(algorithm + ":") for p in chosen):
-        headers[checksums.HEADER_PREFIX + algorithm] = checksums.composite(
-            algorithm, [p.checksum.partition(":")[2] for p in chosen])
+        values = [p.checksum.partition(":")[2] for p in chosen]
+        headers[checksums.HEADER_PREFIX + algorithm] = \
+            checksums.full_object(algorithm, list(zip(values, (p.size for p in chosen)))) \
+            if kind == "FULL_OBJECT" else checksums.composite(algorithm, values)
     return headers
 
 
-def _choose_parts(stored: list[Part], requested: list[tuple[int, str]],
-                  upload_id: str) -> list[Part]:
-    """The stored parts a CompleteMultipartUpload names, in order, as S3 checks them."""
+def _choose_parts(stored: list[Part], requested: list[tuple], upload_id: str) -> list[Part]:
+    """The stored parts a CompleteMultipartUpload names, in order, as S3 checks them:
+    each (number, ETag) or (number, ETag, "algorithm:base64" checksum the request gave
+    for the part, or "")."""
     by_number = {p.number: p for p in stored}
     chosen: list[Part] = []
     last = 0
-    for number, etag in requested:
+    for number, etag, *checksum in requested:
         if number <= last:
             raise errors.InvalidPartOrder(UploadId=upload_id)
         last = number
         part = by_number.get(number)
-        if part is None or etag.strip('"').lower() != part.etag:
+        if part is None or etag.strip('"').lower() != part.etag or \
+                (checksum and checksum[0] and checksum[0] != part.checksum):
             raise errors.InvalidPart(UploadId=upload_id, PartNumber=number, ETag=etag)
         chosen.append(part)
     for part in chosen[:-1]:

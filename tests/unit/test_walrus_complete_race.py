@@ -102,7 +102,8 @@ def test_get_racing_an_overwrite_checks_the_new_objects_acl(tmp_path):
         await store.put("b", "k", Body(b"private"), ALICE, {},
                         canned("private", ALICE.account_id, "alice"))
         await store.blobs.drain()  # the public version's blob is gone
-        ctx = SimpleNamespace(store=store, obj=public, who=ANONYMOUS, query={})
+        ctx = SimpleNamespace(store=store, obj=public, who=ANONYMOUS, query={}, headers={},
+                              bucket=await store.bucket("b"), key="k")
         with pytest.raises(errors.AccessDenied):
             await get_object(ctx)
     _with_store(tmp_path, test)

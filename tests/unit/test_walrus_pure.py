@@ -237,3 +237,43 @@ def test_routing_styles():
     assert (t.bucket, t.key, t.v2_resources) == ("b1", "k", ("/b1/k",))
     t = routing.resolve("127.0.0.1", "/", ("127.0.0.1",))
     assert t.level == "service"
+
+
+def test_full_object_crc_combines_parts():
+    """A FULL_OBJECT multipart checksum is the CRC of the whole object, made from the
+    parts' CRCs and sizes alone."""
+    parts = [b"first part " * 1000, b"", b"second", b"x" * 4097]
+    for algorithm in checksums.FULL_OBJECT_ALGORITHMS:
+        values = []
+        for data in parts:
+            h = checksums.new(algorithm)
+            h.update(data)
+            values.append((checksums.b64(h), len(data)))
+        whole = checksums.new(algorithm)
+        whole.update(b"".join(parts))
+        assert checksums.full_object(algorithm, values) == checksums.b64(whole)
+
+
+def test_object_lock_rules():
+    from walrus import objectlock
+    from walrus.objectlock import Lock
+    now = 1000.0
+    gov, comp = Lock("GOVERNANCE", now + 10), Lock("COMPLIANCE", now + 10)
+    assert objectlock.deletion_refused(gov, now, bypass=False)
+    assert not objectlock.deletion_refused(gov, now, bypass=True)
+    assert objectlock.deletion_refused(comp, now, bypass=True)
+    assert not objectlock.deletion_refused(comp, now + 11, bypass=False)  # expired
+    assert objectlock.deletion_refused(Lock(legal_hold="ON"), now, bypass=True)
+    assert not objectlock.deletion_refused(Lock(legal_hold="OFF"), now, bypass=False)
+    objectlock.check_retention_change(gov, Lock("COMPLIANCE", now + 10), now, False)
+    objectlock.check_retention_change(comp, Lock("COMPLIANCE", now + 20), now, False)
+    for old, new, bypass in ((gov, Lock("GOVERNANCE", now + 5), False),
+                             (gov, objectlock.NO_LOCK, False),
+                             (comp, Lock("GOVERNANCE", now + 99), True),
+                             (comp, Lock("COMPLIANCE", now + 5), True)):
+        try:
+            objectlock.check_retention_change(old, new, now, bypass)
+        except errors.AccessDenied:
+            continue
+        raise AssertionError((old, new, bypass))
+    objectlock.check_retention_change(gov, objectlock.NO_LOCK, now, True)

@@ -1,13 +1,16 @@
 """GetObjectAttributes (`GET /bucket/key?attributes`): the attributes named in
 x-amz-object-attributes (ETag, Checksum, ObjectParts, StorageClass, ObjectSize)
-of the object dispatch has read, without its bytes."""
+of the object dispatch has read, without its bytes. ObjectParts lists a multipart
+object's parts (x-amz-part-number-marker, x-amz-max-parts) from what its upload
+kept."""
 from __future__ import annotations
 
 from aiohttp import web
 
-from walrus import checksums, errors, s3xml
+from walrus import checksums, errors, numbers, s3xml
 from walrus.api import encryption
 from walrus.context import Ctx
+from walrus.store import Object
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 CHECKSUM_FIELDS = {"crc32": "ChecksumCRC32", "crc32c": "ChecksumCRC32C",
@@ -30,10 +33,45 @@ def _asked(ctx: Ctx) -> list[str]:
     return names
 
 
-def _parts_count(etag: str) -> int | None:
+def parts_count(etag: str) -> int | None:
     """A multipart object's part count, from its ETag (MD5 of the parts' MD5s + `-N`)."""
     _, dash, count = etag.rpartition("-")
     return int(count) if dash and count.isdigit() else None
+
+
+def _header_int(ctx: Ctx, name: str, default: int) -> int:
+    text = ctx.headers.get(name)
+    if text is None:
+        return default
+    value = numbers.decimal(text.strip())
+    if value is None:
+        raise errors.InvalidArgument(f"{name} must be a non-negative integer.",
+                                     ArgumentName=name, ArgumentValue=text)
+    return value
+
+
+async def _object_parts(ctx: Ctx, obj: Object, count: int) -> dict:
+    marker = _header_int(ctx, "x-amz-part-number-marker", 0)
+    max_parts = min(_header_int(ctx, "x-amz-max-parts", 1000), 1000)
+    parts = await ctx.store.object_parts(obj.id, marker, max_parts + 1)
+    out: dict = {"PartsCount": count}
+    if not parts and not marker:
+        return out  # completed before Walrus kept its parts: the count alone
+    truncated = len(parts) > max_parts
+    parts = parts[:max_parts]
+    out.update(PartNumberMarker=marker, MaxParts=max_parts,
+               IsTruncated="true" if truncated else "false")
+    if parts:
+        out["NextPartNumberMarker"] = parts[-1].number
+    entries = []
+    for part in parts:
+        entry = {"PartNumber": part.number, "Size": part.size}
+        algorithm, _, value = part.checksum.partition(":")
+        if value:
+            entry[CHECKSUM_FIELDS[algorithm]] = value
+        entries.append(entry)
+    out["Part"] = entries
+    return out
 
 
 async def get_object_attributes(ctx: Ctx) -> web.Response:
@@ -50,9 +88,9 @@ async def get_object_attributes(ctx: Ctx) -> web.Response:
             body["Checksum"] = {CHECKSUM_FIELDS[checksums.algorithm_of_header(k)]: v
                                 for k, v in found.items()}
             body["Checksum"]["ChecksumType"] = kind
-    parts = _parts_count(obj.etag)
+    parts = parts_count(obj.etag)
     if "ObjectParts" in asked and parts is not None:
-        body["ObjectParts"] = {"PartsCount": parts}  # botocore reads it as TotalPartsCount
+        body["ObjectParts"] = await _object_parts(ctx, obj, parts)  # botocore: TotalPartsCount
     if "StorageClass" in asked:
         body["StorageClass"] = "STANDARD"
     if "ObjectSize" in asked:

@@ -12,7 +12,6 @@ from walrus.context import Ctx
 
 # sub-resource -> the "not configured" error GET answers with
 NOT_CONFIGURED = {
-    "object-lock": errors.ObjectLockConfigurationNotFoundError,
     "website": errors.NoSuchWebsiteConfiguration,
     "replication": errors.ReplicationConfigurationNotFoundError,
 }

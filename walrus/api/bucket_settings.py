@@ -36,6 +36,7 @@ class Setting:
     owner_only: bool = False              # only the owner's account (a bucket policy)
     # checks a parsed document against the bucket (its name, its other settings)
     accept: Callable[[Ctx, str], Awaitable[None]] | None = None
+    deletable: bool = True                # S3 has a Delete call for it
 
 
 def xml_answer(root: str, render: Callable[[str], dict]) -> Callable[[str], web.Response]:
@@ -49,7 +50,8 @@ async def document(ctx: Ctx, setting: Setting) -> str | None:
 
 
 def handlers(setting: Setting) -> tuple[Handler, Handler, Handler]:
-    """(get, put, delete) for one kind of document."""
+    """(get, put, delete) for one kind of document (dispatch routes no delete for a kind
+    that is not `deletable`)."""
     async def get(ctx: Ctx) -> web.Response:
         stored = await document(ctx, setting)
         if stored is None:

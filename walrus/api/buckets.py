@@ -8,6 +8,7 @@ from mallee.xmlwrite import Mixed
 from walrus import acl, errors, listing, names, s3xml
 from walrus.api import access, public_access
 from walrus.api.common import int_param, key_encoder, owner, read_acl_request
+from walrus.api.object_lock import ENABLE_HEADER
 from walrus.context import Ctx
 from walrus.store import Bucket, check_version_id
 
@@ -48,7 +49,9 @@ async def create_bucket(ctx: Ctx) -> web.Response:
                 bucket_acl, ctx.who.account_id):
             raise errors.InvalidBucketAclWithObjectOwnership()
         settings[access.OWNERSHIP] = public_access.ownership_document(ownership)
-    await ctx.store.create_bucket(ctx.who, name, region, bucket_acl, settings)
+    lock = ctx.headers.get(ENABLE_HEADER, "").lower() == "true"
+    await ctx.store.create_bucket(ctx.who, name, region, bucket_acl, settings,
+                                  object_lock=lock)
     return web.Response(status=200, headers={"Location": f"/{name}"})
 
 

@@ -9,7 +9,7 @@ from walrus import acl, conditions, errors, numbers
 from walrus.api import access
 from walrus.body import RequestBody
 from walrus.context import Ctx
-from walrus.store import Object, check_size, check_version_id
+from walrus.store import MAX_PART_NUMBER, Object, check_size, check_version_id
 
 STORED_HEADERS = ("Content-Type", "Content-Encoding", "Content-Disposition", "Cache-Control",
                   "Expires", "Content-Language", "x-amz-website-redirect-location")
@@ -31,6 +31,17 @@ def int_param(ctx: Ctx, name: str, default: int, maximum: int) -> int:
         raise errors.InvalidArgument(f"{name} must be a non-negative integer.",
                                      ArgumentName=name, ArgumentValue=text)
     return min(value, maximum)
+
+
+def part_number(ctx: Ctx) -> int:
+    """The `partNumber` query parameter (UploadPart, GetObject), 1 to 10,000."""
+    text = ctx.query.get("partNumber", "")
+    number = numbers.decimal(text)  # isdigit() took '²', which int() then refused: a 500
+    if number is None or not 1 <= number <= MAX_PART_NUMBER:
+        raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, "
+                                     "inclusive", ArgumentName="partNumber",
+                                     ArgumentValue=text)
+    return number
 
 
 def key_encoder(ctx: Ctx):
@@ -65,13 +76,15 @@ def stored_headers(headers) -> dict:
     return kept
 
 
-def require_integrity_header(ctx: Ctx) -> None:
-    """S3 refuses a DeleteObjects, PutBucketTagging or PutObjectTagging body that comes
-    with neither Content-MD5 nor a flexible checksum (botocore sends one of them)."""
+def require_integrity_header(ctx: Ctx, message: str = "Missing required header for this "
+                                                      "request: Content-MD5") -> None:
+    """S3 refuses a DeleteObjects, PutBucketTagging or PutObjectTagging body (and a
+    PutObject with Object Lock) that comes with neither Content-MD5 nor a flexible
+    checksum (botocore sends one of them)."""
     if "Content-MD5" not in ctx.headers and not any(
             h.lower().startswith("x-amz-checksum-") or h.lower() == "x-amz-sdk-checksum-algorithm"
             for h in ctx.headers):
-        raise errors.InvalidRequest("Missing required header for this request: Content-MD5")
+        raise errors.InvalidRequest(message)
 
 
 async def new_object_owner(ctx: Ctx, headers=None) -> tuple[acl.Principal, acl.Acl]:

@@ -19,10 +19,11 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
-from walrus import acl, auth, errors, names, post_policy, s3xml, tags
+from walrus import acl, auth, errors, names, objectlock, post_policy, s3xml, tags
 from walrus.api import access, encryption
 from walrus.api.common import new_object_owner, stored_headers
 from walrus.api.lifecycle import expiration_headers
+from walrus.api.object_lock import lock_for_write
 from walrus.api.objects import write_headers
 from walrus.auth import Authenticated
 from walrus.body import RequestBody
@@ -157,8 +158,9 @@ async def _store(ctx: Ctx, fields: dict[str, str], part: BodyPartReader,
     body = RequestBody(ctx.request, max_size=max_size, source=_chunks(part),
                        headers=CIMultiDict(integrity),
                        min_size=policy.min_size if policy is not None else 0)
+    lock = await lock_for_write(ctx, objectlock.requested(headers))  # fields or default
     obj = await ctx.store.put(ctx.bucket.name, key, body, writer, stored_headers(headers),
-                              object_acl, wanted, sealer)
+                              object_acl, wanted, lock, sealer)
     out = {**write_headers(ctx, obj, checksum=True), **await expiration_headers(ctx, obj)}
     location = _object_url(ctx, key)
     redirect = _redirect(fields)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from walrus import checksums, conditions, errors, names, numbers, s3xml, tags
+from walrus import checksums, conditions, errors, names, numbers, objectlock, s3xml, tags
 from walrus.api import encryption
-from walrus.api.common import (int_param, key_encoder, new_object_owner, owner,
+from walrus.api.common import (int_param, key_encoder, new_object_owner, owner, part_number,
                                readable_source, stored_headers, upload_body)
+from walrus.api.attributes import CHECKSUM_FIELDS
+from walrus.api.object_lock import lock_for_write
 from walrus.api.objects import version_headers
 from walrus.context import Ctx
 from walrus.store import MAX_PART_NUMBER, MAX_PART_SIZE, Upload
@@ -17,18 +19,26 @@ async def create_upload(ctx: Ctx) -> web.Response:
     names.check_key(ctx.key)
     wanted = tags.from_header(ctx.headers.get(tags.HEADER))  # the object's, at complete
     headers = stored_headers(ctx.headers)
+    asked = objectlock.requested(ctx.headers)
+    await lock_for_write(ctx, asked)  # refused now if the bucket has no Object Lock
+    if asked is not None:  # applied when the upload completes
+        headers.update({h: ctx.headers[h] for h in objectlock.HEADERS if h in ctx.headers})
     algorithm = ctx.headers.get(checksums.ALGORITHM_HEADER)
+    kind = ctx.headers.get(checksums.TYPE_HEADER)
+    answer = None
     if algorithm is not None:
-        if algorithm.lower() not in checksums.ALGORITHMS:
+        algorithm = algorithm.lower()
+        if algorithm not in checksums.ALGORITHMS:
             raise errors.InvalidRequest("Checksum algorithm provided is unsupported. Please "
                                         "try again with any of the valid types: [CRC32, "
                                         "CRC32C, CRC64NVME, SHA1, SHA256]")
-        # S3's FULL_OBJECT type (a CRC of the whole object; CRC64NVME's only type) is not
-        # made here: such an upload completes without a checksum rather than with a
-        # composite it did not ask for.
-        full = ctx.headers.get("x-amz-checksum-type", "").upper() == "FULL_OBJECT"
-        if not full and algorithm.lower() != "crc64nvme":
-            headers[checksums.ALGORITHM_HEADER] = algorithm.lower()
+        kind = checksums.upload_type(algorithm, kind)
+        headers[checksums.ALGORITHM_HEADER] = algorithm
+        headers[checksums.TYPE_HEADER] = kind
+        answer = {checksums.ALGORITHM_HEADER: algorithm.upper(), checksums.TYPE_HEADER: kind}
+    elif kind is not None:
+        raise errors.InvalidRequest("The x-amz-checksum-type header can only be used with "
+                                    "the x-amz-checksum-algorithm header.")
     writer, new_acl = await new_object_owner(ctx)
     sealer = await encryption.sealer_for(ctx)  # one data key for all the parts
     upload = await ctx.store.create_upload(ctx.bucket.name, ctx.key, writer, headers,
@@ -46,18 +56,8 @@ async def _upload(ctx: Ctx) -> Upload:
     return await ctx.store.upload(ctx.bucket.name, ctx.key, ctx.query["uploadId"])
 
 
-def _part_number(ctx: Ctx) -> int:
-    text = ctx.query.get("partNumber", "")
-    number = numbers.decimal(text)  # isdigit() took '²', which int() then refused: a 500
-    if number is None or not 1 <= number <= MAX_PART_NUMBER:
-        raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, "
-                                     "inclusive", ArgumentName="partNumber",
-                                     ArgumentValue=text)
-    return number
-
-
 async def upload_part(ctx: Ctx) -> web.Response:
-    number = _part_number(ctx)
+    number = part_number(ctx)
     upload = await _upload(ctx)
     if "x-amz-copy-source" in ctx.headers:
         return await _upload_part_copy(ctx, upload, number)
@@ -94,7 +94,9 @@ async def _upload_part_copy(ctx: Ctx, upload: Upload, number: int) -> web.Respon
                                              "ETag": f'"{part.etag}"'}, headers=headers)
 
 
-def _requested_parts(doc: dict) -> list[tuple[int, str]]:
+def _requested_parts(doc: dict) -> list[tuple[int, str, str]]:
+    """(number, ETag, "algorithm:base64" or "") of each Part: a part's checksum, when
+    given, must be the one it was uploaded with (InvalidPart otherwise)."""
     parts = []
     for item in s3xml.as_list(doc.get("Part")):
         if not isinstance(item, dict):
@@ -103,7 +105,9 @@ def _requested_parts(doc: dict) -> list[tuple[int, str]]:
         number = numbers.decimal(text.strip()) if isinstance(text, str) else None
         if number is None or not isinstance(etag, str):
             raise errors.MalformedXML()
-        parts.append((number, etag))
+        sent = [(a, v) for a in checksums.ALGORITHMS
+                if isinstance(v := item.get(CHECKSUM_FIELDS[a]), str)]
+        parts.append((number, etag, f"{sent[0][0]}:{sent[0][1].strip()}" if sent else ""))
     if not parts:
         raise errors.MalformedXML()
     return parts
@@ -111,23 +115,35 @@ def _requested_parts(doc: dict) -> list[tuple[int, str]]:
 
 async def complete_upload(ctx: Ctx) -> web.Response:
     upload = await _upload(ctx)
-    requested = _requested_parts(await ctx.read_xml("CompleteMultipartUpload"))
-    obj = await ctx.store.complete(upload, requested)
+    # x-amz-checksum-* of a complete is the whole object's, not its XML body's.
+    raw = await ctx.read_small(checksum_header=False)
+    requested = _requested_parts(s3xml.parse(raw, "CompleteMultipartUpload"))
+    lock = await lock_for_write(ctx, objectlock.requested(upload.headers, future=False))
+    obj = await ctx.store.complete(upload, requested, lock, _sent_checksum(ctx))
     host = ctx.request.host
     body = {"Location": f"http://{host}/{obj.bucket}/{obj.key}", "Bucket": obj.bucket,
             "Key": obj.key, "ETag": f'"{obj.etag}"'}
-    for name, value in obj.headers.items():
-        if checksums.algorithm_of_header(name):
-            body[_checksum_field(name)] = value
-            body["ChecksumType"] = "COMPOSITE"
+    found = checksums.response_headers(obj.headers)
+    kind = found.pop(checksums.TYPE_HEADER, None)
+    for name, value in found.items():
+        body[_checksum_field(name)] = value
+        body["ChecksumType"] = kind
     return s3xml.response("CompleteMultipartUploadResult", body,
                           headers={**version_headers(ctx, obj),
                                    **encryption.headers_of(obj.encryption)})
 
 
+def _sent_checksum(ctx: Ctx) -> tuple[str, str] | None:
+    """The object's checksum a CompleteMultipartUpload vouches for: (header, value)."""
+    for name, value in ctx.headers.items():
+        if checksums.algorithm_of_header(name):
+            return name.lower(), value.strip()
+    return None
+
+
 def _checksum_field(header: str) -> str:
     """x-amz-checksum-sha256 -> ChecksumSHA256, as S3's XML names it."""
-    return "Checksum" + checksums.algorithm_of_header(header).upper()
+    return CHECKSUM_FIELDS[checksums.algorithm_of_header(header)]
 
 
 async def abort_upload(ctx: Ctx) -> web.Response:

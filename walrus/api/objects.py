@@ -7,11 +7,14 @@ import re
 
 from aiohttp import web
 
-from walrus import acl, checksums, conditions, errors, names, s3xml, sse, tags
+from walrus import acl, checksums, conditions, errors, names, objectlock, s3xml, sse, tags
 from walrus.api import access, encryption
-from walrus.api.common import (new_object_owner, read_acl_request, readable_source,
-                               require_integrity_header, stored_headers, upload_body)
+from walrus.api.attributes import parts_count
+from walrus.api.common import (new_object_owner, part_number, read_acl_request,
+                               readable_source, require_integrity_header, stored_headers,
+                               upload_body)
 from walrus.api.lifecycle import expiration_headers
+from walrus.api.object_lock import bypass, lock_for_write
 from walrus.context import Ctx
 from walrus.store import MAX_SINGLE_PUT, NULL_VERSION, Object, ObjectContent, check_version_id
 
@@ -44,10 +47,14 @@ async def put_object(ctx: Ctx) -> web.Response:
     names.check_key(ctx.key)
     wanted = tags.from_header(ctx.headers.get(tags.HEADER))
     writer, new_acl = await new_object_owner(ctx)
+    lock = await lock_for_write(ctx, objectlock.requested(ctx.headers))
+    if lock != objectlock.NO_LOCK:
+        require_integrity_header(ctx, "Content-MD5 OR x-amz-checksum- HTTP header is required "
+                                      "for Put Object requests with Object Lock parameters")
     sealer = await encryption.sealer_for(ctx)
     body = await upload_body(ctx, MAX_SINGLE_PUT)
     obj = await ctx.store.put(ctx.bucket.name, ctx.key, body, writer,
-                              stored_headers(ctx.headers), new_acl, wanted, sealer)
+                              stored_headers(ctx.headers), new_acl, wanted, lock, sealer)
     return web.Response(status=200, headers={**write_headers(ctx, obj, checksum=True),
                                              **await expiration_headers(ctx, obj)})
 
@@ -63,6 +70,7 @@ async def copy_object(ctx: Ctx) -> web.Response:
         raise errors.InvalidArgument("Unknown tagging directive.",
                                      ArgumentName="x-amz-tagging-directive")
     wanted = tags.from_header(ctx.headers.get(tags.HEADER)) if tagging == "REPLACE" else None
+    lock = await lock_for_write(ctx, objectlock.requested(ctx.headers))  # not the source's
     source, source_version = await readable_source(ctx, with_tags=wanted is None)
     # Copying a given version onto its own key is how an old version is restored.
     same = source.bucket == ctx.bucket.name and source.key == ctx.key and source_version is None
@@ -81,7 +89,8 @@ async def copy_object(ctx: Ctx) -> web.Response:
     await ctx.store.check_room(ctx.bucket.owner_id, source.size)
     writer, new_acl = await new_object_owner(ctx)
     obj = await ctx.store.copy(source, ctx.bucket.name, ctx.key, writer, headers, new_acl,
-                               source.tags if wanted is None else wanted, source_key, sealer)
+                               source.tags if wanted is None else wanted, lock, source_key,
+                               sealer)
     body = s3xml.render("CopyObjectResult", {"LastModified": s3xml.iso8601(obj.last_modified),
                                              "ETag": f'"{obj.etag}"'})
     out = write_headers(ctx, obj)
@@ -103,6 +112,7 @@ def _read_headers(ctx: Ctx, obj: Object, count_tags: bool) -> dict:
             out[header] = ctx.query[param]
     if count_tags:
         out["x-amz-tagging-count"] = str(obj.tag_count)
+    out.update(objectlock.headers_of(obj.lock))
     return out
 
 
@@ -147,11 +157,16 @@ async def _respond(ctx: Ctx, content: ObjectContent | None,
     """GET (with the object's open content) or HEAD (None): conditions, range, headers."""
     obj = ctx.obj
     conditions.check(ctx.headers, obj.etag, obj.last_modified)
-    span = conditions.parse_range(ctx.headers.get("Range"), obj.size)
     # S3 counts the tags for those who may read them (GetObjectTagging's permission).
     count_tags = bool(obj.tag_count) and await access.allowed(
         ctx, ctx.bucket, "s3:GetObjectTagging", obj.key, obj.acl, acl.READ_ACP, obj)
     headers = _read_headers(ctx, obj, count_tags)
+    if "partNumber" in ctx.query:
+        span, count = await _part_span(ctx, obj)
+        if count is not None:
+            headers["x-amz-mp-parts-count"] = str(count)
+    else:
+        span = conditions.parse_range(ctx.headers.get("Range"), obj.size)
     headers.update(await expiration_headers(ctx, obj))
     headers.update(encryption.headers_of(obj.encryption))
     if span is None:
@@ -177,6 +192,23 @@ async def _respond(ctx: Ctx, content: ObjectContent | None,
     return response
 
 
+async def _part_span(ctx: Ctx, obj: Object) -> tuple[tuple[int, int], int | None]:
+    """GetObject/HeadObject `partNumber`: the bytes of that part of a multipart object
+    (from the parts its upload kept) and the part count; part 1 of any other object is
+    all of it. Range beside it is refused, as S3 does."""
+    if "Range" in ctx.headers:
+        raise errors.InvalidRequest("Cannot specify both Range header and partNumber query "
+                                    "parameter")
+    number = part_number(ctx)
+    count = parts_count(obj.etag)
+    parts = await ctx.store.object_parts(obj.id) if count is not None else []
+    sizes = [p.size for p in parts] or [obj.size]
+    if number > len(sizes):
+        raise errors.InvalidPartNumber()
+    first = sum(sizes[:number - 1])
+    return (first, first + sizes[number - 1] - 1), count if parts else None
+
+
 async def _send(request: web.Request, response: web.StreamResponse, content: ObjectContent,
                 offset: int, length: int) -> None:
     """The bytes, by sendfile(2) where the transport allows it (plain TCP), else in chunks."""
@@ -200,7 +232,10 @@ def _version_param(ctx: Ctx) -> str | None:
 
 
 async def delete_object(ctx: Ctx) -> web.Response:
-    [done] = await ctx.store.delete(ctx.bucket.name, [(ctx.key, _version_param(ctx))], ctx.who)
+    [done] = await ctx.store.delete(ctx.bucket.name, [(ctx.key, _version_param(ctx))], ctx.who,
+                                    bypass(ctx))
+    if done.refused:
+        raise errors.AccessDenied()  # Object Lock keeps this version
     headers = {}
     if done.delete_marker:
         headers["x-amz-delete-marker"] = "true"
@@ -258,8 +293,12 @@ async def delete_objects(ctx: Ctx) -> web.Response:
                                  "Message": "The specified version does not exist."})
                 continue
         results.append((key, version_id))
-    done = await ctx.store.delete(ctx.bucket.name, results, ctx.who)
-    body = {"Deleted": [] if quiet else [_deleted_entry(d) for d in done], "Error": failures}
+    done = await ctx.store.delete(ctx.bucket.name, results, ctx.who, bypass(ctx))
+    failures += [{"Key": d.key, "VersionId": d.version_id, "Code": "AccessDenied",
+                  "Message": "Access Denied because object protected by object lock."}
+                 for d in done if d.refused]
+    body = {"Deleted": [] if quiet else [_deleted_entry(d) for d in done if not d.refused],
+            "Error": failures}
     return s3xml.response("DeleteResult", body)
 
 

@@ -26,6 +26,19 @@ def server(walrus_home):
     srv.stop()
 
 
+@pytest.fixture(scope="module")
+def fast(tmp_path_factory):
+    """A Walrus of the module's own whose lifecycle "day" lasts one second, its worker
+    passing five times a second, to watch rules act."""
+    home = tmp_path_factory.mktemp("walrus-lifecycle")
+    pki.init_pki(home / "pki")
+    server = WalrusServer(home, lifecycle_day_seconds=1,
+                          lifecycle_interval_seconds=0.2).start()
+    server.push(1)
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def s3(server):
     return client_for(server, ALICE)

@@ -278,6 +278,25 @@ def test_another_accounts_form_needs_write_on_the_bucket(s3, server, bucket):
         == b"hello"
 
 
+def test_the_bucket_policy_decides_a_form_too(s3, server, bucket):
+    """A policy's Allow lets an anonymous form upload under a prefix (and nowhere else);
+    its Deny stops the owner's own signed form."""
+    url = f"{server.endpoint}/{bucket}"
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject",
+             "Resource": f"arn:aws:s3:::{bucket}/drop/*"},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+             "Resource": f"arn:aws:s3:::{bucket}/locked/*"}]}))
+    assert post(url, {"key": "drop/anon.txt"}).status_code == 204
+    assert error(post(url, {"key": "elsewhere.txt"}))[:2] == (403, "AccessDenied")
+    owner_url, fields = presigned(s3, bucket, "locked/mine.txt")
+    assert error(post(owner_url, fields))[:2] == (403, "AccessDenied")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])] == \
+        ["drop/anon.txt"]
+    s3.delete_bucket_policy(Bucket=bucket)
+
+
 def test_a_form_signed_in_the_request_headers(s3, server, bucket):
     """No browser does it, but a SigV4 header signature names the caller of an unsigned
     form, if it does not claim to hash the (multipart) payload."""

@@ -41,6 +41,8 @@ OPERATIONS = [
     "GetBucketPolicyStatus", "PutPublicAccessBlock", "GetPublicAccessBlock",
     "DeletePublicAccessBlock", "PutBucketOwnershipControls", "GetBucketOwnershipControls",
     "DeleteBucketOwnershipControls",
+    "PutObjectLockConfiguration", "GetObjectLockConfiguration", "PutObjectRetention",
+    "GetObjectRetention", "PutObjectLegalHold", "GetObjectLegalHold",
     "PutBucketEncryption", "GetBucketEncryption", "DeleteBucketEncryption",
 ]
 # Routes of walrus/dispatch.py's table no operation above reaches, each with the reason.

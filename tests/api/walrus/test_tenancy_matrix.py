@@ -39,6 +39,8 @@ SUB_QUERY = {"": "", "acl": "acl", "location": "location", "versioning": "versio
              "tagging": "tagging", "versions": "versions", "cors": "cors",
              "lifecycle": "lifecycle", "policy": "policy", "policyStatus": "policyStatus",
              "publicAccessBlock": "publicAccessBlock", "ownershipControls": "ownershipControls",
+             "object-lock": "object-lock",
+             "retention": "retention", "legal-hold": "legal-hold",
              "encryption": "encryption",
              "attributes": "attributes", **{sub: sub for sub in CONFIG_SUBS}}
 # Routes that are no cell, each with the reason.
@@ -82,6 +84,11 @@ BODIES = {
                                   b"</BlockPublicAcls></PublicAccessBlockConfiguration>",
     ("PUT", "ownershipControls"): b"<OwnershipControls><Rule><ObjectOwnership>ObjectWriter"
                                   b"</ObjectOwnership></Rule></OwnershipControls>",
+    ("PUT", "object-lock"): b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled"
+                            b"</ObjectLockEnabled></ObjectLockConfiguration>",
+    ("PUT", "retention"): b"<Retention><Mode>COMPLIANCE</Mode><RetainUntilDate>"
+                          b"2099-01-01T00:00:00Z</RetainUntilDate></Retention>",
+    ("PUT", "legal-hold"): b"<LegalHold><Status>ON</Status></LegalHold>",
 }
 # alice's own policy: it grants her account only, so it must open nothing to others
 ALICE_POLICY = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'

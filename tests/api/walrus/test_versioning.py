@@ -421,6 +421,8 @@ def test_bucket_with_only_versions_or_markers_is_not_empty(s3):
     with pytest.raises(ClientError) as e:
         s3.delete_bucket(Bucket=name)
     assert (code(e), status(e)) == ("BucketNotEmpty", 409)
+    assert e.value.response["Error"]["Message"].endswith(
+        "You must delete all versions in the bucket.")  # S3's words for a versioned bucket
     for v in s3.list_object_versions(Bucket=name)["Versions"]:
         s3.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"])
     with pytest.raises(ClientError) as e:  # the marker alone still counts
