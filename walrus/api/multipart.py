@@ -44,9 +44,7 @@ async def create_upload(ctx: Ctx) -> web.Response:
     upload = await ctx.store.create_upload(ctx.bucket.name, ctx.key, writer, headers,
                                            new_acl, wanted,
                                            sealer.encryption.to_json() if sealer else "")
-    answer = encryption.headers_of(upload.encryption)
-    if algorithm:
-        answer["x-amz-checksum-algorithm"] = algorithm.upper()
+    answer = {**(answer or {}), **encryption.headers_of(upload.encryption)}
     return s3xml.response("InitiateMultipartUploadResult", {
         "Bucket": upload.bucket, "Key": upload.key, "UploadId": upload.upload_id},
         headers=answer)
