@@ -1,14 +1,21 @@
-"""Walrus against moto_server and dd, in one run on the same disk.
+"""Walrus against moto_server, dd and the host's MD5 rate, in one run on the same disk.
 
-    .venv/bin/python bench/walrus.py [--big-gib 5] [--small 3000]
+    .venv/bin/python bench/walrus.py [--big-gib 5] [--small 3000] [--versions 100000]
 
 Measures 64 MiB PUT/GET throughput, 4 KiB PUT/GET requests per second and p99
 latency with 16 concurrent clients (an asyncio + aiohttp client in its own
 process, signing SigV4 with UNSIGNED-PAYLOAD; curl for the large transfers), `dd conv=fdatasync` for the
-disk's own write rate, and Walrus's peak RSS while a large object goes up and
-comes down; and listing a bucket of --listing keys (100 "directories"): the
-delimiter listing of the root, one directory, and every key in 1,000-key
-pages. Prints one table with ratios. Not a timed test.
+disk's own write rate, and this host's single-core MD5 rate (hashlib over
+--md5-mib MiB in memory, 1 MiB at a time): a PUT must compute its body's MD5
+(the ETag) in order, so that rate is the most one PUT can reach. The same
+64 MiB and 4 KiB PUTs are repeated on a versioned bucket (compared with the
+unversioned ones). ListObjectVersions over --versions versions
+(--versions-per-key of each key, made by real PUTs from 64 clients) is timed
+per 1,000-entry page against ListObjectsV2 per page over the same bucket.
+Walrus's peak RSS while a large object goes up and comes down; and listing a
+bucket of --listing keys (100 "directories"): the delimiter listing of the
+root, one directory, and every key in 1,000-key pages. Prints one table with
+ratios. Not a timed test. The host is shared: compare ratios from one run.
 
     .venv/bin/python bench/walrus.py --listing-only --listing 20000
 """
@@ -45,6 +52,7 @@ MIB = 1024 * 1024
 BIG = 64 * MIB
 SMALL = 4096
 CONCURRENCY = 16
+FILL_CONCURRENCY = 64
 
 
 def free_port() -> int:
@@ -141,7 +149,7 @@ def curl(method: str, url: str, upload: str | None = None, stdin=None,
     return float(done.stdout)
 
 
-def large(endpoint: str, bucket: str, source: Path, repeats: int = 3) -> tuple[float, float]:
+def large(endpoint: str, bucket: str, source: Path, repeats: int = 5) -> tuple[float, float]:
     put_rates, get_rates = [], []
     for i in range(repeats):
         url = f"{endpoint}/{bucket}/large-{i}"
@@ -263,9 +271,91 @@ async def listing(endpoint: str, bucket: str, count: int, repeats: int = 3) -> d
     return best
 
 
-async def make_bucket(endpoint: str, bucket: str) -> None:
+async def make_bucket(endpoint: str, bucket: str, versioned: bool = False) -> None:
     async with aiohttp.ClientSession() as session:
         await _request(session, "PUT", f"{endpoint}/{bucket}")
+        if versioned:
+            await _request(session, "PUT", f"{endpoint}/{bucket}?versioning",
+                           b"<VersioningConfiguration><Status>Enabled</Status>"
+                           b"</VersioningConfiguration>")
+
+
+async def fill_versions(endpoint: str, bucket: str, count: int, per_key: int) -> None:
+    """`count` versions, `per_key` of each key, by real PUTs from FILL_CONCURRENCY clients
+    (so their commits group); every key's versions are written in turn."""
+    puts = iter(range(count))
+    connector = aiohttp.TCPConnector(limit=FILL_CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker():
+            for i in puts:
+                key = f"v{(i % (count // per_key)):06d}"
+                await _request(session, "PUT", f"{endpoint}/{bucket}/{key}", b"x")
+        await asyncio.gather(*(worker() for _ in range(FILL_CONCURRENCY)))
+
+
+def _element(body: bytes, tag: str) -> str | None:
+    found = re.search(rb"<%s>([^<]*)</%s>" % (tag.encode(), tag.encode()), body)
+    return found[1].decode() if found else None
+
+
+async def walk_pages(endpoint: str, bucket: str, versions: bool) -> tuple[int, int, float]:
+    """Every entry of the bucket, 1,000 a page: (entries, pages, seconds). Pages are
+    read with a few regular expressions (the bench's keys need no unescaping), so the
+    time is Walrus's, not a client XML parser's, which would charge the larger
+    version entries twice."""
+    seen = pages = 0
+    params: dict = {}
+    async with aiohttp.ClientSession() as session:
+        started = time.perf_counter()
+        while True:
+            query = urlencode({"versions": ""} if versions else {"list-type": "2"}, safe="")
+            if params:
+                query += "&" + urlencode(params, quote_via=quote, safe="")
+            url = f"{endpoint}/{bucket}?{query}"
+            async with session.get(URL(url, encoded=True), headers=sign("GET", url)) as resp:
+                body = await resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"list {params}: {resp.status} {body[:300]!r}")
+            pages += 1
+            seen += sum(body.count(b"<%s>" % t) for t in (
+                (b"Version", b"DeleteMarker") if versions else (b"Contents",)))
+            if _element(body, "IsTruncated") != "true":
+                break
+            params = ({"key-marker": _element(body, "NextKeyMarker"),
+                       "version-id-marker": _element(body, "NextVersionIdMarker")}
+                      if versions else
+                      {"continuation-token": _element(body, "NextContinuationToken")})
+        return seen, pages, time.perf_counter() - started
+
+
+def version_listing(endpoint: str, count: int, per_key: int) -> dict:
+    """ms per 1,000-entry page: ListObjectVersions over `count` versions against
+    ListObjectsV2 over the same bucket's count/per_key current objects (best of 3)."""
+    asyncio.run(make_bucket(endpoint, "versions", versioned=True))
+    asyncio.run(fill_versions(endpoint, "versions", count, per_key))
+    best = {}
+    for _ in range(3):
+        for name, versions, expected in (("versions", True, count),
+                                         ("v2", False, count // per_key)):
+            seen, pages, seconds = asyncio.run(walk_pages(endpoint, "versions", versions))
+            assert seen == expected, (name, seen, expected)
+            best[name] = min(best.get(name, seconds * 1000 / pages), seconds * 1000 / pages)
+    return best
+
+
+def md5_rate(mib: int) -> float:
+    """This host's single-core MD5 rate (MiB/s, best of 3) over `mib` MiB in memory, fed
+    in 1 MiB pieces as a PUT's body is: the most one PUT can do, since its ETag is the
+    MD5 of every byte, in order."""
+    data = memoryview(os.urandom(mib * MIB))
+    best = 0.0
+    for _ in range(3):
+        md5 = hashlib.md5()
+        started = time.perf_counter()
+        for offset in range(0, len(data), MIB):
+            md5.update(data[offset:offset + MIB])
+        best = max(best, mib / (time.perf_counter() - started))
+    return best
 
 
 def dd_rate(directory: Path) -> tuple[float, float]:
@@ -314,6 +404,12 @@ def main() -> None:
                         help="keys in the listing bucket (0 to skip)")
     parser.add_argument("--listing-only", action="store_true",
                         help="measure only the listing (no transfers, no dd)")
+    parser.add_argument("--versions", type=int, default=100000,
+                        help="versions in the ListObjectVersions bucket (0 to skip)")
+    parser.add_argument("--versions-per-key", type=int, default=4,
+                        help="versions of each key in that bucket")
+    parser.add_argument("--md5-mib", type=int, default=256,
+                        help="MiB hashed to measure the host's single-core MD5 rate")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="walrus-bench-", dir=ROOT / "bench"))
     procs = []
@@ -330,18 +426,23 @@ def main() -> None:
         if args.listing_only:
             print_listing(lists, args.listing)
             return
+        md5 = md5_rate(args.md5_mib)
         source = work / "source.bin"
         source.write_bytes(os.urandom(BIG))
         rows = {}
-        for name, url in (("walrus", walrus_url), ("moto", moto_url)):
-            asyncio.run(make_bucket(url, "bench"))
-            put, get = large(url, "bench", source)
-            s = asyncio.run(small(url, "bench", args.small))
+        for name, url, versioned in (("walrus", walrus_url, False), ("moto", moto_url, False),
+                                     ("versioned", walrus_url, True)):
+            bucket = "bench-versioned" if versioned else "bench"
+            asyncio.run(make_bucket(url, bucket, versioned))
+            put, get = large(url, bucket, source)
+            s = asyncio.run(small(url, bucket, args.small))
             rows[name] = {"put64": put, "get64": get, "put4k": s["PUT"][0],
                           "put4k_p99": s["PUT"][1], "get4k": s["GET"][0],
                           "get4k_p99": s["GET"][1]}
         sse_rows = sse_large(walrus_url, "bench", source)
         dd_write, dd_read = dd_rate(work)
+        versions = (version_listing(walrus_url, args.versions, args.versions_per_key)
+                    if args.versions else None)
         base_rss = current_rss_mib(walrus_proc.pid)
         huge_seconds = huge_roundtrip(walrus_url, "bench", args.big_gib) if args.big_gib else 0.0
         peak = peak_rss_mib(walrus_proc.pid)
@@ -352,22 +453,35 @@ def main() -> None:
             proc.wait(10)
         shutil.rmtree(work, ignore_errors=True)
 
-    w, m = rows["walrus"], rows["moto"]
-    print(f"{'measure':34} {'walrus':>10} {'moto':>10} {'dd':>10}  ratio")
-    print(f"{'64 MiB PUT MiB/s':34} {w['put64']:10.0f} {m['put64']:10.0f} {dd_write:10.0f}  "
-          f"{w['put64'] / dd_write:.2f}x dd (target >= 0.60), {w['put64'] / m['put64']:.2f}x moto")
-    print(f"{'64 MiB GET MiB/s':34} {w['get64']:10.0f} {m['get64']:10.0f} {dd_read:10.0f}  "
-          f"{w['get64'] / m['get64']:.2f}x moto (target >= 1.5)")
+    w, m, v = rows["walrus"], rows["moto"], rows["versioned"]
+    print(f"{'measure':44} {'walrus':>10} {'moto':>10} {'dd':>10} {'md5':>10}  ratio")
+    print(f"{'64 MiB PUT MiB/s':44} {w['put64']:10.0f} {m['put64']:10.0f} {dd_write:10.0f} "
+          f"{md5:10.0f}  {w['put64'] / md5:.2f}x md5 (target >= 0.80), "
+          f"{w['put64'] / dd_write:.2f}x dd, {w['put64'] / m['put64']:.2f}x moto")
+    print(f"{'64 MiB GET MiB/s':44} {w['get64']:10.0f} {m['get64']:10.0f} {dd_read:10.0f} "
+          f"{'':>10}  {w['get64'] / m['get64']:.2f}x moto (target >= 1.5)")
     for op in ("put4k", "get4k"):
-        print(f"{op[:3].upper() + ' 4 KiB req/s (16 clients)':34} {w[op]:10.0f} {m[op]:10.0f} "
-              f"{'':>10}  {w[op] / m[op]:.2f}x moto (target >= 3)")
-        print(f"{op[:3].upper() + ' 4 KiB p99 ms':34} {w[op + '_p99']:10.1f} "
-              f"{m[op + '_p99']:10.1f} {'':>10}  target < 50 ms")
+        print(f"{op[:3].upper() + ' 4 KiB req/s (16 clients)':44} {w[op]:10.0f} {m[op]:10.0f} "
+              f"{'':>10} {'':>10}  {w[op] / m[op]:.2f}x moto (target >= 3)")
+        print(f"{op[:3].upper() + ' 4 KiB p99 ms':44} {w[op + '_p99']:10.1f} "
+              f"{m[op + '_p99']:10.1f} {'':>10} {'':>10}  target < 50 ms")
+    for op, label in (("put64", "64 MiB PUT MiB/s"), ("put4k", "PUT 4 KiB req/s (16 clients)")):
+        print(f"{'versioned ' + label:44} {v[op]:10.0f} {'':>10} {'':>10} {'':>10}  "
+              f"{v[op] / w[op]:.2f}x unversioned (target >= 0.90)")
+    print(f"{'versioned PUT 4 KiB p99 ms':44} {v['put4k_p99']:10.1f} {'':>10} {'':>10} "
+          f"{'':>10}  target < 50 ms")
+    if versions:
+        print(f"{f'ListObjectVersions ms/page ({args.versions} versions)':44} "
+              f"{versions['versions']:10.1f} {'':>10} {'':>10} {'':>10}  "
+              f"{versions['v2'] / versions['versions']:.2f}x ListObjectsV2's speed "
+              f"(target >= 1.0)")
+        print(f"{f'ListObjectsV2 ms/page, same bucket':44} {versions['v2']:10.1f}")
     if args.big_gib:
-        print(f"{f'{args.big_gib:g} GiB up+down: walrus RSS MiB':34} {base_rss:10.0f} -> "
+        print(f"{f'{args.big_gib:g} GiB up+down: walrus RSS MiB':44} {base_rss:10.0f} -> "
               f"{peak:.0f} peak ({huge_seconds:.0f} s)")
     print_sse(sse_rows, args.big_gib)
-    print("(dd: write with conv=fdatasync; its GET column is a cached read of that file)")
+    print("(dd: write with conv=fdatasync; its GET column is a cached read of that file;"
+          " md5: hashlib over in-memory data, one core)")
     print_listing(lists, args.listing)
 
 

@@ -12,6 +12,7 @@ from cloud_controller.bootstrap import database_path
 from cloud_controller.db import open_database
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.addresses import AddressService
+from cloud_controller.services.attachments import AttachmentService, VolumeAttacher
 from cloud_controller.services.cloud import Cloud
 from cloud_controller.services.clusters import ClusterMonitor, ClusterState
 from cloud_controller.services.images import ImageService
@@ -24,9 +25,11 @@ from cloud_controller.services.reconcile import Reconciler
 from cloud_controller.services.security_groups import SecurityGroupService
 from cloud_controller.services.storage import ObjectStore
 from cloud_controller.services.tags import TagService
+from cloud_controller.services.volumes import VolumeService
 from cloud_controller.services.vpcs import VpcService
 from cloud_controller.services.walrus_sync import WalrusSync
 from cluster_controller.client import ClusterClient
+from ebs.client import StorageClient
 from mallee.pki import SecretBox
 from mallee.rpc import add_rpc_routes, client_ssl_context, rpc_application, server_ssl_context
 from mallee.service import Site, request_id_middleware
@@ -61,6 +64,9 @@ async def open_cloud(settings: Settings) -> Cloud:
                                 security_groups=security_groups, addresses=addresses,
                                 clusters=clusters, launcher=launcher,
                                 network_changed=network_changed)
+    storage = StorageClient(settings.cloud.host, settings.sc.port, tls)
+    volumes = VolumeService(db, settings, clusters, tags, storage)
+    attachments = AttachmentService(db, volumes, VolumeAttacher(clusters, storage))
     network = NetworkViews(db, settings, clusters, instances=instances,
                            security_groups=security_groups, network_changed=network_changed)
 
@@ -70,10 +76,11 @@ async def open_cloud(settings: Settings) -> Cloud:
         db, launcher, clusters, settings.clc.resend_after_seconds,
         settings.clc.unknown_grace_seconds).reconcile)
     clusters.after_poll.append(addresses.sweep)
+    clusters.after_poll.append(attachments.sweep)
     clusters.after_poll.append(network.after_poll)
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
                  launcher, vpcs=vpcs, security_groups=security_groups, addresses=addresses,
-                 network=network)
+                 network=network, volumes=volumes, attachments=attachments)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -90,6 +97,8 @@ def create_app(settings: Settings) -> web.Application:
     async def lifecycle(app: web.Application):
         cloud = await open_cloud(settings)
         app[frontdoor.CLOUD] = cloud
+        await cloud.volumes.resume()  # what a CLC that stopped left half done
+        await cloud.attachments.resume()
         tasks = [asyncio.create_task(cloud.clusters.run()), asyncio.create_task(cloud.walrus.run())]
         yield
         for task in tasks:
@@ -97,6 +106,8 @@ def create_app(settings: Settings) -> web.Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await cloud.launcher.close()
+        await cloud.attachments.close()
+        await cloud.volumes.close()
         await cloud.network.close()
         await cloud.clusters.close()
         await cloud.walrus.client.close()

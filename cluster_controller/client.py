@@ -38,3 +38,13 @@ class ClusterClient(RpcClient):
     async def describe_network(self) -> dict:
         """The last view, the private addresses handed out, and each node's applied version."""
         return await self.call("describe_network", timeout=10)
+
+    async def attach_volume(self, instance_id: str, volume_id: str, device: str,
+                            connection: dict) -> dict:
+        """Plug an exported volume into the instance, on whichever node runs it."""
+        return await self.call("attach_volume", instance_id=instance_id, volume_id=volume_id,
+                               device=device, connection=connection, timeout=90)
+
+    async def detach_volume(self, instance_id: str, volume_id: str) -> dict:
+        return await self.call("detach_volume", instance_id=instance_id, volume_id=volume_id,
+                               timeout=120)

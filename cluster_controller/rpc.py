@@ -57,8 +57,19 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
         return await node_of(params["instance_id"]).client.get_console_output(
             params["instance_id"])
 
+    async def attach_volume(params: dict, caller: str) -> dict:
+        return await node_of(params["instance_id"]).client.attach_volume(
+            params["instance_id"], params["volume_id"], params.get("device", ""),
+            params["connection"])
+
+    async def detach_volume(params: dict, caller: str) -> dict:
+        return await node_of(params["instance_id"]).client.detach_volume(
+            params["instance_id"], params["volume_id"])
+
     return {
         "health": rpc.method(health, "clc", "admin"),
+        "attach_volume": rpc.method(attach_volume, "clc"),
+        "detach_volume": rpc.method(detach_volume, "clc"),
         "describe_resources": rpc.method(describe_resources, "clc", "admin"),
         "describe_instances": rpc.method(describe_instances, "clc", "admin"),
         "run_instances": rpc.method(run_instances, "clc"),

@@ -1,21 +1,52 @@
-"""The storage controller (SC). Volumes arrive with the EBS issue; for now it
-answers its health check over mutual TLS so the cloud's topology is complete."""
+"""The storage controller (SC): block volumes as sparse files exported over iSCSI by
+a tgtd it starts and watches (docs/ebs.md); RPC in ebs/rpc.py. This module only
+wires them together."""
 from __future__ import annotations
+
+import asyncio
 
 from aiohttp import web
 
+from ebs import rpc as sc_rpc
+from ebs.metadata import Metadata
+from ebs.tgt import Tgt
+from ebs.volumes import Volumes
 from mallee import rpc
+from mallee.files import private_dir
+from mallee.pki import SecretBox
 from mallee.service import Site
 from mallee.settings import Settings
+
+VOLUMES = web.AppKey("volumes", Volumes)
+TGTD_WATCH_SECONDS = 2.0
+
+
+def make_volumes(settings: Settings, meta: Metadata) -> Volumes:
+    sc = settings.sc
+    data = settings.data_dir("sc")
+    portal = f"{sc.iscsi_host or settings.cloud.host}:{sc.iscsi_port}"
+    tgt = Tgt(portal, sc.tgt_control_port, settings.log_dir / "tgtd.log", sc.target_prefix)
+    return Volumes(meta, tgt, data / "volumes", SecretBox(settings.pki_dir), sc.target_prefix)
 
 
 def create_app(settings: Settings) -> web.Application:
     app = rpc.rpc_application()
 
-    async def health(params: dict, caller: str) -> dict:
-        return {"status": "ok", "component": "sc", "volumes": 0}
+    async def lifecycle(app: web.Application):
+        data = private_dir(settings.data_dir("sc"))
+        meta = Metadata(data / "sc.db")
+        await meta.open()
+        volumes = make_volumes(settings, meta)
+        await volumes.start()
+        app[VOLUMES] = volumes
+        watch = asyncio.create_task(volumes.watch_tgtd(TGTD_WATCH_SECONDS))
+        yield
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
+        await meta.close()  # tgtd stays: guests keep their disks through an SC restart
 
-    rpc.add_rpc_routes(app, {"health": rpc.method(health, "clc", "cc", "admin")})
+    app.cleanup_ctx.append(lifecycle)
+    rpc.add_rpc_routes(app, sc_rpc.methods(lambda: app[VOLUMES]))
     return app
 
 

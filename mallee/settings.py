@@ -44,6 +44,8 @@ class ClcSettings:
     poll_seconds: float
     rate_limit_per_second: int
     max_instances_per_account: int
+    max_volumes_per_account: int
+    max_volume_gib_per_account: int
     clusters: tuple[str, ...]
     resend_after_seconds: float
     unknown_grace_seconds: float
@@ -93,7 +95,13 @@ class WalrusSettings:
 
 @dataclass(frozen=True)
 class ScSettings:
+    """The storage controller (docs/ebs.md): volumes as sparse files exported over
+    iSCSI by a tgtd it supervises."""
     port: int
+    iscsi_host: str          # the portal nodes connect to ("": the cloud's host)
+    iscsi_port: int
+    tgt_control_port: int    # tgtd's management socket (tgtadm -C); one tgtd per SC
+    target_prefix: str       # IQN prefix of the targets: PREFIX:vol-...
 
 
 @dataclass(frozen=True)

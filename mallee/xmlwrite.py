@@ -13,7 +13,10 @@ because xmltodict.unparse cost 0.4 ms per instance item, which made a
 """
 from __future__ import annotations
 
+import functools
+import math
 import re
+import time
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape, quoteattr
 
@@ -27,10 +30,24 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 REPLACEMENT = "\ufffd"
 
 
+@functools.lru_cache(maxsize=4096)
+def _second(whole: int) -> str:
+    """A listing's objects were often written within the same seconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+
+
 def iso8601(when: datetime | float | int) -> str:
     """UTC with milliseconds and a Z, as EC2 and S3 both write times."""
     if not isinstance(when, datetime):
-        when = datetime.fromtimestamp(when, timezone.utc)
+        # A timestamp, as datetime.fromtimestamp rounds it (to the microsecond, half
+        # to even), at a third of its cost: a 1,000-entry listing writes 1,000 times.
+        frac, whole = math.modf(when)
+        micros = round(frac * 1e6)
+        if micros >= 1_000_000:
+            whole, micros = whole + 1, micros - 1_000_000
+        elif micros < 0:
+            whole, micros = whole - 1, micros + 1_000_000
+        return f"{_second(int(whole))}.{micros // 1000:03d}Z"
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
@@ -46,10 +63,10 @@ def _text(value) -> str:
     return escape(_plain(value))
 
 
-class Mixed(list):
-    """(tag, value) pairs written in this order, whatever key holds them: elements of
-    different names interleaved (S3's ListVersionsResult: Version and DeleteMarker in
-    key order)."""
+class Raw(str):
+    """Whole elements already written (and escaped) by the caller, written as they are:
+    for the many same-shaped entries of a listing, where the general writer's per-child
+    work would be most of the response's cost."""
 
 
 class _Writer:
@@ -61,7 +78,9 @@ class _Writer:
         out = self.out
         if value is None:
             return
-        if isinstance(value, dict):
+        if type(value) is Raw:
+            out.append(value)
+        elif isinstance(value, dict):
             attrs = "".join(f" {k[1:]}={quoteattr(_plain(v))}"  # quoteattr escapes
                             for k, v in value.items() if k[:1] == "@" and v is not None)
             children = [(k, v) for k, v in value.items() if k[:1] not in ("@", "#")]
@@ -73,9 +92,6 @@ class _Writer:
             for key, child in children:
                 self.element(key, child)
             out.append(f"</{tag}>")
-        elif isinstance(value, Mixed):
-            for child_tag, child in value:
-                self.element(child_tag, child)
         elif isinstance(value, (list, tuple)):
             if not self.wrap_lists:
                 for child in value:

@@ -19,6 +19,7 @@ from mallee_cli import admin, image as image_cli, onehost
 from mallee_cli.admin import cmd_admin, cmd_init
 from mallee_cli.errors import CliError
 from mallee_cli.status import cmd_status
+from ebs.teardown import end_storage
 from node_controller import teardown
 from node_controller.network import outside
 
@@ -73,6 +74,8 @@ def cmd_down(settings: Settings, args) -> None:
     for component in reversed(onehost.COMPONENTS):
         if onehost.stop(settings, component):
             print(f"{component:7} stopped")
+    if end_storage(settings):
+        print("tgtd    stopped")
     ended = teardown.end_node(settings)
     if ended:
         print(f"ended {len(ended)} guest(s): {' '.join(ended)}")

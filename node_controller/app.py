@@ -17,8 +17,10 @@ from node_controller.instances import InstanceManager
 from node_controller.network import DataPlane, NetworkConfig
 from node_controller.network.service import NodeNetwork
 from node_controller.resources import Capacity, host_capacity
+from node_controller.volumes import Attachments
 
 MANAGER = web.AppKey("instances", InstanceManager)
+ATTACHMENTS = web.AppKey("attachments", Attachments)
 NETWORK = web.AppKey("network", NodeNetwork)
 
 
@@ -58,6 +60,7 @@ def create_app(settings: Settings) -> web.Application:
         await network.start(manager.network_ports())
         manager.finish_launches()  # after the data plane: they plug their taps
         app[MANAGER], app[NETWORK] = manager, network
+        app[ATTACHMENTS] = Attachments(manager, nc.name)
         # Learn now, not at the first launch, whether KVM works (the probe boots a guest).
         probe = asyncio.create_task(asyncio.to_thread(lambda: driver.host_info()))
         consoles = asyncio.create_task(manager.keep_consoles_bounded())
@@ -68,7 +71,8 @@ def create_app(settings: Settings) -> web.Application:
         await cache.close()
 
     app.cleanup_ctx.append(lifecycle)
-    rpc.add_rpc_routes(app, nc_rpc.methods(settings, lambda: (app[MANAGER], app[NETWORK])))
+    rpc.add_rpc_routes(app, nc_rpc.methods(settings, lambda: (app[MANAGER], app[NETWORK],
+                                                             app[ATTACHMENTS])))
     return app
 
 

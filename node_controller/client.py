@@ -33,3 +33,15 @@ class NodeClient(RpcClient):
         """Enforce the cluster's whole network view (docs/network.md); idempotent.
         {"version", "applied"}: applied is false when the node holds a newer one."""
         return await self.call("apply_network", view=view, timeout=60)
+
+    async def attach_volume(self, instance_id: str, volume_id: str, device: str,
+                            connection: dict) -> dict:
+        """Hot-plug a volume the SC exported to this node (connection: export_volume's
+        answer) into a running instance. Idempotent."""
+        return await self.call("attach_volume", instance_id=instance_id, volume_id=volume_id,
+                               device=device, connection=connection, timeout=60)
+
+    async def detach_volume(self, instance_id: str, volume_id: str) -> dict:
+        """Hot-unplug a volume; returns once the guest has let it go. Idempotent."""
+        return await self.call("detach_volume", instance_id=instance_id, volume_id=volume_id,
+                               timeout=90)

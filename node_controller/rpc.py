@@ -8,8 +8,9 @@ from mallee.settings import Settings
 from node_controller.instances import InstanceManager
 from node_controller.network.service import NodeNetwork
 from node_controller.resources import free_disk_gb
+from node_controller.volumes import Attachments
 
-Resources = Callable[[], tuple[InstanceManager, NodeNetwork]]
+Resources = Callable[[], tuple[InstanceManager, NodeNetwork, Attachments]]
 
 
 def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod]:
@@ -21,7 +22,7 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
         return {"status": "ok", "component": "nc", "node": nc.name}
 
     async def describe_resource(params: dict, caller: str) -> dict:
-        manager, network = resources()
+        manager, network, _ = resources()
         cap = manager.capacity
         # The list first, then free capacity with no await between: an instance
         # that lands while the list is made is already taken out of "free", so
@@ -51,6 +52,13 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
     async def get_console_output(params: dict, caller: str) -> dict:
         return resources()[0].console(params["instance_id"])
 
+    async def attach_volume(params: dict, caller: str) -> dict:
+        return await resources()[2].attach(params["instance_id"], params["volume_id"],
+                                           params.get("device", ""), params["connection"])
+
+    async def detach_volume(params: dict, caller: str) -> dict:
+        return await resources()[2].detach(params["instance_id"], params["volume_id"])
+
     return {
         "health": rpc.method(health, "cc", "admin"),
         "describe_resource": rpc.method(describe_resource, "cc", "admin"),
@@ -58,5 +66,7 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
         "apply_network": rpc.method(apply_network, "cc"),
         "terminate_instance": rpc.method(terminate_instance, "cc", "admin"),
         "reboot_instance": rpc.method(reboot_instance, "cc"),
+        "attach_volume": rpc.method(attach_volume, "cc"),
+        "detach_volume": rpc.method(detach_volume, "cc"),
         "get_console_output": rpc.method(get_console_output, "cc", "admin"),
     }

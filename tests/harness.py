@@ -31,6 +31,7 @@ from mallee.pki import init_pki
 from mallee.rpc import client_ssl_context
 from mallee.service import start_sites, stop_sites
 from mallee_cli.admin import write_user_eucarc
+from ebs.teardown import end_storage
 from node_controller import teardown
 from node_controller.network import outside
 
@@ -43,6 +44,15 @@ def available_components() -> tuple[str, ...]:
     return tuple(c for c, m in MODULES.items()
                  if importlib.util.find_spec(m) is not None
                  and hasattr(importlib.import_module(m), "sites"))
+
+
+def free_tgt_control_port() -> int:
+    """A tgtd control socket number (tgtd takes 0..32767) no tgtd on this host uses."""
+    import random
+    while True:
+        port = random.randrange(1000, 32768)
+        if not Path(f"/var/run/tgtd/socket.{port}").exists():
+            return port
 
 
 def free_port() -> int:
@@ -66,7 +76,8 @@ class Cloud:
         for state in self.nc_states:
             state.chmod(0o755)
         self.nc_state = self.nc_states[0]
-        ports = {k: free_port() for k in ("clc", "clc_rpc", "cc", "walrus", "walrus_rpc", "sc")}
+        ports = {k: free_port() for k in ("clc", "clc_rpc", "cc", "walrus", "walrus_rpc", "sc",
+                                          "iscsi")}
         nc_ports = [free_port() for _ in range(nodes)]
         ports["nc"] = nc_ports[0]
         base = {
@@ -88,6 +99,9 @@ class Cloud:
             "MALLEE_WALRUS_PORT": str(ports["walrus"]),
             "MALLEE_WALRUS_RPC_PORT": str(ports["walrus_rpc"]),
             "MALLEE_SC_PORT": str(ports["sc"]),
+            # Its own tgtd: a portal and a control socket of this cloud's own.
+            "MALLEE_SC_ISCSI_PORT": str(ports["iscsi"]),
+            "MALLEE_SC_TGT_CONTROL_PORT": str(free_tgt_control_port()),
         }
         base.update(env or {})
         if base["MALLEE_NC_DRIVER"] == "libvirt":  # an outside world of this cloud's own
@@ -136,8 +150,12 @@ class Cloud:
         if self.settings.nc.driver == "libvirt":
             outside.ensure_outside(self.settings.network)
         self._thread.start()
-        self.run(self._init())
-        self.run(self._start())
+        try:
+            self.run(self._init())
+            self.run(self._start())
+        except BaseException:
+            self.stop()  # what did start (a tgtd, a namespace) must not outlive the test
+            raise
         return self
 
     def stop(self) -> None:
@@ -149,6 +167,8 @@ class Cloud:
         self.run(stop_sites(self._runners))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+        if "sc" in self.components:
+            end_storage(self.settings)
         for settings in self.node_settings:
             teardown.end_node(settings)
         if self.settings.nc.driver == "libvirt":

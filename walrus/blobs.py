@@ -1,7 +1,11 @@
 """Object bytes on the filesystem: one immutable blob file per object or part.
 
 A blob is written under a fresh name and its data fdatasynced (a new file:
-fdatasync also writes the size, which reading the data needs); its directory
+fdatasync also writes the size, which reading the data needs). A large body is
+written on an IO thread while the loop receives the next chunks
+(walrus.pipeline), and fdatasynced every SYNC_EVERY bytes on that thread, so
+the disk works while the body arrives and the last fdatasync has only the
+tail left to wait for; its directory
 entry is made durable by the metadata transaction that first references it
 (`Database.write(..., sync_dirs=(blobs.directory(name),))` fsyncs each
 directory once per commit group, before BEGIN). Only then does a row point at
@@ -25,11 +29,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterable, BinaryIO, Callable, Iterable, TypeVar
 
+from walrus.ids import unique_hex
+from walrus.pipeline import Pipeline
+
 log = logging.getLogger(__name__)
 
 SMALL_BLOB = 1 << 20   # bodies up to this size are written in one call off the event loop
 SHARD_SECONDS = 0.25
 IO_THREADS = 32        # blob writes in flight: concurrent fdatasyncs share the journal's commits
+SYNC_EVERY = 8 << 20   # a large blob's data is flushed as it arrives, not all at the end
+IOV_MAX = 1024         # buffers one writev takes (Linux's UIO_MAXIOV)
 T = TypeVar("T")
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
@@ -58,7 +67,7 @@ class BlobStore:
     @staticmethod
     def new_name() -> str:
         shard = int(time.monotonic() / SHARD_SECONDS) % 256
-        return f"{shard:02x}{os.urandom(15).hex()}"
+        return f"{shard:02x}{unique_hex(30)}"
 
     def _create(self, name: str) -> int:
         try:
@@ -68,10 +77,15 @@ class BlobStore:
             return os.open(self.path(name), _FLAGS, 0o600)
 
     @staticmethod
-    def _write_all(fd: int, data) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+    def _write_all(fd: int, chunks: list[bytes]) -> None:
+        """Write chunks in order, many per system call (writev: no joining copy)."""
+        views = [memoryview(c) for c in chunks if c]
+        while views:
+            done = os.writev(fd, views[:IOV_MAX])
+            while views and done >= len(views[0]):
+                done -= len(views.pop(0))
+            if done:
+                views[0] = views[0][done:]
 
     def _make(self, name: str, fill: Callable[[int], T]) -> T:
         """Create blob `name`, let fill(fd) write it, make its data durable; nothing is
@@ -88,10 +102,7 @@ class BlobStore:
         return result
 
     def _write_small(self, name: str, chunks: list[bytes]) -> None:
-        def fill(fd: int) -> None:
-            for chunk in chunks:
-                self._write_all(fd, chunk)
-        self._make(name, fill)
+        self._make(name, lambda fd: self._write_all(fd, chunks))
 
     def _finish(self, fd: int) -> None:
         try:
@@ -107,32 +118,47 @@ class BlobStore:
         buffered: list[bytes] = []
         size = 0
         fd = -1
+
+        unsynced = 0
+
+        def append(batch: list[bytes]) -> None:
+            nonlocal fd, unsynced
+            if fd < 0:
+                fd = self._create(name)
+            self._write_all(fd, batch)
+            unsynced += sum(map(len, batch))
+            if unsynced >= SYNC_EVERY:
+                os.fdatasync(fd)
+                unsynced = 0
+        # Past SMALL_BLOB, written on an IO thread while the loop receives more.
+        writing = Pipeline(self._io, append)
+
+        def discard() -> None:
+            if fd >= 0:
+                os.close(fd)
+            self.delete(name)
         try:
             async for chunk in chunks:
                 size += len(chunk)
-                if fd < 0:
+                if size <= SMALL_BLOB:
                     buffered.append(chunk)
-                    if size <= SMALL_BLOB:
-                        continue
-                    fd = self._create(name)
+                    continue
+                if buffered:
                     for piece in buffered:
-                        self._write_all(fd, piece)
+                        await writing.feed(piece)
                     buffered = []
-                else:
-                    # Page-cache writes are fast; only the fdatasync waits on the disk.
-                    self._write_all(fd, chunk)
-            if fd < 0:
+                await writing.feed(chunk)
+            if not writing.started:
                 # Small body: create, write, fdatasync and close in one trip to a thread.
                 await self._settle(loop.run_in_executor(self._io, self._write_small, name, buffered),
                                    name)
-            else:
-                owned, fd = fd, -1
-                await self._settle(loop.run_in_executor(self._io, self._finish, owned), name)
+                return name, size
+            await writing.finish()
         except BaseException:
-            if fd >= 0:
-                os.close(fd)
-                self.delete(name)
+            writing.abandon(discard)  # once no write runs, so fd is not closed under it
             raise
+        owned, fd = fd, -1
+        await self._settle(loop.run_in_executor(self._io, self._finish, owned), name)
         return name, size
 
     async def _settle(self, work: asyncio.Future[T], name: str) -> T:

@@ -12,12 +12,18 @@ import base64
 import binascii
 import hashlib
 import hmac
+from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterable, AsyncIterator
 
 from aiohttp import web
 
 from walrus import checksums, errors, numbers
 from walrus.chunked import AwsChunkedDecoder, ChunkSigner
+from walrus.pipeline import Pipeline
+
+# Bodies being hashed at once beside the event loop (one thread each, in order).
+HASH_THREADS = 8
+_hashing = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="walrus-hash")
 
 
 def _content_md5(headers) -> bytes | None:
@@ -99,21 +105,31 @@ class RequestBody:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         algorithm = (self._header_checksum or (self._trailer_algorithm, ""))[0]
         hasher = checksums.new(algorithm) if algorithm else None
+        # The payload's SHA-256 only when the signature covers it (not UNSIGNED-PAYLOAD).
         sha256 = hashlib.sha256() if self._payload_sha256 else None
+        hashers = [h for h in (self.md5, hasher, sha256) if h is not None]
+
+        def update(chunks: list[bytes]) -> None:
+            for chunk in chunks:
+                for h in hashers:
+                    h.update(chunk)
+        # Hashed on a thread while the loop receives (and the blob store writes) the
+        # next chunks; only a body that never fills a batch is hashed on the loop.
+        hashing = Pipeline(_hashing, update)
         decoder = AwsChunkedDecoder(self._request.content, self._signer) if self.chunked else None
         source = decoder if decoder is not None else self._raw()
-        async for chunk in source:
-            self.size += len(chunk)
-            if self._max_size is not None and self.size > self._max_size:
-                raise errors.EntityTooLarge(MaxSizeAllowed=self._max_size)
-            if self.length is not None and self.size > self.length:
-                raise errors.InvalidRequest("The body is longer than its declared length.")
-            self.md5.update(chunk)
-            if hasher is not None:
-                hasher.update(chunk)
-            if sha256 is not None:
-                sha256.update(chunk)
-            yield chunk
+        try:
+            async for chunk in source:
+                self.size += len(chunk)
+                if self._max_size is not None and self.size > self._max_size:
+                    raise errors.EntityTooLarge(MaxSizeAllowed=self._max_size)
+                if self.length is not None and self.size > self.length:
+                    raise errors.InvalidRequest("The body is longer than its declared length.")
+                await hashing.feed(chunk)
+                yield chunk
+            await hashing.finish(inline=True)
+        finally:
+            hashing.abandon()
         self._verify_end(hasher, sha256, decoder)
 
     def _verify_end(self, hasher, sha256, decoder) -> None:

@@ -71,7 +71,8 @@ async def _walk(fetch: VersionFetch, prefix: str, delimiter: str, start_after: s
     else:
         start, inclusive, seq_below = prefix, True, None
     count, last_prefix = 0, None
-    batch = full = min(max_keys + 1, 1000)
+    # max_keys + 1: the row after a full page only tells whether it is truncated.
+    batch = full = min(max_keys, 1000) + 1
     while True:
         page = await fetch(start, inclusive, seq_below, batch)
         if not page:

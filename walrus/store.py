@@ -12,21 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import heapq
-import itertools
 import json
 import operator
 import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator, NamedTuple
 
 from mallee.faults import crash_point
 from walrus import checksums, errors, objectlock, sse
 from walrus.acl import Acl, Principal
 from walrus.blobs import BlobStore
 from walrus.db import Database
+from walrus.ids import unique_hex
 from walrus.objectlock import NO_LOCK, Lock
 from walrus.tags import Tags
 
@@ -78,6 +77,29 @@ class Object:
     is_latest: bool = True
     lock: Lock = NO_LOCK     # Object Lock retention and legal hold of this version
     encryption: str = ""     # how its blob is sealed (walrus/sse.py's Encryption), '': plain
+
+
+class Listed(NamedTuple):
+    """An object or version as a listing shows it: the columns it writes, read without
+    the metadata and ACL (JSON) an `Object` carries, which a 1,000-entry page would
+    otherwise decode and throw away."""
+    key: str
+    version_id: str
+    seq: int
+    etag: str
+    size: int
+    last_modified: float
+    owner_id: str
+    owner_name: str
+    is_marker: bool = False
+    is_latest: bool = True
+
+
+_LISTED = "key, version_id, seq, etag, size, last_modified, owner_id, owner_name"
+
+
+def _listed(row, is_latest: bool = True) -> Listed:
+    return Listed(*row[:8], bool(row[8]), is_latest)
 
 
 class ObjectContent:
@@ -175,7 +197,7 @@ def check_version_id(version_id: str) -> None:
 
 
 def _new_version_id(seq: int) -> str:
-    return f"{seq:012x}{uuid.uuid4().hex[:20]}"
+    return f"{seq:012x}{unique_hex(20)}"
 
 
 def seq_of_version_id(version_id: str) -> int | None:
@@ -241,7 +263,7 @@ def _upload(row) -> Upload:
 
 
 def _new_id() -> str:
-    return uuid.uuid4().hex
+    return unique_hex()
 
 
 def _read_tags(conn, table: str, column: str, owner: str) -> Tags:
@@ -249,9 +271,14 @@ def _read_tags(conn, table: str, column: str, owner: str) -> Tags:
         f"SELECT key, value FROM {table} WHERE {column}=? ORDER BY key", (owner,)))
 
 
-def _write_tags(conn, table: str, column: str, owner: str, tags: Tags) -> None:
-    """Replace the tags of `owner` (an object id or a bucket name) with `tags`."""
-    conn.execute(f"DELETE FROM {table} WHERE {column}=?", (owner,))
+def _write_tags(conn, table: str, column: str, owner: str, tags: Tags,
+                fresh: bool = False) -> None:
+    """Replace the tags of `owner` (an object id or a bucket name) with `tags`; a
+    `fresh` owner (a row id just made) has none to replace, and no tags cost nothing."""
+    if not fresh:
+        conn.execute(f"DELETE FROM {table} WHERE {column}=?", (owner,))
+    if not tags:
+        return
     conn.executemany(f"INSERT INTO {table} ({column}, key, value) VALUES (?,?,?)",
                      [(owner, k, v) for k, v in tags])
 
@@ -880,7 +907,7 @@ class Store:
                          (bucket, key, blob, size, etag, now, owner.account_id,
                           owner.account_name, json.dumps(headers), acl.to_json(), object_id,
                           version_id, seq, lock.mode, lock.until, lock.legal_hold, encryption))
-            _write_tags(conn, "object_tags", "object_id", object_id, tags)
+            _write_tags(conn, "object_tags", "object_id", object_id, tags, fresh=True)
             conn.executemany("INSERT INTO object_parts VALUES (?,?,?,?)",
                              [(object_id, p.number, p.size, p.checksum) for p in parts])
             made.update(version_id=version_id, seq=seq)
@@ -1015,13 +1042,13 @@ class Store:
         return results
 
     async def list_page(self, bucket: str, start: str, inclusive: bool, limit: int
-                        ) -> list[Object]:
+                        ) -> list[Listed]:
         """Current objects (no markers, no noncurrent versions) from `start`, by key."""
         op = ">=" if inclusive else ">"
         rows = await self.db.all(
-            f"SELECT * FROM objects WHERE bucket=? AND key {op} ? ORDER BY key LIMIT ?",
-            bucket, start, limit)
-        return [_object(r) for r in rows]
+            f"SELECT {_LISTED}, 0 FROM objects WHERE bucket=? AND key {op} ? ORDER BY key "
+            "LIMIT ?", bucket, start, limit)
+        return [_listed(r) for r in rows]
 
     async def version_seq(self, bucket: str, key: str, version_id: str) -> int | None:
         """Where version `version_id` of `key` stands (a ListObjectVersions marker)."""
@@ -1032,38 +1059,37 @@ class Store:
         return row[0] if row else seq_of_version_id(version_id)
 
     async def version_page(self, bucket: str, start: str, inclusive: bool,
-                           seq_below: int | None, limit: int) -> list[Object]:
+                           seq_below: int | None, limit: int) -> list[Listed]:
         """Every version (objects and markers) in (key, newest first) order: those of
         `start` older than `seq_below` if given, then those of the keys after `start`
-        (from `start` itself if `inclusive`). Two index range reads, merged: the first
-        `limit` rows of the merge of two sorted runs of `limit` rows are exact."""
+        (from `start` itself if `inclusive`): the current objects' and the versions'
+        index range reads, merged by sqlite as it reads them."""
         def read(conn):
-            out: list[Object] = []
+            out: list[Listed] = []
             if seq_below is not None:
                 rows = conn.execute(
-                    "SELECT *, 0 AS is_marker FROM objects WHERE bucket=? AND key=? AND seq<?",
+                    f"SELECT {_LISTED}, 0 FROM objects WHERE bucket=? AND key=? AND seq<?",
                     (bucket, start, seq_below)).fetchall()
                 rows += conn.execute(
-                    "SELECT * FROM versions WHERE bucket=? AND key=? AND seq<? "
-                    "ORDER BY seq DESC LIMIT ?", (bucket, start, seq_below, limit)).fetchall()
-                out = [_object(r, is_latest=False) for r in rows[:limit]]
+                    f"SELECT {_LISTED}, is_marker FROM versions WHERE bucket=? AND key=? AND "
+                    "seq<? ORDER BY seq DESC LIMIT ?", (bucket, start, seq_below, limit)
+                ).fetchall()
+                out = [_listed(r, is_latest=False) for r in rows[:limit]]
                 op = ">"
             else:
                 op = ">=" if inclusive else ">"
             want = limit - len(out)
             if want <= 0:
                 return out
-            current = conn.execute(
-                f"SELECT *, 0 AS is_marker FROM objects WHERE bucket=? AND key {op} ? "
-                "ORDER BY key LIMIT ?", (bucket, start, want)).fetchall()
-            older = conn.execute(
-                f"SELECT * FROM versions WHERE bucket=? AND key {op} ? "
-                "ORDER BY key, seq DESC LIMIT ?", (bucket, start, want)).fetchall()
-            merged = heapq.merge(current, older, key=lambda r: (r["key"], -r["seq"]))
+            # One merge of the two index walks in sqlite, reading `want` rows in all.
+            rows = conn.execute(
+                f"SELECT {_LISTED}, 0 FROM objects WHERE bucket=?1 AND key {op} ?2 UNION ALL "
+                f"SELECT {_LISTED}, is_marker FROM versions WHERE bucket=?1 AND key {op} ?2 "
+                "ORDER BY key, seq DESC LIMIT ?3", (bucket, start, want)).fetchall()
             last_key = None
-            for row in itertools.islice(merged, want):
-                out.append(_object(row, is_latest=row["key"] != last_key))
-                last_key = row["key"]
+            for row in rows:
+                out.append(_listed(row, is_latest=row[0] != last_key))
+                last_key = row[0]
             return out
         return await self.db.read(read)
 

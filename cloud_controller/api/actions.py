@@ -4,8 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from cloud_controller.api import (account, addresses, images, instance_types, instances, keypairs,
-                                  network_interfaces, security_groups, tags, vpcs, zones)
+from cloud_controller.api import (account, addresses, attachments, images, instance_types,
+                                  instances, keypairs,
+                                  network_interfaces, security_groups, tags, volumes, vpcs,
+                                  zones)
 from cloud_controller.api.render import aws_query_renderer
 
 
@@ -106,6 +108,18 @@ ACTIONS: dict[str, Action] = {
                                 addresses.DescribeAddressesRequest),
     "DescribeAddressesAttribute": Action(addresses.describe_addresses_attribute,
                                          addresses.DescribeAddressesAttributeRequest),
+    "CreateVolume": Action(volumes.create_volume, volumes.CreateVolumeRequest),
+    "DescribeVolumes": Action(volumes.describe_volumes, volumes.DescribeVolumesRequest),
+    "DeleteVolume": Action(volumes.delete_volume, volumes.VolumeIdRequest),
+    "AttachVolume": Action(attachments.attach_volume, attachments.AttachVolumeRequest),
+    "DetachVolume": Action(attachments.detach_volume, attachments.DetachVolumeRequest),
+    "DescribeVolumeStatus": Action(volumes.describe_volume_status,
+                                   volumes.DescribeVolumesRequest),
+    "DescribeVolumeAttribute": Action(volumes.describe_volume_attribute,
+                                      volumes.DescribeVolumeAttributeRequest),
+    "ModifyVolume": Action(volumes.modify_volume, volumes.ModifyVolumeRequest),
+    "DescribeVolumesModifications": Action(volumes.describe_volumes_modifications,
+                                           volumes.DescribeVolumesRequest),
     "GetCallerIdentity": Action(account.get_caller_identity, account.EmptyRequest, render=_sts),
     "GetUser": Action(account.get_user, account.GetUserRequest, render=_iam),
 }

@@ -208,7 +208,15 @@ def group_set(groups: list[dict]) -> list[dict]:
     return [{"groupId": g["id"], "groupName": g["name"]} for g in groups]
 
 
-def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, str]) -> dict:
+def block_devices(attachments: list) -> list[dict]:
+    """An instance's attached volumes as EC2's blockDeviceMapping."""
+    return [{"deviceName": a["device"], "ebs": {
+        "volumeId": a["volume_id"], "status": a["state"], "attachTime": iso8601(a["attached_at"]),
+        "deleteOnTermination": bool(a["delete_on_termination"])}} for a in attachments]
+
+
+def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, str],
+                  attachments: list = ()) -> dict:
     groups = group_set(groups)
     vmtype = ctx.cloud.settings.vmtype(row["instance_type"])
     region = ctx.cloud.settings.cloud.region
@@ -233,7 +241,7 @@ def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, 
         else [interface_item(row, groups, region)],
         "groupSet": groups, "stateReason": reason, "architecture": "x86_64",
         "rootDeviceType": "instance-store", "rootDeviceName": "/dev/sda1",
-        "blockDeviceMapping": [], "virtualizationType":
+        "blockDeviceMapping": block_devices(attachments), "virtualizationType":
             "paravirtual" if row["kernel_id"] else "hvm",
         "clientToken": row["client_token"] or "", "tagSet": tag_list(tags),
         "hypervisor": "xen", "ebsOptimized": False, "enaSupport": False,
@@ -247,7 +255,9 @@ async def _items(ctx: RequestContext, rows) -> list[tuple[object, dict]]:
     ids = [r["id"] for r in rows]
     groups = await ctx.cloud.instances.groups_of(ids)
     tags = await ctx.cloud.tags.of(ids)
-    return [(r, instance_item(ctx, r, groups[r["id"]], tags[r["id"]])) for r in rows]
+    attached = await ctx.cloud.attachments.of_instances(ids)
+    return [(r, instance_item(ctx, r, groups[r["id"]], tags[r["id"]], attached[r["id"]]))
+            for r in rows]
 
 
 def _reservations(ctx: RequestContext, items) -> list[dict]:
@@ -460,12 +470,14 @@ async def describe_instance_attribute(ctx: RequestContext,
         "userData": lambda: value(base64.b64encode(row["user_data"]).decode()
                                   if row["user_data"] is not None else None),
         "rootDeviceName": lambda: value("/dev/sda1"),
-        "blockDeviceMapping": lambda: [],
         "productCodes": lambda: [],
         "sriovNetSupport": lambda: {},  # EC2: no value where SR-IOV is not enabled
         "enclaveOptions": lambda: {"enabled": False},
         **{name: (lambda v=v: value(v)) for name, v in FIXED.items()},
     }
+    if req.attribute == "blockDeviceMapping":
+        attached = await ctx.cloud.attachments.of_instances([row["id"]])
+        simple["blockDeviceMapping"] = lambda: block_devices(attached[row["id"]])
     if req.attribute == "groupSet":
         groups = (await service.groups_of([row["id"]]))[row["id"]]
         return {"instanceId": row["id"], "groupSet": group_set(groups)}

@@ -9,7 +9,7 @@ from cloud_controller.db.chunks import rows_in
 TABLES = {"key-pair": "key_pairs", "image": "images", "instance": "instances",
           "security-group": "security_groups", "security-group-rule": "security_group_rules",
           "vpc": "vpcs", "subnet": "subnets", "elastic-ip": "addresses",
-          "network-interface": "network_interfaces"}
+          "network-interface": "network_interfaces", "volume": "volumes"}
 
 
 class TagRepository:

@@ -14,6 +14,8 @@ from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.security_groups import SecurityGroupService
 from cloud_controller.services.tags import TagService
+from cloud_controller.services.attachments import AttachmentService
+from cloud_controller.services.volumes import VolumeService
 from cloud_controller.services.vpcs import VpcService
 from cloud_controller.services.walrus_sync import WalrusSync
 from mallee.settings import Settings
@@ -36,3 +38,6 @@ class Cloud:
     security_groups: SecurityGroupService
     addresses: AddressService
     network: NetworkViews
+    # EBS
+    volumes: VolumeService
+    attachments: AttachmentService

@@ -3,13 +3,13 @@ instance's life (run, terminate, reboot, console). Every call is idempotent
 on the instance id, so the reconciler may repeat any of them."""
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
 
 from cloud_controller.db.instances import InstanceRepository
 from cloud_controller.services import lifecycle
+from cloud_controller.services.background import Background
 from cloud_controller.services.images import split_location
 from cloud_controller.services.network_view import metadata_options
 from mallee import errors
@@ -29,12 +29,7 @@ class Launcher:
         self.system_credential = system_credential  # async () -> Credential
         self.instances = InstanceRepository(db)
         self.images = images  # ImageService: where each image's bundle is
-        self._tasks: set[asyncio.Task] = set()
-
-    def _spawn(self, coro) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.background = Background()
 
     def _cluster(self, name: str):
         return next(c for c in self.clusters.clusters if c.ref.name == name)
@@ -91,7 +86,7 @@ class Launcher:
                 "public-ipv4": row["public_ip"], "public-hostname": public}
 
     def launch(self, cluster, instance_ids: list[str]) -> None:
-        self._spawn(self.send(cluster.ref.name, instance_ids))
+        self.background.spawn(self.send(cluster.ref.name, instance_ids))
 
     async def send(self, cluster_name: str, instance_ids: list[str]) -> None:
         rows = [await self.instances.get(i) for i in instance_ids]
@@ -113,7 +108,7 @@ class Launcher:
                     reason=("Server.InsufficientInstanceCapacity", result.get("error", "")))
 
     def terminate(self, instance_ids: list[str]) -> None:
-        self._spawn(self.send_terminate(instance_ids))
+        self.background.spawn(self.send_terminate(instance_ids))
 
     async def send_terminate(self, instance_ids: list[str]) -> None:
         by_cluster: dict[str, list[str]] = {}
@@ -146,5 +141,4 @@ class Launcher:
         return answer["timestamp"], answer["output"]
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        await self.background.close()

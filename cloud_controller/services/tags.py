@@ -34,6 +34,7 @@ KINDS: dict[str, ResourceKind] = {
     "subnet": ResourceKind("subnet", "subnet", errors.InvalidSubnetIDNotFound),
     "eipalloc": ResourceKind("eipalloc", "elastic-ip", errors.InvalidAllocationIDNotFound),
     "eni": ResourceKind("eni", "network-interface", errors.InvalidNetworkInterfaceIDNotFound),
+    "vol": ResourceKind("vol", "volume", errors.InvalidVolumeNotFound),
 }
 
 _ID = re.compile(r"^([a-z]+)-[0-9a-f]{8,17}$")

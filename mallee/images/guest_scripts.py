@@ -8,9 +8,14 @@ still boots with a kernel and ramdisk alone.
 GUEST_INIT is the guest itself: DHCP on eth0, metadata (IMDSv2 token first,
 then v1), the key pair's public key for root, dropbear on port 22, the
 console markers tests wait for, user data that starts with `#!` run in the
-background, then it waits for the ACPI power button and powers off. Every network step is bounded by `timeout`
+background, hot-plugged disks reported as they come and go, then it waits for the
+ACPI power button and powers off. Every network step is bounded by `timeout`
 (busybox wget -T crashes on Debian 12) so a guest without networking prints
 its marker within a few seconds.
+
+VOLUME_TOOL is /usr/bin/mallee-volume, for user data that writes or checks a
+volume by its id. GUEST_FILES lists what both the initramfs and the root disk
+hold besides busybox.
 """
 
 STAGE1_INIT = r"""#!/bin/busybox sh
@@ -106,11 +111,58 @@ case "$user_data" in
     '#!'*) chmod +x /run/user-data && (/run/user-data; echo "user-data: exit $?") & ;;
 esac
 
+# Volumes: say on the console where each hot-plugged disk lands, with its serial
+# (the volume id), and when it goes, so the user sees the guest's own device name.
+(known=$(ls /sys/block | grep '^vd')
+while :; do
+    now=$(ls /sys/block | grep '^vd')
+    for disk in $now; do
+        case " $(echo $known) " in *" $disk "*) ;; *)
+            echo "disk: $disk $(cat /sys/block/$disk/serial 2>/dev/null)" ;; esac
+    done
+    for disk in $known; do
+        case " $(echo $now) " in *" $disk "*) ;; *) echo "disk gone: $disk" ;; esac
+    done
+    known=$now
+    sleep 1
+done) &
+
 # PID 1 adopts the orphans busybox timeout leaves behind; their SIGCHLD can
 # interrupt the blocking open, so retry until a reader reports a press.
 until read -r _ < /run/power; do :; done 2>/dev/null
 echo MALLEE-TEST-POWEROFF
 poweroff -f
+"""
+
+VOLUME_TOOL = r"""#!/bin/busybox sh
+# mallee-volume write|check VOLUME-ID [MIB [AT]]: find the disk whose serial is the
+# volume id without its dash (vol0123..., as EC2 shows it; waiting up to 5 minutes
+# for it to be attached), then write MIB MiB (16 by default) of random bytes at
+# AT MiB (0) and print their MD5 once the disk has them, or print the MD5 of the
+# MIB MiB at AT. For user data: the console shows what the disk holds.
+op=$1 volume=$2 mib=${3:-16} at=${4:-0}
+serial=$(echo "$volume" | sed 's/^vol-/vol/' | cut -c1-20)
+device="" tries=0
+while [ -z "$device" ] && [ $tries -lt 300 ]; do
+    for disk in /sys/block/vd*; do
+        [ "$(cat $disk/serial 2>/dev/null)" = "$serial" ] && device=/dev/${disk##*/}
+    done
+    [ -n "$device" ] || { sleep 1; tries=$((tries + 1)); }
+done
+[ -n "$device" ] || { echo "volume $volume: not attached"; exit 1; }
+where="${device#/dev/}: $mib MiB at $at MiB"
+case "$op" in
+    write)
+        head -c $((mib * 1048576)) /dev/urandom > /run/volume-pattern
+        dd if=/run/volume-pattern of=$device bs=1M seek=$at conv=fsync,notrunc 2>/dev/null \
+            || { echo "volume $volume on $where: write failed"; exit 1; }
+        sum=$(md5sum < /run/volume-pattern) ; rm -f /run/volume-pattern
+        echo "volume $volume on $where: wrote md5 ${sum%% *}" ;;
+    check)
+        sum=$(dd if=$device bs=1M skip=$at count=$mib 2>/dev/null | md5sum)
+        echo "volume $volume on $where: md5 ${sum%% *}" ;;
+    *) echo "usage: mallee-volume write|check VOLUME-ID [MIB [AT]]"; exit 2 ;;
+esac
 """
 
 UDHCPC_SCRIPT = r"""#!/bin/busybox sh
@@ -125,3 +177,11 @@ case "$1" in
 esac
 exit 0
 """
+
+
+# (path, contents, mode) of the guest's own programs, in the initramfs and on the root disk.
+GUEST_FILES = (
+    ("sbin/mallee-init", GUEST_INIT, 0o755),
+    ("usr/bin/mallee-volume", VOLUME_TOOL, 0o755),
+    ("usr/share/udhcpc/default.script", UDHCPC_SCRIPT, 0o755),
+)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from mallee.images import cpio
-from mallee.images.guest_scripts import GUEST_INIT, STAGE1_INIT, UDHCPC_SCRIPT
+from mallee.images.guest_scripts import GUEST_FILES, STAGE1_INIT
 from mallee.images.hostkernel import host_kernel, kernel_version, module_name, modules_in_load_order, read_module
 from mallee.images.sshserver import parent_dirs, ssh_server_files
 
@@ -72,8 +72,7 @@ def _initramfs(version: str) -> bytes:
         cpio.char_device("dev/console", 5, 1),  # the kernel opens it for /init's stdio
         cpio.regular("bin/busybox", BUSYBOX.read_bytes(), 0o755),
         cpio.regular("init", STAGE1_INIT.encode(), 0o755),
-        cpio.regular("sbin/mallee-init", GUEST_INIT.encode(), 0o755),
-        cpio.regular("usr/share/udhcpc/default.script", UDHCPC_SCRIPT.encode(), 0o755),
+        *(cpio.regular(path, text.encode(), mode) for path, text, mode in GUEST_FILES),
         cpio.regular("etc/mallee/modules", "".join(f"{module_name(m)}\n" for m in modules).encode()),
     ]
     entries += [cpio.regular(f"lib/modules/{module_name(m)}.ko", read_module(m)) for m in modules]
@@ -86,8 +85,8 @@ def _rootfs() -> bytes:
         for directory in _GUEST_DIRS:
             (tree / directory).mkdir(parents=True)
         _write(tree / "bin/busybox", BUSYBOX.read_bytes(), 0o755)
-        _write(tree / "sbin/mallee-init", GUEST_INIT.encode(), 0o755)
-        _write(tree / "usr/share/udhcpc/default.script", UDHCPC_SCRIPT.encode(), 0o755)
+        for path, text, mode in GUEST_FILES:
+            _write(tree / path, text.encode(), mode)
         _write(tree / "etc/mallee-release", b"mallee-test root disk\n", 0o644)
         for path, data, mode in ssh_server_files():
             (tree / path).parent.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,11 @@ from node_controller.hypervisor.domain import (
     DirectKernelBoot,
     DomainSpec,
     FileDisk,
+    IscsiDisk,
     TapInterface,
     UserInterface,
     domain_xml,
+    volume_serial,
 )
 from node_controller.hypervisor.fake import BOOT_MARKER, FakeDriver
 from node_controller.hypervisor.protocol import (
@@ -35,11 +37,13 @@ __all__ = [
     "FakeDriver",
     "FileDisk",
     "HostInfo",
+    "IscsiDisk",
     "Hypervisor",
     "HypervisorError",
     "InvalidDomainState",
     "TapInterface",
     "UserInterface",
     "domain_xml",
+    "volume_serial",
     "read_console_tail",
 ]

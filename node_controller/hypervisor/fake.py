@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from node_controller.hypervisor.domain import DomainSpec
+from node_controller.hypervisor.domain import DomainSpec, IscsiDisk
 from node_controller.hypervisor.protocol import (
     DomainExists,
     DomainNotFound,
@@ -42,6 +42,7 @@ class FakeDriver:
         self._console_lines = console_lines
         self._honours_acpi = honours_acpi  # False: a guest that ignores the power button
         self._domains: dict[str, _FakeDomain] = {}
+        self.secrets: dict[str, str] = {}  # libvirt's secrets: usage -> value
         self._lock = threading.Lock()
 
     def host_info(self) -> HostInfo:
@@ -129,6 +130,30 @@ class FakeDriver:
     def domain_owner(self, name: str) -> str | None:
         with self._lock:
             return self._get(name).spec.owner
+
+    def attach_disk(self, name: str, disk: IscsiDisk, password: str) -> None:
+        with self._lock:
+            domain = self._get(name)
+            if disk.serial not in {getattr(d, "serial", None) for d in domain.spec.disks}:
+                domain.spec = replace(domain.spec, disks=domain.spec.disks + (disk,))
+            self.secrets[disk.secret_usage] = password
+
+    def detach_disk(self, name: str, serial: str, timeout: float = 60.0) -> None:
+        with self._lock:
+            domain = self._domains.get(name)
+            if domain is None:
+                return
+            for disk in domain.spec.disks:
+                if isinstance(disk, IscsiDisk) and disk.serial == serial:
+                    self.secrets.pop(disk.secret_usage, None)
+            domain.spec = replace(domain.spec, disks=tuple(
+                d for d in domain.spec.disks if getattr(d, "serial", None) != serial))
+
+    def disks(self, name: str) -> dict[str, str]:
+        with self._lock:
+            domain = self._domains.get(name)
+            return {d.serial: d.target_dev for d in domain.spec.disks if d.serial} \
+                if domain else {}
 
     def _get(self, name: str) -> _FakeDomain:
         try:

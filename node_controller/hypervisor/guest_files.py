@@ -27,7 +27,7 @@ def make_guest_dir(path: Path) -> Path:
 
 
 def guest_paths(spec: DomainSpec) -> list[Path]:
-    paths = [disk.path for disk in spec.disks]
+    paths = [disk.path for disk in spec.disks if hasattr(disk, "path")]  # iSCSI: no file
     if spec.boot is not None:
         paths += [spec.boot.kernel] + ([spec.boot.initrd] if spec.boot.initrd else [])
     if spec.console_path is not None:

@@ -10,11 +10,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 
 import libvirt
 
-from node_controller.hypervisor.domain import DomainSpec, DomainType, domain_xml, owner_from_xml
+from node_controller.hypervisor.domain import (
+    DomainSpec,
+    DomainType,
+    IscsiDisk,
+    disk_xml,
+    domain_xml,
+    owner_from_xml,
+    disks_in,
+)
 from node_controller.hypervisor.guest_files import check_reachable, guest_paths
 from node_controller.hypervisor.kvm_probe import probe_domain_type
 from node_controller.hypervisor.protocol import (
@@ -168,7 +178,10 @@ class LibvirtDriver:
         with contextlib.suppress(DomainNotFound), _translated(name):
             if not domain.isPersistent():
                 return  # already undefined, still running as a transient domain
+            usages = _secret_usages(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
             _with_flags(lambda: domain.undefineFlags(_UNDEFINE_FLAGS), domain.undefine)()
+        for usage in usages:  # its volumes' CHAP secrets were its alone
+            self._drop_secret(usage)
 
     def reboot(self, name: str, hard: bool = False) -> None:
         domain = self._lookup(name)
@@ -179,6 +192,87 @@ class LibvirtDriver:
                 domain.reset(0)
             else:
                 _with_flags(lambda: domain.reboot(libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN), domain.reboot)()
+
+    # -- volumes ---------------------------------------------------------------
+
+    def attach_disk(self, name: str, disk: IscsiDisk, password: str) -> None:
+        domain = self._lookup(name)
+        self._set_secret(disk.secret_usage, password)
+        if disk.serial in self.disks(name):
+            return
+        with _translated(name):
+            flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+            if domain.isActive():
+                flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+            try:
+                domain.attachDeviceFlags(disk_xml(disk), flags)
+            except libvirt.libvirtError:
+                self._drop_secret(disk.secret_usage)
+                raise
+
+    def detach_disk(self, name: str, serial: str, timeout: float = 60.0) -> None:
+        domain = self._lookup_or_none(name)
+        if domain is None:
+            return
+        with _translated(name):
+            live = domain.XMLDesc(0) if domain.isActive() else None
+            config = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) \
+                if domain.isPersistent() else None
+        usage = None
+        for xml, flag in ((live, libvirt.VIR_DOMAIN_AFFECT_LIVE),
+                          (config, libvirt.VIR_DOMAIN_AFFECT_CONFIG)):
+            element = _disk_by_serial(xml, serial) if xml else None
+            if element is None:
+                continue
+            secret = element.find("auth/secret")
+            usage = secret.get("usage") if secret is not None else usage
+            with _translated(name):
+                domain.detachDeviceFlags(ET.tostring(element, encoding="unicode"), flag)
+        # The call returns when the guest was asked; the disk is gone when the guest
+        # (ACPI hot-unplug) has let it go.
+        deadline = time.monotonic() + timeout
+        while live is not None and serial in self.disks(name):
+            if time.monotonic() > deadline:
+                raise HypervisorError(f"domain {name!r} did not release disk {serial} "
+                                      f"within {timeout:.0f} s")
+            time.sleep(0.2)
+        if usage:
+            self._drop_secret(usage)
+
+    def disks(self, name: str) -> dict[str, str]:
+        domain = self._lookup_or_none(name)
+        if domain is None:
+            return {}
+        with contextlib.suppress(DomainNotFound), _translated(name):
+            return disks_in(domain.XMLDesc(0))
+        return {}
+
+    def _set_secret(self, usage: str, password: str) -> None:
+        """The iSCSI CHAP secret `usage`, private (libvirt never shows its value)."""
+        with _translated(usage):
+            try:
+                secret = self.conn.secretLookupByUsage(libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, usage)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_SECRET:
+                    raise
+                root = ET.Element("secret", ephemeral="no", private="yes")
+                ET.SubElement(ET.SubElement(root, "usage", type="iscsi"), "target").text = usage
+                secret = self.conn.secretDefineXML(ET.tostring(root, encoding="unicode"))
+            secret.setValue(password.encode())
+
+    def _drop_secret(self, usage: str) -> None:
+        with contextlib.suppress(libvirt.libvirtError):
+            self.conn.secretLookupByUsage(libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, usage).undefine()
+
+    def secret_usages(self, prefix: str) -> list[str]:
+        """Usage names of the iSCSI secrets starting with `prefix` (leftover checks)."""
+        found = []
+        with _translated("*"):
+            for secret in self.conn.listAllSecrets(0):
+                if secret.usageType() == libvirt.VIR_SECRET_USAGE_TYPE_ISCSI and \
+                        secret.usageID().startswith(prefix):
+                    found.append(secret.usageID())
+        return found
 
     # -- inspection ------------------------------------------------------------
 
@@ -235,6 +329,18 @@ class LibvirtDriver:
             memory_mb=max_mem_kib // 1024,
             persistent=bool(domain.isPersistent()),
         )
+
+
+def _secret_usages(xml: str) -> list[str]:
+    return [el.get("usage") for el in ET.fromstring(xml).findall("devices/disk/auth/secret")
+            if el.get("usage")]
+
+
+def _disk_by_serial(xml: str, serial: str) -> ET.Element | None:
+    for disk in ET.fromstring(xml).findall("devices/disk"):
+        if disk.findtext("serial") == serial:
+            return disk
+    return None
 
 
 @contextlib.contextmanager

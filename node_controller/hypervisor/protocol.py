@@ -18,7 +18,7 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from node_controller.hypervisor.domain import DomainSpec
+from node_controller.hypervisor.domain import DomainSpec, IscsiDisk
 
 
 class DomainState(enum.StrEnum):
@@ -97,3 +97,19 @@ class Hypervisor(Protocol):
 
     def domain_owner(self, name: str) -> str | None:
         """The DomainSpec.owner it was defined with (None: not recorded)."""
+
+    def attach_disk(self, name: str, disk: IscsiDisk, password: str) -> None:
+        """Hot-plug a volume into a running domain, and into its definition (so it
+        stays through a reboot and an NC restart); the CHAP password goes into the
+        libvirt secret `disk.secret_usage`. Attaching a disk already there (same
+        serial) does nothing."""
+
+    def detach_disk(self, name: str, serial: str, timeout: float = 60.0) -> None:
+        """Hot-unplug the disk with this serial, from the live domain and its
+        definition, and remove its secret; returns once the guest has let it go
+        (the device is gone from the live domain), or raises HypervisorError after
+        `timeout`. Detaching a disk that is not there does nothing."""
+
+    def disks(self, name: str) -> dict[str, str]:
+        """The domain's disks now (its live devices when running), serial -> target
+        device; {} for a domain that does not exist."""

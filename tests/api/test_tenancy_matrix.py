@@ -79,6 +79,7 @@ NOT_FOUND = {
     "acl": {"InvalidNetworkAclID.NotFound"},
     "dopt": {"InvalidDhcpOptionID.NotFound"},
     "eni": {"InvalidNetworkInterfaceID.NotFound"},
+    "volume": {"InvalidVolume.NotFound"},
     "user": {"NoSuchEntity"},
     "manifest": {"InvalidManifest"},  # another's bundle cannot be read, so it is not a manifest
 }
@@ -87,7 +88,8 @@ NOT_FOUND = {
 # it may not see into (DescribeImages Owners=<owner>): nothing of the owner's
 # may show, and the owner's view may not change.
 EXPECT_SUCCESS = {"name", "account"}
-TAGGABLE = ("instance", "image", "keypair", "group", "rule", "address", "vpc", "subnet", "eni")
+TAGGABLE = ("instance", "image", "keypair", "group", "rule", "address", "vpc", "subnet", "eni",
+            "volume")
 
 # botocore member name -> the kind of resource it names.
 KIND_OF = {
@@ -104,6 +106,7 @@ KIND_OF = {
     "VpcId": "vpc", "VpcIds": "vpc", "SubnetId": "subnet", "SubnetIds": "subnet",
     "RouteTableIds": "route_table", "InternetGatewayIds": "igw", "NetworkAclIds": "acl",
     "DhcpOptionsIds": "dopt", "NetworkInterfaceId": "eni", "NetworkInterfaceIds": "eni",
+    "VolumeId": "volume", "VolumeIds": "volume",
     "UserName": "user", "ImageLocation": "manifest",
     "Owners": "account", "ExecutableUsers": "account",
     "Resources": "taggable",  # one cell per taggable kind
@@ -135,6 +138,12 @@ NOT_A_RESOURCE = {
     # Account ids, not resources: sharing one's own image with the owner, or naming
     # the owner's account as a group's owner, gives the other nothing of the owner's.
     "UserIds", "UserGroups", "SourceSecurityGroupOwnerId",
+    # A volume's figures and zone (cloud-wide); SnapshotId names no resource yet
+    # (there are no snapshots: InvalidSnapshot.NotFound for every id).
+    "AvailabilityZone", "AvailabilityZoneId", "Size", "VolumeType", "Iops", "Throughput",
+    "Encrypted", "MultiAttachEnabled", "SnapshotId",
+    # Where a volume goes in an instance: a device name, not a resource.
+    "Device", "EbsCardIndex",
 }
 # Cells where AWS answers success for a name the caller does not have, and so
 # may Mallee, provided the owner's resource is untouched (the view check):
@@ -217,12 +226,22 @@ TEMPLATES = {
     "DisassociateAddress": lambda r: {"AssociationId": r.association},
     "ReleaseAddress": lambda r: {"AllocationId": r.free_alloc},
     "DescribeAddresses": lambda r: {"AllocationIds": [r.free_alloc]},
+    "DescribeVolumes": lambda r: {"VolumeIds": [r.volume]},
+    "DeleteVolume": lambda r: {"VolumeId": r.volume},
+    "DescribeVolumeStatus": lambda r: {"VolumeIds": [r.volume]},
+    "DescribeVolumeAttribute": lambda r: {"VolumeId": r.volume, "Attribute": "autoEnableIO"},
+    "ModifyVolume": lambda r: {"VolumeId": r.volume, "Size": 2},
+    "DescribeVolumesModifications": lambda r: {"VolumeIds": [r.volume]},
+    "AttachVolume": lambda r: {"VolumeId": r.volume, "InstanceId": r.instance,
+                               "Device": "/dev/sdf"},
+    "DetachVolume": lambda r: {"VolumeId": r.volume},
     "GetCallerIdentity": lambda r: {},
     "GetUser": lambda r: {"UserName": r.user_name},
 }
 # Actions in ACTIONS with no template, each with the reason it is not a cell.
 EXEMPT: dict[str, str] = {
-    # (none today: every action is generated)
+    "CreateVolume": "names nothing another account owns (its one reference, SnapshotId, "
+                    "has no snapshots to name yet); its volume is the caller's own",
 }
 
 
@@ -256,6 +275,7 @@ class Resources:
     acl: str = ""
     dopt: str = ""
     eni: str = ""
+    volume: str = ""
     user_name: str = ""
     secret: str = ""
     account_id: str = ""
@@ -276,7 +296,7 @@ class Resources:
             "address": self.alloc, "public_ip": self.public_ip,
             "association": self.association, "vpc": self.vpc, "subnet": self.subnet,
             "route_table": self.route_table, "igw": self.igw, "acl": self.acl,
-            "dopt": self.dopt, "eni": self.eni,
+            "dopt": self.dopt, "eni": self.eni, "volume": self.volume,
             "user": self.user_name, "manifest": self.manifest, "account": self.account_id,
         }[kind]
         return value
@@ -291,7 +311,7 @@ class Resources:
                   self.egress_rule, self.image, self.image_name, self.instance, self.private_ip,
                   self.alloc, self.public_ip, self.association, self.free_alloc, self.free_ip,
                   self.vpc, self.subnet, self.route_table, self.igw, self.acl, self.dopt,
-                  self.eni, self.user_name, self.secret}
+                  self.eni, self.volume, self.user_name, self.secret}
         return {v for v in values if v}
 
 
@@ -347,8 +367,12 @@ def make_resources(cloud, credential, tag: str, public_image: str, workdir) -> R
     r.free_alloc, r.free_ip = second["AllocationId"], second["PublicIp"]
     r.association = ec2.associate_address(AllocationId=r.alloc,
                                           InstanceId=r.instance)["AssociationId"]
+    r.volume = ec2.create_volume(AvailabilityZone=ec2.describe_availability_zones()[
+        "AvailabilityZones"][0]["ZoneName"], Size=1)["VolumeId"]
+    ec2.get_waiter("volume_available").wait(VolumeIds=[r.volume],
+                                            WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     ec2.create_tags(Resources=[r.instance, r.image, r.key_id, r.group, r.ingress_rule,
-                               r.alloc, r.vpc, r.subnet, r.eni],
+                               r.alloc, r.vpc, r.subnet, r.eni, r.volume],
                     Tags=[{"Key": "tm-secret", "Value": r.secret}])
     r.user_name = f"tm-{tag}-user"
     cloud.run(cloud.admin_client.user_create(credential.account_name, r.user_name))
@@ -363,7 +387,7 @@ def _state(ec2, instance_id: str) -> str:
 def taggable_id(r: Resources, kind: str) -> str:
     return {"instance": r.instance, "image": r.image, "keypair": r.key_id, "group": r.group,
             "rule": r.ingress_rule, "address": r.alloc, "vpc": r.vpc, "subnet": r.subnet,
-            "eni": r.eni}[kind]
+            "eni": r.eni, "volume": r.volume}[kind]
 
 
 # ---- the cells ----------------------------------------------------------------
@@ -493,6 +517,8 @@ def view(cloud, r: Resources) -> dict:
         "tags": clean(ec2.describe_tags()),
         "vpcs": clean(ec2.describe_vpcs()),
         "interfaces": clean(ec2.describe_network_interfaces()),
+        "volumes": clean(ec2.describe_volumes()),
+        "volume_modifications": clean(ec2.describe_volumes_modifications()),
     }
 
 

@@ -26,6 +26,7 @@ from tests.reporting import write_summary
 pytestmark = pytest.mark.clients
 
 CONFIG = Path(__file__).parent / "terraform" / "main.tf"
+PROVIDER_CONFIG = Path(__file__).parent / "terraform" / "provider.tf"  # every config's
 PROVIDER = "registry.terraform.io/hashicorp/aws"
 VERSION = "5.100.0"
 MIRRORS = ("/opt/tf-plugins", "/usr/share/terraform/plugins",
@@ -46,6 +47,13 @@ def mirror() -> Path | None:
 
 @pytest.fixture(scope="module")
 def terraform(tmp_path_factory):
+    return workdir(tmp_path_factory, CONFIG)
+
+
+def workdir(tmp_path_factory, config: Path):
+    """(terraform binary, a work dir holding `config` as main.tf and the shared
+    provider.tf, its environment): the offline provider mirror, no AWS or TF
+    settings of the host's."""
     binary, plugins = shutil.which("terraform"), mirror()
     if binary is None or plugins is None:
         pytest.skip("terraform or its hashicorp/aws mirror is not installed "
@@ -61,7 +69,8 @@ def terraform(tmp_path_factory):
   }}
 }}
 """)
-    shutil.copy(CONFIG, work / "main.tf")
+    shutil.copy(config, work / "main.tf")
+    shutil.copy(PROVIDER_CONFIG, work / "provider.tf")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_"))}
     env.update(TF_CLI_CONFIG_FILE=str(work / "cli.tfrc"), TF_IN_AUTOMATION="1",
                TF_INPUT="0", CHECKPOINT_DISABLE="1", TF_LOG="debug",

@@ -24,7 +24,7 @@ def _obj(key: str, size: int) -> Object:
 def test_listing_with_contents_and_common_prefixes():
     body = {"Name": "b", "Prefix": "", "KeyCount": 3, "MaxKeys": 1000, "Delimiter": "/",
             "IsTruncated": "false",
-            "Contents": [object_entry(_obj(k, n), lambda s: s, with_owner=True)
+            "Contents": [object_entry(_obj(k, n), lambda s: s, owners={})
                          for k, n in (("a & b", 1), ("c<d", 22))],
             "CommonPrefixes": [{"Prefix": "dir/"}]}
     doc = _read(s3xml.render("ListBucketResult", body))["ListBucketResult"]

@@ -2,15 +2,17 @@
 GetBucketLocation, ListObjects (v1 and v2), ListObjectVersions, bucket ACLs."""
 from __future__ import annotations
 
+from xml.sax.saxutils import escape
+
 from aiohttp import web
 
-from mallee.xmlwrite import Mixed
+from mallee.xmlwrite import Raw
 from walrus import acl, errors, listing, names, s3xml
 from walrus.api import access, public_access
 from walrus.api.common import int_param, key_encoder, owner, read_acl_request
 from walrus.api.object_lock import ENABLE_HEADER
 from walrus.context import Ctx
-from walrus.store import Bucket, check_version_id
+from walrus.store import Bucket, Listed, check_version_id
 
 
 async def list_buckets(ctx: Ctx) -> web.Response:
@@ -70,12 +72,39 @@ async def get_location(ctx: Ctx) -> web.Response:
     return web.Response(body=body, content_type="application/xml")
 
 
-def object_entry(obj, enc, with_owner: bool) -> dict:
-    entry = {"Key": enc(obj.key), "LastModified": s3xml.iso8601(obj.last_modified),
-             "ETag": f'"{obj.etag}"', "Size": obj.size, "StorageClass": "STANDARD"}
-    if with_owner:
-        entry["Owner"] = owner(obj.owner_id, obj.owner_name)
-    return entry
+# Listing entries are written as markup directly (mallee.xmlwrite.Raw): a 1,000-entry
+# page through the general writer spent most of its time there. ETags are hex and
+# version ids hex or `null`, so only keys and owners need escaping.
+def _owner_xml(o: Listed, owners: dict) -> str:
+    """<Owner> of `o`, written once per owner a page (`owners` remembers them)."""
+    xml = owners.get((o.owner_id, o.owner_name))
+    if xml is None:
+        xml = owners[(o.owner_id, o.owner_name)] = (
+            f"<Owner><ID>{escape(o.owner_id)}</ID>"
+            f"<DisplayName>{escape(o.owner_name)}</DisplayName></Owner>")
+    return xml
+
+
+def _object_tail(o: Listed) -> str:
+    return (f'<ETag>"{o.etag}"</ETag><Size>{o.size}</Size>'
+            "<StorageClass>STANDARD</StorageClass>")
+
+
+def object_entry(o: Listed, enc, owners: dict | None) -> Raw:
+    """ListObjects(V2)'s <Contents>, with <Owner> unless `owners` is None."""
+    return Raw(f"<Contents><Key>{escape(enc(o.key))}</Key>"
+               f"<LastModified>{s3xml.iso8601(o.last_modified)}</LastModified>"
+               f"{_object_tail(o)}{'' if owners is None else _owner_xml(o, owners)}</Contents>")
+
+
+def version_entry(o: Listed, enc, owners: dict) -> Raw:
+    """ListObjectVersions' <Version> or <DeleteMarker>."""
+    head = (f"<Key>{escape(enc(o.key))}</Key><VersionId>{o.version_id}</VersionId>"
+            f"<IsLatest>{'true' if o.is_latest else 'false'}</IsLatest>"
+            f"<LastModified>{s3xml.iso8601(o.last_modified)}</LastModified>")
+    if o.is_marker:
+        return Raw(f"<DeleteMarker>{head}{_owner_xml(o, owners)}</DeleteMarker>")
+    return Raw(f"<Version>{head}{_object_tail(o)}{_owner_xml(o, owners)}</Version>")
 
 
 async def list_objects(ctx: Ctx) -> web.Response:
@@ -119,7 +148,8 @@ async def list_objects(ctx: Ctx) -> web.Response:
             body["NextContinuationToken"] = listing.encode_token(found.next_marker)
         else:
             body["NextMarker"] = enc(found.next_marker)
-    body["Contents"] = [object_entry(o, enc, with_owner) for o in found.contents]
+    owners = {} if with_owner else None
+    body["Contents"] = [object_entry(o, enc, owners) for o in found.contents]
     body["CommonPrefixes"] = [{"Prefix": enc(p)} for p in found.common_prefixes]
     return s3xml.response("ListBucketResult", body)
 
@@ -166,18 +196,8 @@ async def list_object_versions(ctx: Ctx) -> web.Response:
             body["NextVersionIdMarker"] = found.next_version_id
     # Versions and markers interleaved in listing order, as S3 writes them (minio-go
     # reads them back in document order).
-    entries = Mixed()
-    for o in found.contents:
-        entry = {"Key": enc(o.key), "VersionId": o.version_id,
-                 "IsLatest": "true" if o.is_latest else "false",
-                 "LastModified": s3xml.iso8601(o.last_modified)}
-        if o.is_marker:
-            entries.append(("DeleteMarker", {**entry, "Owner": owner(o.owner_id, o.owner_name)}))
-        else:
-            entries.append(("Version", {**entry, "ETag": f'"{o.etag}"', "Size": o.size,
-                                        "StorageClass": "STANDARD",
-                                        "Owner": owner(o.owner_id, o.owner_name)}))
-    body["Versions"] = entries
+    owners: dict = {}
+    body["Versions"] = [version_entry(o, enc, owners) for o in found.contents]
     body["CommonPrefixes"] = [{"Prefix": enc(p)} for p in found.common_prefixes]
     return s3xml.response("ListVersionsResult", body)
 

@@ -1,35 +1,10 @@
-# The stack of issue 12's Tests section, as a new user writes it.
-terraform {
-  required_providers {
-    aws = { source = "hashicorp/aws", version = "5.100.0" }
-  }
-}
-variable "ec2_endpoint" {}
-variable "s3_endpoint" {}
-variable "region" {}
-variable "access_key" {}
-variable "secret_key" {}
+# The stack of issue 12's Tests section, as a new user writes it (the provider:
+# provider.tf).
 variable "public_key" {}
 variable "bucket" {}
 variable "image_name" { default = "mallee-test" }
 variable "image_owner" {}
 variable "marker" {}
-
-provider "aws" {
-  region                      = var.region
-  access_key                  = var.access_key
-  secret_key                  = var.secret_key
-  s3_use_path_style           = true
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-  endpoints {
-    ec2 = var.ec2_endpoint
-    sts = var.ec2_endpoint
-    iam = var.ec2_endpoint
-    s3  = var.s3_endpoint
-  }
-}
 
 data "aws_availability_zones" "zones" { state = "available" }
 data "aws_vpc" "default" { default = true }

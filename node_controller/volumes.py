@@ -1,0 +1,69 @@
+"""Volumes attached to this node's instances: the SC has exported each to this
+node's initiator (mallee/iscsi.py); the NC only plugs the LUN into the guest as a
+libvirt iSCSI disk and unplugs it. Like the rest of the NC it keeps no record of
+its own: the domain's definition holds the disks, libvirt the CHAP secrets, and
+both go with the domain when the instance ends."""
+from __future__ import annotations
+
+import re
+
+from mallee import errors
+from mallee.iscsi import node_initiator
+from node_controller.hypervisor import IscsiDisk, volume_serial
+from node_controller.instances import InstanceManager
+
+_DEVICE = re.compile(r"^/dev/(?:sd|xvd|vd|hd)([a-z]{1,2})\d*$")
+_FIRST_VOLUME_DEV = "vdd"  # vda root, vdb ephemeral, vdc swap
+
+
+class Attachments:
+    def __init__(self, manager: InstanceManager, node_name: str):
+        self.manager = manager
+        self.initiator = node_initiator(node_name)
+
+    async def attach(self, instance_id: str, volume_id: str, device: str,
+                     connection: dict) -> dict:
+        """Plug an exported volume into a running instance (hot: no reboot); asking
+        again for the same volume does nothing."""
+        self.manager._get(instance_id)
+        disks = await self.manager._call(self.manager.driver.disks, instance_id)
+        serial = volume_serial(volume_id)
+        disk = IscsiDisk(
+            host=connection["host"], port=int(connection["port"]), iqn=connection["iqn"],
+            lun=int(connection["lun"]), initiator=self.initiator,
+            chap_user=connection["chap_user"], secret_usage=f"mallee-{volume_id}-{instance_id}",
+            serial=serial, target_dev=disks.get(serial) or _target_dev(device, disks.values()))
+        try:
+            await self.manager._call_on(instance_id, self.manager.driver.attach_disk,
+                                        instance_id, disk, connection["chap_password"])
+        except Exception as exc:  # noqa: BLE001 - the guest keeps running; say why
+            raise errors.IncorrectState(f"{volume_id} could not be attached to "
+                                        f"{instance_id}: {str(exc).splitlines()[0][:300]}")
+        return {"instance_id": instance_id, "volume_id": volume_id, "serial": serial,
+                "target_dev": disk.target_dev}
+
+    async def detach(self, instance_id: str, volume_id: str) -> dict:
+        """Unplug a volume, once the guest has let it go; an instance or volume
+        that is not here is fine (already done)."""
+        await self.manager._call_on(instance_id, self.manager.driver.detach_disk,
+                                    instance_id, volume_serial(volume_id))
+        return {"instance_id": instance_id, "volume_id": volume_id}
+
+    async def attached(self, instance_id: str) -> list[str]:
+        """Serials of the volumes in an instance now."""
+        disks = await self.manager._call(self.manager.driver.disks, instance_id)
+        return sorted(s for s in disks if s.startswith("vol"))
+
+
+def _target_dev(device: str, taken) -> str:
+    """The libvirt target for the device name the user gave (/dev/sdf -> vdf), or
+    the next free one if that is taken; the guest names disks in PCI order anyway."""
+    taken = set(taken)
+    match = _DEVICE.match(device or "")
+    wanted = f"vd{match[1]}" if match else None
+    if wanted and wanted not in taken and wanted >= _FIRST_VOLUME_DEV:
+        return wanted
+    for letter in "defghijklmnopqrstuvwxyz":
+        if f"vd{letter}" not in taken:
+            return f"vd{letter}"
+    raise errors.AttachmentLimitExceeded("No free device left on this instance.")
