@@ -137,12 +137,13 @@ async def _request(session, method, url, data=None, headers=None) -> bytes | int
         return resp.status
 
 
-def curl(method: str, url: str, upload: str | None = None, stdin=None) -> float:
+def curl(method: str, url: str, upload: str | None = None, stdin=None,
+         headers: dict | None = None) -> float:
     """One transfer with curl (a C client, so the client is not the bottleneck); seconds."""
     args = ["curl", "-sS", "-f", "-o", "/dev/null", "-w", "%{time_total}", "-X", method]
     if upload:
         args += ["-T", upload]
-    for name, value in sign(method, url).items():
+    for name, value in {**sign(method, url), **(headers or {})}.items():
         args += ["-H", f"{name}: {value}"]
     done = subprocess.run(args + [url], capture_output=True, text=True, stdin=stdin, check=True)
     return float(done.stdout)
@@ -155,6 +156,38 @@ def large(endpoint: str, bucket: str, source: Path, repeats: int = 5) -> tuple[f
         put_rates.append(BIG / MIB / curl("PUT", url, str(source)))
         get_rates.append(BIG / MIB / curl("GET", url))
     return sorted(put_rates)[repeats // 2], sorted(get_rates)[repeats // 2]
+
+
+SSE_S3 = {"x-amz-server-side-encryption": "AES256"}
+
+
+def sse_large(endpoint: str, bucket: str, source: Path, repeats: int = 5) -> dict:
+    """64 MiB PUT and GET, SSE-S3 (x-amz-server-side-encryption: AES256) and plain in
+    turns, so both meet the same disk and page cache; medians in MiB/s."""
+    rates: dict[str, list[float]] = {"put": [], "get": [], "sse_put": [], "sse_get": []}
+    for i in range(repeats):
+        for kind, extra in (("", None), ("sse_", SSE_S3)):
+            url = f"{endpoint}/{bucket}/{kind}large-{i}"
+            rates[kind + "put"].append(BIG / MIB / curl("PUT", url, str(source), headers=extra))
+            rates[kind + "get"].append(BIG / MIB / curl("GET", url))
+    return {k: sorted(v)[repeats // 2] for k, v in rates.items()}
+
+
+def sse_huge(endpoint: str, bucket: str, gib: float, pid: int) -> dict:
+    """The memory-flatness round trip again with SSE-S3: its seconds and Walrus's peak
+    RSS since start (so at least the plain round trip's peak)."""
+    seconds = huge_roundtrip(endpoint, bucket, gib, SSE_S3, key="huge-sse") if gib else 0.0
+    return {"huge_seconds": seconds, "huge_peak": peak_rss_mib(pid)}
+
+
+def print_sse(r: dict, gib: float) -> None:
+    for op in ("put", "get"):
+        print(f"{f'64 MiB {op.upper()} SSE-S3 MiB/s':34} {r['sse_' + op]:10.0f} "
+              f"{f'plain {r[op]:.0f}':>21}  {r['sse_' + op] / r[op]:.2f}x plain "
+              f"(target >= 0.75)")
+    if gib:
+        print(f"{f'{gib:g} GiB SSE-S3 up+down: peak RSS MiB':34} {r['huge_peak']:10.0f} "
+              f"({r['huge_seconds']:.0f} s)")
 
 
 async def small(endpoint: str, bucket: str, count: int) -> dict:
@@ -351,12 +384,13 @@ def current_rss_mib(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+) kB", text)[1]) / 1024
 
 
-def huge_roundtrip(endpoint: str, bucket: str, gib: float) -> float:
+def huge_roundtrip(endpoint: str, bucket: str, gib: float, headers: dict | None = None,
+                   key: str = "huge") -> float:
     """Stream `gib` GiB of zeros up (chunked, from a pipe) and back down."""
     size = int(gib * 1024 * MIB)
-    url = f"{endpoint}/{bucket}/huge"
+    url = f"{endpoint}/{bucket}/{key}"
     zeros = subprocess.Popen(["head", "-c", str(size), "/dev/zero"], stdout=subprocess.PIPE)
-    seconds = curl("PUT", url, "-", stdin=zeros.stdout)
+    seconds = curl("PUT", url, "-", stdin=zeros.stdout, headers=headers)
     zeros.wait()
     return seconds + curl("GET", url)
 
@@ -405,12 +439,14 @@ def main() -> None:
             rows[name] = {"put64": put, "get64": get, "put4k": s["PUT"][0],
                           "put4k_p99": s["PUT"][1], "get4k": s["GET"][0],
                           "get4k_p99": s["GET"][1]}
+        sse_rows = sse_large(walrus_url, "bench", source)
         dd_write, dd_read = dd_rate(work)
         versions = (version_listing(walrus_url, args.versions, args.versions_per_key)
                     if args.versions else None)
         base_rss = current_rss_mib(walrus_proc.pid)
         huge_seconds = huge_roundtrip(walrus_url, "bench", args.big_gib) if args.big_gib else 0.0
         peak = peak_rss_mib(walrus_proc.pid)
+        sse_rows.update(sse_huge(walrus_url, "bench", args.big_gib, walrus_proc.pid))
     finally:
         for proc in procs:
             proc.terminate()
@@ -443,6 +479,7 @@ def main() -> None:
     if args.big_gib:
         print(f"{f'{args.big_gib:g} GiB up+down: walrus RSS MiB':44} {base_rss:10.0f} -> "
               f"{peak:.0f} peak ({huge_seconds:.0f} s)")
+    print_sse(sse_rows, args.big_gib)
     print("(dd: write with conv=fdatasync; its GET column is a cached read of that file;"
           " md5: hashlib over in-memory data, one core)")
     print_listing(lists, args.listing)

@@ -26,6 +26,7 @@ from walrus.credstore import CredentialStore
 from walrus.db import Database
 from walrus.dispatch import dispatch
 from walrus.expiry import LifecycleWorker
+from walrus.sse import MasterKey
 from walrus.store import Store
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ async def s3_entry(request: web.Request) -> web.StreamResponse:
     else:
         auth = await authenticate(request, target, state["creds"].lookup,
                                   settings.cloud.clock_skew_seconds)
-    ctx = Ctx(request, target, auth, state["store"], state["creds"], settings)
+    ctx = Ctx(request, target, auth, state["store"], state["creds"], settings, state["master"])
     return await dispatch(ctx)
 
 
@@ -101,12 +102,15 @@ def _resources(settings: Settings, state: dict):
             removed = await store.sweep_orphans()
             if removed:
                 log.info("removed %d unreferenced blobs left by an interrupted write", removed)
-            creds = CredentialStore(db, SecretBox(settings.pki_dir))
+            box = SecretBox(settings.pki_dir)
+            creds = CredentialStore(db, box)
             await creds.load()
+            master = MasterKey.load(data, box)
             worker = LifecycleWorker(store, settings.walrus.lifecycle_day_seconds,
                                      settings.walrus.lifecycle_interval_seconds)
             worker.start()
-            state.update(db=db, store=store, creds=creds, users=0, lifecycle=worker)
+            state.update(db=db, store=store, creds=creds, master=master, users=0,
+                         lifecycle=worker)
         state["users"] += 1
         yield
         state["users"] -= 1

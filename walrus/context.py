@@ -12,6 +12,7 @@ from walrus.auth import Authenticated
 from walrus.body import RequestBody
 from walrus.credstore import CredentialStore
 from walrus.routing import Target
+from walrus.sse import MasterKey
 from walrus.store import Bucket, Object, Store
 
 
@@ -23,6 +24,7 @@ class Ctx:
     store: Store
     creds: CredentialStore
     settings: Settings
+    master: MasterKey | None = None  # seals SSE-S3 data keys
     bucket: Bucket | None = None
     obj: Object | None = None
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from walrus import acl, errors, s3xml
 from walrus.api import (access, attributes, bucket_config, bucket_settings, buckets, cors,
-                        form_post, lifecycle, multipart, object_lock, objects, policy,
+                        encryption, form_post, lifecycle, multipart, object_lock, objects, policy,
                         public_access, tagging)
 from walrus.context import Ctx
 from walrus.store import Object, check_version_id
@@ -49,7 +49,7 @@ UNSERVED_OBJECT = ("annotation", "encryption", "renameObject", "restore", "selec
 
 # The configuration documents a bucket keeps, each a kind module's Setting.
 SETTINGS = (cors.SETTING, lifecycle.SETTING, policy.SETTING, public_access.BLOCK_SETTING,
-            public_access.OWNERSHIP_SETTING, object_lock.SETTING)
+            public_access.OWNERSHIP_SETTING, object_lock.SETTING, encryption.SETTING)
 
 BUCKET_SUBRESOURCES = ("acl", "location", "versioning", "versions", "uploads", "delete",
                        "tagging", "policyStatus", *(s.kind for s in SETTINGS),

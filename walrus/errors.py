@@ -171,3 +171,6 @@ class NotModified(ApiError):
     code = "NotModified"
     status = 304
     default_message = "Not Modified"
+InvalidEncryptionAlgorithmError = _error(
+    "InvalidEncryptionAlgorithmError", 400,
+    "The Encryption request you specified is not valid. Supported value: AES256.")

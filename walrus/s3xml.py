@@ -89,6 +89,7 @@ CONTAINERS = frozenset((
     "CreateBucketConfiguration", "VersioningConfiguration", "CORSConfiguration", "CORSRule",
     "LifecycleConfiguration", "Rule", "Filter", "And", "Expiration",
     "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload",
+    "ServerSideEncryptionConfiguration", "ApplyServerSideEncryptionByDefault",
     "PublicAccessBlockConfiguration", "OwnershipControls",
     "ObjectLockConfiguration", "DefaultRetention", "Retention", "LegalHold"))
 

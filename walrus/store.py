@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator, NamedTuple
 
 from mallee.faults import crash_point
-from walrus import checksums, errors, objectlock
+from walrus import checksums, errors, objectlock, sse
 from walrus.acl import Acl, Principal
 from walrus.blobs import BlobStore
 from walrus.db import Database
@@ -76,6 +76,7 @@ class Object:
     is_marker: bool = False  # a delete marker (no bytes; `blob` is "")
     is_latest: bool = True
     lock: Lock = NO_LOCK     # Object Lock retention and legal hold of this version
+    encryption: str = ""     # how its blob is sealed (walrus/sse.py's Encryption), '': plain
 
 
 class Listed(NamedTuple):
@@ -152,6 +153,7 @@ class Upload:
     headers: dict
     acl: Acl
     tags: Tags = ()      # x-amz-tagging of the create, the object's tags once completed
+    encryption: str = ""  # the parts' data key (walrus/sse.py's Encryption), '': plain
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ class Part:
     etag: str
     last_modified: float
     checksum: str = ""   # "algorithm:base64" the part was sent with, or ""
+    encryption: str = ""  # its blob's sealed segments (JSON list), '': plain
 
 
 def _bucket(row) -> Bucket:
@@ -177,7 +180,7 @@ def _object(row, tags: Tags | None = None, is_latest: bool = True) -> Object:
                   row["tag_count"] if "tag_count" in names else 0, tags,
                   row["version_id"], row["seq"],
                   bool(row["is_marker"]) if "is_marker" in names else False, is_latest,
-                  _lock(row))
+                  _lock(row), row["encryption"])
 
 
 def _lock(row) -> Lock:
@@ -203,7 +206,7 @@ def seq_of_version_id(version_id: str) -> int | None:
 
 
 _COLUMNS = ("bucket, key, blob, size, etag, last_modified, owner_id, owner_name, headers, "
-            "acl, id, version_id, seq, lock_mode, lock_until, legal_hold")
+            "acl, id, version_id, seq, lock_mode, lock_until, legal_hold, encryption")
 
 
 def _current(conn, bucket: str, key: str):
@@ -256,7 +259,7 @@ def _remove_version(conn, bucket: str, key: str, version_id: str):
 def _upload(row) -> Upload:
     return Upload(row["upload_id"], row["bucket"], row["key"], row["initiated"], row["owner_id"],
                   row["owner_name"], json.loads(row["headers"]), Acl.from_json(row["acl"]),
-                  tuple((k, v) for k, v in json.loads(row["tags"])))
+                  tuple((k, v) for k, v in json.loads(row["tags"])), row["encryption"])
 
 
 def _new_id() -> str:
@@ -315,7 +318,7 @@ def _version_row_id(conn, bucket: str, key: str, version_id: str | None) -> str 
 
 def _part(row) -> Part:
     return Part(row["part_number"], row["blob"], row["size"], row["etag"], row["last_modified"],
-                row["checksum"])
+                row["checksum"], row["encryption"])
 
 
 def _add_usage(conn, account_id: str, delta: int, quota: int) -> None:
@@ -418,7 +421,7 @@ def _delete_one(conn, bucket: str, key: str, version_id: str | None, versioning:
         _demote(conn, bucket, key)
     marker_id = _new_version_id(seq) if versioning == "Enabled" else NULL_VERSION
     conn.execute(f"INSERT INTO versions ({_COLUMNS}, is_marker) "
-                 "VALUES (?,?,'',0,'',?,?,?,'{}',?,?,?,?,'',0,'',1)",
+                 "VALUES (?,?,'',0,'',?,?,?,'{}',?,?,?,?,'',0,'','',1)",
                  (bucket, key, now, who.account_id, who.account_name,
                   Acl(who.account_id, who.account_name).to_json(), _new_id(), marker_id, seq))
     return freed, total, Deleted(key, None, True, marker_id)
@@ -860,7 +863,7 @@ class Store:
     async def _commit_object(self, bucket: str, key: str, blob: str, size: int, etag: str,
                              owner: Principal, headers: dict, acl: Acl, tags: Tags,
                              extra=None, lock: Lock = NO_LOCK,
-                             parts: tuple["Part", ...] = ()) -> Object:
+                             parts: tuple["Part", ...] = (), encryption: str = "") -> Object:
         """Point (bucket, key) at a durable blob, as a new row with its own id and `tags`;
         charge the bucket owner. Unversioned, the replaced row goes with its tags; on an
         Enabled bucket it stays as a noncurrent version and the new one gets a version
@@ -900,10 +903,10 @@ class Store:
                     _demote(conn, bucket, key)
             _add_usage(conn, owner_id, delta, self.max_bytes)
             conn.execute(f"INSERT OR REPLACE INTO objects ({_COLUMNS}) "
-                         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                          (bucket, key, blob, size, etag, now, owner.account_id,
                           owner.account_name, json.dumps(headers), acl.to_json(), object_id,
-                          version_id, seq, lock.mode, lock.until, lock.legal_hold))
+                          version_id, seq, lock.mode, lock.until, lock.legal_hold, encryption))
             _write_tags(conn, "object_tags", "object_id", object_id, tags, fresh=True)
             conn.executemany("INSERT INTO object_parts VALUES (?,?,?,?)",
                              [(object_id, p.number, p.size, p.checksum) for p in parts])
@@ -912,24 +915,51 @@ class Store:
         await self._commit_blob(commit, blob)
         return Object(bucket, key, blob, size, etag, now, owner.account_id, owner.account_name,
                       headers, acl, object_id, len(tags), tags, made["version_id"],
-                      made["seq"], lock=lock)
+                      made["seq"], lock=lock, encryption=encryption)
+
+    async def _write_sealed(self, body, sealer: "sse.Sealer | None"
+                            ) -> tuple[str, int, str, str]:
+        """Stream `body` (plaintext with `size` and `etag` once read: a RequestBody or a
+        `_Plain`) into a new blob, sealed by `sealer` if given: (blob, plaintext size,
+        ETag, the blob's segments as stored in a part row or '')."""
+        if sealer is None:
+            blob, size = await self.blobs.write(body)
+            return blob, size, body.etag, ""
+        prefix = sse.new_prefix()
+        blob, _ = await self.blobs.write(sealer.encrypt(body, prefix))
+        return blob, body.size, sealer.etag(body.etag), json.dumps([[body.size, prefix.hex()]])
 
     async def put(self, bucket: str, key: str, body, owner: Principal, headers: dict,
-                  acl: Acl, tags: Tags = (), lock: Lock = NO_LOCK) -> Object:
-        """Stream `body` (a walrus.body.RequestBody) into the object."""
-        blob, size = await self.blobs.write(body)
+                  acl: Acl, tags: Tags = (), lock: Lock = NO_LOCK,
+                  sealer: "sse.Sealer | None" = None) -> Object:
+        """Stream `body` (a walrus.body.RequestBody) into the object, encrypted with
+        `sealer`'s data key if given."""
+        blob, size, etag, segments = await self._write_sealed(body, sealer)
         crash_point("walrus.put.blob_written")
         if body.checksum:
             headers = {**headers, f"x-amz-checksum-{body.checksum[0]}": body.checksum[1]}
-        obj = await self._commit_object(bucket, key, blob, size, body.etag, owner, headers, acl,
-                                        tags, lock=lock)
+        obj = await self._commit_object(bucket, key, blob, size, etag, owner, headers, acl,
+                                        tags, lock=lock, encryption=_sealed_as(sealer, segments))
         crash_point("walrus.put.committed")
         return obj
 
     async def copy(self, source: Object, bucket: str, key: str, owner: Principal,
-                   headers: dict, acl: Acl, tags: Tags, lock: Lock = NO_LOCK) -> Object:
+                   headers: dict, acl: Acl, tags: Tags, lock: Lock = NO_LOCK,
+                   source_key: bytes | None = None, sealer: "sse.Sealer | None" = None
+                   ) -> Object:
         """Copy `source` (read with its tags, for a COPY tagging directive) to bucket/key,
-        with `tags` as the new object's tags."""
+        with `tags` as the new object's tags. An encrypted source is read with its data
+        key `source_key`; the copy is sealed by `sealer` if given."""
+        if source.size > MAX_COPY_SOURCE:
+            raise errors.InvalidRequest(
+                "The specified copy source is larger than the maximum allowable size for a "
+                f"copy source: {MAX_COPY_SOURCE}")
+        if source.encryption or sealer is not None:
+            blob, size, etag, segments = await self._rewrite(source, 0, source.size,
+                                                             source_key, sealer)
+            return await self._commit_object(bucket, key, blob, size, etag, owner, headers,
+                                             acl, tags, lock=lock,
+                                             encryption=_sealed_as(sealer, segments))
         if source.bucket == bucket and source.key == key and source.is_latest \
                 and source.version_id == NULL_VERSION:
             # Same bytes, new metadata, and the `null` version stays the `null` version:
@@ -953,13 +983,19 @@ class Store:
                 return Object(bucket, key, source.blob, source.size, source.etag, now,
                               owner.account_id, owner.account_name, headers, acl, source.id,
                               len(tags), tags, NULL_VERSION, source.seq)
-        if source.size > MAX_COPY_SOURCE:
-            raise errors.InvalidRequest(
-                "The specified copy source is larger than the maximum allowable size for a "
-                f"copy source: {MAX_COPY_SOURCE}")
         blob, size = await self.blobs.copy([(source.blob, 0, source.size)])
         return await self._commit_object(bucket, key, blob, size, source.etag, owner, headers,
                                          acl, tags, lock=lock)
+
+    async def _rewrite(self, source: Object, offset: int, length: int,
+                       source_key: bytes | None, sealer: "sse.Sealer | None"
+                       ) -> tuple[str, int, str, str]:
+        """A new blob of `length` bytes of `source`'s plaintext from `offset`, decrypted
+        (if sealed) and sealed again by `sealer` (if given), a run of chunks at a time;
+        as `_write_sealed`."""
+        with await self.open(source, pinned=True) as content:
+            return await self._write_sealed(_Plain(content, source_key, offset, length),
+                                            sealer)
 
     async def set_object_acl(self, bucket: str, key: str, acl: Acl,
                              version_id: str | None = None) -> None:
@@ -1059,19 +1095,20 @@ class Store:
 
     # --- multipart --------------------------------------------------------
     async def create_upload(self, bucket: str, key: str, owner: Principal, headers: dict,
-                            acl: Acl, tags: Tags = ()) -> Upload:
+                            acl: Acl, tags: Tags = (), encryption: str = "") -> Upload:
         upload_id = uuid.uuid4().hex + uuid.uuid4().hex
         now = time.time()
 
         def create(conn):
             _require_bucket(conn, bucket)
             conn.execute("INSERT INTO uploads (upload_id, bucket, key, initiated, owner_id, "
-                         "owner_name, headers, acl, tags) VALUES (?,?,?,?,?,?,?,?,?)",
+                         "owner_name, headers, acl, tags, encryption) VALUES "
+                         "(?,?,?,?,?,?,?,?,?,?)",
                          (upload_id, bucket, key, now, owner.account_id, owner.account_name,
-                          json.dumps(headers), acl.to_json(), json.dumps(tags)))
+                          json.dumps(headers), acl.to_json(), json.dumps(tags), encryption))
         await self.db.write(create)
         return Upload(upload_id, bucket, key, now, owner.account_id, owner.account_name,
-                      headers, acl, tags)
+                      headers, acl, tags, encryption)
 
     async def upload(self, bucket: str, key: str, upload_id: str) -> Upload:
         row = await self.db.one("SELECT * FROM uploads WHERE upload_id=?", upload_id)
@@ -1080,7 +1117,7 @@ class Store:
         return _upload(row)
 
     async def _commit_part(self, upload: Upload, number: int, blob: str, size: int,
-                           etag: str, checksum: str = "") -> Part:
+                           etag: str, checksum: str = "", encryption: str = "") -> Part:
         now = time.time()
 
         def commit(conn):
@@ -1092,20 +1129,29 @@ class Store:
                                (upload.upload_id, number)).fetchone()
             _add_usage(conn, owner_id, size - (old["size"] if old else 0), self.max_bytes)
             conn.execute("INSERT OR REPLACE INTO parts (upload_id, part_number, blob, size, "
-                         "etag, last_modified, checksum) VALUES (?,?,?,?,?,?,?)",
-                         (upload.upload_id, number, blob, size, etag, now, checksum))
+                         "etag, last_modified, checksum, encryption) VALUES (?,?,?,?,?,?,?,?)",
+                         (upload.upload_id, number, blob, size, etag, now, checksum,
+                          encryption))
             return [old["blob"]] if old else []
         await self._commit_blob(commit, blob)
-        return Part(number, blob, size, etag, now, checksum)
+        return Part(number, blob, size, etag, now, checksum, encryption)
 
-    async def put_part(self, upload: Upload, number: int, body) -> Part:
-        blob, size = await self.blobs.write(body)
+    async def put_part(self, upload: Upload, number: int, body,
+                       sealer: "sse.Sealer | None" = None) -> Part:
+        """UploadPart; an encrypted upload's parts are sealed by its data key (`sealer`)."""
+        blob, size, etag, segments = await self._write_sealed(body, sealer)
         checksum = f"{body.checksum[0]}:{body.checksum[1]}" if body.checksum else ""
-        return await self._commit_part(upload, number, blob, size, body.etag, checksum)
+        return await self._commit_part(upload, number, blob, size, etag, checksum, segments)
 
     async def copy_part(self, upload: Upload, number: int, source: Object, offset: int,
-                        length: int) -> Part:
+                        length: int, source_key: bytes | None = None,
+                        sealer: "sse.Sealer | None" = None) -> Part:
         check_size(length, MAX_PART_SIZE)
+        if source.encryption or sealer is not None:
+            blob, size, etag, segments = await self._rewrite(source, offset, length,
+                                                             source_key, sealer)
+            return await self._commit_part(upload, number, blob, size, etag,
+                                           encryption=segments)
         blob, size = await self.blobs.copy([(source.blob, offset, length)])
         etag = await self._md5_of(blob)
         return await self._commit_part(upload, number, blob, size, etag)
@@ -1177,7 +1223,8 @@ class Store:
                                        " you specified did not match the calculated "
                                        "checksum.")
             try:
-                blob, size = await self.blobs.copy([(p.blob, 0, p.size) for p in chosen])
+                blob, _ = await self.blobs.copy([(p.blob, 0, _stored_size(p)) for p in chosen])
+                size = sum(p.size for p in chosen)
             except FileNotFoundError:
                 continue  # a part was replaced and its old blob removed while we copied
             crash_point("walrus.complete.joined")
@@ -1186,7 +1233,7 @@ class Store:
                 Principal(upload.owner_id, upload.owner_name), headers,
                 upload.acl, upload.tags,
                 extra=lambda conn: self._finish_upload(conn, upload, requested), lock=lock,
-                parts=tuple(chosen))
+                parts=tuple(chosen), encryption=_completed_encryption(upload, chosen))
             crash_point("walrus.complete.committed")
             return obj
         raise errors.InternalError("The upload's parts changed too often while completing; "
@@ -1203,6 +1250,55 @@ class Store:
                             (upload.upload_id,)).fetchall()
         _choose_parts([_part(r) for r in rows], requested, upload.upload_id)
         return self._drop_upload(conn, upload.upload_id)
+
+
+def _sealed_as(sealer: "sse.Sealer | None", segments: str) -> str:
+    """An object row's encryption: the sealer's record with the blob's segments."""
+    if sealer is None:
+        return ""
+    return sealer.encryption.with_segments(json.loads(segments)).to_json()
+
+
+def _stored_size(part: Part) -> int:
+    """The bytes of a part's blob: its size, or its sealed size if encrypted."""
+    return sse.sealed_size(part.size) if part.encryption else part.size
+
+
+def _completed_encryption(upload: Upload, chosen: list[Part]) -> str:
+    """A completed object's encryption: the upload's data key, and the parts' segments
+    in the order their blobs were joined."""
+    if not upload.encryption:
+        return ""
+    record = sse.Encryption.from_json(upload.encryption)
+    return record.with_segments(s for p in chosen for s in json.loads(p.encryption)).to_json()
+
+
+class _Plain:
+    """An object's plaintext (a span of it) as an upload body: async chunks, then its
+    `size` and MD5 `etag`, as `_write_sealed` reads a RequestBody."""
+
+    def __init__(self, content: ObjectContent, key: bytes | None, offset: int, length: int):
+        self._content, self._key = content, key
+        self._offset, self._length = offset, length
+        self._md5 = hashlib.md5()
+        self.size = 0
+
+    async def __aiter__(self):
+        enc = sse.Encryption.from_json(self._content.obj.encryption)
+        if enc is None:
+            source = self._content.chunks(self._offset, self._length)
+        else:
+            source = sse.plaintext(self._content.file, enc, self._key, self._offset,
+                                   self._length)
+        for chunk in source:
+            self._md5.update(chunk)
+            self.size += len(chunk)
+            yield chunk
+            await asyncio.sleep(0)  # the blob writer awaits only at the end: let others run
+
+    @property
+    def etag(self) -> str:
+        return self._md5.hexdigest()
 
 
 def _completed_headers(upload: Upload, chosen: list[Part]) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from walrus import checksums, errors, numbers, s3xml
+from walrus.api import encryption
 from walrus.context import Ctx
 from walrus.store import Object
 
@@ -76,6 +77,7 @@ async def _object_parts(ctx: Ctx, obj: Object, count: int) -> dict:
 async def get_object_attributes(ctx: Ctx) -> web.Response:
     asked = _asked(ctx)
     obj = ctx.obj
+    encryption.data_key(ctx, obj)  # an SSE-C object's attributes need its key, as on S3
     body: dict = {}
     if "ETag" in asked:
         body["ETag"] = obj.etag  # S3 writes it here without quotes
@@ -94,4 +96,5 @@ async def get_object_attributes(ctx: Ctx) -> web.Response:
     if "ObjectSize" in asked:
         body["ObjectSize"] = obj.size
     return s3xml.response("GetObjectAttributesResponse", body,
-                          headers={"Last-Modified": s3xml.http_date(obj.last_modified)})
+                          headers={"Last-Modified": s3xml.http_date(obj.last_modified),
+                                   **encryption.headers_of(obj.encryption)})

@@ -1,8 +1,8 @@
 """Bucket settings Walrus does not implement, answered as AWS answers a bucket
 that never had them (Ansible's s3_bucket and the SDKs read them all). (Tagging,
-CORS, lifecycle, versioning, policies, public access blocks and ownership controls
-are real: walrus/api/tagging.py, cors.py, lifecycle.py, buckets.py, policy.py,
-public_access.py.)"""
+CORS, lifecycle, versioning, policies, public access blocks, ownership controls and
+encryption are real: walrus/api/tagging.py, cors.py, lifecycle.py, buckets.py, policy.py,
+public_access.py, encryption.py.)"""
 from __future__ import annotations
 
 from aiohttp import web
@@ -12,7 +12,6 @@ from walrus.context import Ctx
 
 # sub-resource -> the "not configured" error GET answers with
 NOT_CONFIGURED = {
-    "encryption": errors.ServerSideEncryptionConfigurationNotFoundError,
     "website": errors.NoSuchWebsiteConfiguration,
     "replication": errors.ReplicationConfigurationNotFoundError,
 }
@@ -25,7 +24,6 @@ EMPTY_DOCUMENTS = {
 }
 # sub-resource -> the IAM actions of its Get and Put (Delete: Put's), for bucket policies
 ACTIONS = {
-    "encryption": ("s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration"),
     "object-lock": ("s3:GetBucketObjectLockConfiguration",
                     "s3:PutBucketObjectLockConfiguration"),
     "website": ("s3:GetBucketWebsite", "s3:PutBucketWebsite"),

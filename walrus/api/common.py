@@ -12,8 +12,7 @@ from walrus.context import Ctx
 from walrus.store import MAX_PART_NUMBER, Object, check_size, check_version_id
 
 STORED_HEADERS = ("Content-Type", "Content-Encoding", "Content-Disposition", "Cache-Control",
-                  "Expires", "Content-Language", "x-amz-server-side-encryption",
-                  "x-amz-website-redirect-location")
+                  "Expires", "Content-Language", "x-amz-website-redirect-location")
 ACL_HEADERS = ("x-amz-acl", "x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp",
                "x-amz-grant-write-acp", "x-amz-grant-full-control")
 
@@ -71,11 +70,6 @@ def stored_headers(headers) -> dict:
             kept["Content-Encoding"] = ", ".join(rest)
         else:
             del kept["Content-Encoding"]
-    sse = kept.get("x-amz-server-side-encryption")
-    if sse is not None and sse not in ("AES256", "aws:kms"):
-        raise errors.InvalidArgument("The encryption method specified is not supported",
-                                     ArgumentName="x-amz-server-side-encryption",
-                                     ArgumentValue=sse)
     for name, value in headers.items():
         if name.lower().startswith("x-amz-meta-"):
             kept[name.lower()] = value

@@ -20,7 +20,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
 from walrus import acl, auth, errors, names, objectlock, post_policy, s3xml, tags
-from walrus.api import access
+from walrus.api import access, encryption
 from walrus.api.common import new_object_owner, stored_headers
 from walrus.api.lifecycle import expiration_headers
 from walrus.api.object_lock import lock_for_write
@@ -150,6 +150,7 @@ async def _store(ctx: Ctx, fields: dict[str, str], part: BodyPartReader,
     wanted = tags.from_xml(fields["tagging"].encode(), bucket=False) \
         if "tagging" in fields else ()
     writer, object_acl = await new_object_owner(ctx, headers)
+    sealer = await encryption.sealer_for(ctx, headers)
     integrity = {n: v for n, v in headers.items()
                  if n.lower() in INTEGRITY_FIELDS or n.lower().startswith("x-amz-checksum-")}
     max_size = MAX_SINGLE_PUT if policy is None or policy.max_size is None \
@@ -159,7 +160,7 @@ async def _store(ctx: Ctx, fields: dict[str, str], part: BodyPartReader,
                        min_size=policy.min_size if policy is not None else 0)
     lock = await lock_for_write(ctx, objectlock.requested(headers))  # fields or default
     obj = await ctx.store.put(ctx.bucket.name, key, body, writer, stored_headers(headers),
-                              object_acl, wanted, lock)
+                              object_acl, wanted, lock, sealer)
     out = {**write_headers(ctx, obj, checksum=True), **await expiration_headers(ctx, obj)}
     location = _object_url(ctx, key)
     redirect = _redirect(fields)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from walrus import checksums, conditions, errors, names, numbers, objectlock, s3xml, tags
+from walrus.api import encryption
 from walrus.api.common import (int_param, key_encoder, new_object_owner, owner, part_number,
                                readable_source, stored_headers, upload_body)
 from walrus.api.attributes import CHECKSUM_FIELDS
@@ -39,8 +40,11 @@ async def create_upload(ctx: Ctx) -> web.Response:
         raise errors.InvalidRequest("The x-amz-checksum-type header can only be used with "
                                     "the x-amz-checksum-algorithm header.")
     writer, new_acl = await new_object_owner(ctx)
+    sealer = await encryption.sealer_for(ctx)  # one data key for all the parts
     upload = await ctx.store.create_upload(ctx.bucket.name, ctx.key, writer, headers,
-                                           new_acl, wanted)
+                                           new_acl, wanted,
+                                           sealer.encryption.to_json() if sealer else "")
+    answer = {**(answer or {}), **encryption.headers_of(upload.encryption)}
     return s3xml.response("InitiateMultipartUploadResult", {
         "Bucket": upload.bucket, "Key": upload.key, "UploadId": upload.upload_id},
         headers=answer)
@@ -55,9 +59,10 @@ async def upload_part(ctx: Ctx) -> web.Response:
     upload = await _upload(ctx)
     if "x-amz-copy-source" in ctx.headers:
         return await _upload_part_copy(ctx, upload, number)
+    sealer = encryption.upload_sealer(ctx, upload)
     body = await upload_body(ctx, MAX_PART_SIZE)
-    part = await ctx.store.put_part(upload, number, body)
-    headers = {"ETag": f'"{part.etag}"'}
+    part = await ctx.store.put_part(upload, number, body, sealer)
+    headers = {"ETag": f'"{part.etag}"', **encryption.headers_of(upload.encryption)}
     if body.checksum:
         headers[f"x-amz-checksum-{body.checksum[0]}"] = body.checksum[1]
     return web.Response(status=200, headers=headers)
@@ -65,6 +70,8 @@ async def upload_part(ctx: Ctx) -> web.Response:
 
 async def _upload_part_copy(ctx: Ctx, upload: Upload, number: int) -> web.Response:
     source, source_version = await readable_source(ctx)
+    source_key = encryption.data_key(ctx, source, copy_source=True)
+    sealer = encryption.upload_sealer(ctx, upload)
     span = (0, source.size - 1)
     text = ctx.headers.get("x-amz-copy-source-range")
     if text:
@@ -76,9 +83,11 @@ async def _upload_part_copy(ctx: Ctx, upload: Upload, number: int) -> web.Respon
         span = parsed
     length = span[1] - span[0] + 1 if source.size else 0
     await ctx.store.check_room(ctx.bucket.owner_id, length)
-    part = await ctx.store.copy_part(upload, number, source, span[0], length)
-    headers = {"x-amz-copy-source-version-id": source.version_id} \
-        if source_version is not None else None
+    part = await ctx.store.copy_part(upload, number, source, span[0], length, source_key,
+                                     sealer)
+    headers = encryption.headers_of(upload.encryption)
+    if source_version is not None:
+        headers["x-amz-copy-source-version-id"] = source.version_id
     return s3xml.response("CopyPartResult", {"LastModified": s3xml.iso8601(part.last_modified),
                                              "ETag": f'"{part.etag}"'}, headers=headers)
 
@@ -118,7 +127,8 @@ async def complete_upload(ctx: Ctx) -> web.Response:
         body[_checksum_field(name)] = value
         body["ChecksumType"] = kind
     return s3xml.response("CompleteMultipartUploadResult", body,
-                          headers=version_headers(ctx, obj))
+                          headers={**version_headers(ctx, obj),
+                                   **encryption.headers_of(obj.encryption)})
 
 
 def _sent_checksum(ctx: Ctx) -> tuple[str, str] | None:

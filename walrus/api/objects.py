@@ -7,8 +7,8 @@ import re
 
 from aiohttp import web
 
-from walrus import acl, checksums, conditions, errors, names, objectlock, s3xml, tags
-from walrus.api import access
+from walrus import acl, checksums, conditions, errors, names, objectlock, s3xml, sse, tags
+from walrus.api import access, encryption
 from walrus.api.attributes import parts_count
 from walrus.api.common import (new_object_owner, part_number, read_acl_request,
                                readable_source, require_integrity_header, stored_headers,
@@ -34,9 +34,8 @@ def version_headers(ctx: Ctx, obj: Object) -> dict:
 
 
 def write_headers(ctx: Ctx, obj: Object, checksum: bool = False) -> dict:
-    out = {"ETag": f'"{obj.etag}"', **version_headers(ctx, obj)}
-    if "x-amz-server-side-encryption" in obj.headers:
-        out["x-amz-server-side-encryption"] = obj.headers["x-amz-server-side-encryption"]
+    out = {"ETag": f'"{obj.etag}"', **version_headers(ctx, obj),
+           **encryption.headers_of(obj.encryption)}
     if checksum:
         out.update(checksums.response_headers(obj.headers))
     return out
@@ -52,9 +51,10 @@ async def put_object(ctx: Ctx) -> web.Response:
     if lock != objectlock.NO_LOCK:
         require_integrity_header(ctx, "Content-MD5 OR x-amz-checksum- HTTP header is required "
                                       "for Put Object requests with Object Lock parameters")
+    sealer = await encryption.sealer_for(ctx)
     body = await upload_body(ctx, MAX_SINGLE_PUT)
     obj = await ctx.store.put(ctx.bucket.name, ctx.key, body, writer,
-                              stored_headers(ctx.headers), new_acl, wanted, lock)
+                              stored_headers(ctx.headers), new_acl, wanted, lock, sealer)
     return web.Response(status=200, headers={**write_headers(ctx, obj, checksum=True),
                                              **await expiration_headers(ctx, obj)})
 
@@ -75,19 +75,22 @@ async def copy_object(ctx: Ctx) -> web.Response:
     # Copying a given version onto its own key is how an old version is restored.
     same = source.bucket == ctx.bucket.name and source.key == ctx.key and source_version is None
     if same and directive == "COPY" and not any(
-            h in ctx.headers for h in ("x-amz-server-side-encryption", "x-amz-storage-class",
+            h in ctx.headers for h in (sse.HEADER, sse.CUSTOMER_ALGORITHM, "x-amz-storage-class",
                                        "x-amz-website-redirect-location")):
         raise errors.InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself "
             "without changing the object's metadata, storage class, website redirect "
             "location or encryption attributes.")
     headers = stored_headers(ctx.headers) if directive == "REPLACE" else dict(source.headers)
-    if directive == "COPY" and "x-amz-server-side-encryption" in ctx.headers:
-        headers["x-amz-server-side-encryption"] = ctx.headers["x-amz-server-side-encryption"]
+    # The copy is decrypted with the source's key and sealed as its own request (or its
+    # bucket's default) asks, as S3 does: it never inherits the source's encryption.
+    source_key = encryption.data_key(ctx, source, copy_source=True)
+    sealer = await encryption.sealer_for(ctx)
     await ctx.store.check_room(ctx.bucket.owner_id, source.size)
     writer, new_acl = await new_object_owner(ctx)
     obj = await ctx.store.copy(source, ctx.bucket.name, ctx.key, writer, headers, new_acl,
-                               source.tags if wanted is None else wanted, lock)
+                               source.tags if wanted is None else wanted, lock, source_key,
+                               sealer)
     body = s3xml.render("CopyObjectResult", {"LastModified": s3xml.iso8601(obj.last_modified),
                                              "ETag": f'"{obj.etag}"'})
     out = write_headers(ctx, obj)
@@ -133,6 +136,7 @@ def _check_overrides(ctx: Ctx) -> None:
 
 async def head_object(ctx: Ctx) -> web.StreamResponse:
     _check_overrides(ctx)
+    encryption.data_key(ctx, ctx.obj)  # an SSE-C object's HEAD needs its key too
     return await _respond(ctx, None)
 
 
@@ -145,10 +149,11 @@ async def get_object(ctx: Ctx) -> web.StreamResponse:
             await access.require(ctx, ctx.bucket, "s3:GetObject", ctx.key, content.obj.acl,
                                  acl.READ, content.obj)
             ctx.obj = content.obj
-        return await _respond(ctx, content)
+        return await _respond(ctx, content, encryption.data_key(ctx, content.obj))
 
 
-async def _respond(ctx: Ctx, content: ObjectContent | None) -> web.StreamResponse:
+async def _respond(ctx: Ctx, content: ObjectContent | None,
+                   key: bytes | None = None) -> web.StreamResponse:
     """GET (with the object's open content) or HEAD (None): conditions, range, headers."""
     obj = ctx.obj
     conditions.check(ctx.headers, obj.etag, obj.last_modified)
@@ -163,6 +168,7 @@ async def _respond(ctx: Ctx, content: ObjectContent | None) -> web.StreamRespons
     else:
         span = conditions.parse_range(ctx.headers.get("Range"), obj.size)
     headers.update(await expiration_headers(ctx, obj))
+    headers.update(encryption.headers_of(obj.encryption))
     if span is None:
         first, last, status = 0, obj.size - 1, 200
         if ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
@@ -171,10 +177,16 @@ async def _respond(ctx: Ctx, content: ObjectContent | None) -> web.StreamRespons
         (first, last), status = span, 206
         headers["Content-Range"] = f"bytes {first}-{last}/{obj.size}"
     length = last - first + 1
+    # Sealed bytes are decrypted a run of chunks at a time (never sendfile); the first
+    # run before the status is sent, so a damaged blob is an error, not a short body.
+    plain = encryption.decrypted(content, key, first, length) \
+        if content is not None and length and obj.encryption else None
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = length
     await response.prepare(ctx.request)
-    if content is not None and length:
+    if plain is not None:
+        await encryption.send_decrypted(ctx.request, response, plain)
+    elif content is not None and length:
         await _send(ctx.request, response, content, first, length)
     await response.write_eof()
     return response

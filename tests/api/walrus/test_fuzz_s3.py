@@ -43,6 +43,7 @@ OPERATIONS = [
     "DeleteBucketOwnershipControls",
     "PutObjectLockConfiguration", "GetObjectLockConfiguration", "PutObjectRetention",
     "GetObjectRetention", "PutObjectLegalHold", "GetObjectLegalHold",
+    "PutBucketEncryption", "GetBucketEncryption", "DeleteBucketEncryption",
 ]
 # Routes of walrus/dispatch.py's table no operation above reaches, each with the reason.
 UNFUZZED = {("bucket", method, sub): "a constant answer (not configured)"

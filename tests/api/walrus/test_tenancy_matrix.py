@@ -41,6 +41,7 @@ SUB_QUERY = {"": "", "acl": "acl", "location": "location", "versioning": "versio
              "publicAccessBlock": "publicAccessBlock", "ownershipControls": "ownershipControls",
              "object-lock": "object-lock",
              "retention": "retention", "legal-hold": "legal-hold",
+             "encryption": "encryption",
              "attributes": "attributes", **{sub: sub for sub in CONFIG_SUBS}}
 # Routes that are no cell, each with the reason.
 EXEMPT: dict[tuple[str, str, str], str] = {
@@ -73,6 +74,10 @@ BODIES = {
     ("PUT", "lifecycle"): b"<LifecycleConfiguration><Rule><ID>bob</ID><Filter/><Status>"
                           b"Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>"
                           b"</LifecycleConfiguration>",
+    ("PUT", "encryption"): b"<ServerSideEncryptionConfiguration><Rule>"
+                           b"<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256"
+                           b"</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule>"
+                           b"</ServerSideEncryptionConfiguration>",
     ("PUT", "policy"): b'{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
                        b'"Principal":"*","Action":"s3:*","Resource":"*"}]}',
     ("PUT", "publicAccessBlock"): b"<PublicAccessBlockConfiguration><BlockPublicAcls>false"
@@ -156,6 +161,9 @@ def private(server, s3):
         "RestrictPublicBuckets": True})
     s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls={
         "Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]})
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+         "BucketKeyEnabled": True}]})
     upload = s3.create_multipart_upload(Bucket=name, Key=UPLOAD_KEY)["UploadId"]
     part = s3.upload_part(Bucket=name, Key=UPLOAD_KEY, UploadId=upload, PartNumber=1,
                           Body=b"p" * 1024)
@@ -196,6 +204,7 @@ def view(server, p: Private) -> dict:
              f"/{p.bucket}?tagging", f"/{p.bucket}/{SECRET_KEY}?tagging", f"/{p.bucket}?cors",
              f"/{p.bucket}?lifecycle", f"/{p.bucket}?policy", f"/{p.bucket}?policyStatus",
              f"/{p.bucket}?publicAccessBlock", f"/{p.bucket}?ownershipControls",
+             f"/{p.bucket}?encryption",
              *(f"/{p.bucket}?{sub}" for sub in CONFIG_SUBS)]
     out = {}
     for path in paths:
@@ -317,6 +326,7 @@ def test_owner_view_is_real(server, private, baseline):
     assert b"<IsPublic>false</IsPublic>" in v[f"/{private.bucket}?policyStatus"][1]
     assert b"<RestrictPublicBuckets>true<" in v[f"/{private.bucket}?publicAccessBlock"][1]
     assert b"BucketOwnerPreferred" in v[f"/{private.bucket}?ownershipControls"][1]
+    assert b"<BucketKeyEnabled>true</BucketKeyEnabled>" in v[f"/{private.bucket}?encryption"][1]
     assert private.bucket.encode() in v["/"][1]
     TALLY.record("owner")
 
