@@ -164,7 +164,9 @@ class Cloud:
         self._stopped = True
         if self._admin_client is not None:
             self.run(self._admin_client.close())
-        self.run(stop_sites(self._runners))
+        # aiohttp waits up to 60 s for each site's requests in flight (a poll the CC
+        # is making of its node, a terminate), so the whole stop gets more than that.
+        self.run(stop_sites(self._runners), timeout=180)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         if "sc" in self.components:

@@ -4,6 +4,9 @@ none is collected mid-flight and the CLC's shutdown can end them all."""
 from __future__ import annotations
 
 import asyncio
+import logging
+
+log = logging.getLogger(__name__)
 
 
 class Background:
@@ -21,7 +24,14 @@ class Background:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def close(self) -> None:
-        for task in list(self._tasks):
+    async def close(self, grace: float = 5.0) -> None:
+        """Cancel every task and wait for them, at most `grace` seconds: a task
+        waiting on a thread cannot be cancelled, and shutdown must not wait on it
+        (what it was doing is in the database, and a restart takes it up again)."""
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                log.warning("shutting down with %s still running", task.get_coro())
