@@ -8,6 +8,8 @@ PACKAGES=(
   python3-venv python3-dev dnsmasq-base iptables ipset ebtables tgt busybox-static
   linux-image-amd64 e2fsprogs cpio iproute2 s3cmd dropbear-bin rclone restic s3fs debootstrap
   conntrack nftables openssh-client curl procps
+  # VPC mode (docs/vpc.md): OVN and Open vSwitch; Mallee runs their daemons itself.
+  openvswitch-switch ovn-central ovn-host
 )
 
 missing=()
