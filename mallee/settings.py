@@ -108,7 +108,11 @@ class ScSettings:
 class NetworkSettings:
     """EDGE networking (docs/network.md). A cluster's CC hands out private
     addresses from private_subnet; the CLC hands out public ones from
-    public_ips ("a-b" ranges or single addresses, comma-separated)."""
+    public_ips ("a-b" ranges or single addresses, comma-separated).
+    mode "vpc" adds accounts' own VPCs on OVN (docs/vpc.md)."""
+    mode: str  # "edge" | "vpc"
+    ovn_reconcile_seconds: float
+    max_vpcs_per_account: int
     private_subnet: str
     uplink_netns: str
     uplink_bridge: str
@@ -218,6 +222,9 @@ class SettingsError(ValueError):
     """A config file or MALLEE_* variable that names no setting, or a bad value."""
 
 
+NETWORK_MODES = ("edge", "vpc")
+
+
 def _section(cls_name, values: dict, env: dict, prefix: str):
     cls = globals()[cls_name] if isinstance(cls_name, str) else cls_name
     hints = typing.get_type_hints(cls)
@@ -290,6 +297,9 @@ def load(home: Path | None = None, env: dict | None = None) -> Settings:
     _check_env(env)
     sections = {name: _section(hint, data.get(name, {}), env, name)
                 for name, hint in _SECTIONS.items()}
+    if sections["network"].mode not in NETWORK_MODES:
+        raise SettingsError(f"[network] mode = {sections['network'].mode!r}: "
+                            f"one of {', '.join(NETWORK_MODES)}")
     vmtypes = tuple(VmType(name, int(v["cpu"]), int(v["memory"]), int(v["disk"]))
                     for name, v in data.get("vmtypes", {}).items())
     return Settings(home=home, vmtypes=vmtypes, **sections)

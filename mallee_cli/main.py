@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from mallee import errors, settings as settings_mod
+from mallee.ovn_central import OvnCentral, OvnCentralError
 from mallee.settings import Settings
 from mallee_cli import admin, image as image_cli, onehost
 from mallee_cli.admin import cmd_admin, cmd_init
@@ -40,6 +41,13 @@ def cmd_up(settings: Settings, args) -> None:
         made = outside.ensure_outside(settings.network)
         if made:
             print(f"outside namespace {made} (the world elastic IPs face): mallee outside")
+    if settings.network.mode == "vpc":  # OVN's central part, before the CLC writes to it
+        central = OvnCentral.of(settings)
+        try:
+            central.start()
+        except OvnCentralError as err:
+            raise CliError(f"{err}; see {central.log}")
+        print(f"ovn     running (NB {central.nb.remote})")
     for component in onehost.COMPONENTS:
         pid, started = onehost.start(settings, component)
         reason = asyncio.run(onehost.wait_healthy(settings, component, pid))
@@ -74,6 +82,8 @@ def cmd_down(settings: Settings, args) -> None:
     for component in reversed(onehost.COMPONENTS):
         if onehost.stop(settings, component):
             print(f"{component:7} stopped")
+    if OvnCentral.of(settings).stop():  # whatever the mode now: what an earlier `up` started
+        print("ovn     stopped")
     if end_storage(settings):
         print("tgtd    stopped")
     ended = teardown.end_node(settings)

@@ -27,6 +27,7 @@ from mallee import settings as settings_mod
 from cloud_controller.bootstrap import local_accounts
 from cloud_controller.client import AdminClient
 from mallee.auth import Credential
+from mallee.ovn_central import OvnCentral
 from mallee.pki import init_pki
 from mallee.rpc import client_ssl_context
 from mallee.service import start_sites, stop_sites
@@ -120,6 +121,8 @@ class Cloud:
         self._stopped = False
         self.admin: Credential | None = None
         self._admin_client: AdminClient | None = None
+        # VPC mode (MALLEE_NETWORK_MODE=vpc): OVN's central part of this cloud's own.
+        self.ovn = OvnCentral.of(self.settings) if self.settings.network.mode == "vpc" else None
 
     def _extra_node(self, port: int, state: Path, index: int):
         """The first node's settings with its own name, port, state dir and
@@ -151,6 +154,8 @@ class Cloud:
             outside.ensure_outside(self.settings.network)
         self._thread.start()
         try:
+            if self.ovn is not None:
+                self.ovn.start()
             self.run(self._init())
             self.run(self._start())
         except BaseException:
@@ -169,6 +174,8 @@ class Cloud:
         self.run(stop_sites(self._runners), timeout=180)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+        if self.ovn is not None:
+            self.ovn.stop()
         if "sc" in self.components:
             end_storage(self.settings)
         for settings in self.node_settings:
