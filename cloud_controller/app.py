@@ -21,6 +21,8 @@ from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.notify import ChangeNotifier
+from cloud_controller.services.ovn_sync import OvnSync
+from cloud_controller.ovn.northbound import AsyncNorthbound
 from cloud_controller.services.reconcile import Reconciler
 from cloud_controller.services.security_groups import SecurityGroupService
 from cloud_controller.services.storage import ObjectStore
@@ -30,6 +32,7 @@ from cloud_controller.services.vpcs import VpcService
 from cloud_controller.services.walrus_sync import WalrusSync
 from cluster_controller.client import ClusterClient
 from ebs.client import StorageClient
+from mallee.ovn_central import OvnCentral
 from mallee.pki import SecretBox
 from mallee.rpc import add_rpc_routes, client_ssl_context, rpc_application, server_ssl_context
 from mallee.service import Site, request_id_middleware
@@ -44,6 +47,7 @@ async def open_cloud(settings: Settings) -> Cloud:
     # What changed, for those who must learn it: Walrus the keys, the nodes the network.
     credentials_changed = ChangeNotifier("credentials")
     network_changed = ChangeNotifier("network")
+    vpcs_changed = ChangeNotifier("vpcs")  # VPC mode: OVN's NB database follows
 
     accounts = AccountService(db, SecretBox(settings.pki_dir), settings.pki_dir,
                               credentials_changed)
@@ -56,7 +60,11 @@ async def open_cloud(settings: Settings) -> Cloud:
     tags = TagService(db)
     keypairs = KeyPairService(db, tags)
     images = ImageService(db, store, accounts)
-    vpcs = VpcService(db, settings, clusters)
+    vpcs = VpcService(db, settings, clusters, tags, vpcs_changed)
+    ovn = None
+    if settings.network.mode == "vpc":  # the NB database of the central `mallee up` runs
+        ovn = OvnSync(vpcs, AsyncNorthbound(OvnCentral.of(settings).nb.remote),
+                      settings.network.ovn_reconcile_seconds, vpcs_changed)
     security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
     addresses = AddressService(db, settings, clusters, tags, network_changed)
     launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential)
@@ -80,7 +88,7 @@ async def open_cloud(settings: Settings) -> Cloud:
     clusters.after_poll.append(network.after_poll)
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
                  launcher, vpcs=vpcs, security_groups=security_groups, addresses=addresses,
-                 network=network, volumes=volumes, attachments=attachments)
+                 network=network, volumes=volumes, attachments=attachments, ovn=ovn)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -100,6 +108,8 @@ def create_app(settings: Settings) -> web.Application:
         await cloud.volumes.resume()  # what a CLC that stopped left half done
         await cloud.attachments.resume()
         tasks = [asyncio.create_task(cloud.clusters.run()), asyncio.create_task(cloud.walrus.run())]
+        if cloud.ovn is not None:
+            tasks.append(asyncio.create_task(cloud.ovn.run()))
         yield
         for task in tasks:
             task.cancel()
@@ -109,6 +119,8 @@ def create_app(settings: Settings) -> web.Application:
         await cloud.attachments.close()
         await cloud.volumes.close()
         await cloud.network.close()
+        if cloud.ovn is not None:
+            await cloud.ovn.close()
         await cloud.clusters.close()
         await cloud.walrus.client.close()
         await cloud.db.close()

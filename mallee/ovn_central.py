@@ -166,12 +166,12 @@ def running_pid(pidfile: Path) -> int | None:
     return pid if f"--pidfile={pidfile}" in _cmdline(pid) else None
 
 
-def _gone(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """True while the process exists and has not exited (a zombie has)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
-        return True
-    return state == "Z"
+        return False
 
 
 def _end(pid: int, timeout: float) -> None:
@@ -180,9 +180,9 @@ def _end(pid: int, timeout: float) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not _gone(pid):
+    while time.monotonic() < deadline and alive(pid):
         time.sleep(0.05)
-    if not _gone(pid):
+    if alive(pid):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

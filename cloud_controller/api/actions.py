@@ -17,6 +17,7 @@ class Action:
     request: type
     admin_only: bool = False
     render: Callable[[str, dict, str], bytes] | None = None  # None: EC2's format
+    vpc_mode: bool = False  # offered only with [network] mode = "vpc" (docs/vpc.md)
 
 
 _sts = aws_query_renderer(account.STS_NAMESPACE)
@@ -86,6 +87,12 @@ ACTIONS: dict[str, Action] = {
                                          security_groups.DescribeSecurityGroupRulesRequest),
     "DescribeVpcs": Action(vpcs.describe_vpcs, vpcs.DescribeVpcsRequest),
     "DescribeSubnets": Action(vpcs.describe_subnets, vpcs.DescribeSubnetsRequest),
+    "CreateVpc": Action(vpcs.create_vpc, vpcs.CreateVpcRequest, vpc_mode=True),
+    "DeleteVpc": Action(vpcs.delete_vpc, vpcs.DeleteVpcRequest, vpc_mode=True),
+    "CreateSubnet": Action(vpcs.create_subnet, vpcs.CreateSubnetRequest, vpc_mode=True),
+    "DeleteSubnet": Action(vpcs.delete_subnet, vpcs.DeleteSubnetRequest, vpc_mode=True),
+    "ModifySubnetAttribute": Action(vpcs.modify_subnet_attribute,
+                                    vpcs.ModifySubnetAttributeRequest, vpc_mode=True),
     "DescribeVpcAttribute": Action(vpcs.describe_vpc_attribute, vpcs.DescribeVpcAttributeRequest),
     "DescribeRouteTables": Action(vpcs.describe_route_tables, vpcs.DescribeRouteTablesRequest),
     "DescribeInternetGateways": Action(vpcs.describe_internet_gateways,

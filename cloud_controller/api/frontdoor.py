@@ -159,6 +159,9 @@ async def handle(request: web.Request) -> web.Response:
     if not name:
         raise errors.MissingAction()
     action: Action | None = ACTIONS.get(name)
+    if action is not None and action.vpc_mode and \
+            request.app[CLOUD].settings.network.mode != "vpc":
+        action = None  # EDGE mode answers as it did before VPC mode existed
     if action is None:
         if name in ec2_operations():
             raise errors.UnsupportedOperation(

@@ -1,17 +1,21 @@
 """DescribeVpcs and DescribeSubnets: each account's default VPC and its
-default subnet per zone (the EDGE network, as tools expect to find it)."""
+default subnet per zone (the EDGE network, as tools expect to find it); in
+VPC mode also CreateVpc, DeleteVpc, CreateSubnet, DeleteSubnet and
+ModifySubnetAttribute on the account's own VPCs (docs/vpc.md)."""
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, make_dataclass
+from typing import ClassVar
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
+from cloud_controller.api.instances import BooleanValue
 from cloud_controller.api.paging import page
-from cloud_controller.api.tagging import tag_list
-from cloud_controller.services.vpcs import default_vpc_id
+from cloud_controller.api.tagging import tag_list, tags_for
+from cloud_controller.services.vpcs import Subnet, available_addresses, default_vpc_id
 from mallee import errors
-from cloud_controller.api.query import Filter, listparam, param
+from cloud_controller.api.query import Filter, TagSpecification, listparam, param
 
 
 @dataclass
@@ -37,7 +41,8 @@ def _tags(item) -> dict[str, str]:
 
 
 VPC_FILTERS = {
-    "vpc-id": lambda v: v["vpcId"], "is-default": lambda v: True, "isDefault": lambda v: True,
+    "vpc-id": lambda v: v["vpcId"], "is-default": lambda v: v["isDefault"],
+    "isDefault": lambda v: v["isDefault"],
     "cidr": lambda v: v["cidrBlock"], "cidr-block": lambda v: v["cidrBlock"],
     "cidrBlock": lambda v: v["cidrBlock"],
     "cidr-block-association.cidr-block": lambda v: v["cidrBlock"],
@@ -50,7 +55,7 @@ SUBNET_FILTERS = {
     "availability-zone": lambda s: s["availabilityZone"],
     "availabilityZone": lambda s: s["availabilityZone"],
     "availability-zone-id": lambda s: s["availabilityZoneId"],
-    "default-for-az": lambda s: True, "defaultForAz": lambda s: True,
+    "default-for-az": lambda s: s["defaultForAz"], "defaultForAz": lambda s: s["defaultForAz"],
     "cidr": lambda s: s["cidrBlock"], "cidr-block": lambda s: s["cidrBlock"],
     "cidrBlock": lambda s: s["cidrBlock"], "state": lambda s: s["state"],
     "owner-id": lambda s: s["ownerId"],
@@ -58,52 +63,189 @@ SUBNET_FILTERS = {
 }
 
 
+def _vpc_item(ctx: RequestContext, vpc_id: str, cidr: str, is_default: bool,
+              tags: dict[str, str]) -> dict:
+    return {"vpcId": vpc_id, "state": "available", "cidrBlock": cidr,
+            "dhcpOptionsId": ctx.cloud.vpcs.parts(ctx.account_id).dhcp_options_id,
+            "instanceTenancy": "default", "isDefault": is_default,
+            "ownerId": ctx.account_id,
+            "cidrBlockAssociationSet": [{"associationId": "vpc-cidr-assoc-" + vpc_id[4:],
+                                         "cidrBlock": cidr,
+                                         "cidrBlockState": {"state": "associated"}}],
+            "tagSet": tag_list(tags)}
+
+
+def _check_asked(asked: list[str], known: set[str], not_found: type[errors.ApiError],
+                 what: str) -> None:
+    for asked_id in asked:
+        if asked_id not in known:
+            raise not_found(f"The {what} ID '{asked_id}' does not exist")
+
+
 async def describe_vpcs(ctx: RequestContext, req: DescribeVpcsRequest) -> dict:
     vpcs = ctx.cloud.vpcs
     await vpcs.ensure(ctx.account_id)
-    for vpc_id in req.vpc_ids:
-        vpcs.check_vpc(ctx.account_id, vpc_id)
     vpc_id = default_vpc_id(ctx.account_id)
-    tags = (await ctx.cloud.tags.of([vpc_id]))[vpc_id]
-    item = {"vpcId": vpc_id, "state": "available", "cidrBlock": vpcs.cidr,
-            "dhcpOptionsId": vpcs.parts(ctx.account_id).dhcp_options_id,
-            "instanceTenancy": "default", "isDefault": True,
-            "ownerId": ctx.account_id,
-            "cidrBlockAssociationSet": [{"associationId": "vpc-cidr-assoc-" + vpc_id[4:],
-                                         "cidrBlock": vpcs.cidr,
-                                         "cidrBlockState": {"state": "associated"}}],
-            "tagSet": tag_list(tags)}
-    items = FilterSet(req.filters, VPC_FILTERS, tags=_tags).apply([item])
+    own = await vpcs.own_vpcs(ctx.account_id) if vpcs.vpc_mode else []
+    _check_asked(req.vpc_ids, {vpc_id} | {v.id for v in own}, errors.InvalidVpcIDNotFound,
+                 "vpc")
+    tags = await ctx.cloud.tags.of([vpc_id] + [v.id for v in own])
+    items = [_vpc_item(ctx, vpc_id, vpcs.cidr, True, tags[vpc_id])] + \
+        [_vpc_item(ctx, v.id, v.cidr, False, tags[v.id]) for v in own]
+    if req.vpc_ids:
+        items = [v for v in items if v["vpcId"] in req.vpc_ids]
+    items = FilterSet(req.filters, VPC_FILTERS, tags=_tags).apply(items)
     chunk, token = page(items, lambda v: v["vpcId"], req.max_results, req.next_token)
     return {"vpcSet": chunk, "nextToken": token}
 
 
 def _free(cidr: str) -> int:
-    # AWS reserves five addresses per subnet; EDGE reserves network, gateway, broadcast.
+    # EDGE's default subnet reserves network, gateway and broadcast.
     return max(0, ipaddress.ip_network(cidr).num_addresses - 3)
+
+
+def _subnet_item(ctx: RequestContext, s: Subnet, tags: dict[str, str]) -> dict:
+    region = ctx.cloud.settings.cloud.region
+    return {"subnetId": s.id, "state": "available", "vpcId": s.vpc_id, "cidrBlock": s.cidr,
+            "availableIpAddressCount": _free(s.cidr) if s.default
+            else available_addresses(s.cidr),
+            "availabilityZone": s.zone, "availabilityZoneId": s.zone,
+            "defaultForAz": s.default,
+            "mapPublicIpOnLaunch": ctx.cloud.settings.network.public_ip_at_launch
+            if s.default else s.map_public_ip,
+            "ownerId": s.account_id,
+            "assignIpv6AddressOnCreation": False, "ipv6CidrBlockAssociationSet": [],
+            "subnetArn": f"arn:aws:ec2:{region}:{s.account_id}:subnet/{s.id}",
+            "tagSet": tag_list(tags)}
 
 
 async def describe_subnets(ctx: RequestContext, req: DescribeSubnetsRequest) -> dict:
     vpcs = ctx.cloud.vpcs
     await vpcs.ensure(ctx.account_id)
     subnets = vpcs.subnets(ctx.account_id)
-    for subnet_id in req.subnet_ids:
-        vpcs.subnet(ctx.account_id, subnet_id)
+    if vpcs.vpc_mode:
+        subnets += await vpcs.own_subnets(ctx.account_id)
+    _check_asked(req.subnet_ids, {s.id for s in subnets}, errors.InvalidSubnetIDNotFound,
+                 "subnet")
     if req.subnet_ids:
         subnets = [s for s in subnets if s.id in req.subnet_ids]
     tags = await ctx.cloud.tags.of([s.id for s in subnets])
-    public = ctx.cloud.settings.network.public_ip_at_launch
-    region = ctx.cloud.settings.cloud.region
-    items = [{"subnetId": s.id, "state": "available", "vpcId": s.vpc_id, "cidrBlock": s.cidr,
-              "availableIpAddressCount": _free(s.cidr), "availabilityZone": s.zone,
-              "availabilityZoneId": s.zone, "defaultForAz": True,
-              "mapPublicIpOnLaunch": public, "ownerId": s.account_id,
-              "assignIpv6AddressOnCreation": False, "ipv6CidrBlockAssociationSet": [],
-              "subnetArn": f"arn:aws:ec2:{region}:{s.account_id}:subnet/{s.id}",
-              "tagSet": tag_list(tags[s.id])} for s in subnets]
+    items = [_subnet_item(ctx, s, tags[s.id]) for s in subnets]
     items = FilterSet(req.filters, SUBNET_FILTERS, tags=_tags).apply(items)
     chunk, token = page(items, lambda s: s["subnetId"], req.max_results, req.next_token)
     return {"subnetSet": chunk, "nextToken": token}
+
+
+# ---- VPC mode: the account's own VPCs and subnets ---------------------------
+
+@dataclass
+class CreateVpcRequest:
+    cidr_block: str = param("CidrBlock")
+    tag_specifications: list[TagSpecification] = listparam("TagSpecification")
+    instance_tenancy: str = param("InstanceTenancy", default="default")
+    amazon_ipv6: bool = param("AmazonProvidedIpv6CidrBlock", default=False)
+    ipv4_pool: str = param("Ipv4IpamPoolId")
+    ipv6_cidr: str = param("Ipv6CidrBlock")
+    ipv6_pool: str = param("Ipv6Pool")
+    ipv6_ipam_pool: str = param("Ipv6IpamPoolId")
+    dry_run: bool = param("DryRun", default=False)
+    IGNORED: ClassVar[tuple[str, ...]] = ("Ipv4NetmaskLength", "Ipv6NetmaskLength",
+                                          "Ipv6CidrBlockNetworkBorderGroup", "VpcEncryptionControl")
+
+
+@dataclass
+class DeleteVpcRequest:
+    vpc_id: str = param("VpcId", required=True)
+    dry_run: bool = param("DryRun", default=False)
+
+
+@dataclass
+class CreateSubnetRequest:
+    vpc_id: str = param("VpcId", required=True)
+    cidr_block: str = param("CidrBlock")
+    availability_zone: str = param("AvailabilityZone")
+    availability_zone_id: str = param("AvailabilityZoneId")
+    tag_specifications: list[TagSpecification] = listparam("TagSpecification")
+    ipv6_cidr: str = param("Ipv6CidrBlock")
+    ipv6_native: bool = param("Ipv6Native", default=False)
+    ipv4_pool: str = param("Ipv4IpamPoolId")
+    outpost_arn: str = param("OutpostArn")
+    dry_run: bool = param("DryRun", default=False)
+    IGNORED: ClassVar[tuple[str, ...]] = ("Ipv4NetmaskLength", "Ipv6IpamPoolId",
+                                          "Ipv6NetmaskLength")
+
+
+@dataclass
+class DeleteSubnetRequest:
+    subnet_id: str = param("SubnetId", required=True)
+    dry_run: bool = param("DryRun", default=False)
+
+
+@dataclass
+class ModifySubnetAttributeRequest:
+    subnet_id: str = param("SubnetId", required=True)
+    map_public_ip_on_launch: BooleanValue = param("MapPublicIpOnLaunch")
+    assign_ipv6: BooleanValue = param("AssignIpv6AddressOnCreation")
+    IGNORED: ClassVar[tuple[str, ...]] = (
+        "MapCustomerOwnedIpOnLaunch", "CustomerOwnedIpv4Pool", "EnableDns64",
+        "PrivateDnsHostnameTypeOnLaunch", "EnableResourceNameDnsARecordOnLaunch",
+        "EnableResourceNameDnsAAAARecordOnLaunch", "EnableLniAtDeviceIndex",
+        "DisableLniAtDeviceIndex")
+
+
+def _no_ipv6(*given) -> None:
+    if any(given):
+        raise errors.UnsupportedOperation("IPv6 in a VPC is not supported by this cloud yet.")
+
+
+async def create_vpc(ctx: RequestContext, req: CreateVpcRequest) -> dict:
+    _no_ipv6(req.amazon_ipv6, req.ipv6_cidr, req.ipv6_pool, req.ipv6_ipam_pool)
+    if req.ipv4_pool:
+        raise errors.UnsupportedOperation("IPAM pools are not supported by this cloud.")
+    if req.cidr_block is None:
+        raise errors.MissingParameter("Either 'cidrBlock' or 'ipv4IpamPoolId' should be provided.")
+    if req.instance_tenancy != "default":
+        raise errors.UnsupportedOperation(
+            f"Instance tenancy '{req.instance_tenancy}' is not supported by this cloud.")
+    tags = tags_for(req.tag_specifications, "vpc")  # checked before the VPC exists
+    vpc = await ctx.cloud.vpcs.create_vpc(ctx.account_id, req.cidr_block, tags)
+    return {"vpc": _vpc_item(ctx, vpc.id, vpc.cidr, False, dict(tags))}
+
+
+async def delete_vpc(ctx: RequestContext, req: DeleteVpcRequest) -> dict:
+    await ctx.cloud.vpcs.delete_vpc(ctx.account_id, req.vpc_id)
+    return {"return": True}
+
+
+async def create_subnet(ctx: RequestContext, req: CreateSubnetRequest) -> dict:
+    _no_ipv6(req.ipv6_cidr, req.ipv6_native)
+    if req.ipv4_pool or req.outpost_arn:
+        raise errors.UnsupportedOperation("IPAM pools and Outposts are not supported "
+                                          "by this cloud.")
+    if req.cidr_block is None:
+        raise errors.MissingParameter("The request must contain the parameter CidrBlock")
+    tags = tags_for(req.tag_specifications, "subnet")
+    subnet = await ctx.cloud.vpcs.create_subnet(
+        ctx.account_id, req.vpc_id, req.cidr_block, req.availability_zone,
+        req.availability_zone_id, tags)
+    return {"subnet": _subnet_item(ctx, subnet, dict(tags))}
+
+
+async def delete_subnet(ctx: RequestContext, req: DeleteSubnetRequest) -> dict:
+    await ctx.cloud.vpcs.delete_subnet(ctx.account_id, req.subnet_id)
+    return {"return": True}
+
+
+async def modify_subnet_attribute(ctx: RequestContext, req: ModifySubnetAttributeRequest) -> dict:
+    if req.assign_ipv6 is not None and req.assign_ipv6.value:
+        _no_ipv6(True)
+    value = req.map_public_ip_on_launch
+    if value is None or value.value is None:
+        await ctx.cloud.vpcs.own_subnet(ctx.account_id, req.subnet_id)  # NotFound first
+        raise errors.MissingParameter("The request must contain the parameter "
+                                      "MapPublicIpOnLaunch.Value")
+    await ctx.cloud.vpcs.set_map_public_ip(ctx.account_id, req.subnet_id, value.value)
+    return {"return": True}
 
 
 # ---- the default VPC's attributes and implicit parts (issue 12) ----------------

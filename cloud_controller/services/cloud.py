@@ -12,6 +12,7 @@ from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.network_view import NetworkViews
+from cloud_controller.services.ovn_sync import OvnSync
 from cloud_controller.services.security_groups import SecurityGroupService
 from cloud_controller.services.tags import TagService
 from cloud_controller.services.attachments import AttachmentService
@@ -41,3 +42,5 @@ class Cloud:
     # EBS
     volumes: VolumeService
     attachments: AttachmentService
+    # VPC mode: OVN's NB database following the VPC model (None in EDGE mode)
+    ovn: OvnSync | None = None

@@ -5,14 +5,31 @@ Ids are derived from the account (and zone), so they are stable across
 restarts and the same on every CLC; rows exist so the VPC and subnets can be
 tagged. Every account's VPC has the cloud's private subnet as its CIDR: EDGE
 isolates accounts with security groups, not with separate address spaces.
+
+In VPC mode ([network] mode = "vpc", docs/vpc.md) an account also makes VPCs
+and subnets of its own (CreateVpc, CreateSubnet...). Their rows here are the
+authority; after each change `vpcs_changed` is notified, and OvnSync
+(services/ovn_sync.py) writes the model (`ovn_model`) to OVN.
 """
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 
 from cloud_controller.db.vpcs import VpcRepository
+from cloud_controller.ovn.northbound import Router, Switch
 from mallee import errors
+from mallee.ids import resource_id
+
+# EC2's limits on a VPC's and a subnet's IPv4 block: /16 to /28.
+PREFIX_RANGE = range(16, 29)
+# EC2 keeps five addresses of every subnet: network, router (.1), DNS (.2),
+# reserved (.3) and broadcast.
+RESERVED_PER_SUBNET = 5
+# How long a change waits for OVN to hold it before the call is answered anyway
+# (the row is committed; the reconcile loop writes it when OVN is back).
+OVN_WAIT_SECONDS = 5.0
 
 
 def _derived(prefix: str, *parts: str) -> str:
@@ -63,15 +80,53 @@ class Subnet:
     account_id: str
     zone: str
     cidr: str
+    default: bool = True
+    map_public_ip: bool = False  # own subnets only: a default one follows the setting
+
+
+@dataclass(frozen=True)
+class Vpc:
+    """A VPC an account made (VPC mode); the default one is EDGE's (describe_vpcs)."""
+    id: str
+    account_id: str
+    cidr: str
+
+
+def _vpc(row) -> Vpc:
+    return Vpc(row["id"], row["account_id"], row["cidr"])
+
+
+def _subnet(row) -> Subnet:
+    return Subnet(row["id"], row["vpc_id"], row["account_id"], row["zone"], row["cidr"],
+                  default=False, map_public_ip=bool(row["map_public_ip"]))
+
+
+def _network(cidr: str | None, param: str) -> ipaddress.IPv4Network:
+    """A CIDR block as EC2 reads it: a.b.c.d/n with no host bits set."""
+    try:
+        return ipaddress.IPv4Network(cidr or "")
+    except ValueError:
+        raise errors.InvalidParameterValue(
+            f"Value ({cidr}) for parameter {param} is invalid. This is not a valid CIDR block.")
+
+
+def available_addresses(cidr: str) -> int:
+    return max(0, ipaddress.ip_network(cidr).num_addresses - RESERVED_PER_SUBNET)
 
 
 class VpcService:
-    def __init__(self, db, settings, clusters):
+    def __init__(self, db, settings, clusters, tags=None, vpcs_changed=None):
         self.db = db
         self.settings = settings
         self.clusters = clusters  # ClusterMonitor: the zones, and each CC's reported subnet
+        self.tags = tags
+        self.vpcs_changed = vpcs_changed  # ChangeNotifier: OvnSync listens (VPC mode)
         self.repo = VpcRepository(db)
         self._made: set[str] = set()
+
+    @property
+    def vpc_mode(self) -> bool:
+        return self.settings.network.mode == "vpc"
 
     @property
     def cidr(self) -> str:
@@ -118,3 +173,119 @@ class VpcService:
             if subnet.id == subnet_id:
                 return subnet
         raise errors.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")
+
+    # ---- VPC mode: the VPCs and subnets accounts make ----------------------
+
+    async def _changed(self) -> None:
+        """After a commit: OVN follows, and the caller is answered once it holds the
+        change (or after OVN_WAIT_SECONDS: the reconcile loop catches up)."""
+        if self.vpcs_changed is not None:
+            await self.vpcs_changed.notify_and_wait(OVN_WAIT_SECONDS)
+
+    async def create_vpc(self, account_id: str, cidr: str | None,
+                         tags: list[tuple[str, str]]) -> Vpc:
+        network = _network(cidr, "cidrBlock")
+        if network.prefixlen not in PREFIX_RANGE:
+            raise errors.InvalidVpcRange(f"The CIDR '{cidr}' is invalid.")
+        vpc = Vpc(resource_id("vpc"), account_id, str(network))
+        async with self.db.unit():
+            if await self.repo.count_vpcs(account_id) >= self.settings.network.max_vpcs_per_account:
+                raise errors.VpcLimitExceeded()
+            await self.repo.insert_vpc(vpc.id, account_id, vpc.cidr)
+            await self.tags.tag_new(account_id, vpc.id, "vpc", tags)
+        await self._changed()
+        return vpc
+
+    async def own_vpcs(self, account_id: str) -> list[Vpc]:
+        return [_vpc(row) for row in await self.repo.own_vpcs(account_id)]
+
+    async def own_vpc(self, account_id: str, vpc_id: str) -> Vpc:
+        """One of the account's own VPCs; the default one is refused (EDGE's)."""
+        row = await self.repo.vpc(account_id, vpc_id)
+        if row is None:
+            raise errors.InvalidVpcIDNotFound(f"The vpc ID '{vpc_id}' does not exist")
+        if row["is_default"]:
+            raise errors.UnsupportedOperation(
+                f"The default VPC '{vpc_id}' is this cloud's EDGE network; it cannot be "
+                "changed or deleted.")
+        return _vpc(row)
+
+    async def delete_vpc(self, account_id: str, vpc_id: str) -> None:
+        async with self.db.unit():
+            await self.own_vpc(account_id, vpc_id)
+            if await self.repo.own_subnets(vpc_id=vpc_id):
+                raise errors.DependencyViolation(
+                    f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+            await self.repo.delete_vpc(vpc_id)
+            await self.tags.forget(vpc_id)
+        await self._changed()
+
+    def zone_names(self) -> list[str]:
+        return [cluster.ref.zone for cluster in self.clusters.clusters]
+
+    def _zone(self, zone: str | None, zone_id: str | None) -> str:
+        zones = self.zone_names()
+        asked = zone or zone_id
+        if asked is None:
+            return zones[0]
+        if asked not in zones:
+            param = "availabilityZone" if zone else "availabilityZoneId"
+            raise errors.InvalidParameterValue(
+                f"Value ({asked}) for parameter {param} is invalid. Subnets can currently "
+                f"only be created in the following availability zones: {', '.join(zones)}.")
+        return asked
+
+    async def create_subnet(self, account_id: str, vpc_id: str, cidr: str | None,
+                            zone: str | None, zone_id: str | None,
+                            tags: list[tuple[str, str]]) -> Subnet:
+        network = _network(cidr, "cidrBlock")
+        zone = self._zone(zone, zone_id)
+        async with self.db.unit():
+            vpc = await self.own_vpc(account_id, vpc_id)
+            if network.prefixlen not in PREFIX_RANGE or \
+                    not network.subnet_of(ipaddress.IPv4Network(vpc.cidr)):
+                raise errors.InvalidSubnetRange(f"The CIDR '{cidr}' is invalid.")
+            for other in await self.repo.own_subnets(vpc_id=vpc_id):
+                if network.overlaps(ipaddress.IPv4Network(other["cidr"])):
+                    raise errors.InvalidSubnetConflict(
+                        f"The CIDR '{cidr}' conflicts with another subnet")
+            subnet = Subnet(resource_id("subnet"), vpc_id, account_id, zone, str(network),
+                            default=False)
+            await self.repo.insert_subnet(subnet.id, account_id, vpc_id, zone, subnet.cidr)
+            await self.tags.tag_new(account_id, subnet.id, "subnet", tags)
+        await self._changed()
+        return subnet
+
+    async def own_subnets(self, account_id: str) -> list[Subnet]:
+        return [_subnet(row) for row in await self.repo.own_subnets(account_id)]
+
+    async def own_subnet(self, account_id: str, subnet_id: str) -> Subnet:
+        row = await self.repo.subnet(account_id, subnet_id)
+        if row is None:
+            raise errors.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")
+        if row["is_default"]:
+            raise errors.UnsupportedOperation(
+                f"The default subnet '{subnet_id}' is this cloud's EDGE network; it cannot "
+                "be changed or deleted.")
+        return _subnet(row)
+
+    async def delete_subnet(self, account_id: str, subnet_id: str) -> None:
+        # No interface can be in an own subnet yet (guests on OVN come next, and
+        # with them DependencyViolation for a subnet that has interfaces).
+        async with self.db.unit():
+            await self.own_subnet(account_id, subnet_id)
+            await self.repo.delete_subnet(subnet_id)
+            await self.tags.forget(subnet_id)
+        await self._changed()
+
+    async def set_map_public_ip(self, account_id: str, subnet_id: str, value: bool) -> None:
+        async with self.db.unit():
+            await self.own_subnet(account_id, subnet_id)
+            await self.repo.set_map_public_ip(subnet_id, value)
+
+    async def ovn_model(self) -> tuple[list[Router], list[Switch]]:
+        """Every account's own VPCs and subnets, as OVN's rows should be."""
+        routers = [Router(row["id"], row["account_id"]) for row in await self.repo.own_vpcs()]
+        switches = [Switch(row["id"], row["vpc_id"], row["account_id"], row["cidr"])
+                    for row in await self.repo.own_subnets()]
+        return routers, switches
