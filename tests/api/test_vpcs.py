@@ -141,3 +141,21 @@ def test_default_vpc_is_readable_whole(cloud, ec2, alice_ec2):
     with pytest.raises(ClientError) as e:
         ec2.describe_vpc_endpoints(VpcEndpointIds=["vpce-0123456789abcdef0"])
     assert code(e) == "InvalidVpcEndpointId.NotFound"
+
+
+def test_edge_mode_answers_the_vpc_mode_actions_as_before(ec2):
+    """Without [network] mode = "vpc" (docs/vpc.md) these are EC2 actions this cloud
+    does not offer, checked before their parameters are."""
+    calls = {"CreateVpc": lambda: ec2.create_vpc(CidrBlock="10.1.0.0/16"),
+             "DeleteVpc": lambda: ec2.delete_vpc(VpcId="vpc-0123456789abcdef0"),
+             "CreateSubnet": lambda: ec2.create_subnet(VpcId="vpc-0123456789abcdef0",
+                                                       CidrBlock="10.1.0.0/24"),
+             "DeleteSubnet": lambda: ec2.delete_subnet(SubnetId="subnet-0123456789abcdef0"),
+             "ModifySubnetAttribute": lambda: ec2.modify_subnet_attribute(
+                 SubnetId="subnet-0123456789abcdef0", MapPublicIpOnLaunch={"Value": True})}
+    for name, call in calls.items():
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "UnsupportedOperation", name
+        assert e.value.response["Error"]["Message"] == \
+            f"The operation {name} is not supported by this cloud."

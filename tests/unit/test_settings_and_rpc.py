@@ -93,3 +93,11 @@ def test_unknown_keys_in_a_file_or_the_environment_are_errors_that_name_them(tmp
         settings.load(tmp_path, {"MALLEE_CLC_PORT": "not-a-port"})
     loaded = settings.load(tmp_path, {"MALLEE_CLC_PORT": "9773", "MALLEE_HOME": str(tmp_path)})
     assert loaded.clc.port == 9773 and loaded.network.uplink_netns == "mallee-outside"
+
+
+def test_the_network_mode_is_edge_unless_set_and_only_edge_or_vpc(tmp_path):
+    assert settings.load(tmp_path, {}).network.mode == "edge"
+    assert settings.load(tmp_path, {"MALLEE_NETWORK_MODE": "vpc"}).network.mode == "vpc"
+    (tmp_path / "mallee.toml").write_text('[network]\nmode = "midonet"\n')
+    with pytest.raises(settings.SettingsError, match="mode = 'midonet'"):
+        settings.load(tmp_path, {})
