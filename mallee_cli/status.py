@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from mallee.ovn_central import OvnCentral
 from mallee.settings import Settings
 from mallee_cli import onehost
 from mallee_cli.errors import CliError
@@ -21,6 +22,8 @@ def cmd_status(settings: Settings, args) -> None:
             ok, detail = await onehost.health(settings, component)
             rows.append({"component": component, "pid": onehost.running_pid(settings, component)
                          or "-", "health": "ok" if ok else "DOWN", "detail": detail})
+        if settings.network.mode == "vpc":
+            rows += _ovn_rows(settings)
         nodes, error = await onehost.cluster_nodes(settings)
         return rows, nodes, error
     rows, nodes, error = asyncio.run(gather())
@@ -49,6 +52,16 @@ def cmd_status(settings: Settings, args) -> None:
         print()
         print_table(instances, ["instance", "node", "state", "cores", "memory_mb", "reason"],
                     "table")
+
+
+def _ovn_rows(settings: Settings) -> list[dict]:
+    """VPC mode: OVN's central processes that `mallee up` started (docs/vpc.md)."""
+    central = OvnCentral.of(settings)
+    running = central.running()
+    return [{"component": pidfile.stem, "pid": running.get(pidfile.name, "-"),
+             "health": "ok" if pidfile.name in running else "DOWN",
+             "detail": central.nb.remote if "nb" in pidfile.stem else ""}
+            for pidfile in reversed(central.pidfiles)]
 
 
 def _network_state(network: dict | None) -> str:

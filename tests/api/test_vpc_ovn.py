@@ -3,11 +3,13 @@ written to a real OVN northbound database (ovsdb-server + ovn-northd started by
 the test cloud), checked with boto3, awscli and ovn-nbctl."""
 import ipaddress
 import json
+import os
 import subprocess
 
 import pytest
 from botocore.exceptions import ClientError
 
+from mallee import settings as settings_mod
 from mallee.ovn_central import OvnCentral, alive, missing_binaries
 from tests.harness import Cloud, available_components
 
@@ -340,3 +342,32 @@ def test_the_model_survives_a_clc_restart_and_ovn_follows(tmp_path_factory):
         second.stop()
     assert second.ovn.running() == {}
 
+
+
+def test_mallee_status_shows_ovn(vcloud):
+    out = vcloud.mallee("status", "--output", "json")
+    assert out.returncode == 0, out.stderr
+    rows = {r["component"]: r for r in json.loads(out.stdout)["components"]}
+    for name in ("ovsdb-server-nb", "ovsdb-server-sb", "ovn-northd"):
+        assert rows[name]["health"] == "ok" and rows[name]["pid"] in vcloud.ovn.running().values()
+
+
+def test_the_central_starts_once_and_stops_only_its_own(tmp_path_factory):
+    central = OvnCentral.of(settings_mod.load(home=tmp_path_factory.mktemp("c"), env={}))
+    central.start()
+    try:
+        pids = central.running()
+        assert len(pids) == 3
+        central.start()  # again: the running ones are kept
+        assert central.running() == pids
+        assert subprocess.run(["ovn-nbctl", f"--db={central.nb.remote}", "--no-wait",
+                               "ls-list"], capture_output=True, timeout=30).returncode == 0
+    finally:
+        central.stop()
+    assert central.running() == {} and not [p for p in pids.values() if alive(p)]
+    # A pid file that names a process which is not ours (a reused pid) is left alone.
+    central.run.mkdir(parents=True, exist_ok=True)
+    central.northd_pidfile.write_text(f"{os.getpid()}\n")
+    assert central.running() == {}
+    central.stop()
+    assert alive(os.getpid())
