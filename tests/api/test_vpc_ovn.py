@@ -371,3 +371,24 @@ def test_the_central_starts_once_and_stops_only_its_own(tmp_path_factory):
     assert central.running() == {}
     central.stop()
     assert alive(os.getpid())
+
+
+def test_a_killed_nb_database_converges_after_it_is_back(vcloud, vec2):
+    """kill -9 of the NB ovsdb-server: the API still answers (the row is committed),
+    and once the server is back the reconcile writes what it missed."""
+    import signal
+    import time
+    central = vcloud.ovn
+    os.kill(central.running()["ovsdb-server-nb.pid"], signal.SIGKILL)
+    assert vcloud.wait_for(lambda: "ovsdb-server-nb.pid" not in central.running(), timeout=5)
+    started = time.monotonic()
+    vpc_id = vec2.create_vpc(CidrBlock="10.70.0.0/16")["Vpc"]["VpcId"]
+    assert time.monotonic() - started < 15
+    try:
+        central.start()  # what `mallee up` does again: the NB server is back, same file
+        assert vcloud.wait_for(lambda: vpc_id in by_mallee_id(
+            vcloud, "Logical_Router", "mallee:vpc-id"), timeout=20)
+    finally:
+        vec2.delete_vpc(VpcId=vpc_id)
+    assert vcloud.wait_for(lambda: vpc_id not in by_mallee_id(
+        vcloud, "Logical_Router", "mallee:vpc-id"), timeout=20)
