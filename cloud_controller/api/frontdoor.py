@@ -163,7 +163,10 @@ async def handle(request: web.Request) -> web.Response:
             request.app[CLOUD].settings.network.mode != "vpc":
         action = None  # EDGE mode answers as it did before VPC mode existed
     if action is None:
-        if name in ec2_operations():
+        # The model is read once; that first read (~0.1 s of JSON) runs off the loop.
+        operations = ec2_operations() if ec2_operations.cache_info().currsize \
+            else await asyncio.to_thread(ec2_operations)
+        if name in operations:
             raise errors.UnsupportedOperation(
                 f"The operation {name} is not supported by this cloud.")
         raise errors.InvalidAction(f"The action {name} is not valid for this web service.")
