@@ -182,7 +182,7 @@ class Snapshots:
         copy = self.copy_of(snapshot_id)
         indexes = await asyncio.to_thread(_data_chunks, copy, snap.size_bytes)
         batches = [indexes[i:i + BATCH] for i in range(0, len(indexes), BATCH)]
-        uploaded = snap.bytes_uploaded
+        sent = [snap.bytes_uploaded]  # bytes sent so far, counted as each chunk is
         hashing = asyncio.ensure_future(asyncio.to_thread(_hash_chunks, copy, batches[0])) \
             if batches else None
         try:
@@ -194,11 +194,13 @@ class Snapshots:
                 async with self._refs:
                     await self.meta.unit(lambda c: _record_chunks(c, snapshot_id, hashed))
                     missing = await self.walrus.chunks_missing(sorted(set(hashed.values())))
-                uploaded += await self._send(copy, hashed, missing)
-                progress = min(99, (n + 1) * 100 // len(batches))
-                await self.meta.unit(lambda c: c.execute(
-                    "UPDATE snapshots SET progress=?, bytes_uploaded=? WHERE snapshot_id=?",
-                    (progress, uploaded, snapshot_id)))
+                await self._send(copy, hashed, missing, sent)
+                await self._progress(snapshot_id, min(99, (n + 1) * 100 // len(batches)),
+                                     sent[0])
+        except asyncio.CancelledError:
+            # Stopped (an SC stop, a delete): what was sent stays counted for the resume.
+            await asyncio.shield(self._progress(snapshot_id, None, sent[0]))
+            raise
         finally:
             if hashing is not None:
                 hashing.cancel()
@@ -207,26 +209,30 @@ class Snapshots:
             "UPDATE snapshots SET state='completed', progress=100 WHERE snapshot_id=?",
             (snapshot_id,)))
         await asyncio.to_thread(copy.unlink, missing_ok=True)
-        log.info("snapshot %s completed: %d bytes sent", snapshot_id, uploaded)
+        log.info("snapshot %s completed: %d bytes sent", snapshot_id, sent[0])
 
-    async def _send(self, copy: Path, hashed: dict[int, str], missing: list[str]) -> int:
-        first = {}
+    async def _progress(self, snapshot_id: str, progress: int | None, uploaded: int) -> None:
+        await self.meta.unit(lambda c: c.execute(
+            "UPDATE snapshots SET progress=coalesce(?, progress), bytes_uploaded=? "
+            "WHERE snapshot_id=?", (progress, uploaded, snapshot_id)))
+
+    async def _send(self, copy: Path, hashed: dict[int, str], missing: list[str],
+                    sent: list[int]) -> None:
+        """Upload the `missing` chunks, IN_FLIGHT at a time; sent[0] counts their bytes."""
+        first: dict[str, int] = {}
         for idx, sha in hashed.items():
             first.setdefault(sha, idx)
         todo = [(sha, first[sha]) for sha in missing if sha in first]
-        sent = 0
 
         async def worker():
-            nonlocal sent
             while todo:
                 sha, idx = todo.pop()
                 body = await asyncio.to_thread(_read_chunk, copy, idx)
                 await self.walrus.put_chunk(sha, body)
-                sent += len(body)
+                sent[0] += len(body)
         async with asyncio.TaskGroup() as group:
             for _ in range(min(IN_FLIGHT, len(todo))):
                 group.create_task(worker())
-        return sent
 
     async def _manifest(self, snap: Snapshot) -> dict:
         chunks = await self.meta.chunks_of(snap.snapshot_id)
