@@ -32,6 +32,7 @@ import re
 import sqlite3
 import time
 from pathlib import Path
+from typing import Awaitable, Callable
 
 from ebs.metadata import Metadata, Snapshot
 from ebs.volumes import Volumes, check_volume_id
@@ -157,21 +158,28 @@ class Snapshots:
             task.add_done_callback(lambda _: self._uploads.pop(snapshot_id, None))
 
     async def _upload(self, snapshot_id: str) -> None:
+        await self._patiently(f"upload of {snapshot_id}", lambda: self._upload_once(snapshot_id),
+                              lambda message: self._failed(snapshot_id, message))
+
+    async def _patiently(self, what: str, work: Callable[[], Awaitable[None]],
+                         failed: Callable[[str], Awaitable[None]]) -> None:
+        """Run work() to its end, again after each wait of RETRY_SECONDS while Walrus
+        is unreachable; a lasting outage or any other error goes to failed(message)."""
         for wait in (*RETRY_SECONDS, None):
             try:
-                await self._upload_once(snapshot_id)
+                await work()
                 return
             except Unreachable as exc:
                 if wait is None:
-                    await self._failed(snapshot_id, f"Walrus is unreachable: {exc.message}")
+                    await failed(f"Walrus is unreachable: {exc.message}")
                     return
-                log.warning("upload of %s: %s; again in %d s", snapshot_id, exc.message, wait)
+                log.warning("%s: %s; again in %d s", what, exc.message, wait)
                 await asyncio.sleep(wait)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - recorded in the row, and logged
-                log.exception("upload of %s failed", snapshot_id)
-                await self._failed(snapshot_id, str(exc) or type(exc).__name__)
+                log.exception("%s failed", what)
+                await failed(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
                 return
 
     async def _upload_once(self, snapshot_id: str) -> None:
@@ -383,23 +391,10 @@ class Snapshots:
         chunks = await self.meta.chunks_of(snapshot_id)
         self._pinned.update(chunks.values())
         try:
-            for wait in (*RETRY_SECONDS, None):
-                try:
-                    await self._fill_once(volume_id, chunks)
-                    await self.volumes.set_state(volume_id, "available")
-                    log.info("volume %s filled from %s", volume_id, snapshot_id)
-                    return
-                except Unreachable as exc:
-                    if wait is None:
-                        raise
-                    log.warning("fill of %s: %s; again in %d s", volume_id, exc.message, wait)
-                    await asyncio.sleep(wait)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - recorded in the row, and logged
-            log.exception("fill of %s from %s failed", volume_id, snapshot_id)
-            await self.volumes.set_state(volume_id, "error",
-                                         getattr(exc, "message", None) or str(exc))
+            await self._patiently(f"fill of {volume_id}",
+                                  lambda: self._fill_once(volume_id, chunks),
+                                  lambda message: self.volumes.set_state(volume_id, "error",
+                                                                         message))
         finally:
             self._pinned.subtract(chunks.values())
 
@@ -418,6 +413,8 @@ class Snapshots:
             await asyncio.to_thread(os.fsync, fd)
         finally:
             os.close(fd)
+        await self.volumes.set_state(volume_id, "available")
+        log.info("volume %s filled (%d chunks)", volume_id, len(chunks))
 
 
 def _describe(snap: Snapshot, chunks: int) -> dict:

@@ -24,8 +24,8 @@ from mallee import settings as settings_mod
 from mallee.pki import init_pki
 from mallee.rpc import client_ssl_context
 from mallee.service import start_sites, stop_sites
-from tests.ebs.test_sc_exports import NODE_A, qemu_io
-from tests.harness import free_port, free_tgt_control_port
+from tests.ebs.test_sc_exports import NODE_A, qemu_io, tgt_ports  # noqa: F401 - a fixture
+from tests.harness import free_port
 from walrus.app import sites as walrus_sites
 from walrus.rpc_client import WalrusClient
 
@@ -121,32 +121,25 @@ class Stack:
                 left -= len(block)
         return h.hexdigest()
 
-    async def until_done(self, snapshot_id: str, timeout: float = 120) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            snap, = await self.client.describe_snapshots([snapshot_id])
-            if snap["state"] != "pending":
-                return snap
-            assert time.monotonic() < deadline, snap
-            await asyncio.sleep(0.05)
+    async def until_done(self, snapshot_id: str) -> dict:
+        async def state():
+            return (await self.client.describe_snapshots([snapshot_id]))[0]
+        return await _until_not(state, "pending")
 
-    async def until_available(self, volume_id: str, timeout: float = 120) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            vol = next(v for v in await self.client.describe_volumes()
-                       if v["volume_id"] == volume_id)
-            if vol["state"] != "creating":
-                return vol
-            assert time.monotonic() < deadline, vol
-            await asyncio.sleep(0.05)
+    async def until_available(self, volume_id: str) -> dict:
+        async def state():
+            return next(v for v in await self.client.describe_volumes()
+                        if v["volume_id"] == volume_id)
+        return await _until_not(state, "creating")
 
 
-@pytest.fixture
-def tgt_ports():
-    ports = free_port(), free_tgt_control_port()
-    yield ports
-    from ebs.teardown import stop_tgtd
-    stop_tgtd(ports[1])
+async def _until_not(describe, state: str, timeout: float = 120) -> dict:
+    """describe()'s answer once its "state" is no longer `state`."""
+    deadline = time.monotonic() + timeout
+    while (found := await describe())["state"] == state:
+        assert time.monotonic() < deadline, found
+        await asyncio.sleep(0.05)
+    return found
 
 
 def test_snapshot_is_point_in_time_and_restores_byte_identical(tmp_path, tgt_ports):
