@@ -259,7 +259,8 @@ class Snapshots:
         """Cancel its upload, remove its rows, then delete from Walrus the chunks no
         other snapshot uses and its manifest. A snapshot already gone is fine."""
         check_snapshot_id(snapshot_id)
-        upload = self._uploads.get(snapshot_id)
+        async with self._copying:  # not while its own copy is being taken
+            upload = self._uploads.get(snapshot_id)
         if upload is not None:
             upload.cancel()
             await asyncio.gather(upload, return_exceptions=True)

@@ -13,6 +13,7 @@ import shutil
 import stat
 import time
 
+import aiohttp
 import pytest
 
 import ebs.snapshots
@@ -301,6 +302,18 @@ def test_sc_restart_resumes_an_upload_and_a_lost_copy_is_an_error(tmp_path, tgt_
             await stack.until_available(VOL_R)
             assert stack.digest(VOL_R, 2**30) == expected
 
+            # Deleting a snapshot mid-upload stops it and leaves none of its own chunks.
+            kept = stack.stored_chunks()
+            await client.create_volume(VOL_B, 1)
+            stack.write(VOL_B, 0, os.urandom(64 * MiB))
+            await client.create_snapshot(SNAP_3, VOL_B)
+            while (await client.describe_snapshots([SNAP_3]))[0]["progress"] == 0:
+                await asyncio.sleep(0.005)
+            assert (await client.delete_snapshot(SNAP_3))["deleted"] is True
+            assert stack.stored_chunks() == kept
+            assert not stack.snapshots.copy_of(SNAP_3).exists()
+            assert [s["snapshot_id"] for s in await client.describe_snapshots()] == [SNAP_1]
+
             # A pending snapshot whose copy is gone when the SC starts: error, not a
             # snapshot of something else. (Walrus is down: the upload cannot finish.)
             await stack.stop_walrus()
@@ -351,6 +364,11 @@ def test_chunk_routes_take_only_the_sc_and_check_the_hash(tmp_path, tgt_ports):
                 await sc.put_manifest("snap-..%2Fx", {})
 
             assert (await sc.put_chunk(sha, body))["stored"] is True
+            # The S3 API has no way to them: no bucket holds them.
+            async with aiohttp.ClientSession() as web:
+                url = f"http://127.0.0.1:{stack.settings.walrus.port}/chunks/{sha[:2]}/{sha}"
+                async with web.get(url) as resp:
+                    assert resp.status == 404 and b"NoSuchBucket" in await resp.read()
             assert (await sc.put_chunk(sha, body))["stored"] is False  # idempotent
             assert await sc.get_chunk(sha) == body
             assert await sc.chunks_missing([sha, "0" * 64]) == ["0" * 64]
