@@ -32,7 +32,7 @@ import re
 import sqlite3
 import time
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypeVar
 
 from ebs.metadata import Metadata, Snapshot
 from ebs.volumes import Volumes, check_volume_id
@@ -50,6 +50,7 @@ IN_FLIGHT = 8           # chunk uploads (or downloads, for a fill) at a time: Wa
 RETRY_SECONDS = (1, 2, 5, 10, 30)  # waits while Walrus is unreachable
 SNAPSHOT_ID = re.compile(r"^snap-[0-9a-f]{8,17}$")
 ZERO = bytes(CHUNK)
+T = TypeVar("T")
 
 
 def check_snapshot_id(snapshot_id) -> str:
@@ -231,17 +232,12 @@ class Snapshots:
         first: dict[str, int] = {}
         for idx, sha in hashed.items():
             first.setdefault(sha, idx)
-        todo = [(sha, first[sha]) for sha in missing if sha in first]
 
-        async def worker():
-            while todo:
-                sha, idx = todo.pop()
-                body = await asyncio.to_thread(_read_chunk, copy, idx)
-                await self.walrus.put_chunk(sha, body)
-                sent[0] += len(body)
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(IN_FLIGHT, len(todo))):
-                group.create_task(worker())
+        async def put(sha: str) -> None:
+            body = await asyncio.to_thread(_read_chunk, copy, first[sha])
+            await self.walrus.put_chunk(sha, body)
+            sent[0] += len(body)
+        await _in_flight([sha for sha in missing if sha in first], put)
 
     async def _manifest(self, snap: Snapshot) -> dict:
         chunks = await self.meta.chunks_of(snap.snapshot_id)
@@ -360,11 +356,10 @@ class Snapshots:
             return await self.volumes.create(volume_id, size_gib)
         check_volume_id(volume_id)
         check_snapshot_id(snapshot_id)
-        snap = await self.meta.snapshot(snapshot_id)
-        if snap is None:
-            raise _not_found(snapshot_id)
-        have = await self.meta.volume(volume_id)
-        if have is None:  # asked again once its snapshot is gone: the volume answers
+        if await self.meta.volume(volume_id) is None:  # asked again: the volume answers,
+            snap = await self.meta.snapshot(snapshot_id)  # even once its snapshot is gone
+            if snap is None:
+                raise _not_found(snapshot_id)
             if snap.state != "completed":
                 raise errors.IncorrectState(f"Snapshot {snapshot_id} is {snap.state}.")
             if isinstance(size_gib, int) and size_gib < snap.size_gib:
@@ -401,22 +396,32 @@ class Snapshots:
             self._pinned.subtract(chunks.values())
 
     async def _fill_once(self, volume_id: str, chunks: dict[int, str]) -> None:
-        todo = sorted(chunks.items(), reverse=True)
-        fd = await asyncio.to_thread(os.open, self.volumes.path_of(volume_id), os.O_WRONLY)
-        try:
-            async def worker():
-                while todo:
-                    idx, sha = todo.pop()
-                    body = await self.walrus.get_chunk(sha)
-                    await asyncio.to_thread(_write_chunk, fd, idx, sha, body)
-            async with asyncio.TaskGroup() as group:
-                for _ in range(min(IN_FLIGHT, len(todo))):
-                    group.create_task(worker())
-            await asyncio.to_thread(os.fsync, fd)
-        finally:
-            os.close(fd)
+        path = self.volumes.path_of(volume_id)
+
+        async def get(item: tuple[int, str]) -> None:
+            idx, sha = item
+            await asyncio.to_thread(_write_chunk, path, idx, sha,
+                                    await self.walrus.get_chunk(sha))
+        await _in_flight(sorted(chunks.items()), get)
+        await asyncio.to_thread(fsync_path, path)
         await self.volumes.set_state(volume_id, "available")
         log.info("volume %s filled (%d chunks)", volume_id, len(chunks))
+
+
+async def _in_flight(items: list[T], work: Callable[[T], Awaitable[None]]) -> None:
+    """work(item) for each item in order, IN_FLIGHT at a time; the first failure is
+    raised as itself (Unreachable stays Unreachable), the others are stopped."""
+    todo = items[::-1]
+
+    async def worker():
+        while todo:
+            await work(todo.pop())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(IN_FLIGHT, len(todo))):
+                group.create_task(worker())
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
 
 
 def _describe(snap: Snapshot, chunks: int) -> dict:
@@ -491,11 +496,17 @@ def _hash_chunks(path: Path, indexes: list[int]) -> dict[int, str]:
     return hashed
 
 
-def _write_chunk(fd: int, idx: int, sha: str, body: bytes) -> None:
+def _write_chunk(path: Path, idx: int, sha: str, body: bytes) -> None:
+    """A chunk written at its place (a file descriptor of its own: a cancelled fill
+    never closes one under a thread still writing)."""
     actual = hashlib.sha256(body).hexdigest()
     if actual != sha:  # Walrus checked it when it was stored; a disk can still rot
         raise errors.InternalError(f"Chunk {sha} read back from Walrus as {actual}.")
-    view, offset = memoryview(body), idx * CHUNK
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        view, offset = memoryview(body), idx * CHUNK
+        while view:
+            n = os.pwrite(fd, view, offset)
+            view, offset = view[n:], offset + n
+    finally:
+        os.close(fd)

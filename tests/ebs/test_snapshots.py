@@ -38,6 +38,7 @@ MiB = 1 << 20
 VOL_A = "vol-000000000000000a1"
 VOL_B = "vol-000000000000000b2"
 VOL_R = "vol-000000000000000c3"
+VOL_C = "vol-000000000000000e5"
 SNAP_1 = "snap-00000000000000001"
 SNAP_2 = "snap-00000000000000002"
 SNAP_3 = "snap-00000000000000003"
@@ -302,6 +303,19 @@ def test_sc_restart_resumes_an_upload_and_a_lost_copy_is_an_error(tmp_path, tgt_
             await client.create_volume(VOL_R, 1, snapshot_id=SNAP_1)
             await stack.until_available(VOL_R)
             assert stack.digest(VOL_R, 2**30) == expected
+
+            # A fill under way when the SC stops starts again with the SC (Walrus is
+            # down at first, so the fill is surely not done before the stop).
+            await stack.stop_walrus()
+            filling = await client.create_volume(VOL_C, 1, snapshot_id=SNAP_1)
+            assert filling["state"] == "creating" and filling["snapshot_id"] == SNAP_1
+            with pytest.raises(errors.IncorrectState):
+                await client.export_volume(VOL_C, NODE_A)
+            await stack.stop_sc()
+            stack.walrus_runners = await start_sites(walrus_sites(stack.settings))
+            client = await stack.start_sc()
+            assert (await stack.until_available(VOL_C))["state"] == "available"
+            assert stack.digest(VOL_C, 2**30) == expected
 
             # Deleting a snapshot mid-upload stops it and leaves none of its own chunks.
             kept = stack.stored_chunks()
