@@ -134,10 +134,7 @@ class Snapshots:
             size = copy.stat().st_size
             snap = Snapshot(snapshot_id, volume_id, volume.size_gib, size, "pending", 0, 0,
                             None, time.time())
-            await self.meta.unit(lambda c: c.execute(
-                "INSERT INTO snapshots VALUES (?,?,?,?,?,?,?,?,?)",
-                (snap.snapshot_id, snap.volume_id, snap.size_gib, snap.size_bytes,
-                 snap.state, snap.progress, snap.bytes_uploaded, snap.message, snap.created)))
+            await self.meta.unit(lambda c: _insert(c, snap))
         self._spawn_upload(snapshot_id)
         return await self._describe_one(snap)
 
@@ -269,33 +266,39 @@ class Snapshots:
                                    (snapshot_id,)).rowcount > 0
             conn.executemany("INSERT OR IGNORE INTO chunk_garbage VALUES (?)",
                              [(sha,) for sha in held])
+            conn.execute("INSERT OR IGNORE INTO manifest_garbage VALUES (?)", (snapshot_id,))
             return existed
         async with self._refs:
             existed = await self.meta.unit(remove)
         await asyncio.to_thread(self.copy_of(snapshot_id).unlink, missing_ok=True)
-        try:
-            await self.walrus.delete_manifest(snapshot_id)
-            await self._collect()
-        except Unreachable as exc:  # the chunks wait in chunk_garbage for the next try
-            log.warning("deleting %s's data from Walrus: %s", snapshot_id, exc.message)
+        await self._collect()
         return {"snapshot_id": snapshot_id, "deleted": existed}
 
-    async def _collect(self) -> int:
-        """Delete from Walrus the chunks in chunk_garbage that no snapshot uses (and no
-        fill reads); those some snapshot took up again just leave the list."""
+    async def _collect(self) -> None:
+        """Delete from Walrus what deleted snapshots left: their manifests, and the
+        chunks in chunk_garbage that no snapshot uses (nor a fill reads); chunks some
+        snapshot took up again just leave the list. Walrus unreachable: all of it
+        waits for the next delete or SC start."""
         async with self._refs:
-            def unused(conn: sqlite3.Connection) -> list[str]:
+            def leftovers(conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
                 conn.execute("DELETE FROM chunk_garbage WHERE sha256 IN "
                              "(SELECT sha256 FROM snapshot_chunks)")
-                return [r[0] for r in conn.execute("SELECT sha256 FROM chunk_garbage")]
-            doomed = [sha for sha in await self.meta.unit(unused) if not self._pinned[sha]]
-            deleted = 0
-            for i in range(0, len(doomed), 1024):
-                batch = doomed[i:i + 1024]
-                deleted += await self.walrus.chunks_delete(batch)
-                await self.meta.unit(lambda c: c.executemany(
-                    "DELETE FROM chunk_garbage WHERE sha256=?", [(s,) for s in batch]))
-            return deleted
+                return ([r[0] for r in conn.execute("SELECT snapshot_id FROM manifest_garbage")],
+                        [r[0] for r in conn.execute("SELECT sha256 FROM chunk_garbage")])
+            manifests, chunks = await self.meta.unit(leftovers)
+            chunks = [sha for sha in chunks if not self._pinned[sha]]
+            try:
+                for snapshot_id in manifests:
+                    await self.walrus.delete_manifest(snapshot_id)
+                    await self.meta.unit(lambda c: c.execute(
+                        "DELETE FROM manifest_garbage WHERE snapshot_id=?", (snapshot_id,)))
+                for i in range(0, len(chunks), 1024):
+                    batch = chunks[i:i + 1024]
+                    await self.walrus.chunks_delete(batch)
+                    await self.meta.unit(lambda c: c.executemany(
+                        "DELETE FROM chunk_garbage WHERE sha256=?", [(s,) for s in batch]))
+            except Unreachable as exc:
+                log.warning("deleting snapshots' data from Walrus: %s (later)", exc.message)
 
     async def copy(self, source_id: str, snapshot_id: str) -> dict:
         """A new completed snapshot holding the source's chunks (nothing is uploaded:
@@ -319,10 +322,10 @@ class Snapshots:
             if not conn.execute("SELECT 1 FROM snapshots WHERE snapshot_id=?",
                                 (source_id,)).fetchone():
                 raise _not_found(source_id)  # deleted while the manifest was sent
-            conn.execute("INSERT OR IGNORE INTO snapshots VALUES (?,?,?,?,?,?,?,?,?)",
-                         (snap.snapshot_id, snap.volume_id, snap.size_gib, snap.size_bytes,
-                          snap.state, snap.progress, snap.bytes_uploaded, snap.message,
-                          snap.created))
+            if conn.execute("SELECT 1 FROM snapshots WHERE snapshot_id=?",
+                            (snapshot_id,)).fetchone():
+                return  # a copy asked twice at once
+            _insert(conn, snap)
             conn.execute("INSERT OR IGNORE INTO snapshot_chunks SELECT ?, idx, sha256 "
                          "FROM snapshot_chunks WHERE snapshot_id=?", (snapshot_id, source_id))
         async with self._refs:
@@ -429,6 +432,14 @@ def _describe(snap: Snapshot, chunks: int) -> dict:
             "size_gib": snap.size_gib, "state": snap.state, "progress": snap.progress,
             "bytes_uploaded": snap.bytes_uploaded, "chunks": chunks, "message": snap.message,
             "created": snap.created}
+
+
+def _insert(conn: sqlite3.Connection, snap: Snapshot) -> None:
+    conn.execute("INSERT INTO snapshots VALUES (?,?,?,?,?,?,?,?,?)",
+                 (snap.snapshot_id, snap.volume_id, snap.size_gib, snap.size_bytes, snap.state,
+                  snap.progress, snap.bytes_uploaded, snap.message, snap.created))
+    # An id deleted and made again: its new manifest is not the old one's leftover.
+    conn.execute("DELETE FROM manifest_garbage WHERE snapshot_id=?", (snap.snapshot_id,))
 
 
 def _record_chunks(conn: sqlite3.Connection, snapshot_id: str, hashed: dict[int, str]) -> None:
