@@ -25,6 +25,7 @@ from cloud_controller.services.reconcile import Reconciler
 from cloud_controller.services.security_groups import SecurityGroupService
 from cloud_controller.services.storage import ObjectStore
 from cloud_controller.services.tags import TagService
+from cloud_controller.services.snapshots import SnapshotService
 from cloud_controller.services.volumes import VolumeService
 from cloud_controller.services.vpcs import VpcService
 from cloud_controller.services.walrus_sync import WalrusSync
@@ -65,7 +66,8 @@ async def open_cloud(settings: Settings) -> Cloud:
                                 clusters=clusters, launcher=launcher,
                                 network_changed=network_changed)
     storage = StorageClient(settings.cloud.host, settings.sc.port, tls)
-    volumes = VolumeService(db, settings, clusters, tags, storage)
+    snapshots = SnapshotService(db, settings, tags, storage)
+    volumes = VolumeService(db, settings, clusters, tags, storage, snapshots)
     attachments = AttachmentService(db, volumes, VolumeAttacher(clusters, storage))
     network = NetworkViews(db, settings, clusters, instances=instances,
                            security_groups=security_groups, network_changed=network_changed)
@@ -80,7 +82,8 @@ async def open_cloud(settings: Settings) -> Cloud:
     clusters.after_poll.append(network.after_poll)
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
                  launcher, vpcs=vpcs, security_groups=security_groups, addresses=addresses,
-                 network=network, volumes=volumes, attachments=attachments)
+                 network=network, volumes=volumes, attachments=attachments,
+                 snapshots=snapshots)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -98,6 +101,7 @@ def create_app(settings: Settings) -> web.Application:
         cloud = await open_cloud(settings)
         app[frontdoor.CLOUD] = cloud
         await cloud.volumes.resume()  # what a CLC that stopped left half done
+        await cloud.snapshots.resume()
         await cloud.attachments.resume()
         tasks = [asyncio.create_task(cloud.clusters.run()), asyncio.create_task(cloud.walrus.run())]
         yield
@@ -107,7 +111,8 @@ def create_app(settings: Settings) -> web.Application:
                 await task
         await cloud.launcher.close()
         await cloud.attachments.close()
-        await cloud.volumes.close()
+        await cloud.snapshots.close()
+        await cloud.volumes.close()  # and the SC's client, which snapshots share
         await cloud.network.close()
         await cloud.clusters.close()
         await cloud.walrus.client.close()

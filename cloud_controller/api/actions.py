@@ -6,8 +6,8 @@ from typing import Awaitable, Callable
 
 from cloud_controller.api import (account, addresses, attachments, images, instance_types,
                                   instances, keypairs,
-                                  network_interfaces, security_groups, tags, volumes, vpcs,
-                                  zones)
+                                  network_interfaces, security_groups, snapshots, tags,
+                                  volumes, vpcs, zones)
 from cloud_controller.api.render import aws_query_renderer
 
 
@@ -120,6 +120,18 @@ ACTIONS: dict[str, Action] = {
     "ModifyVolume": Action(volumes.modify_volume, volumes.ModifyVolumeRequest),
     "DescribeVolumesModifications": Action(volumes.describe_volumes_modifications,
                                            volumes.DescribeVolumesRequest),
+    "CreateSnapshot": Action(snapshots.create_snapshot, snapshots.CreateSnapshotRequest),
+    "CreateSnapshots": Action(snapshots.create_snapshots, snapshots.CreateSnapshotsRequest),
+    "DescribeSnapshots": Action(snapshots.describe_snapshots,
+                                snapshots.DescribeSnapshotsRequest),
+    "DeleteSnapshot": Action(snapshots.delete_snapshot, snapshots.SnapshotIdRequest),
+    "CopySnapshot": Action(snapshots.copy_snapshot, snapshots.CopySnapshotRequest),
+    "DescribeSnapshotAttribute": Action(snapshots.describe_snapshot_attribute,
+                                        snapshots.DescribeSnapshotAttributeRequest),
+    "ModifySnapshotAttribute": Action(snapshots.modify_snapshot_attribute,
+                                      snapshots.ModifySnapshotAttributeRequest),
+    "ResetSnapshotAttribute": Action(snapshots.reset_snapshot_attribute,
+                                     snapshots.DescribeSnapshotAttributeRequest),
     "GetCallerIdentity": Action(account.get_caller_identity, account.EmptyRequest, render=_sts),
     "GetUser": Action(account.get_user, account.GetUserRequest, render=_iam),
 }

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
+from cloud_controller.api.permissions import PermissionChanges, requested_changes
 from cloud_controller.api.tagging import tag_list
 from cloud_controller.api.text import check_image_description
 from cloud_controller.services.images import Registration
@@ -57,18 +58,6 @@ class DescribeImageAttributeRequest:
     image_id: str = param("ImageId", required=True)
     attribute: str = param("Attribute", required=True)
     dry_run: bool = param("DryRun", default=False)
-
-
-@dataclass
-class Permission:
-    user_id: str = param("UserId")
-    group: str = param("Group")
-
-
-@dataclass
-class PermissionChanges:
-    add: list[Permission] = listparam("Add")
-    remove: list[Permission] = listparam("Remove")
 
 
 @dataclass
@@ -196,11 +185,9 @@ async def describe_image_attribute(ctx: RequestContext, req: DescribeImageAttrib
         f"Value ({req.attribute}) for parameter attribute is invalid. Unknown attribute.")
 
 
-def _check_groups(groups: list[str]) -> None:
-    for group in groups:
-        if group != "all":
-            raise errors.InvalidAMIAttributeItemValue(
-                f"Invalid attribute item value \"{group}\" for UserGroup item type.")
+def _bad_group(group: str) -> errors.ApiError:
+    return errors.InvalidAMIAttributeItemValue(
+        f"Invalid attribute item value \"{group}\" for UserGroup item type.")
 
 
 async def modify_image_attribute(ctx: RequestContext, req: ModifyImageAttributeRequest) -> dict:
@@ -210,26 +197,13 @@ async def modify_image_attribute(ctx: RequestContext, req: ModifyImageAttributeR
         check_image_description(text)
         await images.set_description(ctx.account_id, req.image_id, text or "")
         return {"return": True}
-    changes = req.launch_permission or PermissionChanges()
-    add = [p.user_id for p in changes.add if p.user_id]
-    remove = [p.user_id for p in changes.remove if p.user_id]
-    add_groups = [p.group for p in changes.add if p.group]
-    remove_groups = [p.group for p in changes.remove if p.group]
-    if req.operation_type or req.user_ids or req.user_groups:  # the older flat form
-        if req.attribute not in (None, "launchPermission"):
-            raise errors.InvalidParameterValue(f"Attribute {req.attribute} cannot be modified.")
-        if req.operation_type not in ("add", "remove"):
-            raise errors.InvalidParameterValue("OperationType must be add or remove.")
-        target_users, target_groups = (add, add_groups) if req.operation_type == "add" \
-            else (remove, remove_groups)
-        target_users += req.user_ids
-        target_groups += req.user_groups
-    if not (add or remove or add_groups or remove_groups):
-        raise errors.MissingParameter("The request must name a launch permission to change.")
-    _check_groups(add_groups + remove_groups)
+    changes = requested_changes(
+        req.launch_permission, attribute=req.attribute, attribute_name="launchPermission",
+        operation_type=req.operation_type, user_ids=req.user_ids, user_groups=req.user_groups,
+        bad_group=_bad_group)
     await images.modify_launch_permissions(
-        ctx.account_id, req.image_id, add_accounts=add, remove_accounts=remove,
-        add_all=bool(add_groups), remove_all=bool(remove_groups))
+        ctx.account_id, req.image_id, add_accounts=changes.add, remove_accounts=changes.remove,
+        add_all=bool(changes.add_groups), remove_all=bool(changes.remove_groups))
     return {"return": True}
 
 

@@ -15,6 +15,7 @@ from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.security_groups import SecurityGroupService
 from cloud_controller.services.tags import TagService
 from cloud_controller.services.attachments import AttachmentService
+from cloud_controller.services.snapshots import SnapshotService
 from cloud_controller.services.volumes import VolumeService
 from cloud_controller.services.vpcs import VpcService
 from cloud_controller.services.walrus_sync import WalrusSync
@@ -41,3 +42,4 @@ class Cloud:
     # EBS
     volumes: VolumeService
     attachments: AttachmentService
+    snapshots: SnapshotService
