@@ -16,6 +16,7 @@ from cloud_controller.services.attachments import AttachmentService, VolumeAttac
 from cloud_controller.services.cloud import Cloud
 from cloud_controller.services.clusters import ClusterMonitor, ClusterState
 from cloud_controller.services.images import ImageService
+from cloud_controller.services.instance_attributes import InstanceAttributeService
 from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
@@ -71,6 +72,9 @@ async def open_cloud(settings: Settings) -> Cloud:
     attachments = AttachmentService(db, volumes, VolumeAttacher(clusters, storage))
     network = NetworkViews(db, settings, clusters, instances=instances,
                            security_groups=security_groups, network_changed=network_changed)
+    instance_attributes = InstanceAttributeService(
+        db, settings, instances=instances, images=images, security_groups=security_groups,
+        attachments=attachments, network_changed=network_changed)
 
     # After each poll of a CC, in this order: instance rows follow what the nodes report,
     # ended instances give their addresses back, then the view is pushed if it changed.
@@ -83,7 +87,7 @@ async def open_cloud(settings: Settings) -> Cloud:
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
                  launcher, vpcs=vpcs, security_groups=security_groups, addresses=addresses,
                  network=network, volumes=volumes, attachments=attachments,
-                 snapshots=snapshots)
+                 snapshots=snapshots, instance_attributes=instance_attributes)
 
 
 async def health(request: web.Request) -> web.Response:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from cloud_controller.api import (account, addresses, attachments, images, instance_types,
-                                  instances, keypairs,
+from cloud_controller.api import (account, addresses, attachments, images,
+                                  instance_attributes, instance_types, instances, keypairs,
                                   network_interfaces, security_groups, snapshots, tags,
                                   volumes, vpcs, zones)
 from cloud_controller.api.render import aws_query_renderer
@@ -57,10 +57,12 @@ ACTIONS: dict[str, Action] = {
     "StartInstances": Action(instances.start_instances, instances.InstanceIdsRequest),
     "GetConsoleOutput": Action(instances.get_console_output,
                                instances.GetConsoleOutputRequest),
-    "DescribeInstanceAttribute": Action(instances.describe_instance_attribute,
-                                        instances.DescribeInstanceAttributeRequest),
-    "ModifyInstanceAttribute": Action(instances.modify_instance_attribute,
-                                      instances.ModifyInstanceAttributeRequest),
+    "DescribeInstanceAttribute": Action(instance_attributes.describe_instance_attribute,
+                                        instance_attributes.DescribeInstanceAttributeRequest),
+    "ModifyInstanceAttribute": Action(instance_attributes.modify_instance_attribute,
+                                      instance_attributes.ModifyInstanceAttributeRequest),
+    "GetPasswordData": Action(instance_attributes.get_password_data,
+                              instance_attributes.GetPasswordDataRequest),
     "DescribeInstanceCreditSpecifications": Action(
         instances.describe_instance_credit_specifications,
         instances.DescribeInstanceCreditSpecificationsRequest),

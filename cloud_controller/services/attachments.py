@@ -178,6 +178,17 @@ class AttachmentService:
             await self.repo.delete(volume_id)
             await self.volume_rows.compare_and_set(volume_id, "in-use", state="available")
 
+    async def set_delete_on_termination(self, instance, device: str, volume_id: str | None,
+                                        value: bool) -> None:
+        """ModifyInstanceAttribute's blockDeviceMapping: the flag of the volume attached
+        to `instance` as `device` (inside the caller's unit)."""
+        found = next((a for a in await self.repo.of_instance(instance["id"])
+                      if a["device"] == device), None)
+        if found is None or volume_id and found["volume_id"] != volume_id:
+            raise errors.InvalidInstanceAttributeValue(
+                f"No device is currently mapped at {device}")
+        await self.repo.set_delete_on_termination(found["volume_id"], value)
+
     async def sweep(self, cluster=None) -> None:
         """After each poll: volumes of instances that ended are released (their
         domain took the disks and secrets along; the SC's exports go here), and
@@ -189,6 +200,14 @@ class AttachmentService:
                 log.warning("releasing %s: %s", row["volume_id"], err.message)
                 continue
             await self._release(row["volume_id"])
+            if row["delete_on_termination"]:  # EC2: it goes with its instance
+                volume = await self.volume_rows.get(row["volume_id"])
+                try:
+                    if volume is not None:
+                        await self.volumes.delete(volume["account_id"], row["volume_id"])
+                except errors.ApiError as err:
+                    log.warning("deleting %s with its instance: %s", row["volume_id"],
+                                err.message)
 
     async def resume(self) -> None:
         """Take up plugging a stopped CLC left half done."""

@@ -8,6 +8,7 @@ from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.addresses import AddressService
 from cloud_controller.services.clusters import ClusterMonitor
 from cloud_controller.services.images import ImageService
+from cloud_controller.services.instance_attributes import InstanceAttributeService
 from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
@@ -43,3 +44,4 @@ class Cloud:
     volumes: VolumeService
     attachments: AttachmentService
     snapshots: SnapshotService
+    instance_attributes: InstanceAttributeService

@@ -13,9 +13,11 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
+from cloud_controller.db.instance_attributes import InstanceAttributeRepository
 from cloud_controller.db.instances import InstanceRepository
 from cloud_controller.services import lifecycle
 from cloud_controller.services.placement import Reservations, choose_cluster
+from cloud_controller.services.root_device import check_shutdown_behavior
 from mallee import errors, ids
 from mallee.faults import crash_point
 
@@ -40,6 +42,9 @@ class LaunchRequest:
     public_ip: bool | None = None  # a public address at launch; None: [network] setting
     interface_tags: list[tuple[str, str]] = field(default_factory=list)  # its primary ENI's
     metadata_options: dict = field(default_factory=dict)  # checked: metadata_options()
+    disable_api_termination: bool | None = None  # None: EC2's default (false)
+    disable_api_stop: bool | None = None
+    shutdown_behavior: str | None = None  # stop | terminate; None: terminate
 
 
 def mac_for(instance_id: str) -> str:
@@ -94,6 +99,8 @@ class InstanceService:
         self.db = db
         self.settings = settings
         self.repo = InstanceRepository(db)
+        # the instance's other attributes (services/instance_attributes.py)
+        self.attributes = InstanceAttributeRepository(db)
         self.images = images  # ImageService: what may be launched
         self.keypairs = keypairs  # KeyPairService: the public key for the guest
         self.tags = tags  # TagService: TagSpecification at launch
@@ -178,10 +185,17 @@ class InstanceService:
                 "cluster": cluster.ref.name, "state": "pending", "mac": mac_for(instance_id),
                 "launched_at": now, "updated_at": now,
             })
+        attributes = {"disable_api_termination": req.disable_api_termination,
+                      "disable_api_stop": req.disable_api_stop,
+                      "shutdown_behavior": req.shutdown_behavior and rows and
+                      check_shutdown_behavior(req.shutdown_behavior, rows[0])}
+        attributes = {k: v for k, v in attributes.items() if v is not None}
         for row in rows:
             eni_id = ids.resource_id("eni")
             row.update(req.metadata_options)
             await self.repo.insert(row, [g["id"] for g in groups], eni_id)
+            if attributes:
+                await self.attributes.put(row["id"], **attributes)
             await self.tags.tag_new(account_id, row["id"], "instance", req.tags)
             await self.tags.tag_new(account_id, eni_id, "network-interface",
                                     req.interface_tags)
@@ -221,19 +235,29 @@ class InstanceService:
         return (await self.find(account_id, [instance_id]))[0]
 
     async def terminate(self, account_id: str, instance_ids: list[str]):
-        """[(id, previous state, current state)]; ends each instance once."""
+        """[(id, previous state, current state)]; ends each instance once. One protected
+        by disableApiTermination refuses the whole request, as EC2 does."""
         changes = []
-        for row in await self.find(account_id, instance_ids):
-            previous, current = row["state"], row["state"]
-            for _ in range(3):  # a racing poll may move it; try again from what it is now
-                if current in ("shutting-down", "terminated"):
-                    break
-                if await lifecycle.transition(self.repo, row["id"], current, "shutting-down",
-                                              transition_reason="User initiated"):
-                    current = "shutting-down"
-                    break
-                current = (await self.repo.get(row["id"]))["state"]
-            changes.append((row["id"], previous, current))
+        async with self.db.unit():  # the protection read where the states change
+            rows = await self.find(account_id, instance_ids)
+            flags = await self.attributes.of([r["id"] for r in rows])
+            for row in rows:
+                if flags[row["id"]]["disable_api_termination"] and \
+                        row["state"] not in ("shutting-down", "terminated"):
+                    raise errors.OperationNotPermitted(
+                        f"The instance '{row['id']}' may not be terminated. Modify its "
+                        f"'disableApiTermination' instance attribute and try again.")
+            for row in rows:
+                previous, current = row["state"], row["state"]
+                for _ in range(3):  # a racing poll may move it; try again from what it is now
+                    if current in ("shutting-down", "terminated"):
+                        break
+                    if await lifecycle.transition(self.repo, row["id"], current, "shutting-down",
+                                                  transition_reason="User initiated"):
+                        current = "shutting-down"
+                        break
+                    current = (await self.repo.get(row["id"]))["state"]
+                changes.append((row["id"], previous, current))
         ending = [i for i, prev, cur in changes if cur == "shutting-down"]
         for held in self.reservations.values():  # an instance never placed holds nothing
             held.release(ending)
@@ -279,11 +303,3 @@ class InstanceService:
                 await self.repo.update(instance_id, **options, updated_at=time.time())
         self.network_changed.notify()
         return (await self.find(account_id, [instance_id]))[0]
-
-    async def set_attribute(self, account_id: str, instance_id: str, **columns) -> None:
-        async with self.db.unit():  # the state that allows it is read in the unit
-            row = (await self.find(account_id, [instance_id]))[0]
-            if row["state"] != "stopped":
-                raise errors.IncorrectInstanceState(
-                    f"The instance '{instance_id}' is not in the 'stopped' state.")
-            await self.repo.update(instance_id, **columns)

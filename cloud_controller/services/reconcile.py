@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
+from cloud_controller.db.instance_attributes import InstanceAttributeRepository
 from cloud_controller.db.instances import InstanceRepository
 from cloud_controller.services import lifecycle
 
@@ -23,10 +24,15 @@ log = logging.getLogger(__name__)
 class Reconciler:
     """resend_after: seconds a pending or ending instance may be unknown to its
     CC; unknown_grace: how long an unreported instance waits for its cluster's
-    unreachable nodes ([clc] resend_after_seconds, unknown_grace_seconds)."""
+    unreachable nodes ([clc] resend_after_seconds, unknown_grace_seconds);
+    stop_on_shutdown: see _shut_down."""
     def __init__(self, db, launcher, monitor, resend_after: float = 10.0,
-                 unknown_grace: float = 300.0):
+                 unknown_grace: float = 300.0, stop_on_shutdown=None):
         self.db = db
+        # async (row) -> None: a running instance whose guest shut down with the `stop`
+        # behaviour becomes stopped (an EBS root's; None: every such instance ends)
+        self.stop_on_shutdown = stop_on_shutdown
+        self.attributes = InstanceAttributeRepository(db)
         self.resend_after = resend_after
         self.unknown_grace = unknown_grace
         self.launcher = launcher
@@ -66,12 +72,8 @@ class Reconciler:
                 elif state is None and now - row["updated_at"] > self.resend_after:
                     resend.append(row["id"])
             elif row["state"] == "running":
-                if state in ("shutoff", "failed"):
-                    # Instance-store instances end when the guest powers itself off.
-                    if await lifecycle.transition(
-                            self.repo, row["id"], "running", "shutting-down",
-                            transition_reason="Client.InstanceInitiatedShutdown"):
-                        re_terminate.append(row["id"])
+                if state in ("shutoff", "failed") and await self._shut_down(row, state):
+                    re_terminate.append(row["id"])
             elif row["state"] == "shutting-down":
                 if state in (None, "terminated"):
                     await lifecycle.transition(self.repo, row["id"], "shutting-down",
@@ -92,6 +94,20 @@ class Reconciler:
         if re_terminate:
             await self.launcher.send_terminate(re_terminate)
 
+
+    async def _shut_down(self, row, state: str) -> bool:
+        """The guest powered itself off (`shutoff`) or its domain died (`failed`): an
+        instance-initiated shutdown. With the `stop` behaviour (which only an EBS root
+        may have: services/root_device.py) the instance is handed to
+        `stop_on_shutdown`, the one hook for it; otherwise it ends, whatever its
+        disableApiTermination says, as in EC2: True once it is shutting-down, for the
+        node to end it (its reason follows in _end_reason)."""
+        if state == "shutoff" and self.stop_on_shutdown is not None and \
+                (await self.attributes.get(row["id"]))["shutdown_behavior"] == "stop":
+            await self.stop_on_shutdown(row)
+            return False
+        return await lifecycle.transition(self.repo, row["id"], "running", "shutting-down",
+                                          transition_reason="Client.InstanceInitiatedShutdown")
 
     async def _give_up(self, row, cluster: str, silent: list[str]) -> None:
         """Ended here with the reason, not sent again: it may run on a silent node."""
