@@ -12,6 +12,7 @@ from cloud_controller.bootstrap import database_path
 from cloud_controller.db import open_database
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.addresses import AddressService
+from cloud_controller.services.boot_volumes import BootVolumes
 from cloud_controller.services.attachments import AttachmentService, VolumeAttacher
 from cloud_controller.services.cloud import Cloud
 from cloud_controller.services.clusters import ClusterMonitor, ClusterState
@@ -57,18 +58,19 @@ async def open_cloud(settings: Settings) -> Cloud:
     store = ObjectStore(f"http://{settings.cloud.host}:{settings.walrus.port}", settings.cloud.region)
     tags = TagService(db)
     keypairs = KeyPairService(db, tags)
-    images = ImageService(db, store, accounts)
+    storage = StorageClient(settings.cloud.host, settings.sc.port, tls)
+    snapshots = SnapshotService(db, settings, tags, storage)
+    volumes = VolumeService(db, settings, clusters, tags, storage, snapshots)
+    images = ImageService(db, store, accounts, snapshots)
     vpcs = VpcService(db, settings, clusters)
     security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
     addresses = AddressService(db, settings, clusters, tags, network_changed)
-    launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential)
+    launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential,
+                        BootVolumes(db, volumes))
     instances = InstanceService(db, settings, images=images, keypairs=keypairs, tags=tags,
                                 security_groups=security_groups, addresses=addresses,
                                 clusters=clusters, launcher=launcher,
                                 network_changed=network_changed)
-    storage = StorageClient(settings.cloud.host, settings.sc.port, tls)
-    snapshots = SnapshotService(db, settings, tags, storage)
-    volumes = VolumeService(db, settings, clusters, tags, storage, snapshots)
     attachments = AttachmentService(db, volumes, VolumeAttacher(clusters, storage))
     network = NetworkViews(db, settings, clusters, instances=instances,
                            security_groups=security_groups, network_changed=network_changed)
@@ -80,7 +82,8 @@ async def open_cloud(settings: Settings) -> Cloud:
     # ended instances give their addresses back, then the view is pushed if it changed.
     clusters.after_poll.append(Reconciler(
         db, launcher, clusters, settings.clc.resend_after_seconds,
-        settings.clc.unknown_grace_seconds).reconcile)
+        settings.clc.unknown_grace_seconds, stop_on_shutdown=instances.stop_on_shutdown,
+        stopped=attachments.end_exports).reconcile)
     clusters.after_poll.append(addresses.sweep)
     clusters.after_poll.append(attachments.sweep)
     clusters.after_poll.append(network.after_poll)

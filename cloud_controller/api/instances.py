@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import ClassVar
 
+from cloud_controller.api.block_devices import BlockDeviceMapping
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.paging import check_max_results, decode_token, encode_token
@@ -76,10 +77,11 @@ class RunInstancesRequest:
     disable_api_termination: bool = param("DisableApiTermination")
     disable_api_stop: bool = param("DisableApiStop")
     shutdown_behavior: str = param("InstanceInitiatedShutdownBehavior")
+    block_device_mappings: list[BlockDeviceMapping] = listparam("BlockDeviceMapping")
     dry_run: bool = param("DryRun", default=False)
     # EC2 takes these; this cloud accepts them and does not act on them.
     IGNORED: ClassVar[tuple[str, ...]] = (
-        "AdditionalInfo", "AddressingType", "BlockDeviceMapping",
+        "AdditionalInfo", "AddressingType",
         "CapacityReservationSpecification", "CpuOptions", "CreditSpecification",
         "EbsOptimized", "ElasticGpuSpecification",
         "ElasticInferenceAccelerator", "EnablePrimaryIpv6", "EnclaveOptions",
@@ -94,9 +96,10 @@ class RunInstancesRequest:
 class InstanceIdsRequest:
     instance_ids: list[str] = listparam("InstanceId", required=True)
     force: bool = param("Force", default=False)
+    hibernate: bool = param("Hibernate", default=False)
     dry_run: bool = param("DryRun", default=False)
     # EC2 takes these; this cloud accepts them and does not act on them.
-    IGNORED: ClassVar[tuple[str, ...]] = ("AdditionalInfo", "Hibernate", "SkipOsShutdown",)
+    IGNORED: ClassVar[tuple[str, ...]] = ("AdditionalInfo", "SkipOsShutdown",)
 
 
 @dataclass
@@ -261,8 +264,8 @@ def _placement(ctx: RequestContext, req: RunInstancesRequest):
 
 
 async def run_instances(ctx: RequestContext, req: RunInstancesRequest) -> dict:
-    # Volume tags are taken and checked: an instance-store root is no volume, so there
-    # is none to tag yet (docs/ec2-api.md); the primary interface gets its own.
+    # Volume tags go to the volumes the launch makes (an EBS root, BlockDeviceMapping's);
+    # the primary interface gets its own.
     tags = tags_by_type(req.tag_specifications, ("instance", "volume", "network-interface"))
     options = req.metadata_options.checked() if req.metadata_options else {}
     zone, group_ids, public_ip = _placement(ctx, req)
@@ -274,7 +277,9 @@ async def run_instances(ctx: RequestContext, req: RunInstancesRequest) -> dict:
         tags=tags["instance"], interface_tags=tags["network-interface"],
         metadata_options=options, public_ip=public_ip,
         disable_api_termination=req.disable_api_termination,
-        disable_api_stop=req.disable_api_stop, shutdown_behavior=req.shutdown_behavior))
+        disable_api_stop=req.disable_api_stop, shutdown_behavior=req.shutdown_behavior,
+        block_devices=[m.checked() for m in req.block_device_mappings],
+        volume_tags=tags["volume"]))
     items = await _items(ctx, rows)
     reservation = _reservations(ctx, items)[0]
     return {"reservationId": reservation["reservationId"], "ownerId": ctx.account_id,
@@ -379,11 +384,8 @@ async def describe_instance_status(ctx: RequestContext,
 
 
 async def terminate_instances(ctx: RequestContext, req: InstanceIdsRequest) -> dict:
-    changes = await ctx.cloud.instances.terminate(ctx.account_id, req.instance_ids)
-    return {"instancesSet": [{"instanceId": i,
-                              "previousState": {"code": CODES[prev], "name": prev},
-                              "currentState": {"code": CODES[cur], "name": cur}}
-                             for i, prev, cur in changes]}
+    return _state_changes(await ctx.cloud.instances.terminate(ctx.account_id,
+                                                              req.instance_ids))
 
 
 async def reboot_instances(ctx: RequestContext, req: InstanceIdsRequest) -> dict:
@@ -391,17 +393,20 @@ async def reboot_instances(ctx: RequestContext, req: InstanceIdsRequest) -> dict
     return {"return": True}
 
 
+def _state_changes(changes) -> dict:
+    return {"instancesSet": [{"instanceId": i,
+                              "previousState": {"code": CODES[prev], "name": prev},
+                              "currentState": {"code": CODES[cur], "name": cur}}
+                             for i, prev, cur in changes]}
+
+
 async def stop_instances(ctx: RequestContext, req: InstanceIdsRequest) -> dict:
-    rows = await ctx.cloud.instances.find(ctx.account_id, req.instance_ids)
-    raise errors.UnsupportedOperation(
-        f"The instance '{rows[0]['id']}' does not have an 'ebs' root device type and cannot "
-        "be stopped.")
+    return _state_changes(await ctx.cloud.instances.stop(
+        ctx.account_id, req.instance_ids, req.force, req.hibernate))
 
 
 async def start_instances(ctx: RequestContext, req: InstanceIdsRequest) -> dict:
-    rows = await ctx.cloud.instances.find(ctx.account_id, req.instance_ids)
-    raise errors.IncorrectInstanceState(
-        f"The instance '{rows[0]['id']}' is not in a state from which it can be started.")
+    return _state_changes(await ctx.cloud.instances.start(ctx.account_id, req.instance_ids))
 
 
 async def get_console_output(ctx: RequestContext, req: GetConsoleOutputRequest) -> dict:

@@ -189,6 +189,12 @@ class AttachmentService:
                 f"No device is currently mapped at {device}")
         await self.repo.set_delete_on_termination(found["volume_id"], value)
 
+    async def end_exports(self, instance) -> None:
+        """A stopped instance's volumes stay attached (EC2 shows them so) but no node
+        may reach them any more: every export of each ends. Idempotent."""
+        for row in await self.repo.of_instance(instance["id"]):
+            await self.attacher.forget(row["volume_id"])
+
     async def sweep(self, cluster=None) -> None:
         """After each poll: volumes of instances that ended are released (their
         domain took the disks and secrets along; the SC's exports go here), and

@@ -1,10 +1,9 @@
 """What an instance's root device is, and the rules that follow from it.
 
-Every instance here boots from its image's bundle into an overlay on its node:
-EC2's instance-store root. An instance-store instance is never stopped, and
-its guest's own shutdown always ends it (EC2 refuses the `stop` behaviour for
-it). An EBS root answers ("ebs", its device) here and the same rules let
-`stop` through.
+An instance booted from its image's bundle into an overlay on its node has
+EC2's instance-store root: it is never stopped, and its guest's own shutdown
+always ends it (EC2 refuses the `stop` behaviour for it). An EBS root answers
+("ebs", its device) here and the same rules let `stop` through.
 """
 from __future__ import annotations
 
@@ -15,10 +14,10 @@ SHUTDOWN_BEHAVIOURS = ("stop", "terminate")
 
 def root_device(row) -> tuple[str, str]:
     """(RootDeviceType, RootDeviceName) of an instance: the one place that says it.
-    Every instance here boots from its image's bundle into an overlay on the node
-    (instance-store, root /dev/sda1 as EC2 names it); an EBS-backed root answers
-    ("ebs", its device)."""
-    return "instance-store", "/dev/sda1"
+    An instance booted from its image's bundle into an overlay on the node is
+    instance-store (root /dev/sda1 as EC2 names it); one launched from an EBS-backed
+    image boots from a volume made from its snapshot (services/boot_volumes.py)."""
+    return row["root_device_type"], row["root_device_name"]
 
 
 def check_shutdown_behavior(value: str, row) -> str:
