@@ -13,6 +13,7 @@ from cloud_controller.db import open_database
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.addresses import AddressService
 from cloud_controller.services.boot_volumes import BootVolumes
+from cloud_controller.services.image_capture import ImageCapture
 from cloud_controller.services.attachments import AttachmentService, VolumeAttacher
 from cloud_controller.services.cloud import Cloud
 from cloud_controller.services.clusters import ClusterMonitor, ClusterState
@@ -90,7 +91,8 @@ async def open_cloud(settings: Settings) -> Cloud:
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
                  launcher, vpcs=vpcs, security_groups=security_groups, addresses=addresses,
                  network=network, volumes=volumes, attachments=attachments,
-                 snapshots=snapshots, instance_attributes=instance_attributes)
+                 snapshots=snapshots, instance_attributes=instance_attributes,
+                 image_capture=ImageCapture(instances, images, snapshots, attachments, volumes))
 
 
 async def health(request: web.Request) -> web.Response:
@@ -110,6 +112,7 @@ def create_app(settings: Settings) -> web.Application:
         await cloud.volumes.resume()  # what a CLC that stopped left half done
         await cloud.snapshots.resume()
         await cloud.attachments.resume()
+        await cloud.image_capture.resume()
         tasks = [asyncio.create_task(cloud.clusters.run()), asyncio.create_task(cloud.walrus.run())]
         yield
         for task in tasks:
@@ -117,6 +120,7 @@ def create_app(settings: Settings) -> web.Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await cloud.launcher.close()
+        await cloud.image_capture.close()
         await cloud.attachments.close()
         await cloud.snapshots.close()
         await cloud.volumes.close()  # and the SC's client, which snapshots share

@@ -38,6 +38,7 @@ ACTIONS: dict[str, Action] = {
     "DescribeAccountAttributes": Action(account.describe_account_attributes,
                                         account.DescribeAccountAttributesRequest),
     "RegisterImage": Action(images.register_image, images.RegisterImageRequest),
+    "CreateImage": Action(images.create_image, images.CreateImageRequest),
     "DescribeImages": Action(images.describe_images, images.DescribeImagesRequest),
     "DeregisterImage": Action(images.deregister_image, images.DeregisterImageRequest),
     "DescribeImageAttribute": Action(images.describe_image_attribute,

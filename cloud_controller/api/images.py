@@ -36,6 +36,18 @@ class RegisterImageRequest:
 
 
 @dataclass
+class CreateImageRequest:
+    instance_id: str = param("InstanceId", required=True)
+    name: str = param("Name", required=True)
+    description: str = param("Description")
+    no_reboot: bool = param("NoReboot", default=False)
+    block_device_mappings: list[BlockDeviceMapping] = listparam("BlockDeviceMapping")
+    dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = ("TagSpecification",)
+
+
+@dataclass
 class DescribeImagesRequest:
     image_ids: list[str] = listparam("ImageId")
     owners: list[str] = listparam("Owner")
@@ -105,6 +117,14 @@ async def register_image(ctx: RequestContext, req: RegisterImageRequest) -> dict
     image_id = await ctx.cloud.images.register(ctx.credential, Registration(
         req.image_location, req.name, req.description, req.architecture, req.kernel_id,
         req.ramdisk_id, req.root_device_name))
+    return {"imageId": image_id}
+
+
+async def create_image(ctx: RequestContext, req: CreateImageRequest) -> dict:
+    check_image_description(req.description)
+    image_id = await ctx.cloud.image_capture.create(
+        ctx.account_id, req.instance_id, req.name, req.description,
+        [m.checked() for m in req.block_device_mappings])
     return {"imageId": image_id}
 
 

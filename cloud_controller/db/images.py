@@ -63,6 +63,15 @@ class ImageRepository:
     async def set_state(self, image_id: str, state: str) -> None:
         await self.db.execute("UPDATE images SET state=? WHERE id=?", (state, image_id))
 
+    async def set_state_from(self, image_id: str, expected: str, state: str) -> None:
+        await self.db.execute("UPDATE images SET state=? WHERE id=? AND state=?",
+                              (state, image_id, expected))
+
+    async def in_state(self, state: str) -> list[str]:
+        async with self.db.execute("SELECT id FROM images WHERE state=? ORDER BY id",
+                                   (state,)) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
     async def set_public(self, image_id: str, public: bool) -> None:
         await self.db.execute("UPDATE images SET is_public=? WHERE id=?", (int(public), image_id))
 

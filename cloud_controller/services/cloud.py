@@ -7,6 +7,7 @@ from cloud_controller.db.database import Database
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.addresses import AddressService
 from cloud_controller.services.clusters import ClusterMonitor
+from cloud_controller.services.image_capture import ImageCapture
 from cloud_controller.services.images import ImageService
 from cloud_controller.services.instance_attributes import InstanceAttributeService
 from cloud_controller.services.instances import InstanceService
@@ -45,3 +46,4 @@ class Cloud:
     attachments: AttachmentService
     snapshots: SnapshotService
     instance_attributes: InstanceAttributeService
+    image_capture: ImageCapture

@@ -115,9 +115,10 @@ class ImageService:
         return image_id
 
     async def register_ebs(self, account_id: str, req: EbsRegistration,
-                           state: str = "available") -> str:
+                           state: str = "available", sizes: dict[str, int] | None = None) -> str:
         """An EBS-backed machine image: no bundle; its root volume is made from the
-        snapshot its root device maps (CreateImage registers one `pending`)."""
+        snapshot its root device maps. CreateImage registers one `pending` with the
+        sizes of snapshots it has just begun (which are not restorable yet)."""
         if not req.name:
             raise errors.MissingParameter("The request must contain the parameter name")
         root = req.root_device_name or "/dev/sda1"
@@ -134,12 +135,13 @@ class ImageService:
             for m in req.mappings:
                 size = m.volume_size
                 if m.snapshot_id:
-                    snapshot = await self.snapshots.restorable(account_id, m.snapshot_id)
-                    if size is not None and size < snapshot["size_gib"]:
+                    least = (sizes or {}).get(m.snapshot_id) or (
+                        await self.snapshots.restorable(account_id, m.snapshot_id))["size_gib"]
+                    if size is not None and size < least:
                         raise errors.InvalidBlockDeviceMapping(
                             f"Volume of size {size} GiB is smaller than snapshot "
-                            f"'{m.snapshot_id}', expect size >= {snapshot['size_gib']}")
-                    size = size or snapshot["size_gib"]
+                            f"'{m.snapshot_id}', expect size >= {least}")
+                    size = size or least
                 rows.append({"device_name": m.device_name, "snapshot_id": m.snapshot_id,
                              "volume_size": size if m.ebs else None,
                              "volume_type": m.volume_type if m.ebs else None,
@@ -164,9 +166,20 @@ class ImageService:
     async def block_devices(self, image_ids: list[str]) -> dict[str, list]:
         return await self.repo.block_devices(image_ids)
 
-    async def set_state(self, image_id: str, state: str) -> None:
+    async def check_new_name(self, account_id: str, name: str | None) -> None:
+        """A name RegisterImage would take now (CreateImage asks before its snapshots)."""
+        if not name:
+            raise errors.MissingParameter("The request must contain the parameter name")
+        await self._check_name(account_id, name)
+
+    async def pending(self) -> list[str]:
+        """Images CreateImage registered whose snapshots are not all done yet."""
+        return await self.repo.in_state("pending")
+
+    async def settle(self, image_id: str, state: str) -> None:
+        """A pending image becomes available (its snapshots completed) or failed."""
         async with self.db.unit():
-            await self.repo.set_state(image_id, state)
+            await self.repo.set_state_from(image_id, "pending", state)
 
     async def _check_name(self, account_id: str, name: str) -> None:
         """Inside the caller's unit: a well-formed name the account does not use yet."""

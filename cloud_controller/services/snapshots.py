@@ -93,6 +93,11 @@ class SnapshotService:
             raise errors.IncorrectState(f"Snapshot is in invalid state - {row['state']}")
         return row
 
+    async def state_of(self, snapshot_id: str) -> str | None:
+        """pending | completed | error | deleting; None once it is gone."""
+        row = await self.repo.get(snapshot_id)
+        return row["state"] if row is not None else None
+
     async def permitted_accounts(self, snapshot_ids: list[str]) -> dict[str, set[str]]:
         return await self.repo.permitted_accounts(snapshot_ids)
 

@@ -229,3 +229,41 @@ def test_a_guest_shutdown_stops_an_ebs_instance(cloud, ec2, ebs_image):
         "Client.InstanceInitiatedShutdown"
     ec2.terminate_instances(InstanceIds=[instance_id])
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[instance_id], WaiterConfig=FAST)
+
+
+@pytest.mark.parametrize("stop_first", [False, True])
+def test_create_image_from_an_ebs_instance(cloud, ec2, ebs_image, stop_first):
+    instance_id = run(ec2, ebs_image, BlockDeviceMappings=[
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 1}}])
+    if stop_first:
+        ec2.stop_instances(InstanceIds=[instance_id])
+        ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance_id], WaiterConfig=FAST)
+    name = f"captured-{stop_first}"
+    image_id = ec2.create_image(InstanceId=instance_id, Name=name, Description="mine",
+                                NoReboot=True)["ImageId"]
+    assert code_of(ec2.create_image, InstanceId=instance_id, Name=name) == \
+        "InvalidAMIName.Duplicate"
+    ec2.get_waiter("image_available").wait(ImageIds=[image_id], WaiterConfig=FAST)
+    image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    assert (image["RootDeviceType"], image["Name"], image["Description"]) == \
+        ("ebs", name, "mine")
+    devices = {m["DeviceName"]: m["Ebs"] for m in image["BlockDeviceMappings"]}
+    assert set(devices) == {"/dev/sda1", "/dev/sdf"}
+    snapshots = ec2.describe_snapshots(SnapshotIds=[d["SnapshotId"] for d in devices.values()])
+    assert {s["State"] for s in snapshots["Snapshots"]} == {"completed"}
+    assert devices["/dev/sda1"]["VolumeSize"] == 2
+    booted = run(ec2, image_id)
+    volumes = {m["DeviceName"] for m in instance(ec2, booted)["BlockDeviceMappings"]}
+    assert volumes == {"/dev/sda1", "/dev/sdf"}
+    ec2.terminate_instances(InstanceIds=[instance_id, booted])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[instance_id, booted],
+                                               WaiterConfig=FAST)
+
+
+def test_create_image_errors(cloud, ec2, published):
+    store = run(ec2, published["image"])
+    assert code_of(ec2.create_image, InstanceId=store, Name="from-store") == \
+        "UnsupportedOperation"
+    assert code_of(ec2.create_image, InstanceId="i-0123456789abcdef0", Name="none") == \
+        "InvalidInstanceID.NotFound"
+    ec2.terminate_instances(InstanceIds=[store])
