@@ -44,7 +44,7 @@ class CreateImageRequest:
     block_device_mappings: list[BlockDeviceMapping] = listparam("BlockDeviceMapping")
     dry_run: bool = param("DryRun", default=False)
     # EC2 takes these; this cloud accepts them and does not act on them.
-    IGNORED: ClassVar[tuple[str, ...]] = ("TagSpecification",)
+    IGNORED: ClassVar[tuple[str, ...]] = ("BootModeOverride", "SnapshotLocation", "TagSpecification")
 
 
 @dataclass
