@@ -155,32 +155,31 @@ class Launcher:
     async def send_stop(self, instance_ids: list[str], force: bool = False) -> None:
         """Ask each instance's CC to stop it; a lost answer is asked again by the
         reconciler (the instance stays `stopping` until no node has it)."""
-        by_cluster: dict[str, list[str]] = {}
-        for instance_id in instance_ids:
-            row = await self.instances.get(instance_id)
-            by_cluster.setdefault(row["cluster"], []).append(instance_id)
-        for name, chunk in by_cluster.items():
-            try:
-                await self._cluster(name).client.stop_instances(chunk, force)
-                crash_point("clc.stop.sent")
-            except errors.ApiError as err:
-                log.warning("stop_instances on %s failed: %s", name, err.message)
-        self.clusters.wake()
+        await self._per_cluster(instance_ids, "stop_instances",
+                                lambda client, chunk: client.stop_instances(chunk, force),
+                                "clc.stop.sent")
 
     def terminate(self, instance_ids: list[str]) -> None:
         self.background.spawn(self.send_terminate(instance_ids))
 
     async def send_terminate(self, instance_ids: list[str]) -> None:
+        await self._per_cluster(instance_ids, "terminate_instances",
+                                lambda client, chunk: client.terminate_instances(chunk),
+                                "clc.terminate.sent")
+
+    async def _per_cluster(self, instance_ids: list[str], what: str, call, crash: str) -> None:
+        """One call per cluster for its instances; a failure is logged (the
+        reconciler asks again) and the others go on."""
         by_cluster: dict[str, list[str]] = {}
         for instance_id in instance_ids:
             row = await self.instances.get(instance_id)
             by_cluster.setdefault(row["cluster"], []).append(instance_id)
         for name, chunk in by_cluster.items():
             try:
-                await self._cluster(name).client.terminate_instances(chunk)
-                crash_point("clc.terminate.sent")
+                await call(self._cluster(name).client, chunk)
+                crash_point(crash)
             except errors.ApiError as err:
-                log.warning("terminate_instances on %s failed: %s", name, err.message)
+                log.warning("%s on %s failed: %s", what, name, err.message)
         self.clusters.wake()
 
     async def reboot(self, rows) -> None:
