@@ -20,6 +20,7 @@ import time
 from cloud_controller.db.snapshots import SnapshotRepository
 from cloud_controller.db.volumes import VolumeRepository
 from cloud_controller.services.background import Background
+from cloud_controller.services.sharing import change_sharing, reset_sharing
 from cloud_controller.services.volumes import ask_sc, find_volume
 from mallee import errors, ids
 from mallee.faults import crash_point
@@ -246,18 +247,14 @@ class SnapshotService:
                     f"account id.")
         async with self.db.unit():
             await self.owned(account_id, snapshot_id)
-            for other in add_accounts:
-                await self.repo.grant(snapshot_id, other)
-            for other in remove_accounts:
-                await self.repo.revoke(snapshot_id, other)
-            if add_all or remove_all:
-                await self.repo.set_public(snapshot_id, add_all)
+            await change_sharing(self.repo, snapshot_id, add_accounts=add_accounts,
+                                 remove_accounts=remove_accounts, add_all=add_all,
+                                 remove_all=remove_all)
 
     async def reset_volume_permissions(self, account_id: str, snapshot_id: str) -> None:
         async with self.db.unit():
             await self.owned(account_id, snapshot_id)
-            await self.repo.revoke_all(snapshot_id)
-            await self.repo.set_public(snapshot_id, False)
+            await reset_sharing(self.repo, snapshot_id)
 
     # --- after a restart ---------------------------------------------------------
     async def resume(self) -> None:

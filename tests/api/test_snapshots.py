@@ -13,9 +13,7 @@ import time
 import pytest
 
 from cloud_controller.api.frontdoor import CLOUD
-from ebs.client import StorageClient
-from mallee.rpc import client_ssl_context
-from tests.api.test_volumes import ZONE, code_of, delete_and_wait, new_volume, sc_file
+from tests.api.test_volumes import ZONE, ask_sc, code_of, delete_and_wait, new_volume, sc_file
 
 MIB = 2**20
 
@@ -30,14 +28,7 @@ def service(cloud):
 
 def sc_snapshots(cloud) -> dict[str, dict]:
     """What the SC itself holds: {snapshot id: its record}."""
-    async def ask():
-        client = StorageClient("127.0.0.1", cloud.settings.sc.port,
-                               client_ssl_context(cloud.settings.pki_dir, "clc"))
-        try:
-            return await client.describe_snapshots()
-        finally:
-            await client.close()
-    return {s["snapshot_id"]: s for s in cloud.run(ask())}
+    return {s["snapshot_id"]: s for s in ask_sc(cloud, "describe_snapshots")}
 
 
 def account_of(cloud, credential=None) -> str:
