@@ -1,7 +1,8 @@
 """The SC's metadata database (sqlite, WAL, synchronous=FULL): volumes, their
-exports, and snapshots with the chunks each holds. Writes are rare (a create, an attach), so every unit of work is one
-function run in a worker thread under one lock, inside its own BEGIN IMMEDIATE
-... COMMIT: it commits or rolls back whole, and no caller hears "done" first."""
+exports, and snapshots with the chunks each holds. Writes are few (a create, an
+attach, a snapshot's batch of chunks), so every unit of work is one function run
+in a worker thread under one lock, inside its own BEGIN IMMEDIATE ... COMMIT: it
+commits or rolls back whole, and no caller hears "done" first."""
 from __future__ import annotations
 
 import asyncio

@@ -32,6 +32,7 @@ import re
 import sqlite3
 import time
 from pathlib import Path
+from typing import Awaitable, Callable
 
 from ebs.metadata import Metadata, Snapshot
 from ebs.volumes import Volumes, check_volume_id
@@ -157,21 +158,28 @@ class Snapshots:
             task.add_done_callback(lambda _: self._uploads.pop(snapshot_id, None))
 
     async def _upload(self, snapshot_id: str) -> None:
+        await self._patiently(f"upload of {snapshot_id}", lambda: self._upload_once(snapshot_id),
+                              lambda message: self._failed(snapshot_id, message))
+
+    async def _patiently(self, what: str, work: Callable[[], Awaitable[None]],
+                         failed: Callable[[str], Awaitable[None]]) -> None:
+        """Run work() to its end, again after each wait of RETRY_SECONDS while Walrus
+        is unreachable; a lasting outage or any other error goes to failed(message)."""
         for wait in (*RETRY_SECONDS, None):
             try:
-                await self._upload_once(snapshot_id)
+                await work()
                 return
             except Unreachable as exc:
                 if wait is None:
-                    await self._failed(snapshot_id, f"Walrus is unreachable: {exc.message}")
+                    await failed(f"Walrus is unreachable: {exc.message}")
                     return
-                log.warning("upload of %s: %s; again in %d s", snapshot_id, exc.message, wait)
+                log.warning("%s: %s; again in %d s", what, exc.message, wait)
                 await asyncio.sleep(wait)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - recorded in the row, and logged
-                log.exception("upload of %s failed", snapshot_id)
-                await self._failed(snapshot_id, str(exc) or type(exc).__name__)
+                log.exception("%s failed", what)
+                await failed(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
                 return
 
     async def _upload_once(self, snapshot_id: str) -> None:
@@ -182,7 +190,7 @@ class Snapshots:
         copy = self.copy_of(snapshot_id)
         indexes = await asyncio.to_thread(_data_chunks, copy, snap.size_bytes)
         batches = [indexes[i:i + BATCH] for i in range(0, len(indexes), BATCH)]
-        uploaded = snap.bytes_uploaded
+        sent = [snap.bytes_uploaded]  # bytes sent so far, counted as each chunk is
         hashing = asyncio.ensure_future(asyncio.to_thread(_hash_chunks, copy, batches[0])) \
             if batches else None
         try:
@@ -194,11 +202,13 @@ class Snapshots:
                 async with self._refs:
                     await self.meta.unit(lambda c: _record_chunks(c, snapshot_id, hashed))
                     missing = await self.walrus.chunks_missing(sorted(set(hashed.values())))
-                uploaded += await self._send(copy, hashed, missing)
-                progress = min(99, (n + 1) * 100 // len(batches))
-                await self.meta.unit(lambda c: c.execute(
-                    "UPDATE snapshots SET progress=?, bytes_uploaded=? WHERE snapshot_id=?",
-                    (progress, uploaded, snapshot_id)))
+                await self._send(copy, hashed, missing, sent)
+                await self._progress(snapshot_id, min(99, (n + 1) * 100 // len(batches)),
+                                     sent[0])
+        except asyncio.CancelledError:
+            # Stopped (an SC stop, a delete): what was sent stays counted for the resume.
+            await asyncio.shield(self._progress(snapshot_id, None, sent[0]))
+            raise
         finally:
             if hashing is not None:
                 hashing.cancel()
@@ -207,26 +217,30 @@ class Snapshots:
             "UPDATE snapshots SET state='completed', progress=100 WHERE snapshot_id=?",
             (snapshot_id,)))
         await asyncio.to_thread(copy.unlink, missing_ok=True)
-        log.info("snapshot %s completed: %d bytes sent", snapshot_id, uploaded)
+        log.info("snapshot %s completed: %d bytes sent", snapshot_id, sent[0])
 
-    async def _send(self, copy: Path, hashed: dict[int, str], missing: list[str]) -> int:
-        first = {}
+    async def _progress(self, snapshot_id: str, progress: int | None, uploaded: int) -> None:
+        await self.meta.unit(lambda c: c.execute(
+            "UPDATE snapshots SET progress=coalesce(?, progress), bytes_uploaded=? "
+            "WHERE snapshot_id=?", (progress, uploaded, snapshot_id)))
+
+    async def _send(self, copy: Path, hashed: dict[int, str], missing: list[str],
+                    sent: list[int]) -> None:
+        """Upload the `missing` chunks, IN_FLIGHT at a time; sent[0] counts their bytes."""
+        first: dict[str, int] = {}
         for idx, sha in hashed.items():
             first.setdefault(sha, idx)
         todo = [(sha, first[sha]) for sha in missing if sha in first]
-        sent = 0
 
         async def worker():
-            nonlocal sent
             while todo:
                 sha, idx = todo.pop()
                 body = await asyncio.to_thread(_read_chunk, copy, idx)
                 await self.walrus.put_chunk(sha, body)
-                sent += len(body)
+                sent[0] += len(body)
         async with asyncio.TaskGroup() as group:
             for _ in range(min(IN_FLIGHT, len(todo))):
                 group.create_task(worker())
-        return sent
 
     async def _manifest(self, snap: Snapshot) -> dict:
         chunks = await self.meta.chunks_of(snap.snapshot_id)
@@ -377,23 +391,10 @@ class Snapshots:
         chunks = await self.meta.chunks_of(snapshot_id)
         self._pinned.update(chunks.values())
         try:
-            for wait in (*RETRY_SECONDS, None):
-                try:
-                    await self._fill_once(volume_id, chunks)
-                    await self.volumes.set_state(volume_id, "available")
-                    log.info("volume %s filled from %s", volume_id, snapshot_id)
-                    return
-                except Unreachable as exc:
-                    if wait is None:
-                        raise
-                    log.warning("fill of %s: %s; again in %d s", volume_id, exc.message, wait)
-                    await asyncio.sleep(wait)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - recorded in the row, and logged
-            log.exception("fill of %s from %s failed", volume_id, snapshot_id)
-            await self.volumes.set_state(volume_id, "error",
-                                         getattr(exc, "message", None) or str(exc))
+            await self._patiently(f"fill of {volume_id}",
+                                  lambda: self._fill_once(volume_id, chunks),
+                                  lambda message: self.volumes.set_state(volume_id, "error",
+                                                                         message))
         finally:
             self._pinned.subtract(chunks.values())
 
@@ -412,6 +413,8 @@ class Snapshots:
             await asyncio.to_thread(os.fsync, fd)
         finally:
             os.close(fd)
+        await self.volumes.set_state(volume_id, "available")
+        log.info("volume %s filled (%d chunks)", volume_id, len(chunks))
 
 
 def _describe(snap: Snapshot, chunks: int) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from cloud_controller.db.chunks import rows_in
+from cloud_controller.db.chunks import compare_and_set, rows_in
 from cloud_controller.db.database import Database
 
 # What an account may see and restore: its own snapshots, public ones and those
@@ -53,12 +53,7 @@ class SnapshotRepository:
 
     async def compare_and_set(self, snapshot_id: str, expected: str, **columns) -> bool:
         """Set `columns` only if the snapshot is still in state `expected`: True if it was."""
-        columns["updated_at"] = time.time()
-        assignments = ", ".join(f"{k} = :{k}" for k in columns)
-        cur = await self.db.execute(
-            f"UPDATE snapshots SET {assignments} WHERE id = :id AND state = :expected",
-            {**columns, "id": snapshot_id, "expected": expected})
-        return cur.rowcount == 1
+        return await compare_and_set(self.db, "snapshots", snapshot_id, expected, **columns)
 
     async def delete(self, snapshot_id: str) -> None:
         await self.db.execute("DELETE FROM snapshots WHERE id=?", (snapshot_id,))

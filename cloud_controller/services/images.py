@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from cloud_controller.db.images import ImageRepository
 from cloud_controller.services.boot_volumes import BlockDevice, check_mappings
+from cloud_controller.services.sharing import change_sharing, reset_sharing
 from cloud_controller.services.storage import ObjectStore
 from mallee import errors, ids
 from mallee.auth import Credential
@@ -273,18 +274,14 @@ class ImageService:
                 raise errors.InvalidUserIDMalformed(f"User ID '{other}' is invalid")
         async with self.db.unit():
             await self.owned(account_id, image_id)
-            for other in add_accounts:
-                await self.repo.grant(image_id, other)
-            for other in remove_accounts:
-                await self.repo.revoke(image_id, other)
-            if add_all or remove_all:
-                await self.repo.set_public(image_id, add_all)
+            await change_sharing(self.repo, image_id, add_accounts=add_accounts,
+                                 remove_accounts=remove_accounts, add_all=add_all,
+                                 remove_all=remove_all)
 
     async def reset_launch_permissions(self, account_id: str, image_id: str) -> None:
         async with self.db.unit():
             await self.owned(account_id, image_id)
-            await self.repo.revoke_all(image_id)
-            await self.repo.set_public(image_id, False)
+            await reset_sharing(self.repo, image_id)
 
     async def set_description(self, account_id: str, image_id: str, description: str) -> None:
         async with self.db.unit():

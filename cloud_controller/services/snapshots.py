@@ -1,11 +1,12 @@
 """EBS snapshots on the CLC's side: who may see and restore them, the per-account
 quota, and each snapshot's life (docs/ebs.md).
 
-As with volumes, the row is the record and is committed before the SC is asked:
-CreateSnapshot (and CopySnapshot) answer `pending`; a background task has the SC
-take the point-in-time copy (or share the source's chunks) and then follows the
-SC's upload to Walrus until the snapshot is `completed` (or `error`), keeping its
-progress. DeleteSnapshot hides the snapshot at once (`deleting`), the SC lets go
+As with volumes, the row is the record and is committed before the SC is asked.
+CreateSnapshot then has the SC take its point-in-time copy of the volume and
+answers `pending` once it has (the request's moment is the snapshot's, as in
+EC2); CopySnapshot answers at once and has the SC share the source's chunks in
+the background. A background task follows the SC's upload to Walrus until the
+snapshot is `completed` (or `error`), keeping its progress. DeleteSnapshot hides the snapshot at once (`deleting`), the SC lets go
 of its chunks, then the row goes. Every SC call is idempotent on the snapshot id,
 so a CLC that starts takes up whatever it finds `pending` or `deleting` (`resume`).
 """
@@ -19,6 +20,7 @@ import time
 from cloud_controller.db.snapshots import SnapshotRepository
 from cloud_controller.db.volumes import VolumeRepository
 from cloud_controller.services.background import Background
+from cloud_controller.services.sharing import change_sharing, reset_sharing
 from cloud_controller.services.volumes import ask_sc, find_volume
 from mallee import errors, ids
 from mallee.faults import crash_point
@@ -130,8 +132,11 @@ class SnapshotService:
                                        description)
                 await self.tags.tag_new(account_id, snapshot_id, "snapshot", tags)
         crash_point("clc.snapshot.recorded")
+        # The point in time is the request's, as in EC2 (a user may thaw the guest's
+        # filesystem once CreateSnapshot answers): the SC has taken its copy of each
+        # volume before the caller is answered; the upload goes on in the background.
         for snapshot_id, _, _ in made:
-            self.background.spawn(self._take(snapshot_id))
+            await asyncio.shield(self.background.spawn(self._take(snapshot_id, until="taken")))
         return [await self.repo.get(snapshot_id) for snapshot_id, _, _ in made]
 
     async def copy(self, account_id: str, source_id: str, description: str | None,
@@ -152,8 +157,10 @@ class SnapshotService:
         self.background.spawn(self._take(snapshot_id))
         return await self.repo.get(snapshot_id)
 
-    async def _take(self, snapshot_id: str) -> None:
-        """Have the SC take (or copy) the snapshot, then follow it to its end."""
+    async def _take(self, snapshot_id: str, until: str = "done") -> None:
+        """Have the SC take (or copy) the snapshot, then follow it to its end (in a
+        task of its own when `until` is "taken": the caller waits only for the SC's
+        first answer)."""
         row = await self.repo.get(snapshot_id)
         if row is None or row["state"] != "pending":
             return
@@ -170,7 +177,10 @@ class SnapshotService:
             await self._record(snapshot_id, {"state": "error", "progress": 0,
                                              "message": f"{err.code}: {err.message}"})
             return
-        await self._follow(snapshot_id, answer)
+        if until == "taken":
+            self.background.spawn(self._follow(snapshot_id, answer))
+        else:
+            await self._follow(snapshot_id, answer)
 
     async def _follow(self, snapshot_id: str, answer: dict) -> None:
         """Record the SC's answers until the upload ends. An SC that cannot be reached
@@ -242,18 +252,14 @@ class SnapshotService:
                     f"account id.")
         async with self.db.unit():
             await self.owned(account_id, snapshot_id)
-            for other in add_accounts:
-                await self.repo.grant(snapshot_id, other)
-            for other in remove_accounts:
-                await self.repo.revoke(snapshot_id, other)
-            if add_all or remove_all:
-                await self.repo.set_public(snapshot_id, add_all)
+            await change_sharing(self.repo, snapshot_id, add_accounts=add_accounts,
+                                 remove_accounts=remove_accounts, add_all=add_all,
+                                 remove_all=remove_all)
 
     async def reset_volume_permissions(self, account_id: str, snapshot_id: str) -> None:
         async with self.db.unit():
             await self.owned(account_id, snapshot_id)
-            await self.repo.revoke_all(snapshot_id)
-            await self.repo.set_public(snapshot_id, False)
+            await reset_sharing(self.repo, snapshot_id)
 
     # --- after a restart ---------------------------------------------------------
     async def resume(self) -> None:
