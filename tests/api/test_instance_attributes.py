@@ -7,6 +7,8 @@ instance with EC2's reason; RunInstances' attributes; GetPasswordData; and
 isolation between accounts."""
 from __future__ import annotations
 
+import base64
+
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
@@ -126,7 +128,13 @@ def test_attributes_a_running_instance_takes(cloud, ec2, running):
                                   InstanceInitiatedShutdownBehavior={"Value": "terminate"})
     ec2.modify_instance_attribute(InstanceId=running, SourceDestCheck={"Value": False})
     assert attribute(ec2, running, "sourceDestCheck")["SourceDestCheck"] == {"Value": False}
-    assert instance(ec2, running)["SourceDestCheck"] is False
+    shown = instance(ec2, running)
+    assert shown["SourceDestCheck"] is False
+    assert shown["NetworkInterfaces"][0]["SourceDestCheck"] is False
+    eni = shown["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    assert ec2.describe_network_interface_attribute(
+        NetworkInterfaceId=eni, Attribute="sourceDestCheck")["SourceDestCheck"] == \
+        {"Value": False}
     cloud.aws("ec2", "modify-instance-attribute", "--instance-id", running,
               "--attribute", "sourceDestCheck", "--value", "true")
     shown = cloud.aws("ec2", "describe-instance-attribute", "--instance-id", running,
@@ -340,3 +348,55 @@ def test_password_data_and_isolation(cloud, ec2, alice_ec2, running):
     assert attribute(ec2, running, "disableApiTermination")["DisableApiTermination"] == \
         {"Value": False}
     assert attribute(ec2, running, "sourceDestCheck")["SourceDestCheck"] == {"Value": True}
+
+
+def set_state(cloud, instance_id: str, expected: str, state: str) -> None:
+    """Move an instance's row as StopInstances/StartInstances will (an EBS root,
+    branch ebs-boot): this cloud's instance-store instances can never be stopped."""
+    from cloud_controller.api.frontdoor import CLOUD
+    from cloud_controller.services import lifecycle
+    service = next(r.app[CLOUD] for r in cloud._runners if CLOUD in r.app).instances
+
+    async def move():
+        assert await lifecycle.transition(service.repo, instance_id, expected, state)
+    cloud.run(move())
+
+
+def test_a_stopped_instance_takes_the_stopped_only_attributes(cloud, ec2, published):
+    instance_id = launch(ec2, published["image"])
+    modify = ec2.modify_instance_attribute
+    set_state(cloud, instance_id, "running", "stopping")
+    set_state(cloud, instance_id, "stopping", "stopped")
+    try:
+        modify(InstanceId=instance_id, InstanceType={"Value": "m1.large"})
+        modify(InstanceId=instance_id, UserData={"Value": b"#!/bin/sh\necho new\n"})
+        modify(InstanceId=instance_id, Kernel={"Value": published["kernel"]})
+        modify(InstanceId=instance_id, Attribute="ramdisk", Value=published["ramdisk"])
+        modify(InstanceId=instance_id, EbsOptimized={"Value": True})
+        modify(InstanceId=instance_id, EnaSupport={"Value": True})
+        modify(InstanceId=instance_id, SriovNetSupport={"Value": "simple"})
+        modify(InstanceId=instance_id, EnclaveOptions={"Enabled": False})
+
+        def get(name):
+            return attribute(ec2, instance_id, name)
+        assert get("instanceType")["InstanceType"] == {"Value": "m1.large"}
+        assert instance(ec2, instance_id)["InstanceType"] == "m1.large"
+        assert base64.b64decode(get("userData")["UserData"]["Value"]) == \
+            b"#!/bin/sh\necho new\n"
+        assert get("kernel")["KernelId"] == {"Value": published["kernel"]}
+        assert get("ramdisk")["RamdiskId"] == {"Value": published["ramdisk"]}
+        assert get("ebsOptimized")["EbsOptimized"] == {"Value": True}
+        assert get("enaSupport")["EnaSupport"] == {"Value": True}
+        assert get("sriovNetSupport")["SriovNetSupport"] == {"Value": "simple"}
+        # still refused for what is wrong whatever the state
+        assert code(modify, InstanceId=instance_id, InstanceType={"Value": "m9.huge"}) == \
+            "InvalidInstanceAttributeValue"
+        assert code(modify, InstanceId=instance_id, EnclaveOptions={"Enabled": True}) == \
+            "UnsupportedOperation"
+        assert code(modify, InstanceId=instance_id,
+                    InstanceInitiatedShutdownBehavior={"Value": "stop"}) == \
+            "InvalidParameterCombination"  # instance-store still
+    finally:
+        set_state(cloud, instance_id, "stopped", "shutting-down")
+    assert cloud.wait_for(lambda: instance(ec2, instance_id)["State"]["Name"] == "terminated",
+                          timeout=60), instance(ec2, instance_id)["State"]
