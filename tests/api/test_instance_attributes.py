@@ -400,3 +400,29 @@ def test_a_stopped_instance_takes_the_stopped_only_attributes(cloud, ec2, publis
         set_state(cloud, instance_id, "stopped", "shutting-down")
     assert cloud.wait_for(lambda: instance(ec2, instance_id)["State"]["Name"] == "terminated",
                           timeout=60), instance(ec2, instance_id)["State"]
+
+
+def test_the_attributes_are_on_disk_for_a_restarted_clc(cloud, ec2, published):
+    """What a CLC opening its database again reads (another connection to the same
+    file, as a restart makes): the stored attributes, not a cache of this process."""
+    from cloud_controller.bootstrap import database_path
+    from cloud_controller.db import open_database
+    from cloud_controller.db.instance_attributes import InstanceAttributeRepository
+    instance_id = launch(ec2, published["image"], DisableApiStop=True)
+    try:
+        ec2.modify_instance_attribute(InstanceId=instance_id,
+                                      DisableApiTermination={"Value": True})
+        ec2.modify_instance_attribute(InstanceId=instance_id, SourceDestCheck={"Value": False})
+
+        async def read():
+            db = await open_database(database_path(cloud.settings))
+            try:
+                return await InstanceAttributeRepository(db).get(instance_id)
+            finally:
+                await db.close()
+        stored = cloud.run(read())
+        assert (stored["disable_api_termination"], stored["disable_api_stop"],
+                stored["source_dest_check"], stored["shutdown_behavior"]) == \
+            (True, True, False, "terminate")
+    finally:
+        end(ec2, instance_id)
