@@ -183,7 +183,9 @@ def _change(req: ModifyInstanceAttributeRequest) -> tuple[str, object]:
     found = _structured(req)
     if req.attribute is not None:
         attribute = _known(req.attribute)
-        if attribute not in found and (req.value is not None or not found):
+        if found and attribute not in found:  # it names one, the structure is another
+            found[attribute] = None
+        elif not found:
             found[attribute] = _from_value(attribute, req.value) \
                 if ATTRIBUTES[attribute] is not None else None
     if not found:

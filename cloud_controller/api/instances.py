@@ -202,7 +202,7 @@ def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, 
         "vpcId": default_vpc_id(row["account_id"]),
         "subnetId": default_subnet_id(row["account_id"], row["zone"]),
         "networkInterfaceSet": [] if row["state"] == "terminated" or not row["eni_id"]
-        else [interface_item(row, groups, region)],
+        else [interface_item(row, groups, region, source_dest_check=source_dest_check)],
         "groupSet": groups, "stateReason": reason, "architecture": "x86_64",
         "rootDeviceType": root_type, "rootDeviceName": root_name,
         "blockDeviceMapping": block_devices(attachments), "virtualizationType":

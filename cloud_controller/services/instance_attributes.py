@@ -146,5 +146,3 @@ class InstanceAttributeService:
                     row, change.device, change.volume_id, change.delete_on_termination)
         # enclaveOptions false: what every instance here has already
 
-    async def shutdown_behavior(self, instance_id: str) -> str:
-        return (await self.repo.get(instance_id))["shutdown_behavior"]
