@@ -132,7 +132,7 @@ NOT_A_RESOURCE = {
     "Tags", "TagSpecifications", "AttributeNames", "Attribute", "Value", "OperationType",
     "Description", "LaunchPermission", "Architecture", "RootDeviceName", "Name",
     "MinCount", "MaxCount", "UserData", "Placement", "PrivateIpAddress", "ClientToken",
-    "IncludeDeprecated", "IncludeAllInstances", "Force", "Latest",
+    "IncludeDeprecated", "IncludeAllInstances", "Force", "Hibernate", "NoReboot", "Latest",
     "IpPermissions", "IpProtocol", "FromPort", "ToPort", "CidrIp",
     "Domain", "AllowReassociation",
     "NetworkInterfaces",  # a launch's own interface specs (subnet and groups: SubnetId, SecurityGroupIds)
@@ -189,6 +189,7 @@ TEMPLATES = {
     "RegisterImage": lambda r: {"ImageLocation": r.manifest, "Name": r.fresh("img")},
     "DescribeImages": lambda r: {"ImageIds": [r.image]},
     "DeregisterImage": lambda r: {"ImageId": r.image},
+    "CreateImage": lambda r: {"InstanceId": r.instance, "Name": r.fresh("img")},
     "DescribeImageAttribute": lambda r: {"ImageId": r.image, "Attribute": "description"},
     "ModifyImageAttribute": lambda r: {"ImageId": r.image,
                                        "LaunchPermission": {"Add": [{"Group": "all"}]}},
