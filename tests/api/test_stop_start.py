@@ -267,3 +267,27 @@ def test_create_image_errors(cloud, ec2, published):
     assert code_of(ec2.create_image, InstanceId="i-0123456789abcdef0", Name="none") == \
         "InvalidInstanceID.NotFound"
     ec2.terminate_instances(InstanceIds=[store])
+
+
+def test_volumes_attach_and_detach_while_stopped(cloud, ec2, ebs_image):
+    instance_id = run(ec2, ebs_image)
+    root = instance(ec2, instance_id)["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    assert code_of(ec2.detach_volume, VolumeId=root) == "OperationNotPermitted"
+    ec2.stop_instances(InstanceIds=[instance_id])
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance_id], WaiterConfig=FAST)
+    extra = new_volume(ec2)["VolumeId"]
+    assert ec2.attach_volume(VolumeId=extra, InstanceId=instance_id, Device="/dev/sdg")[
+        "State"] == "attached"  # nothing to plug until it starts
+    assert sc_volumes(cloud)[extra]["exported_to"] == []
+    ec2.start_instances(InstanceIds=[instance_id])
+    ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig=FAST)
+    disks = managers(cloud)[node_of(cloud, instance_id)].driver.disks(instance_id)
+    assert disks[extra.replace("-", "", 1)[:20]] == "vdg"  # plugged at its device
+    assert len(sc_volumes(cloud)[extra]["exported_to"]) == 1
+    ec2.stop_instances(InstanceIds=[instance_id])
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance_id], WaiterConfig=FAST)
+    ec2.detach_volume(VolumeId=extra)
+    ec2.get_waiter("volume_available").wait(VolumeIds=[extra], WaiterConfig=FAST)
+    ec2.delete_volume(VolumeId=extra)
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[instance_id], WaiterConfig=FAST)

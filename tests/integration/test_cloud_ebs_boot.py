@@ -12,6 +12,7 @@ import pytest
 
 from mallee.images.testimage import build_test_image
 from tests.integration.guests import real_cloud
+from tests.integration.test_cloud_volumes import console, secrets_left
 
 pytestmark = pytest.mark.integration
 libvirt = pytest.importorskip("libvirt")
@@ -34,21 +35,9 @@ def cloud(tmp_path_factory):
     c.stop()
 
 
-def console(ec2, instance_id: str) -> str:
-    return ec2.get_console_output(InstanceId=instance_id).get("Output", "")
-
-
 def wait_console(cloud, ec2, instance_id: str, text: str) -> None:
     assert cloud.wait_for(lambda: text in console(ec2, instance_id), timeout=BOOT_TIMEOUT,
                           interval=1), console(ec2, instance_id)[-2000:]
-
-
-def secrets_left(prefix: str) -> list[str]:
-    conn = libvirt.open("qemu:///system")
-    try:
-        return [s.usageID() for s in conn.listAllSecrets(0) if s.usageID().startswith(prefix)]
-    finally:
-        conn.close()
 
 
 def test_an_ebs_guest_keeps_its_data_through_stop_start_and_create_image(
