@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from mallee.iscsi import node_initiator
 from node_controller.app import MANAGER
 from tests.api.test_volumes import ZONE, code_of, new_volume, sc_volumes
 from tests.harness import Cloud, available_components
@@ -151,11 +152,14 @@ def test_stop_and_start_keep_the_instance(cloud, ec2, ebs_image):
                     "NetworkInterfaces"):
             assert now[key] == first[key], key
         assert now.get("StateReason") is None and now["StateTransitionReason"] == ""
-        nodes.add(node_of(cloud, instance_id))
-        spec = managers(cloud)[node_of(cloud, instance_id)].instances[instance_id].spec
+        where = node_of(cloud, instance_id)
+        nodes.add(where)
+        spec = managers(cloud)[where].instances[instance_id].spec
         assert spec["mac"] == first["NetworkInterfaces"][0]["MacAddress"]
         assert [v["volume_id"] for v in spec["volumes"]] == [volume_id]
-        assert len(sc_volumes(cloud)[volume_id]["exported_to"]) == 1
+        # exported to the node it runs on now, and to no other
+        assert sc_volumes(cloud)[volume_id]["exported_to"] == [
+            node_initiator(cloud.node_settings[where].nc.name)]
         ec2.stop_instances(InstanceIds=[instance_id], Force=True)
         ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance_id], WaiterConfig=FAST)
     assert nodes == {0, 1}
