@@ -1,6 +1,6 @@
 """The storage controller (SC): block volumes as sparse files exported over iSCSI by
-a tgtd it starts and watches (docs/ebs.md); RPC in ebs/rpc.py. This module only
-wires them together."""
+a tgtd it starts and watches, and their snapshots in Walrus (docs/ebs.md); RPC in
+ebs/rpc.py. This module only wires them together."""
 from __future__ import annotations
 
 import asyncio
@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ebs import rpc as sc_rpc
 from ebs.metadata import Metadata
+from ebs.snapshots import Snapshots
 from ebs.tgt import Tgt
 from ebs.volumes import Volumes
 from mallee import rpc
@@ -16,8 +17,10 @@ from mallee.files import private_dir
 from mallee.pki import SecretBox
 from mallee.service import Site
 from mallee.settings import Settings
+from walrus.rpc_client import WalrusClient
 
 VOLUMES = web.AppKey("volumes", Volumes)
+SNAPSHOTS = web.AppKey("snapshots", Snapshots)
 TGTD_WATCH_SECONDS = 2.0
 
 
@@ -39,14 +42,21 @@ def create_app(settings: Settings) -> web.Application:
         volumes = make_volumes(settings, meta)
         await volumes.start()
         app[VOLUMES] = volumes
+        # Snapshot chunks go to Walrus's RPC port as role sc (docs/ebs.md, "Snapshots").
+        walrus = WalrusClient(settings.cloud.host, settings.walrus.rpc_port,
+                              rpc.client_ssl_context(settings.pki_dir, "sc"))
+        snapshots = Snapshots(meta, volumes, walrus, data / "snapshots")
+        await snapshots.start()
+        app[SNAPSHOTS] = snapshots
         watch = asyncio.create_task(volumes.watch_tgtd(TGTD_WATCH_SECONDS))
         yield
         watch.cancel()
         await asyncio.gather(watch, return_exceptions=True)
+        await snapshots.stop()
         await meta.close()  # tgtd stays: guests keep their disks through an SC restart
 
     app.cleanup_ctx.append(lifecycle)
-    rpc.add_rpc_routes(app, sc_rpc.methods(lambda: app[VOLUMES]))
+    rpc.add_rpc_routes(app, sc_rpc.methods(lambda: app[VOLUMES], lambda: app[SNAPSHOTS]))
     return app
 
 

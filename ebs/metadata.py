@@ -1,7 +1,8 @@
-"""The SC's metadata database (sqlite, WAL, synchronous=FULL): volumes and their
-exports. Writes are rare (a create, an attach), so every unit of work is one
-function run in a worker thread under one lock, inside its own BEGIN IMMEDIATE
-... COMMIT: it commits or rolls back whole, and no caller hears "done" first."""
+"""The SC's metadata database (sqlite, WAL, synchronous=FULL): volumes, their
+exports, and snapshots with the chunks each holds. Writes are few (a create, an
+attach, a snapshot's batch of chunks), so every unit of work is one function run
+in a worker thread under one lock, inside its own BEGIN IMMEDIATE ... COMMIT: it
+commits or rolls back whole, and no caller hears "done" first."""
 from __future__ import annotations
 
 import asyncio
@@ -23,6 +24,22 @@ class Volume:
     volume_id: str
     size_gib: int
     tid: int
+    created: float
+    state: str = "available"        # creating while filled from a snapshot; error if that failed
+    snapshot_id: str | None = None  # the snapshot it was made from
+    message: str | None = None      # why a fill failed
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    snapshot_id: str
+    volume_id: str
+    size_gib: int
+    size_bytes: int
+    state: str                      # pending (uploading) | completed | error
+    progress: int
+    bytes_uploaded: int
+    message: str | None
     created: float
 
 
@@ -60,7 +77,14 @@ class Metadata:
     async def unit(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work(conn)` as one transaction."""
         async with self._lock:
-            return await asyncio.to_thread(self._transaction, work)
+            job = asyncio.ensure_future(asyncio.to_thread(self._transaction, work))
+            try:
+                return await asyncio.shield(job)
+            except asyncio.CancelledError:
+                # The thread goes on: keep the lock (and the connection) until it is done,
+                # so no other unit, and no close(), runs on the connection beside it.
+                await asyncio.wait([job])
+                raise
 
     def _transaction(self, work):
         conn = self._conn
@@ -91,3 +115,24 @@ class Metadata:
         rows = await self.unit(lambda c: c.execute(sql + " ORDER BY volume_id, initiator",
                                                    args).fetchall())
         return [Export(**r) for r in rows]
+
+    async def snapshot(self, snapshot_id: str) -> Snapshot | None:
+        row = await self.unit(lambda c: c.execute(
+            "SELECT * FROM snapshots WHERE snapshot_id=?", (snapshot_id,)).fetchone())
+        return Snapshot(**row) if row else None
+
+    async def snapshots(self, ids: list[str] | None = None) -> list[Snapshot]:
+        rows = await self.unit(lambda c: c.execute(
+            "SELECT * FROM snapshots ORDER BY snapshot_id").fetchall())
+        return [Snapshot(**r) for r in rows if ids is None or r["snapshot_id"] in ids]
+
+    async def chunk_counts(self) -> dict[str, int]:
+        rows = await self.unit(lambda c: c.execute(
+            "SELECT snapshot_id, count(*) FROM snapshot_chunks GROUP BY snapshot_id").fetchall())
+        return {r[0]: r[1] for r in rows}
+
+    async def chunks_of(self, snapshot_id: str) -> dict[int, str]:
+        rows = await self.unit(lambda c: c.execute(
+            "SELECT idx, sha256 FROM snapshot_chunks WHERE snapshot_id=?",
+            (snapshot_id,)).fetchall())
+        return {r[0]: r[1] for r in rows}

@@ -14,6 +14,7 @@ tgtd is away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import subprocess
@@ -154,6 +155,24 @@ class Tgt:
 
     async def show(self) -> dict[int, Shown]:
         return parse_show(await self._adm("--mode", "target", "--op", "show"))
+
+    @contextlib.asynccontextmanager
+    async def quiesced(self, tid: int):
+        """Target `tid` offline for the body (its initiators' commands wait and are
+        retried: a guest stalls), then `ready` again. No reconcile runs meanwhile, so
+        a target cannot appear under the body either. A target not exported: nothing
+        to take offline."""
+        async with self._lock:
+            exported = tid in await self.show()
+            if exported:
+                await self._adm("--mode", "target", "--op", "update", "--tid", str(tid),
+                                "--name", "state", "--value", "offline")
+            try:
+                yield exported
+            finally:
+                if exported:
+                    await self._adm("--mode", "target", "--op", "update", "--tid", str(tid),
+                                    "--name", "state", "--value", "ready")
 
     async def _accounts(self) -> set[str]:
         text = await self._adm("--mode", "account", "--op", "show")

@@ -92,25 +92,38 @@ class Volumes:
                 log.exception("tgtd watch failed")
 
     # --- volumes -------------------------------------------------------------------
-    async def create(self, volume_id: str, size_gib: int) -> dict:
+    async def create(self, volume_id: str, size_gib: int, snapshot_id: str | None = None,
+                     ) -> dict:
+        """A sparse file and its row. With `snapshot_id` the row says `creating` until
+        the caller (ebs.snapshots) has filled the file and marks it available."""
         check_volume_id(volume_id)
         _check_size(size_gib)
         have = await self.meta.volume(volume_id)
         if have is not None:
-            if have.size_gib != size_gib:
+            if have.size_gib != size_gib or have.snapshot_id != snapshot_id:
                 raise errors.InvalidParameterValue(
-                    f"{volume_id} exists with {have.size_gib} GiB, not {size_gib}.")
+                    f"{volume_id} exists with {have.size_gib} GiB from "
+                    f"{have.snapshot_id or 'no snapshot'}, not {size_gib} from "
+                    f"{snapshot_id or 'no snapshot'}.")
             return self._describe(have, [])
         path = self.path_of(volume_id)
         await asyncio.to_thread(_sparse_file, path, size_gib * 2**30)
 
         def insert(conn: sqlite3.Connection) -> Volume:
             row = conn.execute("SELECT coalesce(max(tid), 0) + 1 FROM volumes").fetchone()
-            volume = Volume(volume_id, size_gib, row[0], time.time())
-            conn.execute("INSERT INTO volumes VALUES (?,?,?,?)",
-                         (volume.volume_id, volume.size_gib, volume.tid, volume.created))
+            volume = Volume(volume_id, size_gib, row[0], time.time(),
+                            "creating" if snapshot_id else "available", snapshot_id)
+            conn.execute("INSERT INTO volumes (volume_id, size_gib, tid, created, state, "
+                         "snapshot_id) VALUES (?,?,?,?,?,?)",
+                         (volume.volume_id, volume.size_gib, volume.tid, volume.created,
+                          volume.state, volume.snapshot_id))
             return volume
         return self._describe(await self.meta.unit(insert), [])
+
+    async def set_state(self, volume_id: str, state: str, message: str | None = None) -> None:
+        await self.meta.unit(lambda c: c.execute(
+            "UPDATE volumes SET state=?, message=? WHERE volume_id=?",
+            (state, message, volume_id)))
 
     async def grow(self, volume_id: str, size_gib: int) -> dict:
         """Extend a volume's file to `size_gib` (sparse: the new part takes no space);
@@ -155,9 +168,14 @@ class Volumes:
                 for v in await self.meta.volumes()]
 
     def _describe(self, volume: Volume, exports: list[Export]) -> dict:
-        return {"volume_id": volume.volume_id, "size_gib": volume.size_gib,
-                "status": "available", "created": volume.created,
-                "exported_to": [e.initiator for e in exports]}
+        described = {"volume_id": volume.volume_id, "size_gib": volume.size_gib,
+                     "status": volume.state, "state": volume.state, "created": volume.created,
+                     "exported_to": [e.initiator for e in exports]}
+        if volume.snapshot_id:
+            described["snapshot_id"] = volume.snapshot_id
+        if volume.message:
+            described["message"] = volume.message
+        return described
 
     # --- exports -------------------------------------------------------------------
     async def export(self, volume_id: str, initiator: str) -> dict:
@@ -168,9 +186,12 @@ class Volumes:
             raise errors.InvalidParameterValue(f"Not an initiator IQN: {initiator!r}.")
 
         def add(conn: sqlite3.Connection) -> Export:
-            if not conn.execute("SELECT 1 FROM volumes WHERE volume_id=?",
-                                (volume_id,)).fetchone():
+            volume = conn.execute("SELECT state FROM volumes WHERE volume_id=?",
+                                  (volume_id,)).fetchone()
+            if volume is None:
                 raise errors.InvalidVolumeNotFound(f"The volume '{volume_id}' does not exist.")
+            if volume["state"] != "available":
+                raise errors.IncorrectState(f"Volume {volume_id} is {volume['state']}.")
             row = conn.execute("SELECT * FROM exports WHERE volume_id=? AND initiator=?",
                                (volume_id, initiator)).fetchone()
             if row:

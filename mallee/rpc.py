@@ -1,4 +1,5 @@
-"""Inter-tier RPC: `POST /rpc/v1/<method>` with a JSON body over mutual TLS.
+"""Inter-tier RPC: `POST /rpc/v1/<method>` with a JSON body over mutual TLS, and a
+few binary routes (`add_binary_route`: raw bytes, such as the SC's snapshot chunks).
 
 Both ends present component certificates from the cloud's CA (mallee.pki),
 each bound to one role (clc, cc, nc, walrus, sc, admin). The server knows its
@@ -108,33 +109,65 @@ def rpc_application() -> web.Application:
     return web.Application(client_max_size=MAX_BODY, middlewares=[request_id_middleware])
 
 
+async def _guarded(request: web.Request, name: str, callers: frozenset[str],
+                   run: Callable[[str], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Run `run(caller)` if the caller's role is one of `callers`; any error becomes
+    the RPC error reply (the JSON methods and the binary routes share this)."""
+    caller = peer_name(request)
+    if caller not in callers:
+        return _error_response(errors.UnauthorizedOperation(
+            f"{caller or 'a peer without a component certificate'} may not call {name}."))
+    try:
+        return await run(caller)
+    except errors.ApiError as err:
+        return _error_response(err)
+    except Exception:
+        log.exception("rpc %s failed", name)
+        return _error_response(errors.InternalError())
+
+
 def add_rpc_routes(app: web.Application, methods: dict[str, RpcMethod]) -> None:
-    async def dispatch(request: web.Request) -> web.Response:
+    async def dispatch(request: web.Request) -> web.StreamResponse:
         name = request.match_info["method"]
         entry = methods.get(name)
         if entry is None:
             return _error_response(errors.InvalidAction(f"No RPC method {name!r}."))
-        caller = peer_name(request)
-        if caller not in entry.callers:
-            return _error_response(errors.UnauthorizedOperation(
-                f"{caller or 'a peer without a component certificate'} may not call "
-                f"{name}."))
-        try:
-            params = await request.json() if request.can_read_body else {}
+
+        async def run(caller: str) -> web.Response:
+            try:
+                params = await request.json() if request.can_read_body else {}
+            except json.JSONDecodeError:
+                raise errors.InvalidParameterValue("RPC body is not JSON.") from None
             if not isinstance(params, dict):
                 raise errors.InvalidParameterValue("RPC body must be a JSON object.")
-        except json.JSONDecodeError:
-            return _error_response(errors.InvalidParameterValue("RPC body is not JSON."))
-        try:
-            result = await entry.handler(params, caller)
-        except errors.ApiError as err:
-            return _error_response(err)
-        except Exception:
-            log.exception("rpc %s failed", name)
-            return _error_response(errors.InternalError())
-        return web.json_response({"result": result})
+            return web.json_response({"result": await entry.handler(params, caller)})
+        return await _guarded(request, name, entry.callers, run)
 
     app.router.add_post("/rpc/v1/{method}", dispatch)
+
+
+BinaryHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+
+
+def add_binary_route(app: web.Application, verb: str, path: str, handler: BinaryHandler,
+                     *callers: str) -> None:
+    """A route under /rpc/v1/ whose bodies are raw bytes, not JSON (chunks of data):
+    the same callers' check and error replies as the JSON methods. `handler(request,
+    caller)` answers bytes (`binary_response`) or a JSON result (`result_response`)."""
+    allowed = frozenset(callers)
+    name = f"{verb} {path}"
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return await _guarded(request, name, allowed, lambda caller: handler(request, caller))
+    app.router.add_route(verb, "/rpc/v1/" + path, serve)
+
+
+def binary_response(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/octet-stream")
+
+
+def result_response(result: Any) -> web.Response:
+    return web.json_response({"result": result})
 
 
 class RpcClient:
@@ -155,18 +188,23 @@ class RpcClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
-    async def call(self, name: str, timeout: float | None = None, **params) -> Any:
+    async def _request(self, verb: str, path: str, timeout: float | None,
+                       **kwargs) -> tuple[aiohttp.ClientResponse, bytes]:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl), timeout=self._timeout)
-        kwargs = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
+        if timeout:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
         kwargs["server_hostname"] = role_host(self.role)
         try:
-            async with self._session.post(f"{self.endpoint}/rpc/v1/{name}", json=params,
-                                          **kwargs) as resp:
-                raw = await resp.read()
+            async with self._session.request(verb, f"{self.endpoint}/rpc/v1/{path}",
+                                             **kwargs) as resp:
+                return resp, await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise Unreachable(f"{self.endpoint}: {describe_failure(exc)}") from exc
+
+    def _result(self, name: str, resp: aiohttp.ClientResponse, raw: bytes) -> Any:
+        """The reply's result, or its error raised as the same ApiError class."""
         try:
             body = json.loads(raw)
         except ValueError:
@@ -181,6 +219,23 @@ class RpcClient:
                 raise err
             raise cls(message)
         return body["result"]
+
+    async def call(self, name: str, timeout: float | None = None, **params) -> Any:
+        resp, raw = await self._request("POST", name, timeout, json=params)
+        return self._result(name, resp, raw)
+
+    async def put_bytes(self, path: str, body: bytes, timeout: float | None = None) -> Any:
+        """PUT raw bytes to a binary route (add_binary_route); its JSON result."""
+        resp, raw = await self._request("PUT", path, timeout, data=body, headers={
+            "Content-Type": "application/octet-stream"})
+        return self._result(path, resp, raw)
+
+    async def get_bytes(self, path: str, timeout: float | None = None) -> bytes:
+        """GET a binary route's bytes (an error reply raises as `call`'s do)."""
+        resp, raw = await self._request("GET", path, timeout)
+        if resp.status == 200 and resp.content_type == "application/octet-stream":
+            return raw
+        return self._result(path, resp, raw)
 
     async def close(self) -> None:
         if self._session is not None:

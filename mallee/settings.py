@@ -46,6 +46,7 @@ class ClcSettings:
     max_instances_per_account: int
     max_volumes_per_account: int
     max_volume_gib_per_account: int
+    max_snapshots_per_account: int
     clusters: tuple[str, ...]
     resend_after_seconds: float
     unknown_grace_seconds: float

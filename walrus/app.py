@@ -6,6 +6,7 @@ signs the bucket the Host header names).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from walrus.acl import ANONYMOUS
 from walrus.api import cors as cors_api
 from walrus.auth import Authenticated, authenticate
 from walrus.blobs import BlobStore
+from walrus.chunks import ChunkStore
 from walrus.context import Ctx
 from walrus.credstore import CredentialStore
 from walrus.db import Database
@@ -97,6 +99,8 @@ def _resources(settings: Settings, state: dict):
             await db.open()
             blobs = BlobStore(data)
             blobs.setup()
+            chunks = ChunkStore(data)
+            await asyncio.to_thread(chunks.setup)
             store = Store(db, blobs, settings.walrus.max_buckets_per_account,
                           settings.walrus.max_bytes_per_account)
             removed = await store.sweep_orphans()
@@ -109,7 +113,7 @@ def _resources(settings: Settings, state: dict):
             worker = LifecycleWorker(store, settings.walrus.lifecycle_day_seconds,
                                      settings.walrus.lifecycle_interval_seconds)
             worker.start()
-            state.update(db=db, store=store, creds=creds, master=master, users=0,
+            state.update(db=db, store=store, creds=creds, master=master, chunks=chunks, users=0,
                          lifecycle=worker)
         state["users"] += 1
         yield
@@ -142,7 +146,9 @@ def create_apps(settings: Settings) -> tuple[web.Application, web.Application]:
 
     rpc_app = rpc.rpc_application()
     rpc_app.cleanup_ctx.append(_resources(settings, state))
-    rpc.add_rpc_routes(rpc_app, walrus_rpc.methods(lambda: (state["creds"], state["store"])))
+    resources = lambda: (state["creds"], state["store"], state["chunks"])  # noqa: E731
+    rpc.add_rpc_routes(rpc_app, walrus_rpc.methods(resources))
+    walrus_rpc.add_chunk_routes(rpc_app, resources)
     return s3, rpc_app
 
 

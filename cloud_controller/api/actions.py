@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from cloud_controller.api import (account, addresses, attachments, images, instance_types,
-                                  instances, keypairs,
-                                  network_interfaces, security_groups, tags, volumes, vpcs,
-                                  zones)
+from cloud_controller.api import (account, addresses, attachments, images,
+                                  instance_attributes, instance_types, instances, keypairs,
+                                  network_interfaces, security_groups, snapshots, tags,
+                                  volumes, vpcs, zones)
 from cloud_controller.api.render import aws_query_renderer
 
 
@@ -39,6 +39,7 @@ ACTIONS: dict[str, Action] = {
     "DescribeAccountAttributes": Action(account.describe_account_attributes,
                                         account.DescribeAccountAttributesRequest),
     "RegisterImage": Action(images.register_image, images.RegisterImageRequest),
+    "CreateImage": Action(images.create_image, images.CreateImageRequest),
     "DescribeImages": Action(images.describe_images, images.DescribeImagesRequest),
     "DeregisterImage": Action(images.deregister_image, images.DeregisterImageRequest),
     "DescribeImageAttribute": Action(images.describe_image_attribute,
@@ -58,10 +59,12 @@ ACTIONS: dict[str, Action] = {
     "StartInstances": Action(instances.start_instances, instances.InstanceIdsRequest),
     "GetConsoleOutput": Action(instances.get_console_output,
                                instances.GetConsoleOutputRequest),
-    "DescribeInstanceAttribute": Action(instances.describe_instance_attribute,
-                                        instances.DescribeInstanceAttributeRequest),
-    "ModifyInstanceAttribute": Action(instances.modify_instance_attribute,
-                                      instances.ModifyInstanceAttributeRequest),
+    "DescribeInstanceAttribute": Action(instance_attributes.describe_instance_attribute,
+                                        instance_attributes.DescribeInstanceAttributeRequest),
+    "ModifyInstanceAttribute": Action(instance_attributes.modify_instance_attribute,
+                                      instance_attributes.ModifyInstanceAttributeRequest),
+    "GetPasswordData": Action(instance_attributes.get_password_data,
+                              instance_attributes.GetPasswordDataRequest),
     "DescribeInstanceCreditSpecifications": Action(
         instances.describe_instance_credit_specifications,
         instances.DescribeInstanceCreditSpecificationsRequest),
@@ -127,6 +130,18 @@ ACTIONS: dict[str, Action] = {
     "ModifyVolume": Action(volumes.modify_volume, volumes.ModifyVolumeRequest),
     "DescribeVolumesModifications": Action(volumes.describe_volumes_modifications,
                                            volumes.DescribeVolumesRequest),
+    "CreateSnapshot": Action(snapshots.create_snapshot, snapshots.CreateSnapshotRequest),
+    "CreateSnapshots": Action(snapshots.create_snapshots, snapshots.CreateSnapshotsRequest),
+    "DescribeSnapshots": Action(snapshots.describe_snapshots,
+                                snapshots.DescribeSnapshotsRequest),
+    "DeleteSnapshot": Action(snapshots.delete_snapshot, snapshots.SnapshotIdRequest),
+    "CopySnapshot": Action(snapshots.copy_snapshot, snapshots.CopySnapshotRequest),
+    "DescribeSnapshotAttribute": Action(snapshots.describe_snapshot_attribute,
+                                        snapshots.DescribeSnapshotAttributeRequest),
+    "ModifySnapshotAttribute": Action(snapshots.modify_snapshot_attribute,
+                                      snapshots.ModifySnapshotAttributeRequest),
+    "ResetSnapshotAttribute": Action(snapshots.reset_snapshot_attribute,
+                                     snapshots.DescribeSnapshotAttributeRequest),
     "GetCallerIdentity": Action(account.get_caller_identity, account.EmptyRequest, render=_sts),
     "GetUser": Action(account.get_user, account.GetUserRequest, render=_iam),
 }

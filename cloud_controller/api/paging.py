@@ -44,3 +44,12 @@ def page(items: Sequence[T], key: Callable[[T], str], max_results: int | None,
         return list(ordered), None
     chunk = list(ordered[:max_results])
     return chunk, encode_token(key(chunk[-1]))
+
+
+def capped_page(items: Sequence[T], key: Callable[[T], str], max_results: int | None,
+                next_token: str | None, low: int, high: int) -> tuple[list[T], str | None]:
+    """A page where MaxResults above `high` is `high` (EC2's volume and snapshot
+    listings: "if you specify a value larger than N, only N items are returned")."""
+    if max_results is not None:
+        max_results = min(max_results, high)
+    return page(items, key, max_results, next_token, low, high)

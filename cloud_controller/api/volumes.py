@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
-from cloud_controller.api.paging import page
+from cloud_controller.api.paging import capped_page
 from cloud_controller.api.query import Filter, TagSpecification, listparam, param
 from cloud_controller.api.tagging import tag_list, tags_for
 from cloud_controller.services.volumes import NewVolume, check_volume_id
@@ -21,9 +21,7 @@ PAGE_LOW, PAGE_HIGH = 5, 500
 
 
 def _page(items: list[dict], id_key: str, max_results: int | None, next_token: str | None):
-    if max_results is not None:
-        max_results = min(max_results, PAGE_HIGH)
-    return page(items, lambda i: i[id_key], max_results, next_token, PAGE_LOW, PAGE_HIGH)
+    return capped_page(items, lambda i: i[id_key], max_results, next_token, PAGE_LOW, PAGE_HIGH)
 
 
 @dataclass

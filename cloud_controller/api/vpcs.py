@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
-from cloud_controller.api.instances import BooleanValue
+from cloud_controller.api.instance_attributes import BooleanValue
 from cloud_controller.api.paging import page
 from cloud_controller.api.tagging import tag_list, tags_for
 from cloud_controller.services.vpcs import Subnet, available_addresses, default_vpc_id

@@ -9,7 +9,8 @@ from cloud_controller.db.chunks import rows_in
 TABLES = {"key-pair": "key_pairs", "image": "images", "instance": "instances",
           "security-group": "security_groups", "security-group-rule": "security_group_rules",
           "vpc": "vpcs", "subnet": "subnets", "elastic-ip": "addresses",
-          "network-interface": "network_interfaces", "volume": "volumes"}
+          "network-interface": "network_interfaces", "volume": "volumes",
+          "snapshot": "snapshots"}
 
 
 class TagRepository:

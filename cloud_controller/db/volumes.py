@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from cloud_controller.db.chunks import rows_in
+from cloud_controller.db.chunks import compare_and_set, rows_in
 from cloud_controller.db.database import Database
 
 
@@ -52,12 +52,7 @@ class VolumeRepository:
 
     async def compare_and_set(self, volume_id: str, expected: str, **columns) -> bool:
         """Set `columns` only if the volume is still in state `expected`: True if it was."""
-        columns["updated_at"] = time.time()
-        assignments = ", ".join(f"{k} = :{k}" for k in columns)
-        cur = await self.db.execute(
-            f"UPDATE volumes SET {assignments} WHERE id = :id AND state = :expected",
-            {**columns, "id": volume_id, "expected": expected})
-        return cur.rowcount == 1
+        return await compare_and_set(self.db, "volumes", volume_id, expected, **columns)
 
     async def delete(self, volume_id: str) -> None:
         await self.db.execute("DELETE FROM volumes WHERE id=?", (volume_id,))
@@ -147,6 +142,10 @@ class AttachmentRepository:
 
     async def delete(self, volume_id: str) -> None:
         await self.db.execute("DELETE FROM volume_attachments WHERE volume_id=?", (volume_id,))
+
+    async def set_delete_on_termination(self, volume_id: str, value: bool) -> None:
+        await self.db.execute("UPDATE volume_attachments SET delete_on_termination=? "
+                              "WHERE volume_id=?", (int(value), volume_id))
 
     async def of_ended_instances(self) -> list:
         """Attachments whose instance is terminated (or gone from the database)."""

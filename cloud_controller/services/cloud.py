@@ -7,7 +7,9 @@ from cloud_controller.db.database import Database
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.addresses import AddressService
 from cloud_controller.services.clusters import ClusterMonitor
+from cloud_controller.services.image_capture import ImageCapture
 from cloud_controller.services.images import ImageService
+from cloud_controller.services.instance_attributes import InstanceAttributeService
 from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
@@ -16,6 +18,7 @@ from cloud_controller.services.ovn_sync import OvnSync
 from cloud_controller.services.security_groups import SecurityGroupService
 from cloud_controller.services.tags import TagService
 from cloud_controller.services.attachments import AttachmentService
+from cloud_controller.services.snapshots import SnapshotService
 from cloud_controller.services.volumes import VolumeService
 from cloud_controller.services.vpcs import VpcService
 from cloud_controller.services.walrus_sync import WalrusSync
@@ -42,5 +45,8 @@ class Cloud:
     # EBS
     volumes: VolumeService
     attachments: AttachmentService
+    snapshots: SnapshotService
+    instance_attributes: InstanceAttributeService
+    image_capture: ImageCapture
     # VPC mode: OVN's NB database following the VPC model (None in EDGE mode)
     ovn: OvnSync | None = None

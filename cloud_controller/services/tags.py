@@ -35,6 +35,7 @@ KINDS: dict[str, ResourceKind] = {
     "eipalloc": ResourceKind("eipalloc", "elastic-ip", errors.InvalidAllocationIDNotFound),
     "eni": ResourceKind("eni", "network-interface", errors.InvalidNetworkInterfaceIDNotFound),
     "vol": ResourceKind("vol", "volume", errors.InvalidVolumeNotFound),
+    "snap": ResourceKind("snap", "snapshot", errors.InvalidSnapshotNotFound),
 }
 
 _ID = re.compile(r"^([a-z]+)-[0-9a-f]{8,17}$")

@@ -3,7 +3,8 @@ quotas, and each volume's life (docs/ebs.md).
 
 The row is the record and is committed before anything is asked of the SC:
 CreateVolume answers `creating`, then a background task has the SC make the
-file and sets `available` (or `error` when the SC cannot be reached);
+file and sets `available` (or `error` when the SC cannot be reached); from
+a snapshot, the SC fills the file from Walrus and the task asks until it is done;
 DeleteVolume sets `deleting`, the SC removes the file, then the row goes.
 ModifyVolume records a modification, the SC grows the file, then the volume
 takes the new figures. Every SC call is idempotent on the volume id, so a
@@ -26,11 +27,12 @@ from mallee.rpc import Unreachable
 log = logging.getLogger(__name__)
 
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,17}$")
-SNAPSHOT_ID = re.compile(r"^snap-[0-9a-f]{8,17}$")
 # How often a background step asks an unreachable SC before it gives up
 # (create: the volume is `error`; delete and grow are tried again at the next start).
 SC_ATTEMPTS = 3
 SC_RETRY_SECONDS = 1.0
+# How often the CLC asks the SC whether a volume made from a snapshot is filled.
+FILL_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,30 @@ def check_volume_id(volume_id: str) -> str:
     if not VOLUME_ID.match(volume_id or ""):
         raise errors.InvalidVolumeIDMalformed(f'Invalid id: "{volume_id}" (expecting "vol-...")')
     return volume_id
+
+
+async def find_volume(repo: VolumeRepository, account_id: str, volume_id: str):
+    """The caller's volume; another account's is not found, as in EC2."""
+    check_volume_id(volume_id)
+    row = await repo.get(volume_id)
+    if row is None or row["account_id"] != account_id:
+        raise errors.InvalidVolumeNotFound(f"The volume '{volume_id}' does not exist.")
+    return row
+
+
+async def ask_sc(what: str, call):
+    """One SC call, asked again while the SC cannot be reached (every SC call is
+    idempotent on its ids)."""
+    for attempt in range(1, SC_ATTEMPTS + 1):
+        try:
+            return await call()
+        except errors.ApiError as err:
+            retry = isinstance(err, Unreachable) and attempt < SC_ATTEMPTS
+            log.warning("%s: the SC answered %s: %s%s", what, err.code, err.message,
+                        " (trying again)" if retry else "")
+            if not retry:
+                raise
+        await asyncio.sleep(SC_RETRY_SECONDS)
 
 
 def performance(volume_type: str, size: int, iops: int | None,
@@ -122,6 +148,17 @@ def performance(volume_type: str, size: int, iops: int | None,
     return iops, throughput
 
 
+def size_from(snapshot, size: int | None) -> int:
+    """A volume made from a snapshot is at least as large: the snapshot's size by default."""
+    if size is None:
+        return snapshot["size_gib"]
+    if size < snapshot["size_gib"]:
+        raise errors.InvalidParameterValue(
+            f"Volume of size {size}GB is smaller than snapshot '{snapshot['id']}', expect "
+            f"size >= {snapshot['size_gib']}GB")
+    return size
+
+
 @dataclass
 class NewVolume:
     zone: str | None
@@ -138,23 +175,19 @@ class NewVolume:
 
 
 class VolumeService:
-    def __init__(self, db, settings, clusters, tags, storage):
+    def __init__(self, db, settings, clusters, tags, storage, snapshots):
         self.db = db
         self.settings = settings
         self.clusters = clusters  # ClusterMonitor: its clusters are the zones
         self.tags = tags  # TagService
         self.storage = storage  # ebs.client.StorageClient
+        self.snapshots = snapshots  # SnapshotService: who may restore which snapshot
         self.repo = VolumeRepository(db)
         self.background = Background()
 
     # --- reading -----------------------------------------------------------------
     async def find(self, account_id: str, volume_id: str):
-        """The caller's volume; another account's is not found, as in EC2."""
-        check_volume_id(volume_id)
-        row = await self.repo.get(volume_id)
-        if row is None or row["account_id"] != account_id:
-            raise errors.InvalidVolumeNotFound(f"The volume '{volume_id}' does not exist.")
-        return row
+        return await find_volume(self.repo, account_id, volume_id)
 
     async def describe(self, account_id: str, volume_ids: list[str]) -> list:
         for volume_id in volume_ids:
@@ -187,74 +220,79 @@ class VolumeService:
 
     # --- CreateVolume ------------------------------------------------------------
     async def create(self, account_id: str, req: NewVolume):
-        """The new volume's row, committed `creating`; the SC makes its file next."""
+        """The new volume's row, committed `creating`; the SC makes its file next
+        (from a snapshot: fills it from Walrus)."""
         zone = self.zone_of(req.zone, req.zone_id)
-        if req.snapshot_id is not None:  # snapshots come later: none exists yet
-            if not SNAPSHOT_ID.match(req.snapshot_id):
-                raise errors.InvalidSnapshotIDMalformed(
-                    f'Invalid id: "{req.snapshot_id}" (expecting "snap-...")')
-            raise errors.InvalidSnapshotNotFound(
-                f"The snapshot '{req.snapshot_id}' does not exist.")
-        if req.size is None:
+        if req.size is None and req.snapshot_id is None:
             raise errors.MissingParameter("The request must contain the parameter size/snapshot")
         if req.encrypted:
             raise errors.UnsupportedOperation("Encrypted volumes are not supported by this cloud.")
         if req.multi_attach:
             raise errors.UnsupportedOperation(
                 "Multi-attach volumes are not supported by this cloud.")
-        volume_type = req.volume_type or DEFAULT_TYPE
-        iops, throughput = performance(volume_type, req.size, req.iops, req.throughput)
-        clc = self.settings.clc
         volume_id = ids.resource_id("vol")
         try:
-            async with self.db.unit():  # the quota count and the row go together
-                if req.client_token:
-                    earlier = await self.repo.by_token(account_id, req.client_token)
-                    if earlier is not None:
-                        if (earlier["size_gib"], earlier["volume_type"], earlier["zone"]) != \
-                                (req.size, volume_type, zone):
-                            raise errors.IdempotentParameterMismatch(
-                                "The client token was used with different parameters.")
-                        return earlier
-                count, gib = await self.repo.usage(account_id)
-                if count >= clc.max_volumes_per_account:
-                    raise errors.VolumeLimitExceeded(
-                        f"You have reached the limit of {clc.max_volumes_per_account} volumes.")
-                if gib + req.size > clc.max_volume_gib_per_account:
-                    raise errors.VolumeLimitExceeded(
-                        f"You have exceeded your maximum volume storage limit of "
-                        f"{clc.max_volume_gib_per_account} GiB.")
-                await self.repo.insert(volume_id, account_id, zone, req.size, volume_type,
-                                       iops, throughput, None, req.client_token)
-                await self.tags.tag_new(account_id, volume_id, "volume", list(req.tags))
+            async with self.db.unit():  # the snapshot, the quota count and the row go together
+                size = req.size
+                if req.snapshot_id is not None:  # a DeleteSnapshot waits for this unit
+                    size = size_from(await self.snapshots.restorable(account_id,
+                                                                     req.snapshot_id), size)
+                earlier = await self._record(account_id, volume_id, zone, size, req)
+                if earlier is not None:
+                    return earlier
         except sqlite3.IntegrityError:  # a racing request with the same token won
             raise errors.IdempotentParameterMismatch("The client token is already in use.") \
                 from None
         crash_point("clc.volume.recorded")
-        self.background.spawn(self._provision(volume_id, req.size))
+        self.background.spawn(self._provision(volume_id, size, req.snapshot_id))
         return await self.repo.get(volume_id)
 
-    async def _ask_sc(self, what: str, call):
-        """One SC call, asked again while the SC cannot be reached (it is idempotent)."""
-        for attempt in range(1, SC_ATTEMPTS + 1):
-            try:
-                return await call()
-            except errors.ApiError as err:
-                retry = isinstance(err, Unreachable) and attempt < SC_ATTEMPTS
-                log.warning("%s: the SC answered %s: %s%s", what, err.code, err.message,
-                            " (trying again)" if retry else "")
-                if not retry:
-                    raise
-            await asyncio.sleep(SC_RETRY_SECONDS)
+    async def _record(self, account_id: str, volume_id: str, zone: str, size: int,
+                      req: NewVolume):
+        """Insert the row within the account's quota (in the caller's unit); the
+        earlier volume of the same ClientToken instead, if there is one."""
+        volume_type = req.volume_type or DEFAULT_TYPE
+        iops, throughput = performance(volume_type, size, req.iops, req.throughput)
+        clc = self.settings.clc
+        if req.client_token:
+            earlier = await self.repo.by_token(account_id, req.client_token)
+            if earlier is not None:
+                if (earlier["size_gib"], earlier["volume_type"], earlier["zone"],
+                        earlier["snapshot_id"]) != (size, volume_type, zone, req.snapshot_id):
+                    raise errors.IdempotentParameterMismatch(
+                        "The client token was used with different parameters.")
+                return earlier
+        count, gib = await self.repo.usage(account_id)
+        if count >= clc.max_volumes_per_account:
+            raise errors.VolumeLimitExceeded(
+                f"You have reached the limit of {clc.max_volumes_per_account} volumes.")
+        if gib + size > clc.max_volume_gib_per_account:
+            raise errors.VolumeLimitExceeded(
+                f"You have exceeded your maximum volume storage limit of "
+                f"{clc.max_volume_gib_per_account} GiB.")
+        await self.repo.insert(volume_id, account_id, zone, size, volume_type,
+                               iops, throughput, req.snapshot_id, req.client_token)
+        await self.tags.tag_new(account_id, volume_id, "volume", list(req.tags))
+        return None
 
-    async def _provision(self, volume_id: str, size_gib: int) -> None:
+    async def _provision(self, volume_id: str, size_gib: int,
+                         snapshot_id: str | None = None) -> None:
+        """The SC's file; one from a snapshot is `creating` at the SC while it is
+        filled, and asking again answers how it stands."""
+        def make():
+            return self.storage.create_volume(volume_id, size_gib, snapshot_id)
         try:
-            await self._ask_sc(f"create {volume_id}",
-                               lambda: self.storage.create_volume(volume_id, size_gib))
+            answer = await ask_sc(f"create {volume_id}", make)
+            while answer.get("state") == "creating":
+                await asyncio.sleep(FILL_POLL_SECONDS)
+                answer = await ask_sc(f"fill {volume_id} from {snapshot_id}", make)
         except errors.ApiError:
             state = "error"
         else:
-            state = "available"
+            state = "error" if answer.get("state") == "error" else "available"
+            if state == "error":
+                log.warning("%s: the SC could not fill it from %s: %s", volume_id, snapshot_id,
+                            answer.get("message"))
         async with self.db.unit():
             await self.repo.compare_and_set(volume_id, "creating", state=state)
 
@@ -279,7 +317,7 @@ class VolumeService:
 
     async def _destroy(self, volume_id: str) -> None:
         try:
-            await self._ask_sc(f"delete {volume_id}",
+            await ask_sc(f"delete {volume_id}",
                                lambda: self.storage.delete_volume(volume_id))
         except errors.ApiError:
             return  # stays `deleting`: the next start asks the SC again
@@ -331,7 +369,7 @@ class VolumeService:
 
     async def _grow(self, volume_id: str, size_gib: int) -> None:
         try:
-            await self._ask_sc(f"grow {volume_id}",
+            await ask_sc(f"grow {volume_id}",
                                lambda: self.storage.grow_volume(volume_id, size_gib))
         except Unreachable:
             return  # stays `modifying`: the next start asks the SC again
@@ -348,7 +386,8 @@ class VolumeService:
         `deleting`, and modifications still `modifying`."""
         for row in await self.repo.in_states(("creating",)):
             log.info("%s was left creating: asking the SC again", row["id"])
-            self.background.spawn(self._provision(row["id"], row["size_gib"]))
+            self.background.spawn(self._provision(row["id"], row["size_gib"],
+                                                  row["snapshot_id"]))
         for row in await self.repo.in_states(("deleting",)):
             log.info("%s was left deleting: asking the SC again", row["id"])
             self.background.spawn(self._destroy(row["id"]))

@@ -21,16 +21,21 @@ def code_of(call, *args, **kwargs) -> str:
     return caught.value.response["Error"]["Code"]
 
 
-def sc_volumes(cloud) -> dict[str, dict]:
-    """What the SC itself holds: {volume id: its record}."""
+def ask_sc(cloud, method: str, *args):
+    """One StorageClient call to the test cloud's SC, as the CLC makes it."""
     async def ask():
         client = StorageClient("127.0.0.1", cloud.settings.sc.port,
                                client_ssl_context(cloud.settings.pki_dir, "clc"))
         try:
-            return await client.describe_volumes()
+            return await getattr(client, method)(*args)
         finally:
             await client.close()
-    return {v["volume_id"]: v for v in cloud.run(ask())}
+    return cloud.run(ask())
+
+
+def sc_volumes(cloud) -> dict[str, dict]:
+    """What the SC itself holds: {volume id: its record}."""
+    return {v["volume_id"]: v for v in ask_sc(cloud, "describe_volumes")}
 
 
 def sc_file(cloud, volume_id: str):
@@ -272,17 +277,10 @@ def test_modify_grows_the_scs_file_and_changes_type_within_the_rules(cloud, ec2,
 def test_the_scs_grow_never_shrinks(cloud, ec2, volume):
     vid = volume["VolumeId"]
 
-    async def grow(size):
-        client = StorageClient("127.0.0.1", cloud.settings.sc.port,
-                               client_ssl_context(cloud.settings.pki_dir, "clc"))
-        try:
-            return await client.grow_volume(vid, size)
-        finally:
-            await client.close()
-    assert cloud.run(grow(2))["size_gib"] == 2  # its own size: the same answer
+    assert ask_sc(cloud, "grow_volume", vid, 2)["size_gib"] == 2  # its own size: the same
     from mallee.errors import ApiError
     with pytest.raises(ApiError) as caught:
-        cloud.run(grow(1))
+        ask_sc(cloud, "grow_volume", vid, 1)
     assert caught.value.code == "InvalidParameterValue"
     assert sc_file(cloud, vid).stat().st_size == 2 * 2**30
 

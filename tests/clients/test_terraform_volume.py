@@ -15,17 +15,22 @@ pytestmark = pytest.mark.clients
 CONFIG = Path(__file__).parent / "terraform_volume" / "main.tf"
 
 
-def test_terraform_applies_and_destroys_an_ebs_volume(clients_cloud, tmp_path_factory):
-    cloud = clients_cloud
-    terraform = workdir(tmp_path_factory, CONFIG)
-    _, work, _ = terraform
-    tenant = cloud.new_account("terraform-volumes")
-    ec2 = cloud.client("ec2", tenant)
-    (work / "terraform.tfvars.json").write_text(json.dumps({
+def tenant_workdir(cloud, tmp_path_factory, config: Path, account: str):
+    """(terraform, the EC2 client of a new account of its own): a work dir holding
+    `config`, its variables set to this cloud and that account's keys, initialised."""
+    terraform = workdir(tmp_path_factory, config)
+    tenant = cloud.new_account(account)
+    (terraform[1] / "terraform.tfvars.json").write_text(json.dumps({
         "ec2_endpoint": cloud.ec2_url, "s3_endpoint": cloud.s3_url,
         "region": cloud.settings.cloud.region,
         "access_key": tenant.access_key_id, "secret_key": tenant.secret_access_key}))
     run(terraform, "init", log="init")
+    return terraform, cloud.client("ec2", tenant)
+
+
+def test_terraform_applies_and_destroys_an_ebs_volume(clients_cloud, tmp_path_factory):
+    cloud = clients_cloud
+    terraform, ec2 = tenant_workdir(cloud, tmp_path_factory, CONFIG, "terraform-volumes")
     run(terraform, "apply", "-auto-approve", log="apply")
     volume_id = json.loads(run(terraform, "output", "-json", log="output").stdout)[
         "volume_id"]["value"]

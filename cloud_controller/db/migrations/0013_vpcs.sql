@@ -2,8 +2,6 @@
 -- beside its default VPC, so the one-per-account and one-per-zone constraints
 -- go (the default ones stay unique through partial indexes). The tables are
 -- rebuilt because sqlite cannot drop a table constraint.
--- Lead: this is 0010 on the vpc branch only because the runner refuses gaps
--- (mallee/migrations.py); renumber it after the EBS branches' migrations.
 CREATE TABLE vpcs_v2 (
     id          TEXT PRIMARY KEY,               -- vpc-...
     account_id  TEXT NOT NULL REFERENCES accounts(id),
