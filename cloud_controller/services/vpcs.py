@@ -101,6 +101,17 @@ def _subnet(row) -> Subnet:
                   default=False, map_public_ip=bool(row["map_public_ip"]))
 
 
+def _own(row, resource_id: str, what: str, not_found: type[errors.ApiError]):
+    """The row of a VPC or subnet the account made; the default ones are EDGE's."""
+    if row is None:
+        raise not_found(f"The {what} ID '{resource_id}' does not exist")
+    if row["is_default"]:
+        raise errors.UnsupportedOperation(
+            f"The default {what} '{resource_id}' is this cloud's EDGE network; it cannot be "
+            "changed or deleted.")
+    return row
+
+
 def _network(cidr: str | None, param: str) -> ipaddress.IPv4Network:
     """A CIDR block as EC2 reads it: a.b.c.d/n with no host bits set."""
     try:
@@ -115,12 +126,12 @@ def available_addresses(cidr: str) -> int:
 
 
 class VpcService:
-    def __init__(self, db, settings, clusters, tags=None, vpcs_changed=None):
+    def __init__(self, db, settings, clusters, tags, vpcs_changed):
         self.db = db
         self.settings = settings
         self.clusters = clusters  # ClusterMonitor: the zones, and each CC's reported subnet
         self.tags = tags
-        self.vpcs_changed = vpcs_changed  # ChangeNotifier: OvnSync listens (VPC mode)
+        self.vpcs_changed = vpcs_changed  # ChangeNotifier: OvnSync listens in VPC mode
         self.repo = VpcRepository(db)
         self._made: set[str] = set()
 
@@ -179,8 +190,7 @@ class VpcService:
     async def _changed(self) -> None:
         """After a commit: OVN follows, and the caller is answered once it holds the
         change (or after OVN_WAIT_SECONDS: the reconcile loop catches up)."""
-        if self.vpcs_changed is not None:
-            await self.vpcs_changed.notify_and_wait(OVN_WAIT_SECONDS)
+        await self.vpcs_changed.notify_and_wait(OVN_WAIT_SECONDS)
 
     async def create_vpc(self, account_id: str, cidr: str | None,
                          tags: list[tuple[str, str]]) -> Vpc:
@@ -201,14 +211,8 @@ class VpcService:
 
     async def own_vpc(self, account_id: str, vpc_id: str) -> Vpc:
         """One of the account's own VPCs; the default one is refused (EDGE's)."""
-        row = await self.repo.vpc(account_id, vpc_id)
-        if row is None:
-            raise errors.InvalidVpcIDNotFound(f"The vpc ID '{vpc_id}' does not exist")
-        if row["is_default"]:
-            raise errors.UnsupportedOperation(
-                f"The default VPC '{vpc_id}' is this cloud's EDGE network; it cannot be "
-                "changed or deleted.")
-        return _vpc(row)
+        return _vpc(_own(await self.repo.vpc(account_id, vpc_id), vpc_id, "vpc",
+                         errors.InvalidVpcIDNotFound))
 
     async def delete_vpc(self, account_id: str, vpc_id: str) -> None:
         async with self.db.unit():
@@ -260,14 +264,8 @@ class VpcService:
         return [_subnet(row) for row in await self.repo.own_subnets(account_id)]
 
     async def own_subnet(self, account_id: str, subnet_id: str) -> Subnet:
-        row = await self.repo.subnet(account_id, subnet_id)
-        if row is None:
-            raise errors.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")
-        if row["is_default"]:
-            raise errors.UnsupportedOperation(
-                f"The default subnet '{subnet_id}' is this cloud's EDGE network; it cannot "
-                "be changed or deleted.")
-        return _subnet(row)
+        return _subnet(_own(await self.repo.subnet(account_id, subnet_id), subnet_id, "subnet",
+                            errors.InvalidSubnetIDNotFound))
 
     async def delete_subnet(self, account_id: str, subnet_id: str) -> None:
         # No interface can be in an own subnet yet (guests on OVN come next, and
