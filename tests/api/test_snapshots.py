@@ -454,9 +454,40 @@ def test_a_snapshot_an_image_maps_cannot_be_deleted(cloud, ec2, snapshot):
     delete_snapshots(cloud, ec2, [snapshot])  # a deregistered image no longer holds it
 
 
-def test_create_snapshots_of_an_instance_with_no_volumes_is_empty_or_not_found(cloud, ec2):
-    assert code_of(ec2.create_snapshots, InstanceSpecification={
-        "InstanceId": "i-0123456789abcdef0"}) == "InvalidInstanceID.NotFound"
+def test_create_snapshots_takes_each_attached_volume_of_an_instance(cloud, ec2, alice_ec2,
+                                                                    published):
+    from tests.api.test_volume_attachments import running
+    instance_id = running(cloud, ec2, published["image"])
+    volumes = [new_volume(ec2, Size=1, TagSpecifications=[{"ResourceType": "volume", "Tags": [
+        {"Key": "Name", "Value": f"disk{n}"}]}])["VolumeId"] for n in range(2)]
+    made = []
+    try:
+        for volume_id, device in zip(volumes, ("/dev/sdf", "/dev/sdg")):
+            ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+        ec2.get_waiter("volume_in_use").wait(VolumeIds=volumes,
+                                             WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        answer = ec2.create_snapshots(
+            InstanceSpecification={"InstanceId": instance_id,
+                                   "ExcludeDataVolumeIds": volumes[1:]},
+            Description="both", CopyTagsFromSource="volume", TagSpecifications=[
+                {"ResourceType": "snapshot", "Tags": [{"Key": "set", "Value": "one"}]}])
+        made = [s["SnapshotId"] for s in answer["Snapshots"]]
+        [taken] = answer["Snapshots"]
+        assert (taken["VolumeId"], taken["Description"]) == (volumes[0], "both")
+        assert taken["State"] in ("pending", "completed") and taken["Progress"].endswith("%")
+        assert {(t["Key"], t["Value"]) for t in taken["Tags"]} == {("Name", "disk0"),
+                                                                   ("set", "one")}
+        assert completed(ec2, taken["SnapshotId"])["VolumeSize"] == 1
+        assert code_of(alice_ec2.create_snapshots,
+                       InstanceSpecification={"InstanceId": instance_id}) == \
+            "InvalidInstanceID.NotFound"
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance_id])
+        ec2.get_waiter("volume_available").wait(VolumeIds=volumes,
+                                                WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+        for volume_id in volumes:
+            delete_and_wait(cloud, ec2, volume_id)
+        delete_snapshots(cloud, ec2, made)
 
 
 def test_the_awscli_takes_waits_for_and_deletes_a_snapshot(cloud, alice, alice_ec2):
