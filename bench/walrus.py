@@ -91,9 +91,11 @@ def wait_port(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def start_walrus(home: Path) -> tuple[subprocess.Popen, str]:
+def start_walrus(home: Path, rpc_port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Walrus as a process of its own, with the bench's credential (bench/ebs.py names
+    the RPC port, which its SC reaches)."""
     pki.init_pki(home / "pki")
-    port, rpc_port = free_port(), free_port()
+    port, rpc_port = free_port(), rpc_port or free_port()
     env = {**os.environ, "MALLEE_HOME": str(home), "MALLEE_WALRUS_PORT": str(port),
            "MALLEE_WALRUS_RPC_PORT": str(rpc_port), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "walrus"], env=env, cwd=ROOT)

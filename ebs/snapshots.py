@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 BATCH = 64              # chunks hashed, asked about and recorded together
-IN_FLIGHT = 4           # chunk uploads (or downloads, for a fill) at a time
+IN_FLIGHT = 8           # chunk uploads (or downloads, for a fill) at a time: Walrus
+                        # fsyncs each chunk, and 8 overlap those (4 gave 0.67x a PUT)
 RETRY_SECONDS = (1, 2, 5, 10, 30)  # waits while Walrus is unreachable
 SNAPSHOT_ID = re.compile(r"^snap-[0-9a-f]{8,17}$")
 ZERO = bytes(CHUNK)
@@ -258,7 +259,8 @@ class Snapshots:
         """Cancel its upload, remove its rows, then delete from Walrus the chunks no
         other snapshot uses and its manifest. A snapshot already gone is fine."""
         check_snapshot_id(snapshot_id)
-        upload = self._uploads.get(snapshot_id)
+        async with self._copying:  # not while its own copy is being taken
+            upload = self._uploads.get(snapshot_id)
         if upload is not None:
             upload.cancel()
             await asyncio.gather(upload, return_exceptions=True)

@@ -7,7 +7,7 @@ PACKAGES=(
   qemu-system-x86 qemu-utils qemu-block-extra libvirt-daemon-system libvirt-dev pkg-config gcc
   python3-venv python3-dev dnsmasq-base iptables ipset ebtables tgt busybox-static
   linux-image-amd64 e2fsprogs cpio iproute2 s3cmd dropbear-bin rclone restic s3fs debootstrap
-  conntrack nftables openssh-client curl procps
+  conntrack nftables openssh-client curl procps xfsprogs
 )
 
 missing=()

@@ -11,8 +11,10 @@ import hashlib
 import os
 import shutil
 import stat
+import subprocess
 import time
 
+import aiohttp
 import pytest
 
 import ebs.snapshots
@@ -301,6 +303,18 @@ def test_sc_restart_resumes_an_upload_and_a_lost_copy_is_an_error(tmp_path, tgt_
             await stack.until_available(VOL_R)
             assert stack.digest(VOL_R, 2**30) == expected
 
+            # Deleting a snapshot mid-upload stops it and leaves none of its own chunks.
+            kept = stack.stored_chunks()
+            await client.create_volume(VOL_B, 1)
+            stack.write(VOL_B, 0, os.urandom(64 * MiB))
+            await client.create_snapshot(SNAP_3, VOL_B)
+            while (await client.describe_snapshots([SNAP_3]))[0]["progress"] == 0:
+                await asyncio.sleep(0.005)
+            assert (await client.delete_snapshot(SNAP_3))["deleted"] is True
+            assert stack.stored_chunks() == kept
+            assert not stack.snapshots.copy_of(SNAP_3).exists()
+            assert [s["snapshot_id"] for s in await client.describe_snapshots()] == [SNAP_1]
+
             # A pending snapshot whose copy is gone when the SC starts: error, not a
             # snapshot of something else. (Walrus is down: the upload cannot finish.)
             await stack.stop_walrus()
@@ -351,6 +365,11 @@ def test_chunk_routes_take_only_the_sc_and_check_the_hash(tmp_path, tgt_ports):
                 await sc.put_manifest("snap-..%2Fx", {})
 
             assert (await sc.put_chunk(sha, body))["stored"] is True
+            # The S3 API has no way to them: no bucket holds them.
+            async with aiohttp.ClientSession() as web:
+                url = f"http://127.0.0.1:{stack.settings.walrus.port}/chunks/{sha[:2]}/{sha}"
+                async with web.get(url) as resp:
+                    assert resp.status == 404 and b"NoSuchBucket" in await resp.read()
             assert (await sc.put_chunk(sha, body))["stored"] is False  # idempotent
             assert await sc.get_chunk(sha) == body
             assert await sc.chunks_missing([sha, "0" * 64]) == ["0" * 64]
@@ -405,3 +424,55 @@ def test_bad_ids_and_states_are_refused_with_their_codes(tmp_path, tgt_ports):
         "restore bad": "InvalidParameterValue",
         "same id other volume": "InvalidParameterValue",
         "restore smaller": "InvalidParameterValue"}
+
+
+@pytest.fixture
+def xfs_home(tmp_path, tgt_ports):
+    """A home on a loop-mounted XFS with reflinks (as an SC on XFS has), or a skip."""
+    if shutil.which("mkfs.xfs") is None or os.geteuid() != 0:
+        pytest.skip("needs xfsprogs and root for a loop mount")
+    image, mount = tmp_path / "xfs.img", tmp_path / "xfs"
+    mount.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(3 * 2**30)
+    made = subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)],
+                          capture_output=True, text=True)
+    mounted = made.returncode == 0 and subprocess.run(
+        ["mount", "-o", "loop", str(image), str(mount)], capture_output=True).returncode == 0
+    if not mounted:
+        pytest.skip(f"cannot make or mount an XFS image here: {made.stderr}")
+    yield mount / "home"
+    from ebs.teardown import stop_tgtd
+    stop_tgtd(tgt_ports[1])  # its targets hold the volumes' files open
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_on_xfs_the_copy_is_a_reflink_and_point_in_time(xfs_home, tgt_ports):
+    """Where the filesystem reflinks, the copy shares the volume's extents (no target
+    offline, no bytes copied) and is still point-in-time."""
+    async def scenario():
+        stack = Stack(xfs_home, tgt_ports)
+        client = await stack.start()
+        try:
+            await client.create_volume(VOL_A, 1)
+            export = await client.export_volume(VOL_A, NODE_A)
+            wrote = await asyncio.to_thread(qemu_io, export, "write -P 0x11 0 8M")
+            assert wrote.returncode == 0, wrote
+            before = await asyncio.to_thread(stack.digest, VOL_A, 2**30)
+            await stack.stop_walrus()  # the upload waits, so the copy stays to be looked at
+            await client.create_snapshot(SNAP_1, VOL_A)
+            copy = stack.snapshots.copy_of(SNAP_1)
+            extents = subprocess.run(["filefrag", "-v", str(copy)], capture_output=True,
+                                     text=True)
+            assert "shared" in extents.stdout, extents.stdout
+            after = await asyncio.to_thread(qemu_io, export, "write -P 0x22 0 8M")
+            assert after.returncode == 0, after
+            stack.walrus_runners = await start_sites(walrus_sites(stack.settings))
+            done = await stack.until_done(SNAP_1)
+            assert done["state"] == "completed" and done["chunks"] == 8, done
+            await client.create_volume(VOL_R, 1, snapshot_id=SNAP_1)
+            await stack.until_available(VOL_R)
+            assert await asyncio.to_thread(stack.digest, VOL_R, 2**30) == before
+        finally:
+            await stack.stop()
+    asyncio.run(scenario())
