@@ -95,6 +95,11 @@ class SnapshotService:
             raise errors.IncorrectState(f"Snapshot is in invalid state - {row['state']}")
         return row
 
+    async def being_taken(self, volume_id: str) -> list[str]:
+        """Snapshots of the volume the SC has yet to take its copy for: the volume
+        must stay until it has (DeleteVolume waits)."""
+        return await self.repo.being_taken(volume_id)
+
     async def permitted_accounts(self, snapshot_ids: list[str]) -> dict[str, set[str]]:
         return await self.repo.permitted_accounts(snapshot_ids)
 
@@ -172,6 +177,8 @@ class SnapshotService:
             await self._record(snapshot_id, {"state": "error", "progress": 0,
                                              "message": f"{err.code}: {err.message}"})
             return
+        async with self.db.unit():
+            await self.repo.mark_taken(snapshot_id)
         if until == "taken":
             self.background.spawn(self._follow(snapshot_id, answer))
         else:

@@ -208,6 +208,28 @@ def test_only_a_completed_snapshot_makes_a_volume(cloud, ec2, snapshot):
                    SnapshotId="snap-0123456789abcdef0") == "InvalidSnapshot.NotFound"
 
 
+def test_a_volume_stays_until_the_sc_has_taken_its_snapshot(cloud, ec2, volume, snapshot):
+    """Between CreateSnapshot's COMMIT and the SC's point-in-time copy the volume may
+    not go (DeleteVolume: IncorrectState); once the copy is taken it may."""
+    snapshots = service(cloud)
+
+    async def set_taken(old, new, taken_at):
+        async with snapshots.db.unit():
+            await snapshots.repo.compare_and_set(snapshot, old, state=new, taken_at=taken_at)
+    cloud.run(set_taken("completed", "pending", None))
+    try:
+        assert code_of(ec2.delete_volume, VolumeId=volume) == "IncorrectState"
+    finally:
+        cloud.run(set_taken("pending", "completed", time.time()))
+    delete_and_wait(cloud, ec2, volume)  # the snapshot outlives its volume
+    [kept] = ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"]
+    assert (kept["State"], kept["VolumeId"]) == ("completed", volume)
+    restored = ec2.create_volume(AvailabilityZone=ZONE, SnapshotId=snapshot)["VolumeId"]
+    ec2.get_waiter("volume_available").wait(VolumeIds=[restored],
+                                            WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    delete_and_wait(cloud, ec2, restored)
+
+
 def test_copy_snapshot_errors(cloud, ec2, snapshot):
     region = cloud.settings.cloud.region
     assert code_of(ec2.copy_snapshot, SourceRegion="us-east-1", SourceSnapshotId=snapshot) == \
