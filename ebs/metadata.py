@@ -77,7 +77,14 @@ class Metadata:
     async def unit(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work(conn)` as one transaction."""
         async with self._lock:
-            return await asyncio.to_thread(self._transaction, work)
+            job = asyncio.ensure_future(asyncio.to_thread(self._transaction, work))
+            try:
+                return await asyncio.shield(job)
+            except asyncio.CancelledError:
+                # The thread goes on: keep the lock (and the connection) until it is done,
+                # so no other unit, and no close(), runs on the connection beside it.
+                await asyncio.wait([job])
+                raise
 
     def _transaction(self, work):
         conn = self._conn

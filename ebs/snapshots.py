@@ -32,7 +32,7 @@ import re
 import sqlite3
 import time
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypeVar
 
 from ebs.metadata import Metadata, Snapshot
 from ebs.volumes import Volumes, check_volume_id
@@ -50,6 +50,7 @@ IN_FLIGHT = 8           # chunk uploads (or downloads, for a fill) at a time: Wa
 RETRY_SECONDS = (1, 2, 5, 10, 30)  # waits while Walrus is unreachable
 SNAPSHOT_ID = re.compile(r"^snap-[0-9a-f]{8,17}$")
 ZERO = bytes(CHUNK)
+T = TypeVar("T")
 
 
 def check_snapshot_id(snapshot_id) -> str:
@@ -133,10 +134,7 @@ class Snapshots:
             size = copy.stat().st_size
             snap = Snapshot(snapshot_id, volume_id, volume.size_gib, size, "pending", 0, 0,
                             None, time.time())
-            await self.meta.unit(lambda c: c.execute(
-                "INSERT INTO snapshots VALUES (?,?,?,?,?,?,?,?,?)",
-                (snap.snapshot_id, snap.volume_id, snap.size_gib, snap.size_bytes,
-                 snap.state, snap.progress, snap.bytes_uploaded, snap.message, snap.created)))
+            await self.meta.unit(lambda c: _insert(c, snap))
         self._spawn_upload(snapshot_id)
         return await self._describe_one(snap)
 
@@ -231,17 +229,12 @@ class Snapshots:
         first: dict[str, int] = {}
         for idx, sha in hashed.items():
             first.setdefault(sha, idx)
-        todo = [(sha, first[sha]) for sha in missing if sha in first]
 
-        async def worker():
-            while todo:
-                sha, idx = todo.pop()
-                body = await asyncio.to_thread(_read_chunk, copy, idx)
-                await self.walrus.put_chunk(sha, body)
-                sent[0] += len(body)
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(IN_FLIGHT, len(todo))):
-                group.create_task(worker())
+        async def put(sha: str) -> None:
+            body = await asyncio.to_thread(_read_chunk, copy, first[sha])
+            await self.walrus.put_chunk(sha, body)
+            sent[0] += len(body)
+        await _in_flight([sha for sha in missing if sha in first], put)
 
     async def _manifest(self, snap: Snapshot) -> dict:
         chunks = await self.meta.chunks_of(snap.snapshot_id)
@@ -273,33 +266,39 @@ class Snapshots:
                                    (snapshot_id,)).rowcount > 0
             conn.executemany("INSERT OR IGNORE INTO chunk_garbage VALUES (?)",
                              [(sha,) for sha in held])
+            conn.execute("INSERT OR IGNORE INTO manifest_garbage VALUES (?)", (snapshot_id,))
             return existed
         async with self._refs:
             existed = await self.meta.unit(remove)
         await asyncio.to_thread(self.copy_of(snapshot_id).unlink, missing_ok=True)
-        try:
-            await self.walrus.delete_manifest(snapshot_id)
-            await self._collect()
-        except Unreachable as exc:  # the chunks wait in chunk_garbage for the next try
-            log.warning("deleting %s's data from Walrus: %s", snapshot_id, exc.message)
+        await self._collect()
         return {"snapshot_id": snapshot_id, "deleted": existed}
 
-    async def _collect(self) -> int:
-        """Delete from Walrus the chunks in chunk_garbage that no snapshot uses (and no
-        fill reads); those some snapshot took up again just leave the list."""
+    async def _collect(self) -> None:
+        """Delete from Walrus what deleted snapshots left: their manifests, and the
+        chunks in chunk_garbage that no snapshot uses (nor a fill reads); chunks some
+        snapshot took up again just leave the list. Walrus unreachable: all of it
+        waits for the next delete or SC start."""
         async with self._refs:
-            def unused(conn: sqlite3.Connection) -> list[str]:
+            def leftovers(conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
                 conn.execute("DELETE FROM chunk_garbage WHERE sha256 IN "
                              "(SELECT sha256 FROM snapshot_chunks)")
-                return [r[0] for r in conn.execute("SELECT sha256 FROM chunk_garbage")]
-            doomed = [sha for sha in await self.meta.unit(unused) if not self._pinned[sha]]
-            deleted = 0
-            for i in range(0, len(doomed), 1024):
-                batch = doomed[i:i + 1024]
-                deleted += await self.walrus.chunks_delete(batch)
-                await self.meta.unit(lambda c: c.executemany(
-                    "DELETE FROM chunk_garbage WHERE sha256=?", [(s,) for s in batch]))
-            return deleted
+                return ([r[0] for r in conn.execute("SELECT snapshot_id FROM manifest_garbage")],
+                        [r[0] for r in conn.execute("SELECT sha256 FROM chunk_garbage")])
+            manifests, chunks = await self.meta.unit(leftovers)
+            chunks = [sha for sha in chunks if not self._pinned[sha]]
+            try:
+                for snapshot_id in manifests:
+                    await self.walrus.delete_manifest(snapshot_id)
+                    await self.meta.unit(lambda c: c.execute(
+                        "DELETE FROM manifest_garbage WHERE snapshot_id=?", (snapshot_id,)))
+                for i in range(0, len(chunks), 1024):
+                    batch = chunks[i:i + 1024]
+                    await self.walrus.chunks_delete(batch)
+                    await self.meta.unit(lambda c: c.executemany(
+                        "DELETE FROM chunk_garbage WHERE sha256=?", [(s,) for s in batch]))
+            except Unreachable as exc:
+                log.warning("deleting snapshots' data from Walrus: %s (later)", exc.message)
 
     async def copy(self, source_id: str, snapshot_id: str) -> dict:
         """A new completed snapshot holding the source's chunks (nothing is uploaded:
@@ -323,10 +322,10 @@ class Snapshots:
             if not conn.execute("SELECT 1 FROM snapshots WHERE snapshot_id=?",
                                 (source_id,)).fetchone():
                 raise _not_found(source_id)  # deleted while the manifest was sent
-            conn.execute("INSERT OR IGNORE INTO snapshots VALUES (?,?,?,?,?,?,?,?,?)",
-                         (snap.snapshot_id, snap.volume_id, snap.size_gib, snap.size_bytes,
-                          snap.state, snap.progress, snap.bytes_uploaded, snap.message,
-                          snap.created))
+            if conn.execute("SELECT 1 FROM snapshots WHERE snapshot_id=?",
+                            (snapshot_id,)).fetchone():
+                return  # a copy asked twice at once
+            _insert(conn, snap)
             conn.execute("INSERT OR IGNORE INTO snapshot_chunks SELECT ?, idx, sha256 "
                          "FROM snapshot_chunks WHERE snapshot_id=?", (snapshot_id, source_id))
         async with self._refs:
@@ -360,11 +359,10 @@ class Snapshots:
             return await self.volumes.create(volume_id, size_gib)
         check_volume_id(volume_id)
         check_snapshot_id(snapshot_id)
-        snap = await self.meta.snapshot(snapshot_id)
-        if snap is None:
-            raise _not_found(snapshot_id)
-        have = await self.meta.volume(volume_id)
-        if have is None:  # asked again once its snapshot is gone: the volume answers
+        if await self.meta.volume(volume_id) is None:  # asked again: the volume answers,
+            snap = await self.meta.snapshot(snapshot_id)  # even once its snapshot is gone
+            if snap is None:
+                raise _not_found(snapshot_id)
             if snap.state != "completed":
                 raise errors.IncorrectState(f"Snapshot {snapshot_id} is {snap.state}.")
             if isinstance(size_gib, int) and size_gib < snap.size_gib:
@@ -401,22 +399,32 @@ class Snapshots:
             self._pinned.subtract(chunks.values())
 
     async def _fill_once(self, volume_id: str, chunks: dict[int, str]) -> None:
-        todo = sorted(chunks.items(), reverse=True)
-        fd = await asyncio.to_thread(os.open, self.volumes.path_of(volume_id), os.O_WRONLY)
-        try:
-            async def worker():
-                while todo:
-                    idx, sha = todo.pop()
-                    body = await self.walrus.get_chunk(sha)
-                    await asyncio.to_thread(_write_chunk, fd, idx, sha, body)
-            async with asyncio.TaskGroup() as group:
-                for _ in range(min(IN_FLIGHT, len(todo))):
-                    group.create_task(worker())
-            await asyncio.to_thread(os.fsync, fd)
-        finally:
-            os.close(fd)
+        path = self.volumes.path_of(volume_id)
+
+        async def get(item: tuple[int, str]) -> None:
+            idx, sha = item
+            await asyncio.to_thread(_write_chunk, path, idx, sha,
+                                    await self.walrus.get_chunk(sha))
+        await _in_flight(sorted(chunks.items()), get)
+        await asyncio.to_thread(fsync_path, path)
         await self.volumes.set_state(volume_id, "available")
         log.info("volume %s filled (%d chunks)", volume_id, len(chunks))
+
+
+async def _in_flight(items: list[T], work: Callable[[T], Awaitable[None]]) -> None:
+    """work(item) for each item in order, IN_FLIGHT at a time; the first failure is
+    raised as itself (Unreachable stays Unreachable), the others are stopped."""
+    todo = items[::-1]
+
+    async def worker():
+        while todo:
+            await work(todo.pop())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(IN_FLIGHT, len(todo))):
+                group.create_task(worker())
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
 
 
 def _describe(snap: Snapshot, chunks: int) -> dict:
@@ -424,6 +432,14 @@ def _describe(snap: Snapshot, chunks: int) -> dict:
             "size_gib": snap.size_gib, "state": snap.state, "progress": snap.progress,
             "bytes_uploaded": snap.bytes_uploaded, "chunks": chunks, "message": snap.message,
             "created": snap.created}
+
+
+def _insert(conn: sqlite3.Connection, snap: Snapshot) -> None:
+    conn.execute("INSERT INTO snapshots VALUES (?,?,?,?,?,?,?,?,?)",
+                 (snap.snapshot_id, snap.volume_id, snap.size_gib, snap.size_bytes, snap.state,
+                  snap.progress, snap.bytes_uploaded, snap.message, snap.created))
+    # An id deleted and made again: its new manifest is not the old one's leftover.
+    conn.execute("DELETE FROM manifest_garbage WHERE snapshot_id=?", (snap.snapshot_id,))
 
 
 def _record_chunks(conn: sqlite3.Connection, snapshot_id: str, hashed: dict[int, str]) -> None:
@@ -491,11 +507,17 @@ def _hash_chunks(path: Path, indexes: list[int]) -> dict[int, str]:
     return hashed
 
 
-def _write_chunk(fd: int, idx: int, sha: str, body: bytes) -> None:
+def _write_chunk(path: Path, idx: int, sha: str, body: bytes) -> None:
+    """A chunk written at its place (a file descriptor of its own: a cancelled fill
+    never closes one under a thread still writing)."""
     actual = hashlib.sha256(body).hexdigest()
     if actual != sha:  # Walrus checked it when it was stored; a disk can still rot
         raise errors.InternalError(f"Chunk {sha} read back from Walrus as {actual}.")
-    view, offset = memoryview(body), idx * CHUNK
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        view, offset = memoryview(body), idx * CHUNK
+        while view:
+            n = os.pwrite(fd, view, offset)
+            view, offset = view[n:], offset + n
+    finally:
+        os.close(fd)

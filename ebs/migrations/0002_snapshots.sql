@@ -30,3 +30,7 @@ CREATE INDEX snapshot_chunks_by_hash ON snapshot_chunks (sha256);
 CREATE TABLE chunk_garbage (
     sha256  TEXT PRIMARY KEY
 );
+-- Manifests of deleted snapshots that Walrus has yet to be told to delete.
+CREATE TABLE manifest_garbage (
+    snapshot_id  TEXT PRIMARY KEY
+);

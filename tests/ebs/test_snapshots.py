@@ -38,6 +38,7 @@ MiB = 1 << 20
 VOL_A = "vol-000000000000000a1"
 VOL_B = "vol-000000000000000b2"
 VOL_R = "vol-000000000000000c3"
+VOL_C = "vol-000000000000000e5"
 SNAP_1 = "snap-00000000000000001"
 SNAP_2 = "snap-00000000000000002"
 SNAP_3 = "snap-00000000000000003"
@@ -260,8 +261,19 @@ def test_zero_chunks_incremental_dedup_and_refcounted_delete(tmp_path, tgt_ports
             await stack.until_available(VOL_R)
             assert stack.digest(VOL_R, 2**30) == hashlib.sha256(
                 bytes(100 * MiB) + data + bytes(2**30 - 108 * MiB)).hexdigest()
-            await client.delete_snapshot(SNAP_C)
-            assert stack.stored_chunks() == set()
+            # Walrus is down when the last snapshot goes: its chunks and manifest are
+            # deleted once Walrus answers again (here: when the SC starts).
+            await stack.stop_walrus()
+            assert (await client.delete_snapshot(SNAP_C))["deleted"] is True
+            assert stack.stored_chunks() == after_first
+            await stack.stop_sc()
+            stack.walrus_runners = await start_sites(walrus_sites(stack.settings))
+            client = await stack.start_sc()
+            for _ in range(200):
+                if not stack.stored_chunks() and not any(manifests.iterdir()):
+                    break
+                await asyncio.sleep(0.05)
+            assert stack.stored_chunks() == set() and not any(manifests.iterdir())
             assert (await client.delete_snapshot(SNAP_C))["deleted"] is False
             assert await client.describe_snapshots() == []
         finally:
@@ -302,6 +314,19 @@ def test_sc_restart_resumes_an_upload_and_a_lost_copy_is_an_error(tmp_path, tgt_
             await client.create_volume(VOL_R, 1, snapshot_id=SNAP_1)
             await stack.until_available(VOL_R)
             assert stack.digest(VOL_R, 2**30) == expected
+
+            # A fill under way when the SC stops starts again with the SC (Walrus is
+            # down at first, so the fill is surely not done before the stop).
+            await stack.stop_walrus()
+            filling = await client.create_volume(VOL_C, 1, snapshot_id=SNAP_1)
+            assert filling["state"] == "creating" and filling["snapshot_id"] == SNAP_1
+            with pytest.raises(errors.IncorrectState):
+                await client.export_volume(VOL_C, NODE_A)
+            await stack.stop_sc()
+            stack.walrus_runners = await start_sites(walrus_sites(stack.settings))
+            client = await stack.start_sc()
+            assert (await stack.until_available(VOL_C))["state"] == "available"
+            assert stack.digest(VOL_C, 2**30) == expected
 
             # Deleting a snapshot mid-upload stops it and leaves none of its own chunks.
             kept = stack.stored_chunks()
