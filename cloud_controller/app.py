@@ -12,10 +12,13 @@ from cloud_controller.bootstrap import database_path
 from cloud_controller.db import open_database
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.addresses import AddressService
+from cloud_controller.services.boot_volumes import BootVolumes
+from cloud_controller.services.image_capture import ImageCapture
 from cloud_controller.services.attachments import AttachmentService, VolumeAttacher
 from cloud_controller.services.cloud import Cloud
 from cloud_controller.services.clusters import ClusterMonitor, ClusterState
 from cloud_controller.services.images import ImageService
+from cloud_controller.services.instance_attributes import InstanceAttributeService
 from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
@@ -56,34 +59,40 @@ async def open_cloud(settings: Settings) -> Cloud:
     store = ObjectStore(f"http://{settings.cloud.host}:{settings.walrus.port}", settings.cloud.region)
     tags = TagService(db)
     keypairs = KeyPairService(db, tags)
-    images = ImageService(db, store, accounts)
+    storage = StorageClient(settings.cloud.host, settings.sc.port, tls)
+    snapshots = SnapshotService(db, settings, tags, storage)
+    volumes = VolumeService(db, settings, clusters, tags, storage, snapshots)
+    images = ImageService(db, store, accounts, snapshots)
     vpcs = VpcService(db, settings, clusters)
     security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
     addresses = AddressService(db, settings, clusters, tags, network_changed)
-    launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential)
+    launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential,
+                        BootVolumes(db, volumes))
     instances = InstanceService(db, settings, images=images, keypairs=keypairs, tags=tags,
                                 security_groups=security_groups, addresses=addresses,
                                 clusters=clusters, launcher=launcher,
                                 network_changed=network_changed)
-    storage = StorageClient(settings.cloud.host, settings.sc.port, tls)
-    snapshots = SnapshotService(db, settings, tags, storage)
-    volumes = VolumeService(db, settings, clusters, tags, storage, snapshots)
     attachments = AttachmentService(db, volumes, VolumeAttacher(clusters, storage))
     network = NetworkViews(db, settings, clusters, instances=instances,
                            security_groups=security_groups, network_changed=network_changed)
+    instance_attributes = InstanceAttributeService(
+        db, settings, instances=instances, images=images, security_groups=security_groups,
+        attachments=attachments, network_changed=network_changed)
 
     # After each poll of a CC, in this order: instance rows follow what the nodes report,
     # ended instances give their addresses back, then the view is pushed if it changed.
     clusters.after_poll.append(Reconciler(
         db, launcher, clusters, settings.clc.resend_after_seconds,
-        settings.clc.unknown_grace_seconds).reconcile)
+        settings.clc.unknown_grace_seconds, stop_on_shutdown=instances.stop_on_shutdown,
+        stopped=attachments.end_exports).reconcile)
     clusters.after_poll.append(addresses.sweep)
     clusters.after_poll.append(attachments.sweep)
     clusters.after_poll.append(network.after_poll)
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
                  launcher, vpcs=vpcs, security_groups=security_groups, addresses=addresses,
                  network=network, volumes=volumes, attachments=attachments,
-                 snapshots=snapshots)
+                 snapshots=snapshots, instance_attributes=instance_attributes,
+                 image_capture=ImageCapture(instances, images, snapshots, attachments, volumes))
 
 
 async def health(request: web.Request) -> web.Response:
@@ -103,6 +112,7 @@ def create_app(settings: Settings) -> web.Application:
         await cloud.volumes.resume()  # what a CLC that stopped left half done
         await cloud.snapshots.resume()
         await cloud.attachments.resume()
+        await cloud.image_capture.resume()
         tasks = [asyncio.create_task(cloud.clusters.run()), asyncio.create_task(cloud.walrus.run())]
         yield
         for task in tasks:
@@ -110,6 +120,7 @@ def create_app(settings: Settings) -> web.Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await cloud.launcher.close()
+        await cloud.image_capture.close()
         await cloud.attachments.close()
         await cloud.snapshots.close()
         await cloud.volumes.close()  # and the SC's client, which snapshots share

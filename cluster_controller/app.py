@@ -12,6 +12,7 @@ from cluster_controller.launches import LaunchTracker
 from cluster_controller.network import NetworkState
 from cluster_controller.nodes import Node, NodeRegistry
 from cluster_controller.scheduler import Scheduler
+from ebs.client import StorageClient
 from mallee import rpc
 from mallee.service import Site
 from mallee.settings import Settings
@@ -35,8 +36,10 @@ def create_app(settings: Settings) -> web.Application:
         registry = NodeRegistry(nodes, settings.cc.poll_seconds,
                                 launching=lambda: bool(launches.launches))
         network = NetworkState(settings, registry)
+        storage = StorageClient(settings.cloud.host, settings.sc.port,
+                                rpc.client_ssl_context(settings.pki_dir, "cc"))
         launches = LaunchTracker(registry, Scheduler(settings.cc.scheduler), network,
-                                 settings.cc.unconfirmed_grace_seconds)
+                                 settings.cc.unconfirmed_grace_seconds, storage)
         registry.after_poll.append(launches.after_poll)
         registry.after_poll.append(network.after_poll)
         registry.after_poll.append(lambda node: _prune(network, launches))
@@ -49,6 +52,7 @@ def create_app(settings: Settings) -> web.Application:
             await task
         await network.close()
         await registry.close()
+        await storage.close()
 
     app.cleanup_ctx.append(lifecycle)
     rpc.add_rpc_routes(app, cc_rpc.methods(settings,

@@ -25,6 +25,12 @@ class ClusterClient(RpcClient):
     async def terminate_instances(self, instance_ids: list[str]) -> list[dict]:
         return await self.call("terminate_instances", instance_ids=instance_ids, timeout=60)
 
+    async def stop_instances(self, instance_ids: list[str], force: bool = False) -> list[dict]:
+        """Shut instances down and take them off their nodes, keeping their volumes;
+        the nodes report them `stopping` until they are gone. Idempotent."""
+        return await self.call("stop_instances", instance_ids=instance_ids, force=force,
+                               timeout=60)
+
     async def reboot_instances(self, instance_ids: list[str]) -> list[dict]:
         return await self.call("reboot_instances", instance_ids=instance_ids, timeout=30)
 

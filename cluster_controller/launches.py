@@ -12,6 +12,12 @@ domain; should it come back with the guest, the guest is ended there.
 
 Soft state only. After a CC restart the NCs' reports are the truth, and the
 CLC sends any launch it has not seen land again (run is idempotent).
+
+An EBS-backed instance's volumes (its spec's "volumes": the root and those it
+had when it was stopped) are exported by the SC to the initiator of the node
+it is sent to, just before it is sent (docs/ebs.md): the node gets each
+export's portal, target and CHAP account with the spec. A node that refuses or
+fails the launch has its exports ended before the next node is tried.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from cluster_controller.nodes import Node, NodeRegistry
 from cluster_controller.scheduler import Candidate, Demand, Scheduler
 from mallee.errors import ApiError
 from mallee.faults import crash_point
+from mallee.iscsi import node_initiator
 from mallee.rpc import Unreachable
 
 log = logging.getLogger(__name__)
@@ -66,10 +73,12 @@ def _free(resource: dict, listed, held: list[Demand]) -> list[int]:
 
 class LaunchTracker:
     def __init__(self, registry: NodeRegistry, scheduler: Scheduler, network=None,
-                 unconfirmed_grace: float = 120.0):
+                 unconfirmed_grace: float = 120.0, storage=None):
         """unconfirmed_grace: seconds a node may stay silent after a run_instance it
-        did not answer ([cc] unconfirmed_grace_seconds)."""
+        did not answer ([cc] unconfirmed_grace_seconds); storage: the SC's
+        StorageClient, which exports EBS-backed instances' volumes to their node."""
         self.registry = registry
+        self.storage = storage
         self.unconfirmed_grace = unconfirmed_grace
         self.scheduler = scheduler
         self.network = network  # NetworkState: private addresses (None: no networking)
@@ -126,7 +135,7 @@ class LaunchTracker:
         launch.node = node.endpoint
         crash_point("cc.launch.placed")
         try:
-            await node.client.run_instance(launch.spec)
+            await node.client.run_instance(await self._exported(node, launch.spec))
             crash_point("cc.launch.sent")
         except Unreachable as err:  # no answer: unknown, not failed
             if launch.unconfirmed_since is None:
@@ -137,8 +146,9 @@ class LaunchTracker:
                 await self._end_on(node, launch.instance_id)
             self.registry.wake()
             return
-        except ApiError:  # refused by the node: it does not run it
+        except ApiError:  # refused by the node (or the SC): it does not run it
             launch.node, launch.unconfirmed_since = None, None
+            await self._unexport(node, launch.spec)
             raise
         launch.unconfirmed_since = None
         if not self._wanted(launch):  # terminated while the call was in flight
@@ -146,6 +156,29 @@ class LaunchTracker:
             return
         log.info("%s placed on %s", launch.instance_id, node.endpoint)
         self.registry.wake()
+
+    async def _exported(self, node: Node, spec: dict) -> dict:
+        """The spec as this node gets it: each volume with the SC's export to the
+        node's initiator (asking again gives the same account)."""
+        if not spec.get("volumes"):
+            return spec
+        if self.storage is None:
+            raise ApiError("This cluster has no storage controller for EBS volumes.")
+        initiator = node_initiator(node.resource["name"])
+        volumes = [{**v, "connection": await self.storage.export_volume(v["volume_id"],
+                                                                        initiator)}
+                   for v in spec["volumes"]]
+        return {**spec, "volumes": volumes}
+
+    async def _unexport(self, node: Node, spec: dict) -> None:
+        """End the exports a node that does not run the instance was given."""
+        for volume in spec.get("volumes") or ():
+            try:
+                await self.storage.unexport_volume(volume["volume_id"],
+                                                   node_initiator(node.resource["name"]))
+            except ApiError as err:  # the CLC ends every export once the instance ends
+                log.warning("unexporting %s from %s failed: %s", volume["volume_id"],
+                            node.endpoint, err.message)
 
     async def _end_on(self, node: Node, instance_id: str) -> bool:
         """End an instance nobody wants any more on one node; False if that failed."""
@@ -233,6 +266,7 @@ class LaunchTracker:
                     log.warning("cleanup of %s on %s failed: %s", launch.instance_id,
                                 launch.node, err.message)
                     continue
+                await self._unexport(node, launch.spec)
                 launch.tried.add(launch.node)
                 launch.node = None
                 await self._place(launch)
@@ -285,6 +319,26 @@ class LaunchTracker:
                 results.append({"instance_id": instance_id, "state": "unknown",
                                 "error": err.message})
         await self.registry.poll_all()  # report the change at once
+        return results
+
+    async def stop(self, instance_ids: list[str], force: bool) -> list[dict]:
+        """Have each instance's node shut it down and let it go (its volumes stay, and
+        so does its private address: the CLC's view reserves it). An instance no node
+        runs is stopped already."""
+        results = []
+        for instance_id in instance_ids:
+            node = self.node_of(instance_id)
+            self.launches.pop(instance_id, None)
+            if node is None:
+                results.append({"instance_id": instance_id, "state": "stopped"})
+                continue
+            try:
+                answer = await node.client.stop_instance(instance_id, force)
+                results.append({"instance_id": instance_id, "state": answer["state"]})
+            except ApiError as err:  # unreachable, or refused: the CLC asks again
+                results.append({"instance_id": instance_id, "state": "unknown",
+                                "error": err.message})
+        self.registry.wake()
         return results
 
     def node_of(self, instance_id: str) -> Node | None:

@@ -102,7 +102,9 @@ class NetworkState:
         """Give a spec its private address, host name and the metadata that depends on them."""
         instance_id = spec["instance_id"]
         taken: dict[str, str] = {}
-        for info in (self.view or {}).get("instances", []):
+        view = self.view or {}
+        # "reserved": stopped instances' addresses, theirs again when they start
+        for info in view.get("instances", []) + view.get("reserved", []):
             if info.get("private_ip"):
                 taken[info["instance_id"]] = info["private_ip"]
         taken.update(self.reported())

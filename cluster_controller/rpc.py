@@ -36,6 +36,9 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
     async def terminate_instances(params: dict, caller: str) -> list[dict]:
         return await resources()[1].terminate(params["instance_ids"])
 
+    async def stop_instances(params: dict, caller: str) -> list[dict]:
+        return await resources()[1].stop(params["instance_ids"], bool(params.get("force")))
+
     async def apply_network(params: dict, caller: str) -> dict:
         return await resources()[2].apply(params.get("view"))
 
@@ -75,6 +78,7 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
         "run_instances": rpc.method(run_instances, "clc"),
         "terminate_instances": rpc.method(terminate_instances, "clc", "admin"),
         "reboot_instances": rpc.method(reboot_instances, "clc"),
+        "stop_instances": rpc.method(stop_instances, "clc"),
         "get_console_output": rpc.method(get_console_output, "clc", "admin"),
         "apply_network": rpc.method(apply_network, "clc"),
         "describe_network": rpc.method(describe_network, "clc", "admin"),

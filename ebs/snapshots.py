@@ -75,6 +75,7 @@ class Snapshots:
         self._pinned: collections.Counter[str] = collections.Counter()  # chunks fills read
         self._refs = asyncio.Lock()
         self._copying = asyncio.Lock()  # one point-in-time copy at a time
+        self._collector: asyncio.Task | None = None
 
     def copy_of(self, snapshot_id: str) -> Path:
         return self.copies / f"{snapshot_id}.copy"
@@ -98,10 +99,12 @@ class Snapshots:
         for volume in await self.meta.volumes():
             if volume.state == "creating" and volume.snapshot_id:
                 self._spawn_fill(volume.volume_id, volume.snapshot_id)
-        self._background(self._collect(), "chunk deletion")
+        self._collector = self._background(self._collect(), "deletion of leftovers")
 
     async def stop(self) -> None:
         tasks = [*self._uploads.values(), *self._fills.values()]
+        if self._collector is not None:
+            tasks.append(self._collector)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -143,12 +146,15 @@ class Snapshots:
         under a temporary name and renamed once whole, so a crash leaves no half copy
         with a name start() would resume from."""
         tmp = copy.with_name(f".{copy.name}.tmp")
-        if not await _cp("--reflink=always", source, tmp):
-            # No reflinks here (ext4): no writes may land while the bytes are read.
-            async with self.volumes.tgt.quiesced(tid):
-                if not await _cp("--sparse=always", source, tmp):
-                    raise errors.InternalError(f"Could not copy {source} for a snapshot.")
-        await asyncio.to_thread(_durable_rename, tmp, copy)
+        try:
+            if not await _cp("--reflink=always", source, tmp):
+                # No reflinks here (ext4): no writes may land while the bytes are read.
+                async with self.volumes.tgt.quiesced(tid):
+                    if not await _cp("--sparse=always", source, tmp):
+                        raise errors.InternalError(f"Could not copy {source} for a snapshot.")
+            await asyncio.to_thread(_durable_rename, tmp, copy)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _spawn_upload(self, snapshot_id: str) -> None:
         if snapshot_id not in self._uploads:

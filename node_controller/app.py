@@ -8,6 +8,7 @@ from aiohttp import web
 
 from mallee import rpc
 from mallee.files import private_dir
+from mallee.iscsi import node_initiator
 from mallee.service import Site
 from mallee.settings import Settings
 from node_controller import rpc as nc_rpc
@@ -54,7 +55,8 @@ def create_app(settings: Settings) -> web.Application:
         cache = ImageCache(state / "cache", nc.image_cache_gb * 2**30,
                            settings.pki_dir / "cloud-pk.pem")
         network = make_network(settings)
-        manager = InstanceManager(driver, cache, state / "instances", capacity, network)
+        manager = InstanceManager(driver, cache, state / "instances", capacity, network,
+                                  node_initiator(nc.name))
         cache.in_use = manager.in_use
         await manager.recover()
         await network.start(manager.network_ports())

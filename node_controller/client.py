@@ -22,6 +22,13 @@ class NodeClient(RpcClient):
         """Destroy the domain and remove everything the instance had. Idempotent."""
         return await self.call("terminate_instance", instance_id=instance_id, timeout=60)
 
+    async def stop_instance(self, instance_id: str, force: bool = False) -> dict:
+        """Shut the guest down (force: at once) and remove it from the node, keeping
+        its volumes; returns at once, the node's polls report `stopping` until it is
+        gone. Idempotent."""
+        return await self.call("stop_instance", instance_id=instance_id, force=force,
+                               timeout=30)
+
     async def reboot_instance(self, instance_id: str) -> dict:
         return await self.call("reboot_instance", instance_id=instance_id, timeout=30)
 

@@ -30,6 +30,7 @@ from node_controller.hypervisor import (
     TapInterface,
     read_console_tail,
 )
+from node_controller.ebs_disks import ROOT_DEV, secret_usage, target_dev, volume_disk
 from node_controller.hypervisor.console import trim_console
 from node_controller.hypervisor.guest_files import make_guest_dir
 from node_controller.imagecache import ImageCache, ImageSource, make_overlay, make_sparse
@@ -43,6 +44,7 @@ SWAP_GB = 0.5
 GiB = 2**30
 CONSOLE_TRIM_SECONDS = 1.0
 LAUNCHED = "launched"  # in the instance dir once the guest has been resumed: the launch is done
+STOP_GRACE_SECONDS = 60.0  # a stop waits this long for the guest to power off (ACPI), then pulls the plug
 
 
 @dataclass
@@ -53,6 +55,16 @@ class Instance:
     reason: str | None = None
     images: list[str] = field(default_factory=list)  # pinned cache entries
     task: asyncio.Task | None = None
+    # The CHAP passwords of its volumes' exports (secret usage -> password): held in
+    # memory only until the domain is defined (libvirt keeps them then), never on disk.
+    secrets: dict[str, str] = field(default_factory=dict)
+    stopping: asyncio.Task | None = None
+
+    @property
+    def volumes(self) -> list[dict]:
+        """The EBS volumes it boots with ({volume_id, device, root, connection}),
+        the root volume first."""
+        return sorted(self.spec.get("volumes") or (), key=lambda v: not v.get("root"))
 
     @property
     def id(self) -> str:
@@ -61,8 +73,9 @@ class Instance:
 
 class InstanceManager:
     def __init__(self, driver: Hypervisor, cache: ImageCache, root: Path, capacity,
-                 network: NodeNetwork | None = None):
+                 network: NodeNetwork | None = None, initiator: str = ""):
         self.driver = driver
+        self.initiator = initiator  # this node's iSCSI initiator IQN (mallee/iscsi.py)
         self.network = network
         self.cache = cache
         self.root = make_guest_dir(root)
@@ -163,10 +176,11 @@ class InstanceManager:
                 f"node has {cores} cores, {memory} MiB, {disk} GiB free; "
                 f"{spec['instance_type']} needs {spec['cpu']}, {spec['memory_mb']}, "
                 f"{spec['disk_gb']}")
+        spec, secrets = _without_passwords(spec)
         directory = make_guest_dir(self.root / instance_id)
         write_json_atomic(directory / "spec.json", spec, 0o600)  # user data, keys, URLs
         crash_point("nc.run.spec_written")
-        inst = self.instances[instance_id] = Instance(spec, directory)
+        inst = self.instances[instance_id] = Instance(spec, directory, secrets=secrets)
         inst.task = asyncio.create_task(self._launch(inst))
         return {"instance_id": instance_id, "state": inst.state}
 
@@ -193,6 +207,7 @@ class InstanceManager:
                 tap = await self.network.create_tap(inst.id) if wired else None
                 if state is None:
                     domain = await self._prepare(inst, base, kernel, ramdisk, tap)
+                    await self._put_secrets(inst)
                     await self._call_on(inst.id, self.driver.define, domain)
                     crash_point("nc.launch.defined")
                 await self._call_on(inst.id, self.driver.start, inst.id, wired)
@@ -210,7 +225,23 @@ class InstanceManager:
             inst.state, inst.reason = "failed", _describe(exc)
             log.warning("%s failed to launch: %s", inst.id, inst.reason)
             await self._remove_domain(inst.id)
+            await self._drop_secrets(inst)
             await self._unplug(inst.id)
+
+    async def _put_secrets(self, inst: Instance) -> None:
+        """Each volume's CHAP password into its libvirt secret, before the domain that
+        names them is defined (undefining it removes them)."""
+        for volume in inst.volumes:
+            usage = secret_usage(volume["volume_id"], inst.id)
+            if usage not in inst.secrets:
+                raise errors.IncorrectState(
+                    f"the CHAP password for {volume['volume_id']} is gone (an NC restart "
+                    f"before the guest was defined); the launch must be sent again")
+            await self._call(self.driver.put_secret, usage, inst.secrets[usage])
+
+    async def _drop_secrets(self, inst: Instance) -> None:
+        for volume in inst.volumes:
+            await self._call(self.driver.drop_secret, secret_usage(volume["volume_id"], inst.id))
 
     async def _domain_state(self, name: str) -> DomainState | None:
         try:
@@ -218,9 +249,16 @@ class InstanceManager:
         except DomainNotFound:
             return None
 
-    async def _prepare(self, inst: Instance, base: Path, kernel: Path | None,
-                       ramdisk: Path | None, tap: str | None) -> DomainSpec:
-        spec, directory = inst.spec, inst.directory
+    async def _root_disk(self, inst: Instance, base: Path | None) -> tuple[object, int]:
+        """The guest's first disk (vda) and the local bytes it takes: an EBS root
+        volume (nothing local, no overlay), or a qcow2 overlay on the image."""
+        spec = inst.spec
+        volume = next((v for v in inst.volumes if v.get("root")), None)
+        if volume is not None:
+            return volume_disk(inst.id, volume["volume_id"], volume["connection"],
+                               self.initiator, ROOT_DEV), 0
+        if base is None:
+            raise errors.InvalidParameterValue(f"{inst.id} has neither an image nor a root volume")
         # The overlay grows to its base's virtual size, which the image's
         # owner chose: it must fit the VM type's disk, beside the swap.
         root_bytes = await _virtual_size(base)
@@ -230,14 +268,26 @@ class InstanceManager:
                 f"the image's root disk is {root_bytes / GiB:.1f} GiB, more than the "
                 f"{room_gb:g} GiB that {spec['instance_type']} gives it "
                 f"({spec['disk_gb']} GiB less {SWAP_GB:g} GiB of swap)")
-        root = await make_overlay(base, directory / "root.qcow2")
-        disks = [FileDisk(root, "vda", "qcow2", serial="root")]
+        root = await make_overlay(base, inst.directory / "root.qcow2")
+        return FileDisk(root, ROOT_DEV, "qcow2", serial="root"), root_bytes
+
+    async def _prepare(self, inst: Instance, base: Path | None, kernel: Path | None,
+                       ramdisk: Path | None, tap: str | None) -> DomainSpec:
+        spec, directory = inst.spec, inst.directory
+        root, root_bytes = await self._root_disk(inst, base)
+        disks = [root]
         ephemeral_gb = spec["disk_gb"] - -(-root_bytes // GiB) - SWAP_GB
         if ephemeral_gb >= 1:
             disks.append(FileDisk(make_sparse(directory / "ephemeral0.raw", int(ephemeral_gb)),
                                   "vdb", "raw", serial="ephemeral0"))
         disks.append(FileDisk(make_sparse(directory / "swap.raw", SWAP_GB), "vdc", "raw",
                               serial="swap"))
+        for volume in inst.volumes:  # plugged at the devices they had (a start after a stop)
+            if not volume.get("root"):
+                disks.append(volume_disk(inst.id, volume["volume_id"], volume["connection"],
+                                         self.initiator,
+                                         target_dev(volume.get("device", ""),
+                                                    (d.target_dev for d in disks))))
         boot = DirectKernelBoot(kernel, ramdisk, KERNEL_CMDLINE) if kernel else None
         console = directory / "console.log"
         console.touch(0o600)
@@ -269,6 +319,8 @@ class InstanceManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await inst.task
         await self._remove_domain(instance_id)
+        if inst is not None:  # a launch that failed before its define left them
+            await self._drop_secrets(inst)
         crash_point("nc.terminate.domain_removed")
         self._domain_locks.pop(instance_id, None)
         await self._unplug(instance_id)
@@ -277,6 +329,38 @@ class InstanceManager:
         for image_id in inst.images if inst else ():
             self.cache.unpin(image_id)
         return {"instance_id": instance_id, "state": "terminated"}
+
+    async def stop(self, instance_id: str, force: bool = False) -> dict:
+        """Shut the guest down (the ACPI power button, STOP_GRACE_SECONDS, then the
+        plug; force: the plug at once) and remove it from this node as terminate
+        does: domain, taps, directory. Its volumes are not the node's: they stay
+        (the CLC ends their exports). Returns at once; describe reports the
+        instance `stopping` until it is gone. Asking again joins the stop."""
+        inst = self.instances.get(instance_id)
+        if inst is None:
+            return {"instance_id": instance_id, "state": "stopped"}
+        if force:
+            await self._call_on(instance_id, self.driver.destroy, instance_id)
+        if inst.stopping is None:
+            inst.stopping = asyncio.create_task(self._stop(inst, force))
+        return {"instance_id": instance_id, "state": "stopping"}
+
+    async def _stop(self, inst: Instance, force: bool) -> None:
+        if inst.task is not None and not inst.task.done():
+            inst.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await inst.task
+        try:
+            if not force:
+                await self._call_on(inst.id, self.driver.shutdown, inst.id)
+                deadline = time.monotonic() + STOP_GRACE_SECONDS
+                while time.monotonic() < deadline and await self._domain_state(inst.id) not in (
+                        None, DomainState.SHUTOFF, DomainState.CRASHED):
+                    await asyncio.sleep(0.5)
+        except Exception as exc:  # noqa: BLE001 - the plug is pulled below either way
+            log.warning("%s: ACPI shutdown failed: %s", inst.id, _describe(exc))
+        log.info("%s stopped; removing it from this node", inst.id)
+        await self.terminate(inst.id)
 
     async def reboot(self, instance_id: str) -> dict:
         self._get(instance_id)
@@ -316,7 +400,9 @@ class InstanceManager:
         out = []
         for inst in self.instances.values():
             state = inst.state
-            if state == "running":
+            if inst.stopping is not None:
+                state = "stopping"
+            elif state == "running":
                 domain_state = domains.get(inst.id)
                 if domain_state in (None, DomainState.SHUTOFF, DomainState.CRASHED):
                     state = "shutoff"  # the guest powered itself off (or vanished)
@@ -337,6 +423,17 @@ async def _virtual_size(path: Path) -> int:
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
     return json.loads(out)["virtual-size"]
+
+
+def _without_passwords(spec: dict) -> tuple[dict, dict[str, str]]:
+    """The spec as it may be written to disk, and its volumes' CHAP passwords."""
+    secrets, volumes = {}, []
+    for volume in spec.get("volumes") or ():
+        connection = dict(volume["connection"])
+        secrets[secret_usage(volume["volume_id"], spec["instance_id"])] = \
+            connection.pop("chap_password")
+        volumes.append({**volume, "connection": connection})
+    return {**spec, "volumes": volumes}, secrets
 
 
 def _describe(exc: BaseException) -> str:

@@ -46,6 +46,9 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
     async def terminate_instance(params: dict, caller: str) -> dict:
         return await resources()[0].terminate(params["instance_id"])
 
+    async def stop_instance(params: dict, caller: str) -> dict:
+        return await resources()[0].stop(params["instance_id"], bool(params.get("force")))
+
     async def reboot_instance(params: dict, caller: str) -> dict:
         return await resources()[0].reboot(params["instance_id"])
 
@@ -65,6 +68,7 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
         "run_instance": rpc.method(run_instance, "cc"),
         "apply_network": rpc.method(apply_network, "cc"),
         "terminate_instance": rpc.method(terminate_instance, "cc", "admin"),
+        "stop_instance": rpc.method(stop_instance, "cc"),
         "reboot_instance": rpc.method(reboot_instance, "cc"),
         "attach_volume": rpc.method(attach_volume, "cc"),
         "detach_volume": rpc.method(detach_volume, "cc"),

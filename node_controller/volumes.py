@@ -5,15 +5,11 @@ its own: the domain's definition holds the disks, libvirt the CHAP secrets, and
 both go with the domain when the instance ends."""
 from __future__ import annotations
 
-import re
-
 from mallee import errors
 from mallee.iscsi import node_initiator
-from node_controller.hypervisor import IscsiDisk, volume_serial
+from node_controller.ebs_disks import target_dev, volume_disk
+from node_controller.hypervisor import volume_serial
 from node_controller.instances import InstanceManager
-
-_DEVICE = re.compile(r"^/dev/(?:sd|xvd|vd|hd)([a-z]{1,2})\d*$")
-_FIRST_VOLUME_DEV = "vdd"  # vda root, vdb ephemeral, vdc swap
 
 
 class Attachments:
@@ -28,11 +24,8 @@ class Attachments:
         self.manager._get(instance_id)
         disks = await self.manager._call(self.manager.driver.disks, instance_id)
         serial = volume_serial(volume_id)
-        disk = IscsiDisk(
-            host=connection["host"], port=int(connection["port"]), iqn=connection["iqn"],
-            lun=int(connection["lun"]), initiator=self.initiator,
-            chap_user=connection["chap_user"], secret_usage=f"mallee-{volume_id}-{instance_id}",
-            serial=serial, target_dev=disks.get(serial) or _target_dev(device, disks.values()))
+        disk = volume_disk(instance_id, volume_id, connection, self.initiator,
+                           disks.get(serial) or target_dev(device, disks.values()))
         try:
             await self.manager._call_on(instance_id, self.manager.driver.attach_disk,
                                         instance_id, disk, connection["chap_password"])
@@ -54,16 +47,3 @@ class Attachments:
         disks = await self.manager._call(self.manager.driver.disks, instance_id)
         return sorted(s for s in disks if s.startswith("vol"))
 
-
-def _target_dev(device: str, taken) -> str:
-    """The libvirt target for the device name the user gave (/dev/sdf -> vdf), or
-    the next free one if that is taken; the guest names disks in PCI order anyway."""
-    taken = set(taken)
-    match = _DEVICE.match(device or "")
-    wanted = f"vd{match[1]}" if match else None
-    if wanted and wanted not in taken and wanted >= _FIRST_VOLUME_DEV:
-        return wanted
-    for letter in "defghijklmnopqrstuvwxyz":
-        if f"vd{letter}" not in taken:
-            return f"vd{letter}"
-    raise errors.AttachmentLimitExceeded("No free device left on this instance.")

@@ -1288,8 +1288,10 @@ class _Plain:
         if enc is None:
             source = self._content.chunks(self._offset, self._length)
         else:
-            source = sse.plaintext(self._content.file, enc, self._key, self._offset,
-                                   self._length)
+            # Its pieces are views of one reused buffer: copied, as the blob writer
+            # may hold a piece while the next is decrypted.
+            source = map(bytes, sse.plaintext(self._content.file, enc, self._key,
+                                              self._offset, self._length))
         for chunk in source:
             self._md5.update(chunk)
             self.size += len(chunk)

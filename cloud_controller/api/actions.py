@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from cloud_controller.api import (account, addresses, attachments, images, instance_types,
-                                  instances, keypairs,
+from cloud_controller.api import (account, addresses, attachments, images,
+                                  instance_attributes, instance_types, instances, keypairs,
                                   network_interfaces, security_groups, snapshots, tags,
                                   volumes, vpcs, zones)
 from cloud_controller.api.render import aws_query_renderer
@@ -38,6 +38,7 @@ ACTIONS: dict[str, Action] = {
     "DescribeAccountAttributes": Action(account.describe_account_attributes,
                                         account.DescribeAccountAttributesRequest),
     "RegisterImage": Action(images.register_image, images.RegisterImageRequest),
+    "CreateImage": Action(images.create_image, images.CreateImageRequest),
     "DescribeImages": Action(images.describe_images, images.DescribeImagesRequest),
     "DeregisterImage": Action(images.deregister_image, images.DeregisterImageRequest),
     "DescribeImageAttribute": Action(images.describe_image_attribute,
@@ -57,10 +58,12 @@ ACTIONS: dict[str, Action] = {
     "StartInstances": Action(instances.start_instances, instances.InstanceIdsRequest),
     "GetConsoleOutput": Action(instances.get_console_output,
                                instances.GetConsoleOutputRequest),
-    "DescribeInstanceAttribute": Action(instances.describe_instance_attribute,
-                                        instances.DescribeInstanceAttributeRequest),
-    "ModifyInstanceAttribute": Action(instances.modify_instance_attribute,
-                                      instances.ModifyInstanceAttributeRequest),
+    "DescribeInstanceAttribute": Action(instance_attributes.describe_instance_attribute,
+                                        instance_attributes.DescribeInstanceAttributeRequest),
+    "ModifyInstanceAttribute": Action(instance_attributes.modify_instance_attribute,
+                                      instance_attributes.ModifyInstanceAttributeRequest),
+    "GetPasswordData": Action(instance_attributes.get_password_data,
+                              instance_attributes.GetPasswordDataRequest),
     "DescribeInstanceCreditSpecifications": Action(
         instances.describe_instance_credit_specifications,
         instances.DescribeInstanceCreditSpecificationsRequest),

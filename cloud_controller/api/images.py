@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from cloud_controller.api.block_devices import BlockDeviceMapping, mapping_items
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.permissions import PermissionChanges, requested_changes
 from cloud_controller.api.tagging import tag_list
 from cloud_controller.api.text import check_image_description
-from cloud_controller.services.images import Registration
+from cloud_controller.services.images import EbsRegistration, Registration
 from mallee import errors
 from cloud_controller.api.query import Filter, listparam, param
 from mallee.xmlwrite import iso8601
@@ -25,12 +26,25 @@ class RegisterImageRequest:
     kernel_id: str = param("KernelId")
     ramdisk_id: str = param("RamdiskId")
     root_device_name: str = param("RootDeviceName")
+    block_device_mappings: list[BlockDeviceMapping] = listparam("BlockDeviceMapping")
     dry_run: bool = param("DryRun", default=False)
     # EC2 takes these; this cloud accepts them and does not act on them.
     IGNORED: ClassVar[tuple[str, ...]] = (
-        "BillingProduct", "BlockDeviceMapping", "BootMode", "EnaSupport", "ImdsSupport",
+        "BillingProduct", "BootMode", "EnaSupport", "ImdsSupport",
         "SriovNetSupport", "TagSpecification", "TpmSupport", "UefiData", "VirtualizationType",
     )
+
+
+@dataclass
+class CreateImageRequest:
+    instance_id: str = param("InstanceId", required=True)
+    name: str = param("Name", required=True)
+    description: str = param("Description")
+    no_reboot: bool = param("NoReboot", default=False)
+    block_device_mappings: list[BlockDeviceMapping] = listparam("BlockDeviceMapping")
+    dry_run: bool = param("DryRun", default=False)
+    # EC2 takes these; this cloud accepts them and does not act on them.
+    IGNORED: ClassVar[tuple[str, ...]] = ("BootModeOverride", "SnapshotLocation", "TagSpecification")
 
 
 @dataclass
@@ -90,14 +104,27 @@ class ResetImageAttributeRequest:
 
 
 async def register_image(ctx: RequestContext, req: RegisterImageRequest) -> dict:
-    if not req.image_location:
-        raise errors.MissingParameter(
-            "The request must contain the parameter ImageLocation (a bundle manifest in Walrus); "
-            "EBS-backed registration is not supported yet.")
     check_image_description(req.description)
+    if not req.image_location:
+        if not req.block_device_mappings:
+            raise errors.MissingParameter(
+                "The request must contain the parameter ImageLocation (a bundle manifest in "
+                "Walrus) or a BlockDeviceMapping whose root device is an EBS snapshot.")
+        image_id = await ctx.cloud.images.register_ebs(ctx.account_id, EbsRegistration(
+            req.name, req.description, req.architecture, req.kernel_id, req.ramdisk_id,
+            req.root_device_name, [m.checked() for m in req.block_device_mappings]))
+        return {"imageId": image_id}
     image_id = await ctx.cloud.images.register(ctx.credential, Registration(
         req.image_location, req.name, req.description, req.architecture, req.kernel_id,
         req.ramdisk_id, req.root_device_name))
+    return {"imageId": image_id}
+
+
+async def create_image(ctx: RequestContext, req: CreateImageRequest) -> dict:
+    check_image_description(req.description)
+    image_id = await ctx.cloud.image_capture.create(
+        ctx.account_id, req.instance_id, req.name, req.description,
+        [m.checked() for m in req.block_device_mappings])
     return {"imageId": image_id}
 
 
@@ -134,6 +161,7 @@ async def describe_images(ctx: RequestContext, req: DescribeImagesRequest) -> di
         images = [i for i in images
                   if _executable_by(ctx, i, permitted[i["id"]], req.executable_users)]
     tags = await ctx.cloud.tags.of([i["id"] for i in images])
+    mappings = await ctx.cloud.images.block_devices(ids)
     images = FilterSet(req.filters, {
         "image-id": lambda i: i["id"], "name": lambda i: i["name"],
         "description": lambda i: i["description"], "state": lambda i: i["state"],
@@ -141,19 +169,25 @@ async def describe_images(ctx: RequestContext, req: DescribeImagesRequest) -> di
         "architecture": lambda i: i["architecture"], "is-public": lambda i: bool(i["is_public"]),
         "kernel-id": lambda i: i["kernel_id"], "ramdisk-id": lambda i: i["ramdisk_id"],
         "manifest-location": lambda i: i["location"],
-        "root-device-type": lambda i: "instance-store",
+        "root-device-type": lambda i: i["root_device_type"],
+        "block-device-mapping.snapshot-id": lambda i: [
+            m["snapshot_id"] for m in mappings[i["id"]] if m["snapshot_id"]],
+        "block-device-mapping.device-name": lambda i: [
+            m["device_name"] for m in mappings[i["id"]]],
         "root-device-name": lambda i: i["root_device_name"],
         "virtualization-type": lambda i: i["virtualization_type"],
         "hypervisor": lambda i: "xen", "platform": lambda i: None,
     }, tags=lambda i: tags[i["id"]]).apply(images)
     return {"imagesSet": [{
-        "imageId": i["id"], "imageLocation": i["location"], "imageState": i["state"],
+        "imageId": i["id"], "imageState": i["state"],
+        "imageLocation": i["location"] or f"{i['account_id']}/{i['name']}",
         "imageOwnerId": i["account_id"], "creationDate": iso8601(i["created_at"]),
         "isPublic": bool(i["is_public"]), "architecture": i["architecture"],
         "imageType": i["image_type"], "kernelId": i["kernel_id"], "ramdiskId": i["ramdisk_id"],
         "name": i["name"], "description": i["description"],
-        "rootDeviceType": "instance-store", "rootDeviceName": i["root_device_name"],
-        "blockDeviceMapping": [], "virtualizationType": i["virtualization_type"],
+        "rootDeviceType": i["root_device_type"], "rootDeviceName": i["root_device_name"],
+        "blockDeviceMapping": mapping_items(mappings[i["id"]]),
+        "virtualizationType": i["virtualization_type"],
         "hypervisor": "xen", "platformDetails": "Linux/UNIX", "usageOperation": "RunInstances",
         "tagSet": tag_list(tags[i["id"]]),
     } for i in images]}
@@ -178,7 +212,9 @@ async def describe_image_attribute(ctx: RequestContext, req: DescribeImageAttrib
         return {"imageId": req.image_id,
                 req.attribute: {"value": value} if value is not None else {}}
     if req.attribute == "blockDeviceMapping":
-        return {"imageId": req.image_id, "blockDeviceMapping": []}
+        mappings = await images.block_devices([req.image_id])
+        return {"imageId": req.image_id,
+                "blockDeviceMapping": mapping_items(mappings[req.image_id])}
     if req.attribute == "productCodes":
         return {"imageId": req.image_id, "productCodes": []}
     raise errors.InvalidParameterValue(

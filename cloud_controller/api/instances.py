@@ -1,20 +1,20 @@
 """RunInstances, DescribeInstances, DescribeInstanceStatus, TerminateInstances,
-RebootInstances, StopInstances, StartInstances, GetConsoleOutput and the
-instance attributes."""
+RebootInstances, StopInstances, StartInstances, GetConsoleOutput, metadata
+options (the attributes: api/instance_attributes.py)."""
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from itertools import groupby
 from typing import ClassVar
 
+from cloud_controller.api.block_devices import BlockDeviceMapping
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.paging import check_max_results, decode_token, encode_token
 from cloud_controller.api.tagging import tag_list, tags_by_type
-from cloud_controller.services.instances import (LaunchRequest, decode_user_data,
-                                                 metadata_options)
+from cloud_controller.services.instances import LaunchRequest, metadata_options
 from cloud_controller.services.lifecycle import CODES
+from cloud_controller.services.root_device import root_device
 from cloud_controller.api.network_interfaces import interface_item
 from cloud_controller.services.vpcs import default_subnet_id, default_vpc_id
 from mallee import errors
@@ -74,14 +74,18 @@ class RunInstancesRequest:
     ramdisk_id: str = param("RamdiskId")
     tag_specifications: list[TagSpecification] = listparam("TagSpecification")
     metadata_options: MetadataOptions = param("MetadataOptions")
+    disable_api_termination: bool = param("DisableApiTermination")
+    disable_api_stop: bool = param("DisableApiStop")
+    shutdown_behavior: str = param("InstanceInitiatedShutdownBehavior")
+    block_device_mappings: list[BlockDeviceMapping] = listparam("BlockDeviceMapping")
     dry_run: bool = param("DryRun", default=False)
     # EC2 takes these; this cloud accepts them and does not act on them.
     IGNORED: ClassVar[tuple[str, ...]] = (
-        "AdditionalInfo", "AddressingType", "BlockDeviceMapping",
+        "AdditionalInfo", "AddressingType",
         "CapacityReservationSpecification", "CpuOptions", "CreditSpecification",
-        "DisableApiStop", "DisableApiTermination", "EbsOptimized", "ElasticGpuSpecification",
+        "EbsOptimized", "ElasticGpuSpecification",
         "ElasticInferenceAccelerator", "EnablePrimaryIpv6", "EnclaveOptions",
-        "HibernationOptions", "IamInstanceProfile", "InstanceInitiatedShutdownBehavior",
+        "HibernationOptions", "IamInstanceProfile",
         "InstanceMarketOptions", "Ipv6Address", "Ipv6AddressCount", "LaunchTemplate",
         "LicenseSpecification", "MaintenanceOptions", "Monitoring",
         "NetworkPerformanceOptions", "Operator", "PrivateDnsNameOptions", "SecondaryInterface",
@@ -92,9 +96,10 @@ class RunInstancesRequest:
 class InstanceIdsRequest:
     instance_ids: list[str] = listparam("InstanceId", required=True)
     force: bool = param("Force", default=False)
+    hibernate: bool = param("Hibernate", default=False)
     dry_run: bool = param("DryRun", default=False)
     # EC2 takes these; this cloud accepts them and does not act on them.
-    IGNORED: ClassVar[tuple[str, ...]] = ("AdditionalInfo", "Hibernate", "SkipOsShutdown",)
+    IGNORED: ClassVar[tuple[str, ...]] = ("AdditionalInfo", "SkipOsShutdown",)
 
 
 @dataclass
@@ -125,48 +130,6 @@ class GetConsoleOutputRequest:
     instance_id: str = param("InstanceId", required=True)
     latest: bool = param("Latest", default=False)
     dry_run: bool = param("DryRun", default=False)
-
-
-@dataclass
-class DescribeInstanceAttributeRequest:
-    instance_id: str = param("InstanceId", required=True)
-    attribute: str = param("Attribute", required=True)
-    dry_run: bool = param("DryRun", default=False)
-
-
-@dataclass
-class AttributeValue:
-    value: str = param("Value")
-
-
-@dataclass
-class BooleanValue:
-    value: bool = param("Value")
-
-
-@dataclass
-class EnclaveOptionsValue:
-    enabled: bool = param("Enabled")
-
-
-@dataclass
-class ModifyInstanceAttributeRequest:
-    instance_id: str = param("InstanceId", required=True)
-    attribute: str = param("Attribute")
-    value: str = param("Value")
-    instance_type: AttributeValue = param("InstanceType")
-    user_data: AttributeValue = param("UserData")
-    disable_api_termination: BooleanValue = param("DisableApiTermination")
-    disable_api_stop: BooleanValue = param("DisableApiStop")
-    ebs_optimized: BooleanValue = param("EbsOptimized")
-    ena_support: BooleanValue = param("EnaSupport")
-    source_dest_check: BooleanValue = param("SourceDestCheck")
-    shutdown_behavior: AttributeValue = param("InstanceInitiatedShutdownBehavior")
-    sriov_net_support: AttributeValue = param("SriovNetSupport")
-    enclave_options: EnclaveOptionsValue = param("EnclaveOptions")
-    dry_run: bool = param("DryRun", default=False)
-    # EC2 takes these; this cloud accepts them and does not act on them.
-    IGNORED: ClassVar[tuple[str, ...]] = ("BlockDeviceMapping", "GroupId", "Kernel", "Ramdisk")
 
 
 @dataclass
@@ -216,8 +179,9 @@ def block_devices(attachments: list) -> list[dict]:
 
 
 def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, str],
-                  attachments: list = ()) -> dict:
+                  attachments: list = (), source_dest_check: bool = True) -> dict:
     groups = group_set(groups)
+    root_type, root_name = root_device(row)
     vmtype = ctx.cloud.settings.vmtype(row["instance_type"])
     region = ctx.cloud.settings.cloud.region
     private_dns, public_dns = (private_dns_name(row["private_ip"], region),
@@ -238,14 +202,14 @@ def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, 
         "vpcId": default_vpc_id(row["account_id"]),
         "subnetId": default_subnet_id(row["account_id"], row["zone"]),
         "networkInterfaceSet": [] if row["state"] == "terminated" or not row["eni_id"]
-        else [interface_item(row, groups, region)],
+        else [interface_item(row, groups, region, source_dest_check=source_dest_check)],
         "groupSet": groups, "stateReason": reason, "architecture": "x86_64",
-        "rootDeviceType": "instance-store", "rootDeviceName": "/dev/sda1",
+        "rootDeviceType": root_type, "rootDeviceName": root_name,
         "blockDeviceMapping": block_devices(attachments), "virtualizationType":
             "paravirtual" if row["kernel_id"] else "hvm",
         "clientToken": row["client_token"] or "", "tagSet": tag_list(tags),
         "hypervisor": "xen", "ebsOptimized": False, "enaSupport": False,
-        "sourceDestCheck": True,
+        "sourceDestCheck": source_dest_check,
         "cpuOptions": {"coreCount": vmtype.cpu if vmtype else 1, "threadsPerCore": 1},
         "metadataOptions": metadata_item(row),
     }
@@ -256,8 +220,9 @@ async def _items(ctx: RequestContext, rows) -> list[tuple[object, dict]]:
     groups = await ctx.cloud.instances.groups_of(ids)
     tags = await ctx.cloud.tags.of(ids)
     attached = await ctx.cloud.attachments.of_instances(ids)
-    return [(r, instance_item(ctx, r, groups[r["id"]], tags[r["id"]], attached[r["id"]]))
-            for r in rows]
+    attributes = await ctx.cloud.instance_attributes.of(ids)
+    return [(r, instance_item(ctx, r, groups[r["id"]], tags[r["id"]], attached[r["id"]],
+                              attributes[r["id"]]["source_dest_check"])) for r in rows]
 
 
 def _reservations(ctx: RequestContext, items) -> list[dict]:
@@ -299,8 +264,8 @@ def _placement(ctx: RequestContext, req: RunInstancesRequest):
 
 
 async def run_instances(ctx: RequestContext, req: RunInstancesRequest) -> dict:
-    # Volume tags are taken and checked: an instance-store root is no volume, so there
-    # is none to tag yet (docs/ec2-api.md); the primary interface gets its own.
+    # Volume tags go to the volumes the launch makes (an EBS root, BlockDeviceMapping's);
+    # the primary interface gets its own.
     tags = tags_by_type(req.tag_specifications, ("instance", "volume", "network-interface"))
     options = req.metadata_options.checked() if req.metadata_options else {}
     zone, group_ids, public_ip = _placement(ctx, req)
@@ -310,7 +275,11 @@ async def run_instances(ctx: RequestContext, req: RunInstancesRequest) -> dict:
         zone=zone, group_names=req.security_groups, group_ids=group_ids,
         client_token=req.client_token, kernel_id=req.kernel_id, ramdisk_id=req.ramdisk_id,
         tags=tags["instance"], interface_tags=tags["network-interface"],
-        metadata_options=options, public_ip=public_ip))
+        metadata_options=options, public_ip=public_ip,
+        disable_api_termination=req.disable_api_termination,
+        disable_api_stop=req.disable_api_stop, shutdown_behavior=req.shutdown_behavior,
+        block_devices=[m.checked() for m in req.block_device_mappings],
+        volume_tags=tags["volume"]))
     items = await _items(ctx, rows)
     reservation = _reservations(ctx, items)[0]
     return {"reservationId": reservation["reservationId"], "ownerId": ctx.account_id,
@@ -338,7 +307,8 @@ INSTANCE_FILTERS = {
     "launch-index": lambda p: str(p[0]["launch_index"]),
     "client-token": lambda p: p[0]["client_token"],
     "owner-id": lambda p: p[0]["account_id"],
-    "root-device-type": lambda p: "instance-store",
+    "root-device-type": lambda p: p[1]["rootDeviceType"],
+    "root-device-name": lambda p: p[1]["rootDeviceName"],
     "architecture": lambda p: "x86_64",
     "instance.group-id": lambda p: [g["groupId"] for g in p[1]["groupSet"]],
     "instance.group-name": lambda p: [g["groupName"] for g in p[1]["groupSet"]],
@@ -414,11 +384,8 @@ async def describe_instance_status(ctx: RequestContext,
 
 
 async def terminate_instances(ctx: RequestContext, req: InstanceIdsRequest) -> dict:
-    changes = await ctx.cloud.instances.terminate(ctx.account_id, req.instance_ids)
-    return {"instancesSet": [{"instanceId": i,
-                              "previousState": {"code": CODES[prev], "name": prev},
-                              "currentState": {"code": CODES[cur], "name": cur}}
-                             for i, prev, cur in changes]}
+    return _state_changes(await ctx.cloud.instances.terminate(ctx.account_id,
+                                                              req.instance_ids))
 
 
 async def reboot_instances(ctx: RequestContext, req: InstanceIdsRequest) -> dict:
@@ -426,17 +393,20 @@ async def reboot_instances(ctx: RequestContext, req: InstanceIdsRequest) -> dict
     return {"return": True}
 
 
+def _state_changes(changes) -> dict:
+    return {"instancesSet": [{"instanceId": i,
+                              "previousState": {"code": CODES[prev], "name": prev},
+                              "currentState": {"code": CODES[cur], "name": cur}}
+                             for i, prev, cur in changes]}
+
+
 async def stop_instances(ctx: RequestContext, req: InstanceIdsRequest) -> dict:
-    rows = await ctx.cloud.instances.find(ctx.account_id, req.instance_ids)
-    raise errors.UnsupportedOperation(
-        f"The instance '{rows[0]['id']}' does not have an 'ebs' root device type and cannot "
-        "be stopped.")
+    return _state_changes(await ctx.cloud.instances.stop(
+        ctx.account_id, req.instance_ids, req.force, req.hibernate))
 
 
 async def start_instances(ctx: RequestContext, req: InstanceIdsRequest) -> dict:
-    rows = await ctx.cloud.instances.find(ctx.account_id, req.instance_ids)
-    raise errors.IncorrectInstanceState(
-        f"The instance '{rows[0]['id']}' is not in a state from which it can be started.")
+    return _state_changes(await ctx.cloud.instances.start(ctx.account_id, req.instance_ids))
 
 
 async def get_console_output(ctx: RequestContext, req: GetConsoleOutputRequest) -> dict:
@@ -444,94 +414,6 @@ async def get_console_output(ctx: RequestContext, req: GetConsoleOutputRequest) 
                                                                  req.instance_id)
     return {"instanceId": req.instance_id, "timestamp": iso8601(timestamp),
             "output": output or None}
-
-
-# Attributes of a feature this cloud lacks: the value EC2 shows for an instance without
-# it (termination and stop protection off, no EBS optimisation, ENA or SR-IOV, source/dest
-# checking on, an instance-store instance ends on shutdown). Modify takes the same value
-# (a no-op, as tools send it to make sure) and refuses any other one.
-FIXED = {"disableApiTermination": False, "disableApiStop": False, "ebsOptimized": False,
-         "enaSupport": False, "sourceDestCheck": True,
-         "instanceInitiatedShutdownBehavior": "terminate"}
-KEPT = {**FIXED, "sriovNetSupport": None, "enclaveOptions": False}  # what Modify may "set"
-
-
-async def describe_instance_attribute(ctx: RequestContext,
-                                      req: DescribeInstanceAttributeRequest) -> dict:
-    service = ctx.cloud.instances
-    row = (await service.find(ctx.account_id, [req.instance_id]))[0]
-
-    def value(v):
-        return {"value": v} if v is not None else {}
-    simple = {
-        "instanceType": lambda: value(row["instance_type"]),
-        "kernel": lambda: value(row["kernel_id"]),
-        "ramdisk": lambda: value(row["ramdisk_id"]),
-        "userData": lambda: value(base64.b64encode(row["user_data"]).decode()
-                                  if row["user_data"] is not None else None),
-        "rootDeviceName": lambda: value("/dev/sda1"),
-        "productCodes": lambda: [],
-        "sriovNetSupport": lambda: {},  # EC2: no value where SR-IOV is not enabled
-        "enclaveOptions": lambda: {"enabled": False},
-        **{name: (lambda v=v: value(v)) for name, v in FIXED.items()},
-    }
-    if req.attribute == "blockDeviceMapping":
-        attached = await ctx.cloud.attachments.of_instances([row["id"]])
-        simple["blockDeviceMapping"] = lambda: block_devices(attached[row["id"]])
-    if req.attribute == "groupSet":
-        groups = (await service.groups_of([row["id"]]))[row["id"]]
-        return {"instanceId": row["id"], "groupSet": group_set(groups)}
-    if req.attribute not in simple:
-        raise errors.InvalidParameterValue(
-            f"Value ({req.attribute}) for parameter attribute is invalid. Unknown attribute.")
-    return {"instanceId": row["id"], req.attribute: simple[req.attribute]()}
-
-
-def _fixed_change(req: ModifyInstanceAttributeRequest) -> tuple[str, object] | None:
-    """(attribute, asked value) when the request changes one of FIXED (or sriov/enclave)."""
-    structured = {"disableApiTermination": req.disable_api_termination,
-                  "disableApiStop": req.disable_api_stop, "ebsOptimized": req.ebs_optimized,
-                  "enaSupport": req.ena_support, "sourceDestCheck": req.source_dest_check}
-    for name, given in structured.items():
-        if given is not None or req.attribute == name:
-            asked = given.value if given is not None else (req.value or "").lower() == "true"
-            return name, asked
-    if req.shutdown_behavior is not None or \
-            req.attribute == "instanceInitiatedShutdownBehavior":
-        return ("instanceInitiatedShutdownBehavior",
-                req.shutdown_behavior.value if req.shutdown_behavior else req.value)
-    if req.sriov_net_support is not None or req.attribute == "sriovNetSupport":
-        return "sriovNetSupport", req.sriov_net_support.value if req.sriov_net_support \
-            else req.value
-    if req.enclave_options is not None:
-        return "enclaveOptions", req.enclave_options.enabled
-    return None
-
-
-async def modify_instance_attribute(ctx: RequestContext,
-                                    req: ModifyInstanceAttributeRequest) -> dict:
-    service = ctx.cloud.instances
-    fixed = _fixed_change(req)
-    if req.instance_type is not None or req.attribute == "instanceType":
-        new_type = req.instance_type.value if req.instance_type else req.value
-        if ctx.cloud.settings.vmtype(new_type or "") is None:
-            raise errors.InvalidParameterValue(f"Invalid value '{new_type}' for InstanceType.")
-        await service.set_attribute(ctx.account_id, req.instance_id, instance_type=new_type)
-    elif req.user_data is not None or req.attribute == "userData":
-        data = decode_user_data(req.user_data.value if req.user_data else req.value)
-        await service.set_attribute(ctx.account_id, req.instance_id, user_data=data)
-    elif fixed is not None:
-        await service.find(ctx.account_id, [req.instance_id])
-        name, asked = fixed
-        if asked != KEPT[name]:
-            raise errors.UnsupportedOperation(
-                f"The attribute {name} cannot be set to {asked} on this cloud: its instances "
-                f"keep {KEPT[name]}.")
-    else:
-        await service.find(ctx.account_id, [req.instance_id])
-        raise errors.InvalidParameterValue(
-            "Only instanceType and userData can be modified on this cloud.")
-    return {"return": True}
 
 
 async def describe_instance_credit_specifications(

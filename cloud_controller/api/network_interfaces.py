@@ -36,9 +36,11 @@ class DescribeNetworkInterfaceAttributeRequest:
     dry_run: bool = param("DryRun", default=False)
 
 
-def interface_item(row, groups: list[dict], region: str, address=None) -> dict:
+def interface_item(row, groups: list[dict], region: str, address=None,
+                   source_dest_check: bool = True) -> dict:
     """An instance's primary interface as EC2's InstanceNetworkInterface (`groups` as
-    groupSet items; `address`: the elastic address associated with it, if any)."""
+    groupSet items; `address`: the elastic address associated with it, if any;
+    `source_dest_check`: its instance's attribute)."""
     private_dns = private_dns_name(row["private_ip"], region) or None
     association = None
     if row["public_ip"]:
@@ -53,7 +55,7 @@ def interface_item(row, groups: list[dict], region: str, address=None) -> dict:
         "vpcId": default_vpc_id(row["account_id"]), "description": "",
         "ownerId": row["account_id"], "status": "in-use", "macAddress": row["mac"],
         "privateIpAddress": row["private_ip"], "privateDnsName": private_dns,
-        "sourceDestCheck": True, "groupSet": groups, "interfaceType": "interface",
+        "sourceDestCheck": source_dest_check, "groupSet": groups, "interfaceType": "interface",
         "attachment": {"attachmentId": "eni-attach-" + eni[4:], "deviceIndex": 0,
                        "status": "attached", "attachTime": iso8601(row["launched_at"]),
                        "deleteOnTermination": True, "networkCardIndex": 0},
@@ -66,9 +68,9 @@ def interface_item(row, groups: list[dict], region: str, address=None) -> dict:
 
 
 def network_interface(row, groups: list[dict], region: str, tags: dict[str, str],
-                      address=None) -> dict:
+                      address=None, source_dest_check: bool = True) -> dict:
     """The same interface as DescribeNetworkInterfaces' NetworkInterface."""
-    item = interface_item(row, groups, region, address)
+    item = interface_item(row, groups, region, address, source_dest_check)
     item["attachment"].update(instanceId=row["id"], instanceOwnerId=row["account_id"])
     item.update(availabilityZone=row["zone"], availabilityZoneId=row["zone"],
                 requesterManaged=False, tagSet=tag_list(tags), ipv4PrefixSet=[],
@@ -120,10 +122,12 @@ async def _interfaces(ctx: RequestContext) -> list[dict]:
     addresses = {a["instance_id"]: a for a in
                  await ctx.cloud.addresses.describe(ctx.account_id, [], [])
                  if a["instance_id"]}
+    attributes = await ctx.cloud.instance_attributes.of([r["id"] for r in rows])
     region = ctx.cloud.settings.cloud.region
     return [network_interface(r, [{"groupId": g["id"], "groupName": g["name"]}
                                   for g in groups[r["id"]]], region, tags[r["eni_id"]],
-                              addresses.get(r["id"]))
+                              addresses.get(r["id"]),
+                              attributes[r["id"]]["source_dest_check"])
             for r in rows]
 
 

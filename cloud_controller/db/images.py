@@ -7,7 +7,7 @@ from cloud_controller.db.chunks import in_values
 from cloud_controller.db.database import Database
 
 _VISIBLE = """
-    state = 'available' AND (account_id = :account OR is_public = 1 OR id IN
+    state != 'deregistered' AND (account_id = :account OR is_public = 1 OR id IN
         (SELECT image_id FROM launch_permissions WHERE account_id = :account))
 """
 
@@ -16,8 +16,28 @@ class ImageRepository:
     def __init__(self, db: Database):
         self.db = db
 
-    async def insert(self, row: dict) -> None:
-        row = dict(row, created_at=time.time(), state="available")
+    async def insert_block_devices(self, image_id: str, rows: list[dict]) -> None:
+        await self.db.executemany(
+            "INSERT INTO image_block_devices (image_id, device_name, snapshot_id, volume_size, "
+            "volume_type, delete_on_termination, no_device, virtual_name, iops, encrypted) "
+            "VALUES (:image_id, :device_name, :snapshot_id, :volume_size, :volume_type, "
+            ":delete_on_termination, :no_device, :virtual_name, :iops, :encrypted)",
+            [{**r, "image_id": image_id} for r in rows])
+
+    async def block_devices(self, image_ids: list[str]) -> dict[str, list]:
+        """{image id: its image_block_devices rows, by device name}."""
+        found: dict[str, list] = {i: [] for i in image_ids}
+        if image_ids:
+            marks = ",".join("?" * len(image_ids))
+            async with self.db.execute(
+                    f"SELECT * FROM image_block_devices WHERE image_id IN ({marks}) "
+                    f"ORDER BY device_name", image_ids) as cur:
+                for row in await cur.fetchall():
+                    found[row["image_id"]].append(row)
+        return found
+
+    async def insert(self, row: dict, state: str = "available") -> None:
+        row = dict(row, created_at=time.time(), state=state)
         columns = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
         await self.db.execute(f"INSERT INTO images ({columns}) VALUES ({marks})", row)
@@ -36,12 +56,21 @@ class ImageRepository:
 
     async def name_taken(self, account_id: str, name: str) -> bool:
         async with self.db.execute(
-                "SELECT 1 FROM images WHERE account_id=? AND name=? AND state='available'",
+                "SELECT 1 FROM images WHERE account_id=? AND name=? AND state != 'deregistered'",
                 (account_id, name)) as cur:
             return await cur.fetchone() is not None
 
     async def set_state(self, image_id: str, state: str) -> None:
         await self.db.execute("UPDATE images SET state=? WHERE id=?", (state, image_id))
+
+    async def set_state_from(self, image_id: str, expected: str, state: str) -> None:
+        await self.db.execute("UPDATE images SET state=? WHERE id=? AND state=?",
+                              (state, image_id, expected))
+
+    async def in_state(self, state: str) -> list[str]:
+        async with self.db.execute("SELECT id FROM images WHERE state=? ORDER BY id",
+                                   (state,)) as cur:
+            return [r[0] for r in await cur.fetchall()]
 
     async def set_public(self, image_id: str, public: bool) -> None:
         await self.db.execute("UPDATE images SET is_public=? WHERE id=?", (int(public), image_id))

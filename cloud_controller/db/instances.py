@@ -11,8 +11,9 @@ COLUMNS = ("id", "account_id", "reservation_id", "launch_index", "client_token",
            "zone", "cluster", "node", "state", "reason_code", "reason_message",
            "transition_reason", "private_ip", "public_ip", "mac", "launched_at", "updated_at",
            "terminated_at", "http_tokens", "http_put_response_hop_limit", "http_endpoint",
-           "http_protocol_ipv6", "instance_metadata_tags")
-METADATA_DEFAULTS = {"http_tokens": "optional", "http_put_response_hop_limit": 1,
+           "http_protocol_ipv6", "instance_metadata_tags", "root_device_type", "root_device_name")
+METADATA_DEFAULTS = {"root_device_type": "instance-store", "root_device_name": "/dev/sda1",
+                     "http_tokens": "optional", "http_put_response_hop_limit": 1,
                      "http_endpoint": "enabled", "http_protocol_ipv6": "disabled",
                      "instance_metadata_tags": "disabled"}
 # Reads go through the view that adds the primary interface's id (eni_id).
@@ -36,6 +37,20 @@ class InstanceRepository:
             "INSERT INTO network_interfaces (id, account_id, instance_id, created_at) "
             "VALUES (?, ?, ?, ?)", (eni_id or ids.resource_id("eni"), row["account_id"],
                                     row["id"], row["launched_at"]))
+
+    async def insert_block_devices(self, rows: list[dict]) -> None:
+        """The volumes a launch is to make (services/boot_volumes.py)."""
+        await self.db.executemany(
+            "INSERT INTO instance_block_devices (instance_id, device_name, snapshot_id, "
+            "volume_size, volume_type, iops, delete_on_termination, tags) VALUES "
+            "(:instance_id, :device_name, :snapshot_id, :volume_size, :volume_type, :iops, "
+            ":delete_on_termination, :tags)", rows)
+
+    async def block_devices(self, instance_id: str):
+        async with self.db.execute(
+                "SELECT * FROM instance_block_devices WHERE instance_id=? ORDER BY device_name",
+                (instance_id,)) as cur:
+            return await cur.fetchall()
 
     async def by_interface(self, account_id: str, eni_id: str):
         """The account's instance whose primary interface `eni_id` is."""

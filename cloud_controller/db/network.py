@@ -18,6 +18,14 @@ class NetworkRepository:
                 f"AND private_ip IS NOT NULL ORDER BY id", (cluster, *LIVE)) as cur:
             return await cur.fetchall()
 
+    async def reserved(self, cluster: str):
+        """Stopped (and stopping) instances' addresses: kept for their next start."""
+        async with self.db.execute(
+                "SELECT id, private_ip FROM instances WHERE cluster=? AND state IN "
+                "('stopping', 'stopped') AND private_ip IS NOT NULL ORDER BY id",
+                (cluster,)) as cur:
+            return await cur.fetchall()
+
     async def version(self, cluster: str) -> tuple[int, str, str]:
         """(version, digest, epoch) of the cluster's view; (0, "", "") before the first."""
         async with self.db.execute("SELECT version, digest, epoch FROM network_views "

@@ -143,6 +143,10 @@ class AttachmentRepository:
     async def delete(self, volume_id: str) -> None:
         await self.db.execute("DELETE FROM volume_attachments WHERE volume_id=?", (volume_id,))
 
+    async def set_delete_on_termination(self, volume_id: str, value: bool) -> None:
+        await self.db.execute("UPDATE volume_attachments SET delete_on_termination=? "
+                              "WHERE volume_id=?", (int(value), volume_id))
+
     async def of_ended_instances(self) -> list:
         """Attachments whose instance is terminated (or gone from the database)."""
         async with self.db.execute(

@@ -95,7 +95,8 @@ class AttachmentService:
         return row
 
     async def attach(self, account_id: str, volume_id: str, instance_id: str, device: str):
-        """The attachment, committed `attaching` (the volume `in-use`)."""
+        """The attachment, committed `attaching` (the volume `in-use`); to a stopped
+        instance `attached` at once: its next start plugs it in."""
         if not DEVICE.match(device or "") or device in ROOT_DEVICES:
             raise errors.InvalidParameterValue(
                 f"Value ({device}) for parameter device is invalid. {device} is not a valid "
@@ -103,9 +104,9 @@ class AttachmentService:
         async with self.db.unit():
             volume = await self.volumes.find(account_id, volume_id)
             instance = await self._instance(account_id, instance_id)
-            if instance["state"] != "running":
+            if instance["state"] not in ("running", "stopped"):
                 raise errors.IncorrectState(
-                    f"The instance '{instance_id}' is not 'running'.")
+                    f"The instance '{instance_id}' is not 'running' or 'stopped'.")
             if volume["zone"] != instance["zone"]:
                 raise errors.InvalidVolumeZoneMismatch(
                     f"The volume '{volume_id}' is not in the same availability zone as "
@@ -119,7 +120,10 @@ class AttachmentService:
                 raise errors.InvalidParameterValue(f"Attachment point {device} is already in use")
             await self.repo.insert(volume_id, instance_id, device)
             await self.volume_rows.compare_and_set(volume_id, "available", state="in-use")
-        self.background.spawn(self._plug(instance, volume_id, device))
+            if instance["state"] == "stopped":
+                await self.repo.set_state(volume_id, "attaching", "attached")
+        if instance["state"] == "running":
+            self.background.spawn(self._plug(instance, volume_id, device))
         return await self.repo.get(volume_id)
 
     async def _plug(self, instance, volume_id: str, device: str) -> None:
@@ -154,6 +158,13 @@ class AttachmentService:
                     f"'{instance_id or attachment['instance_id']}' as {device or 'that device'}.")
             if attachment["state"] == "detaching":
                 return attachment
+            owner = await self.instances.get(attachment["instance_id"])
+            if owner is not None and owner["state"] != "terminated" and \
+                    attachment["device"] == owner["root_device_name"] and \
+                    owner["root_device_type"] == "ebs":
+                raise errors.OperationNotPermitted(
+                    f"The volume '{volume_id}' is the root device of instance "
+                    f"'{owner['id']}' and cannot be detached.")
             if attachment["state"] != "attached" and not force:
                 raise errors.IncorrectState(
                     f"Volume '{volume_id}' is '{attachment['state']}' and cannot be detached.")
@@ -164,8 +175,8 @@ class AttachmentService:
 
     async def _unplug(self, instance, volume_id: str) -> None:
         try:
-            if instance is None or instance["state"] == "terminated":
-                await self.attacher.forget(volume_id)
+            if instance is None or instance["state"] in ("terminated", "stopped"):
+                await self.attacher.forget(volume_id)  # no node has it
             else:
                 await self.attacher.detach(instance, volume_id)
         except errors.ApiError as err:  # stays detaching: the next sweep tries again
@@ -178,6 +189,23 @@ class AttachmentService:
             await self.repo.delete(volume_id)
             await self.volume_rows.compare_and_set(volume_id, "in-use", state="available")
 
+    async def set_delete_on_termination(self, instance, device: str, volume_id: str | None,
+                                        value: bool) -> None:
+        """ModifyInstanceAttribute's blockDeviceMapping: the flag of the volume attached
+        to `instance` as `device` (inside the caller's unit)."""
+        found = next((a for a in await self.repo.of_instance(instance["id"])
+                      if a["device"] == device), None)
+        if found is None or volume_id and found["volume_id"] != volume_id:
+            raise errors.InvalidInstanceAttributeValue(
+                f"No device is currently mapped at {device}")
+        await self.repo.set_delete_on_termination(found["volume_id"], value)
+
+    async def end_exports(self, instance) -> None:
+        """A stopped instance's volumes stay attached (EC2 shows them so) but no node
+        may reach them any more: every export of each ends. Idempotent."""
+        for row in await self.repo.of_instance(instance["id"]):
+            await self.attacher.forget(row["volume_id"])
+
     async def sweep(self, cluster=None) -> None:
         """After each poll: volumes of instances that ended are released (their
         domain took the disks and secrets along; the SC's exports go here), and
@@ -189,6 +217,14 @@ class AttachmentService:
                 log.warning("releasing %s: %s", row["volume_id"], err.message)
                 continue
             await self._release(row["volume_id"])
+            if row["delete_on_termination"]:  # EC2: it goes with its instance
+                volume = await self.volume_rows.get(row["volume_id"])
+                try:
+                    if volume is not None:
+                        await self.volumes.delete(volume["account_id"], row["volume_id"])
+                except errors.ApiError as err:
+                    log.warning("deleting %s with its instance: %s", row["volume_id"],
+                                err.message)
 
     async def resume(self) -> None:
         """Take up plugging a stopped CLC left half done."""

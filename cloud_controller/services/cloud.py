@@ -7,7 +7,9 @@ from cloud_controller.db.database import Database
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.addresses import AddressService
 from cloud_controller.services.clusters import ClusterMonitor
+from cloud_controller.services.image_capture import ImageCapture
 from cloud_controller.services.images import ImageService
+from cloud_controller.services.instance_attributes import InstanceAttributeService
 from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
@@ -43,3 +45,5 @@ class Cloud:
     volumes: VolumeService
     attachments: AttachmentService
     snapshots: SnapshotService
+    instance_attributes: InstanceAttributeService
+    image_capture: ImageCapture

@@ -13,9 +13,12 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
+from cloud_controller.db.instance_attributes import InstanceAttributeRepository
 from cloud_controller.db.instances import InstanceRepository
 from cloud_controller.services import lifecycle
-from cloud_controller.services.placement import Reservations, choose_cluster
+from cloud_controller.services.boot_volumes import BlockDevice, check_mappings, merge, planned_row
+from cloud_controller.services.placement import Reservations, choose_cluster, launchable
+from cloud_controller.services.root_device import check_shutdown_behavior
 from mallee import errors, ids
 from mallee.faults import crash_point
 
@@ -40,6 +43,11 @@ class LaunchRequest:
     public_ip: bool | None = None  # a public address at launch; None: [network] setting
     interface_tags: list[tuple[str, str]] = field(default_factory=list)  # its primary ENI's
     metadata_options: dict = field(default_factory=dict)  # checked: metadata_options()
+    disable_api_termination: bool | None = None  # None: EC2's default (false)
+    disable_api_stop: bool | None = None
+    shutdown_behavior: str | None = None  # stop | terminate; None: EC2's default
+    block_devices: list[BlockDevice] = field(default_factory=list)  # BlockDeviceMapping.N
+    volume_tags: list[tuple[str, str]] = field(default_factory=list)  # for the volumes it makes
 
 
 def mac_for(instance_id: str) -> str:
@@ -76,6 +84,26 @@ def metadata_options(**given) -> dict:
     return out
 
 
+USER_STOP = ("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")
+
+
+def _check_stoppable(row, flags, hibernate: bool) -> None:
+    if row["root_device_type"] != "ebs":
+        raise errors.UnsupportedOperation(
+            f"The instance '{row['id']}' does not have an 'ebs' root device type and cannot "
+            f"be stopped.")
+    if hibernate:
+        raise errors.UnsupportedHibernationConfiguration(
+            f"The instance '{row['id']}' is not enabled for hibernation.")
+    if flags["disable_api_stop"] and row["state"] == "running":
+        raise errors.OperationNotPermitted(
+            f"The instance '{row['id']}' may not be stopped. Modify its 'disableApiStop' "
+            f"instance attribute and try again.")
+    if row["state"] not in ("running", "stopping", "stopped"):
+        raise errors.IncorrectInstanceState(
+            f"This instance '{row['id']}' is not in a state from which it can be stopped.")
+
+
 def decode_user_data(text: str | None) -> bytes | None:
     if text is None:
         return None
@@ -94,6 +122,8 @@ class InstanceService:
         self.db = db
         self.settings = settings
         self.repo = InstanceRepository(db)
+        # the instance's other attributes (services/instance_attributes.py)
+        self.attributes = InstanceAttributeRepository(db)
         self.images = images  # ImageService: what may be launched
         self.keypairs = keypairs  # KeyPairService: the public key for the guest
         self.tags = tags  # TagService: TagSpecification at launch
@@ -147,6 +177,14 @@ class InstanceService:
         image = await self.images.launchable(account_id, req.image_id)
         if image["image_type"] != "machine":
             raise errors.InvalidParameterValue(f"{req.image_id} is not a machine image.")
+        check_mappings(req.block_devices, launch=True)
+        image_maps = (await self.images.block_devices([image["id"]]))[image["id"]]
+        volumes = merge([BlockDevice.of_row(m) for m in image_maps], req.block_devices)
+        ebs = image["root_device_type"] == "ebs"
+        if ebs and not any(v.device_name == image["root_device_name"] for v in volumes):
+            raise errors.InvalidBlockDeviceMapping(
+                f"The root device {image['root_device_name']} of {image['id']} cannot be "
+                f"removed with NoDevice.")
         kernel_id = req.kernel_id or image["kernel_id"]
         ramdisk_id = req.ramdisk_id or image["ramdisk_id"]
         for extra_id in filter(None, (kernel_id, ramdisk_id)):
@@ -177,11 +215,25 @@ class InstanceService:
                 "public_key": public_key, "user_data": user_data, "zone": cluster.ref.zone,
                 "cluster": cluster.ref.name, "state": "pending", "mac": mac_for(instance_id),
                 "launched_at": now, "updated_at": now,
+                "root_device_type": image["root_device_type"],
+                "root_device_name": image["root_device_name"],
             })
+        # EC2: an EBS-backed instance stops when its guest shuts down, unless told otherwise
+        behaviour = req.shutdown_behavior or ("stop" if ebs else None)
+        attributes = {"disable_api_termination": req.disable_api_termination,
+                      "disable_api_stop": req.disable_api_stop,
+                      "shutdown_behavior": behaviour and rows and
+                      check_shutdown_behavior(behaviour, rows[0])}
+        attributes = {k: v for k, v in attributes.items() if v is not None}
         for row in rows:
             eni_id = ids.resource_id("eni")
             row.update(req.metadata_options)
             await self.repo.insert(row, [g["id"] for g in groups], eni_id)
+            if volumes:
+                await self.repo.insert_block_devices(
+                    [planned_row(row["id"], v, req.volume_tags) for v in volumes])
+            if attributes:
+                await self.attributes.put(row["id"], **attributes)
             await self.tags.tag_new(account_id, row["id"], "instance", req.tags)
             await self.tags.tag_new(account_id, eni_id, "network-interface",
                                     req.interface_tags)
@@ -221,25 +273,110 @@ class InstanceService:
         return (await self.find(account_id, [instance_id]))[0]
 
     async def terminate(self, account_id: str, instance_ids: list[str]):
-        """[(id, previous state, current state)]; ends each instance once."""
+        """[(id, previous state, current state)]; ends each instance once. One protected
+        by disableApiTermination refuses the whole request, as EC2 does."""
         changes = []
-        for row in await self.find(account_id, instance_ids):
-            previous, current = row["state"], row["state"]
-            for _ in range(3):  # a racing poll may move it; try again from what it is now
-                if current in ("shutting-down", "terminated"):
-                    break
-                if await lifecycle.transition(self.repo, row["id"], current, "shutting-down",
-                                              transition_reason="User initiated"):
-                    current = "shutting-down"
-                    break
-                current = (await self.repo.get(row["id"]))["state"]
-            changes.append((row["id"], previous, current))
+        async with self.db.unit():  # the protection read where the states change
+            rows = await self.find(account_id, instance_ids)
+            flags = await self.attributes.of([r["id"] for r in rows])
+            for row in rows:
+                if flags[row["id"]]["disable_api_termination"] and \
+                        row["state"] not in ("shutting-down", "terminated"):
+                    raise errors.OperationNotPermitted(
+                        f"The instance '{row['id']}' may not be terminated. Modify its "
+                        f"'disableApiTermination' instance attribute and try again.")
+            for row in rows:
+                previous, current = row["state"], row["state"]
+                for _ in range(3):  # a racing poll may move it; try again from what it is now
+                    if current in ("shutting-down", "terminated"):
+                        break
+                    if await lifecycle.transition(self.repo, row["id"], current, "shutting-down",
+                                                  transition_reason="User initiated"):
+                        current = "shutting-down"
+                        break
+                    current = (await self.repo.get(row["id"]))["state"]
+                changes.append((row["id"], previous, current))
         ending = [i for i, prev, cur in changes if cur == "shutting-down"]
         for held in self.reservations.values():  # an instance never placed holds nothing
             held.release(ending)
         crash_point("clc.terminate.marked")
         if ending:
             self.launcher.terminate(ending)
+        return changes
+
+    async def stop(self, account_id: str, instance_ids: list[str], force: bool = False,
+                   hibernate: bool = False):
+        """StopInstances: [(id, previous state, current state)]. All or none: an
+        instance-store or protected instance, or one that cannot stop now, refuses
+        the whole request, as EC2 does."""
+        changes = []
+        async with self.db.unit():
+            rows = await self.find(account_id, instance_ids)
+            flags = await self.attributes.of([r["id"] for r in rows])
+            for row in rows:
+                _check_stoppable(row, flags[row["id"]], hibernate)
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+            for row in rows:
+                current = row["state"]
+                if current == "running" and await lifecycle.transition(
+                        self.repo, row["id"], "running", "stopping",
+                        transition_reason=f"User initiated ({when} GMT)",
+                        reason=USER_STOP):
+                    current = "stopping"
+                changes.append((row["id"], row["state"], current))
+        stopping = [i for i, _, cur in changes if cur == "stopping"]
+        crash_point("clc.stop.marked")
+        if stopping:
+            self.launcher.stop(stopping, force)
+        return changes
+
+    async def stop_on_shutdown(self, row) -> None:
+        """The reconciler's hook: a running EBS-backed instance whose guest powered
+        itself off with the `stop` behaviour is stopped (its node removes the domain)."""
+        if await lifecycle.transition(
+                self.repo, row["id"], "running", "stopping",
+                transition_reason="Client.InstanceInitiatedShutdown",
+                reason=("Client.InstanceInitiatedShutdown",
+                        "Client.InstanceInitiatedShutdown: Instance initiated shutdown")):
+            self.launcher.stop([row["id"]], True)
+
+    async def start(self, account_id: str, instance_ids: list[str]):
+        """StartInstances: [(id, previous state, current state)]; a stopped instance
+        goes pending and is placed again in its cluster (on any of its nodes), with
+        its id, MAC, private address, groups and volumes."""
+        changes = []
+        async with self.db.unit():
+            rows = await self.find(account_id, instance_ids)
+            for row in rows:
+                if row["root_device_type"] != "ebs":
+                    raise errors.UnsupportedOperation(
+                        f"The instance '{row['id']}' does not have an 'ebs' root device type "
+                        f"and cannot be started.")
+                if row["state"] not in ("stopped", "pending", "running"):
+                    raise errors.IncorrectInstanceState(
+                        f"The instance '{row['id']}' is not in a state from which it can be "
+                        f"started.")
+            starting: dict[str, list[str]] = {}
+            for row in rows:
+                current = row["state"]
+                if current == "stopped":
+                    cluster = next((c for c in self.clusters.clusters
+                                    if c.ref.name == row["cluster"]), None)
+                    vmtype = self.settings.vmtype(row["instance_type"])
+                    if cluster is None or launchable(cluster, self.reservations, vmtype) < 1:
+                        raise errors.InsufficientInstanceCapacity(
+                            f"There is not enough capacity in {row['zone']} to start "
+                            f"{row['id']} ({row['instance_type']}) now; try again later.")
+                    if await lifecycle.transition(self.repo, row["id"], "stopped", "pending",
+                                                  transition_reason="", reason=("", ""),
+                                                  node=None):
+                        current = "pending"
+                        self.reservations[row["cluster"]].hold([row["id"]], vmtype)
+                        starting.setdefault(row["cluster"], []).append(row["id"])
+                changes.append((row["id"], row["state"], current))
+        crash_point("clc.start.marked")
+        for name, chunk in starting.items():
+            self.launcher.launch_in(name, chunk)
         return changes
 
     async def reboot(self, account_id: str, instance_ids: list[str]) -> None:
@@ -279,11 +416,3 @@ class InstanceService:
                 await self.repo.update(instance_id, **options, updated_at=time.time())
         self.network_changed.notify()
         return (await self.find(account_id, [instance_id]))[0]
-
-    async def set_attribute(self, account_id: str, instance_id: str, **columns) -> None:
-        async with self.db.unit():  # the state that allows it is read in the unit
-            row = (await self.find(account_id, [instance_id]))[0]
-            if row["state"] != "stopped":
-                raise errors.IncorrectInstanceState(
-                    f"The instance '{instance_id}' is not in the 'stopped' state.")
-            await self.repo.update(instance_id, **columns)

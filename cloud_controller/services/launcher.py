@@ -1,6 +1,10 @@
 """Hands instances to their cluster: the CLC's calls to the CC for one
-instance's life (run, terminate, reboot, console). Every call is idempotent
-on the instance id, so the reconciler may repeat any of them."""
+instance's life (run, stop, terminate, reboot, console). Every call is
+idempotent on the instance id, so the reconciler may repeat any of them.
+
+An instance that boots with volumes (an EBS-backed image's root, RunInstances'
+BlockDeviceMapping) is sent once they are made and attached (boot_volumes.py):
+that wait runs in a task of its own, never in the reconciler's poll."""
 from __future__ import annotations
 
 import base64
@@ -8,6 +12,7 @@ import json
 import logging
 
 from cloud_controller.db.instances import InstanceRepository
+from cloud_controller.db.volumes import AttachmentRepository
 from cloud_controller.services import lifecycle
 from cloud_controller.services.background import Background
 from cloud_controller.services.images import split_location
@@ -21,8 +26,12 @@ log = logging.getLogger(__name__)
 
 
 class Launcher:
-    def __init__(self, db, settings, clusters, store, images, system_credential):
+    def __init__(self, db, settings, clusters, store, images, system_credential,
+                 boot_volumes=None):
         self.db = db
+        self.boot_volumes = boot_volumes  # BootVolumes: the volumes a launch makes first
+        self.attachments = AttachmentRepository(db)
+        self._preparing: set[str] = set()
         self.settings = settings
         self.clusters = clusters  # ClusterMonitor
         self.store = store  # ObjectStore, to presign bundle URLs for the node
@@ -60,7 +69,13 @@ class Launcher:
             "reservation_id": row["reservation_id"], "launch_index": row["launch_index"],
             "instance_type": vmtype.name, "cpu": vmtype.cpu, "memory_mb": vmtype.memory,
             "disk_gb": vmtype.disk, "zone": row["zone"], "mac": row["mac"],
-            "image": await self._source(row["image_id"], credential),
+            "image": None if row["root_device_type"] == "ebs"
+            else await self._source(row["image_id"], credential),
+            # its volumes, the root first; the CC adds each one's export to the chosen node
+            "volumes": [{"volume_id": a["volume_id"], "device": a["device"],
+                         "root": a["device"] == row["root_device_name"]}
+                        for a in await self.attachments.of_instance(row["id"])
+                        if a["state"] == "attached"],
             "kernel": await self._source(row["kernel_id"], credential),
             "ramdisk": await self._source(row["ramdisk_id"], credential),
             "key_name": row["key_name"], "public_key": row["public_key"],
@@ -86,11 +101,23 @@ class Launcher:
                 "public-ipv4": row["public_ip"], "public-hostname": public}
 
     def launch(self, cluster, instance_ids: list[str]) -> None:
-        self.background.spawn(self.send(cluster.ref.name, instance_ids))
+        self.launch_in(cluster.ref.name, instance_ids)
+
+    def launch_in(self, cluster_name: str, instance_ids: list[str]) -> None:
+        self.background.spawn(self.send(cluster_name, instance_ids))
 
     async def send(self, cluster_name: str, instance_ids: list[str]) -> None:
         rows = [await self.instances.get(i) for i in instance_ids]
-        specs = [await self.spec(r) for r in rows if r and r["state"] == "pending"]
+        rows = [r for r in rows if r and r["state"] == "pending"]
+        ready = []
+        for row in rows:
+            if self.boot_volumes is not None and await self.boot_volumes.missing(row["id"]):
+                if row["id"] not in self._preparing:
+                    self._preparing.add(row["id"])
+                    self.background.spawn(self._prepare(cluster_name, row))
+            elif row["id"] not in self._preparing:
+                ready.append(row)
+        specs = [await self.spec(r) for r in ready]
         if not specs:
             return
         try:
@@ -107,20 +134,52 @@ class Launcher:
                     self.instances, result["instance_id"], "pending", "terminated",
                     reason=("Server.InsufficientInstanceCapacity", result.get("error", "")))
 
+    async def _prepare(self, cluster_name: str, row) -> None:
+        """Make and attach the instance's volumes, then send it; a volume that cannot
+        be made ends the launch with the reason."""
+        try:
+            await self.boot_volumes.prepare(row)
+        except errors.ApiError as err:
+            log.warning("%s: its volumes could not be made: %s", row["id"], err.message)
+            await lifecycle.transition(
+                self.instances, row["id"], "pending", "terminated",
+                reason=("Server.InternalError", f"Server.InternalError: {err.message}"))
+            return
+        finally:
+            self._preparing.discard(row["id"])
+        await self.send(cluster_name, [row["id"]])
+
+    def stop(self, instance_ids: list[str], force: bool = False) -> None:
+        self.background.spawn(self.send_stop(instance_ids, force))
+
+    async def send_stop(self, instance_ids: list[str], force: bool = False) -> None:
+        """Ask each instance's CC to stop it; a lost answer is asked again by the
+        reconciler (the instance stays `stopping` until no node has it)."""
+        await self._per_cluster(instance_ids, "stop_instances",
+                                lambda client, chunk: client.stop_instances(chunk, force),
+                                "clc.stop.sent")
+
     def terminate(self, instance_ids: list[str]) -> None:
         self.background.spawn(self.send_terminate(instance_ids))
 
     async def send_terminate(self, instance_ids: list[str]) -> None:
+        await self._per_cluster(instance_ids, "terminate_instances",
+                                lambda client, chunk: client.terminate_instances(chunk),
+                                "clc.terminate.sent")
+
+    async def _per_cluster(self, instance_ids: list[str], what: str, call, crash: str) -> None:
+        """One call per cluster for its instances; a failure is logged (the
+        reconciler asks again) and the others go on."""
         by_cluster: dict[str, list[str]] = {}
         for instance_id in instance_ids:
             row = await self.instances.get(instance_id)
             by_cluster.setdefault(row["cluster"], []).append(instance_id)
         for name, chunk in by_cluster.items():
             try:
-                await self._cluster(name).client.terminate_instances(chunk)
-                crash_point("clc.terminate.sent")
+                await call(self._cluster(name).client, chunk)
+                crash_point(crash)
             except errors.ApiError as err:
-                log.warning("terminate_instances on %s failed: %s", name, err.message)
+                log.warning("%s on %s failed: %s", what, name, err.message)
         self.clusters.wake()
 
     async def reboot(self, rows) -> None:

@@ -83,8 +83,11 @@ class NetworkViews:
         for rule in rules:
             by_group[rule["group_id"]].append(rule)
         subnet, gateway = self._subnet(cluster)
+        reserved = await self.repo.reserved(cluster.ref.name)
         return {
             "subnet": subnet, "gateway": gateway,
+            "reserved": [{"instance_id": r["id"], "private_ip": r["private_ip"]}
+                         for r in reserved],
             "instances": [{"instance_id": r["id"], "mac": r["mac"],
                            "private_ip": r["private_ip"], "public_ip": r["public_ip"],
                            "groups": sorted(g["id"] for g in member_of[r["id"]]),

@@ -100,6 +100,11 @@ class SnapshotService:
         must stay until it has (DeleteVolume waits)."""
         return await self.repo.being_taken(volume_id)
 
+    async def state_of(self, snapshot_id: str) -> str | None:
+        """pending | completed | error | deleting; None once it is gone."""
+        row = await self.repo.get(snapshot_id)
+        return row["state"] if row is not None else None
+
     async def permitted_accounts(self, snapshot_ids: list[str]) -> dict[str, set[str]]:
         return await self.repo.permitted_accounts(snapshot_ids)
 

@@ -140,6 +140,8 @@ VOLUME_TOOL = r"""#!/bin/busybox sh
 # for it to be attached), then write MIB MiB (16 by default) of random bytes at
 # AT MiB (0) and print their MD5 once the disk has them, or print the MD5 of the
 # MIB MiB at AT. For user data: the console shows what the disk holds.
+# `speed` times a sequential write of MIB MiB of zeros (synced) and a read of them
+# with the guest's cache dropped (VOLUME-ID may be any serial, e.g. ephemeral0).
 op=$1 volume=$2 mib=${3:-16} at=${4:-0}
 serial=$(echo "$volume" | sed 's/^vol-/vol/' | cut -c1-20)
 device="" tries=0
@@ -161,7 +163,18 @@ case "$op" in
     check)
         sum=$(dd if=$device bs=1M skip=$at count=$mib 2>/dev/null | md5sum)
         echo "volume $volume on $where: md5 ${sum%% *}" ;;
-    *) echo "usage: mallee-volume write|check VOLUME-ID [MIB [AT]]"; exit 2 ;;
+    speed)
+        up() { cut -d' ' -f1 /proc/uptime; }
+        t0=$(up)
+        dd if=/dev/zero of=$device bs=1M seek=$at count=$mib conv=fsync,notrunc 2>/dev/null \
+            || { echo "volume $volume on $where: write failed"; exit 1; }
+        t1=$(up)
+        sync; echo 3 > /proc/sys/vm/drop_caches
+        t2=$(up)
+        dd if=$device of=/dev/null bs=1M skip=$at count=$mib 2>/dev/null
+        t3=$(up)
+        echo "volume $volume on $where: speed write $(awk "BEGIN{print $t1-$t0}") s read $(awk "BEGIN{print $t3-$t2}") s" ;;
+    *) echo "usage: mallee-volume write|check|speed VOLUME-ID [MIB [AT]]"; exit 2 ;;
 esac
 """
 

@@ -104,6 +104,9 @@ class FakeDriver:
             domain = self._domains.get(name)
             if domain is None:
                 return
+            for disk in domain.spec.disks:  # its volumes' CHAP secrets were its alone
+                if isinstance(disk, IscsiDisk):
+                    self.secrets.pop(disk.secret_usage, None)
             if domain.state == DomainState.SHUTOFF:
                 del self._domains[name]
             else:
@@ -148,6 +151,14 @@ class FakeDriver:
                     self.secrets.pop(disk.secret_usage, None)
             domain.spec = replace(domain.spec, disks=tuple(
                 d for d in domain.spec.disks if getattr(d, "serial", None) != serial))
+
+    def put_secret(self, usage: str, password: str) -> None:
+        with self._lock:
+            self.secrets[usage] = password
+
+    def drop_secret(self, usage: str) -> None:
+        with self._lock:
+            self.secrets.pop(usage, None)
 
     def disks(self, name: str) -> dict[str, str]:
         with self._lock:

@@ -181,7 +181,7 @@ class LibvirtDriver:
             usages = _secret_usages(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
             _with_flags(lambda: domain.undefineFlags(_UNDEFINE_FLAGS), domain.undefine)()
         for usage in usages:  # its volumes' CHAP secrets were its alone
-            self._drop_secret(usage)
+            self.drop_secret(usage)
 
     def reboot(self, name: str, hard: bool = False) -> None:
         domain = self._lookup(name)
@@ -197,7 +197,7 @@ class LibvirtDriver:
 
     def attach_disk(self, name: str, disk: IscsiDisk, password: str) -> None:
         domain = self._lookup(name)
-        self._set_secret(disk.secret_usage, password)
+        self.put_secret(disk.secret_usage, password)
         if disk.serial in self.disks(name):
             return
         with _translated(name):
@@ -207,7 +207,7 @@ class LibvirtDriver:
             try:
                 domain.attachDeviceFlags(disk_xml(disk), flags)
             except libvirt.libvirtError:
-                self._drop_secret(disk.secret_usage)
+                self.drop_secret(disk.secret_usage)
                 raise
 
     def detach_disk(self, name: str, serial: str, timeout: float = 60.0) -> None:
@@ -237,7 +237,7 @@ class LibvirtDriver:
                                       f"within {timeout:.0f} s")
             time.sleep(0.2)
         if usage:
-            self._drop_secret(usage)
+            self.drop_secret(usage)
 
     def disks(self, name: str) -> dict[str, str]:
         domain = self._lookup_or_none(name)
@@ -247,7 +247,7 @@ class LibvirtDriver:
             return disks_in(domain.XMLDesc(0))
         return {}
 
-    def _set_secret(self, usage: str, password: str) -> None:
+    def put_secret(self, usage: str, password: str) -> None:
         """The iSCSI CHAP secret `usage`, private (libvirt never shows its value)."""
         with _translated(usage):
             try:
@@ -260,7 +260,7 @@ class LibvirtDriver:
                 secret = self.conn.secretDefineXML(ET.tostring(root, encoding="unicode"))
             secret.setValue(password.encode())
 
-    def _drop_secret(self, usage: str) -> None:
+    def drop_secret(self, usage: str) -> None:
         with contextlib.suppress(libvirt.libvirtError):
             self.conn.secretLookupByUsage(libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, usage).undefine()
 

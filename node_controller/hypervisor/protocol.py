@@ -110,6 +110,13 @@ class Hypervisor(Protocol):
         (the device is gone from the live domain), or raises HypervisorError after
         `timeout`. Detaching a disk that is not there does nothing."""
 
+    def put_secret(self, usage: str, password: str) -> None:
+        """Set the iSCSI CHAP secret `usage` (made private if new), for a volume that
+        a domain about to be defined boots with; undefining the domain removes it."""
+
+    def drop_secret(self, usage: str) -> None:
+        """Remove the secret `usage`; one that is not there is fine."""
+
     def disks(self, name: str) -> dict[str, str]:
         """The domain's disks now (its live devices when running), serial -> target
         device; {} for a domain that does not exist."""

@@ -105,15 +105,16 @@ def test_every_instance_attribute_answers(ec2, launched):
                Attribute="disableApiStop")["DisableApiStop"] == {"Value": False}
     assert get(InstanceId=instance["InstanceId"],
                Attribute="ebsOptimized")["EbsOptimized"] == {"Value": False}
-    # setting what a feature-less instance has is a no-op; anything else is refused
+    # Terraform's habit: DisableApiTermination false before a destroy (the other values
+    # and their rules: tests/api/test_instance_attributes.py)
     ec2.modify_instance_attribute(InstanceId=instance["InstanceId"],
                                   DisableApiTermination={"Value": False})
     ec2.modify_instance_attribute(InstanceId=instance["InstanceId"],
                                   Attribute="disableApiStop", Value="false")
-    with pytest.raises(ClientError) as e:
+    with pytest.raises(ClientError) as e:  # an instance-store instance is never stopped
         ec2.modify_instance_attribute(InstanceId=instance["InstanceId"],
-                                      DisableApiTermination={"Value": True})
-    assert code(e) == "UnsupportedOperation"
+                                      EbsOptimized={"Value": True})
+    assert code(e) == "IncorrectInstanceState"
 
 
 def test_credit_metadata_and_uefi(cloud, ec2, launched):

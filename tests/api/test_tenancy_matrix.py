@@ -132,7 +132,7 @@ NOT_A_RESOURCE = {
     "Tags", "TagSpecifications", "AttributeNames", "Attribute", "Value", "OperationType",
     "Description", "LaunchPermission", "Architecture", "RootDeviceName", "Name",
     "MinCount", "MaxCount", "UserData", "Placement", "PrivateIpAddress", "ClientToken",
-    "IncludeDeprecated", "IncludeAllInstances", "Force", "Latest",
+    "IncludeDeprecated", "IncludeAllInstances", "Force", "Hibernate", "NoReboot", "Latest",
     "IpPermissions", "IpProtocol", "FromPort", "ToPort", "CidrIp",
     "Domain", "AllowReassociation",
     "NetworkInterfaces",  # a launch's own interface specs (subnet and groups: SubnetId, SecurityGroupIds)
@@ -151,6 +151,10 @@ NOT_A_RESOURCE = {
     "CreateVolumePermission", "SourceRegion",
     # Where a volume goes in an instance: a device name, not a resource.
     "Device", "EbsCardIndex",
+    # ModifyInstanceAttribute's {Value: kernel or ramdisk id} (checked as RunInstances'
+    # KernelId: what the caller may launch) and the DeleteOnTermination of the caller's
+    # own instance's devices: the InstanceId cell covers the instance.
+    "Kernel", "Ramdisk", "BlockDeviceMappings",
 }
 # Cells where AWS answers success for a name the caller does not have, and so
 # may Mallee, provided the owner's resource is untouched (the view check):
@@ -185,6 +189,7 @@ TEMPLATES = {
     "RegisterImage": lambda r: {"ImageLocation": r.manifest, "Name": r.fresh("img")},
     "DescribeImages": lambda r: {"ImageIds": [r.image]},
     "DeregisterImage": lambda r: {"ImageId": r.image},
+    "CreateImage": lambda r: {"InstanceId": r.instance, "Name": r.fresh("img")},
     "DescribeImageAttribute": lambda r: {"ImageId": r.image, "Attribute": "description"},
     "ModifyImageAttribute": lambda r: {"ImageId": r.image,
                                        "LaunchPermission": {"Add": [{"Group": "all"}]}},
@@ -200,8 +205,7 @@ TEMPLATES = {
     "StartInstances": lambda r: {"InstanceIds": [r.instance]},
     "GetConsoleOutput": lambda r: {"InstanceId": r.instance},
     "DescribeInstanceAttribute": lambda r: {"InstanceId": r.instance, "Attribute": "userData"},
-    "ModifyInstanceAttribute": lambda r: {"InstanceId": r.instance,
-                                          "InstanceType": {"Value": "m1.medium"}},
+    "ModifyInstanceAttribute": lambda r: {"InstanceId": r.instance, "Groups": [r.group]},
     "CreateSecurityGroup": lambda r: {"GroupName": r.fresh("sg"), "Description": "tm",
                                       "VpcId": r.vpc},
     "DeleteSecurityGroup": lambda r: {"GroupId": r.group},
@@ -226,6 +230,7 @@ TEMPLATES = {
     "ModifyInstanceMetadataOptions": lambda r: {"InstanceId": r.instance,
                                                 "HttpTokens": "optional"},
     "GetInstanceUefiData": lambda r: {"InstanceId": r.instance},
+    "GetPasswordData": lambda r: {"InstanceId": r.instance},
     "DescribeAddressesAttribute": lambda r: {"AllocationIds": [r.alloc],
                                              "Attribute": "domain-name"},
     "AllocateAddress": lambda r: {"Domain": "vpc"},

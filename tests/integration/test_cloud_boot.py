@@ -92,6 +92,25 @@ def test_a_bundle_made_with_mallee_image_boots_the_same_way(cloud, published, tm
     boot_and_end(cloud, image_id)
 
 
+def test_a_guest_that_powers_itself_off_ends_terminated(cloud, published):
+    """User data powers the guest off: libvirt shows the domain shut off, the NC
+    reports it, the CC's poll carries it up and the CLC ends the instance with EC2's
+    reason (its termination protection does not count, as in EC2); nothing of it is
+    left on the node."""
+    script = "#!/bin/sh\necho MALLEE-GUEST-POWEROFF\nsleep 1\npoweroff -f\n"
+    instance_id = aws(cloud, "ec2", "run-instances", "--image-id", published["image"],
+                      "--instance-type", "m1.small", "--user-data", script,
+                      "--disable-api-termination")["Instances"][0]["InstanceId"]
+    assert cloud.wait_for(lambda: instance(cloud, instance_id)["State"]["Name"] == "terminated",
+                          timeout=BOOT_TIMEOUT + 60, interval=1), instance(cloud, instance_id)
+    ended = instance(cloud, instance_id)
+    assert ended["StateReason"] == {
+        "Code": "Client.InstanceInitiatedShutdown",
+        "Message": "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}
+    assert instance_id not in domains()
+    assert not (cloud.nc_state / "instances" / instance_id).exists()
+
+
 @pytest.fixture(scope="module")
 def published(cloud, tmp_path_factory):
     return cloud.publish_test_image(tmp_path_factory.mktemp("img"))

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -313,3 +313,20 @@ def test_volume_attach_and_detach_are_idempotent(driver, target, make_spec):
     driver.detach_disk(spec.name, disk.serial)  # not there: nothing to do
     driver.detach_disk("mallee-test-missing", disk.serial)  # no domain: nothing to do
     assert disk.secret_usage not in driver.secrets
+
+
+def test_a_domain_defined_with_a_volume_takes_its_secret_along(driver, make_spec):
+    """An EBS root (or a volume a start brings) is in the definition from the start:
+    its secret is put first, and undefining the domain removes it; dropping a
+    secret that is not there is fine. Libvirt's own path is
+    tests/ebs/test_ebs_root_boot.py's, with a tgtd and QEMU."""
+    if not isinstance(driver, FakeDriver):
+        pytest.skip("libvirt's own path: tests/ebs/test_ebs_root_boot.py, with a tgtd")
+    disk = _volume("vol-0fedcba987654321f")
+    driver.put_secret(disk.secret_usage, "chap-password-2")
+    spec = replace(make_spec(), disks=(disk,))
+    driver.define(spec)
+    assert driver.disks(spec.name) == {disk.serial: "vdb"}
+    driver.undefine(spec.name)
+    assert disk.secret_usage not in driver.secrets
+    driver.drop_secret(disk.secret_usage)

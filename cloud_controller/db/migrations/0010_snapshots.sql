@@ -15,13 +15,11 @@ CREATE TABLE snapshots (
     status_message     TEXT,
     is_public          INTEGER NOT NULL DEFAULT 0,   -- createVolumePermission group all
     started_at         REAL NOT NULL,
-    taken_at           REAL,    -- the SC has its point-in-time copy (NULL: not yet)
     completed_at       REAL,
     updated_at         REAL NOT NULL
 );
 CREATE INDEX snapshots_account ON snapshots(account_id, id);
 CREATE INDEX snapshots_state ON snapshots(state);
-CREATE INDEX snapshots_volume ON snapshots(volume_id);
 
 -- createVolumePermission: the accounts a snapshot is shared with.
 CREATE TABLE snapshot_permissions (

@@ -176,6 +176,11 @@ def test_tampered_blob_fails_the_get(s3, bucket, walrus_home):
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="t")
     assert status(e) == 500
+    # A blob cut short, inside the last chunk's tag or at a chunk's edge.
+    for cut in (len(clean) - 3, len(clean) - sse.SEALED):
+        path.write_bytes(clean[:cut])
+        with pytest.raises((ClientError, ResponseStreamingError)):
+            s3.get_object(Bucket=bucket, Key="t")["Body"].read()
     path.write_bytes(clean)
     assert s3.get_object(Bucket=bucket, Key="t")["Body"].read() == body
 
