@@ -55,6 +55,16 @@ class SnapshotRepository:
         """Set `columns` only if the snapshot is still in state `expected`: True if it was."""
         return await compare_and_set(self.db, "snapshots", snapshot_id, expected, **columns)
 
+    async def mark_taken(self, snapshot_id: str) -> None:
+        await self.db.execute("UPDATE snapshots SET taken_at=? WHERE id=? AND taken_at IS NULL",
+                              (time.time(), snapshot_id))
+
+    async def being_taken(self, volume_id: str) -> list[str]:
+        """Snapshots of the volume whose point-in-time copy the SC has not taken yet."""
+        rows = await self._all("SELECT id FROM snapshots WHERE volume_id=? AND "
+                               "state='pending' AND taken_at IS NULL", (volume_id,))
+        return [r[0] for r in rows]
+
     async def delete(self, snapshot_id: str) -> None:
         await self.db.execute("DELETE FROM snapshots WHERE id=?", (snapshot_id,))
 

@@ -95,6 +95,11 @@ class SnapshotService:
             raise errors.IncorrectState(f"Snapshot is in invalid state - {row['state']}")
         return row
 
+    async def being_taken(self, volume_id: str) -> list[str]:
+        """Snapshots of the volume the SC has yet to take its copy for: the volume
+        must stay until it has (DeleteVolume waits)."""
+        return await self.repo.being_taken(volume_id)
+
     async def state_of(self, snapshot_id: str) -> str | None:
         """pending | completed | error | deleting; None once it is gone."""
         row = await self.repo.get(snapshot_id)
@@ -177,6 +182,8 @@ class SnapshotService:
             await self._record(snapshot_id, {"state": "error", "progress": 0,
                                              "message": f"{err.code}: {err.message}"})
             return
+        async with self.db.unit():
+            await self.repo.mark_taken(snapshot_id)
         if until == "taken":
             self.background.spawn(self._follow(snapshot_id, answer))
         else:

@@ -304,6 +304,11 @@ class VolumeService:
                 raise errors.VolumeInUse(f"Volume {volume_id} is currently attached.")
             if row["state"] == "deleting":
                 return
+            taking = await self.snapshots.being_taken(volume_id)
+            if taking:
+                raise errors.IncorrectState(
+                    f"The volume '{volume_id}' is being snapshotted ({taking[0]}); delete it "
+                    f"once the snapshot has started.")
             last = await self.repo.modification(volume_id)
             if last is not None and last["state"] == "modifying":
                 raise errors.IncorrectModificationState(

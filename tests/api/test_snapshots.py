@@ -208,6 +208,28 @@ def test_only_a_completed_snapshot_makes_a_volume(cloud, ec2, snapshot):
                    SnapshotId="snap-0123456789abcdef0") == "InvalidSnapshot.NotFound"
 
 
+def test_a_volume_stays_until_the_sc_has_taken_its_snapshot(cloud, ec2, volume, snapshot):
+    """Between CreateSnapshot's COMMIT and the SC's point-in-time copy the volume may
+    not go (DeleteVolume: IncorrectState); once the copy is taken it may."""
+    snapshots = service(cloud)
+
+    async def set_taken(old, new, taken_at):
+        async with snapshots.db.unit():
+            await snapshots.repo.compare_and_set(snapshot, old, state=new, taken_at=taken_at)
+    cloud.run(set_taken("completed", "pending", None))
+    try:
+        assert code_of(ec2.delete_volume, VolumeId=volume) == "IncorrectState"
+    finally:
+        cloud.run(set_taken("pending", "completed", time.time()))
+    delete_and_wait(cloud, ec2, volume)  # the snapshot outlives its volume
+    [kept] = ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"]
+    assert (kept["State"], kept["VolumeId"]) == ("completed", volume)
+    restored = ec2.create_volume(AvailabilityZone=ZONE, SnapshotId=snapshot)["VolumeId"]
+    ec2.get_waiter("volume_available").wait(VolumeIds=[restored],
+                                            WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    delete_and_wait(cloud, ec2, restored)
+
+
 def test_copy_snapshot_errors(cloud, ec2, snapshot):
     region = cloud.settings.cloud.region
     assert code_of(ec2.copy_snapshot, SourceRegion="us-east-1", SourceSnapshotId=snapshot) == \
@@ -454,9 +476,40 @@ def test_a_snapshot_an_image_maps_cannot_be_deleted(cloud, ec2, snapshot):
     delete_snapshots(cloud, ec2, [snapshot])  # a deregistered image no longer holds it
 
 
-def test_create_snapshots_of_an_instance_with_no_volumes_is_empty_or_not_found(cloud, ec2):
-    assert code_of(ec2.create_snapshots, InstanceSpecification={
-        "InstanceId": "i-0123456789abcdef0"}) == "InvalidInstanceID.NotFound"
+def test_create_snapshots_takes_each_attached_volume_of_an_instance(cloud, ec2, alice_ec2,
+                                                                    published):
+    from tests.api.test_volume_attachments import running
+    instance_id = running(cloud, ec2, published["image"])
+    volumes = [new_volume(ec2, Size=1, TagSpecifications=[{"ResourceType": "volume", "Tags": [
+        {"Key": "Name", "Value": f"disk{n}"}]}])["VolumeId"] for n in range(2)]
+    made = []
+    try:
+        for volume_id, device in zip(volumes, ("/dev/sdf", "/dev/sdg")):
+            ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+        ec2.get_waiter("volume_in_use").wait(VolumeIds=volumes,
+                                             WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        answer = ec2.create_snapshots(
+            InstanceSpecification={"InstanceId": instance_id,
+                                   "ExcludeDataVolumeIds": volumes[1:]},
+            Description="both", CopyTagsFromSource="volume", TagSpecifications=[
+                {"ResourceType": "snapshot", "Tags": [{"Key": "set", "Value": "one"}]}])
+        made = [s["SnapshotId"] for s in answer["Snapshots"]]
+        [taken] = answer["Snapshots"]
+        assert (taken["VolumeId"], taken["Description"]) == (volumes[0], "both")
+        assert taken["State"] in ("pending", "completed") and taken["Progress"].endswith("%")
+        assert {(t["Key"], t["Value"]) for t in taken["Tags"]} == {("Name", "disk0"),
+                                                                   ("set", "one")}
+        assert completed(ec2, taken["SnapshotId"])["VolumeSize"] == 1
+        assert code_of(alice_ec2.create_snapshots,
+                       InstanceSpecification={"InstanceId": instance_id}) == \
+            "InvalidInstanceID.NotFound"
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance_id])
+        ec2.get_waiter("volume_available").wait(VolumeIds=volumes,
+                                                WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+        for volume_id in volumes:
+            delete_and_wait(cloud, ec2, volume_id)
+        delete_snapshots(cloud, ec2, made)
 
 
 def test_the_awscli_takes_waits_for_and_deletes_a_snapshot(cloud, alice, alice_ec2):

@@ -70,3 +70,40 @@ def test_a_killed_clc_finishes_its_volumes(control):
     assert not path(vid).exists()
     SURVIVED.record("clc", "DeleteVolume, kill after `deleting`'s COMMIT",
                     "the restarted CLC had the SC remove the file: gone")
+
+
+def test_a_killed_clc_finishes_its_snapshots(control):
+    """CreateSnapshot killed after its `pending` row's COMMIT, before the SC took the
+    copy: the CLC started again has the SC take it, and it completes; DeleteSnapshot
+    killed after `deleting`: the snapshot is gone, at the SC too."""
+    cloud, clc = control
+    ec2 = cloud.client("ec2")
+    wait = {"WaiterConfig": {"Delay": 1, "MaxAttempts": 60}}
+    vid = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vid], **wait)
+
+    _killed_in(cloud, clc, "clc.snapshot.recorded",
+               lambda ec2: ec2.create_snapshot(VolumeId=vid))
+    ec2 = cloud.client("ec2")
+    [snapshot] = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    sid = snapshot["SnapshotId"]
+    ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[sid], **wait)
+    SURVIVED.record("clc", "CreateSnapshot, kill after the row's COMMIT",
+                    "the restarted CLC had the SC take and upload it: completed")
+
+    _killed_in(cloud, clc, "clc.snapshot.deleting",
+               lambda ec2: ec2.delete_snapshot(SnapshotId=sid))
+    ec2 = cloud.client("ec2")
+    assert cloud.wait_for(lambda: not ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"],
+                          timeout=30)
+    assert cloud.wait_for(lambda: _sc_snapshots(cloud) == [], timeout=30), \
+        "the SC still holds the deleted snapshot"
+    SURVIVED.record("clc", "DeleteSnapshot, kill after `deleting`'s COMMIT",
+                    "the restarted CLC had the SC let go of it: gone")
+    ec2.delete_volume(VolumeId=vid)
+    ec2.get_waiter("volume_deleted").wait(VolumeIds=[vid], **wait)
+
+
+def _sc_snapshots(cloud) -> list:
+    from tests.api.test_volumes import ask_sc
+    return ask_sc(cloud, "describe_snapshots")

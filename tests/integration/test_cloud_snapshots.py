@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.guests import real_cloud
-from tests.integration.test_cloud_volumes import attach, launch, md5_line
+from tests.integration.test_cloud_volumes import attach, guest_writes, launch, md5_line
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("libvirt")
@@ -24,13 +24,7 @@ def cloud(tmp_path_factory):
 def test_a_volume_made_from_a_snapshot_reads_what_the_guest_wrote(cloud, tmp_path_factory):
     ec2 = cloud.client("ec2")
     image = cloud.publish_test_image(tmp_path_factory.mktemp("img"))["image"]
-    source = ec2.create_volume(AvailabilityZone="mallee-1a", Size=1)["VolumeId"]
-    ec2.get_waiter("volume_available").wait(VolumeIds=[source],
-                                            WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    writer = launch(cloud, ec2, image, f"#!/bin/sh\nmallee-volume write {source} 16\n")
-    attach(cloud, ec2, source, writer)
-    _, _, written = md5_line(cloud, ec2, writer)
-    print(f"\nguest wrote 16 MiB to {source}: md5 {written}")
+    source, writer, _, written = guest_writes(cloud, ec2, image)
 
     snapshot = ec2.create_snapshot(VolumeId=source, Description="from a guest")["SnapshotId"]
     ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snapshot],

@@ -53,6 +53,20 @@ def md5_line(cloud, ec2, instance_id: str):
     return MD5.search(console(ec2, instance_id)).groups()
 
 
+def guest_writes(cloud, ec2, image: str) -> tuple[str, str, str, str]:
+    """A new 1 GiB volume attached to a new instance whose user data wrote 16 MiB to
+    it: (volume id, instance id, the guest's device, the MD5 it printed)."""
+    volume_id = ec2.create_volume(AvailabilityZone="mallee-1a", Size=1)["VolumeId"]
+    ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id],
+                                            WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    writer = launch(cloud, ec2, image, f"#!/bin/sh\nmallee-volume write {volume_id} 16\n")
+    attach(cloud, ec2, volume_id, writer)
+    vid, device, written = md5_line(cloud, ec2, writer)
+    assert vid == volume_id
+    print(f"\nguest wrote 16 MiB to {volume_id} as {device}: md5 {written}")
+    return volume_id, writer, device, written
+
+
 def secrets_left(prefix: str) -> list[str]:
     conn = libvirt.open("qemu:///system")
     try:
@@ -64,14 +78,7 @@ def secrets_left(prefix: str) -> list[str]:
 def test_a_volume_keeps_what_one_guest_wrote_for_the_next(cloud, tmp_path_factory):
     ec2 = cloud.client("ec2")
     image = cloud.publish_test_image(tmp_path_factory.mktemp("img"))["image"]
-    volume_id = ec2.create_volume(AvailabilityZone="mallee-1a", Size=1)["VolumeId"]
-    ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id],
-                                            WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    writer = launch(cloud, ec2, image, f"#!/bin/sh\nmallee-volume write {volume_id} 16\n")
-    attach(cloud, ec2, volume_id, writer)
-    vid, device, written = md5_line(cloud, ec2, writer)
-    assert vid == volume_id
-    print(f"\nguest wrote 16 MiB to {volume_id} as {device}: md5 {written}")
+    volume_id, writer, device, written = guest_writes(cloud, ec2, image)
     assert f"disk: {device} {volume_id.replace('-', '')}" in console(ec2, writer)
 
     ec2.detach_volume(VolumeId=volume_id)
