@@ -25,6 +25,8 @@ from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.notify import ChangeNotifier
 from cloud_controller.services.ovn_sync import OvnSync
+from cloud_controller.services.vpc_parts import VpcParts
+from cloud_controller.services.vpc_routing_model import VpcRoutingModel
 from cloud_controller.ovn.northbound import AsyncNorthbound
 from cloud_controller.services.reconcile import Reconciler
 from cloud_controller.services.security_groups import SecurityGroupService
@@ -68,10 +70,12 @@ async def open_cloud(settings: Settings) -> Cloud:
     volumes = VolumeService(db, settings, clusters, tags, storage, snapshots)
     images = ImageService(db, store, accounts, snapshots)
     vpcs = VpcService(db, settings, clusters, tags, vpcs_changed)
+    vpc_parts = VpcParts.build(db, settings, vpcs, tags)
     ovn = None
     if settings.network.mode == "vpc":  # the NB database of the central `mallee up` runs
         ovn = OvnSync(vpcs, AsyncNorthbound(OvnCentral.of(settings).nb.remote),
-                      settings.network.ovn_reconcile_seconds, vpcs_changed)
+                      settings.network.ovn_reconcile_seconds, vpcs_changed,
+                      routing=VpcRoutingModel(db, settings))
     security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
     addresses = AddressService(db, settings, clusters, tags, network_changed)
     launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential,
@@ -101,7 +105,7 @@ async def open_cloud(settings: Settings) -> Cloud:
                  network=network, volumes=volumes, attachments=attachments,
                  snapshots=snapshots, instance_attributes=instance_attributes,
                  image_capture=ImageCapture(instances, images, snapshots, attachments, volumes),
-                 ovn=ovn)
+                 ovn=ovn, vpc_parts=vpc_parts)
 
 
 async def health(request: web.Request) -> web.Response:

@@ -64,9 +64,10 @@ SUBNET_FILTERS = {
 
 
 def _vpc_item(ctx: RequestContext, vpc_id: str, cidr: str, is_default: bool,
-              tags: dict[str, str]) -> dict:
+              tags: dict[str, str], dhcp_options_id: str | None = None) -> dict:
     return {"vpcId": vpc_id, "state": "available", "cidrBlock": cidr,
-            "dhcpOptionsId": ctx.cloud.vpcs.parts(ctx.account_id).dhcp_options_id,
+            "dhcpOptionsId": dhcp_options_id or
+            ctx.cloud.vpcs.parts(ctx.account_id).dhcp_options_id,
             "instanceTenancy": "default", "isDefault": is_default,
             "ownerId": ctx.account_id,
             "cidrBlockAssociationSet": [{"associationId": "vpc-cidr-assoc-" + vpc_id[4:],
@@ -91,7 +92,7 @@ async def describe_vpcs(ctx: RequestContext, req: DescribeVpcsRequest) -> dict:
                  "vpc")
     tags = await ctx.cloud.tags.of([vpc_id] + [v.id for v in own])
     items = [_vpc_item(ctx, vpc_id, vpcs.cidr, True, tags[vpc_id])] + \
-        [_vpc_item(ctx, v.id, v.cidr, False, tags[v.id]) for v in own]
+        [_vpc_item(ctx, v.id, v.cidr, False, tags[v.id], v.dhcp_options_id) for v in own]
     if req.vpc_ids:
         items = [v for v in items if v["vpcId"] in req.vpc_ids]
     items = FilterSet(req.filters, VPC_FILTERS, tags=_tags).apply(items)
@@ -297,58 +298,6 @@ def _listing(items: list[dict], req, fields: dict, key: str, id_field: str) -> d
     return {key: chunk, "nextToken": token}
 
 
-async def describe_route_tables(ctx: RequestContext, req: DescribeRouteTablesRequest) -> dict:
-    vpcs = ctx.cloud.vpcs
-    parts = vpcs.parts(ctx.account_id)
-    vpcs.check_ids(req.ids, parts.route_table_id, errors.InvalidRouteTableIDNotFound,
-                   "route table")
-    item = {"routeTableId": parts.route_table_id, "vpcId": parts.vpc_id,
-            "ownerId": ctx.account_id,
-            "routeSet": [{"destinationCidrBlock": vpcs.cidr, "gatewayId": "local",
-                          "state": "active", "origin": "CreateRouteTable"},
-                         {"destinationCidrBlock": "0.0.0.0/0",
-                          "gatewayId": parts.internet_gateway_id, "state": "active",
-                          "origin": "CreateRoute"}],
-            "associationSet": [{"main": True,
-                                "routeTableAssociationId": parts.main_association_id,
-                                "routeTableId": parts.route_table_id,
-                                "associationState": {"state": "associated"}}],
-            "propagatingVgwSet": [], "tagSet": []}
-    def routes(field):
-        return lambda t: [r[field] for r in t["routeSet"] if field in r]
-
-    def associations(field):
-        return lambda t: [a[field] for a in t["associationSet"] if field in a]
-    return _listing([item], req, {
-        "route-table-id": lambda t: t["routeTableId"], "vpc-id": lambda t: t["vpcId"],
-        "owner-id": lambda t: t["ownerId"],
-        "association.main": associations("main"),
-        "association.route-table-association-id": associations("routeTableAssociationId"),
-        "association.route-table-id": associations("routeTableId"),
-        "association.subnet-id": associations("subnetId"),
-        "association.association-state": lambda t: [
-            a["associationState"]["state"] for a in t["associationSet"]],
-        "route.destination-cidr-block": routes("destinationCidrBlock"),
-        "route.gateway-id": routes("gatewayId"), "route.origin": routes("origin"),
-        "route.state": routes("state"),
-    }, "routeTableSet", "routeTableId")
-
-
-async def describe_internet_gateways(ctx: RequestContext,
-                                     req: DescribeInternetGatewaysRequest) -> dict:
-    parts = ctx.cloud.vpcs.parts(ctx.account_id)
-    ctx.cloud.vpcs.check_ids(req.ids, parts.internet_gateway_id,
-                             errors.InvalidInternetGatewayIDNotFound, "internet gateway")
-    item = {"internetGatewayId": parts.internet_gateway_id, "ownerId": ctx.account_id,
-            "attachmentSet": [{"vpcId": parts.vpc_id, "state": "available"}], "tagSet": []}
-    return _listing([item], req, {
-        "internet-gateway-id": lambda g: g["internetGatewayId"],
-        "owner-id": lambda g: g["ownerId"],
-        "attachment.vpc-id": lambda g: [a["vpcId"] for a in g["attachmentSet"]],
-        "attachment.state": lambda g: [a["state"] for a in g["attachmentSet"]],
-    }, "internetGatewaySet", "internetGatewayId")
-
-
 def _acl_entries() -> list[dict]:
     """AWS's default network ACL of a VPC without IPv6: allow all (100), deny the rest."""
     return [{"ruleNumber": number, "protocol": "-1", "ruleAction": action, "egress": egress,
@@ -380,22 +329,6 @@ async def describe_network_acls(ctx: RequestContext, req: DescribeNetworkAclsReq
         "entry.protocol": entries("protocol"), "entry.rule-action": entries("ruleAction"),
         "entry.rule-number": entries("ruleNumber"),
     }, "networkAclSet", "networkAclId")
-
-
-async def describe_dhcp_options(ctx: RequestContext, req: DescribeDhcpOptionsRequest) -> dict:
-    parts = ctx.cloud.vpcs.parts(ctx.account_id)
-    ctx.cloud.vpcs.check_ids(req.ids, parts.dhcp_options_id, errors.InvalidDhcpOptionIDNotFound,
-                             "DHCP option")
-    config = [("domain-name", parts.domain_name), ("domain-name-servers", "AmazonProvidedDNS")]
-    item = {"dhcpOptionsId": parts.dhcp_options_id, "ownerId": ctx.account_id,
-            "dhcpConfigurationSet": [{"key": k, "valueSet": [{"value": v}]} for k, v in config],
-            "tagSet": []}
-    return _listing([item], req, {
-        "dhcp-options-id": lambda d: d["dhcpOptionsId"], "owner-id": lambda d: d["ownerId"],
-        "key": lambda d: [c["key"] for c in d["dhcpConfigurationSet"]],
-        "value": lambda d: [v["value"] for c in d["dhcpConfigurationSet"]
-                            for v in c["valueSet"]],
-    }, "dhcpOptionsSet", "dhcpOptionsId")
 
 
 async def describe_vpc_endpoints(ctx: RequestContext, req: DescribeVpcEndpointsRequest) -> dict:

@@ -19,11 +19,13 @@ passes never interleave.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from cloud_controller.ovn.routing import RoutingModel, converge_routing
+from cloud_controller.ovn.routing import stable_mac as gateway_mac  # stable for the subnet
 
 log = logging.getLogger("mallee.clc.ovn")
 
@@ -54,12 +56,6 @@ def switch_router_port_name(subnet_id: str) -> str:
     return f"mallee-rp-{subnet_id}"
 
 
-def gateway_mac(subnet_id: str) -> str:
-    """A locally administered unicast MAC, stable for the subnet."""
-    digest = hashlib.sha256(subnet_id.encode()).digest()
-    return "0a:" + ":".join(f"{b:02x}" for b in digest[:5])
-
-
 @dataclass(frozen=True)
 class Router:
     vpc_id: str
@@ -80,6 +76,8 @@ class Switch:
     vpc_id: str
     account_id: str
     cidr: str
+    # The VPC's DHCP option set in OVN's syntax (dns_server, domain_name, ntp_server).
+    extra_dhcp: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -105,7 +103,8 @@ class Switch:
     @property
     def dhcp_options(self) -> dict[str, str]:
         return {"lease_time": str(LEASE_SECONDS), "router": self.gateway,
-                "server_id": self.gateway, "server_mac": self.mac, "mtu": str(GUEST_MTU)}
+                "server_id": self.gateway, "server_mac": self.mac, "mtu": str(GUEST_MTU),
+                **dict(self.extra_dhcp)}
 
 
 @dataclass
@@ -149,8 +148,12 @@ class Northbound:
             self.api.ovsdb_connection.stop()
             self.api = None
 
-    def converge(self, routers: list[Router], switches: list[Switch]) -> Changes:
+    def converge(self, routers: list[Router], switches: list[Switch],
+                 routing: RoutingModel | None = None) -> Changes:
         self.connect()
+        if routing is not None:
+            switches = [replace(s, extra_dhcp=tuple(sorted(routing.dhcp.get(
+                s.subnet_id, {}).items()))) for s in switches]
         api, changes = self.api, Changes()
         with api.ovsdb_connection.lock:  # a consistent read of the replica
             tables = api.tables
@@ -186,6 +189,8 @@ class Northbound:
                              has_ls=subnet_id in have_ls, lrp=have_lrp.get(subnet_id),
                              has_lsp=switch_router_port_name(subnet_id) in have_lsp,
                              dhcp=have_dhcp.get(subnet_id))
+        if routing is not None:  # gateways, routes, NAT: once the routers exist
+            converge_routing(api, routing, changes)
         if changes:
             log.info("ovn: added %s; removed %s", changes.added or "-", changes.removed or "-")
         return changes
@@ -220,6 +225,8 @@ class Northbound:
                                   external_ids=switch.external_ids))
             changes.added.append(f"dhcp-{switch.subnet_id}")
         elif dhcp.cidr != switch.cidr or dict(dhcp.options) != switch.dhcp_options:
+            # db_set merges into a map: clear first, so keys no longer asked for go
+            txn.add(api.db_clear("DHCP_Options", dhcp.uuid, "options"))
             txn.add(api.db_set("DHCP_Options", dhcp.uuid, ("cidr", switch.cidr),
                                ("options", switch.dhcp_options)))
             changes.added.append(f"dhcp-{switch.subnet_id}")
@@ -236,9 +243,11 @@ class AsyncNorthbound:
         self.sync = Northbound(remote, timeout)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ovn-nb")
 
-    async def converge(self, routers: list[Router], switches: list[Switch]) -> Changes:
+    async def converge(self, routers: list[Router], switches: list[Switch],
+                       routing: RoutingModel | None = None) -> Changes:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._worker, self.sync.converge, routers, switches)
+        return await loop.run_in_executor(self._worker, self.sync.converge, routers, switches,
+                                          routing)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

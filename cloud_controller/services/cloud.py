@@ -21,6 +21,7 @@ from cloud_controller.services.attachments import AttachmentService
 from cloud_controller.services.snapshots import SnapshotService
 from cloud_controller.services.volumes import VolumeService
 from cloud_controller.services.vpcs import VpcService
+from cloud_controller.services.vpc_parts import VpcParts
 from cloud_controller.services.walrus_sync import WalrusSync
 from mallee.settings import Settings
 
@@ -50,3 +51,5 @@ class Cloud:
     image_capture: ImageCapture
     # VPC mode: OVN's NB database following the VPC model (None in EDGE mode)
     ovn: OvnSync | None = None
+    # VPC mode: own VPCs' gateways, route tables, NAT gateways, DHCP option sets
+    vpc_parts: VpcParts | None = None

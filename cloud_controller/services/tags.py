@@ -36,6 +36,10 @@ KINDS: dict[str, ResourceKind] = {
     "eni": ResourceKind("eni", "network-interface", errors.InvalidNetworkInterfaceIDNotFound),
     "vol": ResourceKind("vol", "volume", errors.InvalidVolumeNotFound),
     "snap": ResourceKind("snap", "snapshot", errors.InvalidSnapshotNotFound),
+    "igw": ResourceKind("igw", "internet-gateway", errors.InvalidInternetGatewayIDNotFound),
+    "rtb": ResourceKind("rtb", "route-table", errors.InvalidRouteTableIDNotFound),
+    "nat": ResourceKind("nat", "natgateway", errors.NatGatewayNotFound),
+    "dopt": ResourceKind("dopt", "dhcp-options", errors.InvalidDhcpOptionIDNotFound),
 }
 
 _ID = re.compile(r"^([a-z]+)-[0-9a-f]{8,17}$")

@@ -90,10 +90,11 @@ class Vpc:
     id: str
     account_id: str
     cidr: str
+    dhcp_options_id: str | None = None  # None: the account's default set
 
 
 def _vpc(row) -> Vpc:
-    return Vpc(row["id"], row["account_id"], row["cidr"])
+    return Vpc(row["id"], row["account_id"], row["cidr"], row["dhcp_options_id"])
 
 
 def _subnet(row) -> Subnet:
@@ -134,6 +135,9 @@ class VpcService:
         self.vpcs_changed = vpcs_changed  # ChangeNotifier: OvnSync listens in VPC mode
         self.repo = VpcRepository(db)
         self._made: set[str] = set()
+        # Parts of a VPC kept elsewhere (RouteTableService): each has vpc_created,
+        # vpc_deleting and subnet_deleting, called inside the unit that decides.
+        self.dependents: list = []
 
     @property
     def vpc_mode(self) -> bool:
@@ -192,6 +196,10 @@ class VpcService:
         change (or after OVN_WAIT_SECONDS: the reconcile loop catches up)."""
         await self.vpcs_changed.notify_and_wait(OVN_WAIT_SECONDS)
 
+    async def changed(self) -> None:
+        """For the services of a VPC's parts: OVN follows their change too."""
+        await self._changed()
+
     async def create_vpc(self, account_id: str, cidr: str | None,
                          tags: list[tuple[str, str]]) -> Vpc:
         network = _network(cidr, "cidrBlock")
@@ -203,6 +211,8 @@ class VpcService:
                 raise errors.VpcLimitExceeded()
             await self.repo.insert_vpc(vpc.id, account_id, vpc.cidr)
             await self.tags.tag_new(account_id, vpc.id, "vpc", tags)
+            for dependent in self.dependents:
+                await dependent.vpc_created(account_id, vpc.id)
         await self._changed()
         return vpc
 
@@ -220,6 +230,8 @@ class VpcService:
             if await self.repo.own_subnets(vpc_id=vpc_id):
                 raise errors.DependencyViolation(
                     f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+            for dependent in self.dependents:
+                await dependent.vpc_deleting(vpc_id)
             await self.repo.delete_vpc(vpc_id)
             await self.tags.forget(vpc_id)
         await self._changed()
@@ -272,6 +284,8 @@ class VpcService:
         # with them DependencyViolation for a subnet that has interfaces).
         async with self.db.unit():
             await self.own_subnet(account_id, subnet_id)
+            for dependent in self.dependents:
+                await dependent.subnet_deleting(subnet_id)
             await self.repo.delete_subnet(subnet_id)
             await self.tags.forget(subnet_id)
         await self._changed()

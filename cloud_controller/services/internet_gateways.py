@@ -1,0 +1,92 @@
+"""Internet gateways of accounts' own VPCs (VPC mode, docs/vpc.md).
+
+Attaching one gives the VPC's OVN router a gateway port with an address of
+the outside segment (the network of `[network] uplink_address`), taken from
+the top of that segment down, never an elastic IP of the pool, the uplink's
+own address or its gateway; detaching gives the address back.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from cloud_controller.db.vpc_routing import VpcRoutingRepository
+from mallee import errors
+from mallee.ids import resource_id
+
+from cloud_controller.services.addresses import parse_pool
+
+
+def outside_segment(settings) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Interface(settings.network.uplink_address).network
+
+
+class InternetGatewayService:
+    def __init__(self, db, settings, vpcs, tags):
+        self.db = db
+        self.settings = settings
+        self.vpcs = vpcs  # VpcService: own VPCs, and the change notice OVN follows
+        self.tags = tags
+        self.repo = VpcRoutingRepository(db)
+
+    async def create(self, account_id: str, tags: list[tuple[str, str]]) -> str:
+        igw_id = resource_id("igw")
+        async with self.db.unit():
+            await self.repo.insert_gateway(igw_id, account_id)
+            await self.tags.tag_new(account_id, igw_id, "internet-gateway", tags)
+        return igw_id
+
+    async def gateway(self, account_id: str, igw_id: str | None):
+        row = await self.repo.gateway(account_id, igw_id or "")
+        if row is None:
+            raise errors.InvalidInternetGatewayIDNotFound(
+                f"The internetGateway ID '{igw_id}' does not exist")
+        return row
+
+    async def _outside_ip(self) -> str:
+        network = self.settings.network
+        taken = await self.repo.outside_ips() | set(parse_pool(network.public_ips)) | {
+            str(ipaddress.IPv4Interface(network.uplink_address).ip), network.uplink_gateway}
+        for host in reversed(list(outside_segment(self.settings).hosts())):
+            if str(host) not in taken:
+                return str(host)
+        raise errors.InsufficientAddressCapacity(
+            "The outside segment has no free address for another internet gateway.")
+
+    async def attach(self, account_id: str, igw_id: str, vpc_id: str) -> None:
+        async with self.db.unit():
+            gateway = await self.gateway(account_id, igw_id)
+            await self.vpcs.own_vpc(account_id, vpc_id)
+            if gateway["vpc_id"] is not None:
+                raise errors.ResourceAlreadyAssociated(
+                    f"resource {igw_id} is already attached to network {gateway['vpc_id']}")
+            if await self.repo.gateway_of_vpc(vpc_id) is not None:
+                raise errors.ResourceAlreadyAssociated(
+                    f"Network {vpc_id} already has an internet gateway attached")
+            await self.repo.attach_gateway(igw_id, vpc_id, await self._outside_ip())
+        await self.vpcs.changed()
+
+    async def detach(self, account_id: str, igw_id: str, vpc_id: str) -> None:
+        async with self.db.unit():
+            gateway = await self.gateway(account_id, igw_id)
+            await self.vpcs.own_vpc(account_id, vpc_id)
+            if gateway["vpc_id"] != vpc_id:
+                raise errors.GatewayNotAttached(
+                    f"resource {igw_id} is not attached to network {vpc_id}")
+            if await self.repo.live_nats(vpc_id=vpc_id):
+                raise errors.DependencyViolation(
+                    f"Network {vpc_id} has some mapped public address(es). Please unmap "
+                    "those public address(es) before detaching the gateway.")
+            await self.repo.attach_gateway(igw_id, None, None)
+        await self.vpcs.changed()
+
+    async def delete(self, account_id: str, igw_id: str) -> None:
+        async with self.db.unit():
+            gateway = await self.gateway(account_id, igw_id)
+            if gateway["vpc_id"] is not None:
+                raise errors.DependencyViolation(
+                    f"The internetGateway '{igw_id}' has dependencies and cannot be deleted.")
+            await self.repo.delete_gateway(igw_id)
+            await self.tags.forget(igw_id)
+
+    async def list(self, account_id: str) -> list:
+        return await self.repo.gateways(account_id)

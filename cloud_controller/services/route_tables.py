@@ -1,0 +1,243 @@
+"""Route tables of accounts' own VPCs (VPC mode, docs/vpc.md): each VPC's main
+table (made with the VPC, gone with it), tables of its own, their subnet
+associations and routes. The `local` route (the VPC's CIDR) is implicit:
+it is the router's connected networks in OVN and has no row here.
+
+Also the VPC's guard on its own deletion and on its subnets' (the hooks
+VpcService calls inside its unit): a VPC with an attached internet gateway,
+tables besides the main one or live NAT gateways is refused, as EC2 does.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from cloud_controller.db.vpc_routing import VpcRoutingRepository
+from mallee import errors
+from mallee.ids import resource_id
+
+# The kinds of targets a route may name: (request field, table kind, id prefix).
+TARGETS = (("gateway_id", "gateway"), ("nat_gateway_id", "nat-gateway"),
+           ("instance_id", "instance"), ("network_interface_id", "network-interface"))
+
+
+@dataclass(frozen=True)
+class RouteTarget:
+    kind: str
+    id: str
+
+
+def _destination(cidr: str | None) -> ipaddress.IPv4Network:
+    if not cidr:
+        raise errors.MissingParameter(
+            "The request must contain the parameter destinationCidrBlock")
+    try:
+        return ipaddress.IPv4Network(cidr)
+    except ValueError:
+        raise errors.InvalidParameterValue(
+            f"Value ({cidr}) for parameter destinationCidrBlock is invalid. This is not a "
+            "valid CIDR block.")
+
+
+def _dependency(what: str, resource: str) -> errors.ApiError:
+    return errors.DependencyViolation(
+        f"The {what} '{resource}' has dependencies and cannot be deleted.")
+
+
+class RouteTableService:
+    def __init__(self, db, vpcs, tags):
+        self.db = db
+        self.vpcs = vpcs  # VpcService
+        self.tags = tags
+        self.repo = VpcRoutingRepository(db)
+        vpcs.dependents.append(self)
+
+    # ---- the hooks VpcService calls inside its units ----
+
+    async def vpc_created(self, account_id: str, vpc_id: str) -> None:
+        rtb_id = resource_id("rtb")
+        await self.repo.insert_table(rtb_id, account_id, vpc_id)
+        await self.repo.associate(resource_id("rtbassoc"), rtb_id, vpc_id, None)
+
+    async def vpc_deleting(self, vpc_id: str) -> None:
+        if await self.repo.gateway_of_vpc(vpc_id) is not None or \
+                await self.repo.live_nats(vpc_id=vpc_id):
+            raise _dependency("vpc", vpc_id)
+        tables = await self.repo.tables_of_vpc(vpc_id)
+        main = {a["route_table_id"] for a in await self.repo.associations()
+                if a["vpc_id"] == vpc_id and a["subnet_id"] is None}
+        if any(t["id"] not in main for t in tables):
+            raise _dependency("vpc", vpc_id)
+        await self.repo.disassociate_vpc(vpc_id)
+        for table in tables:
+            await self.repo.delete_table(table["id"])
+            await self.tags.forget(table["id"])
+
+    async def subnet_deleting(self, subnet_id: str) -> None:
+        if await self.repo.live_nats(subnet_id=subnet_id):
+            raise _dependency("subnet", subnet_id)
+        await self.repo.disassociate_subnet(subnet_id)
+
+    # ---- tables ----
+
+    async def table(self, account_id: str, rtb_id: str | None):
+        row = await self.repo.table(account_id, rtb_id or "")
+        if row is None:
+            raise errors.InvalidRouteTableIDNotFound(
+                f"The routeTable ID '{rtb_id}' does not exist")
+        return row
+
+    async def create(self, account_id: str, vpc_id: str, tags: list[tuple[str, str]]):
+        rtb_id = resource_id("rtb")
+        async with self.db.unit():
+            await self.vpcs.own_vpc(account_id, vpc_id)
+            await self.repo.insert_table(rtb_id, account_id, vpc_id)
+            await self.tags.tag_new(account_id, rtb_id, "route-table", tags)
+        return await self.repo.table(account_id, rtb_id)
+
+    async def delete(self, account_id: str, rtb_id: str) -> None:
+        async with self.db.unit():
+            await self.table(account_id, rtb_id)
+            if await self.repo.associations_of_table(rtb_id):
+                raise _dependency("routeTable", rtb_id)
+            await self.repo.delete_table(rtb_id)
+            await self.tags.forget(rtb_id)
+        await self.vpcs.changed()
+
+    async def listing(self, account_id: str):
+        """The account's tables, their associations and routes, read once each."""
+        tables = await self.repo.tables(account_id)
+        associations = await self.repo.associations(account_id)
+        routes = await self.repo.routes([t["id"] for t in tables])
+        return tables, associations, routes
+
+    # ---- associations ----
+
+    async def associate(self, account_id: str, rtb_id: str, subnet_id: str) -> str:
+        association_id = resource_id("rtbassoc")
+        async with self.db.unit():
+            table = await self.table(account_id, rtb_id)
+            subnet = await self.vpcs.own_subnet(account_id, subnet_id)
+            if subnet.vpc_id != table["vpc_id"]:
+                raise errors.InvalidParameterValue(
+                    f"Route table {rtb_id} and subnet {subnet_id} belong to different "
+                    "networks")
+            current = await self.repo.association_of_subnet(subnet_id)
+            if current is not None:
+                raise errors.ResourceAlreadyAssociated(
+                    f"the specified association for route table {rtb_id} conflicts with "
+                    f"an existing association ({current['id']})")
+            await self.repo.associate(association_id, rtb_id, table["vpc_id"], subnet_id)
+        await self.vpcs.changed()
+        return association_id
+
+    async def _association(self, account_id: str, association_id: str | None):
+        row = await self.repo.association(account_id, association_id or "")
+        if row is None:
+            raise errors.InvalidAssociationIDNotFound(
+                f"The association ID '{association_id}' does not exist")
+        return row
+
+    async def disassociate(self, account_id: str, association_id: str) -> None:
+        async with self.db.unit():
+            row = await self._association(account_id, association_id)
+            if row["subnet_id"] is None:
+                raise errors.InvalidParameterValue(
+                    f"cannot disassociate the main route table association {association_id}")
+            await self.repo.disassociate(association_id)
+        await self.vpcs.changed()
+
+    async def replace_association(self, account_id: str, association_id: str,
+                                  rtb_id: str) -> str:
+        """Point a subnet's association, or the VPC's main one, at another table (a new
+        association id, as EC2 gives)."""
+        new_id = resource_id("rtbassoc")
+        async with self.db.unit():
+            row = await self._association(account_id, association_id)
+            table = await self.table(account_id, rtb_id)
+            if table["vpc_id"] != row["vpc_id"]:
+                raise errors.InvalidParameterValue(
+                    f"Route table {rtb_id} and association {association_id} belong to "
+                    "different networks")
+            await self.repo.reassociate(association_id, new_id, rtb_id)
+        await self.vpcs.changed()
+        return new_id
+
+    # ---- routes ----
+
+    async def _target(self, account_id: str, table, target: RouteTarget) -> None:
+        """The target exists for the account and is in the table's VPC."""
+        vpc_id = table["vpc_id"]
+        elsewhere = errors.InvalidParameterValue(
+            f"Route table {table['id']} and network gateway {target.id} belong to "
+            "different networks")
+        if target.kind == "gateway":
+            if not target.id.startswith("igw-"):
+                raise errors.InvalidGatewayIDNotFound(
+                    f"The gateway ID '{target.id}' does not exist")
+            row = await self.repo.gateway(account_id, target.id)
+            if row is None:
+                raise errors.InvalidInternetGatewayIDNotFound(
+                    f"The internetGateway ID '{target.id}' does not exist")
+            if row["vpc_id"] != vpc_id:
+                raise elsewhere
+        elif target.kind == "nat-gateway":
+            row = await self.repo.nat(account_id, target.id)
+            if row is None or row["state"] in ("deleting", "deleted"):
+                raise errors.InvalidNatGatewayIDNotFound(
+                    f"The natGateway ID '{target.id}' does not exist")
+            if row["vpc_id"] != vpc_id:
+                raise elsewhere
+        else:  # an instance or interface: its private address must be in the VPC
+            found, ip = await self.repo.private_ip_of(account_id, target.kind, target.id)
+            if not found:
+                not_found = errors.InvalidInstanceIDNotFound if target.kind == "instance" \
+                    else errors.InvalidNetworkInterfaceIDNotFound
+                raise not_found(f"The {target.kind} ID '{target.id}' does not exist")
+            subnets = [s.cidr for s in await self.vpcs.own_subnets(account_id)
+                       if s.vpc_id == vpc_id]
+            if ip is None or not any(ipaddress.ip_address(ip) in ipaddress.ip_network(c)
+                                     for c in subnets):
+                raise errors.InvalidParameterValue(
+                    f"Route table {table['id']} and {target.kind} {target.id} belong to "
+                    "different networks")
+
+    async def _route_change(self, account_id: str, rtb_id: str, cidr: str | None,
+                            target: RouteTarget | None, *, replace: bool) -> None:
+        network = _destination(cidr)
+        async with self.db.unit():
+            table = await self.table(account_id, rtb_id)
+            vpc = await self.vpcs.own_vpc(account_id, table["vpc_id"])
+            if network.subnet_of(ipaddress.IPv4Network(vpc.cidr)):
+                raise errors.InvalidParameterValue(
+                    f"The destination CIDR block {network} is equal to or more specific "
+                    f"than one of this VPC's CIDR blocks (the local route of {rtb_id}).")
+            existing = await self.repo.route(rtb_id, str(network))
+            if target is None:  # DeleteRoute
+                if existing is None:
+                    raise errors.InvalidRouteNotFound(
+                        f"no route with destination-cidr-block {network} in route table "
+                        f"{rtb_id}")
+                await self.repo.delete_route(rtb_id, str(network))
+            else:
+                if replace and existing is None:
+                    raise errors.InvalidRouteNotFound(
+                        f"There is no route defined for '{network}' in the route table. "
+                        "Use CreateRoute instead.")
+                if not replace and existing is not None:
+                    raise errors.RouteAlreadyExists(
+                        f"The route identified by {network} already exists.")
+                await self._target(account_id, table, target)
+                await self.repo.put_route(rtb_id, str(network), target.kind, target.id)
+        await self.vpcs.changed()
+
+    async def create_route(self, account_id: str, rtb_id: str, cidr: str | None,
+                           target: RouteTarget) -> None:
+        await self._route_change(account_id, rtb_id, cidr, target, replace=False)
+
+    async def replace_route(self, account_id: str, rtb_id: str, cidr: str | None,
+                            target: RouteTarget) -> None:
+        await self._route_change(account_id, rtb_id, cidr, target, replace=True)
+
+    async def delete_route(self, account_id: str, rtb_id: str, cidr: str | None) -> None:
+        await self._route_change(account_id, rtb_id, cidr, None, replace=False)

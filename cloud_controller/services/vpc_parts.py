@@ -1,0 +1,23 @@
+"""The services of an own VPC's parts (VPC mode, docs/vpc.md), built together."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloud_controller.services.dhcp_options import DhcpOptionsService
+from cloud_controller.services.internet_gateways import InternetGatewayService
+from cloud_controller.services.nat_gateways import NatGatewayService
+from cloud_controller.services.route_tables import RouteTableService
+
+
+@dataclass
+class VpcParts:
+    internet_gateways: InternetGatewayService
+    route_tables: RouteTableService
+    nat_gateways: NatGatewayService
+    dhcp_options: DhcpOptionsService
+
+    @classmethod
+    def build(cls, db, settings, vpcs, tags) -> "VpcParts":
+        return cls(InternetGatewayService(db, settings, vpcs, tags),
+                   RouteTableService(db, vpcs, tags), NatGatewayService(db, vpcs, tags),
+                   DhcpOptionsService(db, vpcs, tags))

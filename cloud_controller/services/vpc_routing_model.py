@@ -1,0 +1,82 @@
+"""The routing part of VPC mode's OVN model (docs/vpc.md): what OvnSync hands
+to `Northbound.converge` besides the routers and switches, read from the
+database in one go (every account's own VPCs)."""
+from __future__ import annotations
+
+from cloud_controller.db.vpc_routing import VpcRoutingRepository
+from cloud_controller.db.vpcs import VpcRepository
+from cloud_controller.ovn.routing import Gateway, NatRule, Route, RoutingModel
+from cloud_controller.services.dhcp_options import config_of, dhcp_for_ovn
+from cloud_controller.services.internet_gateways import outside_segment
+from cloud_controller.services.vpcs import implicit_parts
+
+ROUTING = ("pending", "available")  # NAT gateways whose rows OVN holds
+
+
+def default_dhcp_config(account_id: str, region: str) -> list[tuple[str, list[str]]]:
+    """The account's default option set (`default`), as the default VPC shows it."""
+    return [("domain-name", [implicit_parts(account_id, region).domain_name]),
+            ("domain-name-servers", ["AmazonProvidedDNS"])]
+
+
+def main_tables(associations) -> dict[str, str]:
+    """Each VPC's main route table."""
+    return {a["vpc_id"]: a["route_table_id"] for a in associations if a["subnet_id"] is None}
+
+
+class VpcRoutingModel:
+    def __init__(self, db, settings):
+        self.settings = settings
+        self.repo = VpcRoutingRepository(db)
+        self.vpcs = VpcRepository(db)
+
+    def _gateway(self, row) -> Gateway:
+        return Gateway(row["id"], row["vpc_id"], row["account_id"], row["outside_ip"],
+                       outside_segment(self.settings).prefixlen,
+                       self.settings.network.uplink_gateway)
+
+    async def ovn_model(self) -> RoutingModel:
+        vpcs = {row["id"]: row for row in await self.vpcs.own_vpcs()}
+        subnets = await self.vpcs.own_subnets()
+        gateways = {row["vpc_id"]: self._gateway(row) for row in await self.repo.gateways()
+                    if row["vpc_id"] in vpcs}
+        tables = {row["id"]: row for row in await self.repo.tables()}
+        associations = await self.repo.associations()
+        main = main_tables(associations)
+        explicit = {a["subnet_id"]: a["route_table_id"] for a in associations
+                    if a["subnet_id"] is not None}
+        port_tables = {s["id"]: explicit.get(s["id"], main.get(s["vpc_id"]))
+                       for s in subnets}
+        port_tables = {k: v for k, v in port_tables.items() if v is not None}
+        nats = {row["id"]: row for row in await self.repo.nats() if row["state"] in ROUTING}
+        ips = await self.repo.private_ips()
+        model = RoutingModel(gateways=list(gateways.values()), port_tables=port_tables)
+        for route in await self.repo.routes():
+            table = tables.get(route["route_table_id"])
+            if table is None or table["vpc_id"] not in vpcs:
+                continue
+            vpc_id, kind, target = table["vpc_id"], route["target_kind"], route["target_id"]
+            gateway = gateways.get(vpc_id)
+            if kind in ("gateway", "nat-gateway"):
+                if gateway is None or (kind == "gateway" and gateway.igw_id != target) or \
+                        (kind == "nat-gateway" and target not in nats):
+                    continue  # a blackhole: nothing to route to
+                model.routes.append(Route(vpc_id, table["account_id"], table["id"],
+                                          route["destination"], gateway.next_hop,
+                                          gateway.router_port))
+                if kind == "nat-gateway":
+                    model.nats += [
+                        NatRule(vpc_id, table["account_id"], target, "snat",
+                                nats[target]["public_ip"], s["cidr"])
+                        for s in subnets if port_tables.get(s["id"]) == table["id"]]
+            elif target in ips:
+                model.routes.append(Route(vpc_id, table["account_id"], table["id"],
+                                          route["destination"], ips[target]))
+        region = self.settings.cloud.region
+        sets = {row["id"]: config_of(row) for row in await self.repo.options_sets()}
+        for subnet in subnets:
+            vpc = vpcs[subnet["vpc_id"]]
+            config = sets.get(vpc["dhcp_options_id"]) or \
+                default_dhcp_config(vpc["account_id"], region)
+            model.dhcp[subnet["id"]] = dhcp_for_ovn(config, vpc["cidr"])
+        return model

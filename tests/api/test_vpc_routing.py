@@ -1,0 +1,455 @@
+"""VPC mode's routing resources (docs/vpc.md): internet gateways, route tables,
+NAT gateways and DHCP option sets, in the CLC's database and in a real OVN
+northbound database (ovsdb-server + ovn-northd started by the test cloud),
+checked with boto3, awscli and ovn-nbctl."""
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from mallee.ovn_central import missing_binaries
+from tests.api.test_vpc_ovn import as_list, by_mallee_id, code, nb_rows, nbctl
+from tests.harness import Cloud, available_components
+
+pytestmark = pytest.mark.skipif(bool(missing_binaries()),
+                                reason=f"OVN not installed: {missing_binaries()}")
+
+
+@pytest.fixture(scope="module")
+def vcloud(tmp_path_factory):
+    c = Cloud(tmp_path_factory.mktemp("vpcroute"), available_components(),
+              env={"MALLEE_NETWORK_MODE": "vpc",
+                   "MALLEE_NETWORK_OVN_RECONCILE_SECONDS": "0.3"}).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def ec2(vcloud):
+    return vcloud.client("ec2")
+
+
+@pytest.fixture()
+def vpc(ec2):
+    """A VPC with a public and a private subnet; everything made in it is cleaned
+    up by the test (the VPC's delete is itself checked to leave nothing)."""
+    vpc_id = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    public = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.40.1.0/24")["Subnet"]["SubnetId"]
+    private = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.40.2.0/24")["Subnet"]["SubnetId"]
+    yield vpc_id, public, private
+    for subnet_id in (public, private):
+        ec2.delete_subnet(SubnetId=subnet_id)
+    ec2.delete_vpc(VpcId=vpc_id)
+
+
+def tables_of(ec2, vpc_id):
+    return ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+                                     )["RouteTables"]
+
+
+def routes_in_nb(vcloud, vpc_id) -> dict[tuple[str, str], dict]:
+    return {(r["route_table"], r["ip_prefix"]): r
+            for r in nb_rows(vcloud, "Logical_Router_Static_Route")
+            if r["external_ids"].get("mallee:vpc-id") == vpc_id}
+
+
+def test_main_route_table_comes_and_goes_with_the_vpc(vcloud, ec2):
+    vpc_id = ec2.create_vpc(CidrBlock="10.41.0.0/16")["Vpc"]["VpcId"]
+    (main,) = tables_of(ec2, vpc_id)
+    assert main["Routes"] == [{"DestinationCidrBlock": "10.41.0.0/16", "GatewayId": "local",
+                               "State": "active", "Origin": "CreateRouteTable"}]
+    (assoc,) = main["Associations"]
+    assert assoc["Main"] is True and assoc["RouteTableId"] == main["RouteTableId"]
+    assert assoc["AssociationState"]["State"] == "associated"
+    assert [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=[
+        {"Name": "association.main", "Values": ["true"]},
+        {"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]] == [main["RouteTableId"]]
+    # A subnet's router port looks its routes up in the table it uses: the main one.
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.41.1.0/24")["Subnet"]["SubnetId"]
+    ports = by_mallee_id(vcloud, "Logical_Router_Port", "mallee:subnet-id")
+    assert ports[subnet_id]["options"]["route_table"] == main["RouteTableId"]
+    with pytest.raises(ClientError) as e:
+        ec2.delete_route_table(RouteTableId=main["RouteTableId"])
+    assert code(e) == "DependencyViolation"
+    ec2.delete_subnet(SubnetId=subnet_id)
+    ec2.delete_vpc(VpcId=vpc_id)
+    with pytest.raises(ClientError) as e:
+        ec2.describe_route_tables(RouteTableIds=[main["RouteTableId"]])
+    assert code(e) == "InvalidRouteTableID.NotFound"
+
+
+def test_internet_gateway_lifecycle_and_its_ovn_rows(vcloud, ec2, vpc):
+    vpc_id, public, _ = vpc
+    igw = ec2.create_internet_gateway(TagSpecifications=[
+        {"ResourceType": "internet-gateway", "Tags": [{"Key": "Name", "Value": "gw"}]}]
+    )["InternetGateway"]
+    igw_id = igw["InternetGatewayId"]
+    assert igw["Attachments"] == [] and igw["Tags"] == [{"Key": "Name", "Value": "gw"}]
+    with pytest.raises(ClientError) as e:
+        ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    assert code(e) == "Gateway.NotAttached"
+    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    try:
+        listed = ec2.describe_internet_gateways(Filters=[
+            {"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]
+        assert [(g["InternetGatewayId"], g["Attachments"]) for g in listed] == [
+            (igw_id, [{"VpcId": vpc_id, "State": "available"}])]
+        assert [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(
+            Filters=[{"Name": "tag:Name", "Values": ["gw"]}])["InternetGateways"]] == [igw_id]
+        other = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        with pytest.raises(ClientError) as e:
+            ec2.attach_internet_gateway(InternetGatewayId=other, VpcId=vpc_id)
+        assert code(e) == "Resource.AlreadyAssociated"
+        ec2.delete_internet_gateway(InternetGatewayId=other)
+        with pytest.raises(ClientError) as e:
+            ec2.delete_internet_gateway(InternetGatewayId=igw_id)
+        assert code(e) == "DependencyViolation"
+        with pytest.raises(ClientError) as e:
+            ec2.delete_vpc(VpcId=vpc_id)
+        assert code(e) == "DependencyViolation"
+
+        # OVN: a gateway port on the VPC's router, a switch with a localnet port onto
+        # the outside bridge's network.
+        (lrp,) = [p for p in nb_rows(vcloud, "Logical_Router_Port")
+                  if p["external_ids"].get("mallee:igw-id") == igw_id]
+        assert lrp["name"] == f"mallee-lrp-{igw_id}"
+        assert lrp["networks"].startswith("198.51.100.") and lrp["networks"].endswith("/24")
+        routers = by_mallee_id(vcloud, "Logical_Router", "mallee:vpc-id")
+        assert lrp["_uuid"] in as_list(routers[vpc_id]["ports"])
+        switches = by_mallee_id(vcloud, "Logical_Switch", "mallee:igw-id")
+        ports = {p["name"]: p for p in nb_rows(vcloud, "Logical_Switch_Port")}
+        localnet = ports[f"mallee-ln-{igw_id}"]
+        assert localnet["type"] == "localnet"
+        assert localnet["options"]["network_name"] == "mallee-outside"
+        assert localnet["_uuid"] in as_list(switches[igw_id]["ports"])
+        assert ports[f"mallee-rp-{igw_id}"]["type"] == "router"
+
+        # The default route through it, in the main table: a route in the VPC's router
+        # in that route table, to the outside segment's gateway, out of the gateway port.
+        (main,) = tables_of(ec2, vpc_id)
+        rtb = main["RouteTableId"]
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+        routes = routes_in_nb(vcloud, vpc_id)
+        assert routes[(rtb, "0.0.0.0/0")]["nexthop"] == "198.51.100.1"
+        assert routes[(rtb, "0.0.0.0/0")]["output_port"] == f"mallee-lrp-{igw_id}"
+        listing = nbctl(vcloud, "lr-route-list", f"mallee-{vpc_id}")
+        assert f"Route Table {rtb}" in listing and "0.0.0.0/0" in listing
+        (main,) = tables_of(ec2, vpc_id)
+        assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw_id, "State": "active",
+                "Origin": "CreateRoute"} in main["Routes"]
+
+        # Reconcile: the route and the gateway's switch deleted by hand come back.
+        nbctl(vcloud, "--route-table", rtb, "lr-route-del", f"mallee-{vpc_id}", "0.0.0.0/0")
+        nbctl(vcloud, "ls-del", f"mallee-{igw_id}")
+        assert (rtb, "0.0.0.0/0") not in routes_in_nb(vcloud, vpc_id)
+        assert vcloud.wait_for(lambda: (rtb, "0.0.0.0/0") in routes_in_nb(vcloud, vpc_id)
+                               and igw_id in by_mallee_id(vcloud, "Logical_Switch",
+                                                          "mallee:igw-id"), timeout=10)
+        # A Mallee-tagged route nothing records goes; someone else's stays.
+        nbctl(vcloud, "--route-table", rtb, "lr-route-add", f"mallee-{vpc_id}",
+              "192.0.2.0/24", "198.51.100.1")
+        dead = nbctl(vcloud, "--", "--id=@r", "create",
+                     "Logical_Router_Static_Route", "ip_prefix=203.0.113.0/24",
+                     "nexthop=198.51.100.1", f"route_table={rtb}",
+                     f'external_ids:"mallee:route-table-id"={rtb}',
+                     f'external_ids:"mallee:vpc-id"={vpc_id}', "--", "add",
+                     "Logical_Router", f"mallee-{vpc_id}", "static_routes", "@r")
+        assert dead.strip()
+        assert vcloud.wait_for(lambda: (rtb, "203.0.113.0/24") not in
+                               routes_in_nb(vcloud, vpc_id), timeout=10)
+        assert "192.0.2.0/24" in nbctl(vcloud, "lr-route-list", f"mallee-{vpc_id}")
+        nbctl(vcloud, "--route-table", rtb, "lr-route-del", f"mallee-{vpc_id}", "192.0.2.0/24")
+
+        # Detached: the route is a blackhole and leaves OVN with the gateway's rows.
+        ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+        (main,) = tables_of(ec2, vpc_id)
+        assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw_id,
+                "State": "blackhole", "Origin": "CreateRoute"} in main["Routes"]
+        assert (rtb, "0.0.0.0/0") not in routes_in_nb(vcloud, vpc_id)
+        assert igw_id not in by_mallee_id(vcloud, "Logical_Switch", "mallee:igw-id")
+        assert not [p for p in nb_rows(vcloud, "Logical_Router_Port")
+                    if p["external_ids"].get("mallee:igw-id") == igw_id]
+        ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0")
+    finally:
+        gateways = ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])
+        if gateways["InternetGateways"][0]["Attachments"]:
+            ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+        ec2.delete_internet_gateway(InternetGatewayId=igw_id)
+    with pytest.raises(ClientError) as e:
+        ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])
+    assert code(e) == "InvalidInternetGatewayID.NotFound"
+
+
+def test_route_tables_associations_and_route_errors(vcloud, ec2, vpc):
+    vpc_id, public, private = vpc
+    (main,) = tables_of(ec2, vpc_id)
+    main_assoc = main["Associations"][0]["RouteTableAssociationId"]
+    table = ec2.create_route_table(VpcId=vpc_id, TagSpecifications=[
+        {"ResourceType": "route-table", "Tags": [{"Key": "tier", "Value": "private"}]}]
+    )["RouteTable"]
+    rtb = table["RouteTableId"]
+    assert table["Associations"] == [] and table["Tags"] == [{"Key": "tier",
+                                                              "Value": "private"}]
+    assert table["Routes"][0]["GatewayId"] == "local"
+    assoc = ec2.associate_route_table(RouteTableId=rtb, SubnetId=private)
+    assert assoc["AssociationState"]["State"] == "associated"
+    with pytest.raises(ClientError) as e:
+        ec2.associate_route_table(RouteTableId=main["RouteTableId"], SubnetId=private)
+    assert code(e) == "Resource.AlreadyAssociated"
+    ports = by_mallee_id(vcloud, "Logical_Router_Port", "mallee:subnet-id")
+    assert ports[private]["options"]["route_table"] == rtb
+    assert ports[public]["options"]["route_table"] == main["RouteTableId"]
+    found = ec2.describe_route_tables(Filters=[
+        {"Name": "association.subnet-id", "Values": [private]}])["RouteTables"]
+    assert [t["RouteTableId"] for t in found] == [rtb]
+    assert [t["RouteTableId"] for t in ec2.describe_route_tables(
+        Filters=[{"Name": "tag:tier", "Values": ["private"]}])["RouteTables"]] == [rtb]
+
+    with pytest.raises(ClientError) as e:
+        ec2.delete_route_table(RouteTableId=rtb)
+    assert code(e) == "DependencyViolation"
+    with pytest.raises(ClientError) as e:
+        ec2.delete_vpc(VpcId=vpc_id)
+    assert code(e) == "DependencyViolation"
+    with pytest.raises(ClientError) as e:
+        ec2.disassociate_route_table(AssociationId=main_assoc)
+    assert code(e) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as e:
+        ec2.disassociate_route_table(AssociationId="rtbassoc-0123456789abcdef0")
+    assert code(e) == "InvalidAssociationID.NotFound"
+
+    # Route errors as EC2 gives them.
+    with pytest.raises(ClientError) as e:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="10.40.0.0/16",
+                         GatewayId="igw-0123456789abcdef0")
+    assert code(e) == "InvalidParameterValue"  # the local route
+    with pytest.raises(ClientError) as e:
+        ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="10.40.0.0/16")
+    assert code(e) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as e:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0",
+                         GatewayId="igw-0123456789abcdef0")
+    assert code(e) == "InvalidInternetGatewayID.NotFound"
+    with pytest.raises(ClientError) as e:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0",
+                         NatGatewayId="nat-0123456789abcdef0")
+    assert code(e) == "InvalidNatGatewayID.NotFound"
+    with pytest.raises(ClientError) as e:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0",
+                         InstanceId="i-0123456789abcdef0")
+    assert code(e) == "InvalidInstanceID.NotFound"
+    with pytest.raises(ClientError) as e:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0",
+                         NetworkInterfaceId="eni-0123456789abcdef0")
+    assert code(e) == "InvalidNetworkInterfaceID.NotFound"
+    with pytest.raises(ClientError) as e:
+        ec2.create_route(RouteTableId="rtb-0123456789abcdef0",
+                         DestinationCidrBlock="0.0.0.0/0", GatewayId="igw-0123456789abcdef0")
+    assert code(e) == "InvalidRouteTableID.NotFound"
+    with pytest.raises(ClientError) as e:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/99",
+                         GatewayId="igw-0123456789abcdef0")
+    assert code(e) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as e:
+        ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0")
+    assert code(e) == "InvalidRoute.NotFound"
+    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    with pytest.raises(ClientError) as e:  # not attached to this VPC
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    assert code(e) == "InvalidParameterValue"
+    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    with pytest.raises(ClientError) as e:
+        ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    assert code(e) == "InvalidRoute.NotFound"
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    with pytest.raises(ClientError) as e:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    assert code(e) == "RouteAlreadyExists"
+    ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    assert (rtb, "0.0.0.0/0") in routes_in_nb(vcloud, vpc_id)
+
+    # The main association moves to the new table, and back.
+    moved = ec2.replace_route_table_association(AssociationId=main_assoc, RouteTableId=rtb)
+    new_main = moved["NewAssociationId"]
+    assert new_main != main_assoc
+    ports = by_mallee_id(vcloud, "Logical_Router_Port", "mallee:subnet-id")
+    assert ports[public]["options"]["route_table"] == rtb
+    (mains,) = [t for t in tables_of(ec2, vpc_id) if t["RouteTableId"] == rtb]
+    assert {a["Main"] for a in mains["Associations"]} == {True, False}
+    back = ec2.replace_route_table_association(AssociationId=new_main,
+                                               RouteTableId=main["RouteTableId"])
+    ec2.disassociate_route_table(AssociationId=assoc["AssociationId"])
+    ports = by_mallee_id(vcloud, "Logical_Router_Port", "mallee:subnet-id")
+    assert ports[private]["options"]["route_table"] == main["RouteTableId"]
+    assert back["AssociationState"]["State"] == "associated"
+    ec2.delete_route_table(RouteTableId=rtb)
+    assert not [k for k in routes_in_nb(vcloud, vpc_id) if k[0] == rtb]
+    ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    ec2.delete_internet_gateway(InternetGatewayId=igw_id)
+
+
+def test_nat_gateway_snat_for_the_subnets_routed_to_it(vcloud, ec2, vpc):
+    vpc_id, public, private = vpc
+    eip = ec2.allocate_address(Domain="vpc")
+    failed = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"]
+                                    )["NatGateway"]
+    assert failed["State"] == "failed" and failed["FailureCode"] == "Gateway.NotAttached"
+    ec2.delete_nat_gateway(NatGatewayId=failed["NatGatewayId"])
+    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"],
+                                 TagSpecifications=[{"ResourceType": "natgateway", "Tags": [
+                                     {"Key": "Name", "Value": "out"}]}])["NatGateway"]
+    nat_id = nat["NatGatewayId"]
+    assert nat["State"] == "pending" and nat["VpcId"] == vpc_id
+    (address,) = nat["NatGatewayAddresses"]
+    assert address["PublicIp"] == eip["PublicIp"]
+    assert address["PrivateIp"].startswith("10.40.1.")
+    ec2.get_waiter("nat_gateway_available").wait(
+        NatGatewayIds=[nat_id], WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+    assert [n["NatGatewayId"] for n in ec2.describe_nat_gateways(Filters=[
+        {"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "state", "Values": ["available"]},
+        {"Name": "tag:Name", "Values": ["out"]}])["NatGateways"]] == [nat_id]
+    with pytest.raises(ClientError) as e:  # one EIP, one live NAT gateway
+        ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"])
+    assert code(e) == "Resource.AlreadyAssociated"
+    with pytest.raises(ClientError) as e:
+        ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    assert code(e) == "DependencyViolation"
+    with pytest.raises(ClientError) as e:
+        ec2.delete_subnet(SubnetId=public)
+    assert code(e) == "DependencyViolation"
+
+    private_rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=private_rtb, SubnetId=private)
+    ec2.create_route(RouteTableId=private_rtb, DestinationCidrBlock="0.0.0.0/0",
+                     NatGatewayId=nat_id)
+    (table,) = ec2.describe_route_tables(RouteTableIds=[private_rtb])["RouteTables"]
+    assert {"DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": nat_id, "State": "active",
+            "Origin": "CreateRoute"} in table["Routes"]
+    nats = [n for n in nb_rows(vcloud, "NAT") if n["external_ids"].get("mallee:nat") == nat_id]
+    assert [(n["type"], n["external_ip"], n["logical_ip"]) for n in nats] == [
+        ("snat", eip["PublicIp"], "10.40.2.0/24")]
+    assert eip["PublicIp"] in nbctl(vcloud, "lr-nat-list", f"mallee-{vpc_id}")
+    route = routes_in_nb(vcloud, vpc_id)[(private_rtb, "0.0.0.0/0")]
+    assert route["output_port"] == f"mallee-lrp-{igw_id}"
+    # Reconcile: the NAT row deleted by hand comes back.
+    nbctl(vcloud, "lr-nat-del", f"mallee-{vpc_id}", "snat", "10.40.2.0/24")
+    assert vcloud.wait_for(lambda: [n for n in nb_rows(vcloud, "NAT")
+                                    if n["external_ids"].get("mallee:nat") == nat_id],
+                           timeout=10)
+
+    ec2.delete_nat_gateway(NatGatewayId=nat_id)
+    (gone,) = ec2.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"]
+    assert gone["State"] == "deleted" and "DeleteTime" in gone
+    assert not [n for n in nb_rows(vcloud, "NAT") if n["external_ids"].get("mallee:nat")]
+    (table,) = ec2.describe_route_tables(RouteTableIds=[private_rtb])["RouteTables"]
+    assert [r["State"] for r in table["Routes"] if r.get("NatGatewayId")] == ["blackhole"]
+    with pytest.raises(ClientError) as e:
+        ec2.describe_nat_gateways(NatGatewayIds=["nat-0123456789abcdef0"])
+    assert code(e) == "NatGatewayNotFound"
+    ec2.delete_route(RouteTableId=private_rtb, DestinationCidrBlock="0.0.0.0/0")
+    ec2.disassociate_route_table(AssociationId=table["Associations"][0][
+        "RouteTableAssociationId"])
+    ec2.delete_route_table(RouteTableId=private_rtb)
+    ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    ec2.delete_internet_gateway(InternetGatewayId=igw_id)
+    ec2.release_address(AllocationId=eip["AllocationId"])
+
+
+def test_dhcp_options_reach_the_subnets_dhcp_rows(vcloud, ec2, vpc):
+    vpc_id, public, private = vpc
+    dhcp = by_mallee_id(vcloud, "DHCP_Options", "mallee:subnet-id")
+    assert dhcp[public]["options"]["dns_server"] == "10.40.0.2"  # AmazonProvidedDNS
+    assert dhcp[public]["options"]["domain_name"] == '"mallee-1.compute.internal"' or \
+        dhcp[public]["options"]["domain_name"].endswith('.compute.internal"')
+    made = ec2.create_dhcp_options(DhcpConfigurations=[
+        {"Key": "domain-name", "Values": ["lab.example"]},
+        {"Key": "domain-name-servers", "Values": ["192.0.2.53", "192.0.2.54"]},
+        {"Key": "ntp-servers", "Values": ["192.0.2.123"]}], TagSpecifications=[
+        {"ResourceType": "dhcp-options", "Tags": [{"Key": "Name", "Value": "lab"}]}]
+    )["DhcpOptions"]
+    dopt = made["DhcpOptionsId"]
+    assert {c["Key"]: [v["Value"] for v in c["Values"]]
+            for c in made["DhcpConfigurations"]}["domain-name-servers"] == [
+        "192.0.2.53", "192.0.2.54"]
+    ec2.associate_dhcp_options(DhcpOptionsId=dopt, VpcId=vpc_id)
+    assert ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["DhcpOptionsId"] == dopt
+    for subnet_id in (public, private):
+        options = by_mallee_id(vcloud, "DHCP_Options", "mallee:subnet-id")[subnet_id]["options"]
+        assert options["dns_server"] == "{192.0.2.53, 192.0.2.54}"
+        assert options["domain_name"] == '"lab.example"'
+        assert options["ntp_server"] == "192.0.2.123"
+        assert options["mtu"] == "1442"
+    with pytest.raises(ClientError) as e:
+        ec2.delete_dhcp_options(DhcpOptionsId=dopt)
+    assert code(e) == "DependencyViolation"
+    assert [d["DhcpOptionsId"] for d in ec2.describe_dhcp_options(Filters=[
+        {"Name": "tag:Name", "Values": ["lab"]}])["DhcpOptions"]] == [dopt]
+    assert [d["DhcpOptionsId"] for d in ec2.describe_dhcp_options(Filters=[
+        {"Name": "value", "Values": ["192.0.2.123"]}])["DhcpOptions"]] == [dopt]
+    with pytest.raises(ClientError) as e:
+        ec2.create_dhcp_options(DhcpConfigurations=[{"Key": "routers", "Values": ["1.2.3.4"]}])
+    assert code(e) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as e:
+        ec2.associate_dhcp_options(DhcpOptionsId="dopt-0123456789abcdef0", VpcId=vpc_id)
+    assert code(e) == "InvalidDhcpOptionID.NotFound"
+    ec2.associate_dhcp_options(DhcpOptionsId="default", VpcId=vpc_id)
+    default = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["DhcpOptionsId"]
+    assert default != dopt and default.startswith("dopt-")
+    assert "ntp_server" not in by_mallee_id(vcloud, "DHCP_Options",
+                                            "mallee:subnet-id")[public]["options"]
+    ec2.delete_dhcp_options(DhcpOptionsId=dopt)
+
+
+def test_tags_on_routing_resources(vcloud, ec2, vpc):
+    vpc_id = vpc[0]
+    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    dopt = ec2.create_dhcp_options(DhcpConfigurations=[
+        {"Key": "domain-name", "Values": ["x.example"]}])["DhcpOptions"]["DhcpOptionsId"]
+    ec2.create_tags(Resources=[igw_id, rtb, dopt], Tags=[{"Key": "env", "Value": "t"}])
+    found = {(t["ResourceId"], t["ResourceType"]) for t in ec2.describe_tags(Filters=[
+        {"Name": "key", "Values": ["env"]}])["Tags"]}
+    assert found == {(igw_id, "internet-gateway"), (rtb, "route-table"),
+                     (dopt, "dhcp-options")}
+    with pytest.raises(ClientError) as e:
+        ec2.create_tags(Resources=["igw-0123456789abcdef0"], Tags=[{"Key": "a", "Value": "b"}])
+    assert code(e) == "InvalidInternetGatewayID.NotFound"
+    ec2.delete_internet_gateway(InternetGatewayId=igw_id)
+    ec2.delete_route_table(RouteTableId=rtb)
+    ec2.delete_dhcp_options(DhcpOptionsId=dopt)
+    assert not [t for t in ec2.describe_tags(Filters=[{"Name": "key", "Values": ["env"]}]
+                                             )["Tags"]]
+
+
+def test_awscli_public_subnet_walkthrough(vcloud):
+    vpc_id = vcloud.aws("ec2", "create-vpc", "--cidr-block", "10.60.0.0/16")["Vpc"]["VpcId"]
+    subnet = vcloud.aws("ec2", "create-subnet", "--vpc-id", vpc_id, "--cidr-block",
+                        "10.60.1.0/24")["Subnet"]["SubnetId"]
+    igw = vcloud.aws("ec2", "create-internet-gateway")["InternetGateway"]["InternetGatewayId"]
+    vcloud.aws("ec2", "attach-internet-gateway", "--internet-gateway-id", igw,
+               "--vpc-id", vpc_id)
+    rtb = vcloud.aws("ec2", "create-route-table", "--vpc-id", vpc_id
+                     )["RouteTable"]["RouteTableId"]
+    assert vcloud.aws("ec2", "create-route", "--route-table-id", rtb,
+                      "--destination-cidr-block", "0.0.0.0/0", "--gateway-id", igw
+                      )["Return"] is True
+    assoc = vcloud.aws("ec2", "associate-route-table", "--route-table-id", rtb,
+                       "--subnet-id", subnet)["AssociationId"]
+    (table,) = vcloud.aws("ec2", "describe-route-tables", "--route-table-ids", rtb
+                          )["RouteTables"]
+    assert [r["GatewayId"] for r in table["Routes"]] == ["local", igw]
+    vcloud.aws("ec2", "disassociate-route-table", "--association-id", assoc)
+    vcloud.aws("ec2", "delete-route-table", "--route-table-id", rtb)
+    vcloud.aws("ec2", "detach-internet-gateway", "--internet-gateway-id", igw,
+               "--vpc-id", vpc_id)
+    vcloud.aws("ec2", "delete-internet-gateway", "--internet-gateway-id", igw)
+    vcloud.aws("ec2", "delete-subnet", "--subnet-id", subnet)
+    vcloud.aws("ec2", "delete-vpc", "--vpc-id", vpc_id)
+    # Nothing of it is left in OVN.
+    for table, key in (("Logical_Router", "mallee:vpc-id"), ("Logical_Switch", "mallee:igw-id"),
+                       ("Logical_Router_Static_Route", "mallee:route-table-id")):
+        assert not [r for r in nb_rows(vcloud, table)
+                    if r["external_ids"].get("mallee:vpc-id") == vpc_id], table
+    assert json.loads(json.dumps(table))  # (the listing above parsed as JSON)
