@@ -19,6 +19,7 @@ passes never interleave.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -148,7 +149,7 @@ class Northbound:
             self.api.ovsdb_connection.stop()
             self.api = None
 
-    def converge(self, routers: list[Router], switches: list[Switch],
+    def converge(self, routers: list[Router], switches: list[Switch], *,
                  routing: RoutingModel | None = None) -> Changes:
         self.connect()
         if routing is not None:
@@ -243,11 +244,12 @@ class AsyncNorthbound:
         self.sync = Northbound(remote, timeout)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ovn-nb")
 
-    async def converge(self, routers: list[Router], switches: list[Switch],
+    async def converge(self, routers: list[Router], switches: list[Switch], *,
                        routing: RoutingModel | None = None) -> Changes:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._worker, self.sync.converge, routers, switches,
-                                          routing)
+        return await loop.run_in_executor(
+            self._worker, functools.partial(self.sync.converge, routers, switches,
+                                            routing=routing))
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

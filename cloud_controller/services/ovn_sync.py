@@ -60,7 +60,8 @@ class OvnSync:
         try:
             routers, switches = await self.vpcs.ovn_model()
             routing = await self.routing.ovn_model() if self.routing is not None else None
-            self.last_changes = await self.northbound.converge(routers, switches, routing)
+            self.last_changes = await self.northbound.converge(routers, switches,
+                                                               routing=routing)
         except Exception as exc:  # OVN away or refusing: the next pass tries again
             if self.last_error is None:
                 log.warning("ovn: could not converge the NB database: %r", exc)

@@ -453,3 +453,68 @@ def test_awscli_public_subnet_walkthrough(vcloud):
         assert not [r for r in nb_rows(vcloud, table)
                     if r["external_ids"].get("mallee:vpc-id") == vpc_id], table
     assert json.loads(json.dumps(table))  # (the listing above parsed as JSON)
+
+
+def test_accounts_are_apart(vcloud, ec2, vpc):
+    """Another account's gateways, tables, NAT gateways and option sets are not found,
+    whatever it calls with their ids."""
+    vpc_id, public, _ = vpc
+    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    (main,) = [t for t in tables_of(ec2, vpc_id) if t["Associations"]]
+    main_assoc = main["Associations"][0]["RouteTableAssociationId"]
+    dopt = ec2.create_dhcp_options(DhcpConfigurations=[
+        {"Key": "ntp-servers", "Values": ["192.0.2.1"]}])["DhcpOptions"]["DhcpOptionsId"]
+    mallory = vcloud.client("ec2", vcloud.new_account("mallory-routing"))
+    mine = mallory.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    mine_subnet = mallory.create_subnet(VpcId=mine, CidrBlock="10.40.1.0/24"
+                                        )["Subnet"]["SubnetId"]
+    mine_igw = mallory.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    try:
+        calls = [
+            (lambda: mallory.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=mine),
+             "InvalidInternetGatewayID.NotFound"),
+            (lambda: mallory.delete_internet_gateway(InternetGatewayId=igw_id),
+             "InvalidInternetGatewayID.NotFound"),
+            (lambda: mallory.describe_internet_gateways(InternetGatewayIds=[igw_id]),
+             "InvalidInternetGatewayID.NotFound"),
+            (lambda: mallory.attach_internet_gateway(InternetGatewayId=mine_igw,
+                                                     VpcId=vpc_id), "InvalidVpcID.NotFound"),
+            (lambda: mallory.delete_route_table(RouteTableId=rtb),
+             "InvalidRouteTableID.NotFound"),
+            (lambda: mallory.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0",
+                                          GatewayId=igw_id), "InvalidRouteTableID.NotFound"),
+            (lambda: mallory.associate_route_table(RouteTableId=rtb, SubnetId=mine_subnet),
+             "InvalidRouteTableID.NotFound"),
+            (lambda: mallory.replace_route_table_association(AssociationId=main_assoc,
+                                                             RouteTableId=rtb),
+             "InvalidAssociationID.NotFound"),
+            (lambda: mallory.describe_route_tables(RouteTableIds=[rtb]),
+             "InvalidRouteTableID.NotFound"),
+            (lambda: mallory.create_nat_gateway(SubnetId=public,
+                                                AllocationId="eipalloc-0123456789abcdef0"),
+             "InvalidSubnetID.NotFound"),
+            (lambda: mallory.associate_dhcp_options(DhcpOptionsId=dopt, VpcId=mine),
+             "InvalidDhcpOptionID.NotFound"),
+            (lambda: mallory.delete_dhcp_options(DhcpOptionsId=dopt),
+             "InvalidDhcpOptionID.NotFound"),
+            (lambda: mallory.create_tags(Resources=[rtb], Tags=[{"Key": "a", "Value": "b"}]),
+             "InvalidRouteTableID.NotFound"),
+        ]
+        for call, expected in calls:
+            with pytest.raises(ClientError) as e:
+                call()
+            assert code(e) == expected
+        # The same CIDR in mallory's VPC: its own main table, nothing of the other's.
+        assert {t["VpcId"] for t in mallory.describe_route_tables()["RouteTables"]} == \
+            {mine, mallory.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}]
+                                         )["Vpcs"][0]["VpcId"]}
+        assert igw_id not in {g["InternetGatewayId"] for g in
+                              mallory.describe_internet_gateways()["InternetGateways"]}
+    finally:
+        mallory.delete_internet_gateway(InternetGatewayId=mine_igw)
+        mallory.delete_subnet(SubnetId=mine_subnet)
+        mallory.delete_vpc(VpcId=mine)
+        ec2.delete_internet_gateway(InternetGatewayId=igw_id)
+        ec2.delete_route_table(RouteTableId=rtb)
+        ec2.delete_dhcp_options(DhcpOptionsId=dopt)
