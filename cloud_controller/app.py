@@ -70,14 +70,14 @@ async def open_cloud(settings: Settings) -> Cloud:
     volumes = VolumeService(db, settings, clusters, tags, storage, snapshots)
     images = ImageService(db, store, accounts, snapshots)
     vpcs = VpcService(db, settings, clusters, tags, vpcs_changed)
-    vpc_parts = VpcParts.build(db, settings, vpcs, tags)
+    security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
+    addresses = AddressService(db, settings, clusters, tags, network_changed)
+    vpc_parts = VpcParts.build(db, settings, vpcs, tags, addresses)
     ovn = None
     if settings.network.mode == "vpc":  # the NB database of the central `mallee up` runs
         ovn = OvnSync(vpcs, AsyncNorthbound(OvnCentral.of(settings).nb.remote),
                       settings.network.ovn_reconcile_seconds, vpcs_changed,
-                      routing=VpcRoutingModel(db, settings))
-    security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
-    addresses = AddressService(db, settings, clusters, tags, network_changed)
+                      routing=VpcRoutingModel(settings, vpcs, vpc_parts))
     launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential,
                         BootVolumes(db, volumes))
     instances = InstanceService(db, settings, images=images, keypairs=keypairs, tags=tags,

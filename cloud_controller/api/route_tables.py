@@ -175,7 +175,7 @@ async def _own_tables(ctx: RequestContext, only: set[str] | None = None) -> list
     cidrs = {v.id: v.cidr for v in await ctx.cloud.vpcs.own_vpcs(ctx.account_id)}
     live = _Live(await parts.internet_gateways.list(ctx.account_id),
                  await parts.nat_gateways.list(ctx.account_id),
-                 await parts.route_tables.repo.private_ips())
+                 await parts.route_tables.private_ips())
     tags = await ctx.cloud.tags.of([t["id"] for t in tables])
     return [table_item(ctx.account_id, t, cidrs[t["vpc_id"]],
                        [a for a in associations if a["route_table_id"] == t["id"]],

@@ -80,3 +80,11 @@ class VpcRepository:
     async def set_map_public_ip(self, subnet_id: str, value: bool) -> None:
         await self.db.execute("UPDATE subnets SET map_public_ip=? WHERE id=?",
                               (int(value), subnet_id))
+
+    async def set_dhcp_options(self, vpc_id: str, dopt_id: str | None) -> None:
+        await self.db.execute("UPDATE vpcs SET dhcp_options_id=? WHERE id=?", (dopt_id, vpc_id))
+
+    async def using_dhcp_options(self, dopt_id: str) -> bool:
+        async with self.db.execute("SELECT 1 FROM vpcs WHERE dhcp_options_id=? LIMIT 1",
+                                   (dopt_id,)) as cur:
+            return await cur.fetchone() is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from cloud_controller.db.vpc_routing import VpcRoutingRepository
+from cloud_controller.db.dhcp_options import DhcpOptionsRepository
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -73,14 +73,14 @@ class DhcpOptionsService:
         self.db = db
         self.vpcs = vpcs  # VpcService
         self.tags = tags
-        self.repo = VpcRoutingRepository(db)
+        self.repo = DhcpOptionsRepository(db)
 
     async def create(self, account_id: str, config: list[tuple[str, list[str]]],
                      tags: list[tuple[str, str]]) -> str:
         _check(config)
         dopt_id = resource_id("dopt")
         async with self.db.unit():
-            await self.repo.insert_options(dopt_id, account_id, config)
+            await self.repo.insert(dopt_id, account_id, config)
             await self.tags.tag_new(account_id, dopt_id, "dhcp-options", tags)
         return dopt_id
 
@@ -94,10 +94,10 @@ class DhcpOptionsService:
     async def delete(self, account_id: str, dopt_id: str) -> None:
         async with self.db.unit():
             await self.options(account_id, dopt_id)
-            if await self.repo.vpcs_using_options(dopt_id):
+            if await self.vpcs.uses_dhcp_options(dopt_id):
                 raise errors.DependencyViolation(
                     f"The dhcpOptions '{dopt_id}' has dependencies and cannot be deleted.")
-            await self.repo.delete_options(dopt_id)
+            await self.repo.delete(dopt_id)
             await self.tags.forget(dopt_id)
 
     async def associate(self, account_id: str, dopt_id: str, vpc_id: str) -> None:
@@ -106,8 +106,9 @@ class DhcpOptionsService:
             chosen = None
             if dopt_id != "default" and dopt_id != self.vpcs.parts(account_id).dhcp_options_id:
                 chosen = (await self.options(account_id, dopt_id))["id"]
-            await self.repo.set_vpc_options(vpc_id, chosen)
+            await self.vpcs.set_dhcp_options(account_id, vpc_id, chosen)
         await self.vpcs.changed()
 
-    async def list(self, account_id: str) -> list:
-        return await self.repo.options_sets(account_id)
+    async def list(self, account_id: str | None) -> list:
+        """One account's option sets, or (None) every account's."""
+        return await self.repo.sets(account_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from cloud_controller.db.vpc_routing import VpcRoutingRepository
+from cloud_controller.db.internet_gateways import InternetGatewayRepository
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -26,12 +26,29 @@ class InternetGatewayService:
         self.settings = settings
         self.vpcs = vpcs  # VpcService: own VPCs, and the change notice OVN follows
         self.tags = tags
-        self.repo = VpcRoutingRepository(db)
+        self.repo = InternetGatewayRepository(db)
+        # Checks a detach must pass, added by the services that depend on the gateway
+        # (NatGatewayService: a VPC with live NAT gateways keeps its gateway).
+        self.detach_checks: list = []
+        vpcs.members.append(self)
+
+    # ---- VpcService's hooks (inside its unit) ----
+
+    async def vpc_created(self, account_id: str, vpc_id: str) -> None:
+        pass
+
+    async def vpc_deleting(self, vpc_id: str) -> None:
+        if await self.repo.of_vpc(vpc_id) is not None:
+            raise errors.DependencyViolation(
+                f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+
+    async def subnet_deleting(self, subnet_id: str) -> None:
+        pass
 
     async def create(self, account_id: str, tags: list[tuple[str, str]]) -> str:
         igw_id = resource_id("igw")
         async with self.db.unit():
-            await self.repo.insert_gateway(igw_id, account_id)
+            await self.repo.insert(igw_id, account_id)
             await self.tags.tag_new(account_id, igw_id, "internet-gateway", tags)
         return igw_id
 
@@ -59,10 +76,10 @@ class InternetGatewayService:
             if gateway["vpc_id"] is not None:
                 raise errors.ResourceAlreadyAssociated(
                     f"resource {igw_id} is already attached to network {gateway['vpc_id']}")
-            if await self.repo.gateway_of_vpc(vpc_id) is not None:
+            if await self.repo.of_vpc(vpc_id) is not None:
                 raise errors.ResourceAlreadyAssociated(
                     f"Network {vpc_id} already has an internet gateway attached")
-            await self.repo.attach_gateway(igw_id, vpc_id, await self._outside_ip())
+            await self.repo.attach(igw_id, vpc_id, await self._outside_ip())
         await self.vpcs.changed()
 
     async def detach(self, account_id: str, igw_id: str, vpc_id: str) -> None:
@@ -72,11 +89,9 @@ class InternetGatewayService:
             if gateway["vpc_id"] != vpc_id:
                 raise errors.GatewayNotAttached(
                     f"resource {igw_id} is not attached to network {vpc_id}")
-            if await self.repo.live_nats(vpc_id=vpc_id):
-                raise errors.DependencyViolation(
-                    f"Network {vpc_id} has some mapped public address(es). Please unmap "
-                    "those public address(es) before detaching the gateway.")
-            await self.repo.attach_gateway(igw_id, None, None)
+            for check in self.detach_checks:
+                await check(vpc_id)
+            await self.repo.attach(igw_id, None, None)
         await self.vpcs.changed()
 
     async def delete(self, account_id: str, igw_id: str) -> None:
@@ -85,8 +100,13 @@ class InternetGatewayService:
             if gateway["vpc_id"] is not None:
                 raise errors.DependencyViolation(
                     f"The internetGateway '{igw_id}' has dependencies and cannot be deleted.")
-            await self.repo.delete_gateway(igw_id)
+            await self.repo.delete(igw_id)
             await self.tags.forget(igw_id)
 
-    async def list(self, account_id: str) -> list:
+    async def list(self, account_id: str | None) -> list:
+        """One account's gateways, or (None) every account's."""
         return await self.repo.gateways(account_id)
+
+    async def of_vpc(self, vpc_id: str):
+        """The gateway attached to the VPC, or None."""
+        return await self.repo.of_vpc(vpc_id)

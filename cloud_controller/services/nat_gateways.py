@@ -9,27 +9,50 @@ from __future__ import annotations
 
 import ipaddress
 
-from cloud_controller.db.addresses import AddressRepository
-from cloud_controller.db.vpc_routing import VpcRoutingRepository
+from cloud_controller.db.nat_gateways import NatGatewayRepository
 from mallee import errors
 from mallee.ids import resource_id
 
-LIVE = ("pending", "available", "deleting")
+
+def _dependency(what: str, resource: str) -> errors.ApiError:
+    return errors.DependencyViolation(
+        f"The {what} '{resource}' has dependencies and cannot be deleted.")
 
 
 class NatGatewayService:
-    def __init__(self, db, vpcs, tags):
+    def __init__(self, db, vpcs, tags, addresses, gateways):
         self.db = db
         self.vpcs = vpcs  # VpcService
         self.tags = tags
-        self.repo = VpcRoutingRepository(db)
-        self.addresses = AddressRepository(db)
+        self.addresses = addresses  # AddressService: the elastic IPs
+        self.gateways = gateways  # InternetGatewayService: a public gateway needs one
+        self.repo = NatGatewayRepository(db)
+        vpcs.members.append(self)
+        gateways.detach_checks.append(self._keep_gateway)
+
+    # ---- other services' hooks (inside their units) ----
+
+    async def vpc_created(self, account_id: str, vpc_id: str) -> None:
+        pass
+
+    async def vpc_deleting(self, vpc_id: str) -> None:
+        if await self.repo.live("vpc_id", vpc_id):
+            raise _dependency("vpc", vpc_id)
+
+    async def subnet_deleting(self, subnet_id: str) -> None:
+        if await self.repo.live("subnet_id", subnet_id):
+            raise _dependency("subnet", subnet_id)
+
+    async def _keep_gateway(self, vpc_id: str) -> None:
+        if await self.repo.live("vpc_id", vpc_id):
+            raise errors.DependencyViolation(
+                f"Network {vpc_id} has some mapped public address(es). Please unmap those "
+                "public address(es) before detaching the gateway.")
 
     async def _private_ip(self, subnet) -> str:
         """The highest host of the subnet no other NAT gateway holds (instances are
         given addresses from the bottom)."""
-        used = {row["private_ip"] for row in await self.repo.nats()
-                if row["subnet_id"] == subnet.id and row["state"] in LIVE}
+        used = {row["private_ip"] for row in await self.repo.live("subnet_id", subnet.id)}
         hosts = list(ipaddress.ip_network(subnet.cidr).hosts())[3:]  # .1-.3 are EC2's
         for host in reversed(hosts):
             if str(host) not in used:
@@ -45,22 +68,19 @@ class NatGatewayService:
             if not allocation_id:
                 raise errors.MissingParameter(
                     "The request must contain the parameter AllocationId")
-            address = await self.addresses.find(account_id, address_id=allocation_id)
-            if address is None:
-                raise errors.InvalidAllocationIDNotFound(
-                    f"The allocation ID '{allocation_id}' does not exist")
-            if address["instance_id"] or await self.repo.live_nats(allocation_id=allocation_id):
+            address = await self.addresses.find(account_id, allocation_id=allocation_id)
+            if address["instance_id"] or await self.repo.live("allocation_id", allocation_id):
                 raise errors.ResourceAlreadyAssociated(
                     f"Elastic IP address [{allocation_id}] is already associated")
             row = {"id": nat_id, "account_id": account_id, "vpc_id": subnet.vpc_id,
                    "subnet_id": subnet.id, "allocation_id": allocation_id,
                    "public_ip": address["public_ip"],
                    "private_ip": await self._private_ip(subnet), "state": "pending"}
-            if await self.repo.gateway_of_vpc(subnet.vpc_id) is None:
+            if await self.gateways.of_vpc(subnet.vpc_id) is None:
                 row.update(state="failed", failure_code="Gateway.NotAttached",
                            failure_message=f"Network {subnet.vpc_id} has no Internet "
                                            "gateway attached")
-            await self.repo.insert_nat(row)
+            await self.repo.insert(row)
             await self.tags.tag_new(account_id, nat_id, "natgateway", tags)
         created = await self.repo.nat(account_id, nat_id)
         if row["state"] == "pending":
@@ -71,7 +91,11 @@ class NatGatewayService:
         """Once OVN follows the change: pending -> available, deleting -> deleted."""
         await self.vpcs.changed()
         async with self.db.unit():
-            await self.repo.set_nat_state(nat_id, state)
+            await self.repo.set_state(nat_id, state)
+
+    async def find(self, account_id: str, nat_id: str):
+        """The account's NAT gateway, or None."""
+        return await self.repo.nat(account_id, nat_id)
 
     async def nat(self, account_id: str, nat_id: str | None):
         row = await self.repo.nat(account_id, nat_id or "")
@@ -85,10 +109,11 @@ class NatGatewayService:
             if row["state"] in ("deleted", "deleting"):
                 return
             if row["state"] == "failed":
-                await self.repo.set_nat_state(nat_id, "deleted")
+                await self.repo.set_state(nat_id, "deleted")
                 return
-            await self.repo.set_nat_state(nat_id, "deleting")
+            await self.repo.set_state(nat_id, "deleting")
         await self._settle(nat_id, "deleted")
 
-    async def list(self, account_id: str) -> list:
+    async def list(self, account_id: str | None) -> list:
+        """One account's NAT gateways, or (None) every account's."""
         return await self.repo.nats(account_id)

@@ -3,16 +3,16 @@ table (made with the VPC, gone with it), tables of its own, their subnet
 associations and routes. The `local` route (the VPC's CIDR) is implicit:
 it is the router's connected networks in OVN and has no row here.
 
-Also the VPC's guard on its own deletion and on its subnets' (the hooks
-VpcService calls inside its unit): a VPC with an attached internet gateway,
-tables besides the main one or live NAT gateways is refused, as EC2 does.
+A member of VpcService: the main table is made with the VPC and goes with it;
+a VPC with tables besides the main one is refused (DependencyViolation), as
+EC2 does; a deleted subnet's association goes with it.
 """
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
 
-from cloud_controller.db.vpc_routing import VpcRoutingRepository
+from cloud_controller.db.route_tables import RouteTableRepository
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -45,12 +45,14 @@ def _dependency(what: str, resource: str) -> errors.ApiError:
 
 
 class RouteTableService:
-    def __init__(self, db, vpcs, tags):
+    def __init__(self, db, vpcs, tags, gateways, nat_gateways):
         self.db = db
         self.vpcs = vpcs  # VpcService
         self.tags = tags
-        self.repo = VpcRoutingRepository(db)
-        vpcs.dependents.append(self)
+        self.gateways = gateways  # InternetGatewayService, NatGatewayService: route targets
+        self.nat_gateways = nat_gateways
+        self.repo = RouteTableRepository(db)
+        vpcs.members.append(self)
 
     # ---- the hooks VpcService calls inside its units ----
 
@@ -60,9 +62,6 @@ class RouteTableService:
         await self.repo.associate(resource_id("rtbassoc"), rtb_id, vpc_id, None)
 
     async def vpc_deleting(self, vpc_id: str) -> None:
-        if await self.repo.gateway_of_vpc(vpc_id) is not None or \
-                await self.repo.live_nats(vpc_id=vpc_id):
-            raise _dependency("vpc", vpc_id)
         tables = await self.repo.tables_of_vpc(vpc_id)
         main = {a["route_table_id"] for a in await self.repo.associations()
                 if a["vpc_id"] == vpc_id and a["subnet_id"] is None}
@@ -74,8 +73,6 @@ class RouteTableService:
             await self.tags.forget(table["id"])
 
     async def subnet_deleting(self, subnet_id: str) -> None:
-        if await self.repo.live_nats(subnet_id=subnet_id):
-            raise _dependency("subnet", subnet_id)
         await self.repo.disassociate_subnet(subnet_id)
 
     # ---- tables ----
@@ -104,7 +101,11 @@ class RouteTableService:
             await self.tags.forget(rtb_id)
         await self.vpcs.changed()
 
-    async def listing(self, account_id: str):
+    async def private_ips(self) -> dict[str, str]:
+        """The private addresses of what routes may point at (instances, interfaces)."""
+        return await self.repo.private_ips()
+
+    async def listing(self, account_id: str | None):
         """The account's tables, their associations and routes, read once each."""
         tables = await self.repo.tables(account_id)
         associations = await self.repo.associations(account_id)
@@ -175,14 +176,11 @@ class RouteTableService:
             if not target.id.startswith("igw-"):
                 raise errors.InvalidGatewayIDNotFound(
                     f"The gateway ID '{target.id}' does not exist")
-            row = await self.repo.gateway(account_id, target.id)
-            if row is None:
-                raise errors.InvalidInternetGatewayIDNotFound(
-                    f"The internetGateway ID '{target.id}' does not exist")
+            row = await self.gateways.gateway(account_id, target.id)
             if row["vpc_id"] != vpc_id:
                 raise elsewhere
         elif target.kind == "nat-gateway":
-            row = await self.repo.nat(account_id, target.id)
+            row = await self.nat_gateways.find(account_id, target.id)
             if row is None or row["state"] in ("deleting", "deleted"):
                 raise errors.InvalidNatGatewayIDNotFound(
                     f"The natGateway ID '{target.id}' does not exist")

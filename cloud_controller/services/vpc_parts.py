@@ -17,7 +17,8 @@ class VpcParts:
     dhcp_options: DhcpOptionsService
 
     @classmethod
-    def build(cls, db, settings, vpcs, tags) -> "VpcParts":
-        return cls(InternetGatewayService(db, settings, vpcs, tags),
-                   RouteTableService(db, vpcs, tags), NatGatewayService(db, vpcs, tags),
-                   DhcpOptionsService(db, vpcs, tags))
+    def build(cls, db, settings, vpcs, tags, addresses) -> "VpcParts":
+        gateways = InternetGatewayService(db, settings, vpcs, tags)
+        nat_gateways = NatGatewayService(db, vpcs, tags, addresses, gateways)
+        return cls(gateways, RouteTableService(db, vpcs, tags, gateways, nat_gateways),
+                   nat_gateways, DhcpOptionsService(db, vpcs, tags))

@@ -1,10 +1,8 @@
 """The routing part of VPC mode's OVN model (docs/vpc.md): what OvnSync hands
-to `Northbound.converge` besides the routers and switches, read from the
-database in one go (every account's own VPCs)."""
+to `Northbound.converge` besides the routers and switches, read through the
+services of the VPCs and their parts (every account's own VPCs)."""
 from __future__ import annotations
 
-from cloud_controller.db.vpc_routing import VpcRoutingRepository
-from cloud_controller.db.vpcs import VpcRepository
 from cloud_controller.ovn.routing import Gateway, NatRule, Route, RoutingModel
 from cloud_controller.services.dhcp_options import config_of, dhcp_for_ovn
 from cloud_controller.services.internet_gateways import outside_segment
@@ -19,16 +17,11 @@ def default_dhcp_config(account_id: str, region: str) -> list[tuple[str, list[st
             ("domain-name-servers", ["AmazonProvidedDNS"])]
 
 
-def main_tables(associations) -> dict[str, str]:
-    """Each VPC's main route table."""
-    return {a["vpc_id"]: a["route_table_id"] for a in associations if a["subnet_id"] is None}
-
-
 class VpcRoutingModel:
-    def __init__(self, db, settings):
+    def __init__(self, settings, vpcs, parts):
         self.settings = settings
-        self.repo = VpcRoutingRepository(db)
-        self.vpcs = VpcRepository(db)
+        self.vpcs = vpcs  # VpcService
+        self.parts = parts  # VpcParts: gateways, route tables, NAT gateways, DHCP options
 
     def _gateway(self, row) -> Gateway:
         return Gateway(row["id"], row["vpc_id"], row["account_id"], row["outside_ip"],
@@ -36,22 +29,24 @@ class VpcRoutingModel:
                        self.settings.network.uplink_gateway)
 
     async def ovn_model(self) -> RoutingModel:
-        vpcs = {row["id"]: row for row in await self.vpcs.own_vpcs()}
-        subnets = await self.vpcs.own_subnets()
-        gateways = {row["vpc_id"]: self._gateway(row) for row in await self.repo.gateways()
+        parts = self.parts
+        vpcs = {v.id: v for v in await self.vpcs.own_vpcs(None)}
+        subnets = await self.vpcs.own_subnets(None)
+        gateways = {row["vpc_id"]: self._gateway(row)
+                    for row in await parts.internet_gateways.list(None)
                     if row["vpc_id"] in vpcs}
-        tables = {row["id"]: row for row in await self.repo.tables()}
-        associations = await self.repo.associations()
-        main = main_tables(associations)
+        table_rows, associations, routes = await parts.route_tables.listing(None)
+        tables = {row["id"]: row for row in table_rows}
+        main = {a["vpc_id"]: a["route_table_id"] for a in associations if a["subnet_id"] is None}
         explicit = {a["subnet_id"]: a["route_table_id"] for a in associations
                     if a["subnet_id"] is not None}
-        port_tables = {s["id"]: explicit.get(s["id"], main.get(s["vpc_id"]))
-                       for s in subnets}
-        port_tables = {k: v for k, v in port_tables.items() if v is not None}
-        nats = {row["id"]: row for row in await self.repo.nats() if row["state"] in ROUTING}
-        ips = await self.repo.private_ips()
-        model = RoutingModel(gateways=list(gateways.values()), port_tables=port_tables)
-        for route in await self.repo.routes():
+        port_tables = {s.id: explicit.get(s.id, main.get(s.vpc_id)) for s in subnets}
+        nats = {row["id"]: row for row in await parts.nat_gateways.list(None)
+                if row["state"] in ROUTING}
+        ips = await parts.route_tables.private_ips()
+        model = RoutingModel(gateways=list(gateways.values()),
+                             port_tables={k: v for k, v in port_tables.items() if v})
+        for route in routes:
             table = tables.get(route["route_table_id"])
             if table is None or table["vpc_id"] not in vpcs:
                 continue
@@ -67,16 +62,16 @@ class VpcRoutingModel:
                 if kind == "nat-gateway":
                     model.nats += [
                         NatRule(vpc_id, table["account_id"], target, "snat",
-                                nats[target]["public_ip"], s["cidr"])
-                        for s in subnets if port_tables.get(s["id"]) == table["id"]]
+                                nats[target]["public_ip"], s.cidr)
+                        for s in subnets if port_tables.get(s.id) == table["id"]]
             elif target in ips:
                 model.routes.append(Route(vpc_id, table["account_id"], table["id"],
                                           route["destination"], ips[target]))
         region = self.settings.cloud.region
-        sets = {row["id"]: config_of(row) for row in await self.repo.options_sets()}
+        sets = {row["id"]: config_of(row) for row in await parts.dhcp_options.list(None)}
         for subnet in subnets:
-            vpc = vpcs[subnet["vpc_id"]]
-            config = sets.get(vpc["dhcp_options_id"]) or \
-                default_dhcp_config(vpc["account_id"], region)
-            model.dhcp[subnet["id"]] = dhcp_for_ovn(config, vpc["cidr"])
+            vpc = vpcs[subnet.vpc_id]
+            config = sets.get(vpc.dhcp_options_id) or \
+                default_dhcp_config(vpc.account_id, region)
+            model.dhcp[subnet.id] = dhcp_for_ovn(config, vpc.cidr)
         return model

@@ -135,9 +135,10 @@ class VpcService:
         self.vpcs_changed = vpcs_changed  # ChangeNotifier: OvnSync listens in VPC mode
         self.repo = VpcRepository(db)
         self._made: set[str] = set()
-        # Parts of a VPC kept elsewhere (RouteTableService): each has vpc_created,
-        # vpc_deleting and subnet_deleting, called inside the unit that decides.
-        self.dependents: list = []
+        # Services of a VPC's parts (gateways, route tables, NAT gateways): each has
+        # vpc_created, vpc_deleting and subnet_deleting, called inside the unit that
+        # decides, so VpcService never touches their repositories.
+        self.members: list = []
 
     @property
     def vpc_mode(self) -> bool:
@@ -211,12 +212,13 @@ class VpcService:
                 raise errors.VpcLimitExceeded()
             await self.repo.insert_vpc(vpc.id, account_id, vpc.cidr)
             await self.tags.tag_new(account_id, vpc.id, "vpc", tags)
-            for dependent in self.dependents:
-                await dependent.vpc_created(account_id, vpc.id)
+            for part in self.members:
+                await part.vpc_created(account_id, vpc.id)
         await self._changed()
         return vpc
 
-    async def own_vpcs(self, account_id: str) -> list[Vpc]:
+    async def own_vpcs(self, account_id: str | None) -> list[Vpc]:
+        """One account's own VPCs, or (None) every account's."""
         return [_vpc(row) for row in await self.repo.own_vpcs(account_id)]
 
     async def own_vpc(self, account_id: str, vpc_id: str) -> Vpc:
@@ -230,8 +232,8 @@ class VpcService:
             if await self.repo.own_subnets(vpc_id=vpc_id):
                 raise errors.DependencyViolation(
                     f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
-            for dependent in self.dependents:
-                await dependent.vpc_deleting(vpc_id)
+            for part in self.members:
+                await part.vpc_deleting(vpc_id)
             await self.repo.delete_vpc(vpc_id)
             await self.tags.forget(vpc_id)
         await self._changed()
@@ -272,7 +274,7 @@ class VpcService:
         await self._changed()
         return subnet
 
-    async def own_subnets(self, account_id: str) -> list[Subnet]:
+    async def own_subnets(self, account_id: str | None) -> list[Subnet]:
         return [_subnet(row) for row in await self.repo.own_subnets(account_id)]
 
     async def own_subnet(self, account_id: str, subnet_id: str) -> Subnet:
@@ -284,11 +286,22 @@ class VpcService:
         # with them DependencyViolation for a subnet that has interfaces).
         async with self.db.unit():
             await self.own_subnet(account_id, subnet_id)
-            for dependent in self.dependents:
-                await dependent.subnet_deleting(subnet_id)
+            for part in self.members:
+                await part.subnet_deleting(subnet_id)
             await self.repo.delete_subnet(subnet_id)
             await self.tags.forget(subnet_id)
         await self._changed()
+
+    async def set_dhcp_options(self, account_id: str, vpc_id: str,
+                               dopt_id: str | None) -> None:
+        """An own VPC's DHCP option set (None: the account's default); in the caller's
+        unit, which checked the set."""
+        async with self.db.unit():
+            await self.own_vpc(account_id, vpc_id)
+            await self.repo.set_dhcp_options(vpc_id, dopt_id)
+
+    async def uses_dhcp_options(self, dopt_id: str) -> bool:
+        return await self.repo.using_dhcp_options(dopt_id)
 
     async def set_map_public_ip(self, account_id: str, subnet_id: str, value: bool) -> None:
         async with self.db.unit():

@@ -1,0 +1,120 @@
+"""Route tables of own VPCs, their associations and routes (docs/vpc.md); the
+private addresses of the instances and interfaces routes may point at."""
+from __future__ import annotations
+
+import time
+
+from cloud_controller.db.chunks import rows_in
+from cloud_controller.db.vpc_rows import VpcPartRows
+
+_ASSOCIATIONS = ("SELECT a.* FROM route_table_associations a JOIN route_tables t "
+                 "ON t.id = a.route_table_id")
+
+
+class RouteTableRepository(VpcPartRows):
+    async def insert_table(self, rtb_id: str, account_id: str, vpc_id: str) -> None:
+        await self.db.execute("INSERT INTO route_tables (id, account_id, vpc_id, created_at) "
+                              "VALUES (?, ?, ?, ?)", (rtb_id, account_id, vpc_id, time.time()))
+
+    async def tables(self, account_id: str | None = None) -> list:
+        return await self._listed("route_tables", account_id)
+
+    async def table(self, account_id: str, rtb_id: str):
+        return await self._owned("route_tables", account_id, rtb_id)
+
+    async def tables_of_vpc(self, vpc_id: str) -> list:
+        return await self._all("SELECT * FROM route_tables WHERE vpc_id=?", (vpc_id,))
+
+    async def delete_table(self, rtb_id: str) -> None:
+        await self.db.execute("DELETE FROM routes WHERE route_table_id=?", (rtb_id,))
+        await self.db.execute("DELETE FROM route_tables WHERE id=?", (rtb_id,))
+
+    # ---- associations ----
+
+    async def associations(self, account_id: str | None = None) -> list:
+        if account_id is None:
+            return await self._all(_ASSOCIATIONS + " ORDER BY a.id")
+        return await self._all(_ASSOCIATIONS + " WHERE t.account_id=? ORDER BY a.id",
+                               (account_id,))
+
+    async def association(self, account_id: str, association_id: str):
+        return await self._one(_ASSOCIATIONS + " WHERE a.id=? AND t.account_id=?",
+                               (association_id, account_id))
+
+    async def association_of_subnet(self, subnet_id: str):
+        return await self._one("SELECT * FROM route_table_associations WHERE subnet_id=?",
+                               (subnet_id,))
+
+    async def associations_of_table(self, rtb_id: str) -> list:
+        return await self._all("SELECT * FROM route_table_associations WHERE route_table_id=?",
+                               (rtb_id,))
+
+    async def associate(self, association_id: str, rtb_id: str, vpc_id: str,
+                        subnet_id: str | None) -> None:
+        await self.db.execute(
+            "INSERT INTO route_table_associations (id, route_table_id, vpc_id, subnet_id) "
+            "VALUES (?, ?, ?, ?)", (association_id, rtb_id, vpc_id, subnet_id))
+
+    async def reassociate(self, old_id: str, new_id: str, rtb_id: str) -> None:
+        await self.db.execute("UPDATE route_table_associations SET id=?, route_table_id=? "
+                              "WHERE id=?", (new_id, rtb_id, old_id))
+
+    async def disassociate(self, association_id: str) -> None:
+        await self.db.execute("DELETE FROM route_table_associations WHERE id=?",
+                              (association_id,))
+
+    async def disassociate_subnet(self, subnet_id: str) -> None:
+        await self.db.execute("DELETE FROM route_table_associations WHERE subnet_id=?",
+                              (subnet_id,))
+
+    async def disassociate_vpc(self, vpc_id: str) -> None:
+        await self.db.execute("DELETE FROM route_table_associations WHERE vpc_id=?", (vpc_id,))
+
+    # ---- routes ----
+
+    async def routes(self, rtb_ids: list[str] | None = None) -> list:
+        if rtb_ids is None:
+            return await self._all("SELECT * FROM routes ORDER BY route_table_id, destination")
+        return await rows_in(self.db, "SELECT * FROM routes WHERE route_table_id IN ({marks}) "
+                             "ORDER BY route_table_id, destination", rtb_ids)
+
+    async def route(self, rtb_id: str, destination: str):
+        return await self._one("SELECT * FROM routes WHERE route_table_id=? AND destination=?",
+                               (rtb_id, destination))
+
+    async def put_route(self, rtb_id: str, destination: str, kind: str, target: str) -> None:
+        await self.db.execute(
+            "INSERT INTO routes (route_table_id, destination, target_kind, target_id) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (route_table_id, destination) DO UPDATE SET "
+            "target_kind=excluded.target_kind, target_id=excluded.target_id",
+            (rtb_id, destination, kind, target))
+
+    async def delete_route(self, rtb_id: str, destination: str) -> None:
+        await self.db.execute("DELETE FROM routes WHERE route_table_id=? AND destination=?",
+                              (rtb_id, destination))
+
+    # ---- what routes point at ----
+
+    async def private_ip_of(self, account_id: str, kind: str, target_id: str):
+        """(found, private address) of an instance or network interface of the account."""
+        if kind == "instance":
+            row = await self._one("SELECT private_ip FROM instances WHERE id=? AND "
+                                  "account_id=? AND state != 'terminated'",
+                                  (target_id, account_id))
+        else:
+            row = await self._one("SELECT i.private_ip FROM network_interfaces n JOIN "
+                                  "instances i ON i.id = n.instance_id WHERE n.id=? AND "
+                                  "n.account_id=?", (target_id, account_id))
+        return (row is not None, row["private_ip"] if row is not None else None)
+
+    async def private_ips(self) -> dict[str, str]:
+        """Every live instance's and interface's private address, by id."""
+        rows = await self._all("SELECT i.id, n.id AS eni_id, i.private_ip FROM instances i "
+                               "LEFT JOIN network_interfaces n ON n.instance_id = i.id "
+                               "WHERE i.state != 'terminated' AND i.private_ip IS NOT NULL")
+        found = {}
+        for row in rows:
+            found[row["id"]] = row["private_ip"]
+            if row["eni_id"]:
+                found[row["eni_id"]] = row["private_ip"]
+        return found
