@@ -48,6 +48,9 @@ class AddressService:
         self.tags = tags  # TagService: a released address's tags go with it
         self.network_changed = network_changed
         self.repo = AddressRepository(db)
+        # Checks a release must pass, added by the services that use elastic IPs
+        # (NatGatewayService: a live NAT gateway keeps its address).
+        self.release_checks: list = []
 
     def pool(self, cluster) -> list[str]:
         return parse_pool((cluster.network or {}).get("public_ips")
@@ -186,6 +189,8 @@ class AddressService:
                 raise errors.InvalidIPAddressInUse(
                     f"Address {address['public_ip']} is associated with "
                     f"{address['instance_id']}: disassociate it first.")
+            for check in self.release_checks:
+                await check(address)
             await self.repo.delete(address["id"])
             await self.tags.forget(address["id"])
 

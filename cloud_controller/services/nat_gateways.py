@@ -29,8 +29,15 @@ class NatGatewayService:
         self.repo = NatGatewayRepository(db)
         vpcs.members.append(self)
         gateways.detach_checks.append(self._keep_gateway)
+        addresses.release_checks.append(self._keep_address)
 
     # ---- other services' hooks (inside their units) ----
+
+    async def _keep_address(self, address) -> None:
+        for nat in await self.repo.live("allocation_id", address["id"]):
+            raise errors.InvalidIPAddressInUse(
+                f"Address {address['public_ip']} is in use by {nat['id']}: delete the NAT "
+                "gateway first.")
 
     async def vpc_created(self, account_id: str, vpc_id: str) -> None:
         pass

@@ -319,6 +319,9 @@ def test_nat_gateway_snat_for_the_subnets_routed_to_it(vcloud, ec2, vpc):
     with pytest.raises(ClientError) as e:
         ec2.delete_subnet(SubnetId=public)
     assert code(e) == "DependencyViolation"
+    with pytest.raises(ClientError) as e:
+        ec2.release_address(AllocationId=eip["AllocationId"])
+    assert code(e) == "InvalidIPAddress.InUse"
 
     private_rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
     ec2.associate_route_table(RouteTableId=private_rtb, SubnetId=private)
