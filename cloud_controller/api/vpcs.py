@@ -281,14 +281,22 @@ DescribeVpcEndpointsRequest = _parts_request("DescribeVpcEndpointsRequest", "Vpc
 
 
 async def describe_vpc_attribute(ctx: RequestContext, req: DescribeVpcAttributeRequest) -> dict:
-    vpc_id = ctx.cloud.vpcs.check_vpc(ctx.account_id, req.vpc_id)
+    vpcs = ctx.cloud.vpcs
+    if vpcs.vpc_mode and req.vpc_id != vpcs.parts(ctx.account_id).vpc_id:
+        # An own VPC: EC2's defaults for a VPC that is not a default one (nothing
+        # changes them yet: ModifyVpcAttribute on own VPCs is not here).
+        vpc_id = (await vpcs.own_vpc(ctx.account_id, req.vpc_id)).id
+        values = {"enableDnsSupport": True, "enableDnsHostnames": False,
+                  "enableNetworkAddressUsageMetrics": False}
+    else:
+        vpc_id = vpcs.check_vpc(ctx.account_id, req.vpc_id)
+        # EDGE's dnsmasq resolves for guests and names them (private DNS names), as a
+        # default VPC's DNS support and hostnames do; there are no usage metrics.
+        values = {"enableDnsSupport": True, "enableDnsHostnames": True,
+                  "enableNetworkAddressUsageMetrics": False}
     if req.attribute not in VPC_ATTRIBUTES:
         raise errors.InvalidParameterValue(
             f"Value ({req.attribute}) for parameter attribute is invalid. Unknown attribute.")
-    # EDGE's dnsmasq resolves for guests and names them (private DNS names), as a
-    # default VPC's DNS support and hostnames do; there are no usage metrics.
-    values = {"enableDnsSupport": True, "enableDnsHostnames": True,
-              "enableNetworkAddressUsageMetrics": False}
     return {"vpcId": vpc_id, req.attribute: {"value": values[req.attribute]}}
 
 

@@ -521,3 +521,18 @@ def test_accounts_are_apart(vcloud, ec2, vpc):
         ec2.delete_internet_gateway(InternetGatewayId=igw_id)
         ec2.delete_route_table(RouteTableId=rtb)
         ec2.delete_dhcp_options(DhcpOptionsId=dopt)
+
+
+def test_describe_vpc_attribute_of_an_own_vpc(ec2, vpc):
+    """EC2's defaults for a VPC that is not a default one (Terraform's aws_vpc reads them)."""
+    vpc_id = vpc[0]
+    assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")[
+        "EnableDnsSupport"] == {"Value": True}
+    assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")[
+        "EnableDnsHostnames"] == {"Value": False}
+    with pytest.raises(ClientError) as e:
+        ec2.describe_vpc_attribute(VpcId="vpc-0123456789abcdef0", Attribute="enableDnsSupport")
+    assert code(e) == "InvalidVpcID.NotFound"
+    with pytest.raises(ClientError) as e:
+        ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="nope")
+    assert code(e) == "InvalidParameterValue"

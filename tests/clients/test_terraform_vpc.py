@@ -1,0 +1,76 @@
+"""Terraform (hashicorp/aws 5.100, from the offline mirror) against a vpc-mode
+cloud with a real OVN NB/SB/northd: aws_vpc, aws_subnet, aws_internet_gateway,
+aws_route_table (inline route), aws_route_table_association and aws_route on the
+main table apply; a second plan shows no changes; destroy leaves nothing in the
+API or in OVN."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from mallee.ovn_central import missing_binaries
+from tests.api.test_vpc_ovn import nb_rows
+from tests.clients.test_terraform import failed_calls, run
+from tests.clients.test_terraform_volume import tenant_workdir
+from tests.harness import Cloud, available_components
+from tests.reporting import write_summary
+
+pytestmark = [pytest.mark.clients,
+              pytest.mark.skipif(bool(missing_binaries()),
+                                 reason=f"OVN not installed: {missing_binaries()}")]
+
+CONFIG = Path(__file__).parent / "terraform_vpc" / "main.tf"
+
+
+@pytest.fixture(scope="module")
+def vpc_cloud(tmp_path_factory):
+    c = Cloud(tmp_path_factory.mktemp("tf-vpc-cloud"), available_components(),
+              env={"MALLEE_NETWORK_MODE": "vpc"}).start()
+    yield c
+    c.stop()
+
+
+def test_terraform_builds_a_public_subnet_plans_clean_and_destroys(request, vpc_cloud,
+                                                                  tmp_path_factory):
+    cloud = vpc_cloud
+    terraform, ec2 = tenant_workdir(cloud, tmp_path_factory, CONFIG, "terraform-vpc")
+    started = time.monotonic()
+    run(terraform, "apply", "-auto-approve", log="apply")
+    apply_seconds = time.monotonic() - started
+    out = {k: v["value"] for k, v in json.loads(
+        run(terraform, "output", "-json", log="output").stdout).items()}
+    vpc_id, rtb, main, igw = (out["vpc_id"], out["route_table_id"],
+                              out["main_route_table_id"], out["igw_id"])
+    (gateway,) = ec2.describe_internet_gateways(InternetGatewayIds=[igw])["InternetGateways"]
+    assert gateway["Attachments"] == [{"VpcId": vpc_id, "State": "available"}]
+    tables = {t["RouteTableId"]: t for t in ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]}
+    assert set(tables) == {rtb, main}
+    for table_id in (rtb, main):
+        assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw, "State": "active",
+                "Origin": "CreateRoute"} in tables[table_id]["Routes"]
+    assert [a.get("SubnetId") for a in tables[rtb]["Associations"]] == [out["subnet_id"]]
+    assert [a["Main"] for a in tables[main]["Associations"]] == [True]
+    # In OVN: both default routes, each in its table, out of the gateway port.
+    routes = {(r["route_table"], r["ip_prefix"]): r
+              for r in nb_rows(cloud, "Logical_Router_Static_Route")
+              if r["external_ids"].get("mallee:vpc-id") == vpc_id}
+    assert set(routes) == {(rtb, "0.0.0.0/0"), (main, "0.0.0.0/0")}
+    assert {r["output_port"] for r in routes.values()} == {f"mallee-lrp-{igw}"}
+
+    run(terraform, "plan", "-detailed-exitcode", log="plan")  # 0: nothing to change
+    started = time.monotonic()
+    run(terraform, "destroy", "-auto-approve", log="destroy")
+    destroy_seconds = time.monotonic() - started
+    assert [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
+    assert len(ec2.describe_internet_gateways()["InternetGateways"]) == 1  # the default's
+    for table in ("Logical_Router", "Logical_Switch", "Logical_Router_Port",
+                  "Logical_Router_Static_Route", "DHCP_Options"):
+        assert not [r for r in nb_rows(cloud, table)
+                    if any(k.startswith("mallee:") for k in r["external_ids"])], table
+    write_summary(request, f"terraform vpc: apply {apply_seconds:.1f} s, destroy "
+                           f"{destroy_seconds:.1f} s; provider calls answered with an error: "
+                           f"{failed_calls(terraform[1]) or 'none'}")
