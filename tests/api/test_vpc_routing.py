@@ -159,6 +159,13 @@ def test_internet_gateway_lifecycle_and_its_ovn_rows(vcloud, ec2, vpc):
                                routes_in_nb(vcloud, vpc_id), timeout=10)
         assert "192.0.2.0/24" in nbctl(vcloud, "lr-route-list", f"mallee-{vpc_id}")
         nbctl(vcloud, "--route-table", rtb, "lr-route-del", f"mallee-{vpc_id}", "192.0.2.0/24")
+        # The whole router goes (its gateway port and routes with it): one pass makes
+        # the router, then the gateway port and the route on it.
+        nbctl(vcloud, "lr-del", f"mallee-{vpc_id}")
+        assert vcloud.wait_for(lambda: (rtb, "0.0.0.0/0") in routes_in_nb(vcloud, vpc_id)
+                               and [p for p in nb_rows(vcloud, "Logical_Router_Port")
+                                    if p["external_ids"].get("mallee:igw-id") == igw_id],
+                               timeout=10)
 
         # Detached: the route is a blackhole and leaves OVN with the gateway's rows.
         ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
