@@ -71,8 +71,10 @@ async def create_nat_gateway(ctx: RequestContext, req: CreateNatGatewayRequest) 
         raise errors.MissingParameter("The request must contain the parameter SubnetId")
     tags = tags_for(req.tag_specifications, "natgateway")
     row = await ctx.cloud.vpc_parts.nat_gateways.create(ctx.account_id, req.subnet_id,
-                                                        req.allocation_id, tags)
-    return {"natGateway": nat_item(row, dict(tags)), "clientToken": req.client_token}
+                                                        req.allocation_id, tags,
+                                                        req.client_token)
+    made = await ctx.cloud.tags.of([row["id"]])
+    return {"natGateway": nat_item(row, made[row["id"]]), "clientToken": req.client_token}
 
 
 async def delete_nat_gateway(ctx: RequestContext, req: DeleteNatGatewayRequest) -> dict:

@@ -220,7 +220,8 @@ async def describe_route_tables(ctx: RequestContext, req: DescribeRouteTablesReq
 
 async def create_route_table(ctx: RequestContext, req: CreateRouteTableRequest) -> dict:
     tags = tags_for(req.tag_specifications, "route-table")
-    table = await ctx.cloud.vpc_parts.route_tables.create(ctx.account_id, req.vpc_id, tags)
+    table = await ctx.cloud.vpc_parts.route_tables.create(ctx.account_id, req.vpc_id, tags,
+                                                          req.client_token)
     (item,) = await _own_tables(ctx, {table["id"]})
     return {"routeTable": item, "clientToken": req.client_token}
 

@@ -21,6 +21,9 @@ class NatGatewayRepository(VpcPartRows):
     async def nat(self, account_id: str, nat_id: str):
         return await self._owned("nat_gateways", account_id, nat_id)
 
+    async def by_token(self, account_id: str, client_token: str):
+        return await self._by_token("nat_gateways", account_id, client_token)
+
     async def live(self, column: str, value: str) -> list:
         """Live gateways whose `column` (vpc_id, subnet_id, allocation_id) is `value`."""
         assert column in ("vpc_id", "subnet_id", "allocation_id")

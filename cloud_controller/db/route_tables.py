@@ -12,15 +12,20 @@ _ASSOCIATIONS = ("SELECT a.* FROM route_table_associations a JOIN route_tables t
 
 
 class RouteTableRepository(VpcPartRows):
-    async def insert_table(self, rtb_id: str, account_id: str, vpc_id: str) -> None:
-        await self.db.execute("INSERT INTO route_tables (id, account_id, vpc_id, created_at) "
-                              "VALUES (?, ?, ?, ?)", (rtb_id, account_id, vpc_id, time.time()))
+    async def insert_table(self, rtb_id: str, account_id: str, vpc_id: str,
+                           client_token: str | None = None) -> None:
+        await self.db.execute("INSERT INTO route_tables (id, account_id, vpc_id, client_token, "
+                              "created_at) VALUES (?, ?, ?, ?, ?)",
+                              (rtb_id, account_id, vpc_id, client_token, time.time()))
 
     async def tables(self, account_id: str | None = None) -> list:
         return await self._listed("route_tables", account_id)
 
     async def table(self, account_id: str, rtb_id: str):
         return await self._owned("route_tables", account_id, rtb_id)
+
+    async def by_token(self, account_id: str, client_token: str):
+        return await self._by_token("route_tables", account_id, client_token)
 
     async def tables_of_vpc(self, vpc_id: str) -> list:
         return await self._all("SELECT * FROM route_tables WHERE vpc_id=?", (vpc_id,))

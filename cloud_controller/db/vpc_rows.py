@@ -27,3 +27,8 @@ class VpcPartRows:
     async def _owned(self, table: str, account_id: str, resource_id: str):
         return await self._one(f"SELECT * FROM {table} WHERE id=? AND account_id=?",
                                (resource_id, account_id))
+
+    async def _by_token(self, table: str, account_id: str, client_token: str):
+        """The row an earlier call with the same ClientToken made, or None."""
+        return await self._one(f"SELECT * FROM {table} WHERE account_id=? AND client_token=?",
+                               (account_id, client_token))

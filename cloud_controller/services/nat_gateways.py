@@ -68,13 +68,23 @@ class NatGatewayService:
             "Subnet has insufficient free addresses to create this NAT gateway")
 
     async def create(self, account_id: str, subnet_id: str, allocation_id: str | None,
-                     tags: list[tuple[str, str]]):
+                     tags: list[tuple[str, str]], client_token: str | None = None):
+        """A new NAT gateway, or the one an earlier call with the same ClientToken made
+        (boto3 sends one with every call, so a retried request makes no second one)."""
         nat_id = resource_id("nat")
         async with self.db.unit():
             subnet = await self.vpcs.own_subnet(account_id, subnet_id)
             if not allocation_id:
                 raise errors.MissingParameter(
                     "The request must contain the parameter AllocationId")
+            if client_token:
+                earlier = await self.repo.by_token(account_id, client_token)
+                if earlier is not None:
+                    if (earlier["subnet_id"], earlier["allocation_id"]) != \
+                            (subnet_id, allocation_id):
+                        raise errors.IdempotentParameterMismatch(
+                            "The client token was used with different parameters.")
+                    return earlier
             address = await self.addresses.find(account_id, allocation_id=allocation_id)
             if address["instance_id"] or await self.repo.live("allocation_id", allocation_id):
                 raise errors.ResourceAlreadyAssociated(
@@ -82,7 +92,8 @@ class NatGatewayService:
             row = {"id": nat_id, "account_id": account_id, "vpc_id": subnet.vpc_id,
                    "subnet_id": subnet.id, "allocation_id": allocation_id,
                    "public_ip": address["public_ip"],
-                   "private_ip": await self._private_ip(subnet), "state": "pending"}
+                   "private_ip": await self._private_ip(subnet), "state": "pending",
+                   "client_token": client_token}
             if await self.gateways.of_vpc(subnet.vpc_id) is None:
                 row.update(state="failed", failure_code="Gateway.NotAttached",
                            failure_message=f"Network {subnet.vpc_id} has no Internet "

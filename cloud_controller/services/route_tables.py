@@ -84,11 +84,20 @@ class RouteTableService:
                 f"The routeTable ID '{rtb_id}' does not exist")
         return row
 
-    async def create(self, account_id: str, vpc_id: str, tags: list[tuple[str, str]]):
+    async def create(self, account_id: str, vpc_id: str, tags: list[tuple[str, str]],
+                     client_token: str | None = None):
+        """A new table, or the one an earlier call with the same ClientToken made."""
         rtb_id = resource_id("rtb")
         async with self.db.unit():
             await self.vpcs.own_vpc(account_id, vpc_id)
-            await self.repo.insert_table(rtb_id, account_id, vpc_id)
+            if client_token:
+                earlier = await self.repo.by_token(account_id, client_token)
+                if earlier is not None:
+                    if earlier["vpc_id"] != vpc_id:
+                        raise errors.IdempotentParameterMismatch(
+                            "The client token was used with different parameters.")
+                    return earlier
+            await self.repo.insert_table(rtb_id, account_id, vpc_id, client_token)
             await self.tags.tag_new(account_id, rtb_id, "route-table", tags)
         return await self.repo.table(account_id, rtb_id)
 

@@ -195,7 +195,12 @@ def test_route_tables_associations_and_route_errors(vcloud, ec2, vpc):
         {"ResourceType": "route-table", "Tags": [{"Key": "tier", "Value": "private"}]}]
     )["RouteTable"]
     rtb = table["RouteTableId"]
-    assert table["Associations"] == [] and table["Tags"] == [{"Key": "tier",
+    assert table["Associations"] == []
+    assert ec2.create_route_table(VpcId=vpc_id, ClientToken="rtb-token")["RouteTable"][
+        "RouteTableId"] == ec2.create_route_table(VpcId=vpc_id, ClientToken="rtb-token")[
+        "RouteTable"]["RouteTableId"]
+    retried = ec2.create_route_table(VpcId=vpc_id, ClientToken="rtb-token")["RouteTable"]
+    ec2.delete_route_table(RouteTableId=retried["RouteTableId"]) and table["Tags"] == [{"Key": "tier",
                                                               "Value": "private"}]
     assert table["Routes"][0]["GatewayId"] == "local"
     assoc = ec2.associate_route_table(RouteTableId=rtb, SubnetId=private)
@@ -305,9 +310,20 @@ def test_nat_gateway_snat_for_the_subnets_routed_to_it(vcloud, ec2, vpc):
     igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
     nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"],
+                                 ClientToken="nat-token-1",
                                  TagSpecifications=[{"ResourceType": "natgateway", "Tags": [
                                      {"Key": "Name", "Value": "out"}]}])["NatGateway"]
     nat_id = nat["NatGatewayId"]
+    # The same ClientToken (a retried call) answers the same gateway; other
+    # parameters with it are refused.
+    again = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"],
+                                   ClientToken="nat-token-1")["NatGateway"]
+    assert again["NatGatewayId"] == nat_id and again["Tags"] == [{"Key": "Name",
+                                                                  "Value": "out"}]
+    with pytest.raises(ClientError) as e:
+        ec2.create_nat_gateway(SubnetId=private, AllocationId=eip["AllocationId"],
+                               ClientToken="nat-token-1")
+    assert code(e) == "IdempotentParameterMismatch"
     assert nat["State"] == "pending" and nat["VpcId"] == vpc_id
     (address,) = nat["NatGatewayAddresses"]
     assert address["PublicIp"] == eip["PublicIp"]

@@ -14,10 +14,12 @@ CREATE UNIQUE INDEX internet_gateways_vpc ON internet_gateways(vpc_id)
 CREATE INDEX internet_gateways_account ON internet_gateways(account_id, id);
 
 CREATE TABLE route_tables (
-    id          TEXT PRIMARY KEY,               -- rtb-...
-    account_id  TEXT NOT NULL REFERENCES accounts(id),
-    vpc_id      TEXT NOT NULL REFERENCES vpcs(id),
-    created_at  REAL NOT NULL
+    id           TEXT PRIMARY KEY,              -- rtb-...
+    account_id   TEXT NOT NULL REFERENCES accounts(id),
+    vpc_id       TEXT NOT NULL REFERENCES vpcs(id),
+    client_token TEXT,                          -- CreateRouteTable's ClientToken
+    created_at   REAL NOT NULL,
+    UNIQUE (account_id, client_token)
 );
 CREATE INDEX route_tables_vpc ON route_tables(vpc_id);
 CREATE INDEX route_tables_account ON route_tables(account_id, id);
@@ -58,8 +60,10 @@ CREATE TABLE nat_gateways (
                        ('pending', 'available', 'deleting', 'deleted', 'failed')),
     failure_code   TEXT,
     failure_message TEXT,
+    client_token   TEXT,                        -- CreateNatGateway's ClientToken
     created_at     REAL NOT NULL,
-    deleted_at     REAL
+    deleted_at     REAL,
+    UNIQUE (account_id, client_token)
 );
 -- An elastic IP serves one live NAT gateway.
 CREATE UNIQUE INDEX nat_gateways_allocation ON nat_gateways(allocation_id)
