@@ -559,3 +559,52 @@ def test_describe_vpc_attribute_of_an_own_vpc(ec2, vpc):
     with pytest.raises(ClientError) as e:
         ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="nope")
     assert code(e) == "InvalidParameterValue"
+
+
+def test_a_wiped_nb_gets_the_routing_back_in_the_first_pass(tmp_path_factory):
+    """A cloud of its own whose NB database is wiped while it is down: the CLC's first
+    pass at start (the next is 30 s away) writes the routers, then the gateway port,
+    the routes, the NAT row and the DHCP options on them."""
+    home = tmp_path_factory.mktemp("vpcroute-restart")
+    env = {"MALLEE_NETWORK_MODE": "vpc", "MALLEE_NETWORK_OVN_RECONCILE_SECONDS": "30"}
+    first = Cloud(home, available_components(), env=env).start()
+    try:
+        ec2 = first.client("ec2")
+        vpc_id = ec2.create_vpc(CidrBlock="10.80.0.0/16")["Vpc"]["VpcId"]
+        public = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.80.1.0/24")["Subnet"]["SubnetId"]
+        private = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.80.2.0/24")["Subnet"][
+            "SubnetId"]
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+        (main,) = tables_of(ec2, vpc_id)
+        ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
+                         GatewayId=igw)
+        eip = ec2.allocate_address(Domain="vpc")
+        nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"]
+                                     )["NatGateway"]["NatGatewayId"]
+        rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+        ec2.associate_route_table(RouteTableId=rtb, SubnetId=private)
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+        before = {t: nb_rows(first, t) for t in ("Logical_Router_Static_Route", "NAT")}
+    finally:
+        first.stop()
+    (first.ovn.data / "ovnnb_db.db").unlink()
+
+    second = Cloud(home, available_components(), env=env)
+    second.start()
+    try:
+        assert second.wait_for(lambda: len(nb_rows(second, "NAT")) == 1, timeout=10)
+        routes = routes_in_nb(second, vpc_id)
+        assert set(routes) == {(main["RouteTableId"], "0.0.0.0/0"), (rtb, "0.0.0.0/0")}
+        assert {r["output_port"] for r in routes.values()} == {f"mallee-lrp-{igw}"}
+        assert len(before["Logical_Router_Static_Route"]) == 2 and len(before["NAT"]) == 1
+        (snat,) = nb_rows(second, "NAT")
+        assert (snat["type"], snat["logical_ip"], snat["external_ip"]) == (
+            "snat", "10.80.2.0/24", eip["PublicIp"])
+        ports = by_mallee_id(second, "Logical_Router_Port", "mallee:subnet-id")
+        assert ports[private]["options"]["route_table"] == rtb
+        assert igw in by_mallee_id(second, "Logical_Switch", "mallee:igw-id")
+        dhcp = by_mallee_id(second, "DHCP_Options", "mallee:subnet-id")
+        assert dhcp[public]["options"]["dns_server"] == "10.80.0.2"
+    finally:
+        second.stop()
