@@ -10,7 +10,7 @@ from cloud_controller.api.context import RequestContext
 from cloud_controller.api.query import TagSpecification, listparam, param
 from cloud_controller.api.tagging import tag_list, tags_for
 from cloud_controller.api.vpcs import DescribeRouteTablesRequest, _check_asked, _listing
-from cloud_controller.services.route_tables import TARGETS, RouteTarget
+from cloud_controller.services.route_tables import TARGETS, RouteTarget, RouteTargets
 from mallee import errors
 
 @dataclass
@@ -128,21 +128,6 @@ WIRE_TARGET = {"gateway": "gatewayId", "nat-gateway": "natGatewayId",
                "instance": "instanceId", "network-interface": "networkInterfaceId"}
 
 
-class _Live:
-    """What routes point at, to tell `active` from `blackhole`."""
-
-    def __init__(self, gateways, nats, ips):
-        self.gateways = {g["id"]: g["vpc_id"] for g in gateways}
-        self.nats = {n["id"] for n in nats if n["state"] in ("pending", "available")}
-        self.ips = ips
-
-    def state(self, vpc_id: str, route) -> str:
-        kind, target = route["target_kind"], route["target_id"]
-        live = (self.gateways.get(target) == vpc_id if kind == "gateway" else
-                target in self.nats if kind == "nat-gateway" else target in self.ips)
-        return "active" if live else "blackhole"
-
-
 def _route_item(route, state: str, account_id: str) -> dict:
     item = {"destinationCidrBlock": route["destination"], "state": state,
             "origin": route["origin"], WIRE_TARGET[route["target_kind"]]: route["target_id"]}
@@ -151,12 +136,13 @@ def _route_item(route, state: str, account_id: str) -> dict:
     return item
 
 
-def table_item(account_id: str, table, vpc_cidr: str, associations, routes, live: _Live,
+def table_item(account_id: str, table, vpc_cidr: str, associations, routes, live: RouteTargets,
                tags: dict[str, str]) -> dict:
     return {"routeTableId": table["id"], "vpcId": table["vpc_id"], "ownerId": account_id,
             "routeSet": [{"destinationCidrBlock": vpc_cidr, "gatewayId": "local",
                           "state": "active", "origin": "CreateRouteTable"}] + [
-                _route_item(r, live.state(table["vpc_id"], r), account_id) for r in routes],
+                _route_item(r, "active" if live.live(table["vpc_id"], r) else "blackhole",
+                            account_id) for r in routes],
             "associationSet": [{"main": a["subnet_id"] is None,
                                 "routeTableAssociationId": a["id"],
                                 "routeTableId": table["id"], "subnetId": a["subnet_id"],
@@ -173,9 +159,7 @@ async def _own_tables(ctx: RequestContext, only: set[str] | None = None) -> list
     if not tables:
         return []
     cidrs = {v.id: v.cidr for v in await ctx.cloud.vpcs.own_vpcs(ctx.account_id)}
-    live = _Live(await parts.internet_gateways.list(ctx.account_id),
-                 await parts.nat_gateways.list(ctx.account_id),
-                 await parts.route_tables.private_ips())
+    live = await parts.route_tables.targets(ctx.account_id)
     tags = await ctx.cloud.tags.of([t["id"] for t in tables])
     return [table_item(ctx.account_id, t, cidrs[t["vpc_id"]],
                        [a for a in associations if a["route_table_id"] == t["id"]],

@@ -20,6 +20,18 @@ def outside_segment(settings) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Interface(settings.network.uplink_address).network
 
 
+def highest_free(network: ipaddress.IPv4Network, taken: set[str],
+                 reserved_low: int = 1) -> str | None:
+    """The highest host of `network` not in `taken`, above its first `reserved_low`
+    addresses; at most len(taken) + 1 steps, never a list of the network."""
+    lowest = int(network.network_address) + reserved_low
+    for value in range(int(network.broadcast_address) - 1, lowest - 1, -1):
+        host = str(ipaddress.IPv4Address(value))
+        if host not in taken:
+            return host
+    return None
+
+
 class InternetGatewayService:
     def __init__(self, db, settings, vpcs, tags):
         self.db = db
@@ -63,9 +75,9 @@ class InternetGatewayService:
         network = self.settings.network
         taken = await self.repo.outside_ips() | set(parse_pool(network.public_ips)) | {
             str(ipaddress.IPv4Interface(network.uplink_address).ip), network.uplink_gateway}
-        for host in reversed(list(outside_segment(self.settings).hosts())):
-            if str(host) not in taken:
-                return str(host)
+        host = highest_free(outside_segment(self.settings), taken)
+        if host is not None:
+            return host
         raise errors.InsufficientAddressCapacity(
             "The outside segment has no free address for another internet gateway.")
 

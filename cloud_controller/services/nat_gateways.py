@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 from cloud_controller.db.nat_gateways import NatGatewayRepository
+from cloud_controller.services.internet_gateways import highest_free
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -60,10 +61,9 @@ class NatGatewayService:
         """The highest host of the subnet no other NAT gateway holds (instances are
         given addresses from the bottom)."""
         used = {row["private_ip"] for row in await self.repo.live("subnet_id", subnet.id)}
-        hosts = list(ipaddress.ip_network(subnet.cidr).hosts())[3:]  # .1-.3 are EC2's
-        for host in reversed(hosts):
-            if str(host) not in used:
-                return str(host)
+        host = highest_free(ipaddress.ip_network(subnet.cidr), used, reserved_low=4)
+        if host is not None:  # (.1-.3 are EC2's)
+            return host
         raise errors.InsufficientFreeAddressesInSubnet(
             "Subnet has insufficient free addresses to create this NAT gateway")
 

@@ -27,6 +27,29 @@ class RouteTarget:
     id: str
 
 
+# NAT gateways a route may lead to (OVN holds their rows).
+ROUTING_NATS = ("pending", "available")
+
+
+class RouteTargets:
+    """What routes point at now, to tell `active` from `blackhole` (DescribeRouteTables)
+    and which routes OVN gets (the routing model): internet gateways attached to the
+    route's VPC, NAT gateways OVN holds, live instances' and interfaces' addresses."""
+
+    def __init__(self, gateways, nats, ips: dict[str, str]):
+        self.gateway_vpc = {g["id"]: g["vpc_id"] for g in gateways}
+        self.nats = {n["id"]: n for n in nats if n["state"] in ROUTING_NATS}
+        self.ips = ips
+
+    def live(self, vpc_id: str, route) -> bool:
+        kind, target = route["target_kind"], route["target_id"]
+        if kind == "gateway":
+            return self.gateway_vpc.get(target) == vpc_id
+        if kind == "nat-gateway":
+            return target in self.nats
+        return target in self.ips
+
+
 def _destination(cidr: str | None) -> ipaddress.IPv4Network:
     if not cidr:
         raise errors.MissingParameter(
@@ -110,9 +133,11 @@ class RouteTableService:
             await self.tags.forget(rtb_id)
         await self.vpcs.changed()
 
-    async def private_ips(self) -> dict[str, str]:
-        """The private addresses of what routes may point at (instances, interfaces)."""
-        return await self.repo.private_ips()
+    async def targets(self, account_id: str | None) -> RouteTargets:
+        """What the account's (None: every account's) routes point at now."""
+        return RouteTargets(await self.gateways.list(account_id),
+                            await self.nat_gateways.list(account_id),
+                            await self.repo.private_ips())
 
     async def listing(self, account_id: str | None):
         """The account's tables, their associations and routes, read once each."""

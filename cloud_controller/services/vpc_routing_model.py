@@ -8,9 +8,6 @@ from cloud_controller.services.dhcp_options import config_of, dhcp_for_ovn
 from cloud_controller.services.internet_gateways import outside_segment
 from cloud_controller.services.vpcs import implicit_parts
 
-ROUTING = ("pending", "available")  # NAT gateways whose rows OVN holds
-
-
 def default_dhcp_config(account_id: str, region: str) -> list[tuple[str, list[str]]]:
     """The account's default option set (`default`), as the default VPC shows it."""
     return [("domain-name", [implicit_parts(account_id, region).domain_name]),
@@ -41,32 +38,30 @@ class VpcRoutingModel:
         explicit = {a["subnet_id"]: a["route_table_id"] for a in associations
                     if a["subnet_id"] is not None}
         port_tables = {s.id: explicit.get(s.id, main.get(s.vpc_id)) for s in subnets}
-        nats = {row["id"]: row for row in await parts.nat_gateways.list(None)
-                if row["state"] in ROUTING}
-        ips = await parts.route_tables.private_ips()
+        targets = await parts.route_tables.targets(None)
         model = RoutingModel(gateways=list(gateways.values()),
                              port_tables={k: v for k, v in port_tables.items() if v})
         for route in routes:
             table = tables.get(route["route_table_id"])
             if table is None or table["vpc_id"] not in vpcs:
                 continue
-            vpc_id, kind, target = table["vpc_id"], route["target_kind"], route["target_id"]
+            vpc_id, account_id = table["vpc_id"], table["account_id"]
+            kind, target = route["target_kind"], route["target_id"]
             gateway = gateways.get(vpc_id)
-            if kind in ("gateway", "nat-gateway"):
-                if gateway is None or (kind == "gateway" and gateway.igw_id != target) or \
-                        (kind == "nat-gateway" and target not in nats):
-                    continue  # a blackhole: nothing to route to
-                model.routes.append(Route(vpc_id, table["account_id"], table["id"],
-                                          route["destination"], gateway.next_hop,
-                                          gateway.router_port))
-                if kind == "nat-gateway":
-                    model.nats += [
-                        NatRule(vpc_id, table["account_id"], target, "snat",
-                                nats[target]["public_ip"], s.cidr)
-                        for s in subnets if port_tables.get(s.id) == table["id"]]
-            elif target in ips:
-                model.routes.append(Route(vpc_id, table["account_id"], table["id"],
-                                          route["destination"], ips[target]))
+            if not targets.live(vpc_id, route):
+                continue  # a blackhole: nothing to route to
+            if kind in ("instance", "network-interface"):
+                model.routes.append(Route(vpc_id, account_id, table["id"],
+                                          route["destination"], targets.ips[target]))
+                continue
+            if gateway is None:  # a NAT gateway's way out is the internet gateway
+                continue
+            model.routes.append(Route(vpc_id, account_id, table["id"], route["destination"],
+                                      gateway.next_hop, gateway.router_port))
+            if kind == "nat-gateway":
+                model.nats += [NatRule(vpc_id, account_id, target, "snat",
+                                       targets.nats[target]["public_ip"], s.cidr)
+                               for s in subnets if port_tables.get(s.id) == table["id"]]
         region = self.settings.cloud.region
         sets = {row["id"]: config_of(row) for row in await parts.dhcp_options.list(None)}
         for subnet in subnets:
