@@ -1,8 +1,8 @@
 """Terraform (hashicorp/aws 5.100, from the offline mirror) against a vpc-mode
 cloud with a real OVN NB/SB/northd: aws_vpc, aws_subnet, aws_internet_gateway,
-aws_route_table (inline route), aws_route_table_association and aws_route on the
-main table apply; a second plan shows no changes; destroy leaves nothing in the
-API or in OVN."""
+aws_route_table (inline route), aws_route_table_association, aws_route on the
+main table, aws_eip and aws_nat_gateway for a private subnet apply; a second
+plan shows no changes; destroy leaves nothing in the API or in OVN."""
 from __future__ import annotations
 
 import json
@@ -48,7 +48,7 @@ def test_terraform_builds_a_public_subnet_plans_clean_and_destroys(request, vpc_
     assert gateway["Attachments"] == [{"VpcId": vpc_id, "State": "available"}]
     tables = {t["RouteTableId"]: t for t in ec2.describe_route_tables(
         Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]}
-    assert set(tables) == {rtb, main}
+    assert len(tables) == 3 and {rtb, main} < set(tables)
     for table_id in (rtb, main):
         assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw, "State": "active",
                 "Origin": "CreateRoute"} in tables[table_id]["Routes"]
@@ -58,8 +58,15 @@ def test_terraform_builds_a_public_subnet_plans_clean_and_destroys(request, vpc_
     routes = {(r["route_table"], r["ip_prefix"]): r
               for r in nb_rows(cloud, "Logical_Router_Static_Route")
               if r["external_ids"].get("mallee:vpc-id") == vpc_id}
-    assert set(routes) == {(rtb, "0.0.0.0/0"), (main, "0.0.0.0/0")}
+    private_rtb = next(t for t in tables if t not in (rtb, main))
+    assert set(routes) == {(rtb, "0.0.0.0/0"), (main, "0.0.0.0/0"), (private_rtb, "0.0.0.0/0")}
     assert {r["output_port"] for r in routes.values()} == {f"mallee-lrp-{igw}"}
+    (nat,) = ec2.describe_nat_gateways(NatGatewayIds=[out["nat_id"]])["NatGateways"]
+    assert nat["State"] == "available"
+    assert nat["NatGatewayAddresses"][0]["PublicIp"] == out["eip"]
+    assert [(n["type"], n["external_ip"], n["logical_ip"]) for n in nb_rows(cloud, "NAT")
+            if n["external_ids"].get("mallee:vpc-id") == vpc_id] == [
+        ("snat", out["eip"], "10.70.2.0/24")]
 
     run(terraform, "plan", "-detailed-exitcode", log="plan")  # 0: nothing to change
     started = time.monotonic()
@@ -67,6 +74,8 @@ def test_terraform_builds_a_public_subnet_plans_clean_and_destroys(request, vpc_
     destroy_seconds = time.monotonic() - started
     assert [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
     assert len(ec2.describe_internet_gateways()["InternetGateways"]) == 1  # the default's
+    assert ec2.describe_addresses()["Addresses"] == []
+    assert [n["State"] for n in ec2.describe_nat_gateways()["NatGateways"]] == ["deleted"]
     for table in ("Logical_Router", "Logical_Switch", "Logical_Router_Port",
                   "Logical_Router_Static_Route", "DHCP_Options"):
         assert not [r for r in nb_rows(cloud, table)

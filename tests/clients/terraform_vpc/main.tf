@@ -1,6 +1,7 @@
 # VPC mode's routing with Terraform: a VPC, a public subnet, an internet gateway,
-# a route table with a default route to it, associated with the subnet, and a
-# route added to the VPC's main table as a separate aws_route.
+# a route table with a default route to it, associated with the subnet, a route
+# added to the VPC's main table as a separate aws_route, and a private subnet
+# routed to a NAT gateway with an elastic IP.
 resource "aws_vpc" "lab" {
   cidr_block = "10.70.0.0/16"
   tags       = { Name = "tf-vpc" }
@@ -37,6 +38,38 @@ resource "aws_route" "main_default" {
   gateway_id             = aws_internet_gateway.gw.id
 }
 
+# A private subnet whose default route goes to a NAT gateway in the public one.
+resource "aws_subnet" "private" {
+  vpc_id     = aws_vpc.lab.id
+  cidr_block = "10.70.2.0/24"
+}
+
+resource "aws_eip" "nat" {
+  domain = "vpc"
+}
+
+resource "aws_nat_gateway" "out" {
+  subnet_id     = aws_subnet.public.id
+  allocation_id = aws_eip.nat.id
+  tags          = { Name = "tf-nat" }
+  depends_on    = [aws_internet_gateway.gw]
+}
+
+resource "aws_route_table" "private" {
+  vpc_id = aws_vpc.lab.id
+  route {
+    cidr_block     = "0.0.0.0/0"
+    nat_gateway_id = aws_nat_gateway.out.id
+  }
+}
+
+resource "aws_route_table_association" "private" {
+  subnet_id      = aws_subnet.private.id
+  route_table_id = aws_route_table.private.id
+}
+
+output "nat_id" { value = aws_nat_gateway.out.id }
+output "eip" { value = aws_eip.nat.public_ip }
 output "vpc_id" { value = aws_vpc.lab.id }
 output "route_table_id" { value = aws_route_table.public.id }
 output "main_route_table_id" { value = aws_vpc.lab.main_route_table_id }
