@@ -159,3 +159,35 @@ def test_edge_mode_answers_the_vpc_mode_actions_as_before(ec2):
         assert code(e) == "UnsupportedOperation", name
         assert e.value.response["Error"]["Message"] == \
             f"The operation {name} is not supported by this cloud."
+
+
+def test_edge_mode_answers_the_routing_actions_unsupported_and_lists_the_default_parts(ec2):
+    """The routing resources of own VPCs (docs/vpc.md) are vpc mode's: in edge mode every
+    one of them is UnsupportedOperation; the Describe calls list the default VPC's
+    implicit parts as before, and no NAT gateway."""
+    rtb, igw, dopt = "rtb-0123456789abcdef0", "igw-0123456789abcdef0", "dopt-0123456789abcdef0"
+    calls = {
+        "CreateInternetGateway": lambda: ec2.create_internet_gateway(),
+        "AttachInternetGateway": lambda: ec2.attach_internet_gateway(
+            InternetGatewayId=igw, VpcId="vpc-0123456789abcdef0"),
+        "DeleteInternetGateway": lambda: ec2.delete_internet_gateway(InternetGatewayId=igw),
+        "CreateRouteTable": lambda: ec2.create_route_table(VpcId="vpc-0123456789abcdef0"),
+        "CreateRoute": lambda: ec2.create_route(RouteTableId=rtb,
+                                                DestinationCidrBlock="0.0.0.0/0",
+                                                GatewayId=igw),
+        "AssociateRouteTable": lambda: ec2.associate_route_table(
+            RouteTableId=rtb, SubnetId="subnet-0123456789abcdef0"),
+        "CreateNatGateway": lambda: ec2.create_nat_gateway(
+            SubnetId="subnet-0123456789abcdef0", AllocationId="eipalloc-0123456789abcdef0"),
+        "CreateDhcpOptions": lambda: ec2.create_dhcp_options(DhcpConfigurations=[
+            {"Key": "domain-name", "Values": ["x.example"]}]),
+        "AssociateDhcpOptions": lambda: ec2.associate_dhcp_options(
+            DhcpOptionsId=dopt, VpcId="vpc-0123456789abcdef0")}
+    for name, call in calls.items():
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "UnsupportedOperation", name
+    assert len(ec2.describe_route_tables()["RouteTables"]) == 1
+    assert len(ec2.describe_internet_gateways()["InternetGateways"]) == 1
+    assert len(ec2.describe_dhcp_options()["DhcpOptions"]) == 1
+    assert ec2.describe_nat_gateways()["NatGateways"] == []
