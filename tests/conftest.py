@@ -36,6 +36,7 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: work_unit(item.nodeid) != HOST)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest -p no:xdist runs without it
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling  # only when run with -n
 
