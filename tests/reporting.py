@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-DIRECTORY = "MALLEE_TEST_SUMMARY_DIR"
+DIRECTORY = "PYTEST_SUMMARY_LINES_DIR"  # not MALLEE_*: settings refuse names they lack
 
 
 def write_summary(line: str) -> None:
