@@ -24,6 +24,7 @@ from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.notify import ChangeNotifier
+from cloud_controller.services.ovn_security import OvnSecurity
 from cloud_controller.services.ovn_sync import OvnSync
 from cloud_controller.ovn.northbound import AsyncNorthbound
 from cloud_controller.services.reconcile import Reconciler
@@ -71,7 +72,8 @@ async def open_cloud(settings: Settings) -> Cloud:
     ovn = None
     if settings.network.mode == "vpc":  # the NB database of the central `mallee up` runs
         ovn = OvnSync(vpcs, AsyncNorthbound(OvnCentral.of(settings).nb.remote),
-                      settings.network.ovn_reconcile_seconds, vpcs_changed)
+                      settings.network.ovn_reconcile_seconds, vpcs_changed,
+                      security=OvnSecurity(db))
     security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
     addresses = AddressService(db, settings, clusters, tags, network_changed)
     launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential,

@@ -71,6 +71,9 @@ class VpcRepository:
                                    "AND is_default=0", (account_id,)) as cur:
             return (await cur.fetchone())[0]
 
+    async def delete_cidr_blocks(self, vpc_id: str) -> None:
+        await self.db.execute("DELETE FROM vpc_cidr_blocks WHERE vpc_id=?", (vpc_id,))
+
     async def delete_vpc(self, vpc_id: str) -> None:
         await self.db.execute("DELETE FROM vpcs WHERE id=? AND is_default=0", (vpc_id,))
 

@@ -9,7 +9,10 @@ isolates accounts with security groups, not with separate address spaces.
 In VPC mode ([network] mode = "vpc", docs/vpc.md) an account also makes VPCs
 and subnets of its own (CreateVpc, CreateSubnet...). Their rows here are the
 authority; after each change `vpcs_changed` is notified, and OvnSync
-(services/ovn_sync.py) writes the model (`ovn_model`) to OVN.
+(services/ovn_sync.py) writes the model (`ovn_model`) to OVN. An own VPC has
+from its creation, as in EC2, a `default` security group and a default
+network ACL (allow all, rule 100) that its subnets are associated with; they
+go with the VPC, and other groups or ACLs keep it from being deleted.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 
+from cloud_controller.db.network_acls import NetworkAclRepository
+from cloud_controller.db.security_groups import GroupRepository
 from cloud_controller.db.vpcs import VpcRepository
 from cloud_controller.ovn.northbound import Router, Switch
 from mallee import errors
@@ -133,6 +138,8 @@ class VpcService:
         self.tags = tags
         self.vpcs_changed = vpcs_changed  # ChangeNotifier: OvnSync listens in VPC mode
         self.repo = VpcRepository(db)
+        self.groups = GroupRepository(db)
+        self.acls = NetworkAclRepository(db)
         self._made: set[str] = set()
 
     @property
@@ -187,7 +194,15 @@ class VpcService:
 
     # ---- VPC mode: the VPCs and subnets accounts make ----------------------
 
-    async def _changed(self) -> None:
+    async def group_vpc(self, account_id: str, vpc_id: str | None) -> str | None:
+        """Where a new security group goes: None for the default VPC (EDGE's groups),
+        else an own VPC of the account (VPC mode)."""
+        if not self.vpc_mode or vpc_id in (None, "", default_vpc_id(account_id)):
+            self.check_vpc(account_id, vpc_id)
+            return None
+        return (await self.own_vpc(account_id, vpc_id)).id
+
+    async def changed(self) -> None:
         """After a commit: OVN follows, and the caller is answered once it holds the
         change (or after OVN_WAIT_SECONDS: the reconcile loop catches up)."""
         await self.vpcs_changed.notify_and_wait(OVN_WAIT_SECONDS)
@@ -203,7 +218,10 @@ class VpcService:
                 raise errors.VpcLimitExceeded()
             await self.repo.insert_vpc(vpc.id, account_id, vpc.cidr)
             await self.tags.tag_new(account_id, vpc.id, "vpc", tags)
-        await self._changed()
+            await self.groups.insert(resource_id("sg"), account_id, "default",
+                                     "default VPC security group", vpc.id)
+            await self._default_acl(account_id, vpc.id)
+        await self.changed()
         return vpc
 
     async def own_vpcs(self, account_id: str) -> list[Vpc]:
@@ -214,15 +232,35 @@ class VpcService:
         return _vpc(_own(await self.repo.vpc(account_id, vpc_id), vpc_id, "vpc",
                          errors.InvalidVpcIDNotFound))
 
+    async def _default_acl(self, account_id: str, vpc_id: str) -> None:
+        """EC2's default network ACL of a new VPC: rule 100 allows all, both ways."""
+        acl_id = resource_id("acl")
+        await self.acls.insert_acl(acl_id, account_id, vpc_id, is_default=True)
+        for egress in (0, 1):
+            await self.acls.put_entry({"acl_id": acl_id, "egress": egress, "rule_number": 100,
+                                       "protocol": "-1", "rule_action": "allow",
+                                       "cidr": "0.0.0.0/0"})
+
     async def delete_vpc(self, account_id: str, vpc_id: str) -> None:
         async with self.db.unit():
             await self.own_vpc(account_id, vpc_id)
-            if await self.repo.own_subnets(vpc_id=vpc_id):
+            groups = await self.groups.in_vpcs([vpc_id])
+            acls = await self.acls.of_vpc(vpc_id)
+            if await self.repo.own_subnets(vpc_id=vpc_id) or \
+                    any(g["name"] != "default" for g in groups) or \
+                    any(not a["is_default"] for a in acls):
                 raise errors.DependencyViolation(
                     f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+            for part in [g["id"] for g in groups] + [a["id"] for a in acls]:
+                await self.tags.forget(part)
+            for group in groups:
+                await self.groups.delete(group["id"])
+            for acl in acls:
+                await self.acls.delete_acl(acl["id"])
+            await self.repo.delete_cidr_blocks(vpc_id)
             await self.repo.delete_vpc(vpc_id)
             await self.tags.forget(vpc_id)
-        await self._changed()
+        await self.changed()
 
     def zone_names(self) -> list[str]:
         return [cluster.ref.zone for cluster in self.clusters.clusters]
@@ -257,7 +295,9 @@ class VpcService:
                             default=False)
             await self.repo.insert_subnet(subnet.id, account_id, vpc_id, zone, subnet.cidr)
             await self.tags.tag_new(account_id, subnet.id, "subnet", tags)
-        await self._changed()
+            default_acl = next(a for a in await self.acls.of_vpc(vpc_id) if a["is_default"])
+            await self.acls.associate(resource_id("aclassoc"), subnet.id, default_acl["id"])
+        await self.changed()
         return subnet
 
     async def own_subnets(self, account_id: str) -> list[Subnet]:
@@ -272,9 +312,10 @@ class VpcService:
         # with them DependencyViolation for a subnet that has interfaces).
         async with self.db.unit():
             await self.own_subnet(account_id, subnet_id)
+            await self.acls.dissociate_subnet(subnet_id)
             await self.repo.delete_subnet(subnet_id)
             await self.tags.forget(subnet_id)
-        await self._changed()
+        await self.changed()
 
     async def set_map_public_ip(self, account_id: str, subnet_id: str, value: bool) -> None:
         async with self.db.unit():

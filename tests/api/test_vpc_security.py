@@ -1,0 +1,211 @@
+"""VPC mode's security (docs/vpc.md): security groups in own VPCs as OVN port
+groups with ACLs, network ACLs as the subnets' switches' drop ACLs, VPC
+attributes and secondary CIDRs; checked with boto3, awscli and ovn-nbctl on a
+real NB database (ovsdb-server + ovn-northd of the test cloud)."""
+import pytest
+from botocore.exceptions import ClientError
+
+from mallee.ovn_central import missing_binaries
+from tests.api.test_vpc_ovn import by_mallee_id, code, nb_rows, nbctl
+from tests.harness import Cloud, available_components
+
+pytestmark = pytest.mark.skipif(bool(missing_binaries()),
+                                reason=f"OVN not installed: {missing_binaries()} "
+                                       "(scripts/host-deps.sh installs it)")
+
+
+@pytest.fixture(scope="module")
+def vcloud(tmp_path_factory):
+    c = Cloud(tmp_path_factory.mktemp("vpcsec"), available_components(),
+              env={"MALLEE_NETWORK_MODE": "vpc",
+                   "MALLEE_NETWORK_OVN_RECONCILE_SECONDS": "0.3"}).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def vec2(vcloud):
+    return vcloud.client("ec2")
+
+
+@pytest.fixture
+def vpc(vec2):
+    vpc_id = vec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    yield vpc_id
+    for g in vec2.describe_security_groups(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]:
+        if g["GroupName"] != "default":
+            for other in vec2.describe_security_groups(
+                    Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]:
+                if other["IpPermissions"]:
+                    vec2.revoke_security_group_ingress(GroupId=other["GroupId"],
+                                                       IpPermissions=other["IpPermissions"])
+    for g in vec2.describe_security_groups(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]:
+        if g["GroupName"] != "default":
+            vec2.delete_security_group(GroupId=g["GroupId"])
+    for acl in vec2.describe_network_acls(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["NetworkAcls"]:
+        if not acl["IsDefault"]:
+            vec2.delete_network_acl(NetworkAclId=acl["NetworkAclId"])
+    for s in vec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]:
+        vec2.delete_subnet(SubnetId=s["SubnetId"])
+    vec2.delete_vpc(VpcId=vpc_id)
+
+
+def groups_of(vec2, vpc_id: str) -> dict[str, dict]:
+    return {g["GroupName"]: g for g in vec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]}
+
+
+def pg_name(group_id: str) -> str:
+    return "mallee_sg_" + group_id.replace("-", "_")
+
+
+def port_groups(cloud) -> dict[str, dict]:
+    return {r["name"]: r for r in nb_rows(cloud, "Port_Group")}
+
+
+def acl_matches(cloud, group_id: str) -> set[tuple[str, str, str]]:
+    return {(a["direction"], a["action"], a["match"]) for a in nb_rows(cloud, "ACL")
+            if a["external_ids"].get("mallee:sg-id") == group_id}
+
+
+def test_a_vpc_has_its_default_group_and_groups_are_per_vpc(vcloud, vec2, vpc):
+    default = groups_of(vec2, vpc)["default"]
+    assert default["VpcId"] == vpc and default["Description"] == "default VPC security group"
+    assert default["IpPermissionsEgress"][0]["IpRanges"][0]["CidrIp"] == "0.0.0.0/0"
+    assert default["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"] == default["GroupId"]
+    assert default["IpPermissions"][0]["UserIdGroupPairs"][0]["VpcId"] == vpc
+    with pytest.raises(ClientError) as e:
+        vec2.delete_security_group(GroupId=default["GroupId"])
+    assert code(e) == "CannotDelete"
+
+    # Names are unique per VPC: "web" in the VPC, and another "web" in the default one.
+    web = vec2.create_security_group(GroupName="web", Description="web", VpcId=vpc,
+                                     TagSpecifications=[{"ResourceType": "security-group",
+                                                         "Tags": [{"Key": "t", "Value": "1"}]}])
+    assert web["Tags"] == [{"Key": "t", "Value": "1"}]
+    with pytest.raises(ClientError) as e:
+        vec2.create_security_group(GroupName="web", Description="again", VpcId=vpc)
+    assert code(e) == "InvalidGroup.Duplicate"
+    with pytest.raises(ClientError) as e:
+        vec2.create_security_group(GroupName="default", Description="again", VpcId=vpc)
+    assert code(e) == "InvalidGroup.Duplicate"
+    edge_web = vec2.create_security_group(GroupName="web", Description="edge web")["GroupId"]
+    try:
+        default_vpc = vec2.describe_vpcs(Filters=[{"Name": "is-default",
+                                                   "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+        by_id = {g["GroupId"]: g for g in vec2.describe_security_groups(
+            GroupIds=[web["GroupId"], edge_web])["SecurityGroups"]}
+        assert by_id[web["GroupId"]]["VpcId"] == vpc
+        assert by_id[edge_web]["VpcId"] == default_vpc
+        # A name names the default VPC's group, as in EC2.
+        assert vec2.describe_security_groups(GroupNames=["web"])["SecurityGroups"][0][
+            "GroupId"] == edge_web
+        # Rules of a VPC group may name only groups of that VPC.
+        with pytest.raises(ClientError) as e:
+            vec2.authorize_security_group_ingress(GroupId=web["GroupId"], IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+                 "UserIdGroupPairs": [{"GroupId": edge_web}]}])
+        assert code(e) == "InvalidGroup.NotFound"
+    finally:
+        vec2.delete_security_group(GroupId=edge_web)
+    with pytest.raises(ClientError) as e:
+        vec2.create_security_group(GroupName="x", Description="x",
+                                   VpcId="vpc-0123456789abcdef0")
+    assert code(e) == "InvalidVpcID.NotFound"
+    assert vec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [web["GroupId"]]}]
+                              )["Tags"][0]["ResourceType"] == "security-group"
+
+
+def test_rules_become_port_group_acls(vcloud, vec2, vpc):
+    web = vec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+    app = vec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
+    pg = pg_name(web)
+    rows = port_groups(vcloud)
+    assert rows[pg]["external_ids"] == {"mallee:sg-id": web, "mallee:vpc-id": vpc,
+                                        "mallee:account": vcloud.admin.account_id}
+    assert "mallee_pg_drop" in rows
+    drops = {(a["direction"], a["priority"], a["match"]) for a in nb_rows(vcloud, "ACL")
+             if a["external_ids"].get("mallee:role") == "drop" and a["action"] == "drop"}
+    assert drops == {("from-lport", 1001, "inport == @mallee_pg_drop && ip"),
+                     ("to-lport", 1001, "outport == @mallee_pg_drop && ip")}
+    # A new group: EC2's allow-all egress rule, no ingress.
+    assert acl_matches(vcloud, web) == {("from-lport", "allow-related", f"inport == @{pg} && ip4")}
+
+    vec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 443,
+         "IpRanges": [{"CidrIp": "192.0.2.0/24"}]},
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+         "UserIdGroupPairs": [{"GroupId": app}]},
+        {"IpProtocol": "icmp", "FromPort": 8, "ToPort": -1,
+         "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    vec2.revoke_security_group_egress(GroupId=web, IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    vec2.authorize_security_group_egress(GroupId=web, IpPermissions=[
+        {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53,
+         "IpRanges": [{"CidrIp": "10.50.0.2/32"}]}])
+    assert acl_matches(vcloud, web) == {
+        ("to-lport", "allow-related",
+         f"outport == @{pg} && ip4 && ip4.src == 192.0.2.0/24 && tcp.dst >= 80 && "
+         "tcp.dst <= 443"),
+        ("to-lport", "allow-related",
+         f"outport == @{pg} && ip4 && ip4.src == ${pg_name(app)}_ip4 && tcp.dst == 22"),
+        ("to-lport", "allow-related", f"outport == @{pg} && ip4 && icmp4 && icmp4.type == 8"),
+        ("from-lport", "allow-related",
+         f"inport == @{pg} && ip4 && ip4.dst == 10.50.0.2/32 && udp.dst == 53")}
+    rules = vec2.describe_security_group_rules(Filters=[{"Name": "group-id",
+                                                         "Values": [web]}])["SecurityGroupRules"]
+    referenced = [r for r in rules if "ReferencedGroupInfo" in r]
+    assert referenced[0]["ReferencedGroupInfo"] == {
+        "GroupId": app, "UserId": vcloud.admin.account_id, "VpcId": vpc}
+    assert {r["IsEgress"] for r in rules} == {True, False} and len(rules) == 4
+
+    # The source group is referenced: it cannot go; a group in use by ports cannot either
+    # (no instance ports yet: DependencyViolation for a rule's reference only).
+    with pytest.raises(ClientError) as e:
+        vec2.delete_security_group(GroupId=app)
+    assert code(e) == "DependencyViolation"
+    # A VPC with groups other than its default one cannot go.
+    with pytest.raises(ClientError) as e:
+        vec2.delete_vpc(VpcId=vpc)
+    assert code(e) == "DependencyViolation"
+
+    # Hand deletions in NB come back; an unknown Mallee-tagged port group goes.
+    nbctl(vcloud, "pg-del", pg)
+    assert vcloud.wait_for(lambda: len(acl_matches(vcloud, web)) == 4, timeout=10)
+    acl = next(a for a in nb_rows(vcloud, "ACL")
+               if a["external_ids"].get("mallee:sg-id") == web and "icmp4" in a["match"])
+    nbctl(vcloud, "remove", "Port_Group", pg, "acls", acl["_uuid"])
+    nbctl(vcloud, "pg-add", "mallee_sg_0000000000000dead", "--", "set", "Port_Group",
+          "mallee_sg_0000000000000dead", 'external_ids:"mallee:sg-id"=sg-0000000000000dead')
+    nbctl(vcloud, "pg-add", "someone_elses")
+    assert vcloud.wait_for(lambda: len(acl_matches(vcloud, web)) == 4 and
+                           "mallee_sg_0000000000000dead" not in port_groups(vcloud), timeout=10)
+    assert "someone_elses" in port_groups(vcloud)
+    nbctl(vcloud, "pg-del", "someone_elses")
+
+    vec2.revoke_security_group_ingress(GroupId=web, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+         "UserIdGroupPairs": [{"GroupId": app}]}])
+    vec2.delete_security_group(GroupId=app)
+    assert pg_name(app) not in port_groups(vcloud)
+    assert acl_matches(vcloud, app) == set()
+
+
+def test_delete_vpc_takes_its_default_group_and_acl(vcloud, vec2):
+    vpc_id = vec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
+    default = groups_of(vec2, vpc_id)["default"]["GroupId"]
+    assert pg_name(default) in port_groups(vcloud)
+    vec2.delete_vpc(VpcId=vpc_id)
+    assert groups_of(vec2, vpc_id) == {}
+    with pytest.raises(ClientError) as e:
+        vec2.describe_security_groups(GroupIds=[default])
+    assert code(e) == "InvalidGroup.NotFound"
+    assert pg_name(default) not in port_groups(vcloud)
+    assert vec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+                                      )["NetworkAcls"] == []
+    assert not [r for r in nb_rows(vcloud, "Port_Group")
+                if r["external_ids"].get("mallee:vpc-id") == vpc_id]
+    assert by_mallee_id(vcloud, "Logical_Router", "mallee:vpc-id").get(vpc_id) is None
