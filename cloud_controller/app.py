@@ -24,6 +24,7 @@ from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.notify import ChangeNotifier
+from cloud_controller.services.network_acls import NetworkAclService
 from cloud_controller.services.ovn_security import OvnSecurity
 from cloud_controller.services.ovn_sync import OvnSync
 from cloud_controller.ovn.northbound import AsyncNorthbound
@@ -103,7 +104,7 @@ async def open_cloud(settings: Settings) -> Cloud:
                  network=network, volumes=volumes, attachments=attachments,
                  snapshots=snapshots, instance_attributes=instance_attributes,
                  image_capture=ImageCapture(instances, images, snapshots, attachments, volumes),
-                 ovn=ovn)
+                 ovn=ovn, network_acls=NetworkAclService(db, vpcs, tags))
 
 
 async def health(request: web.Request) -> web.Response:

@@ -6,8 +6,8 @@ from typing import Awaitable, Callable
 
 from cloud_controller.api import (account, addresses, attachments, images,
                                   instance_attributes, instance_types, instances, keypairs,
-                                  network_interfaces, security_groups, snapshots, tags,
-                                  volumes, vpcs, zones)
+                                  network_acls, network_interfaces, security_groups,
+                                  snapshots, tags, volumes, vpcs, zones)
 from cloud_controller.api.render import aws_query_renderer
 
 
@@ -100,7 +100,21 @@ ACTIONS: dict[str, Action] = {
     "DescribeRouteTables": Action(vpcs.describe_route_tables, vpcs.DescribeRouteTablesRequest),
     "DescribeInternetGateways": Action(vpcs.describe_internet_gateways,
                                        vpcs.DescribeInternetGatewaysRequest),
-    "DescribeNetworkAcls": Action(vpcs.describe_network_acls, vpcs.DescribeNetworkAclsRequest),
+    "DescribeNetworkAcls": Action(network_acls.describe_network_acls,
+                                  vpcs.DescribeNetworkAclsRequest),
+    "CreateNetworkAcl": Action(network_acls.create_network_acl,
+                               network_acls.CreateNetworkAclRequest, vpc_mode=True),
+    "DeleteNetworkAcl": Action(network_acls.delete_network_acl,
+                               network_acls.NetworkAclIdRequest, vpc_mode=True),
+    "CreateNetworkAclEntry": Action(network_acls.create_network_acl_entry,
+                                    network_acls.NetworkAclEntryRequest, vpc_mode=True),
+    "ReplaceNetworkAclEntry": Action(network_acls.replace_network_acl_entry,
+                                     network_acls.NetworkAclEntryRequest, vpc_mode=True),
+    "DeleteNetworkAclEntry": Action(network_acls.delete_network_acl_entry,
+                                    network_acls.NetworkAclEntryRequest, vpc_mode=True),
+    "ReplaceNetworkAclAssociation": Action(network_acls.replace_network_acl_association,
+                                           network_acls.ReplaceNetworkAclAssociationRequest,
+                                           vpc_mode=True),
     "DescribeDhcpOptions": Action(vpcs.describe_dhcp_options, vpcs.DescribeDhcpOptionsRequest),
     "DescribeVpcEndpoints": Action(vpcs.describe_vpc_endpoints,
                                    vpcs.DescribeVpcEndpointsRequest),

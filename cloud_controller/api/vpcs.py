@@ -291,7 +291,7 @@ async def describe_vpc_attribute(ctx: RequestContext, req: DescribeVpcAttributeR
     return {"vpcId": vpc_id, req.attribute: {"value": values[req.attribute]}}
 
 
-def _listing(items: list[dict], req, fields: dict, key: str, id_field: str) -> dict:
+def listing(items: list[dict], req, fields: dict, key: str, id_field: str) -> dict:
     items = FilterSet(req.filters, fields, tags=_tags).apply(items)
     chunk, token = page(items, lambda i: i[id_field], req.max_results, req.next_token)
     return {key: chunk, "nextToken": token}
@@ -319,7 +319,7 @@ async def describe_route_tables(ctx: RequestContext, req: DescribeRouteTablesReq
 
     def associations(field):
         return lambda t: [a[field] for a in t["associationSet"] if field in a]
-    return _listing([item], req, {
+    return listing([item], req, {
         "route-table-id": lambda t: t["routeTableId"], "vpc-id": lambda t: t["vpcId"],
         "owner-id": lambda t: t["ownerId"],
         "association.main": associations("main"),
@@ -341,45 +341,12 @@ async def describe_internet_gateways(ctx: RequestContext,
                              errors.InvalidInternetGatewayIDNotFound, "internet gateway")
     item = {"internetGatewayId": parts.internet_gateway_id, "ownerId": ctx.account_id,
             "attachmentSet": [{"vpcId": parts.vpc_id, "state": "available"}], "tagSet": []}
-    return _listing([item], req, {
+    return listing([item], req, {
         "internet-gateway-id": lambda g: g["internetGatewayId"],
         "owner-id": lambda g: g["ownerId"],
         "attachment.vpc-id": lambda g: [a["vpcId"] for a in g["attachmentSet"]],
         "attachment.state": lambda g: [a["state"] for a in g["attachmentSet"]],
     }, "internetGatewaySet", "internetGatewayId")
-
-
-def _acl_entries() -> list[dict]:
-    """AWS's default network ACL of a VPC without IPv6: allow all (100), deny the rest."""
-    return [{"ruleNumber": number, "protocol": "-1", "ruleAction": action, "egress": egress,
-             "cidrBlock": "0.0.0.0/0"}
-            for egress in (True, False) for number, action in ((100, "allow"), (32767, "deny"))]
-
-
-async def describe_network_acls(ctx: RequestContext, req: DescribeNetworkAclsRequest) -> dict:
-    vpcs = ctx.cloud.vpcs
-    parts = vpcs.parts(ctx.account_id)
-    vpcs.check_ids(req.ids, parts.network_acl_id, errors.InvalidNetworkAclIDNotFound,
-                   "network ACL")
-    item = {"networkAclId": parts.network_acl_id, "vpcId": parts.vpc_id, "default": True,
-            "ownerId": ctx.account_id, "entrySet": _acl_entries(),
-            "associationSet": [{"networkAclAssociationId": parts.acl_association_id(s.id),
-                                "networkAclId": parts.network_acl_id, "subnetId": s.id}
-                               for s in vpcs.subnets(ctx.account_id)],
-            "tagSet": []}
-    def entries(field):
-        return lambda a: [e[field] for e in a["entrySet"]]
-    return _listing([item], req, {
-        "network-acl-id": lambda a: a["networkAclId"], "vpc-id": lambda a: a["vpcId"],
-        "default": lambda a: a["default"], "owner-id": lambda a: a["ownerId"],
-        "association.subnet-id": lambda a: [x["subnetId"] for x in a["associationSet"]],
-        "association.network-acl-id": lambda a: [x["networkAclId"] for x in a["associationSet"]],
-        "association.association-id": lambda a: [
-            x["networkAclAssociationId"] for x in a["associationSet"]],
-        "entry.cidr": entries("cidrBlock"), "entry.egress": entries("egress"),
-        "entry.protocol": entries("protocol"), "entry.rule-action": entries("ruleAction"),
-        "entry.rule-number": entries("ruleNumber"),
-    }, "networkAclSet", "networkAclId")
 
 
 async def describe_dhcp_options(ctx: RequestContext, req: DescribeDhcpOptionsRequest) -> dict:
@@ -390,7 +357,7 @@ async def describe_dhcp_options(ctx: RequestContext, req: DescribeDhcpOptionsReq
     item = {"dhcpOptionsId": parts.dhcp_options_id, "ownerId": ctx.account_id,
             "dhcpConfigurationSet": [{"key": k, "valueSet": [{"value": v}]} for k, v in config],
             "tagSet": []}
-    return _listing([item], req, {
+    return listing([item], req, {
         "dhcp-options-id": lambda d: d["dhcpOptionsId"], "owner-id": lambda d: d["ownerId"],
         "key": lambda d: [c["key"] for c in d["dhcpConfigurationSet"]],
         "value": lambda d: [v["value"] for c in d["dhcpConfigurationSet"]
@@ -403,7 +370,7 @@ async def describe_vpc_endpoints(ctx: RequestContext, req: DescribeVpcEndpointsR
     for endpoint_id in req.ids:
         raise errors.InvalidVpcEndpointIdNotFound(
             f"The Vpc Endpoint Id '{endpoint_id}' does not exist")
-    return _listing([], req, {
+    return listing([], req, {
         name: lambda e: None for name in (
             "vpc-endpoint-id", "vpc-id", "service-name", "vpc-endpoint-state",
             "vpc-endpoint-type", "ip-address-type")}, "vpcEndpointSet", "vpcEndpointId")

@@ -1,6 +1,6 @@
 """Security groups and network ACLs of own VPCs in OVN's NB database.
 
-- A VPC security group is a Port_Group `mallee_sg_<id without the dash>` (Port_Group
+- A VPC security group is a Port_Group `mallee_sg_<hex of sg-<hex>>` (Port_Group
   names must match [a-zA-Z_.][a-zA-Z_.0-9]*, ovn-nb(5)) holding the group's ports
   (an input: the logical switch ports of the interfaces in the group), with one
   stateful ACL per rule: ingress `to-lport` `outport == @pg && ...src...`, egress
@@ -44,7 +44,7 @@ DROP_PRIORITY = 1001
 
 
 def port_group_name(group_id: str) -> str:
-    return "mallee_sg_" + group_id.replace("-", "_")
+    return "mallee_" + group_id.replace("-", "_")  # sg-0a1b... -> mallee_sg_0a1b...
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,13 @@
 groups with ACLs, network ACLs as the subnets' switches' drop ACLs, VPC
 attributes and secondary CIDRs; checked with boto3, awscli and ovn-nbctl on a
 real NB database (ovsdb-server + ovn-northd of the test cloud)."""
+import json
+import subprocess
+
 import pytest
 from botocore.exceptions import ClientError
 
-from mallee.ovn_central import missing_binaries
+from mallee.ovn_central import OvnCentral, missing_binaries
 from tests.api.test_vpc_ovn import by_mallee_id, code, nb_rows, nbctl
 from tests.harness import Cloud, available_components
 
@@ -59,7 +62,7 @@ def groups_of(vec2, vpc_id: str) -> dict[str, dict]:
 
 
 def pg_name(group_id: str) -> str:
-    return "mallee_sg_" + group_id.replace("-", "_")
+    return "mallee_" + group_id.replace("-", "_")
 
 
 def port_groups(cloud) -> dict[str, dict]:
@@ -155,6 +158,13 @@ def test_rules_become_port_group_acls(vcloud, vec2, vpc):
         ("to-lport", "allow-related", f"outport == @{pg} && ip4 && icmp4 && icmp4.type == 8"),
         ("from-lport", "allow-related",
          f"inport == @{pg} && ip4 && ip4.dst == 10.50.0.2/32 && udp.dst == 53")}
+    # ovn-northd compiles every one: the group has no ports yet (so no flows), so the
+    # same matches go on a probe port group of our own with a port (a match northd
+    # cannot parse gives no flow).
+    assert_compiles(vcloud, pg, [(d, m) for d, _, m in acl_matches(vcloud, web)])
+    assert_compiles(vcloud, "mallee_pg_drop", [
+        (a["direction"], a["match"]) for a in nb_rows(vcloud, "ACL")
+        if a["external_ids"].get("mallee:role") == "drop"])
     rules = vec2.describe_security_group_rules(Filters=[{"Name": "group-id",
                                                          "Values": [web]}])["SecurityGroupRules"]
     referenced = [r for r in rules if "ReferencedGroupInfo" in r]
@@ -209,3 +219,166 @@ def test_delete_vpc_takes_its_default_group_and_acl(vcloud, vec2):
     assert not [r for r in nb_rows(vcloud, "Port_Group")
                 if r["external_ids"].get("mallee:vpc-id") == vpc_id]
     assert by_mallee_id(vcloud, "Logical_Router", "mallee:vpc-id").get(vpc_id) is None
+
+
+def sbctl(cloud, *args: str) -> str:
+    sb = OvnCentral.of(cloud.settings).sb.remote
+    out = subprocess.run(["ovn-sbctl", f"--db={sb}", *args], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def assert_compiles(cloud, pg: str, acls: list[tuple[str, str]]) -> None:
+    """ovn-northd turns each (direction, match) written for port group `pg` into a
+    logical flow of the switch's ACL stage, on a probe port group with a port."""
+    nbctl(cloud, "ls-add", "probe", "--", "lsp-add", "probe", "probe-port", "--",
+          "lsp-set-addresses", "probe-port", "0a:00:00:00:00:01 192.0.2.9", "--",
+          "pg-add", "probe_pg", "probe-port")
+    try:
+        probes = [match.replace(f"@{pg}", "@probe_pg") for _, match in acls]
+        for (direction, _), probe in zip(acls, probes):
+            nbctl(cloud, "--", "--id=@a", "create", "ACL", f"direction={direction}",
+                  "priority=1002", f"match={json.dumps(probe)}", "action=allow-related",
+                  "--", "add", "Port_Group", "probe_pg", "acls", "@a")
+
+        def compiled() -> bool:
+            flows = sbctl(cloud, "lflow-list", "probe").splitlines()
+            return all(any(f"({probe})" in f and "_acl" in f for f in flows)
+                       for probe in probes)
+        assert cloud.wait_for(compiled, timeout=10), sbctl(cloud, "lflow-list", "probe")
+    finally:
+        nbctl(cloud, "pg-del", "probe_pg", "--", "ls-del", "probe")
+
+
+def switch_acls(cloud, subnet_id: str) -> list[dict]:
+    return [a for a in nb_rows(cloud, "ACL")
+            if a["external_ids"].get("mallee:subnet-id") == subnet_id]
+
+
+def test_network_acls(vcloud, vec2, vpc):
+    subnet = vec2.create_subnet(VpcId=vpc, CidrBlock="10.50.1.0/24")["Subnet"]["SubnetId"]
+    acls = vec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}])[
+        "NetworkAcls"]
+    assert len(acls) == 1 and acls[0]["IsDefault"] is True
+    default = acls[0]
+    assert [(e["RuleNumber"], e["RuleAction"], e["Egress"]) for e in default["Entries"]] == [
+        (100, "allow", True), (32767, "deny", True), (100, "allow", False),
+        (32767, "deny", False)]
+    assert [a["SubnetId"] for a in default["Associations"]] == [subnet]
+    assert switch_acls(vcloud, subnet) == []  # allow all: nothing to drop
+
+    acl = vec2.create_network_acl(VpcId=vpc, TagSpecifications=[
+        {"ResourceType": "network-acl", "Tags": [{"Key": "Name", "Value": "private"}]}])[
+        "NetworkAcl"]
+    acl_id = acl["NetworkAclId"]
+    assert acl["IsDefault"] is False and acl["Tags"] == [{"Key": "Name", "Value": "private"}]
+    assert [e["RuleNumber"] for e in acl["Entries"]] == [32767, 32767]
+    vec2.create_network_acl_entry(NetworkAclId=acl_id, RuleNumber=100, Egress=False,
+                                  Protocol="6", RuleAction="deny", CidrBlock="0.0.0.0/0",
+                                  PortRange={"From": 22, "To": 22})
+    vec2.create_network_acl_entry(NetworkAclId=acl_id, RuleNumber=200, Egress=False,
+                                  Protocol="-1", RuleAction="allow", CidrBlock="10.0.0.0/8")
+    vec2.create_network_acl_entry(NetworkAclId=acl_id, RuleNumber=50, Egress=True,
+                                  Protocol="-1", RuleAction="allow", CidrBlock="0.0.0.0/0")
+    vec2.create_network_acl_entry(NetworkAclId=acl_id, RuleNumber=110, Egress=False,
+                                  Protocol="1", RuleAction="allow", CidrBlock="0.0.0.0/0",
+                                  IcmpTypeCode={"Type": 8, "Code": -1})
+    errors = [
+        (dict(RuleNumber=100, Egress=False, Protocol="-1", RuleAction="allow",
+              CidrBlock="0.0.0.0/0"), "NetworkAclEntryAlreadyExists"),
+        (dict(RuleNumber=0, Egress=False, Protocol="-1", RuleAction="allow",
+              CidrBlock="0.0.0.0/0"), "InvalidParameterValue"),
+        (dict(RuleNumber=32767, Egress=False, Protocol="-1", RuleAction="allow",
+              CidrBlock="0.0.0.0/0"), "InvalidParameterValue"),
+        (dict(RuleNumber=300, Egress=False, Protocol="6", RuleAction="allow",
+              CidrBlock="0.0.0.0/0"), "MissingParameter"),
+        (dict(RuleNumber=300, Egress=False, Protocol="-1", RuleAction="maybe",
+              CidrBlock="0.0.0.0/0"), "InvalidParameterValue"),
+        (dict(RuleNumber=300, Egress=False, Protocol="banana", RuleAction="allow",
+              CidrBlock="0.0.0.0/0"), "InvalidParameterValue"),
+        (dict(RuleNumber=300, Egress=False, Protocol="-1", RuleAction="allow",
+              CidrBlock="10.0.0.0/33"), "InvalidParameterValue")]
+    for kwargs, error in errors:
+        with pytest.raises(ClientError) as e:
+            vec2.create_network_acl_entry(NetworkAclId=acl_id, **kwargs)
+        assert code(e) == error, kwargs
+    with pytest.raises(ClientError) as e:
+        vec2.replace_network_acl_entry(NetworkAclId=acl_id, RuleNumber=999, Egress=False,
+                                       Protocol="-1", RuleAction="allow", CidrBlock="0.0.0.0/0")
+    assert code(e) == "InvalidNetworkAclEntry.NotFound"
+    with pytest.raises(ClientError) as e:
+        vec2.delete_network_acl_entry(NetworkAclId=acl_id, RuleNumber=999, Egress=True)
+    assert code(e) == "InvalidNetworkAclEntry.NotFound"
+    with pytest.raises(ClientError) as e:
+        vec2.create_network_acl_entry(NetworkAclId="acl-0123456789abcdef0", RuleNumber=1,
+                                      Egress=True, Protocol="-1", RuleAction="allow",
+                                      CidrBlock="0.0.0.0/0")
+    assert code(e) == "InvalidNetworkAclID.NotFound"
+    entries = {(e["RuleNumber"], e["Egress"]): e for e in vec2.describe_network_acls(
+        NetworkAclIds=[acl_id])["NetworkAcls"][0]["Entries"]}
+    assert entries[(100, False)]["PortRange"] == {"From": 22, "To": 22}
+    assert entries[(100, False)]["Protocol"] == "6"
+    assert entries[(110, False)]["IcmpTypeCode"] == {"Type": 8, "Code": -1}
+
+    # Associate the subnet: its switch gets the ACL's drops, above the groups' priority.
+    association = default["Associations"][0]["NetworkAclAssociationId"]
+    new = vec2.replace_network_acl_association(AssociationId=association,
+                                               NetworkAclId=acl_id)["NewAssociationId"]
+    assert new.startswith("aclassoc-") and new != association
+    assert [a["SubnetId"] for a in vec2.describe_network_acls(NetworkAclIds=[acl_id])[
+        "NetworkAcls"][0]["Associations"]] == [subnet]
+    rows = switch_acls(vcloud, subnet)
+    switch = next(s for s in nb_rows(vcloud, "Logical_Switch")
+                  if s["name"] == f"mallee-{subnet}")
+    assert {r["_uuid"] for r in rows} <= set(switch["acls"] if isinstance(switch["acls"], list)
+                                             else [switch["acls"]])
+    edge_in = (f'outport != "mallee-rp-{subnet}" && ip4 && !(ip4.src == 10.50.1.0/24)')
+    assert {(r["direction"], r["priority"], r["action"], r["match"]) for r in rows} == {
+        ("to-lport", 1100, "drop", f"{edge_in} && (ip4 && tcp.dst == 22)"),
+        ("to-lport", 1100, "drop",
+         f"{edge_in} && !(ip4 && icmp4 && icmp4.type == 8) && "
+         "!(ip4 && ip4.src == 10.0.0.0/8)")}  # the `*` deny: what no allow (110, 200) takes
+    # ovn-northd takes them: logical flows with these matches in the switch's ACL stage.
+    assert vcloud.wait_for(lambda: sum("tcp.dst == 22" in line and "drop" in line for line in
+                                       sbctl(vcloud, "lflow-list", f"mallee-{subnet}")
+                                       .splitlines()) >= 1, timeout=10)
+    # A hand deletion comes back.
+    nbctl(vcloud, "acl-del", f"mallee-{subnet}")
+    assert vcloud.wait_for(lambda: len(switch_acls(vcloud, subnet)) == 2, timeout=10)
+
+    # Replace an entry: the drops follow; the ACL cannot go while associated.
+    vec2.replace_network_acl_entry(NetworkAclId=acl_id, RuleNumber=100, Egress=False,
+                                   Protocol="6", RuleAction="deny", CidrBlock="0.0.0.0/0",
+                                   PortRange={"From": 22, "To": 23})
+    assert any("tcp.dst >= 22 && tcp.dst <= 23" in r["match"]
+               for r in switch_acls(vcloud, subnet))
+    with pytest.raises(ClientError) as e:
+        vec2.delete_network_acl(NetworkAclId=acl_id)
+    assert code(e) == "DependencyViolation"
+    with pytest.raises(ClientError) as e:
+        vec2.delete_network_acl(NetworkAclId=default["NetworkAclId"])
+    assert code(e) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as e:
+        vec2.delete_vpc(VpcId=vpc)
+    assert code(e) == "DependencyViolation"
+    with pytest.raises(ClientError) as e:
+        vec2.replace_network_acl_association(AssociationId="aclassoc-0123456789abcdef0",
+                                             NetworkAclId=acl_id)
+    assert code(e) == "InvalidAssociationID.NotFound"
+
+    # Back to the default ACL: the drops go; the other ACL can then be deleted.
+    vec2.replace_network_acl_association(AssociationId=new,
+                                         NetworkAclId=default["NetworkAclId"])
+    assert switch_acls(vcloud, subnet) == []
+    vec2.delete_network_acl_entry(NetworkAclId=acl_id, RuleNumber=100, Egress=False)
+    vec2.delete_network_acl(NetworkAclId=acl_id)
+    with pytest.raises(ClientError) as e:
+        vec2.describe_network_acls(NetworkAclIds=[acl_id])
+    assert code(e) == "InvalidNetworkAclID.NotFound"
+    # A new subnet is associated with the VPC's default ACL.
+    other = vec2.create_subnet(VpcId=vpc, CidrBlock="10.50.2.0/24")["Subnet"]["SubnetId"]
+    assert sorted(a["SubnetId"] for a in vec2.describe_network_acls(
+        Filters=[{"Name": "default", "Values": ["true"]},
+                 {"Name": "vpc-id", "Values": [vpc]}])["NetworkAcls"][0]["Associations"]) == \
+        sorted([subnet, other])
