@@ -27,6 +27,7 @@ from cloud_controller.services.notify import ChangeNotifier
 from cloud_controller.services.network_acls import NetworkAclService
 from cloud_controller.services.ovn_security import OvnSecurity
 from cloud_controller.services.ovn_sync import OvnSync
+from cloud_controller.services.vpc_attributes import VpcAttributeService
 from cloud_controller.ovn.northbound import AsyncNorthbound
 from cloud_controller.services.reconcile import Reconciler
 from cloud_controller.services.security_groups import SecurityGroupService
@@ -104,7 +105,8 @@ async def open_cloud(settings: Settings) -> Cloud:
                  network=network, volumes=volumes, attachments=attachments,
                  snapshots=snapshots, instance_attributes=instance_attributes,
                  image_capture=ImageCapture(instances, images, snapshots, attachments, volumes),
-                 ovn=ovn, network_acls=NetworkAclService(db, vpcs, tags))
+                 ovn=ovn, network_acls=NetworkAclService(db, vpcs, tags),
+                 vpc_attributes=VpcAttributeService(db, vpcs))
 
 
 async def health(request: web.Request) -> web.Response:

@@ -7,7 +7,8 @@ from typing import Awaitable, Callable
 from cloud_controller.api import (account, addresses, attachments, images,
                                   instance_attributes, instance_types, instances, keypairs,
                                   network_acls, network_interfaces, security_groups,
-                                  snapshots, tags, volumes, vpcs, zones)
+                                  snapshots, tags, volumes, vpc_attributes, vpcs,
+                                  zones)
 from cloud_controller.api.render import aws_query_renderer
 
 
@@ -96,7 +97,17 @@ ACTIONS: dict[str, Action] = {
     "DeleteSubnet": Action(vpcs.delete_subnet, vpcs.DeleteSubnetRequest, vpc_mode=True),
     "ModifySubnetAttribute": Action(vpcs.modify_subnet_attribute,
                                     vpcs.ModifySubnetAttributeRequest, vpc_mode=True),
-    "DescribeVpcAttribute": Action(vpcs.describe_vpc_attribute, vpcs.DescribeVpcAttributeRequest),
+    "DescribeVpcAttribute": Action(vpc_attributes.describe_vpc_attribute,
+                                   vpc_attributes.DescribeVpcAttributeRequest),
+    "ModifyVpcAttribute": Action(vpc_attributes.modify_vpc_attribute,
+                                 vpc_attributes.ModifyVpcAttributeRequest, vpc_mode=True),
+    "AssociateVpcCidrBlock": Action(vpc_attributes.associate_vpc_cidr_block,
+                                    vpc_attributes.AssociateVpcCidrBlockRequest, vpc_mode=True),
+    "DisassociateVpcCidrBlock": Action(vpc_attributes.disassociate_vpc_cidr_block,
+                                       vpc_attributes.DisassociateVpcCidrBlockRequest,
+                                       vpc_mode=True),
+    "CreateDefaultVpc": Action(vpc_attributes.create_default_vpc,
+                               vpc_attributes.CreateDefaultVpcRequest),
     "DescribeRouteTables": Action(vpcs.describe_route_tables, vpcs.DescribeRouteTablesRequest),
     "DescribeInternetGateways": Action(vpcs.describe_internet_gateways,
                                        vpcs.DescribeInternetGatewaysRequest),

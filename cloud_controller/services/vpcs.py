@@ -117,7 +117,7 @@ def _own(row, resource_id: str, what: str, not_found: type[errors.ApiError]):
     return row
 
 
-def _network(cidr: str | None, param: str) -> ipaddress.IPv4Network:
+def parse_network(cidr: str | None, param: str) -> ipaddress.IPv4Network:
     """A CIDR block as EC2 reads it: a.b.c.d/n with no host bits set."""
     try:
         return ipaddress.IPv4Network(cidr or "")
@@ -209,7 +209,7 @@ class VpcService:
 
     async def create_vpc(self, account_id: str, cidr: str | None,
                          tags: list[tuple[str, str]]) -> Vpc:
-        network = _network(cidr, "cidrBlock")
+        network = parse_network(cidr, "cidrBlock")
         if network.prefixlen not in PREFIX_RANGE:
             raise errors.InvalidVpcRange(f"The CIDR '{cidr}' is invalid.")
         vpc = Vpc(resource_id("vpc"), account_id, str(network))
@@ -280,12 +280,13 @@ class VpcService:
     async def create_subnet(self, account_id: str, vpc_id: str, cidr: str | None,
                             zone: str | None, zone_id: str | None,
                             tags: list[tuple[str, str]]) -> Subnet:
-        network = _network(cidr, "cidrBlock")
+        network = parse_network(cidr, "cidrBlock")
         zone = self._zone(zone, zone_id)
         async with self.db.unit():
             vpc = await self.own_vpc(account_id, vpc_id)
-            if network.prefixlen not in PREFIX_RANGE or \
-                    not network.subnet_of(ipaddress.IPv4Network(vpc.cidr)):
+            blocks = [vpc.cidr] + [b["cidr"] for b in await self.repo.cidr_blocks([vpc_id])]
+            if network.prefixlen not in PREFIX_RANGE or not any(
+                    network.subnet_of(ipaddress.IPv4Network(b)) for b in blocks):
                 raise errors.InvalidSubnetRange(f"The CIDR '{cidr}' is invalid.")
             for other in await self.repo.own_subnets(vpc_id=vpc_id):
                 if network.overlaps(ipaddress.IPv4Network(other["cidr"])):

@@ -382,3 +382,148 @@ def test_network_acls(vcloud, vec2, vpc):
         Filters=[{"Name": "default", "Values": ["true"]},
                  {"Name": "vpc-id", "Values": [vpc]}])["NetworkAcls"][0]["Associations"]) == \
         sorted([subnet, other])
+
+
+def test_vpc_attributes(vcloud, vec2, vpc):
+    def value(attribute):
+        key = attribute[0].upper() + attribute[1:]
+        return vec2.describe_vpc_attribute(VpcId=vpc, Attribute=attribute)[key]["Value"]
+    # EC2's defaults for a VPC that is not the default one.
+    assert (value("enableDnsSupport"), value("enableDnsHostnames"),
+            value("enableNetworkAddressUsageMetrics")) == (True, False, False)
+    vec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    vec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": False})
+    vec2.modify_vpc_attribute(VpcId=vpc, EnableNetworkAddressUsageMetrics={"Value": True})
+    assert (value("enableDnsSupport"), value("enableDnsHostnames"),
+            value("enableNetworkAddressUsageMetrics")) == (False, True, True)
+    with pytest.raises(ClientError) as e:  # one at a time, as EC2
+        vec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True},
+                                  EnableDnsSupport={"Value": True})
+    assert code(e) == "InvalidParameterCombination"
+    default_vpc = vec2.describe_vpcs(Filters=[{"Name": "is-default",
+                                               "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    with pytest.raises(ClientError) as e:
+        vec2.modify_vpc_attribute(VpcId=default_vpc, EnableDnsHostnames={"Value": False})
+    assert code(e) == "UnsupportedOperation"
+    with pytest.raises(ClientError) as e:
+        vec2.modify_vpc_attribute(VpcId="vpc-0123456789abcdef0",
+                                  EnableDnsHostnames={"Value": False})
+    assert code(e) == "InvalidVpcID.NotFound"
+    with pytest.raises(ClientError) as e:
+        vec2.describe_vpc_attribute(VpcId="vpc-0123456789abcdef0", Attribute="enableDnsSupport")
+    assert code(e) == "InvalidVpcID.NotFound"
+    with pytest.raises(ClientError) as e:
+        vec2.create_default_vpc()
+    assert code(e) == "DefaultVpcAlreadyExists"
+
+
+def test_secondary_cidr_blocks(vcloud, vec2, vpc):
+    got = vec2.associate_vpc_cidr_block(VpcId=vpc, CidrBlock="10.51.0.0/16")
+    assert got["VpcId"] == vpc
+    association = got["CidrBlockAssociation"]
+    assert association["CidrBlock"] == "10.51.0.0/16"
+    assert association["CidrBlockState"]["State"] == "associated"
+    described = vec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]
+    assert described["CidrBlock"] == "10.50.0.0/16"
+    assert [a["CidrBlock"] for a in described["CidrBlockAssociationSet"]] == [
+        "10.50.0.0/16", "10.51.0.0/16"]
+    assert [v["VpcId"] for v in vec2.describe_vpcs(Filters=[
+        {"Name": "cidr-block-association.cidr-block", "Values": ["10.51.0.0/16"]}])["Vpcs"]] \
+        == [vpc]
+    for cidr, error in (("10.50.128.0/17", "InvalidVpc.Range"),  # overlaps the primary
+                        ("10.51.0.0/24", "InvalidVpc.Range"),  # overlaps the secondary
+                        ("192.168.0.0/16", "InvalidVpc.Range"),  # another private range
+                        ("10.60.0.0/29", "InvalidVpc.Range"),
+                        ("10.60.0.1/16", "InvalidParameterValue")):
+        with pytest.raises(ClientError) as e:
+            vec2.associate_vpc_cidr_block(VpcId=vpc, CidrBlock=cidr)
+        assert code(e) == error, cidr
+    # A subnet in the secondary block; the block cannot go while it is there.
+    subnet = vec2.create_subnet(VpcId=vpc, CidrBlock="10.51.3.0/24")["Subnet"]["SubnetId"]
+    switches = by_mallee_id(vcloud, "Logical_Switch", "mallee:subnet-id")
+    assert switches[subnet]["other_config"]["subnet"] == "10.51.3.0/24"
+    with pytest.raises(ClientError) as e:
+        vec2.disassociate_vpc_cidr_block(AssociationId=association["AssociationId"])
+    assert code(e) == "DependencyViolation"
+    with pytest.raises(ClientError) as e:
+        vec2.disassociate_vpc_cidr_block(
+            AssociationId=described["CidrBlockAssociationSet"][0]["AssociationId"])
+    assert code(e) == "OperationNotPermitted"
+    with pytest.raises(ClientError) as e:
+        vec2.disassociate_vpc_cidr_block(AssociationId="vpc-cidr-assoc-0123456789abcdef0")
+    assert code(e) == "InvalidVpcCidrBlockAssociationID.NotFound"
+    vec2.delete_subnet(SubnetId=subnet)
+    gone = vec2.disassociate_vpc_cidr_block(AssociationId=association["AssociationId"])
+    assert gone["CidrBlockAssociation"]["CidrBlockState"]["State"] == "disassociated"
+    assert len(vec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["CidrBlockAssociationSet"]) == 1
+    with pytest.raises(ClientError) as e:  # the range left with it
+        vec2.create_subnet(VpcId=vpc, CidrBlock="10.51.3.0/24")
+    assert code(e) == "InvalidSubnet.Range"
+    # Up to 5 blocks, the primary counted.
+    for i in range(4):
+        vec2.associate_vpc_cidr_block(VpcId=vpc, CidrBlock=f"10.{52 + i}.0.0/16")
+    with pytest.raises(ClientError) as e:
+        vec2.associate_vpc_cidr_block(VpcId=vpc, CidrBlock="10.59.0.0/16")
+    assert code(e) == "CidrLimitExceeded"
+
+
+def test_accounts_are_apart(vcloud, vec2, vpc):
+    """Another account's calls on this account's VPC parts: not found, nothing changes."""
+    bob = vcloud.client("ec2", vcloud.new_account("bob-sec"))
+    subnet = vec2.create_subnet(VpcId=vpc, CidrBlock="10.50.9.0/24")["Subnet"]["SubnetId"]
+    group = vec2.create_security_group(GroupName="g", Description="g", VpcId=vpc)["GroupId"]
+    acl = vec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    default_acl = vec2.describe_network_acls(Filters=[
+        {"Name": "vpc-id", "Values": [vpc]}, {"Name": "default", "Values": ["true"]}])[
+        "NetworkAcls"][0]
+    association = default_acl["Associations"][0]["NetworkAclAssociationId"]
+    block = vec2.associate_vpc_cidr_block(VpcId=vpc, CidrBlock="10.61.0.0/16")[
+        "CidrBlockAssociation"]["AssociationId"]
+    calls = [
+        ("InvalidVpcID.NotFound", lambda: bob.create_security_group(
+            GroupName="x", Description="x", VpcId=vpc)),
+        ("InvalidGroup.NotFound", lambda: bob.delete_security_group(GroupId=group)),
+        ("InvalidGroup.NotFound", lambda: bob.authorize_security_group_ingress(
+            GroupId=group, IpPermissions=[{"IpProtocol": "-1",
+                                           "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])),
+        ("InvalidVpcID.NotFound", lambda: bob.create_network_acl(VpcId=vpc)),
+        ("InvalidNetworkAclID.NotFound", lambda: bob.delete_network_acl(NetworkAclId=acl)),
+        ("InvalidNetworkAclID.NotFound", lambda: bob.describe_network_acls(
+            NetworkAclIds=[acl])),
+        ("InvalidNetworkAclID.NotFound", lambda: bob.create_network_acl_entry(
+            NetworkAclId=acl, RuleNumber=1, Egress=True, Protocol="-1", RuleAction="deny",
+            CidrBlock="0.0.0.0/0")),
+        ("InvalidNetworkAclID.NotFound", lambda: bob.delete_network_acl_entry(
+            NetworkAclId=default_acl["NetworkAclId"], RuleNumber=100, Egress=True)),
+        ("InvalidNetworkAclID.NotFound", lambda: bob.replace_network_acl_association(
+            AssociationId=association, NetworkAclId=acl)),
+        ("InvalidVpcID.NotFound", lambda: bob.modify_vpc_attribute(
+            VpcId=vpc, EnableDnsHostnames={"Value": True})),
+        ("InvalidVpcID.NotFound", lambda: bob.describe_vpc_attribute(
+            VpcId=vpc, Attribute="enableDnsSupport")),
+        ("InvalidVpcID.NotFound", lambda: bob.associate_vpc_cidr_block(
+            VpcId=vpc, CidrBlock="10.62.0.0/16")),
+        ("InvalidVpcCidrBlockAssociationID.NotFound", lambda: bob.disassociate_vpc_cidr_block(
+            AssociationId=block)),
+    ]
+    for expected, call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == expected
+    # Bob's own ACL cannot take this account's subnet either.
+    bob_vpc = bob.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    try:
+        bob_acl = bob.create_network_acl(VpcId=bob_vpc)["NetworkAcl"]["NetworkAclId"]
+        with pytest.raises(ClientError) as e:
+            bob.replace_network_acl_association(AssociationId=association,
+                                                NetworkAclId=bob_acl)
+        assert code(e) == "InvalidAssociationID.NotFound"
+        assert group not in [g["GroupId"] for g in bob.describe_security_groups()[
+            "SecurityGroups"]]
+        bob.delete_network_acl(NetworkAclId=bob_acl)
+    finally:
+        bob.delete_vpc(VpcId=bob_vpc)
+    assert vec2.describe_network_acls(NetworkAclIds=[default_acl["NetworkAclId"]])[
+        "NetworkAcls"][0]["Associations"][0]["SubnetId"] == subnet
+    assert len(vec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["CidrBlockAssociationSet"]) == 2
+    vec2.delete_subnet(SubnetId=subnet)
