@@ -124,6 +124,15 @@ def describe_rule(rule) -> str:
             f"to port: {rule['to_port']}, ALLOW")
 
 
+def edge_only(group):
+    """The group, if it is of the default VPC (EDGE's); a VPC group is refused."""
+    if group["vpc_id"]:
+        raise errors.InvalidParameter(
+            f"Security group {group['id']} and the instance's subnet belong to different "
+            "networks.")
+    return group
+
+
 class SecurityGroupService:
     def __init__(self, db, vpcs, tags, network_changed: ChangeNotifier):
         self.db = db
@@ -213,11 +222,12 @@ class SecurityGroupService:
                     f"The security group '{sorted(missing)[0]}' does not exist")
             found += [g for g in by_id if g["id"] not in {f["id"] for f in found}]
         for group in found:
-            if group["vpc_id"]:
-                raise errors.InvalidParameter(
-                    f"Security group {group['id']} and the instance's subnet belong to "
-                    "different networks.")
+            edge_only(group)
         return found
+
+    async def edge_group(self, account_id: str, group_id: str):
+        """A group an instance of EDGE's network (the default VPC) may be in."""
+        return edge_only(await self.find(account_id, group_id=group_id))
 
     async def by_id(self, account_id: str) -> dict:
         """{group id: row} of every group of the account (names and VPCs of sources)."""

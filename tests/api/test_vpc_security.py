@@ -527,3 +527,43 @@ def test_accounts_are_apart(vcloud, vec2, vpc):
         "NetworkAcls"][0]["Associations"][0]["SubnetId"] == subnet
     assert len(vec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["CidrBlockAssociationSet"]) == 2
     vec2.delete_subnet(SubnetId=subnet)
+
+
+def test_awscli_and_tags(vcloud, vec2, vpc):
+    """What a user types: a group in the VPC with a rule, a network ACL with entries
+    (awscli's shorthand for PortRange and IcmpTypeCode), tags, the VPC attribute."""
+    group = vcloud.aws("ec2", "create-security-group", "--group-name", "cli",
+                       "--description", "cli", "--vpc-id", vpc)["GroupId"]
+    vcloud.aws("ec2", "authorize-security-group-ingress", "--group-id", group,
+               "--protocol", "tcp", "--port", "22", "--cidr", "198.51.100.0/24")
+    listed = vcloud.aws("ec2", "describe-security-groups", "--filters",
+                        f"Name=vpc-id,Values={vpc}")["SecurityGroups"]
+    assert {g["GroupName"] for g in listed} == {"default", "cli"}
+    assert (f"outport == @{pg_name(group)} && ip4 && ip4.src == 198.51.100.0/24 && "
+            "tcp.dst == 22") in {m for _, _, m in acl_matches(vcloud, group)}
+
+    acl = vcloud.aws("ec2", "create-network-acl", "--vpc-id", vpc)["NetworkAcl"]["NetworkAclId"]
+    vcloud.aws("ec2", "create-network-acl-entry", "--network-acl-id", acl, "--ingress",
+               "--rule-number", "100", "--protocol", "tcp", "--port-range", "From=22,To=22",
+               "--cidr-block", "0.0.0.0/0", "--rule-action", "deny")
+    vcloud.aws("ec2", "create-network-acl-entry", "--network-acl-id", acl, "--egress",
+               "--rule-number", "100", "--protocol", "icmp", "--icmp-type-code",
+               "Type=-1,Code=-1", "--cidr-block", "0.0.0.0/0", "--rule-action", "allow")
+    entries = vcloud.aws("ec2", "describe-network-acls", "--network-acl-ids", acl)[
+        "NetworkAcls"][0]["Entries"]
+    assert {(e["RuleNumber"], e["Egress"], e["Protocol"]) for e in entries} == {
+        (100, False, "6"), (100, True, "1"), (32767, False, "-1"), (32767, True, "-1")}
+    vec2.create_tags(Resources=[acl, group], Tags=[{"Key": "tier", "Value": "private"}])
+    tagged = vec2.describe_tags(Filters=[{"Name": "key", "Values": ["tier"]}])["Tags"]
+    assert {(t["ResourceId"], t["ResourceType"]) for t in tagged} == {
+        (acl, "network-acl"), (group, "security-group")}
+    assert vec2.describe_network_acls(Filters=[{"Name": "tag:tier", "Values": ["private"]}])[
+        "NetworkAcls"][0]["NetworkAclId"] == acl
+    vcloud.aws("ec2", "delete-network-acl-entry", "--network-acl-id", acl, "--ingress",
+               "--rule-number", "100")
+    vcloud.aws("ec2", "modify-vpc-attribute", "--vpc-id", vpc, "--enable-dns-hostnames",
+               "{\"Value\":true}")
+    assert vcloud.aws("ec2", "describe-vpc-attribute", "--vpc-id", vpc, "--attribute",
+                      "enableDnsHostnames")["EnableDnsHostnames"]["Value"] is True
+    vcloud.aws("ec2", "delete-network-acl", "--network-acl-id", acl)
+    assert vec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [acl]}])["Tags"] == []
