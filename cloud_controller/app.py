@@ -71,12 +71,14 @@ async def open_cloud(settings: Settings) -> Cloud:
     volumes = VolumeService(db, settings, clusters, tags, storage, snapshots)
     images = ImageService(db, store, accounts, snapshots)
     vpcs = VpcService(db, settings, clusters, tags, vpcs_changed)
+    security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
+    network_acls = NetworkAclService(db, vpcs, tags)  # own VPCs' (vpc mode)
+    vpc_attributes = VpcAttributeService(db, vpcs)
     ovn = None
     if settings.network.mode == "vpc":  # the NB database of the central `mallee up` runs
         ovn = OvnSync(vpcs, AsyncNorthbound(OvnCentral.of(settings).nb.remote),
                       settings.network.ovn_reconcile_seconds, vpcs_changed,
-                      security=OvnSecurity(db))
-    security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
+                      security=OvnSecurity(vpcs, security_groups, network_acls))
     addresses = AddressService(db, settings, clusters, tags, network_changed)
     launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential,
                         BootVolumes(db, volumes))
@@ -105,8 +107,8 @@ async def open_cloud(settings: Settings) -> Cloud:
                  network=network, volumes=volumes, attachments=attachments,
                  snapshots=snapshots, instance_attributes=instance_attributes,
                  image_capture=ImageCapture(instances, images, snapshots, attachments, volumes),
-                 ovn=ovn, network_acls=NetworkAclService(db, vpcs, tags),
-                 vpc_attributes=VpcAttributeService(db, vpcs))
+                 ovn=ovn, network_acls=network_acls,
+                 vpc_attributes=vpc_attributes)
 
 
 async def health(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from cloud_controller.db.network_acls import NetworkAclRepository
+from cloud_controller.services.vpcs import VpcPart, dependency
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -98,12 +99,45 @@ class NetworkAcl:
     associations: list
 
 
-class NetworkAclService:
+class NetworkAclService(VpcPart):
     def __init__(self, db, vpcs, tags):
         self.db = db
         self.vpcs = vpcs  # VpcService: own VPCs and subnets; OVN follows its `changed`
         self.tags = tags
         self.repo = NetworkAclRepository(db)
+        vpcs.members.append(self)
+
+    # ---- VpcPart: the default ACL comes and goes with its VPC; subnets join it ----
+
+    async def vpc_created(self, account_id: str, vpc_id: str) -> None:
+        """EC2's default network ACL of a new VPC: rule 100 allows all, both ways."""
+        acl_id = resource_id("acl")
+        await self.repo.insert_acl(acl_id, account_id, vpc_id, is_default=True)
+        for egress in (0, 1):
+            await self.repo.put_entry({"acl_id": acl_id, "egress": egress, "rule_number": 100,
+                                       "protocol": "-1", "rule_action": "allow",
+                                       "cidr": "0.0.0.0/0"})
+
+    async def vpc_deleting(self, vpc_id: str) -> None:
+        acls = await self.repo.of_vpc(vpc_id)
+        if any(not a["is_default"] for a in acls):
+            raise dependency(vpc_id)
+        for acl in acls:
+            await self.repo.delete_acl(acl["id"])
+            await self.tags.forget(acl["id"])
+
+    async def subnet_created(self, vpc_id: str, subnet_id: str) -> None:
+        default = next(a for a in await self.repo.of_vpc(vpc_id) if a["is_default"])
+        await self.repo.associate(resource_id("aclassoc"), subnet_id, default["id"])
+
+    async def subnet_deleting(self, subnet_id: str) -> None:
+        await self.repo.dissociate_subnet(subnet_id)
+
+    async def ovn_rows(self) -> tuple[list, list, list]:
+        """Every own VPC's ACLs, their entries and the subnets' associations (OVN)."""
+        acls = await self.repo.acls()
+        entries = await self.repo.entries([a["id"] for a in acls]) if acls else []
+        return acls, entries, await self.repo.associations()
 
     async def own(self, account_id: str, acl_id: str):
         if not _ACL_ID.match(acl_id or ""):
@@ -181,14 +215,14 @@ class NetworkAclService:
         async with self.db.unit():
             acl = await self.own(account_id, acl_id)
             old = await self.repo.association(association_id or "")
-            subnet = old and await self.vpcs.repo.subnet(account_id, old["subnet_id"])
+            subnet = old and await self.vpcs.find_own_subnet(account_id, old["subnet_id"])
             if not subnet:
                 raise errors.InvalidAssociationIDNotFound(
                     f"The association ID '{association_id}' does not exist")
-            if subnet["vpc_id"] != acl["vpc_id"]:
+            if subnet.vpc_id != acl["vpc_id"]:
                 raise errors.InvalidParameterValue(
-                    f"Network ACL {acl_id} and subnet {subnet['id']} belong to different "
+                    f"Network ACL {acl_id} and subnet {subnet.id} belong to different "
                     "networks.")
-            await self.repo.associate(new_id, subnet["id"], acl_id)
+            await self.repo.associate(new_id, subnet.id, acl_id)
         await self.vpcs.changed()
         return new_id

@@ -1,18 +1,16 @@
 """The security part of VPC mode's OVN model (cloud_controller/ovn/security.py):
 every own VPC's security groups as port groups with their rules, and each own
-subnet's network ACL, read from the CLC's database (the authority).
+subnet's network ACL, read through the services that own them (the database
+is the authority).
 
-A group's ports are an input (`ports_of`: group id -> logical switch port
-names); instances' ports in own subnets come with guests on OVN, until then no
-group has any.
+A group's ports are an input (`ports_of`: group ids -> {group id: logical switch
+port names}); instances' ports in own subnets come with guests on OVN, until
+then no group has any.
 """
 from __future__ import annotations
 
 from typing import Awaitable, Callable
 
-from cloud_controller.db.network_acls import NetworkAclRepository
-from cloud_controller.db.security_groups import GroupRepository, RuleRepository
-from cloud_controller.db.vpcs import VpcRepository
 from cloud_controller.ovn.security import NaclEntry, PortGroup, SecurityModel, SgRule, SwitchAcl
 
 PortsOf = Callable[[list[str]], Awaitable[dict[str, list[str]]]]
@@ -28,33 +26,38 @@ def nacl_entry(row) -> NaclEntry:
                      row["icmp_type"], row["icmp_code"])
 
 
+def sg_rule(row) -> SgRule:
+    return SgRule(bool(row["egress"]), row["protocol"], row["from_port"], row["to_port"],
+                  row["cidr"], row["cidr_ipv6"], row["source_group_id"])
+
+
 class OvnSecurity:
-    def __init__(self, db, ports_of: PortsOf = no_ports):
-        self.groups = GroupRepository(db)
-        self.rules = RuleRepository(db)
-        self.acls = NetworkAclRepository(db)
-        self.vpcs = VpcRepository(db)
+    def __init__(self, vpcs, security_groups, network_acls, ports_of: PortsOf = no_ports):
+        self.vpcs = vpcs
+        self.security_groups = security_groups
+        self.network_acls = network_acls
         self.ports_of = ports_of
 
     async def ovn_model(self) -> SecurityModel:
-        groups = await self.groups.in_vpcs()
+        return SecurityModel(await self._port_groups(), await self._switch_acls())
+
+    async def _port_groups(self) -> list[PortGroup]:
+        groups = await self.security_groups.vpc_groups()
         ids = [g["id"] for g in groups]
         rules: dict[str, list[SgRule]] = {g: [] for g in ids}
-        for r in await self.rules.of_groups(ids):
-            rules[r["group_id"]].append(SgRule(
-                bool(r["egress"]), r["protocol"], r["from_port"], r["to_port"], r["cidr"],
-                r["cidr_ipv6"], r["source_group_id"]))
+        for row in await self.security_groups.rules_of(ids) if ids else []:
+            rules[row["group_id"]].append(sg_rule(row))
         ports = await self.ports_of(ids)
-        port_groups = [PortGroup(g["id"], g["vpc_id"], g["account_id"], tuple(rules[g["id"]]),
-                                 tuple(ports.get(g["id"], ()))) for g in groups]
-        subnets = {s["id"]: s for s in await self.vpcs.own_subnets()}
-        acls = {a["id"]: a for a in await self.acls.acls()}
-        entries: dict[str, list[NaclEntry]] = {a: [] for a in acls}
-        for row in await self.acls.entries(list(acls)):
+        return [PortGroup(g["id"], g["vpc_id"], g["account_id"], tuple(rules[g["id"]]),
+                          tuple(ports.get(g["id"], ()))) for g in groups]
+
+    async def _switch_acls(self) -> list[SwitchAcl]:
+        subnets = {s.id: s for s in await self.vpcs.all_own_subnets()}
+        acls, entry_rows, associations = await self.network_acls.ovn_rows()
+        entries: dict[str, list[NaclEntry]] = {a["id"]: [] for a in acls}
+        for row in entry_rows:
             entries[row["acl_id"]].append(nacl_entry(row))
-        switch_acls = [
-            SwitchAcl(a["subnet_id"], subnets[a["subnet_id"]]["vpc_id"],
-                      subnets[a["subnet_id"]]["account_id"], subnets[a["subnet_id"]]["cidr"],
-                      a["acl_id"], tuple(entries[a["acl_id"]]))
-            for a in await self.acls.associations() if a["subnet_id"] in subnets]
-        return SecurityModel(port_groups, switch_acls)
+        return [SwitchAcl(a["subnet_id"], subnets[a["subnet_id"]].vpc_id,
+                          subnets[a["subnet_id"]].account_id, subnets[a["subnet_id"]].cidr,
+                          a["acl_id"], tuple(entries[a["acl_id"]]))
+                for a in associations if a["subnet_id"] in subnets]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from cloud_controller.db.security_groups import TARGETS, GroupRepository, RuleRepository
 from cloud_controller.services.notify import ChangeNotifier
+from cloud_controller.services.vpcs import VpcPart, dependency
 from mallee import errors, ids
 
 PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
@@ -133,7 +134,7 @@ def edge_only(group):
     return group
 
 
-class SecurityGroupService:
+class SecurityGroupService(VpcPart):
     def __init__(self, db, vpcs, tags, network_changed: ChangeNotifier):
         self.db = db
         self.vpcs = vpcs  # VpcService: the VPC a group is in; OVN follows VPC groups' changes
@@ -141,6 +142,25 @@ class SecurityGroupService:
         self.network_changed = network_changed
         self.groups = GroupRepository(db)
         self.rules = RuleRepository(db)
+        vpcs.members.append(self)  # each own VPC has its default group
+
+    # ---- VpcPart: an own VPC's `default` group comes and goes with it ----
+
+    async def vpc_created(self, account_id: str, vpc_id: str) -> None:
+        await self.groups.insert(ids.resource_id("sg"), account_id, "default",
+                                 "default VPC security group", vpc_id)
+
+    async def vpc_deleting(self, vpc_id: str) -> None:
+        groups = await self.groups.in_vpcs([vpc_id])
+        if any(g["name"] != "default" for g in groups):
+            raise dependency(vpc_id)
+        for group in groups:
+            await self.groups.delete(group["id"])
+            await self.tags.forget(group["id"])
+
+    async def vpc_groups(self):
+        """Every own VPC's groups, of all accounts (the OVN model)."""
+        return await self.groups.in_vpcs()
 
     async def ensure_default(self, account_id: str):
         found = await self.groups.by_names(account_id, ["default"])

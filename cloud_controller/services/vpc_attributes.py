@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from cloud_controller.db.vpcs import VpcRepository
-from cloud_controller.services.vpcs import PREFIX_RANGE, default_vpc_id, parse_network
+from cloud_controller.db.vpc_attributes import VpcAttributeRepository
+from cloud_controller.services.vpcs import PREFIX_RANGE, VpcPart, default_vpc_id, parse_network
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -55,11 +55,20 @@ def check_secondary(primary: str, existing: list[str], network: ipaddress.IPv4Ne
                 f"The CIDR '{network}' conflicts with another CIDR block of the VPC ({other}).")
 
 
-class VpcAttributeService:
+class VpcAttributeService(VpcPart):
     def __init__(self, db, vpcs):
         self.db = db
         self.vpcs = vpcs  # VpcService: own VPCs, the default one
-        self.repo = VpcRepository(db)
+        self.repo = VpcAttributeRepository(db)
+        vpcs.members.append(self)
+
+    # ---- VpcPart: secondary blocks widen where subnets go; they go with the VPC ----
+
+    async def vpc_blocks(self, vpc_id: str) -> list[str]:
+        return [r["cidr"] for r in await self.repo.cidr_blocks([vpc_id])]
+
+    async def vpc_deleting(self, vpc_id: str) -> None:
+        await self.repo.delete_cidr_blocks(vpc_id)
 
     def _is_default(self, account_id: str, vpc_id: str) -> bool:
         return not self.vpcs.vpc_mode or vpc_id == default_vpc_id(account_id)
@@ -69,8 +78,8 @@ class VpcAttributeService:
             self.vpcs.check_vpc(account_id, vpc_id)
             return dict(DEFAULT_VPC_VALUES)
         await self.vpcs.own_vpc(account_id, vpc_id)
-        row = await self.repo.vpc(account_id, vpc_id)
-        return {wire: bool(row[column]) for wire, column in ATTRIBUTES.items()}
+        stored = await self.repo.attributes(vpc_id)
+        return {wire: stored[column] for wire, column in ATTRIBUTES.items()}
 
     async def modify(self, account_id: str, vpc_id: str, values: dict[str, bool]) -> None:
         """One attribute per call, as EC2 takes them."""
@@ -117,10 +126,11 @@ class VpcAttributeService:
                 raise errors.InvalidVpcCidrBlockAssociationIDNotFound(
                     f"The vpc CIDR block association ID '{association_id}' does not exist")
             block = ipaddress.IPv4Network(row["cidr"])
-            for subnet in await self.repo.own_subnets(vpc_id=row["vpc_id"]):
-                if ipaddress.IPv4Network(subnet["cidr"]).subnet_of(block):
+            for subnet in await self.vpcs.own_subnets(account_id):
+                if subnet.vpc_id == row["vpc_id"] and \
+                        ipaddress.IPv4Network(subnet.cidr).subnet_of(block):
                     raise errors.DependencyViolation(
                         f"The vpc CIDR block {row['cidr']} has dependencies (subnet "
-                        f"{subnet['id']}) and cannot be disassociated.")
+                        f"{subnet.id}) and cannot be disassociated.")
             await self.repo.delete_cidr_block(association_id)
         return row["vpc_id"], row["cidr"]

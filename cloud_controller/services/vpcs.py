@@ -20,8 +20,6 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 
-from cloud_controller.db.network_acls import NetworkAclRepository
-from cloud_controller.db.security_groups import GroupRepository
 from cloud_controller.db.vpcs import VpcRepository
 from cloud_controller.ovn.northbound import Router, Switch
 from mallee import errors
@@ -130,6 +128,34 @@ def available_addresses(cidr: str) -> int:
     return max(0, ipaddress.ip_network(cidr).num_addresses - RESERVED_PER_SUBNET)
 
 
+def dependency(vpc_id: str) -> errors.ApiError:
+    return errors.DependencyViolation(f"The vpc '{vpc_id}' has dependencies and cannot be "
+                                      "deleted.")
+
+
+class VpcPart:
+    """A service whose resources belong to own VPCs (security groups, network ACLs):
+    VpcService calls it inside its own unit of work as VPCs and subnets come and go,
+    so a VPC's default parts are made and removed with it."""
+
+    async def vpc_created(self, account_id: str, vpc_id: str) -> None:
+        pass
+
+    async def vpc_deleting(self, vpc_id: str) -> None:
+        """Raise DependencyViolation (`dependency`) for what the user still has in the
+        VPC; else remove the VPC's default parts."""
+
+    async def subnet_created(self, vpc_id: str, subnet_id: str) -> None:
+        pass
+
+    async def vpc_blocks(self, vpc_id: str) -> list[str]:
+        """CIDR blocks the part adds to the VPC's (secondary blocks)."""
+        return []
+
+    async def subnet_deleting(self, subnet_id: str) -> None:
+        pass
+
+
 class VpcService:
     def __init__(self, db, settings, clusters, tags, vpcs_changed):
         self.db = db
@@ -138,8 +164,7 @@ class VpcService:
         self.tags = tags
         self.vpcs_changed = vpcs_changed  # ChangeNotifier: OvnSync listens in VPC mode
         self.repo = VpcRepository(db)
-        self.groups = GroupRepository(db)
-        self.acls = NetworkAclRepository(db)
+        self.members: list[VpcPart] = []  # they add themselves (security groups, network ACLs)
         self._made: set[str] = set()
 
     @property
@@ -218,9 +243,8 @@ class VpcService:
                 raise errors.VpcLimitExceeded()
             await self.repo.insert_vpc(vpc.id, account_id, vpc.cidr)
             await self.tags.tag_new(account_id, vpc.id, "vpc", tags)
-            await self.groups.insert(resource_id("sg"), account_id, "default",
-                                     "default VPC security group", vpc.id)
-            await self._default_acl(account_id, vpc.id)
+            for part in self.members:
+                await part.vpc_created(account_id, vpc.id)
         await self.changed()
         return vpc
 
@@ -232,32 +256,13 @@ class VpcService:
         return _vpc(_own(await self.repo.vpc(account_id, vpc_id), vpc_id, "vpc",
                          errors.InvalidVpcIDNotFound))
 
-    async def _default_acl(self, account_id: str, vpc_id: str) -> None:
-        """EC2's default network ACL of a new VPC: rule 100 allows all, both ways."""
-        acl_id = resource_id("acl")
-        await self.acls.insert_acl(acl_id, account_id, vpc_id, is_default=True)
-        for egress in (0, 1):
-            await self.acls.put_entry({"acl_id": acl_id, "egress": egress, "rule_number": 100,
-                                       "protocol": "-1", "rule_action": "allow",
-                                       "cidr": "0.0.0.0/0"})
-
     async def delete_vpc(self, account_id: str, vpc_id: str) -> None:
-        async with self.db.unit():
+        async with self.db.unit():  # a part that refuses undoes what the others removed
             await self.own_vpc(account_id, vpc_id)
-            groups = await self.groups.in_vpcs([vpc_id])
-            acls = await self.acls.of_vpc(vpc_id)
-            if await self.repo.own_subnets(vpc_id=vpc_id) or \
-                    any(g["name"] != "default" for g in groups) or \
-                    any(not a["is_default"] for a in acls):
-                raise errors.DependencyViolation(
-                    f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
-            for part in [g["id"] for g in groups] + [a["id"] for a in acls]:
-                await self.tags.forget(part)
-            for group in groups:
-                await self.groups.delete(group["id"])
-            for acl in acls:
-                await self.acls.delete_acl(acl["id"])
-            await self.repo.delete_cidr_blocks(vpc_id)
+            if await self.repo.own_subnets(vpc_id=vpc_id):
+                raise dependency(vpc_id)
+            for part in self.members:
+                await part.vpc_deleting(vpc_id)
             await self.repo.delete_vpc(vpc_id)
             await self.tags.forget(vpc_id)
         await self.changed()
@@ -284,7 +289,9 @@ class VpcService:
         zone = self._zone(zone, zone_id)
         async with self.db.unit():
             vpc = await self.own_vpc(account_id, vpc_id)
-            blocks = [vpc.cidr] + [b["cidr"] for b in await self.repo.cidr_blocks([vpc_id])]
+            blocks = [vpc.cidr]
+            for part in self.members:
+                blocks += await part.vpc_blocks(vpc_id)
             if network.prefixlen not in PREFIX_RANGE or not any(
                     network.subnet_of(ipaddress.IPv4Network(b)) for b in blocks):
                 raise errors.InvalidSubnetRange(f"The CIDR '{cidr}' is invalid.")
@@ -296,8 +303,8 @@ class VpcService:
                             default=False)
             await self.repo.insert_subnet(subnet.id, account_id, vpc_id, zone, subnet.cidr)
             await self.tags.tag_new(account_id, subnet.id, "subnet", tags)
-            default_acl = next(a for a in await self.acls.of_vpc(vpc_id) if a["is_default"])
-            await self.acls.associate(resource_id("aclassoc"), subnet.id, default_acl["id"])
+            for part in self.members:
+                await part.subnet_created(vpc_id, subnet.id)
         await self.changed()
         return subnet
 
@@ -308,12 +315,22 @@ class VpcService:
         return _subnet(_own(await self.repo.subnet(account_id, subnet_id), subnet_id, "subnet",
                             errors.InvalidSubnetIDNotFound))
 
+    async def find_own_subnet(self, account_id: str, subnet_id: str) -> Subnet | None:
+        """The account's own subnet, or None (another account's, a default one, gone)."""
+        row = await self.repo.subnet(account_id, subnet_id)
+        return _subnet(row) if row is not None and not row["is_default"] else None
+
+    async def all_own_subnets(self) -> list[Subnet]:
+        """Every account's own subnets (the OVN model)."""
+        return [_subnet(row) for row in await self.repo.own_subnets()]
+
     async def delete_subnet(self, account_id: str, subnet_id: str) -> None:
         # No interface can be in an own subnet yet (guests on OVN come next, and
         # with them DependencyViolation for a subnet that has interfaces).
         async with self.db.unit():
             await self.own_subnet(account_id, subnet_id)
-            await self.acls.dissociate_subnet(subnet_id)
+            for part in self.members:
+                await part.subnet_deleting(subnet_id)
             await self.repo.delete_subnet(subnet_id)
             await self.tags.forget(subnet_id)
         await self.changed()
