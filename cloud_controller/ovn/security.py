@@ -10,16 +10,20 @@
   of every VPC group and drops all IP both ways one priority below (DROP_PRIORITY),
   so a port's traffic is what its groups allow, and it lets DHCP through (EC2's
   groups never filter it; OVN's native DHCP answers in the switch).
-- A network ACL is stateless: on each subnet's Logical_Switch, traffic that leaves
-  the subnet (`from-lport`, not from the router port, to an address outside the
-  subnet) or enters it (`to-lport`, not to the router port, from outside) is
-  dropped where the ACL's entries, read in rule-number order, first match a deny
-  (or match none: the `*` rule). OVN 23.03 has no ACL tiers: the highest priority
-  that matches ends the evaluation, so an `allow-stateless` would skip the
-  security groups. A network ACL therefore becomes only `drop` ACLs at
-  NACL_PRIORITY, above the groups': a deny entry drops what it matches and no
-  lower-numbered allow entry matches (`!(...)`); what the ACL allows goes on to the
-  groups' ACLs, as in EC2 where a packet must pass both.
+- A network ACL is stateless and applies where traffic crosses the subnet's edge,
+  the router port: entering, `from-lport` with `inport == "mallee-rp-<subnet>"`
+  (the switch's ingress pipeline); leaving, `to-lport` with
+  `outport == "mallee-rp-<subnet>"` (its egress pipeline). Those are the stages the
+  groups do *not* use for that packet (a group's ingress rules are `to-lport` at
+  the guest's port, its egress rules `from-lport` there), and no group holds a
+  router port, so the two evaluations never meet: OVN 23.03 has no ACL tiers
+  (the highest-priority match ends a stage's evaluation), yet a packet passes
+  only if both the network ACL and the groups allow it, as in EC2. Each entry
+  is one ACL, `allow` or `drop`, at priority NACL_TOP - rule number (rule-number
+  order is priority order); the `*` entry is a `drop` at 0; the metadata address
+  is never filtered (as EC2's ACLs do not). `allow-stateless` exists in 23.03 but
+  "takes precedence before stateful ACLs" (ovn-nb(5)); `allow` follows the
+  switch's conntrack like the groups' ACLs.
 
 Every row carries mallee: external_ids; `converge_security` makes NB hold exactly
 the model (adds what is missing, removes tagged rows nothing asks for) in one
@@ -38,7 +42,8 @@ ACCOUNT = "mallee:account"
 ROLE = "mallee:role"
 
 DROP_GROUP = "mallee_pg_drop"
-NACL_PRIORITY = 1100
+METADATA = "169.254.169.254"  # EC2's network ACLs never filter it
+NACL_TOP = 32767  # an entry's priority: NACL_TOP - its rule number (1-32766)
 SG_PRIORITY = 1002
 DROP_PRIORITY = 1001
 
@@ -160,7 +165,7 @@ class NaclEntry:
     icmp_code: int | None = None
 
     def match(self) -> str:
-        """What the entry matches, of a packet already known to cross the subnet's edge."""
+        """What the entry matches, of a packet that crosses the subnet's edge."""
         peer = "dst" if self.egress else "src"
         parts = ["ip4"]
         if ipaddress.IPv4Network(self.cidr).prefixlen:
@@ -175,14 +180,10 @@ class NaclEntry:
             parts.append(f"ip.proto == {protocol}")
         return " && ".join(parts)
 
-    @property
-    def everything(self) -> bool:
-        return self.protocol == "-1" and self.cidr == "0.0.0.0/0"
-
 
 @dataclass(frozen=True)
 class SwitchAcl:
-    """The network ACL a subnet is associated with, as its switch's drop ACLs."""
+    """The network ACL a subnet is associated with, as ACLs on its switch."""
     subnet_id: str
     vpc_id: str
     account_id: str
@@ -200,33 +201,22 @@ class SwitchAcl:
                 ACCOUNT: self.account_id}
 
     def _edge(self, egress: bool) -> str:
-        router_port = f'"mallee-rp-{self.subnet_id}"'
-        if egress:
-            return f"inport != {router_port} && ip4 && !(ip4.dst == {self.cidr})"
-        return f"outport != {router_port} && ip4 && !(ip4.src == {self.cidr})"
+        """The router port's side of the packet: leaving to it, or entering from it."""
+        return f'{"outport" if egress else "inport"} == "mallee-rp-{self.subnet_id}"'
 
     @property
     def acls(self) -> list[AclSpec]:
         out = []
         for egress in (False, True):
-            edge = self._edge(egress)
-            allows: list[str] = []
-            reached_end = False
-            for entry in sorted((e for e in self.entries if e.egress == egress),
-                                key=lambda e: e.rule_number):
-                if entry.action == "allow":
-                    if entry.everything:
-                        reached_end = True  # nothing after it is ever read
-                        break
-                    allows.append(entry.match())
-                    continue
-                unless = "".join(f" && !({a})" for a in allows)
-                out.append(AclSpec("from-lport" if egress else "to-lport", NACL_PRIORITY,
-                                   f"{edge} && ({entry.match()}){unless}", "drop"))
-            if not reached_end:  # the `*` entry: what no allow matched is dropped
-                unless = "".join(f" && !({a})" for a in allows)
-                out.append(AclSpec("from-lport" if egress else "to-lport", NACL_PRIORITY,
-                                   f"{edge}{unless}", "drop"))
+            edge, direction = self._edge(egress), "to-lport" if egress else "from-lport"
+            peer = "dst" if egress else "src"
+            out.append(AclSpec(direction, NACL_TOP, f"{edge} && ip4.{peer} == {METADATA}",
+                               "allow"))
+            for entry in (e for e in self.entries if e.egress == egress):
+                out.append(AclSpec(direction, NACL_TOP - entry.rule_number,
+                                   f"{edge} && {entry.match()}",
+                                   "allow" if entry.action == "allow" else "drop"))
+            out.append(AclSpec(direction, 0, f"{edge} && ip4", "drop"))  # the `*` entry
         return out
 
 
@@ -319,8 +309,8 @@ def _drop_group(api, txn, row, wanted: bool, members: list, changes) -> None:
 
 
 def _switch_acls(api, txn, wanted: list[SwitchAcl], switches: dict, changes) -> None:
-    """Each own subnet's switch carries exactly its network ACL's drops (Mallee-tagged
-    ACLs; another's ACL on the switch stays)."""
+    """Each own subnet's switch carries exactly its network ACL's ACLs (Mallee-tagged
+    ones; another's ACL on the switch stays)."""
     by_switch = {w.switch: w for w in wanted}
     for name, row in switches.items():
         want = by_switch.get(name)

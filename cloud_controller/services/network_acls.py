@@ -1,7 +1,7 @@
 """Network ACLs of own VPCs (VPC mode, docs/vpc.md): stateless, numbered entries
 per direction, read in rule-number order; each subnet is associated with one
 (its VPC's default ACL from CreateSubnet on). Changes make OVN follow
-(VpcService.changed): the subnets' switches' drop ACLs, ovn/security.py.
+(VpcService.changed): ACLs at the subnets' router ports, ovn/security.py.
 
 The default VPC's network ACL stays the implicit allow-all of EDGE
 (api/network_acls.py renders it) and is not changed here.

@@ -42,30 +42,39 @@ def _acl(*entries) -> SwitchAcl:
     return SwitchAcl("subnet-1", "vpc-1", "111", "10.0.1.0/24", "acl-1", tuple(entries))
 
 
-IN_EDGE = 'outport != "mallee-rp-subnet-1" && ip4 && !(ip4.src == 10.0.1.0/24)'
-OUT_EDGE = 'inport != "mallee-rp-subnet-1" && ip4 && !(ip4.dst == 10.0.1.0/24)'
+IN = 'inport == "mallee-rp-subnet-1"'
+OUT = 'outport == "mallee-rp-subnet-1"'
 
 
-def test_the_default_acl_drops_nothing():
-    assert _acl(NaclEntry(100, False, "-1", "allow", "0.0.0.0/0"),
-                NaclEntry(100, True, "-1", "allow", "0.0.0.0/0")).acls == []
+def _listed(acl: SwitchAcl) -> list[tuple]:
+    return [(a.direction, a.priority, a.action, a.match) for a in acl.acls]
 
 
-def test_no_entries_is_the_star_deny_both_ways():
-    assert {(a.direction, a.match, a.action) for a in _acl().acls} == {
-        ("to-lport", IN_EDGE, "drop"), ("from-lport", OUT_EDGE, "drop")}
+def test_the_default_acl_allows_all_then_the_star_deny():
+    acl = _acl(NaclEntry(100, False, "-1", "allow", "0.0.0.0/0"),
+               NaclEntry(100, True, "-1", "allow", "0.0.0.0/0"))
+    assert _listed(acl) == [
+        ("from-lport", 32767, "allow", f"{IN} && ip4.src == 169.254.169.254"),
+        ("from-lport", 32667, "allow", f"{IN} && ip4"),
+        ("from-lport", 0, "drop", f"{IN} && ip4"),
+        ("to-lport", 32767, "allow", f"{OUT} && ip4.dst == 169.254.169.254"),
+        ("to-lport", 32667, "allow", f"{OUT} && ip4"),
+        ("to-lport", 0, "drop", f"{OUT} && ip4")]
 
 
-def test_entries_in_rule_number_order():
+def test_entries_in_rule_number_order_are_priorities():
     acl = _acl(NaclEntry(200, False, "-1", "allow", "0.0.0.0/0"),
-               NaclEntry(100, False, "6", "deny", "0.0.0.0/0", 22, 22),
+               NaclEntry(100, False, "6", "deny", "0.0.0.0/0", 22, 23),
                NaclEntry(50, False, "17", "allow", "10.0.0.0/8", 53, 53),
-               NaclEntry(300, False, "6", "deny", "0.0.0.0/0", 80, 80),  # never read
                NaclEntry(10, True, "1", "deny", "192.0.2.0/24", icmp_type=8, icmp_code=-1),
-               NaclEntry(20, True, "-1", "allow", "0.0.0.0/0"))
-    assert [(a.direction, a.match) for a in acl.acls] == [
-        ("to-lport", f"{IN_EDGE} && (ip4 && tcp.dst == 22) && "
-                     "!(ip4 && ip4.src == 10.0.0.0/8 && udp.dst == 53)"),
-        ("from-lport", f"{OUT_EDGE} && (ip4 && ip4.dst == 192.0.2.0/24 && icmp4 && "
-                       "icmp4.type == 8)")]
-    assert {a.priority for a in acl.acls} == {1100}
+               NaclEntry(20, True, "4", "allow", "0.0.0.0/0"))
+    listed = _listed(acl)
+    assert ("from-lport", 32667, "drop",
+            f"{IN} && ip4 && tcp.dst >= 22 && tcp.dst <= 23") in listed
+    assert ("from-lport", 32717, "allow",
+            f"{IN} && ip4 && ip4.src == 10.0.0.0/8 && udp.dst == 53") in listed
+    assert ("from-lport", 32567, "allow", f"{IN} && ip4") in listed
+    assert ("to-lport", 32757, "drop",
+            f"{OUT} && ip4 && ip4.dst == 192.0.2.0/24 && icmp4 && icmp4.type == 8") in listed
+    assert ("to-lport", 32747, "allow", f"{OUT} && ip4 && ip.proto == 4") in listed
+    assert len(listed) == 5 + 4  # each direction: metadata and `*` besides the entries
