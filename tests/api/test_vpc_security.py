@@ -598,10 +598,12 @@ def test_awscli_and_tags(vcloud, vec2, vpc):
     assert vec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [acl]}])["Tags"] == []
 
 
-def trace(cloud, datapath: str, microflow: str) -> str:
-    """ovn-trace's verdict on a packet through the logical pipelines (SB's flows)."""
+def trace(cloud, datapath: str, microflow: str, minimal: bool = True) -> str:
+    """ovn-trace's verdict on a packet through the logical pipelines (SB's flows); the
+    packet is a new connection at each conntrack step."""
     sb = OvnCentral.of(cloud.settings).sb.remote
-    out = subprocess.run(["ovn-trace", f"--db={sb}", "--minimal", datapath, microflow],
+    out = subprocess.run(["ovn-trace", f"--db={sb}", *["--minimal"] * minimal,
+                          *["--ct=new,trk"] * 4, datapath, microflow],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return out.stdout
@@ -622,7 +624,8 @@ def test_a_network_acl_deny_wins_over_a_group_allow(vcloud, vec2, vpc):
           "0a:00:00:00:00:10 10.50.4.10", "--", "pg-add", "probe_pg", "probe-vm")
     try:
         for direction, _, match in acl_matches(vcloud, web) | {
-                ("to-lport", "drop", "outport == @probe_pg && ip")}:
+                ("to-lport", "drop", "outport == @probe_pg && ip"),
+                ("from-lport", "drop", "inport == @probe_pg && ip")}:
             action = "drop" if match.endswith("&& ip") else "allow-related"
             nbctl(vcloud, "--", "--id=@a", "create", "ACL", f"direction={direction}",
                   f"priority={1001 if action == 'drop' else 1002}",
@@ -635,8 +638,17 @@ def test_a_network_acl_deny_wins_over_a_group_allow(vcloud, vec2, vpc):
                     f'ip4.dst == 10.50.4.10 && ip.ttl == 64 && tcp.src == 40000 && '
                     f'tcp.dst == {port}')
             return "output" if 'output("probe-vm")' in trace(vcloud, switch, flow) else "drop"
+
+        def out_verdict(port: int) -> str:  # from the guest, out of the subnet (udp)
+            flow = (f'inport == "probe-vm" && eth.src == 0a:00:00:00:00:10 && '
+                    f'eth.dst == {gateway_mac(subnet)} && ip4.src == 10.50.4.10 && '
+                    f'ip4.dst == 192.0.2.1 && ip.ttl == 64 && udp.src == 40000 && '
+                    f'udp.dst == {port}')
+            routed = f'ingress(dp="mallee-{vpc}"'  # it reached the VPC's router
+            return "output" if routed in trace(vcloud, switch, flow, minimal=False) else "drop"
         assert vcloud.wait_for(lambda: verdict(80) == "output", timeout=10)
         assert (verdict(22), verdict(443)) == ("output", "drop")  # the group decides
+        assert out_verdict(53) == "output"  # a new group's allow-all egress
 
         acl = vec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
         vec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=100, Egress=False,
@@ -644,6 +656,9 @@ def test_a_network_acl_deny_wins_over_a_group_allow(vcloud, vec2, vpc):
                                       PortRange={"From": 22, "To": 22})
         vec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=200, Egress=False,
                                       Protocol="-1", RuleAction="allow", CidrBlock="0.0.0.0/0")
+        vec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=100, Egress=True,
+                                      Protocol="17", RuleAction="allow", CidrBlock="0.0.0.0/0",
+                                      PortRange={"From": 53, "To": 53})
         default = vec2.describe_network_acls(Filters=[
             {"Name": "association.subnet-id", "Values": [subnet]}])["NetworkAcls"][0]
         association = next(a["NetworkAclAssociationId"] for a in default["Associations"]
@@ -652,6 +667,7 @@ def test_a_network_acl_deny_wins_over_a_group_allow(vcloud, vec2, vpc):
                                                    NetworkAclId=acl)["NewAssociationId"]
         assert vcloud.wait_for(lambda: verdict(22) == "drop", timeout=10)  # the ACL's deny
         assert (verdict(80), verdict(443)) == ("output", "drop")  # both must allow
+        assert (out_verdict(53), out_verdict(123)) == ("output", "drop")  # outbound: `*`
         vec2.replace_network_acl_association(AssociationId=new,
                                              NetworkAclId=default["NetworkAclId"])
         assert vcloud.wait_for(lambda: verdict(22) == "output", timeout=10)
