@@ -193,6 +193,7 @@ class SwitchAcl:
 
     @property
     def switch(self) -> str:
+        """northbound.switch_name (this module is imported by northbound.py)."""
         return f"mallee-{self.subnet_id}"
 
     @property
@@ -201,7 +202,8 @@ class SwitchAcl:
                 ACCOUNT: self.account_id}
 
     def _edge(self, egress: bool) -> str:
-        """The router port's side of the packet: leaving to it, or entering from it."""
+        """The router port's side of the packet: leaving to it, or entering from it
+        (the port is northbound.switch_router_port_name's)."""
         return f'{"outport" if egress else "inport"} == "mallee-rp-{self.subnet_id}"'
 
     @property
