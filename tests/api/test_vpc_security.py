@@ -196,6 +196,11 @@ def test_rules_become_port_group_acls(vcloud, vec2, vpc):
                            "mallee_sg_0000000000000dead" not in port_groups(vcloud), timeout=10)
     assert "someone_elses" in port_groups(vcloud)
     nbctl(vcloud, "pg-del", "someone_elses")
+    # Every port group gone at once (the drop group too): all come back.
+    names = set(port_groups(vcloud))
+    nbctl(vcloud, "--all", "destroy", "Port_Group")
+    assert vcloud.wait_for(lambda: set(port_groups(vcloud)) == names and
+                           len(acl_matches(vcloud, web)) == 4, timeout=10)
 
     vec2.revoke_security_group_ingress(GroupId=web, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
@@ -376,6 +381,12 @@ def test_network_acls(vcloud, vec2, vpc):
     # A hand deletion comes back.
     nbctl(vcloud, "acl-del", f"mallee-{subnet}")
     assert vcloud.wait_for(lambda: len(switch_acls(vcloud, subnet)) == 8, timeout=10)
+    # The whole switch goes: it comes back with its network ACL's rows.
+    expected = acl_rows(vcloud, subnet)
+    nbctl(vcloud, "ls-del", f"mallee-{subnet}")
+    assert vcloud.wait_for(lambda: acl_rows(vcloud, subnet) == expected and any(
+        s["name"] == f"mallee-{subnet}" and len(s["acls"]) == 8
+        for s in nb_rows(vcloud, "Logical_Switch")), timeout=10)
 
     # Replace an entry: the drops follow; the ACL cannot go while associated.
     vec2.replace_network_acl_entry(NetworkAclId=acl_id, RuleNumber=100, Egress=False,
