@@ -24,7 +24,10 @@ from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.notify import ChangeNotifier
+from cloud_controller.services.network_acls import NetworkAclService
+from cloud_controller.services.ovn_security import OvnSecurity
 from cloud_controller.services.ovn_sync import OvnSync
+from cloud_controller.services.vpc_attributes import VpcAttributeService
 from cloud_controller.ovn.northbound import AsyncNorthbound
 from cloud_controller.services.reconcile import Reconciler
 from cloud_controller.services.security_groups import SecurityGroupService
@@ -68,11 +71,14 @@ async def open_cloud(settings: Settings) -> Cloud:
     volumes = VolumeService(db, settings, clusters, tags, storage, snapshots)
     images = ImageService(db, store, accounts, snapshots)
     vpcs = VpcService(db, settings, clusters, tags, vpcs_changed)
+    security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
+    network_acls = NetworkAclService(db, vpcs, tags)  # own VPCs' (vpc mode)
+    vpc_attributes = VpcAttributeService(db, vpcs)
     ovn = None
     if settings.network.mode == "vpc":  # the NB database of the central `mallee up` runs
         ovn = OvnSync(vpcs, AsyncNorthbound(OvnCentral.of(settings).nb.remote),
-                      settings.network.ovn_reconcile_seconds, vpcs_changed)
-    security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
+                      settings.network.ovn_reconcile_seconds, vpcs_changed,
+                      security=OvnSecurity(vpcs, security_groups, network_acls))
     addresses = AddressService(db, settings, clusters, tags, network_changed)
     launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential,
                         BootVolumes(db, volumes))
@@ -101,7 +107,8 @@ async def open_cloud(settings: Settings) -> Cloud:
                  network=network, volumes=volumes, attachments=attachments,
                  snapshots=snapshots, instance_attributes=instance_attributes,
                  image_capture=ImageCapture(instances, images, snapshots, attachments, volumes),
-                 ovn=ovn)
+                 ovn=ovn, network_acls=network_acls,
+                 vpc_attributes=vpc_attributes)
 
 
 async def health(request: web.Request) -> web.Response:

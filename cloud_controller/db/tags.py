@@ -10,7 +10,7 @@ TABLES = {"key-pair": "key_pairs", "image": "images", "instance": "instances",
           "security-group": "security_groups", "security-group-rule": "security_group_rules",
           "vpc": "vpcs", "subnet": "subnets", "elastic-ip": "addresses",
           "network-interface": "network_interfaces", "volume": "volumes",
-          "snapshot": "snapshots"}
+          "snapshot": "snapshots", "network-acl": "network_acls"}
 
 
 class TagRepository:

@@ -25,6 +25,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from cloud_controller.ovn.security import SecurityModel, converge_security
+
 log = logging.getLogger("mallee.clc.ovn")
 
 VPC_ID = "mallee:vpc-id"
@@ -149,7 +151,8 @@ class Northbound:
             self.api.ovsdb_connection.stop()
             self.api = None
 
-    def converge(self, routers: list[Router], switches: list[Switch]) -> Changes:
+    def converge(self, routers: list[Router], switches: list[Switch],
+                 security: SecurityModel | None = None) -> Changes:
         self.connect()
         api, changes = self.api, Changes()
         with api.ovsdb_connection.lock:  # a consistent read of the replica
@@ -186,6 +189,8 @@ class Northbound:
                              has_ls=subnet_id in have_ls, lrp=have_lrp.get(subnet_id),
                              has_lsp=switch_router_port_name(subnet_id) in have_lsp,
                              dhcp=have_dhcp.get(subnet_id))
+        if security is not None:  # port groups and ACLs, once the switches exist
+            converge_security(api, security, changes)
         if changes:
             log.info("ovn: added %s; removed %s", changes.added or "-", changes.removed or "-")
         return changes
@@ -236,9 +241,11 @@ class AsyncNorthbound:
         self.sync = Northbound(remote, timeout)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ovn-nb")
 
-    async def converge(self, routers: list[Router], switches: list[Switch]) -> Changes:
+    async def converge(self, routers: list[Router], switches: list[Switch],
+                       security: SecurityModel | None = None) -> Changes:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._worker, self.sync.converge, routers, switches)
+        return await loop.run_in_executor(self._worker, self.sync.converge, routers, switches,
+                                          security)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

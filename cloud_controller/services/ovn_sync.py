@@ -19,8 +19,10 @@ log = logging.getLogger("mallee.clc.ovn")
 
 
 class OvnSync:
-    def __init__(self, vpcs, northbound: AsyncNorthbound, interval: float, vpcs_changed):
+    def __init__(self, vpcs, northbound: AsyncNorthbound, interval: float, vpcs_changed,
+                 security=None):
         self.vpcs = vpcs  # VpcService: the model
+        self.security = security  # OvnSecurity: groups and network ACLs (ovn/security.py)
         self.northbound = northbound
         self.interval = interval
         self._wake = asyncio.Event()
@@ -57,7 +59,8 @@ class OvnSync:
     async def converge_once(self) -> bool:
         try:
             routers, switches = await self.vpcs.ovn_model()
-            self.last_changes = await self.northbound.converge(routers, switches)
+            security = await self.security.ovn_model() if self.security is not None else None
+            self.last_changes = await self.northbound.converge(routers, switches, security)
         except Exception as exc:  # OVN away or refusing: the next pass tries again
             if self.last_error is None:
                 log.warning("ovn: could not converge the NB database: %r", exc)

@@ -36,6 +36,7 @@ KINDS: dict[str, ResourceKind] = {
     "eni": ResourceKind("eni", "network-interface", errors.InvalidNetworkInterfaceIDNotFound),
     "vol": ResourceKind("vol", "volume", errors.InvalidVolumeNotFound),
     "snap": ResourceKind("snap", "snapshot", errors.InvalidSnapshotNotFound),
+    "acl": ResourceKind("acl", "network-acl", errors.InvalidNetworkAclIDNotFound),
 }
 
 _ID = re.compile(r"^([a-z]+)-[0-9a-f]{8,17}$")

@@ -271,6 +271,16 @@ EXEMPT: dict[str, str] = {
                "tests/api/test_vpc_ovn.py::test_accounts_are_apart"
        for action in ("CreateVpc", "DeleteVpc", "CreateSubnet", "DeleteSubnet",
                       "ModifySubnetAttribute")},
+    **{action: "vpc mode only (docs/vpc.md): this matrix runs an edge cloud, where it "
+               "answers UnsupportedOperation; accounts in vpc mode are checked apart by "
+               "tests/api/test_vpc_security.py::test_accounts_are_apart"
+       for action in ("CreateNetworkAcl", "DeleteNetworkAcl", "CreateNetworkAclEntry",
+                      "ReplaceNetworkAclEntry", "DeleteNetworkAclEntry",
+                      "ReplaceNetworkAclAssociation", "ModifyVpcAttribute",
+                      "AssociateVpcCidrBlock", "DisassociateVpcCidrBlock")},
+    "CreateDefaultVpc": "names no resource and makes none: every account has its default "
+                        "VPC, so it always answers DefaultVpcAlreadyExists "
+                        "(tests/api/test_vpcs.py)",
 }
 
 
