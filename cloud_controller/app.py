@@ -24,7 +24,10 @@ from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.notify import ChangeNotifier
+from cloud_controller.services.network_acls import NetworkAclService
+from cloud_controller.services.ovn_security import OvnSecurity
 from cloud_controller.services.ovn_sync import OvnSync
+from cloud_controller.services.vpc_attributes import VpcAttributeService
 from cloud_controller.services.vpc_parts import VpcParts
 from cloud_controller.services.vpc_routing_model import VpcRoutingModel
 from cloud_controller.ovn.northbound import AsyncNorthbound
@@ -71,12 +74,15 @@ async def open_cloud(settings: Settings) -> Cloud:
     images = ImageService(db, store, accounts, snapshots)
     vpcs = VpcService(db, settings, clusters, tags, vpcs_changed)
     security_groups = SecurityGroupService(db, vpcs, tags, network_changed)
+    network_acls = NetworkAclService(db, vpcs, tags)  # own VPCs' (vpc mode)
+    vpc_attributes = VpcAttributeService(db, vpcs)
     addresses = AddressService(db, settings, clusters, tags, network_changed)
     vpc_parts = VpcParts.build(db, settings, vpcs, tags, addresses)
     ovn = None
     if settings.network.mode == "vpc":  # the NB database of the central `mallee up` runs
         ovn = OvnSync(vpcs, AsyncNorthbound(OvnCentral.of(settings).nb.remote),
                       settings.network.ovn_reconcile_seconds, vpcs_changed,
+                      security=OvnSecurity(vpcs, security_groups, network_acls),
                       routing=VpcRoutingModel(settings, vpcs, vpc_parts))
     launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential,
                         BootVolumes(db, volumes))
@@ -105,7 +111,8 @@ async def open_cloud(settings: Settings) -> Cloud:
                  network=network, volumes=volumes, attachments=attachments,
                  snapshots=snapshots, instance_attributes=instance_attributes,
                  image_capture=ImageCapture(instances, images, snapshots, attachments, volumes),
-                 ovn=ovn, vpc_parts=vpc_parts)
+                 ovn=ovn, network_acls=network_acls,
+                 vpc_attributes=vpc_attributes, vpc_parts=vpc_parts)
 
 
 async def health(request: web.Request) -> web.Response:

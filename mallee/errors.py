@@ -133,6 +133,14 @@ InvalidNetworkInterfaceIDNotFound = _error("InvalidNetworkInterfaceID.NotFound",
 InvalidRouteTableIDNotFound = _error("InvalidRouteTableID.NotFound", 400)
 InvalidInternetGatewayIDNotFound = _error("InvalidInternetGatewayID.NotFound", 400)
 InvalidNetworkAclIDNotFound = _error("InvalidNetworkAclID.NotFound", 400)
+NetworkAclEntryAlreadyExists = _error("NetworkAclEntryAlreadyExists", 400)
+InvalidNetworkAclEntryNotFound = _error("InvalidNetworkAclEntry.NotFound", 400)
+DefaultVpcAlreadyExists = _error(
+    "DefaultVpcAlreadyExists", 400,
+    "A Default VPC already exists for this account in this region.")
+CidrLimitExceeded = _error("CidrLimitExceeded", 400)
+InvalidVpcCidrBlockAssociationIDNotFound = _error("InvalidVpcCidrBlockAssociationID.NotFound",
+                                                  400)
 InvalidDhcpOptionIDNotFound = _error("InvalidDhcpOptionID.NotFound", 400)
 InvalidVpcEndpointIdNotFound = _error("InvalidVpcEndpointId.NotFound", 400)
 InvalidAllocationIDNotFound = _error("InvalidAllocationID.NotFound", 400)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.query import TagSpecification, listparam, param
 from cloud_controller.api.tagging import tag_list, tags_for
-from cloud_controller.api.vpcs import DescribeDhcpOptionsRequest, _check_asked, _listing
+from cloud_controller.api.vpcs import DescribeDhcpOptionsRequest, _check_asked, listing
 from cloud_controller.services.dhcp_options import config_of
 from cloud_controller.services.vpc_routing_model import default_dhcp_config
 from mallee import errors
@@ -77,7 +77,7 @@ async def describe_dhcp_options(ctx: RequestContext, req: DescribeDhcpOptionsReq
                  errors.InvalidDhcpOptionIDNotFound, "dhcpOption")
     if req.ids:
         items = [i for i in items if i["dhcpOptionsId"] in req.ids]
-    return _listing(items, req, {
+    return listing(items, req, {
         "dhcp-options-id": lambda d: d["dhcpOptionsId"], "owner-id": lambda d: d["ownerId"],
         "key": lambda d: [c["key"] for c in d["dhcpConfigurationSet"]],
         "value": lambda d: [v["value"] for c in d["dhcpConfigurationSet"]

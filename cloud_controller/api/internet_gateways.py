@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.query import TagSpecification, listparam, param
 from cloud_controller.api.tagging import tag_list, tags_for
-from cloud_controller.api.vpcs import DescribeInternetGatewaysRequest, _check_asked, _listing
+from cloud_controller.api.vpcs import DescribeInternetGatewaysRequest, _check_asked, listing
 from mallee import errors
 
 
@@ -76,7 +76,7 @@ async def describe_internet_gateways(ctx: RequestContext,
                  errors.InvalidInternetGatewayIDNotFound, "internetGateway")
     if req.ids:
         items = [i for i in items if i["internetGatewayId"] in req.ids]
-    return _listing(items, req, {
+    return listing(items, req, {
         "internet-gateway-id": lambda g: g["internetGatewayId"],
         "owner-id": lambda g: g["ownerId"],
         "attachment.vpc-id": lambda g: [a["vpcId"] for a in g["attachmentSet"]],

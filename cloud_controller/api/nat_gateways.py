@@ -8,7 +8,7 @@ from cloud_controller.api.context import RequestContext
 from cloud_controller.api.query import Filter, TagSpecification, listparam, param
 from mallee.xmlwrite import iso8601
 from cloud_controller.api.tagging import tag_list, tags_for
-from cloud_controller.api.vpcs import _check_asked, _listing
+from cloud_controller.api.vpcs import _check_asked, listing
 from mallee import errors
 
 
@@ -90,7 +90,7 @@ async def describe_nat_gateways(ctx: RequestContext, req: DescribeNatGatewaysReq
                  "NAT gateway")
     if req.ids:
         items = [i for i in items if i["natGatewayId"] in req.ids]
-    return _listing(items, req, {
+    return listing(items, req, {
         "nat-gateway-id": lambda n: n["natGatewayId"], "state": lambda n: n["state"],
         "subnet-id": lambda n: n["subnetId"], "vpc-id": lambda n: n["vpcId"],
     }, "natGatewaySet", "natGatewayId")

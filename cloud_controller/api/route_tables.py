@@ -9,7 +9,7 @@ from typing import ClassVar
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.query import TagSpecification, listparam, param
 from cloud_controller.api.tagging import tag_list, tags_for
-from cloud_controller.api.vpcs import DescribeRouteTablesRequest, _check_asked, _listing
+from cloud_controller.api.vpcs import DescribeRouteTablesRequest, _check_asked, listing
 from cloud_controller.services.route_tables import TARGETS, RouteTarget, RouteTargets
 from mallee import errors
 
@@ -197,7 +197,7 @@ async def describe_route_tables(ctx: RequestContext, req: DescribeRouteTablesReq
                  errors.InvalidRouteTableIDNotFound, "routeTable")
     if req.ids:
         items = [t for t in items if t["routeTableId"] in req.ids]
-    return _listing(items, req, ROUTE_TABLE_FILTERS, "routeTableSet", "routeTableId")
+    return listing(items, req, ROUTE_TABLE_FILTERS, "routeTableSet", "routeTableId")
 
 
 # ---- changing ----

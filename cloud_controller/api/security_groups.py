@@ -137,8 +137,14 @@ def _ports(protocol: str, from_port: int, to_port: int) -> dict:
     return {}
 
 
-def permission_items(rules, names: dict[str, str]) -> list[dict]:
-    """Rules as AWS lists them: one item per protocol and port range."""
+def group_vpc(group) -> str:
+    """The VPC a group row is in: an own VPC, or the account's default one (EDGE)."""
+    return group["vpc_id"] or default_vpc_id(group["account_id"])
+
+
+def permission_items(rules, groups: dict) -> list[dict]:
+    """Rules as AWS lists them: one item per protocol and port range (`groups`: the
+    account's group rows by id, for the names and VPCs of source groups)."""
     items: dict[tuple, dict] = {}
     for r in rules:
         key = (r["protocol"], r["from_port"], r["to_port"])
@@ -154,18 +160,22 @@ def permission_items(rules, names: dict[str, str]) -> list[dict]:
             item["prefixListIds"].append({"prefixListId": r["prefix_list_id"],
                                           "description": r["description"]})
         else:
+            source = groups.get(r["source_group_id"])
             item["groups"].append({"userId": r["account_id"], "groupId": r["source_group_id"],
-                                   "groupName": names.get(r["source_group_id"]),
-                                   "vpcId": default_vpc_id(r["account_id"]),
+                                   "groupName": source["name"] if source else None,
+                                   "vpcId": group_vpc(source) if source
+                                   else default_vpc_id(r["account_id"]),
                                    "description": r["description"]})
     return list(items.values())
 
 
-def rule_item(r, tags: dict[str, str]) -> dict:
+def rule_item(r, tags: dict[str, str], groups: dict) -> dict:
     referenced = None
     if r["source_group_id"]:
+        source = groups.get(r["source_group_id"])
         referenced = {"groupId": r["source_group_id"], "userId": r["account_id"],
-                      "vpcId": default_vpc_id(r["account_id"])}
+                      "vpcId": group_vpc(source) if source
+                      else default_vpc_id(r["account_id"])}
     return {"securityGroupRuleId": r["id"], "groupId": r["group_id"],
             "groupOwnerId": r["account_id"], "isEgress": bool(r["egress"]),
             "ipProtocol": r["protocol"], "fromPort": r["from_port"], "toPort": r["to_port"],
@@ -174,12 +184,12 @@ def rule_item(r, tags: dict[str, str]) -> dict:
             "description": r["description"], "tagSet": tag_list(tags)}
 
 
-def _group_item(g, rules, names, tags) -> dict:
+def _group_item(g, rules, groups, tags) -> dict:
     mine = [r for r in rules if r["group_id"] == g["id"]]
     return {"ownerId": g["account_id"], "groupId": g["id"], "groupName": g["name"],
-            "groupDescription": g["description"], "vpcId": default_vpc_id(g["account_id"]),
-            "ipPermissions": permission_items([r for r in mine if not r["egress"]], names),
-            "ipPermissionsEgress": permission_items([r for r in mine if r["egress"]], names),
+            "groupDescription": g["description"], "vpcId": group_vpc(g),
+            "ipPermissions": permission_items([r for r in mine if not r["egress"]], groups),
+            "ipPermissionsEgress": permission_items([r for r in mine if r["egress"]], groups),
             "tagSet": tag_list(tags)}
 
 
@@ -217,9 +227,9 @@ GROUP_FILTERS = {
 async def _render_groups(ctx: RequestContext, groups) -> list[dict]:
     service = ctx.cloud.security_groups
     rules = await service.rules_of([g["id"] for g in groups])
-    names = await service.names(ctx.account_id)
+    by_id = await service.by_id(ctx.account_id)
     tags = await ctx.cloud.tags.of([g["id"] for g in groups])
-    return [_group_item(g, rules, names, tags[g["id"]]) for g in groups]
+    return [_group_item(g, rules, by_id, tags[g["id"]]) for g in groups]
 
 
 async def create_security_group(ctx: RequestContext, req: CreateSecurityGroupRequest) -> dict:
@@ -262,8 +272,9 @@ async def _change(ctx: RequestContext, req: PermissionsRequest, egress: bool,
         rules = await service.authorize(ctx.account_id, group, egress, _permissions(req))
         if tags:
             await ctx.cloud.tags.create(ctx.account_id, [r["id"] for r in rules], tags)
+        by_id = await service.by_id(ctx.account_id)
         return {"return": True,
-                "securityGroupRuleSet": [rule_item(r, dict(tags)) for r in rules]}
+                "securityGroupRuleSet": [rule_item(r, dict(tags), by_id) for r in rules]}
     if req.rule_ids and not req.ip_permissions:
         await service.revoke_ids(ctx.account_id, group, egress, req.rule_ids)
     else:
@@ -302,5 +313,6 @@ async def describe_security_group_rules(ctx: RequestContext,
         "group-id": lambda r: r["group_id"], "security-group-rule-id": lambda r: r["id"],
     }, tags=lambda r: tags[r["id"]]).apply(rules)
     chunk, token = page(rules, lambda r: r["id"], req.max_results, req.next_token)
-    return {"securityGroupRuleSet": [rule_item(r, tags[r["id"]]) for r in chunk],
+    by_id = await ctx.cloud.security_groups.by_id(ctx.account_id)
+    return {"securityGroupRuleSet": [rule_item(r, tags[r["id"]], by_id) for r in chunk],
             "nextToken": token}

@@ -13,6 +13,7 @@ from cloud_controller.api.filters import FilterSet
 from cloud_controller.api.instance_attributes import BooleanValue
 from cloud_controller.api.paging import page
 from cloud_controller.api.tagging import tag_list, tags_for
+from cloud_controller.services.vpc_attributes import primary_association_id
 from cloud_controller.services.vpcs import Subnet, available_addresses, default_vpc_id
 from mallee import errors
 from cloud_controller.api.query import Filter, TagSpecification, listparam, param
@@ -45,7 +46,12 @@ VPC_FILTERS = {
     "isDefault": lambda v: v["isDefault"],
     "cidr": lambda v: v["cidrBlock"], "cidr-block": lambda v: v["cidrBlock"],
     "cidrBlock": lambda v: v["cidrBlock"],
-    "cidr-block-association.cidr-block": lambda v: v["cidrBlock"],
+    "cidr-block-association.cidr-block": lambda v: [
+        a["cidrBlock"] for a in v["cidrBlockAssociationSet"]],
+    "cidr-block-association.association-id": lambda v: [
+        a["associationId"] for a in v["cidrBlockAssociationSet"]],
+    "cidr-block-association.state": lambda v: [
+        a["cidrBlockState"]["state"] for a in v["cidrBlockAssociationSet"]],
     "state": lambda v: v["state"], "owner-id": lambda v: v["ownerId"],
     "dhcp-options-id": lambda v: v["dhcpOptionsId"],
 }
@@ -63,16 +69,21 @@ SUBNET_FILTERS = {
 }
 
 
+def cidr_association(association_id: str, cidr: str, state: str = "associated") -> dict:
+    return {"associationId": association_id, "cidrBlock": cidr,
+            "cidrBlockState": {"state": state}}
+
+
 def _vpc_item(ctx: RequestContext, vpc_id: str, cidr: str, is_default: bool,
-              tags: dict[str, str], dhcp_options_id: str | None = None) -> dict:
+              tags: dict[str, str], blocks=(), dhcp_options_id: str | None = None) -> dict:
+    """blocks: the VPC's secondary CIDR blocks (rows: id, cidr)."""
     return {"vpcId": vpc_id, "state": "available", "cidrBlock": cidr,
             "dhcpOptionsId": dhcp_options_id or
             ctx.cloud.vpcs.parts(ctx.account_id).dhcp_options_id,
             "instanceTenancy": "default", "isDefault": is_default,
             "ownerId": ctx.account_id,
-            "cidrBlockAssociationSet": [{"associationId": "vpc-cidr-assoc-" + vpc_id[4:],
-                                         "cidrBlock": cidr,
-                                         "cidrBlockState": {"state": "associated"}}],
+            "cidrBlockAssociationSet": [cidr_association(primary_association_id(vpc_id), cidr)]
+            + [cidr_association(b["id"], b["cidr"]) for b in blocks],
             "tagSet": tag_list(tags)}
 
 
@@ -91,8 +102,10 @@ async def describe_vpcs(ctx: RequestContext, req: DescribeVpcsRequest) -> dict:
     _check_asked(req.vpc_ids, {vpc_id} | {v.id for v in own}, errors.InvalidVpcIDNotFound,
                  "vpc")
     tags = await ctx.cloud.tags.of([vpc_id] + [v.id for v in own])
+    blocks = await ctx.cloud.vpc_attributes.blocks([v.id for v in own]) if own else {}
     items = [_vpc_item(ctx, vpc_id, vpcs.cidr, True, tags[vpc_id])] + \
-        [_vpc_item(ctx, v.id, v.cidr, False, tags[v.id], v.dhcp_options_id) for v in own]
+        [_vpc_item(ctx, v.id, v.cidr, False, tags[v.id], blocks[v.id], v.dhcp_options_id)
+         for v in own]
     if req.vpc_ids:
         items = [v for v in items if v["vpcId"] in req.vpc_ids]
     items = FilterSet(req.filters, VPC_FILTERS, tags=_tags).apply(items)
@@ -251,16 +264,6 @@ async def modify_subnet_attribute(ctx: RequestContext, req: ModifySubnetAttribut
 
 # ---- the default VPC's attributes and implicit parts (issue 12) ----------------
 
-VPC_ATTRIBUTES = ("enableDnsSupport", "enableDnsHostnames", "enableNetworkAddressUsageMetrics")
-
-
-@dataclass
-class DescribeVpcAttributeRequest:
-    vpc_id: str = param("VpcId", required=True)
-    attribute: str = param("Attribute", required=True)
-    dry_run: bool = param("DryRun", default=False)
-
-
 def _parts_request(name: str, ids_wire: str) -> type:
     """A Describe request for one of the default VPC's parts: its ids as
     `ids_wire`.N, filters and paging (the five differ only in the ids' name)."""
@@ -280,63 +283,12 @@ DescribeDhcpOptionsRequest = _parts_request("DescribeDhcpOptionsRequest", "DhcpO
 DescribeVpcEndpointsRequest = _parts_request("DescribeVpcEndpointsRequest", "VpcEndpointId")
 
 
-async def describe_vpc_attribute(ctx: RequestContext, req: DescribeVpcAttributeRequest) -> dict:
-    vpcs = ctx.cloud.vpcs
-    if vpcs.vpc_mode and req.vpc_id != vpcs.parts(ctx.account_id).vpc_id:
-        # An own VPC: EC2's defaults for a VPC that is not a default one (nothing
-        # changes them yet: ModifyVpcAttribute on own VPCs is not here).
-        vpc_id = (await vpcs.own_vpc(ctx.account_id, req.vpc_id)).id
-        values = {"enableDnsSupport": True, "enableDnsHostnames": False,
-                  "enableNetworkAddressUsageMetrics": False}
-    else:
-        vpc_id = vpcs.check_vpc(ctx.account_id, req.vpc_id)
-        # EDGE's dnsmasq resolves for guests and names them (private DNS names), as a
-        # default VPC's DNS support and hostnames do; there are no usage metrics.
-        values = {"enableDnsSupport": True, "enableDnsHostnames": True,
-                  "enableNetworkAddressUsageMetrics": False}
-    if req.attribute not in VPC_ATTRIBUTES:
-        raise errors.InvalidParameterValue(
-            f"Value ({req.attribute}) for parameter attribute is invalid. Unknown attribute.")
-    return {"vpcId": vpc_id, req.attribute: {"value": values[req.attribute]}}
-
-
-def _listing(items: list[dict], req, fields: dict, key: str, id_field: str) -> dict:
+def listing(items: list[dict], req, fields: dict, key: str, id_field: str) -> dict:
     items = FilterSet(req.filters, fields, tags=_tags).apply(items)
     chunk, token = page(items, lambda i: i[id_field], req.max_results, req.next_token)
     return {key: chunk, "nextToken": token}
 
 
-def _acl_entries() -> list[dict]:
-    """AWS's default network ACL of a VPC without IPv6: allow all (100), deny the rest."""
-    return [{"ruleNumber": number, "protocol": "-1", "ruleAction": action, "egress": egress,
-             "cidrBlock": "0.0.0.0/0"}
-            for egress in (True, False) for number, action in ((100, "allow"), (32767, "deny"))]
-
-
-async def describe_network_acls(ctx: RequestContext, req: DescribeNetworkAclsRequest) -> dict:
-    vpcs = ctx.cloud.vpcs
-    parts = vpcs.parts(ctx.account_id)
-    vpcs.check_ids(req.ids, parts.network_acl_id, errors.InvalidNetworkAclIDNotFound,
-                   "network ACL")
-    item = {"networkAclId": parts.network_acl_id, "vpcId": parts.vpc_id, "default": True,
-            "ownerId": ctx.account_id, "entrySet": _acl_entries(),
-            "associationSet": [{"networkAclAssociationId": parts.acl_association_id(s.id),
-                                "networkAclId": parts.network_acl_id, "subnetId": s.id}
-                               for s in vpcs.subnets(ctx.account_id)],
-            "tagSet": []}
-    def entries(field):
-        return lambda a: [e[field] for e in a["entrySet"]]
-    return _listing([item], req, {
-        "network-acl-id": lambda a: a["networkAclId"], "vpc-id": lambda a: a["vpcId"],
-        "default": lambda a: a["default"], "owner-id": lambda a: a["ownerId"],
-        "association.subnet-id": lambda a: [x["subnetId"] for x in a["associationSet"]],
-        "association.network-acl-id": lambda a: [x["networkAclId"] for x in a["associationSet"]],
-        "association.association-id": lambda a: [
-            x["networkAclAssociationId"] for x in a["associationSet"]],
-        "entry.cidr": entries("cidrBlock"), "entry.egress": entries("egress"),
-        "entry.protocol": entries("protocol"), "entry.rule-action": entries("ruleAction"),
-        "entry.rule-number": entries("ruleNumber"),
-    }, "networkAclSet", "networkAclId")
 
 
 async def describe_vpc_endpoints(ctx: RequestContext, req: DescribeVpcEndpointsRequest) -> dict:
@@ -344,7 +296,7 @@ async def describe_vpc_endpoints(ctx: RequestContext, req: DescribeVpcEndpointsR
     for endpoint_id in req.ids:
         raise errors.InvalidVpcEndpointIdNotFound(
             f"The Vpc Endpoint Id '{endpoint_id}' does not exist")
-    return _listing([], req, {
+    return listing([], req, {
         name: lambda e: None for name in (
             "vpc-endpoint-id", "vpc-id", "service-name", "vpc-endpoint-state",
             "vpc-endpoint-type", "ip-address-type")}, "vpcEndpointSet", "vpcEndpointId")

@@ -1,4 +1,7 @@
-"""Security groups and their rules (one row per CIDR or source group)."""
+"""Security groups and their rules (one row per CIDR or source group).
+
+A group's vpc_id is NULL for the account's default VPC (EDGE's groups, looked up
+by name as always) or an own VPC's id (VPC mode: names unique within the VPC)."""
 from __future__ import annotations
 
 import time
@@ -25,8 +28,21 @@ class GroupRepository:
     async def by_names(self, account_id: str, names: list[str]):
         marks = ",".join("?" * len(names))
         return await self._rows(
-            f"SELECT * FROM security_groups WHERE account_id=? AND name IN ({marks})",
-            [account_id, *names])
+            f"SELECT * FROM security_groups WHERE account_id=? AND vpc_id IS NULL "
+            f"AND name IN ({marks})", [account_id, *names])
+
+    async def by_name_in_vpc(self, account_id: str, vpc_id: str, name: str):
+        rows = await self._rows("SELECT * FROM security_groups WHERE account_id=? AND "
+                                "vpc_id=? AND name=?", (account_id, vpc_id, name))
+        return rows[0] if rows else None
+
+    async def in_vpcs(self, vpc_ids: list[str] | None = None):
+        """The groups of own VPCs: of those given, or of every one (the OVN model)."""
+        if vpc_ids is None:
+            return await self._rows("SELECT * FROM security_groups WHERE vpc_id IS NOT NULL "
+                                    "ORDER BY id", ())
+        return await rows_in(self.db, "SELECT * FROM security_groups WHERE vpc_id IN "
+                                      "({marks}) ORDER BY id", vpc_ids)
 
     async def by_ids(self, account_id: str, group_ids: list[str]):
         marks = ",".join("?" * len(group_ids))
@@ -41,15 +57,17 @@ class GroupRepository:
     async def of_accounts(self, account_ids: list[str]):
         marks = ",".join("?" * len(account_ids))
         return await self._rows(
-            f"SELECT * FROM security_groups WHERE account_id IN ({marks}) ORDER BY id",
+            f"SELECT * FROM security_groups WHERE account_id IN ({marks}) AND vpc_id IS NULL "
+            "ORDER BY id",
             account_ids)
 
-    async def insert(self, group_id: str, account_id: str, name: str, description: str) -> None:
-        """Adds AWS's default rules too (a trigger, see migration 0004)."""
+    async def insert(self, group_id: str, account_id: str, name: str, description: str,
+                     vpc_id: str | None = None) -> None:
+        """Adds AWS's default rules too (a trigger, see migrations 0006 and 0015)."""
         await self.db.execute(
             "INSERT OR IGNORE INTO security_groups (id, account_id, name, description, "
-            "created_at) VALUES (?, ?, ?, ?, ?)",
-            (group_id, account_id, name, description, time.time()))
+            "created_at, vpc_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (group_id, account_id, name, description, time.time(), vpc_id))
 
     async def delete(self, group_id: str) -> None:
         """Only ended instances may still name the group: they forget it."""

@@ -10,9 +10,9 @@ TABLES = {"key-pair": "key_pairs", "image": "images", "instance": "instances",
           "security-group": "security_groups", "security-group-rule": "security_group_rules",
           "vpc": "vpcs", "subnet": "subnets", "elastic-ip": "addresses",
           "network-interface": "network_interfaces", "volume": "volumes",
-          "snapshot": "snapshots", "internet-gateway": "internet_gateways",
-          "route-table": "route_tables", "natgateway": "nat_gateways",
-          "dhcp-options": "dhcp_options"}
+          "snapshot": "snapshots", "network-acl": "network_acls",
+          "internet-gateway": "internet_gateways", "route-table": "route_tables",
+          "natgateway": "nat_gateways", "dhcp-options": "dhcp_options"}
 
 
 class TagRepository:

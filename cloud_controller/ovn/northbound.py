@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from cloud_controller.ovn.routing import RoutingModel, converge_routing
 from cloud_controller.ovn.routing import stable_mac as gateway_mac  # stable for the subnet
 
+from cloud_controller.ovn.security import SecurityModel, converge_security
+
 log = logging.getLogger("mallee.clc.ovn")
 
 VPC_ID = "mallee:vpc-id"
@@ -149,7 +151,8 @@ class Northbound:
             self.api.ovsdb_connection.stop()
             self.api = None
 
-    def converge(self, routers: list[Router], switches: list[Switch], *,
+    def converge(self, routers: list[Router], switches: list[Switch],
+                 security: SecurityModel | None = None, *,
                  routing: RoutingModel | None = None) -> Changes:
         self.connect()
         if routing is not None:
@@ -190,6 +193,8 @@ class Northbound:
                              has_ls=subnet_id in have_ls, lrp=have_lrp.get(subnet_id),
                              has_lsp=switch_router_port_name(subnet_id) in have_lsp,
                              dhcp=have_dhcp.get(subnet_id))
+        if security is not None:  # port groups and ACLs, once the switches exist
+            converge_security(api, security, changes)
         if routing is not None:  # gateways, routes, NAT: once the routers exist
             converge_routing(api, routing, changes)
         if changes:
@@ -244,11 +249,12 @@ class AsyncNorthbound:
         self.sync = Northbound(remote, timeout)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ovn-nb")
 
-    async def converge(self, routers: list[Router], switches: list[Switch], *,
+    async def converge(self, routers: list[Router], switches: list[Switch],
+                       security: SecurityModel | None = None, *,
                        routing: RoutingModel | None = None) -> Changes:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._worker, functools.partial(self.sync.converge, routers, switches,
+            self._worker, functools.partial(self.sync.converge, routers, switches, security,
                                             routing=routing))
 
     async def close(self) -> None:

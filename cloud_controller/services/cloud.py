@@ -14,7 +14,9 @@ from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.network_view import NetworkViews
+from cloud_controller.services.network_acls import NetworkAclService
 from cloud_controller.services.ovn_sync import OvnSync
+from cloud_controller.services.vpc_attributes import VpcAttributeService
 from cloud_controller.services.security_groups import SecurityGroupService
 from cloud_controller.services.tags import TagService
 from cloud_controller.services.attachments import AttachmentService
@@ -51,5 +53,7 @@ class Cloud:
     image_capture: ImageCapture
     # VPC mode: OVN's NB database following the VPC model (None in EDGE mode)
     ovn: OvnSync | None = None
+    network_acls: NetworkAclService | None = None  # own VPCs' network ACLs
+    vpc_attributes: VpcAttributeService | None = None  # and their attributes, CIDR blocks
     # VPC mode: own VPCs' gateways, route tables, NAT gateways, DHCP option sets
     vpc_parts: VpcParts | None = None

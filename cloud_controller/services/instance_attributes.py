@@ -120,7 +120,7 @@ class InstanceAttributeService:
                 raise errors.SecurityGroupsPerInstanceLimitExceeded(
                     f"The maximum number of security groups per instance "
                     f"({MAX_GROUPS_PER_INSTANCE}) has been reached.")
-            return [(await self.security_groups.find(account_id, group_id=g))["id"]
+            return [(await self.security_groups.edge_group(account_id, g))["id"]
                     for g in dict.fromkeys(value)]
         elif attribute == "enclaveOptions" and value:
             raise errors.UnsupportedOperation(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 from cloud_controller.db.internet_gateways import InternetGatewayRepository
+from cloud_controller.services.vpcs import VpcPart
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -32,7 +33,7 @@ def highest_free(network: ipaddress.IPv4Network, taken: set[str],
     return None
 
 
-class InternetGatewayService:
+class InternetGatewayService(VpcPart):
     def __init__(self, db, settings, vpcs, tags):
         self.db = db
         self.settings = settings
@@ -46,16 +47,10 @@ class InternetGatewayService:
 
     # ---- VpcService's hooks (inside its unit) ----
 
-    async def vpc_created(self, account_id: str, vpc_id: str) -> None:
-        pass
-
     async def vpc_deleting(self, vpc_id: str) -> None:
         if await self.repo.of_vpc(vpc_id) is not None:
             raise errors.DependencyViolation(
                 f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
-
-    async def subnet_deleting(self, subnet_id: str) -> None:
-        pass
 
     async def create(self, account_id: str, tags: list[tuple[str, str]]) -> str:
         igw_id = resource_id("igw")

@@ -11,6 +11,7 @@ import ipaddress
 
 from cloud_controller.db.nat_gateways import NatGatewayRepository
 from cloud_controller.services.internet_gateways import highest_free
+from cloud_controller.services.vpcs import VpcPart
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -20,7 +21,7 @@ def _dependency(what: str, resource: str) -> errors.ApiError:
         f"The {what} '{resource}' has dependencies and cannot be deleted.")
 
 
-class NatGatewayService:
+class NatGatewayService(VpcPart):
     def __init__(self, db, vpcs, tags, addresses, gateways):
         self.db = db
         self.vpcs = vpcs  # VpcService
@@ -39,9 +40,6 @@ class NatGatewayService:
             raise errors.InvalidIPAddressInUse(
                 f"Address {address['public_ip']} is in use by {nat['id']}: delete the NAT "
                 "gateway first.")
-
-    async def vpc_created(self, account_id: str, vpc_id: str) -> None:
-        pass
 
     async def vpc_deleting(self, vpc_id: str) -> None:
         if await self.repo.live("vpc_id", vpc_id):

@@ -20,8 +20,9 @@ log = logging.getLogger("mallee.clc.ovn")
 
 class OvnSync:
     def __init__(self, vpcs, northbound: AsyncNorthbound, interval: float, vpcs_changed,
-                 routing=None):
+                 security=None, routing=None):
         self.vpcs = vpcs  # VpcService: the model
+        self.security = security  # OvnSecurity: groups and network ACLs (ovn/security.py)
         self.routing = routing  # VpcRoutingModel: gateways, route tables, NAT, DHCP options
         self.northbound = northbound
         self.interval = interval
@@ -59,8 +60,9 @@ class OvnSync:
     async def converge_once(self) -> bool:
         try:
             routers, switches = await self.vpcs.ovn_model()
+            security = await self.security.ovn_model() if self.security is not None else None
             routing = await self.routing.ovn_model() if self.routing is not None else None
-            self.last_changes = await self.northbound.converge(routers, switches,
+            self.last_changes = await self.northbound.converge(routers, switches, security,
                                                                routing=routing)
         except Exception as exc:  # OVN away or refusing: the next pass tries again
             if self.last_error is None:

@@ -13,6 +13,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from cloud_controller.db.route_tables import RouteTableRepository
+from cloud_controller.services.vpcs import VpcPart
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -67,7 +68,7 @@ def _dependency(what: str, resource: str) -> errors.ApiError:
         f"The {what} '{resource}' has dependencies and cannot be deleted.")
 
 
-class RouteTableService:
+class RouteTableService(VpcPart):
     def __init__(self, db, vpcs, tags, gateways, nat_gateways):
         self.db = db
         self.vpcs = vpcs  # VpcService

@@ -2,11 +2,15 @@
 
 A permission (IpPermissions.N) names a protocol, a port range and any number
 of targets (CIDRs, source groups); it is stored as one rule per target (an
-sgr- id each), as AWS stores security group rules. Every group is in its
-account's default VPC; AWS's default rules (all egress; the `default` group
-open to its own members) are added by the database when a group is made.
-Any change is told to the network notifier, whose subscriber (the network view)
-pushes it to the nodes.
+sgr- id each), as AWS stores security group rules. A group is in its
+account's default VPC (EDGE's groups, vpc_id NULL: found by name or id) or,
+in VPC mode, in one of the account's own VPCs (names unique per VPC, found by
+id; each own VPC has its `default` group from its creation). AWS's default
+rules (all egress; the `default` group open to its own members) are added by
+the database when a group is made. A change to an EDGE group is told to the
+network notifier, whose subscriber (the network view) pushes it to the nodes;
+a change to a VPC group makes OVN follow (VpcService.changed: its port group
+and ACLs, cloud_controller/ovn/security.py).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 
 from cloud_controller.db.security_groups import TARGETS, GroupRepository, RuleRepository
 from cloud_controller.services.notify import ChangeNotifier
+from cloud_controller.services.vpcs import VpcPart, dependency
 from mallee import errors, ids
 
 PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
@@ -120,14 +125,42 @@ def describe_rule(rule) -> str:
             f"to port: {rule['to_port']}, ALLOW")
 
 
-class SecurityGroupService:
+def edge_only(group):
+    """The group, if it is of the default VPC (EDGE's); a VPC group is refused."""
+    if group["vpc_id"]:
+        raise errors.InvalidParameter(
+            f"Security group {group['id']} and the instance's subnet belong to different "
+            "networks.")
+    return group
+
+
+class SecurityGroupService(VpcPart):
     def __init__(self, db, vpcs, tags, network_changed: ChangeNotifier):
         self.db = db
-        self.vpcs = vpcs  # VpcService: every group is in its account's default VPC
+        self.vpcs = vpcs  # VpcService: the VPC a group is in; OVN follows VPC groups' changes
         self.tags = tags  # TagService: a deleted group's tags go with it
         self.network_changed = network_changed
         self.groups = GroupRepository(db)
         self.rules = RuleRepository(db)
+        vpcs.members.append(self)  # each own VPC has its default group
+
+    # ---- VpcPart: an own VPC's `default` group comes and goes with it ----
+
+    async def vpc_created(self, account_id: str, vpc_id: str) -> None:
+        await self.groups.insert(ids.resource_id("sg"), account_id, "default",
+                                 "default VPC security group", vpc_id)
+
+    async def vpc_deleting(self, vpc_id: str) -> None:
+        groups = await self.groups.in_vpcs([vpc_id])
+        if any(g["name"] != "default" for g in groups):
+            raise dependency(vpc_id)
+        for group in groups:
+            await self.groups.delete(group["id"])
+            await self.tags.forget(group["id"])
+
+    async def vpc_groups(self):
+        """Every own VPC's groups, of all accounts (the OVN model)."""
+        return await self.groups.in_vpcs()
 
     async def ensure_default(self, account_id: str):
         found = await self.groups.by_names(account_id, ["default"])
@@ -138,9 +171,15 @@ class SecurityGroupService:
                                      "default group")
             return (await self.groups.by_names(account_id, ["default"]))[0]
 
+    async def _changed(self, group) -> None:
+        if group["vpc_id"]:
+            await self.vpcs.changed()
+        else:
+            self.network_changed.notify()
+
     async def create(self, account_id: str, name: str, description: str,
                      vpc_id: str | None = None):
-        self.vpcs.check_vpc(account_id, vpc_id)
+        vpc = await self.vpcs.group_vpc(account_id, vpc_id)  # None: the default VPC (EDGE)
         if not name or len(name) > 255 or not description or len(description) > 255:
             raise errors.InvalidParameterValue(
                 "Group names and descriptions must be 1 to 255 characters long.")
@@ -148,16 +187,23 @@ class SecurityGroupService:
             raise errors.InvalidParameterValue("Group names may not start with 'sg-'.")
         group_id = ids.resource_id("sg")
         async with self.db.unit():  # the duplicate check and the limit decide the insert
-            await self.ensure_default(account_id)
-            if name == "default" or await self.groups.by_names(account_id, [name]):
+            if vpc is None:
+                await self.ensure_default(account_id)
+                taken = name == "default" or await self.groups.by_names(account_id, [name])
+            else:
+                await self.vpcs.own_vpc(account_id, vpc)  # not deleted meanwhile
+                taken = await self.groups.by_name_in_vpc(account_id, vpc, name) is not None
+            if taken:
                 raise errors.InvalidGroupDuplicate(
-                    f"The security group '{name}' already exists")
+                    f"The security group '{name}' already exists"
+                    + (f" for VPC '{vpc}'" if vpc else ""))
             if len(await self.groups.list(account_id)) >= MAX_GROUPS:
                 raise errors.SecurityGroupLimitExceeded(
                     f"You may have at most {MAX_GROUPS} security groups.")
-            await self.groups.insert(group_id, account_id, name, description)
-        self.network_changed.notify()
-        return (await self.groups.by_ids(account_id, [group_id]))[0]
+            await self.groups.insert(group_id, account_id, name, description, vpc)
+        group = (await self.groups.by_ids(account_id, [group_id]))[0]
+        await self._changed(group)
+        return group
 
     async def find(self, account_id: str, name: str | None = None, group_id: str | None = None):
         if group_id:
@@ -195,11 +241,17 @@ class SecurityGroupService:
                 raise errors.InvalidGroupNotFound(
                     f"The security group '{sorted(missing)[0]}' does not exist")
             found += [g for g in by_id if g["id"] not in {f["id"] for f in found}]
+        for group in found:
+            edge_only(group)
         return found
 
-    async def names(self, account_id: str) -> dict[str, str]:
-        """{group id: name} of every group of the account."""
-        return {g["id"]: g["name"] for g in await self.groups.list(account_id)}
+    async def edge_group(self, account_id: str, group_id: str):
+        """A group an instance of EDGE's network (the default VPC) may be in."""
+        return edge_only(await self.find(account_id, group_id=group_id))
+
+    async def by_id(self, account_id: str) -> dict:
+        """{group id: row} of every group of the account (names and VPCs of sources)."""
+        return {g["id"]: g for g in await self.groups.list(account_id)}
 
     async def of_accounts(self, account_ids: list[str]):
         return list(await self.groups.of_accounts(account_ids)) if account_ids else []
@@ -229,7 +281,7 @@ class SecurityGroupService:
                     f"{', '.join(referencing)} name it as their source")
             await self.groups.delete(group["id"])
             await self.tags.forget(group["id"])
-        self.network_changed.notify()
+        await self._changed(group)
 
     async def rules_of(self, group_ids: list[str]):
         return await self.rules.of_groups(group_ids)
@@ -237,13 +289,26 @@ class SecurityGroupService:
     async def rules_of_account(self, account_id: str):
         return await self.rules.of_account(account_id)
 
-    async def _source(self, account_id: str, ref: SourceGroup):
+    async def _source(self, account_id: str, ref: SourceGroup, group):
+        """The group a rule of `group` names as its source: of the same VPC."""
         if ref.user_id and ref.user_id != account_id:
             raise errors.InvalidGroupNotFound(
                 f"The security group '{ref.group_id or ref.group_name}' of account "
                 f"{ref.user_id} does not exist (groups of other accounts cannot be named).")
-        return await self.find(account_id, name=ref.group_name if not ref.group_id else None,
-                               group_id=ref.group_id)
+        if group["vpc_id"] and ref.group_name and not ref.group_id:
+            source = await self.groups.by_name_in_vpc(account_id, group["vpc_id"],
+                                                      ref.group_name)
+            if source is None:
+                raise errors.InvalidGroupNotFound(
+                    f"The security group '{ref.group_name}' does not exist in VPC "
+                    f"'{group['vpc_id']}'")
+            return source
+        source = await self.find(account_id, name=ref.group_name if not ref.group_id else None,
+                                 group_id=ref.group_id)
+        if source["vpc_id"] != group["vpc_id"]:
+            raise errors.InvalidGroupNotFound(
+                "You have specified two resources that belong to different networks.")
+        return source
 
     async def _targets(self, account_id: str, group, egress: bool,
                        permissions: list[Permission]) -> list[dict]:
@@ -259,7 +324,7 @@ class SecurityGroupService:
             targets += [("cidr_ipv6", cidr_ipv6_of(c), d) for c, d in perm.ipv6_cidrs]
             targets += [("prefix_list_id", prefix_list_of(p), d) for p, d in perm.prefix_lists]
             for ref in perm.groups:
-                source = await self._source(account_id, ref)
+                source = await self._source(account_id, ref, group)
                 targets.append(("source_group_id", source["id"], ref.description))
             if not targets:
                 raise errors.InvalidParameterValue(
@@ -300,7 +365,7 @@ class SecurityGroupService:
             for row in rows:
                 row.update(id=ids.resource_id("sgr"), created_at=now)
                 await self.rules.insert(row)
-        self.network_changed.notify()
+        await self._changed(group)
         return rows
 
     async def revoke(self, account_id: str, group, egress: bool,
@@ -318,7 +383,7 @@ class SecurityGroupService:
                 found.append(rule)
             for rule in found:
                 await self.rules.delete(rule["id"])
-        self.network_changed.notify()
+        await self._changed(group)
         return found
 
     async def revoke_ids(self, account_id: str, group, egress: bool, rule_ids: list[str]):
@@ -331,5 +396,5 @@ class SecurityGroupService:
                     f"The security group rule ID '{missing[0]}' does not exist")
             for rule_id in rule_ids:
                 await self.rules.delete(rule_id)
-        self.network_changed.notify()
+        await self._changed(group)
         return [rules[r] for r in rule_ids]

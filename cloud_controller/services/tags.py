@@ -36,6 +36,7 @@ KINDS: dict[str, ResourceKind] = {
     "eni": ResourceKind("eni", "network-interface", errors.InvalidNetworkInterfaceIDNotFound),
     "vol": ResourceKind("vol", "volume", errors.InvalidVolumeNotFound),
     "snap": ResourceKind("snap", "snapshot", errors.InvalidSnapshotNotFound),
+    "acl": ResourceKind("acl", "network-acl", errors.InvalidNetworkAclIDNotFound),
     "igw": ResourceKind("igw", "internet-gateway", errors.InvalidInternetGatewayIDNotFound),
     "rtb": ResourceKind("rtb", "route-table", errors.InvalidRouteTableIDNotFound),
     "nat": ResourceKind("nat", "natgateway", errors.NatGatewayNotFound),

@@ -9,7 +9,10 @@ isolates accounts with security groups, not with separate address spaces.
 In VPC mode ([network] mode = "vpc", docs/vpc.md) an account also makes VPCs
 and subnets of its own (CreateVpc, CreateSubnet...). Their rows here are the
 authority; after each change `vpcs_changed` is notified, and OvnSync
-(services/ovn_sync.py) writes the model (`ovn_model`) to OVN.
+(services/ovn_sync.py) writes the model (`ovn_model`) to OVN. An own VPC has
+from its creation, as in EC2, a `default` security group and a default
+network ACL (allow all, rule 100) that its subnets are associated with; they
+go with the VPC, and other groups or ACLs keep it from being deleted.
 """
 from __future__ import annotations
 
@@ -113,7 +116,7 @@ def _own(row, resource_id: str, what: str, not_found: type[errors.ApiError]):
     return row
 
 
-def _network(cidr: str | None, param: str) -> ipaddress.IPv4Network:
+def parse_network(cidr: str | None, param: str) -> ipaddress.IPv4Network:
     """A CIDR block as EC2 reads it: a.b.c.d/n with no host bits set."""
     try:
         return ipaddress.IPv4Network(cidr or "")
@@ -126,6 +129,35 @@ def available_addresses(cidr: str) -> int:
     return max(0, ipaddress.ip_network(cidr).num_addresses - RESERVED_PER_SUBNET)
 
 
+def dependency(vpc_id: str) -> errors.ApiError:
+    return errors.DependencyViolation(f"The vpc '{vpc_id}' has dependencies and cannot be "
+                                      "deleted.")
+
+
+class VpcPart:
+    """A service whose resources belong to own VPCs (security groups, network ACLs,
+    internet and NAT gateways, route tables):
+    VpcService calls it inside its own unit of work as VPCs and subnets come and go,
+    so a VPC's default parts are made and removed with it."""
+
+    async def vpc_created(self, account_id: str, vpc_id: str) -> None:
+        pass
+
+    async def vpc_deleting(self, vpc_id: str) -> None:
+        """Raise DependencyViolation (`dependency`) for what the user still has in the
+        VPC; else remove the VPC's default parts."""
+
+    async def subnet_created(self, vpc_id: str, subnet_id: str) -> None:
+        pass
+
+    async def vpc_blocks(self, vpc_id: str) -> list[str]:
+        """CIDR blocks the part adds to the VPC's (secondary blocks)."""
+        return []
+
+    async def subnet_deleting(self, subnet_id: str) -> None:
+        pass
+
+
 class VpcService:
     def __init__(self, db, settings, clusters, tags, vpcs_changed):
         self.db = db
@@ -134,11 +166,10 @@ class VpcService:
         self.tags = tags
         self.vpcs_changed = vpcs_changed  # ChangeNotifier: OvnSync listens in VPC mode
         self.repo = VpcRepository(db)
+        # They add themselves: security groups, network ACLs, attributes, internet and
+        # NAT gateways, route tables.
+        self.members: list[VpcPart] = []
         self._made: set[str] = set()
-        # Services of a VPC's parts (gateways, route tables, NAT gateways): each has
-        # vpc_created, vpc_deleting and subnet_deleting, called inside the unit that
-        # decides, so VpcService never touches their repositories.
-        self.members: list = []
 
     @property
     def vpc_mode(self) -> bool:
@@ -192,18 +223,22 @@ class VpcService:
 
     # ---- VPC mode: the VPCs and subnets accounts make ----------------------
 
-    async def _changed(self) -> None:
+    async def group_vpc(self, account_id: str, vpc_id: str | None) -> str | None:
+        """Where a new security group goes: None for the default VPC (EDGE's groups),
+        else an own VPC of the account (VPC mode)."""
+        if not self.vpc_mode or vpc_id in (None, "", default_vpc_id(account_id)):
+            self.check_vpc(account_id, vpc_id)
+            return None
+        return (await self.own_vpc(account_id, vpc_id)).id
+
+    async def changed(self) -> None:
         """After a commit: OVN follows, and the caller is answered once it holds the
         change (or after OVN_WAIT_SECONDS: the reconcile loop catches up)."""
         await self.vpcs_changed.notify_and_wait(OVN_WAIT_SECONDS)
 
-    async def changed(self) -> None:
-        """For the services of a VPC's parts: OVN follows their change too."""
-        await self._changed()
-
     async def create_vpc(self, account_id: str, cidr: str | None,
                          tags: list[tuple[str, str]]) -> Vpc:
-        network = _network(cidr, "cidrBlock")
+        network = parse_network(cidr, "cidrBlock")
         if network.prefixlen not in PREFIX_RANGE:
             raise errors.InvalidVpcRange(f"The CIDR '{cidr}' is invalid.")
         vpc = Vpc(resource_id("vpc"), account_id, str(network))
@@ -214,7 +249,7 @@ class VpcService:
             await self.tags.tag_new(account_id, vpc.id, "vpc", tags)
             for part in self.members:
                 await part.vpc_created(account_id, vpc.id)
-        await self._changed()
+        await self.changed()
         return vpc
 
     async def own_vpcs(self, account_id: str | None) -> list[Vpc]:
@@ -227,16 +262,15 @@ class VpcService:
                          errors.InvalidVpcIDNotFound))
 
     async def delete_vpc(self, account_id: str, vpc_id: str) -> None:
-        async with self.db.unit():
+        async with self.db.unit():  # a part that refuses undoes what the others removed
             await self.own_vpc(account_id, vpc_id)
             if await self.repo.own_subnets(vpc_id=vpc_id):
-                raise errors.DependencyViolation(
-                    f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+                raise dependency(vpc_id)
             for part in self.members:
                 await part.vpc_deleting(vpc_id)
             await self.repo.delete_vpc(vpc_id)
             await self.tags.forget(vpc_id)
-        await self._changed()
+        await self.changed()
 
     def zone_names(self) -> list[str]:
         return [cluster.ref.zone for cluster in self.clusters.clusters]
@@ -256,12 +290,15 @@ class VpcService:
     async def create_subnet(self, account_id: str, vpc_id: str, cidr: str | None,
                             zone: str | None, zone_id: str | None,
                             tags: list[tuple[str, str]]) -> Subnet:
-        network = _network(cidr, "cidrBlock")
+        network = parse_network(cidr, "cidrBlock")
         zone = self._zone(zone, zone_id)
         async with self.db.unit():
             vpc = await self.own_vpc(account_id, vpc_id)
-            if network.prefixlen not in PREFIX_RANGE or \
-                    not network.subnet_of(ipaddress.IPv4Network(vpc.cidr)):
+            blocks = [vpc.cidr]
+            for part in self.members:
+                blocks += await part.vpc_blocks(vpc_id)
+            if network.prefixlen not in PREFIX_RANGE or not any(
+                    network.subnet_of(ipaddress.IPv4Network(b)) for b in blocks):
                 raise errors.InvalidSubnetRange(f"The CIDR '{cidr}' is invalid.")
             for other in await self.repo.own_subnets(vpc_id=vpc_id):
                 if network.overlaps(ipaddress.IPv4Network(other["cidr"])):
@@ -271,7 +308,9 @@ class VpcService:
                             default=False)
             await self.repo.insert_subnet(subnet.id, account_id, vpc_id, zone, subnet.cidr)
             await self.tags.tag_new(account_id, subnet.id, "subnet", tags)
-        await self._changed()
+            for part in self.members:
+                await part.subnet_created(vpc_id, subnet.id)
+        await self.changed()
         return subnet
 
     async def own_subnets(self, account_id: str | None) -> list[Subnet]:
@@ -280,6 +319,15 @@ class VpcService:
     async def own_subnet(self, account_id: str, subnet_id: str) -> Subnet:
         return _subnet(_own(await self.repo.subnet(account_id, subnet_id), subnet_id, "subnet",
                             errors.InvalidSubnetIDNotFound))
+
+    async def find_own_subnet(self, account_id: str, subnet_id: str) -> Subnet | None:
+        """The account's own subnet, or None (another account's, a default one, gone)."""
+        row = await self.repo.subnet(account_id, subnet_id)
+        return _subnet(row) if row is not None and not row["is_default"] else None
+
+    async def all_own_subnets(self) -> list[Subnet]:
+        """Every account's own subnets (the OVN model)."""
+        return [_subnet(row) for row in await self.repo.own_subnets()]
 
     async def delete_subnet(self, account_id: str, subnet_id: str) -> None:
         # No interface can be in an own subnet yet (guests on OVN come next, and
@@ -290,7 +338,7 @@ class VpcService:
                 await part.subnet_deleting(subnet_id)
             await self.repo.delete_subnet(subnet_id)
             await self.tags.forget(subnet_id)
-        await self._changed()
+        await self.changed()
 
     async def set_dhcp_options(self, account_id: str, vpc_id: str,
                                dopt_id: str | None) -> None:

@@ -105,6 +105,9 @@ def test_default_vpc_is_readable_whole(cloud, ec2, alice_ec2):
     with pytest.raises(ClientError) as e:
         ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="nope")
     assert code(e) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as e:  # every account has its default VPC from the start
+        ec2.create_default_vpc()
+    assert code(e) == "DefaultVpcAlreadyExists"
 
     (table,) = ec2.describe_route_tables(Filters=[
         {"Name": "vpc-id", "Values": [vpc_id]},
@@ -152,7 +155,22 @@ def test_edge_mode_answers_the_vpc_mode_actions_as_before(ec2):
                                                        CidrBlock="10.1.0.0/24"),
              "DeleteSubnet": lambda: ec2.delete_subnet(SubnetId="subnet-0123456789abcdef0"),
              "ModifySubnetAttribute": lambda: ec2.modify_subnet_attribute(
-                 SubnetId="subnet-0123456789abcdef0", MapPublicIpOnLaunch={"Value": True})}
+                 SubnetId="subnet-0123456789abcdef0", MapPublicIpOnLaunch={"Value": True}),
+             "CreateNetworkAcl": lambda: ec2.create_network_acl(VpcId="vpc-0123456789abcdef0"),
+             "DeleteNetworkAcl": lambda: ec2.delete_network_acl(
+                 NetworkAclId="acl-0123456789abcdef0"),
+             "CreateNetworkAclEntry": lambda: ec2.create_network_acl_entry(
+                 NetworkAclId="acl-0123456789abcdef0", RuleNumber=1, Egress=True,
+                 Protocol="-1", RuleAction="allow", CidrBlock="0.0.0.0/0"),
+             "ReplaceNetworkAclAssociation": lambda: ec2.replace_network_acl_association(
+                 AssociationId="aclassoc-0123456789abcdef0",
+                 NetworkAclId="acl-0123456789abcdef0"),
+             "ModifyVpcAttribute": lambda: ec2.modify_vpc_attribute(
+                 VpcId="vpc-0123456789abcdef0", EnableDnsHostnames={"Value": True}),
+             "AssociateVpcCidrBlock": lambda: ec2.associate_vpc_cidr_block(
+                 VpcId="vpc-0123456789abcdef0", CidrBlock="10.2.0.0/16"),
+             "DisassociateVpcCidrBlock": lambda: ec2.disassociate_vpc_cidr_block(
+                 AssociationId="vpc-cidr-assoc-0123456789abcdef0")}
     for name, call in calls.items():
         with pytest.raises(ClientError) as e:
             call()
