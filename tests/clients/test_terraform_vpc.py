@@ -33,7 +33,7 @@ def vpc_cloud(tmp_path_factory):
     c.stop()
 
 
-def test_terraform_builds_a_public_subnet_plans_clean_and_destroys(request, vpc_cloud,
+def test_terraform_builds_a_public_subnet_plans_clean_and_destroys(vpc_cloud,
                                                                   tmp_path_factory):
     cloud = vpc_cloud
     terraform, ec2 = tenant_workdir(cloud, tmp_path_factory, CONFIG, "terraform-vpc")
@@ -80,6 +80,6 @@ def test_terraform_builds_a_public_subnet_plans_clean_and_destroys(request, vpc_
                   "Logical_Router_Static_Route", "DHCP_Options"):
         assert not [r for r in nb_rows(cloud, table)
                     if any(k.startswith("mallee:") for k in r["external_ids"])], table
-    write_summary(request, f"terraform vpc: apply {apply_seconds:.1f} s, destroy "
+    write_summary(f"terraform vpc: apply {apply_seconds:.1f} s, destroy "
                            f"{destroy_seconds:.1f} s; provider calls answered with an error: "
                            f"{failed_calls(terraform[1]) or 'none'}")
