@@ -9,6 +9,7 @@ import ipaddress
 import json
 
 from cloud_controller.db.dhcp_options import DhcpOptionsRepository
+from cloud_controller.services.vpcs import has_dependencies
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -95,8 +96,7 @@ class DhcpOptionsService:
         async with self.db.unit():
             await self.options(account_id, dopt_id)
             if await self.vpcs.uses_dhcp_options(dopt_id):
-                raise errors.DependencyViolation(
-                    f"The dhcpOptions '{dopt_id}' has dependencies and cannot be deleted.")
+                raise has_dependencies("dhcpOptions", dopt_id)
             await self.repo.delete(dopt_id)
             await self.tags.forget(dopt_id)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 from cloud_controller.db.internet_gateways import InternetGatewayRepository
-from cloud_controller.services.vpcs import VpcPart
+from cloud_controller.services.vpcs import VpcPart, dependency, has_dependencies
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -49,8 +49,7 @@ class InternetGatewayService(VpcPart):
 
     async def vpc_deleting(self, vpc_id: str) -> None:
         if await self.repo.of_vpc(vpc_id) is not None:
-            raise errors.DependencyViolation(
-                f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+            raise dependency(vpc_id)
 
     async def create(self, account_id: str, tags: list[tuple[str, str]]) -> str:
         igw_id = resource_id("igw")
@@ -105,8 +104,7 @@ class InternetGatewayService(VpcPart):
         async with self.db.unit():
             gateway = await self.gateway(account_id, igw_id)
             if gateway["vpc_id"] is not None:
-                raise errors.DependencyViolation(
-                    f"The internetGateway '{igw_id}' has dependencies and cannot be deleted.")
+                raise has_dependencies("internetGateway", igw_id)
             await self.repo.delete(igw_id)
             await self.tags.forget(igw_id)
 

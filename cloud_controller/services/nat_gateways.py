@@ -11,14 +11,9 @@ import ipaddress
 
 from cloud_controller.db.nat_gateways import NatGatewayRepository
 from cloud_controller.services.internet_gateways import highest_free
-from cloud_controller.services.vpcs import VpcPart
+from cloud_controller.services.vpcs import VpcPart, has_dependencies
 from mallee import errors
 from mallee.ids import resource_id
-
-
-def _dependency(what: str, resource: str) -> errors.ApiError:
-    return errors.DependencyViolation(
-        f"The {what} '{resource}' has dependencies and cannot be deleted.")
 
 
 class NatGatewayService(VpcPart):
@@ -43,11 +38,11 @@ class NatGatewayService(VpcPart):
 
     async def vpc_deleting(self, vpc_id: str) -> None:
         if await self.repo.live("vpc_id", vpc_id):
-            raise _dependency("vpc", vpc_id)
+            raise has_dependencies("vpc", vpc_id)
 
     async def subnet_deleting(self, subnet_id: str) -> None:
         if await self.repo.live("subnet_id", subnet_id):
-            raise _dependency("subnet", subnet_id)
+            raise has_dependencies("subnet", subnet_id)
 
     async def _keep_gateway(self, vpc_id: str) -> None:
         if await self.repo.live("vpc_id", vpc_id):

@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from cloud_controller.db.route_tables import RouteTableRepository
-from cloud_controller.services.vpcs import VpcPart
+from cloud_controller.services.vpcs import VpcPart, has_dependencies
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -63,11 +63,6 @@ def _destination(cidr: str | None) -> ipaddress.IPv4Network:
             "valid CIDR block.")
 
 
-def _dependency(what: str, resource: str) -> errors.ApiError:
-    return errors.DependencyViolation(
-        f"The {what} '{resource}' has dependencies and cannot be deleted.")
-
-
 class RouteTableService(VpcPart):
     def __init__(self, db, vpcs, tags, gateways, nat_gateways):
         self.db = db
@@ -90,7 +85,7 @@ class RouteTableService(VpcPart):
         main = {a["route_table_id"] for a in await self.repo.associations()
                 if a["vpc_id"] == vpc_id and a["subnet_id"] is None}
         if any(t["id"] not in main for t in tables):
-            raise _dependency("vpc", vpc_id)
+            raise has_dependencies("vpc", vpc_id)
         await self.repo.disassociate_vpc(vpc_id)
         for table in tables:
             await self.repo.delete_table(table["id"])
@@ -129,7 +124,7 @@ class RouteTableService(VpcPart):
         async with self.db.unit():
             await self.table(account_id, rtb_id)
             if await self.repo.associations_of_table(rtb_id):
-                raise _dependency("routeTable", rtb_id)
+                raise has_dependencies("routeTable", rtb_id)
             await self.repo.delete_table(rtb_id)
             await self.tags.forget(rtb_id)
         await self.vpcs.changed()

@@ -129,9 +129,14 @@ def available_addresses(cidr: str) -> int:
     return max(0, ipaddress.ip_network(cidr).num_addresses - RESERVED_PER_SUBNET)
 
 
+def has_dependencies(what: str, resource_id: str) -> errors.ApiError:
+    """EC2's DependencyViolation for a delete it refuses ('vpc', 'subnet', 'routeTable'...)."""
+    return errors.DependencyViolation(
+        f"The {what} '{resource_id}' has dependencies and cannot be deleted.")
+
+
 def dependency(vpc_id: str) -> errors.ApiError:
-    return errors.DependencyViolation(f"The vpc '{vpc_id}' has dependencies and cannot be "
-                                      "deleted.")
+    return has_dependencies("vpc", vpc_id)
 
 
 class VpcPart:

@@ -231,41 +231,32 @@ def test_route_tables_associations_and_route_errors(vcloud, ec2, vpc):
         ec2.disassociate_route_table(AssociationId="rtbassoc-0123456789abcdef0")
     assert code(e) == "InvalidAssociationID.NotFound"
 
-    # Route errors as EC2 gives them.
-    with pytest.raises(ClientError) as e:
-        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="10.40.0.0/16",
-                         GatewayId="igw-0123456789abcdef0")
-    assert code(e) == "InvalidParameterValue"  # the local route
-    with pytest.raises(ClientError) as e:
-        ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="10.40.0.0/16")
-    assert code(e) == "InvalidParameterValue"
-    with pytest.raises(ClientError) as e:
-        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0",
-                         GatewayId="igw-0123456789abcdef0")
-    assert code(e) == "InvalidInternetGatewayID.NotFound"
-    with pytest.raises(ClientError) as e:
-        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0",
-                         NatGatewayId="nat-0123456789abcdef0")
-    assert code(e) == "InvalidNatGatewayID.NotFound"
-    with pytest.raises(ClientError) as e:
-        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0",
-                         InstanceId="i-0123456789abcdef0")
-    assert code(e) == "InvalidInstanceID.NotFound"
-    with pytest.raises(ClientError) as e:
-        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0",
-                         NetworkInterfaceId="eni-0123456789abcdef0")
-    assert code(e) == "InvalidNetworkInterfaceID.NotFound"
-    with pytest.raises(ClientError) as e:
-        ec2.create_route(RouteTableId="rtb-0123456789abcdef0",
-                         DestinationCidrBlock="0.0.0.0/0", GatewayId="igw-0123456789abcdef0")
-    assert code(e) == "InvalidRouteTableID.NotFound"
-    with pytest.raises(ClientError) as e:
-        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/99",
-                         GatewayId="igw-0123456789abcdef0")
-    assert code(e) == "InvalidParameterValue"
-    with pytest.raises(ClientError) as e:
-        ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0")
-    assert code(e) == "InvalidRoute.NotFound"
+    # Route errors as EC2 gives them: (what the call names, the code).
+    nobody = "igw-0123456789abcdef0"
+    for kwargs, expected in (
+            ({"DestinationCidrBlock": "10.40.0.0/16", "GatewayId": nobody},
+             "InvalidParameterValue"),  # the local route
+            ({"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": nobody},
+             "InvalidInternetGatewayID.NotFound"),
+            ({"DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": "nat-0123456789abcdef0"},
+             "InvalidNatGatewayID.NotFound"),
+            ({"DestinationCidrBlock": "0.0.0.0/0", "InstanceId": "i-0123456789abcdef0"},
+             "InvalidInstanceID.NotFound"),
+            ({"DestinationCidrBlock": "0.0.0.0/0",
+              "NetworkInterfaceId": "eni-0123456789abcdef0"},
+             "InvalidNetworkInterfaceID.NotFound"),
+            ({"DestinationCidrBlock": "0.0.0.0/99", "GatewayId": nobody},
+             "InvalidParameterValue"),
+            ({"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": nobody,
+              "RouteTableId": "rtb-0123456789abcdef0"}, "InvalidRouteTableID.NotFound")):
+        with pytest.raises(ClientError) as e:
+            ec2.create_route(**{"RouteTableId": rtb, **kwargs})
+        assert code(e) == expected, kwargs
+    for destination, expected in (("10.40.0.0/16", "InvalidParameterValue"),
+                                  ("0.0.0.0/0", "InvalidRoute.NotFound")):
+        with pytest.raises(ClientError) as e:
+            ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock=destination)
+        assert code(e) == expected, destination
     igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     with pytest.raises(ClientError) as e:  # not attached to this VPC
         ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
