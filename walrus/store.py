@@ -14,16 +14,17 @@ import asyncio
 import hashlib
 import json
 import operator
+import os
 import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator, NamedTuple
+from typing import Awaitable, BinaryIO, Callable, Iterator, NamedTuple
 
 from mallee.faults import crash_point
-from walrus import checksums, errors, objectlock, sse
+from walrus import checksums, direct, errors, objectlock, sse
 from walrus.acl import Acl, Principal
-from walrus.blobs import BlobStore
+from walrus.blobs import SMALL_BLOB, BlobStore
 from walrus.db import Database
 from walrus.ids import unique_hex
 from walrus.objectlock import NO_LOCK, Lock
@@ -38,6 +39,7 @@ MAX_OBJECT_SIZE = 5 * 1024 ** 4
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10000
 OPEN_TRIES = 5  # replaced objects followed by one GET before it gives up
+DIRECT_ABOVE = SMALL_BLOB  # larger objects are read past the page cache, as they were written
 NULL_VERSION = "null"
 # A version id: the version's place in its key's history (12 hex digits) and 20 random
 # ones, so a ListObjectVersions marker whose version was deleted meanwhile still says
@@ -109,6 +111,7 @@ class ObjectContent:
     def __init__(self, obj: "Object", file: BinaryIO):
         self.obj = obj
         self.file = file  # a real file: asyncio's loop.sendfile can send it in the kernel
+        self._reader: direct.Reader | None = None
 
     def chunks(self, offset: int, length: int, size: int = 1 << 20) -> Iterator[bytes]:
         """`length` bytes from `offset`, for transports that cannot sendfile."""
@@ -121,7 +124,37 @@ class ObjectContent:
             remaining -= len(chunk)
             yield chunk
 
+    async def send(self, offset: int, length: int,
+                   write: Callable[[bytes], Awaitable[None]]) -> None:
+        """write() the span piece by piece, read past the page cache (walrus.direct, as
+        large blobs are written) on a thread, the next piece while this one is written."""
+        reader = direct.Reader(self.file.fileno())
+        spans = [(at, min(direct.READ_SPAN, offset + length - at))
+                 for at in range(offset, offset + length, direct.READ_SPAN)]
+        ahead = direct.readers.submit(reader.read, *spans[0])
+        try:
+            for i, (at, n) in enumerate(spans):
+                data = await asyncio.wrap_future(ahead)
+                if len(data) != n:
+                    raise OSError(f"blob {self.obj.blob} is shorter than its object")
+                if i + 1 < len(spans):
+                    ahead = direct.readers.submit(reader.read, *spans[i + 1])
+                await write(data)
+        finally:
+            ahead.add_done_callback(lambda _: reader.close())  # once no read runs
+
+    def sealed_file(self):
+        """The blob as a seek/readinto file for decrypting: read past the page cache when
+        large (walrus.direct), else the open file itself."""
+        if self.obj.size <= DIRECT_ABOVE:
+            return self.file
+        if self._reader is None:
+            self._reader = direct.Reader(self.file.fileno())
+        return direct.ReaderFile(self._reader)
+
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
         self.file.close()
 
     def __enter__(self) -> "ObjectContent":
