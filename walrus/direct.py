@@ -25,7 +25,7 @@ import fcntl
 import mmap
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 ALIGN = 4096            # file offsets, lengths and the buffer's address; enough for 512e and 4Kn
 BUFFER = 4 << 20        # bytes per direct write or read
@@ -204,11 +204,17 @@ class Reader:
 
 
 class ReaderFile:
-    """A Reader as the seek/readinto file the SSE decryption reads sealed runs from."""
+    """A Reader as the seek/readinto file the SSE decryption reads sealed runs from,
+    on the event loop: READ_SPAN at a time, the next span read on a reader thread
+    while the loop decrypts this one, so the loop waits on the disk only when it
+    decrypts faster than the disk reads. `close` closes the Reader once no read
+    runs."""
 
     def __init__(self, reader: Reader):
         self._reader = reader
         self._pos = 0
+        self._span: tuple[int, bytes] = (0, b"")
+        self._ahead: tuple[int, Future] | None = None
 
     def seek(self, pos: int) -> None:
         self._pos = pos
@@ -216,10 +222,35 @@ class ReaderFile:
     def readinto(self, view) -> int:
         done = 0
         while done < len(view):
-            data = self._reader.read(self._pos, min(len(view) - done, READ_SPAN))
-            if not data:
-                break
-            view[done:done + len(data)] = data
-            done += len(data)
-            self._pos += len(data)
+            at, data = self._span
+            if not at <= self._pos < at + len(data):
+                at, data = self._fetch(self._pos)
+                if not data:
+                    break
+            start = self._pos - at
+            n = min(len(view) - done, len(data) - start)
+            view[done:done + n] = data[start:start + n]
+            done += n
+            self._pos += n
         return done
+
+    def _fetch(self, pos: int) -> tuple[int, bytes]:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == pos:
+            data = ahead[1].result()
+        else:
+            if ahead is not None:
+                ahead[1].result()  # a span we no longer want: let its read end first
+            data = self._reader.read(pos, READ_SPAN)
+        self._span = (pos, data)
+        if len(data) == READ_SPAN:
+            following = pos + READ_SPAN
+            self._ahead = (following, readers.submit(self._reader.read, following, READ_SPAN))
+        return self._span
+
+    def close(self) -> None:
+        if self._ahead is None:
+            self._reader.close()
+        else:
+            self._ahead[1].add_done_callback(lambda _: self._reader.close())
+            self._ahead = None

@@ -111,7 +111,7 @@ class ObjectContent:
     def __init__(self, obj: "Object", file: BinaryIO):
         self.obj = obj
         self.file = file  # a real file: asyncio's loop.sendfile can send it in the kernel
-        self._reader: direct.Reader | None = None
+        self._sealed: direct.ReaderFile | None = None
 
     def chunks(self, offset: int, length: int, size: int = 1 << 20) -> Iterator[bytes]:
         """`length` bytes from `offset`, for transports that cannot sendfile."""
@@ -148,13 +148,13 @@ class ObjectContent:
         large (walrus.direct), else the open file itself."""
         if self.obj.size <= DIRECT_ABOVE:
             return self.file
-        if self._reader is None:
-            self._reader = direct.Reader(self.file.fileno())
-        return direct.ReaderFile(self._reader)
+        if self._sealed is None:
+            self._sealed = direct.ReaderFile(direct.Reader(self.file.fileno()))
+        return self._sealed
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
+        if self._sealed is not None:
+            self._sealed.close()
         self.file.close()
 
     def __enter__(self) -> "ObjectContent":

@@ -79,3 +79,25 @@ def test_a_refused_direct_read_goes_on_buffered(tmp_path, monkeypatch):
             assert not reader.direct
         finally:
             reader.close()
+
+
+def test_reader_file_reads_runs_in_order_and_after_seeks(tmp_path):
+    data = os.urandom(2 * direct.READ_SPAN + 12345)
+    (tmp_path / "blob").write_bytes(data)
+    with open(tmp_path / "blob", "rb") as f:
+        sealed = direct.ReaderFile(direct.Reader(f.fileno()))
+        try:
+            got, run = bytearray(), bytearray(1 << 20)
+            while True:
+                n = sealed.readinto(memoryview(run))
+                got += run[:n]
+                if n < len(run):
+                    break
+            assert bytes(got) == data  # read ahead on a thread, span after span
+            for at in (len(data) - 10, 5, direct.READ_SPAN - 3):
+                sealed.seek(at)
+                view = memoryview(bytearray(100))
+                n = sealed.readinto(view)
+                assert bytes(view[:n]) == data[at:at + 100]
+        finally:
+            sealed.close()
