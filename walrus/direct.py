@@ -203,6 +203,23 @@ class Reader:
         os.close(self.fd)
 
 
+def close_after(reader: Reader, reads: list[Future]) -> None:
+    """Close `reader` once none of `reads` (its reads still queued or running) runs."""
+    left = [len(reads)]
+    lock = threading.Lock()
+
+    def one_done(_) -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            reader.close()
+    if not reads:
+        reader.close()
+    for future in reads:
+        future.add_done_callback(one_done)
+
+
 class ReaderFile:
     """A Reader as the seek/readinto file the SSE decryption reads sealed runs from,
     on the event loop: READ_SPAN at a time, the next span read on a reader thread

@@ -18,6 +18,7 @@ import os
 import re
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from functools import partial
 from typing import Awaitable, BinaryIO, Callable, Iterator, NamedTuple
@@ -41,6 +42,7 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10000
 OPEN_TRIES = 5  # replaced objects followed by one GET before it gives up
 DIRECT_ABOVE = SMALL_BLOB  # larger objects are read past the page cache, as they were written
+READ_AHEAD = 2  # a large GET's spans being read while one is sent
 NULL_VERSION = "null"
 # A version id: the version's place in its key's history (12 hex digits) and 20 random
 # ones, so a ListObjectVersions marker whose version was deleted meanwhile still says
@@ -127,21 +129,31 @@ class ObjectContent:
     async def send(self, offset: int, length: int,
                    write: Callable[[bytes], Awaitable[None]]) -> None:
         """write() the span piece by piece, read past the page cache (walrus.direct, as
-        large blobs are written) on a thread, the next piece while this one is written."""
+        large blobs are written) on reader threads, READ_AHEAD pieces ahead of the one
+        being written."""
         reader = direct.Reader(self.file.fileno())
-        spans = [(at, min(direct.READ_SPAN, offset + length - at))
-                 for at in range(offset, offset + length, direct.READ_SPAN)]
-        ahead = direct.readers.submit(reader.read, *spans[0])
+        spans = iter([(at, min(direct.READ_SPAN, offset + length - at))
+                      for at in range(offset, offset + length, direct.READ_SPAN)])
+        reads: deque = deque()
+
+        def read_ahead() -> None:
+            while len(reads) < READ_AHEAD:
+                span = next(spans, None)
+                if span is None:
+                    return
+                reads.append((span[1], direct.readers.submit(reader.read, *span)))
+        read_ahead()
         try:
-            for i, (at, n) in enumerate(spans):
-                data = await asyncio.wrap_future(ahead)
+            while reads:
+                n, future = reads[0]
+                data = await asyncio.wrap_future(future)
+                reads.popleft()
                 if len(data) != n:
                     raise OSError(f"blob {self.obj.blob} is shorter than its object")
-                if i + 1 < len(spans):
-                    ahead = direct.readers.submit(reader.read, *spans[i + 1])
+                read_ahead()
                 await write(data)
         finally:
-            ahead.add_done_callback(lambda _: reader.close())  # once no read runs
+            direct.close_after(reader, [future for _, future in reads])
 
     def sealed_file(self):
         """The blob as a seek/readinto file for decrypting: read past the page cache when

@@ -5,6 +5,7 @@ import errno
 import fcntl
 import os
 import random
+import time
 
 import pytest
 
@@ -101,3 +102,25 @@ def test_reader_file_reads_runs_in_order_and_after_seeks(tmp_path):
                 assert bytes(view[:n]) == data[at:at + 100]
         finally:
             sealed.close()
+
+
+def test_a_reader_closes_only_once_its_reads_have_ended(tmp_path):
+    (tmp_path / "blob").write_bytes(os.urandom(3 * direct.READ_SPAN))
+    with open(tmp_path / "blob", "rb") as f:
+        reader = direct.Reader(f.fileno())
+        reads = [direct.readers.submit(reader.read, i * direct.READ_SPAN, direct.READ_SPAN)
+                 for i in range(3)]
+        direct.close_after(reader, reads)  # as a GET whose client left does
+        assert all(len(r.result()) == direct.READ_SPAN for r in reads)
+        deadline = time.monotonic() + 5  # the last read's done-callback closes it
+        while _is_open(reader.fd) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not _is_open(reader.fd)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
