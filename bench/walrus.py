@@ -9,7 +9,9 @@ disk's own write rate, and this host's single-core MD5 rate (hashlib over
 --md5-mib MiB in memory, 1 MiB at a time): a PUT must compute its body's MD5
 (the ETag) in order, so that rate is the most one PUT can reach. The same
 64 MiB and 4 KiB PUTs are repeated on a versioned bucket (compared with the
-unversioned ones). ListObjectVersions over --versions versions
+unversioned ones). Walrus, versioned Walrus, moto and the MD5 rate are measured
+in two turns and their medians printed: the host's load drifts within a run.
+ListObjectVersions over --versions versions
 (--versions-per-key of each key, made by real PUTs from 64 clients) is timed
 per 1,000-entry page against ListObjectsV2 per page over the same bucket.
 Walrus's peak RSS while a large object goes up and comes down; and listing a
@@ -28,6 +30,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -151,13 +154,32 @@ def curl(method: str, url: str, upload: str | None = None, stdin=None,
     return float(done.stdout)
 
 
-def large(endpoint: str, bucket: str, source: Path, repeats: int = 5) -> tuple[float, float]:
+def large(endpoint: str, bucket: str, source: Path, repeats: int = 5,
+          first: int = 0) -> tuple[list[float], list[float]]:
+    """MiB/s of `repeats` 64 MiB PUTs and GETs (keys large-<first>...)."""
     put_rates, get_rates = [], []
-    for i in range(repeats):
+    for i in range(first, first + repeats):
         url = f"{endpoint}/{bucket}/large-{i}"
         put_rates.append(BIG / MIB / curl("PUT", url, str(source)))
         get_rates.append(BIG / MIB / curl("GET", url))
-    return sorted(put_rates)[repeats // 2], sorted(get_rates)[repeats // 2]
+    return put_rates, get_rates
+
+
+def _rows() -> dict:
+    return {"put64": [], "get64": [], "put4k": [], "put4k_p99": [], "get4k": [],
+            "get4k_p99": []}
+
+
+def _add(row: dict, put: list[float], get: list[float], s: dict) -> None:
+    row["put64"] += put
+    row["get64"] += get
+    for op, method in (("put4k", "PUT"), ("get4k", "GET")):
+        row[op].append(s[method][0])
+        row[op + "_p99"].append(s[method][1])
+
+
+def _median(row: dict) -> dict:
+    return {k: statistics.median(v) for k, v in row.items()}
 
 
 SSE_S3 = {"x-amz-server-side-encryption": "AES256"}
@@ -428,19 +450,24 @@ def main() -> None:
         if args.listing_only:
             print_listing(lists, args.listing)
             return
-        md5 = md5_rate(args.md5_mib)
+        md5s = [md5_rate(args.md5_mib)]
         source = work / "source.bin"
         source.write_bytes(os.urandom(BIG))
-        rows = {}
         for name, url, versioned in (("walrus", walrus_url, False), ("moto", moto_url, False),
                                      ("versioned", walrus_url, True)):
-            bucket = "bench-versioned" if versioned else "bench"
-            asyncio.run(make_bucket(url, bucket, versioned))
-            put, get = large(url, bucket, source)
-            s = asyncio.run(small(url, bucket, args.small))
-            rows[name] = {"put64": put, "get64": get, "put4k": s["PUT"][0],
-                          "put4k_p99": s["PUT"][1], "get4k": s["GET"][0],
-                          "get4k_p99": s["GET"][1]}
+            asyncio.run(make_bucket(url, "bench-versioned" if versioned else "bench", versioned))
+        # In turns: Walrus unversioned and versioned, moto, the MD5 rate (the host's
+        # load drifts within a run, and each is compared with the others).
+        rows = {"walrus": _rows(), "versioned": _rows(), "moto": _rows()}
+        for turn in range(2):
+            for name, url, bucket in (("walrus", walrus_url, "bench"),
+                                      ("versioned", walrus_url, "bench-versioned"),
+                                      ("moto", moto_url, "bench")):
+                put, get = large(url, bucket, source, repeats=3, first=3 * turn)
+                _add(rows[name], put, get, asyncio.run(small(url, bucket, args.small // 2)))
+            md5s.append(md5_rate(args.md5_mib))
+        rows = {name: _median(r) for name, r in rows.items()}
+        md5 = statistics.median(md5s)
         sse_rows = sse_large(walrus_url, "bench", source)
         dd_write, dd_read = dd_rate(work)
         versions = (version_listing(walrus_url, args.versions, args.versions_per_key)

@@ -3,9 +3,10 @@
 A blob is written under a fresh name and its data fdatasynced (a new file:
 fdatasync also writes the size, which reading the data needs). A large body is
 written on an IO thread while the loop receives the next chunks
-(walrus.pipeline), and fdatasynced every SYNC_EVERY bytes on that thread, so
-the disk works while the body arrives and the last fdatasync has only the
-tail left to wait for; its directory
+(walrus.pipeline), with O_DIRECT from a reused aligned buffer (walrus.direct:
+no page-cache copy; buffered where the filesystem refuses it), so the disk
+works while the body arrives and the last fdatasync has only the tail and the
+metadata left to wait for; its directory
 entry is made durable by the metadata transaction that first references it
 (`Database.write(..., sync_dirs=(blobs.directory(name),))` fsyncs each
 directory once per commit group, before BEGIN). Only then does a row point at
@@ -22,6 +23,7 @@ time the 256 directories fill evenly.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import time
@@ -29,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterable, BinaryIO, Callable, Iterable, TypeVar
 
+from walrus import direct
+from walrus.direct import LargeWriter
 from walrus.ids import unique_hex
 from walrus.pipeline import Pipeline
 
@@ -37,7 +41,6 @@ log = logging.getLogger(__name__)
 SMALL_BLOB = 1 << 20   # bodies up to this size are written in one call off the event loop
 SHARD_SECONDS = 0.25
 IO_THREADS = 32        # blob writes in flight: concurrent fdatasyncs share the journal's commits
-SYNC_EVERY = 8 << 20   # a large blob's data is flushed as it arrives, not all at the end
 IOV_MAX = 1024         # buffers one writev takes (Linux's UIO_MAXIOV)
 T = TypeVar("T")
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -69,12 +72,13 @@ class BlobStore:
         shard = int(time.monotonic() / SHARD_SECONDS) % 256
         return f"{shard:02x}{unique_hex(30)}"
 
-    def _create(self, name: str) -> int:
+    def _create(self, name: str, extra: int = 0, exclusive: bool = True) -> int:
+        flags = (_FLAGS if exclusive else _FLAGS & ~os.O_EXCL) | extra
         try:
-            return os.open(self.path(name), _FLAGS, 0o600)
+            return os.open(self.path(name), flags, 0o600)
         except FileNotFoundError:
             os.makedirs(self.directory(name), exist_ok=True)
-            return os.open(self.path(name), _FLAGS, 0o600)
+            return os.open(self.path(name), flags, 0o600)
 
     @staticmethod
     def _write_all(fd: int, chunks: list[bytes]) -> None:
@@ -104,12 +108,6 @@ class BlobStore:
     def _write_small(self, name: str, chunks: list[bytes]) -> None:
         self._make(name, lambda fd: self._write_all(fd, chunks))
 
-    def _finish(self, fd: int) -> None:
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
-
     async def write(self, chunks: AsyncIterable[bytes]) -> tuple[str, int]:
         """Stream chunks into a new blob with durable data; (name, size). Nothing is left
         on failure. The caller's commit must sync `directory(name)`."""
@@ -117,25 +115,19 @@ class BlobStore:
         name = self.new_name()
         buffered: list[bytes] = []
         size = 0
-        fd = -1
-
-        unsynced = 0
+        writer: LargeWriter | None = None
 
         def append(batch: list[bytes]) -> None:
-            nonlocal fd, unsynced
-            if fd < 0:
-                fd = self._create(name)
-            self._write_all(fd, batch)
-            unsynced += sum(map(len, batch))
-            if unsynced >= SYNC_EVERY:
-                os.fdatasync(fd)
-                unsynced = 0
+            nonlocal writer
+            if writer is None:
+                writer = self._open_large(name)
+            writer.write(batch)
         # Past SMALL_BLOB, written on an IO thread while the loop receives more.
         writing = Pipeline(self._io, append)
 
         def discard() -> None:
-            if fd >= 0:
-                os.close(fd)
+            if writer is not None:
+                self._close_large(writer)
             self.delete(name)
         try:
             async for chunk in chunks:
@@ -157,9 +149,29 @@ class BlobStore:
         except BaseException:
             writing.abandon(discard)  # once no write runs, so fd is not closed under it
             raise
-        owned, fd = fd, -1
-        await self._settle(loop.run_in_executor(self._io, self._finish, owned), name)
+        owned, writer = writer, None
+        await self._settle(loop.run_in_executor(self._io, self._finish_large, owned), name)
         return name, size
+
+    def _open_large(self, name: str) -> LargeWriter:
+        try:
+            return LargeWriter(self._create(name, direct.open_flags()), direct=True)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+        # No O_DIRECT on this filesystem (the refused open may have made the file).
+        return LargeWriter(self._create(name, exclusive=False), direct=False)
+
+    def _finish_large(self, writer: LargeWriter) -> None:
+        try:
+            writer.finish()
+        finally:
+            self._close_large(writer)
+
+    @staticmethod
+    def _close_large(writer: LargeWriter) -> None:
+        writer.release()
+        os.close(writer.fd)
 
     async def _settle(self, work: asyncio.Future[T], name: str) -> T:
         """Await work on a thread; if we are cancelled meanwhile, remove the blob once it ends."""

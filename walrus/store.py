@@ -14,16 +14,19 @@ import asyncio
 import hashlib
 import json
 import operator
+import os
 import re
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator, NamedTuple
+from functools import partial
+from typing import Awaitable, BinaryIO, Callable, Iterator, NamedTuple
 
 from mallee.faults import crash_point
-from walrus import checksums, errors, objectlock, sse
+from walrus import checksums, direct, errors, objectlock, sse
 from walrus.acl import Acl, Principal
-from walrus.blobs import BlobStore
+from walrus.blobs import SMALL_BLOB, BlobStore
 from walrus.db import Database
 from walrus.ids import unique_hex
 from walrus.objectlock import NO_LOCK, Lock
@@ -38,6 +41,8 @@ MAX_OBJECT_SIZE = 5 * 1024 ** 4
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10000
 OPEN_TRIES = 5  # replaced objects followed by one GET before it gives up
+DIRECT_ABOVE = SMALL_BLOB  # larger objects are read past the page cache, as they were written
+READ_AHEAD = 2  # a large GET's spans being read while one is sent
 NULL_VERSION = "null"
 # A version id: the version's place in its key's history (12 hex digits) and 20 random
 # ones, so a ListObjectVersions marker whose version was deleted meanwhile still says
@@ -91,15 +96,14 @@ class Listed(NamedTuple):
     last_modified: float
     owner_id: str
     owner_name: str
-    is_marker: bool = False
+    is_marker: bool = False  # (listings' pages hold 0/1 here and below, as sqlite gives)
     is_latest: bool = True
 
 
 _LISTED = "key, version_id, seq, etag, size, last_modified, owner_id, owner_name"
 
 
-def _listed(row, is_latest: bool = True) -> Listed:
-    return Listed(*row[:8], bool(row[8]), is_latest)
+_new_listed = tuple.__new__  # Listed from a 10-column row, without NamedTuple's __new__
 
 
 class ObjectContent:
@@ -109,6 +113,7 @@ class ObjectContent:
     def __init__(self, obj: "Object", file: BinaryIO):
         self.obj = obj
         self.file = file  # a real file: asyncio's loop.sendfile can send it in the kernel
+        self._sealed: direct.ReaderFile | None = None
 
     def chunks(self, offset: int, length: int, size: int = 1 << 20) -> Iterator[bytes]:
         """`length` bytes from `offset`, for transports that cannot sendfile."""
@@ -121,7 +126,47 @@ class ObjectContent:
             remaining -= len(chunk)
             yield chunk
 
+    async def send(self, offset: int, length: int,
+                   write: Callable[[bytes], Awaitable[None]]) -> None:
+        """write() the span piece by piece, read past the page cache (walrus.direct, as
+        large blobs are written) on reader threads, READ_AHEAD pieces ahead of the one
+        being written."""
+        reader = direct.Reader(self.file.fileno())
+        spans = iter([(at, min(direct.READ_SPAN, offset + length - at))
+                      for at in range(offset, offset + length, direct.READ_SPAN)])
+        reads: deque = deque()
+
+        def read_ahead() -> None:
+            while len(reads) < READ_AHEAD:
+                span = next(spans, None)
+                if span is None:
+                    return
+                reads.append((span[1], direct.readers.submit(reader.read, *span)))
+        read_ahead()
+        try:
+            while reads:
+                n, future = reads[0]
+                data = await asyncio.wrap_future(future)
+                reads.popleft()
+                if len(data) != n:
+                    raise OSError(f"blob {self.obj.blob} is shorter than its object")
+                read_ahead()
+                await write(data)
+        finally:
+            direct.close_after(reader, [future for _, future in reads])
+
+    def sealed_file(self):
+        """The blob as a seek/readinto file for decrypting: read past the page cache when
+        large (walrus.direct), else the open file itself."""
+        if self.obj.size <= DIRECT_ABOVE:
+            return self.file
+        if self._sealed is None:
+            self._sealed = direct.ReaderFile(direct.Reader(self.file.fileno()))
+        return self._sealed
+
     def close(self) -> None:
+        if self._sealed is not None:
+            self._sealed.close()
         self.file.close()
 
     def __enter__(self) -> "ObjectContent":
@@ -1045,13 +1090,22 @@ class Store:
                         ) -> list[Listed]:
         """Current objects (no markers, no noncurrent versions) from `start`, by key."""
         op = ">=" if inclusive else ">"
-        rows = await self.db.all(
-            f"SELECT {_LISTED}, 0 FROM objects WHERE bucket=? AND key {op} ? ORDER BY key "
-            "LIMIT ?", bucket, start, limit)
-        return [_listed(r) for r in rows]
+
+        def read(conn):
+            cursor = conn.cursor()
+            cursor.row_factory = None  # plain tuples, made into Listed without a call
+            return list(map(partial(_new_listed, Listed), cursor.execute(
+                f"SELECT {_LISTED}, 0, 1 FROM objects WHERE bucket=? AND key {op} ? "
+                "ORDER BY key LIMIT ?", (bucket, start, limit))))
+        return await self.db.read(read)
 
     async def version_seq(self, bucket: str, key: str, version_id: str) -> int | None:
-        """Where version `version_id` of `key` stands (a ListObjectVersions marker)."""
+        """Where version `version_id` of `key` stands (a ListObjectVersions marker). A
+        version id other than `null` says it itself (every one is made from its row's
+        seq, which never changes), so only `null` is looked up: a page of a version
+        listing costs no extra read."""
+        if version_id != NULL_VERSION:
+            return seq_of_version_id(version_id)
         row = await self.db.one(
             "SELECT seq FROM objects WHERE bucket=? AND key=? AND version_id=? UNION ALL "
             "SELECT seq FROM versions WHERE bucket=? AND key=? AND version_id=?",
@@ -1064,32 +1118,31 @@ class Store:
         `start` older than `seq_below` if given, then those of the keys after `start`
         (from `start` itself if `inclusive`): the current objects' and the versions'
         index range reads, merged by sqlite as it reads them."""
+        rest = (f"SELECT {_LISTED}, 0, 0 FROM objects WHERE bucket=?1 AND key=?2 AND seq<?4 "
+                f"UNION ALL SELECT {_LISTED}, is_marker, 0 FROM versions WHERE bucket=?1 "
+                "AND key=?2 AND seq<?4 UNION ALL ") if seq_below is not None else ""
+        op = ">" if seq_below is not None or not inclusive else ">="
+        # One merge of the index walks in sqlite, reading `limit` rows in all: the rest
+        # of `start`'s versions (none of them its latest, listed before), then the
+        # versions of the keys after it. A current object is its key's latest; a key's
+        # first row from `versions` is its latest only when the key has no current
+        # object (a marker is).
+        sql = (f"{rest}SELECT {_LISTED}, 0, 1 FROM objects WHERE bucket=?1 AND key {op} ?2 "
+               f"UNION ALL SELECT {_LISTED}, is_marker, 0 FROM versions WHERE bucket=?1 "
+               f"AND key {op} ?2 ORDER BY key, seq DESC LIMIT ?3")
+
         def read(conn):
+            cursor = conn.cursor()
+            cursor.row_factory = None  # plain tuples, made into Listed without a call
             out: list[Listed] = []
-            if seq_below is not None:
-                rows = conn.execute(
-                    f"SELECT {_LISTED}, 0 FROM objects WHERE bucket=? AND key=? AND seq<?",
-                    (bucket, start, seq_below)).fetchall()
-                rows += conn.execute(
-                    f"SELECT {_LISTED}, is_marker FROM versions WHERE bucket=? AND key=? AND "
-                    "seq<? ORDER BY seq DESC LIMIT ?", (bucket, start, seq_below, limit)
-                ).fetchall()
-                out = [_listed(r, is_latest=False) for r in rows[:limit]]
-                op = ">"
-            else:
-                op = ">=" if inclusive else ">"
-            want = limit - len(out)
-            if want <= 0:
-                return out
-            # One merge of the two index walks in sqlite, reading `want` rows in all.
-            rows = conn.execute(
-                f"SELECT {_LISTED}, 0 FROM objects WHERE bucket=?1 AND key {op} ?2 UNION ALL "
-                f"SELECT {_LISTED}, is_marker FROM versions WHERE bucket=?1 AND key {op} ?2 "
-                "ORDER BY key, seq DESC LIMIT ?3", (bucket, start, want)).fetchall()
-            last_key = None
-            for row in rows:
-                out.append(_listed(row, is_latest=row[0] != last_key))
-                last_key = row[0]
+            last_key = start if seq_below is not None else None
+            args = (bucket, start, limit) if seq_below is None else (bucket, start, limit, seq_below)
+            for row in cursor.execute(sql, args):
+                if row[0] != last_key:
+                    last_key = row[0]
+                    if not row[9]:
+                        row = (*row[:9], 1)
+                out.append(_new_listed(Listed, row))
             return out
         return await self.db.read(read)
 

@@ -98,13 +98,19 @@ def object_entry(o: Listed, enc, owners: dict | None) -> Raw:
 
 
 def version_entry(o: Listed, enc, owners: dict) -> Raw:
-    """ListObjectVersions' <Version> or <DeleteMarker>."""
-    head = (f"<Key>{escape(enc(o.key))}</Key><VersionId>{o.version_id}</VersionId>"
-            f"<IsLatest>{'true' if o.is_latest else 'false'}</IsLatest>"
-            f"<LastModified>{s3xml.iso8601(o.last_modified)}</LastModified>")
+    """ListObjectVersions' <Version> or <DeleteMarker>: one f-string, the most common
+    markup of a version listing."""
+    owner = owners.get((o.owner_id, o.owner_name)) or _owner_xml(o, owners)
     if o.is_marker:
-        return Raw(f"<DeleteMarker>{head}{_owner_xml(o, owners)}</DeleteMarker>")
-    return Raw(f"<Version>{head}{_object_tail(o)}{_owner_xml(o, owners)}</Version>")
+        return Raw(f"<DeleteMarker><Key>{escape(enc(o.key))}</Key><VersionId>{o.version_id}"
+                   f"</VersionId><IsLatest>{'true' if o.is_latest else 'false'}</IsLatest>"
+                   f"<LastModified>{s3xml.iso8601(o.last_modified)}</LastModified>{owner}"
+                   "</DeleteMarker>")
+    return Raw(f"<Version><Key>{escape(enc(o.key))}</Key><VersionId>{o.version_id}</VersionId>"
+               f"<IsLatest>{'true' if o.is_latest else 'false'}</IsLatest>"
+               f"<LastModified>{s3xml.iso8601(o.last_modified)}</LastModified>"
+               f'<ETag>"{o.etag}"</ETag><Size>{o.size}</Size>'
+               f"<StorageClass>STANDARD</StorageClass>{owner}</Version>")
 
 
 async def list_objects(ctx: Ctx) -> web.Response:

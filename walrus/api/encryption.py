@@ -105,7 +105,7 @@ def decrypted(content: ObjectContent, key: bytes, offset: int, length: int
               ) -> Iterator[bytes]:
     """The plaintext of a span of sealed `content`, its first run already decrypted: a
     blob that fails authentication there is an InternalError answer."""
-    pieces = sse.plaintext(content.file, sse.Encryption.from_json(content.obj.encryption),
+    pieces = sse.plaintext(content.sealed_file(), sse.Encryption.from_json(content.obj.encryption),
                            key, offset, length)
     try:
         first = next(pieces)

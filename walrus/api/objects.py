@@ -16,7 +16,8 @@ from walrus.api.common import (new_object_owner, part_number, read_acl_request,
 from walrus.api.lifecycle import expiration_headers
 from walrus.api.object_lock import bypass, lock_for_write
 from walrus.context import Ctx
-from walrus.store import MAX_SINGLE_PUT, NULL_VERSION, Object, ObjectContent, check_version_id
+from walrus.store import (MAX_SINGLE_PUT, NULL_VERSION, DIRECT_ABOVE, Object, ObjectContent,
+                          check_version_id)
 
 RESPONSE_OVERRIDES = {"response-content-type": "Content-Type",
                       "response-content-language": "Content-Language",
@@ -218,7 +219,10 @@ async def _send(request: web.Request, response: web.StreamResponse, content: Obj
     try:
         # asyncio itself falls back to reads and writes where sendfile(2) cannot serve
         # (TLS); a loop without sendfile at all raises NotImplementedError.
-        await asyncio.get_running_loop().sendfile(transport, content.file, offset, length)
+        if content.obj.size > DIRECT_ABOVE:
+            await content.send(offset, length, response.write)
+        else:
+            await asyncio.get_running_loop().sendfile(transport, content.file, offset, length)
     except NotImplementedError:
         for chunk in content.chunks(offset, length):
             await response.write(chunk)
