@@ -139,14 +139,21 @@ class OvnCentral:
 
     def stop(self, timeout: float = 10.0) -> list[int]:
         """End the processes our pid files name (SIGTERM, then SIGKILL); their pids."""
-        ended = []
-        for pidfile in self.pidfiles:
-            pid = running_pid(pidfile)
-            if pid is not None:
-                _end(pid, timeout)
-                ended.append(pid)
-            pidfile.unlink(missing_ok=True)
-        return ended
+        return stop_pidfiles(self.pidfiles, timeout)
+
+
+def stop_pidfiles(pidfiles, timeout: float = 10.0) -> list[int]:
+    """End, in order, the processes these pid files name if each is ours (SIGTERM,
+    then SIGKILL), and remove the files; the pids ended. The node's chassis
+    (node_controller/network/ovn_chassis.py) stops its processes the same way."""
+    ended = []
+    for pidfile in pidfiles:
+        pid = running_pid(pidfile)
+        if pid is not None:
+            _end(pid, timeout)
+            ended.append(pid)
+        pidfile.unlink(missing_ok=True)
+    return ended
 
 
 def _cmdline(pid: int) -> str:
