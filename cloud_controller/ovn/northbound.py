@@ -25,6 +25,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from cloud_controller.ovn.ports import SwitchPort, converge_ports, tagged_ports
+
 log = logging.getLogger("mallee.clc.ovn")
 
 VPC_ID = "mallee:vpc-id"
@@ -149,7 +151,8 @@ class Northbound:
             self.api.ovsdb_connection.stop()
             self.api = None
 
-    def converge(self, routers: list[Router], switches: list[Switch]) -> Changes:
+    def converge(self, routers: list[Router], switches: list[Switch],
+                 ports: list[SwitchPort] = ()) -> Changes:
         self.connect()
         api, changes = self.api, Changes()
         with api.ovsdb_connection.lock:  # a consistent read of the replica
@@ -159,6 +162,7 @@ class Northbound:
             have_lrp = _tagged(tables["Logical_Router_Port"], SUBNET_ID)
             have_dhcp = _tagged(tables["DHCP_Options"], SUBNET_ID)
             have_lsp = {row.name for row in tables["Logical_Switch_Port"].rows.values()}
+            have_ports = tagged_ports(tables)
         want_lr = {r.vpc_id: r for r in routers}
         want_ls = {s.subnet_id: s for s in switches}
         with api.transaction(check_error=True) as txn:
@@ -181,18 +185,22 @@ class Northbound:
                     routers_made[vpc_id] = txn.add(api.lr_add(
                         router.name, may_exist=True, external_ids=router.external_ids))
                     changes.added.append(router.name)
+            switch_refs, dhcp_refs = {}, {}
             for subnet_id, switch in want_ls.items():
-                self._switch(txn, switch, routers_made.get(switch.vpc_id), changes,
-                             has_ls=subnet_id in have_ls, lrp=have_lrp.get(subnet_id),
-                             has_lsp=switch_router_port_name(subnet_id) in have_lsp,
-                             dhcp=have_dhcp.get(subnet_id))
+                switch_refs[subnet_id], dhcp_refs[subnet_id] = self._switch(
+                    txn, switch, routers_made.get(switch.vpc_id), changes,
+                    has_ls=subnet_id in have_ls, lrp=have_lrp.get(subnet_id),
+                    has_lsp=switch_router_port_name(subnet_id) in have_lsp,
+                    dhcp=have_dhcp.get(subnet_id))
+            converge_ports(api, txn, have_ports, list(ports), switch_refs, dhcp_refs, changes)
         if changes:
             log.info("ovn: added %s; removed %s", changes.added or "-", changes.removed or "-")
         return changes
 
     def _switch(self, txn, switch: Switch, router_cmd, changes: Changes, *, has_ls: bool,
-                lrp, has_lsp: bool, dhcp) -> None:
-        """The commands that make one subnet's rows whole again."""
+                lrp, has_lsp: bool, dhcp):
+        """The commands that make one subnet's rows whole again; (the switch, its
+        DHCP_Options row), as names, uuids or the commands that make them."""
         api = self.api
         router = router_cmd if router_cmd is not None else switch_router(switch)
         if lrp is None or lrp.networks != [switch.router_network] or lrp.mac != switch.mac:
@@ -215,14 +223,16 @@ class Northbound:
             if has_ls:
                 changes.added.append(switch_router_port_name(switch.subnet_id))
         if dhcp is None:
-            txn.add(api.db_create("DHCP_Options", cidr=switch.cidr,
-                                  options=switch.dhcp_options,
-                                  external_ids=switch.external_ids))
+            made = txn.add(api.db_create("DHCP_Options", cidr=switch.cidr,
+                                         options=switch.dhcp_options,
+                                         external_ids=switch.external_ids))
             changes.added.append(f"dhcp-{switch.subnet_id}")
-        elif dhcp.cidr != switch.cidr or dict(dhcp.options) != switch.dhcp_options:
+            return ls, made
+        if dhcp.cidr != switch.cidr or dict(dhcp.options) != switch.dhcp_options:
             txn.add(api.db_set("DHCP_Options", dhcp.uuid, ("cidr", switch.cidr),
                                ("options", switch.dhcp_options)))
             changes.added.append(f"dhcp-{switch.subnet_id}")
+        return ls, dhcp.uuid
 
 
 def switch_router(switch: Switch) -> str:
@@ -236,9 +246,11 @@ class AsyncNorthbound:
         self.sync = Northbound(remote, timeout)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ovn-nb")
 
-    async def converge(self, routers: list[Router], switches: list[Switch]) -> Changes:
+    async def converge(self, routers: list[Router], switches: list[Switch],
+                       ports: list[SwitchPort] = ()) -> Changes:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._worker, self.sync.converge, routers, switches)
+        return await loop.run_in_executor(self._worker, self.sync.converge, routers, switches,
+                                          ports)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

@@ -57,7 +57,8 @@ class OvnSync:
     async def converge_once(self) -> bool:
         try:
             routers, switches = await self.vpcs.ovn_model()
-            self.last_changes = await self.northbound.converge(routers, switches)
+            ports = await self.vpcs.ovn_ports()
+            self.last_changes = await self.northbound.converge(routers, switches, ports)
         except Exception as exc:  # OVN away or refusing: the next pass tries again
             if self.last_error is None:
                 log.warning("ovn: could not converge the NB database: %r", exc)
