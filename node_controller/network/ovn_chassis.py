@@ -27,7 +27,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from mallee.ovn_central import SUN_PATH_MAX, OvnCentral, running_pid, stop_pidfiles
+from mallee.ovn_central import (SUN_PATH_MAX, OvnCentral, run_command, running_pid,
+                                stop_pidfiles)
 from mallee.settings import Settings
 
 VSWITCH_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
@@ -184,26 +185,8 @@ class OvnChassis:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m node_controller.network.ovn_chassis start|stop|status` on a node's settings."""
-    import argparse
-    import sys
-
-    from mallee import settings as settings_mod
-    parser = argparse.ArgumentParser(prog="python -m node_controller.network.ovn_chassis")
-    parser.add_argument("action", choices=("start", "stop", "status"))
-    args = parser.parse_args(argv)
-    chassis = OvnChassis.of(settings_mod.load())
-    try:
-        if args.action == "start":
-            chassis.start()
-        elif args.action == "stop":
-            chassis.stop()
-    except OvnChassisError as err:
-        print(f"mallee: {err}", file=sys.stderr)
-        return 1
-    for name, pid in chassis.running().items():
-        print(f"{name} {pid}")
-    print(f"db {chassis.remote}")
-    return 0
+    return run_command("node_controller.network.ovn_chassis", OvnChassis.of, OvnChassisError,
+                       argv, lambda chassis: f"db {chassis.remote}")
 
 
 if __name__ == "__main__":
