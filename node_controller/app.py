@@ -50,7 +50,7 @@ def make_ovn_plug(settings: Settings) -> OvnPlug | None:
     `mallee up` or the test cloud started, network/ovn_chassis.py)."""
     if settings.network.mode != "vpc" or settings.nc.driver == "fake":
         return None
-    return OvnPlug(OvnChassis.of(settings))
+    return OvnPlug(OvnChassis.of(settings), settings.cloud.region)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -65,11 +65,14 @@ def create_app(settings: Settings) -> web.Application:
         cache = ImageCache(state / "cache", nc.image_cache_gb * 2**30,
                            settings.pki_dir / "cloud-pk.pem")
         network = make_network(settings)
+        ovn = make_ovn_plug(settings)
         manager = InstanceManager(driver, cache, state / "instances", capacity, network,
-                                  node_initiator(nc.name), make_ovn_plug(settings))
+                                  node_initiator(nc.name), ovn)
         cache.in_use = manager.in_use
         await manager.recover()
         await network.start(manager.network_ports())
+        if ovn is not None:
+            await ovn.start(manager.ovn_specs())
         manager.finish_launches()  # after the data plane: they plug their taps
         app[MANAGER], app[NETWORK] = manager, network
         app[ATTACHMENTS] = Attachments(manager, nc.name)
@@ -80,6 +83,8 @@ def create_app(settings: Settings) -> web.Application:
         probe.cancel()
         consoles.cancel()
         await network.close()  # the data plane stays: guests keep their network
+        if ovn is not None:
+            await ovn.close()  # br-int and its ports stay; metadata stops, as EDGE's
         await cache.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -160,6 +160,11 @@ class InstanceManager:
         return [Port.from_spec(i.spec) for i in self.instances.values()
                 if i.state == "running" and self._wired(i.spec)]
 
+    def ovn_specs(self) -> list[dict]:
+        """The running guests on br-int, for their metadata after a restart."""
+        return [i.spec for i in self.instances.values()
+                if i.state == "running" and self._on_ovn(i.spec)]
+
     # -- capacity -----------------------------------------------------------------
     def used(self) -> tuple[int, int, int]:
         specs = [i.spec for i in self.instances.values()]

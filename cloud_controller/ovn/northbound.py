@@ -25,7 +25,10 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from cloud_controller.ovn.ports import SwitchPort, converge_ports, tagged_ports
+from mallee.ovn_names import METADATA_IP
+from cloud_controller.ovn.ports import (MetadataPort, SwitchPort,
+                                        converge_metadata_ports, converge_ports,
+                                        tagged_metadata_ports, tagged_ports)
 
 log = logging.getLogger("mallee.clc.ovn")
 
@@ -106,8 +109,11 @@ class Switch:
 
     @property
     def dhcp_options(self) -> dict[str, str]:
+        # 169.254.169.254 on the link (its gateway 0.0.0.0): the subnet's metadata port
         return {"lease_time": str(LEASE_SECONDS), "router": self.gateway,
-                "server_id": self.gateway, "server_mac": self.mac, "mtu": str(GUEST_MTU)}
+                "server_id": self.gateway, "server_mac": self.mac, "mtu": str(GUEST_MTU),
+                "classless_static_route":
+                    f"{{{METADATA_IP}/32,0.0.0.0, 0.0.0.0/0,{self.gateway}}}"}
 
 
 @dataclass
@@ -163,6 +169,7 @@ class Northbound:
             have_dhcp = _tagged(tables["DHCP_Options"], SUBNET_ID)
             have_lsp = {row.name for row in tables["Logical_Switch_Port"].rows.values()}
             have_ports = tagged_ports(tables)
+            have_md = tagged_metadata_ports(tables)
         want_lr = {r.vpc_id: r for r in routers}
         want_ls = {s.subnet_id: s for s in switches}
         with api.transaction(check_error=True) as txn:
@@ -193,6 +200,9 @@ class Northbound:
                     has_lsp=switch_router_port_name(subnet_id) in have_lsp,
                     dhcp=have_dhcp.get(subnet_id))
             converge_ports(api, txn, have_ports, list(ports), switch_refs, dhcp_refs, changes)
+            converge_metadata_ports(api, txn, have_md,
+                                    [MetadataPort(s.subnet_id, s.account_id) for s in switches],
+                                    switch_refs, changes)
         if changes:
             log.info("ovn: added %s; removed %s", changes.added or "-", changes.removed or "-")
         return changes

@@ -77,6 +77,14 @@ def test_instances_in_an_own_subnet_are_ovn_ports(vcloud, vec2, image, subnet):
         assert port["external_ids"]["mallee:account"] == vcloud.admin.account_id
         assert port["_uuid"] in as_list(switch["ports"])
 
+    # the subnet's metadata localport, and DHCP putting 169.254.169.254 on the link
+    md = by_mallee_id(vcloud, "Logical_Switch_Port", "mallee:metadata-of")[sid]
+    assert md["type"] == "localport" and md["name"] == f"mallee-md-{sid}"
+    assert as_list(md["addresses"])[0].endswith(" 169.254.169.254")
+    assert md["_uuid"] in as_list(switch["ports"])
+    assert dhcp["options"]["classless_static_route"] == \
+        "{169.254.169.254/32,0.0.0.0, 0.0.0.0/0,10.30.1.1}"
+
     described = vec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [sid]}])
     found = {i["InstanceId"]: i for r in described["Reservations"] for i in r["Instances"]}
     assert set(found) == {first["InstanceId"], second["InstanceId"]}

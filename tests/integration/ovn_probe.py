@@ -10,19 +10,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from node_controller.network.namespace import tx_checksum_off
 from node_controller.network.ovn_chassis import OvnChassis
 from tests.ovn_nb import nbctl
-
-
-# ETHTOOL_STXCSUM (0x17) through SIOCETHTOOL (0x8946): the device's transmit checksum
-# offload off, so every packet leaves the namespace with its checksum filled in.
-TX_CHECKSUM_OFF = """
-import ctypes, fcntl, socket, struct, sys
-command = ctypes.create_string_buffer(struct.pack("II", 0x17, 0))
-request = struct.pack("16sQ", sys.argv[1].encode(), ctypes.addressof(command))
-sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-fcntl.ioctl(sock.fileno(), 0x8946, request)
-"""
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -53,8 +43,7 @@ class Probe:
         sh("ip", "link", "add", self.outer, "type", "veth", "peer", "name", "eth0",
            "netns", self.name)
         sh("ip", "-n", self.name, "link", "set", "eth0", "address", self.mac)
-        # what `ethtool -K eth0 tx off` does (ethtool is not always installed)
-        sh("ip", "netns", "exec", self.name, sys.executable, "-c", TX_CHECKSUM_OFF, "eth0")
+        tx_checksum_off("eth0", self.name)
         sh("ip", "-n", self.name, "link", "set", "eth0", "up")
         sh("ip", "link", "set", self.outer, "up")
         sh("ip", "-n", self.name, "link", "set", "lo", "up")

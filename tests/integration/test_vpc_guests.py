@@ -3,11 +3,10 @@ node's br-int through the NC's plug, addressed by OVN's native DHCP, routed
 between the subnets of their VPC by its logical router; two VPCs with the same
 CIDR stay apart, and nothing is left in OVN or on br-int after terminate.
 
-Guests in own VPCs have no metadata service yet (docs/vpc.md, "Not done yet"),
-so they run no user data; the test looks at them from namespaces it plugs into
-the subnets as OVN ports of its own (tests/integration/ovn_probe.py): ping and
-a TCP connection to each guest's dropbear, which answers only at the address
-DHCP gave it."""
+Each guest reads its metadata and user data through its subnet's metadata
+port; the user data pings the other guest and reads its SSH banner over TCP,
+across the subnets. The test also looks at the guests from namespaces it plugs
+into the subnets as OVN ports of its own (tests/integration/ovn_probe.py)."""
 from __future__ import annotations
 
 import pytest
@@ -85,14 +84,38 @@ def _terminate(cloud, ec2, instance_ids):
     assert cloud.wait_for(lambda: not set(instance_ids) & domains(), timeout=60)
 
 
+def peer_check(peer: str) -> str:
+    """User data: wait for the peer (up to a minute), then ping it, and read its
+    dropbear's banner over TCP once it listens; the results on the console."""
+    return f"""#!/bin/sh
+i=0
+until ping -c 1 -W 1 {peer} >/dev/null 2>&1 || [ $i -ge 60 ]; do i=$((i + 1)); sleep 1; done
+ping -c 1 -W 2 {peer} >/dev/null 2>&1 && echo "peer-ping: ok" || echo "peer-ping: failed"
+i=0
+until banner=$(echo | timeout 5 nc {peer} 22 2>/dev/null | head -c 16) && [ -n "$banner" ] \
+    || [ $i -ge 60 ]; do i=$((i + 1)); sleep 1; done
+echo "peer-tcp: $banner"
+"""
+
+
 def _check(cloud, ec2, image, chassis, subnets, probes):
     a, b, c = subnets
     probe_a, probe_b, probe_c = probes
-    first, second = _run(ec2, image, a), _run(ec2, image, b)
-    ip_a, ip_b = first["PrivateIpAddress"], second["PrivateIpAddress"]
-    assert (ip_a, ip_b) == ("10.40.1.4", "10.40.2.4")
+    ip_a, ip_b = "10.40.1.20", "10.40.2.20"
+    first = _run(ec2, image, a, PrivateIpAddress=ip_a, UserData=peer_check(ip_b))
+    second = _run(ec2, image, b, PrivateIpAddress=ip_b, UserData=peer_check(ip_a))
     mac_a = first["NetworkInterfaces"][0]["MacAddress"]
     _wait_booted(cloud, ec2, [first["InstanceId"], second["InstanceId"]])
+    # metadata in own subnets (the subnet's localport, served on this node): the
+    # instance id, and its user data, which reaches the other guest across subnets
+    for instance, peer in ((first, ip_b), (second, ip_a)):
+        def console():
+            return ec2.get_console_output(InstanceId=instance["InstanceId"]).get("Output") or ""
+        assert f"instance-id: {instance['InstanceId']}" in console(), console()[-1500:]
+        assert cloud.wait_for(lambda: "peer-tcp:" in console(), timeout=90, interval=1), \
+            console()[-1500:]
+        assert "peer-ping: ok" in console(), console()[-1500:]
+        assert "peer-tcp: SSH-2.0-dropbear" in console(), console()[-1500:]
     # each guest's tap is a port of br-int bound to its logical port
     taps = chassis.ports()
     assert len([t for t in taps if t.startswith("vn")]) == 2, taps
