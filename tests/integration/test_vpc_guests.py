@@ -9,6 +9,8 @@ across the subnets. The test also looks at the guests from namespaces it plugs
 into the subnets as OVN ports of its own (tests/integration/ovn_probe.py)."""
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from mallee.ovn_central import missing_binaries
@@ -63,7 +65,9 @@ def test_guests_on_ovn_across_subnets_and_vpcs_apart(cloud, image):
     finally:
         for probe in probes:
             probe.stop()
-    assert chassis.ports() == []  # nothing of the guests (or the probes) on br-int
+    assert chassis.ports() == []  # nothing of the guests, their metadata or the probes
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert f"mmd-{cloud.settings.nc.name}-" not in netns  # the metadata namespaces went
 
 
 def _run(ec2, image, subnet_id, **kw) -> dict:
