@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from mallee.ovn_central import missing_binaries
 from tests.harness import Cloud, available_components
-from tests.ovn_nb import as_list, by_mallee_id
+from tests.ovn_nb import as_list, by_mallee_id, nbctl
 
 pytestmark = pytest.mark.skipif(bool(missing_binaries()),
                                 reason=f"OVN not installed: {missing_binaries()}")
@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(bool(missing_binaries()),
 @pytest.fixture(scope="module")
 def vcloud(tmp_path_factory):
     c = Cloud(tmp_path_factory.mktemp("vpci"), available_components(),
-              env={"MALLEE_NETWORK_MODE": "vpc"}).start()
+              env={"MALLEE_NETWORK_MODE": "vpc",
+                   "MALLEE_NETWORK_OVN_RECONCILE_SECONDS": "0.3"}).start()
     yield c
     c.stop()
 
@@ -89,6 +90,16 @@ def test_instances_in_an_own_subnet_are_ovn_ports(vcloud, vec2, image, subnet):
     found = {i["InstanceId"]: i for r in described["Reservations"] for i in r["Instances"]}
     assert set(found) == {first["InstanceId"], second["InstanceId"]}
     assert found[first["InstanceId"]]["VpcId"] == vpc_id
+
+    # the reconcile puts back a port deleted by hand, and a metadata port, and
+    # rewrites one whose addresses someone changed
+    nbctl(vcloud, "lsp-del", lsps[first["InstanceId"]]["name"])
+    nbctl(vcloud, "lsp-del", md["name"])
+    nbctl(vcloud, "lsp-set-addresses", lsps[second["InstanceId"]]["name"], "unknown")
+    assert vcloud.wait_for(lambda: first["InstanceId"] in ports(vcloud) and as_list(
+        ports(vcloud)[second["InstanceId"]]["addresses"])[0].endswith(
+            second["PrivateIpAddress"]) and sid in by_mallee_id(
+                vcloud, "Logical_Switch_Port", "mallee:metadata-of"), timeout=10)
 
     # a subnet with instances stays; once they are terminated their ports go, then it may go
     with pytest.raises(ClientError) as err:
