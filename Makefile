@@ -25,8 +25,10 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test,libvirt,bench]'
 	touch $@
 
+# Two workers: the host suites (real guests) on one, every other file on
+# whichever is free (tests/conftest.py); `pytest -p no:xdist` runs serially.
 test: venv lint
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n 2
 
 # The import rules (docs/architecture.md): contracts in pyproject.toml.
 lint: venv

@@ -50,5 +50,5 @@ def leaked(values, response) -> list[str]:
                    if re.search(rf"(?<![\w.-]){re.escape(v)}(?![\w.-])", text)})
 
 
-def report(request, tally: Tally) -> None:
-    write_summary(request, tally.summary())
+def report(tally: Tally) -> None:
+    write_summary(tally.summary())

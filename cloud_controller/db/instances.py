@@ -4,7 +4,7 @@ from __future__ import annotations
 from cloud_controller.db.database import Database
 from mallee import ids
 
-from cloud_controller.db.chunks import in_values, rows_in
+from cloud_controller.db.chunks import compare_and_set, in_values, rows_in
 
 COLUMNS = ("id", "account_id", "reservation_id", "launch_index", "client_token", "image_id",
            "kernel_id", "ramdisk_id", "instance_type", "key_name", "public_key", "user_data",
@@ -112,11 +112,7 @@ class InstanceRepository:
 
     async def compare_and_set(self, instance_id: str, expected: str, **columns) -> bool:
         """Set `columns` only if the instance is still in state `expected`: True if it was."""
-        assignments = ", ".join(f"{k} = :{k}" for k in columns)
-        cur = await self.db.execute(
-            f"UPDATE instances SET {assignments} WHERE id = :id AND state = :expected",
-            {**columns, "id": instance_id, "expected": expected})
-        return cur.rowcount == 1
+        return await compare_and_set(self.db, "instances", instance_id, expected, **columns)
 
     async def running_count(self, account_id: str) -> int:
         async with self.db.execute(

@@ -57,14 +57,6 @@ class VolumeRepository:
     async def delete(self, volume_id: str) -> None:
         await self.db.execute("DELETE FROM volumes WHERE id=?", (volume_id,))
 
-    # --- attachments -----------------------------------------------------------------
-    async def attachments(self, volume_ids: list[str]) -> dict[str, list]:
-        found: dict[str, list] = {v: [] for v in volume_ids}
-        for row in await rows_in(self.db, "SELECT * FROM volume_attachments WHERE volume_id "
-                                          "IN ({marks}) ORDER BY attached_at", volume_ids):
-            found[row["volume_id"]].append(row)
-        return found
-
     # --- modifications ---------------------------------------------------------------
     async def modification(self, volume_id: str):
         rows = await self._all("SELECT * FROM volume_modifications WHERE volume_id=?",
@@ -115,6 +107,13 @@ class AttachmentRepository:
         for row in await rows_in(self.db, "SELECT * FROM volume_attachments WHERE instance_id "
                                           "IN ({marks}) ORDER BY attached_at", instance_ids):
             found[row["instance_id"]].append(row)
+        return found
+
+    async def of_volumes(self, volume_ids: list[str]) -> dict[str, list]:
+        found: dict[str, list] = {v: [] for v in volume_ids}
+        for row in await rows_in(self.db, "SELECT * FROM volume_attachments WHERE volume_id "
+                                          "IN ({marks}) ORDER BY attached_at", volume_ids):
+            found[row["volume_id"]].append(row)
         return found
 
     async def of_instance(self, instance_id: str) -> list:

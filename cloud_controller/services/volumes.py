@@ -18,7 +18,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from cloud_controller.db.volumes import VolumeRepository
+from cloud_controller.db.volumes import AttachmentRepository, VolumeRepository
 from cloud_controller.services.background import Background
 from mallee import errors, ids
 from mallee.faults import crash_point
@@ -183,6 +183,7 @@ class VolumeService:
         self.storage = storage  # ebs.client.StorageClient
         self.snapshots = snapshots  # SnapshotService: who may restore which snapshot
         self.repo = VolumeRepository(db)
+        self.plugged = AttachmentRepository(db)
         self.background = Background()
 
     # --- reading -----------------------------------------------------------------
@@ -203,7 +204,7 @@ class VolumeService:
         return [r for r in rows if r["id"] in set(volume_ids)]
 
     async def attachments(self, volume_ids: list[str]) -> dict[str, list]:
-        return await self.repo.attachments(volume_ids)
+        return await self.plugged.of_volumes(volume_ids)
 
     async def modifications(self, account_id: str, volume_ids: list[str]) -> list:
         rows = await self.describe(account_id, volume_ids)
@@ -300,7 +301,7 @@ class VolumeService:
     async def delete(self, account_id: str, volume_id: str) -> None:
         async with self.db.unit():
             row = await self.find(account_id, volume_id)
-            if (await self.repo.attachments([volume_id]))[volume_id] or row["state"] == "in-use":
+            if (await self.plugged.of_volumes([volume_id]))[volume_id] or row["state"] == "in-use":
                 raise errors.VolumeInUse(f"Volume {volume_id} is currently attached.")
             if row["state"] == "deleting":
                 return

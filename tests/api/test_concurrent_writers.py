@@ -317,7 +317,7 @@ def _check(account: Account, others: list[Account], kinds) -> int:
     return checked
 
 
-def run_mixed_writers(cloud, request, kinds=KINDS, title="EC2") -> None:
+def run_mixed_writers(cloud, kinds=KINDS, title="EC2") -> None:
     """The suite: set up the accounts, run the shuffled tasks, check as each owner."""
     tag = uuid.uuid4().hex[:6]
     accounts = [Account(cloud, i, tag) for i in range(ACCOUNTS)]
@@ -332,12 +332,12 @@ def run_mixed_writers(cloud, request, kinds=KINDS, title="EC2") -> None:
             for x in a.ec2.describe_addresses()["Addresses"]:
                 a.ec2.release_address(AllocationId=x["AllocationId"])
     acked, refused = ledger.counts()
-    write_summary(request, f"concurrent writers ({title}): {ACCOUNTS} accounts, {len(tasks)} "
+    write_summary(f"concurrent writers ({title}): {ACCOUNTS} accounts, {len(tasks)} "
                            f"tasks on {THREADS} threads: {acked} acknowledged, {refused} "
                            f"refused, {checked} checked, 0 lost")
 
 
-def test_concurrent_mixed_writers_keep_exactly_what_was_acknowledged(cloud, request):
+def test_concurrent_mixed_writers_keep_exactly_what_was_acknowledged(cloud):
     """Key pairs, tags, groups and rules, elastic addresses past the account's
     limit, and writes to other accounts' resources."""
-    run_mixed_writers(cloud, request, KINDS, "EC2")
+    run_mixed_writers(cloud, KINDS, "EC2")

@@ -95,9 +95,9 @@ def test_every_action_survives_hostile_values(fuzzed_cloud, action):
     assert status == 200, f"the CLC stopped answering after {action}: {body[:200]!r}"
 
 
-def test_the_event_loop_was_never_held(fuzzed_cloud, request):
+def test_the_event_loop_was_never_held(fuzzed_cloud):
     """Runs after the actions above (file order): no request held the loop."""
     assert set(SENT) == set(ACTIONS), f"never sent: {sorted(set(ACTIONS) - set(SENT))}"
-    write_summary(request, f"fuzz EC2: {sum(SENT.values())} requests over {len(SENT)} actions, "
+    write_summary(f"fuzz EC2: {sum(SENT.values())} requests over {len(SENT)} actions, "
                   f"0 5xx; loop held at most {fuzzed_cloud.watchdog.worst_busy * 1000:.0f} ms")
     fuzzed_cloud.watchdog.check("the CLC")

@@ -569,9 +569,9 @@ def baseline(cloud, tenants):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def summary(request):
+def summary():
     yield
-    report(request, TALLY)
+    report(TALLY)
 
 
 def _diff(before: dict, after: dict) -> list[str]:
@@ -698,7 +698,7 @@ def test_owner_resources_still_work(cloud, tenants, baseline):
     TALLY.record("owner")
 
 
-def test_cells_checked(request):
+def test_cells_checked():
     ran = TALLY.total() - TALLY.checked["owner"]
     if ran != len(CELLS) * len(ROLES):
         pytest.skip(f"only {ran} of {len(CELLS) * len(ROLES)} cells ran (a -k selection?)")

@@ -110,7 +110,7 @@ def failed_calls(work: Path) -> list[str]:
     return found
 
 
-def test_terraform_builds_plans_clean_and_destroys(request, clients_cloud, clients_image,
+def test_terraform_builds_plans_clean_and_destroys(clients_cloud, clients_image,
                                                    terraform):
     cloud = clients_cloud
     _, work, _ = terraform
@@ -180,6 +180,6 @@ def test_terraform_builds_plans_clean_and_destroys(request, clients_cloud, clien
     assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
     calls = failed_calls(work)
-    write_summary(request, f"terraform: apply {apply_seconds:.1f} s, destroy "
+    write_summary(f"terraform: apply {apply_seconds:.1f} s, destroy "
                            f"{destroy_seconds:.1f} s; provider calls answered with an error: "
                            f"{len(calls)}" + "".join(f"\n  {c}" for c in calls))

@@ -10,24 +10,18 @@ import asyncio
 import os
 import secrets
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from mallee.images.testimage import build_test_image
 from node_controller.hypervisor import BOOT_MARKER, read_console_tail
-from node_controller.hypervisor.guest_files import make_guest_dir
 from node_controller.imagecache import ImageCache
 from node_controller.instances import InstanceManager
 from node_controller.resources import Capacity
-from tests.ebs.test_sc_exports import NODE_A, Sc, tgt_ports  # noqa: F401  (fixture)
-from tests.ebs.test_volume_attach import sessions, wait_until
+from tests.ebs.helpers import NODE_A, Sc, sessions, wait_until
 
 pytestmark = pytest.mark.integration
 libvirt = pytest.importorskip("libvirt")
-from node_controller.hypervisor.libvirt_driver import LibvirtDriver  # noqa: E402
 
 VOL = "vol-0e0b5b007a1b2c3d4"
 KERNEL, RAMDISK = "aki-0e0b5b00", "ari-0e0b5b00"
@@ -45,22 +39,8 @@ def cached(cache_root: Path, image_id: str, name: str, source: Path) -> dict:
             "part_urls": {}}
 
 
-@pytest.fixture
-def node():
-    try:
-        libvirt.open("qemu:///system").close()
-    except libvirt.libvirtError as exc:
-        pytest.skip(f"libvirtd not reachable: {exc}")
-    directory = make_guest_dir(Path(tempfile.mkdtemp(prefix="mallee-test-ebs-")))
-    image = build_test_image(directory / "image")
-    driver = LibvirtDriver("qemu:///system", domain_type="qemu")
-    yield driver, directory, image
-    driver.close()
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-def test_a_guest_boots_from_its_ebs_root_volume(tmp_path, tgt_ports, node):
-    driver, directory, image = node
+def test_a_guest_boots_from_its_ebs_root_volume(tmp_path, tgt_ports, libvirt_node):
+    driver, directory, image = libvirt_node
     instance_id = f"i-0e0b{secrets.token_hex(6)}"
 
     async def scenario():

@@ -13,77 +13,13 @@ import subprocess
 
 import pytest
 
-from ebs.app import VOLUMES, sites
-from ebs.client import StorageClient
 from mallee import errors
-from mallee import settings as settings_mod
-from mallee.pki import init_pki
-from mallee.rpc import client_ssl_context
-from mallee.service import start_sites, stop_sites
-from tests.harness import free_port, free_tgt_control_port
+from tests.ebs.helpers import NODE_A, NODE_B, Sc, qemu_io, tgt_show
 
 pytestmark = pytest.mark.skipif(shutil.which("tgtd") is None or shutil.which("qemu-io") is None,
                                 reason="needs tgt and qemu-utils (scripts/host-deps.sh)")
 
-NODE_A = "iqn.2026-12.org.mallee:node.a"
-NODE_B = "iqn.2026-12.org.mallee:node.b"
 VOL = "vol-0123456789abcdef0"
-
-
-def qemu_io(export: dict, *commands: str, initiator: str | None = None,
-            password: str | None = None) -> subprocess.CompletedProcess:
-    """Log in to an export as QEMU does and run qemu-io commands on its LUN."""
-    opts = ",".join([
-        "driver=iscsi", "transport=tcp", f"portal={export['portal']}",
-        f"target={export['iqn']}", f"lun={export['lun']}", f"user={export['chap_user']}",
-        f"password={password or export['chap_password']}",
-        f"initiator-name={initiator or export['initiator']}"])
-    args = ["qemu-io", "--image-opts", opts]
-    for command in commands:
-        args += ["-c", command]
-    return subprocess.run(args, capture_output=True, text=True, timeout=60)
-
-
-def tgt_show(port: int, mode: str) -> str:
-    return subprocess.run(["tgtadm", "-C", str(port), "--lld", "iscsi", "--mode", mode,
-                           "--op", "show"], capture_output=True, text=True, timeout=30).stdout
-
-
-class Sc:
-    """The SC app in this process, started and stopped like `mallee serve sc`
-    (its tgtd outlives a stop, as it does when the process ends)."""
-
-    def __init__(self, home, ports: tuple[int, int]):
-        self.port = free_port()
-        self.settings = settings_mod.load(home=home, env={
-            "MALLEE_CLOUD_HOST": "127.0.0.1", "MALLEE_SC_PORT": str(self.port),
-            "MALLEE_SC_ISCSI_PORT": str(ports[0]),
-            "MALLEE_SC_TGT_CONTROL_PORT": str(ports[1])})
-        init_pki(self.settings.pki_dir)
-        self.runners = []
-
-    async def start(self) -> StorageClient:
-        self.runners = await start_sites(sites(self.settings))
-        self.client = StorageClient("127.0.0.1", self.port,
-                                    client_ssl_context(self.settings.pki_dir, "clc"))
-        return self.client
-
-    @property
-    def volumes(self):
-        return self.runners[0].app[VOLUMES]
-
-    async def stop(self) -> None:
-        await self.client.close()
-        await stop_sites(self.runners)
-
-
-@pytest.fixture
-def tgt_ports():
-    """(iSCSI portal port, tgtd control socket) of a tgtd of this test's own."""
-    ports = free_port(), free_tgt_control_port()
-    yield ports
-    from ebs.teardown import stop_tgtd
-    stop_tgtd(ports[1])
 
 
 def test_volume_export_survives_sc_restart_and_tgtd_kill(tmp_path, tgt_ports):

@@ -18,15 +18,12 @@ import aiohttp
 import pytest
 
 import ebs.snapshots
-from ebs.app import SNAPSHOTS, VOLUMES
-from ebs.app import sites as sc_sites
+from ebs.app import SNAPSHOTS
 from ebs.client import StorageClient
 from mallee import errors
-from mallee import settings as settings_mod
-from mallee.pki import init_pki
 from mallee.rpc import client_ssl_context
 from mallee.service import start_sites, stop_sites
-from tests.ebs.test_sc_exports import NODE_A, qemu_io, tgt_ports  # noqa: F401 - a fixture
+from tests.ebs.helpers import NODE_A, Sc, qemu_io
 from tests.harness import free_port
 from walrus.app import sites as walrus_sites
 from walrus.rpc_client import WalrusClient
@@ -45,22 +42,14 @@ SNAP_3 = "snap-00000000000000003"
 SNAP_C = "snap-000000000000000cc"
 
 
-class Stack:
+class Stack(Sc):
     """Walrus and the SC in this process, as `mallee serve walrus` and `mallee serve
     sc` run them (the SC's tgtd outlives an SC stop, as it does a process's end)."""
 
     def __init__(self, home, tgt_ports: tuple[int, int]):
-        self.sc_port = free_port()
-        self.settings = settings_mod.load(home=home, env={
-            "MALLEE_CLOUD_HOST": "127.0.0.1", "MALLEE_SC_PORT": str(self.sc_port),
-            "MALLEE_SC_ISCSI_PORT": str(tgt_ports[0]),
-            "MALLEE_SC_TGT_CONTROL_PORT": str(tgt_ports[1]),
-            "MALLEE_WALRUS_PORT": str(free_port()),
-            "MALLEE_WALRUS_RPC_PORT": str(free_port())})
-        init_pki(self.settings.pki_dir)
+        super().__init__(home, tgt_ports, MALLEE_WALRUS_PORT=str(free_port()),
+                         MALLEE_WALRUS_RPC_PORT=str(free_port()))
         self.walrus_runners: list = []
-        self.sc_runners: list = []
-        self.client: StorageClient | None = None
 
     @property
     def chunk_dir(self):
@@ -77,33 +66,17 @@ class Stack:
         self.walrus_runners = await start_sites(walrus_sites(self.settings))
         return await self.start_sc()
 
-    async def start_sc(self) -> StorageClient:
-        self.sc_runners = await start_sites(sc_sites(self.settings))
-        self.client = StorageClient("127.0.0.1", self.sc_port,
-                                    client_ssl_context(self.settings.pki_dir, "clc"))
-        return self.client
-
-    async def stop_sc(self) -> None:
-        await self.client.close()
-        await stop_sites(self.sc_runners)
-        self.sc_runners = []
-
     async def stop_walrus(self) -> None:
         await stop_sites(self.walrus_runners)
         self.walrus_runners = []
 
     async def stop(self) -> None:
-        if self.sc_runners:
-            await self.stop_sc()
+        await self.stop_sc()
         await self.stop_walrus()
 
     @property
-    def volumes(self):
-        return self.sc_runners[0].app[VOLUMES]
-
-    @property
     def snapshots(self):
-        return self.sc_runners[0].app[SNAPSHOTS]
+        return self.runners[0].app[SNAPSHOTS]
 
     def write(self, volume_id: str, offset: int, data: bytes) -> None:
         """Bytes into a volume's file (a volume exported nowhere has no other writer)."""

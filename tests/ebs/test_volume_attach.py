@@ -6,47 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 
 import pytest
 
-from mallee.images.testimage import TEST_IMAGE_CMDLINE, build_test_image
+from mallee.images.testimage import TEST_IMAGE_CMDLINE
 from node_controller.hypervisor import (BOOT_MARKER, DirectKernelBoot, DomainSpec, IscsiDisk,
                                         HypervisorError, read_console_tail, volume_serial)
-from node_controller.hypervisor.guest_files import make_guest_dir
-from tests.ebs.test_sc_exports import NODE_A, Sc, tgt_ports  # noqa: F401  (fixture)
+from tests.ebs.helpers import NODE_A, Sc, sessions, wait_until
 
 pytestmark = pytest.mark.integration
 libvirt = pytest.importorskip("libvirt")
-from node_controller.hypervisor.libvirt_driver import LibvirtDriver  # noqa: E402
 
 VOL = "vol-0a1b2c3d4e5f60718"
 SERIAL = volume_serial(VOL)  # vol0a1b2c3d4e5f60718
-TIMEOUT = 90.0
-
-
-def wait_until(predicate, timeout: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.fixture
-def guest(tgt_ports):
-    try:
-        libvirt.open("qemu:///system").close()
-    except libvirt.libvirtError as exc:
-        pytest.skip(f"libvirtd not reachable: {exc}")
-    directory = make_guest_dir(Path(tempfile.mkdtemp(prefix="mallee-test-")))
-    image = build_test_image(directory / "image")
-    driver = LibvirtDriver("qemu:///system", domain_type="qemu")
+def guest(tgt_ports, libvirt_node):
+    driver, directory, image = libvirt_node
     spec = DomainSpec(name=f"mallee-test-vol-{secrets.token_hex(3)}", vcpus=1, memory_mb=192,
                       boot=DirectKernelBoot(image.kernel, image.initramfs, TEST_IMAGE_CMDLINE),
                       console_path=directory / "console.log")
@@ -59,20 +36,10 @@ def guest(tgt_ports):
         driver.destroy(spec.name)
         driver.undefine(spec.name)  # and the secrets of the volumes it still had
         assert driver.secret_usages(f"mallee-{VOL}") == []
-        driver.close()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def console(spec) -> str:
     return read_console_tail(spec.console_path).decode(errors="replace")
-
-
-def sessions(control_port: int) -> str:
-    return subprocess.run(["tgtadm", "-C", str(control_port), "--lld", "iscsi", "--mode", "conn",
-                           "--op", "show", "--tid", "1"], capture_output=True, text=True,
-                          timeout=30).stdout + subprocess.run(
-        ["tgtadm", "-C", str(control_port), "--lld", "iscsi", "--mode", "target", "--op", "show"],
-        capture_output=True, text=True, timeout=30).stdout
 
 
 def test_hot_attach_and_detach_of_an_iscsi_volume(tmp_path, tgt_ports, guest):

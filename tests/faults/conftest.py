@@ -5,7 +5,7 @@ from tests.reporting import write_summary
 
 
 @pytest.fixture(scope="session", autouse=True)
-def survival_table(request):
+def survival_table():
     yield
     if SURVIVED.rows:
-        write_summary(request, SURVIVED.table())
+        write_summary(SURVIVED.table())

@@ -338,7 +338,7 @@ def _check(t: Tenant, others: list[Tenant]) -> int:
     return checked
 
 
-def test_concurrent_mixed_writers_keep_exactly_what_was_acknowledged(quota_server, request):
+def test_concurrent_mixed_writers_keep_exactly_what_was_acknowledged(quota_server):
     rng = random.Random(SEED)
     tenants = [Tenant(quota_server, account, rng) for account in ACCOUNTS]
     ledger = Ledger()
@@ -347,6 +347,6 @@ def test_concurrent_mixed_writers_keep_exactly_what_was_acknowledged(quota_serve
     ledger.assert_expected()
     checked = sum(_check(t, [o for o in tenants if o is not t]) for t in tenants)
     acked, refused = ledger.counts()
-    write_summary(request, f"concurrent writers (S3): {len(tenants)} accounts, {len(tasks)} "
+    write_summary(f"concurrent writers (S3): {len(tenants)} accounts, {len(tasks)} "
                            f"tasks on {THREADS} threads: {acked} acknowledged, {refused} "
                            f"refused, {checked} checked, 0 lost")

@@ -310,7 +310,7 @@ def test_walrus_loop_was_never_held(fuzz_server, request):
     """Runs after the cases above (file order)."""
     assert sum(SENT.values()) >= len(OPERATIONS), SENT
     raw = len(RAW) + 2 * len(HOSTILE_XML)
-    write_summary(request, f"fuzz S3: {sum(SENT.values())} SDK requests over {len(SENT)} "
+    write_summary(f"fuzz S3: {sum(SENT.values())} SDK requests over {len(SENT)} "
                   f"operations, {raw} raw ones and {len(FORMS)} hostile forms, 0 5xx; loop "
                   f"held at most {fuzz_server.watchdog.worst_busy * 1000:.0f} ms")
     fuzz_server.watchdog.check("Walrus")

@@ -187,9 +187,9 @@ def signed(server, account, method: str, path: str, body: bytes = b"",
 
 
 @pytest.fixture(scope="module", autouse=True)
-def summary(request):
+def summary():
     yield
-    report(request, TALLY)
+    report(TALLY)
 
 
 _VOLATILE = re.compile(rb"<(RequestId|HostId)>[^<]*</\1>")
