@@ -19,6 +19,7 @@ passes never interleave.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -157,7 +158,7 @@ class Northbound:
             self.api.ovsdb_connection.stop()
             self.api = None
 
-    def converge(self, routers: list[Router], switches: list[Switch],
+    def converge(self, routers: list[Router], switches: list[Switch], *,
                  ports: list[SwitchPort] = ()) -> Changes:
         self.connect()
         api, changes = self.api, Changes()
@@ -256,11 +257,11 @@ class AsyncNorthbound:
         self.sync = Northbound(remote, timeout)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ovn-nb")
 
-    async def converge(self, routers: list[Router], switches: list[Switch],
+    async def converge(self, routers: list[Router], switches: list[Switch], *,
                        ports: list[SwitchPort] = ()) -> Changes:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._worker, self.sync.converge, routers, switches,
-                                          ports)
+        return await loop.run_in_executor(
+            self._worker, functools.partial(self.sync.converge, routers, switches, ports=ports))
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

@@ -58,7 +58,7 @@ class OvnSync:
         try:
             routers, switches = await self.vpcs.ovn_model()
             ports = await self.vpcs.ovn_ports()
-            self.last_changes = await self.northbound.converge(routers, switches, ports)
+            self.last_changes = await self.northbound.converge(routers, switches, ports=ports)
         except Exception as exc:  # OVN away or refusing: the next pass tries again
             if self.last_error is None:
                 log.warning("ovn: could not converge the NB database: %r", exc)
