@@ -89,7 +89,7 @@ async def open_cloud(settings: Settings) -> Cloud:
     instances = InstanceService(db, settings, images=images, keypairs=keypairs, tags=tags,
                                 security_groups=security_groups, addresses=addresses,
                                 clusters=clusters, launcher=launcher,
-                                network_changed=network_changed)
+                                network_changed=network_changed, vpcs=vpcs)
     attachments = AttachmentService(db, volumes, VolumeAttacher(clusters, storage))
     network = NetworkViews(db, settings, clusters, instances=instances,
                            security_groups=security_groups, network_changed=network_changed)

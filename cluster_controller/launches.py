@@ -118,7 +118,8 @@ class LaunchTracker:
             launch = self.launches.get(instance_id)
             if launch is None and self._where(instance_id) is None:
                 launch = self.launches[instance_id] = Launch(spec)
-                if self.network is not None:
+                # an OVN port (VPC mode) has its address from the CLC, not from EDGE
+                if self.network is not None and not spec.get("vpc_port"):
                     self.network.assign(spec, (l.spec for l in self.launches.values()))
                 await self._place(launch)
             if launch is not None and launch.failed:

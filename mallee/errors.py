@@ -129,6 +129,9 @@ VpcLimitExceeded = _error("VpcLimitExceeded", 400, "The maximum number of VPCs h
 InvalidSubnetRange = _error("InvalidSubnet.Range", 400)
 InvalidSubnetConflict = _error("InvalidSubnet.Conflict", 400)
 InvalidSubnetIDNotFound = _error("InvalidSubnetID.NotFound", 400)
+# VPC mode: instances in own subnets
+InvalidIPAddressInUse = _error("InvalidIPAddress.InUse", 400)
+InsufficientFreeAddressesInSubnet = _error("InsufficientFreeAddressesInSubnet", 400)
 InvalidNetworkInterfaceIDNotFound = _error("InvalidNetworkInterfaceID.NotFound", 400)
 InvalidRouteTableIDNotFound = _error("InvalidRouteTableID.NotFound", 400)
 InvalidInternetGatewayIDNotFound = _error("InvalidInternetGatewayID.NotFound", 400)

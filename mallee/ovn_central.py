@@ -139,14 +139,21 @@ class OvnCentral:
 
     def stop(self, timeout: float = 10.0) -> list[int]:
         """End the processes our pid files name (SIGTERM, then SIGKILL); their pids."""
-        ended = []
-        for pidfile in self.pidfiles:
-            pid = running_pid(pidfile)
-            if pid is not None:
-                _end(pid, timeout)
-                ended.append(pid)
-            pidfile.unlink(missing_ok=True)
-        return ended
+        return stop_pidfiles(self.pidfiles, timeout)
+
+
+def stop_pidfiles(pidfiles, timeout: float = 10.0) -> list[int]:
+    """End, in order, the processes these pid files name if each is ours (SIGTERM,
+    then SIGKILL), and remove the files; the pids ended. The node's chassis
+    (node_controller/network/ovn_chassis.py) stops its processes the same way."""
+    ended = []
+    for pidfile in pidfiles:
+        pid = running_pid(pidfile)
+        if pid is not None:
+            _end(pid, timeout)
+            ended.append(pid)
+        pidfile.unlink(missing_ok=True)
+    return ended
 
 
 def _cmdline(pid: int) -> str:
@@ -189,28 +196,36 @@ def _end(pid: int, timeout: float) -> None:
             pass
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m mallee.ovn_central start|stop|status` on a cloud's settings."""
+def run_command(prog: str, make, error: type[Exception], argv: list[str] | None,
+                socket_line) -> int:
+    """`python -m PROG start|stop|status` for a set of OVS/OVN processes: `make(settings)`
+    builds it (start, stop, running), `socket_line(it)` is the last line printed."""
     import argparse
     import sys
 
     from mallee import settings as settings_mod
-    parser = argparse.ArgumentParser(prog="python -m mallee.ovn_central")
+    parser = argparse.ArgumentParser(prog=f"python -m {prog}")
     parser.add_argument("action", choices=("start", "stop", "status"))
     args = parser.parse_args(argv)
-    central = OvnCentral.of(settings_mod.load())
+    processes = make(settings_mod.load())
     try:
         if args.action == "start":
-            central.start()
+            processes.start()
         elif args.action == "stop":
-            central.stop()
-    except OvnCentralError as err:
+            processes.stop()
+    except error as err:
         print(f"mallee: {err}", file=sys.stderr)
         return 1
-    for name, pid in central.running().items():
+    for name, pid in processes.running().items():
         print(f"{name} {pid}")
-    print(f"nb {central.nb.remote}")
+    print(socket_line(processes))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m mallee.ovn_central start|stop|status` on a cloud's settings."""
+    return run_command("mallee.ovn_central", OvnCentral.of, OvnCentralError, argv,
+                       lambda central: f"nb {central.nb.remote}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mallee import errors, settings as settings_mod
 from mallee.ovn_central import OvnCentral, OvnCentralError
+from node_controller.network.ovn_chassis import OvnChassis, OvnChassisError
 from mallee.settings import Settings
 from mallee_cli import admin, image as image_cli, onehost
 from mallee_cli.admin import cmd_admin, cmd_init
@@ -48,6 +49,13 @@ def cmd_up(settings: Settings, args) -> None:
         except OvnCentralError as err:
             raise CliError(f"{err}; see {central.log}")
         print(f"ovn     running (NB {central.nb.remote})")
+        if settings.nc.driver == "libvirt":  # the node's OVS and ovn-controller
+            chassis = OvnChassis.of(settings)
+            try:
+                chassis.start()
+            except OvnChassisError as err:
+                raise CliError(f"{err}; see {chassis.log}")
+            print(f"chassis {settings.nc.name} running (br-int, OVS db {chassis.remote})")
     for component in onehost.COMPONENTS:
         pid, started = onehost.start(settings, component)
         reason = asyncio.run(onehost.wait_healthy(settings, component, pid))
@@ -82,7 +90,9 @@ def cmd_down(settings: Settings, args) -> None:
     for component in reversed(onehost.COMPONENTS):
         if onehost.stop(settings, component):
             print(f"{component:7} stopped")
-    if OvnCentral.of(settings).stop():  # whatever the mode now: what an earlier `up` started
+    if OvnChassis.of(settings).stop():  # whatever the mode now: what an earlier `up` started
+        print("chassis stopped")
+    if OvnCentral.of(settings).stop():
         print("ovn     stopped")
     if end_storage(settings):
         print("tgtd    stopped")

@@ -9,6 +9,7 @@ from mallee.ovn_central import OvnCentral
 from mallee.settings import Settings
 from mallee_cli import onehost
 from mallee_cli.errors import CliError
+from node_controller.network.ovn_chassis import OvnChassis
 from mallee_cli.output import print_table
 
 
@@ -54,14 +55,25 @@ def cmd_status(settings: Settings, args) -> None:
                     "table")
 
 
-def _ovn_rows(settings: Settings) -> list[dict]:
-    """VPC mode: OVN's central processes that `mallee up` started (docs/vpc.md)."""
-    central = OvnCentral.of(settings)
-    running = central.running()
-    return [{"component": pidfile.stem, "pid": running.get(pidfile.name, "-"),
+def _process_rows(processes, suffix: str, detail: dict[str, str]) -> list[dict]:
+    """One row per pid file of an OVS/OVN process set, in start order."""
+    running = processes.running()
+    return [{"component": pidfile.stem + suffix, "pid": running.get(pidfile.name, "-"),
              "health": "ok" if pidfile.name in running else "DOWN",
-             "detail": central.nb.remote if "nb" in pidfile.stem else ""}
-            for pidfile in reversed(central.pidfiles)]
+             "detail": detail.get(pidfile.stem, "")}
+            for pidfile in reversed(processes.pidfiles)]
+
+
+def _ovn_rows(settings: Settings) -> list[dict]:
+    """VPC mode: OVN's central processes that `mallee up` started, and the node's OVS
+    and ovn-controller (docs/vpc.md)."""
+    central = OvnCentral.of(settings)
+    rows = _process_rows(central, "", {"ovsdb-server-nb": central.nb.remote})
+    if settings.nc.driver == "libvirt":
+        chassis = OvnChassis.of(settings)
+        rows += _process_rows(chassis, f" ({settings.nc.name})",
+                              {"ovsdb-server": chassis.remote})
+    return rows
 
 
 def _network_state(network: dict | None) -> str:

@@ -16,6 +16,8 @@ from node_controller.hypervisor import FakeDriver, HostInfo, Hypervisor
 from node_controller.imagecache import ImageCache
 from node_controller.instances import InstanceManager
 from node_controller.network import DataPlane, NetworkConfig
+from node_controller.network.ovn_chassis import OvnChassis
+from node_controller.network.ovn_plug import OvnPlug
 from node_controller.network.service import NodeNetwork
 from node_controller.resources import Capacity, host_capacity
 from node_controller.volumes import Attachments
@@ -43,6 +45,14 @@ def make_network(settings: Settings) -> NodeNetwork:
                        settings.cloud.region)
 
 
+def make_ovn_plug(settings: Settings) -> OvnPlug | None:
+    """VPC mode with real guests: NICs on this node's br-int (the chassis that
+    `mallee up` or the test cloud started, network/ovn_chassis.py)."""
+    if settings.network.mode != "vpc" or settings.nc.driver == "fake":
+        return None
+    return OvnPlug(OvnChassis.of(settings), settings.cloud.region)
+
+
 def create_app(settings: Settings) -> web.Application:
     app = rpc.rpc_application()
     nc = settings.nc
@@ -55,11 +65,14 @@ def create_app(settings: Settings) -> web.Application:
         cache = ImageCache(state / "cache", nc.image_cache_gb * 2**30,
                            settings.pki_dir / "cloud-pk.pem")
         network = make_network(settings)
+        ovn = make_ovn_plug(settings)
         manager = InstanceManager(driver, cache, state / "instances", capacity, network,
-                                  node_initiator(nc.name))
+                                  node_initiator(nc.name), ovn)
         cache.in_use = manager.in_use
         await manager.recover()
         await network.start(manager.network_ports())
+        if ovn is not None:
+            await ovn.start(manager.ovn_specs())
         manager.finish_launches()  # after the data plane: they plug their taps
         app[MANAGER], app[NETWORK] = manager, network
         app[ATTACHMENTS] = Attachments(manager, nc.name)
@@ -70,6 +83,8 @@ def create_app(settings: Settings) -> web.Application:
         probe.cancel()
         consoles.cancel()
         await network.close()  # the data plane stays: guests keep their network
+        if ovn is not None:
+            await ovn.close()  # br-int and its ports stay; metadata stops, as EDGE's
         await cache.close()
 
     app.cleanup_ctx.append(lifecycle)

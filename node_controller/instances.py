@@ -34,6 +34,7 @@ from node_controller.ebs_disks import ROOT_DEV, secret_usage, target_dev, volume
 from node_controller.hypervisor.console import trim_console
 from node_controller.hypervisor.guest_files import make_guest_dir
 from node_controller.imagecache import ImageCache, ImageSource, make_overlay, make_sparse
+from node_controller.network.ovn_plug import OvnPlug, vpc_port
 from node_controller.network.port import Port
 from node_controller.network.service import NodeNetwork
 
@@ -73,10 +74,12 @@ class Instance:
 
 class InstanceManager:
     def __init__(self, driver: Hypervisor, cache: ImageCache, root: Path, capacity,
-                 network: NodeNetwork | None = None, initiator: str = ""):
+                 network: NodeNetwork | None = None, initiator: str = "",
+                 ovn: OvnPlug | None = None):
         self.driver = driver
         self.initiator = initiator  # this node's iSCSI initiator IQN (mallee/iscsi.py)
         self.network = network
+        self.ovn = ovn  # VPC mode with real guests: NICs on br-int (network/ovn_plug.py)
         self.cache = cache
         self.root = make_guest_dir(root)
         self.capacity = capacity  # node_controller.resources.Capacity
@@ -148,10 +151,19 @@ class InstanceManager:
         traffic out of the host)."""
         return bool(spec.get("private_ip")) and self.network is not None and self.network.enforcing
 
+    def _on_ovn(self, spec: dict) -> bool:
+        """A NIC on br-int: the spec names an OVN port and this node has a chassis."""
+        return vpc_port(spec) is not None and self.ovn is not None
+
     def network_ports(self) -> list[Port]:
         """The running guests' NICs, for rebuilding the data plane after a restart."""
         return [Port.from_spec(i.spec) for i in self.instances.values()
                 if i.state == "running" and self._wired(i.spec)]
+
+    def ovn_specs(self) -> list[dict]:
+        """The running guests on br-int, for their metadata after a restart."""
+        return [i.spec for i in self.instances.values()
+                if i.state == "running" and self._on_ovn(i.spec)]
 
     # -- capacity -----------------------------------------------------------------
     def used(self) -> tuple[int, int, int]:
@@ -200,20 +212,21 @@ class InstanceManager:
             base = await self._image(inst, "image")
             kernel = await self._image(inst, "kernel")
             ramdisk = await self._image(inst, "ramdisk")
-            wired = self._wired(inst.spec)
+            wired, on_ovn = self._wired(inst.spec), self._on_ovn(inst.spec)
+            plugger = self.ovn if on_ovn else self.network if wired else None
             state = await self._domain_state(inst.id)
             if state in (None, DomainState.SHUTOFF):
                 # The tap is made fresh for every start; libvirt opens it (managed='no').
-                tap = await self.network.create_tap(inst.id) if wired else None
+                tap = await plugger.create_tap(inst.id) if plugger else None
                 if state is None:
                     domain = await self._prepare(inst, base, kernel, ramdisk, tap)
                     await self._put_secrets(inst)
                     await self._call_on(inst.id, self.driver.define, domain)
                     crash_point("nc.launch.defined")
-                await self._call_on(inst.id, self.driver.start, inst.id, wired)
+                await self._call_on(inst.id, self.driver.start, inst.id, plugger is not None)
                 crash_point("nc.launch.started_paused")
-            if wired:  # vCPUs wait while the tap moves into the node's namespace
-                await self.network.plug(inst.spec)
+            if plugger:  # vCPUs wait while the tap joins the node's namespace or br-int
+                await plugger.plug(inst.spec)
             crash_point("nc.launch.before_resume")
             await self._call_on(inst.id, self.driver.resume, inst.id)
             await asyncio.to_thread(write_atomic, inst.directory / LAUNCHED, "", 0o600)
@@ -291,7 +304,8 @@ class InstanceManager:
         boot = DirectKernelBoot(kernel, ramdisk, KERNEL_CMDLINE) if kernel else None
         console = directory / "console.log"
         console.touch(0o600)
-        interfaces = (TapInterface(spec["mac"], tap),) if tap else ()
+        interfaces = (TapInterface(spec["mac"], tap,
+                                   checksum_offload=not self._on_ovn(spec)),) if tap else ()
         return DomainSpec(name=inst.id, vcpus=spec["cpu"], memory_mb=spec["memory_mb"],
                           boot=boot, disks=tuple(disks), interfaces=interfaces,
                           console_path=console, owner=str(self.root))
@@ -305,12 +319,13 @@ class InstanceManager:
     async def _unplug(self, instance_id: str) -> None:
         """Tap, lease, rules, set membership and NAT go; a failure is logged
         (the instance is gone either way) and the next change retries."""
-        if self.network is None:
-            return
-        try:
-            await self.network.unplug(instance_id)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("%s: network cleanup failed: %s", instance_id, _describe(exc))
+        for plugger in (self.ovn, self.network):  # off br-int before its tap goes
+            if plugger is None:
+                continue
+            try:
+                await plugger.unplug(instance_id)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("%s: network cleanup failed: %s", instance_id, _describe(exc))
 
     async def terminate(self, instance_id: str) -> dict:
         inst = self.instances.pop(instance_id, None)

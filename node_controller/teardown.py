@@ -7,6 +7,7 @@ from __future__ import annotations
 from mallee.settings import Settings
 from node_controller.hypervisor import DomainNotFound
 from node_controller.network.dataplane import NetworkConfig, teardown_all
+from node_controller.network.ovn_metadata import remove_leftovers
 
 
 def end_node(settings: Settings) -> list[str]:
@@ -28,4 +29,5 @@ def end_node(settings: Settings) -> list[str]:
         finally:
             driver.close()
     teardown_all(settings.nc.name, NetworkConfig.from_settings(settings).link)
+    remove_leftovers(settings.nc.name)  # VPC mode: metadata namespaces of a killed NC
     return ended

@@ -28,6 +28,7 @@ from cloud_controller.bootstrap import local_accounts
 from cloud_controller.client import AdminClient
 from mallee.auth import Credential
 from mallee.ovn_central import OvnCentral
+from node_controller.network.ovn_chassis import OvnChassis
 from mallee.pki import init_pki
 from mallee.rpc import client_ssl_context
 from mallee.service import start_sites, stop_sites
@@ -123,6 +124,9 @@ class Cloud:
         self._admin_client: AdminClient | None = None
         # VPC mode (MALLEE_NETWORK_MODE=vpc): OVN's central part of this cloud's own.
         self.ovn = OvnCentral.of(self.settings) if self.settings.network.mode == "vpc" else None
+        # ... and each node's OVS + ovn-controller, where guests are real (libvirt)
+        self.chassis = [OvnChassis.of(s) for s in self.node_settings
+                        if self.ovn is not None and s.nc.driver == "libvirt" and "nc" in components]
 
     def _extra_node(self, port: int, state: Path, index: int):
         """The first node's settings with its own name, port, state dir and
@@ -156,6 +160,8 @@ class Cloud:
         try:
             if self.ovn is not None:
                 self.ovn.start()
+                for chassis in self.chassis:
+                    chassis.start()
             self.run(self._init())
             self.run(self._start())
         except BaseException:
@@ -174,12 +180,14 @@ class Cloud:
         self.run(stop_sites(self._runners), timeout=180)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+        for settings in self.node_settings:  # guests first: nothing is plugged any more
+            teardown.end_node(settings)
+        for chassis in self.chassis:
+            chassis.stop()
         if self.ovn is not None:
             self.ovn.stop()
         if "sc" in self.components:
             end_storage(self.settings)
-        for settings in self.node_settings:
-            teardown.end_node(settings)
         if self.settings.nc.driver == "libvirt":
             outside.remove_outside(self.settings.network)
         for state in self.nc_states:

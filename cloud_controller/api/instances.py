@@ -199,8 +199,8 @@ def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, 
         "kernelId": row["kernel_id"], "ramdiskId": row["ramdisk_id"],
         "monitoring": {"state": "disabled"},
         "privateIpAddress": row["private_ip"], "ipAddress": row["public_ip"],
-        "vpcId": default_vpc_id(row["account_id"]),
-        "subnetId": default_subnet_id(row["account_id"], row["zone"]),
+        "vpcId": row["vpc_id"] or default_vpc_id(row["account_id"]),
+        "subnetId": row["subnet_id"] or default_subnet_id(row["account_id"], row["zone"]),
         "networkInterfaceSet": [] if row["state"] == "terminated" or not row["eni_id"]
         else [interface_item(row, groups, region, source_dest_check=source_dest_check)],
         "groupSet": groups, "stateReason": reason, "architecture": "x86_64",
@@ -235,32 +235,41 @@ def _reservations(ctx: RequestContext, items) -> list[dict]:
     return out
 
 
-def _placement(ctx: RequestContext, req: RunInstancesRequest):
-    """(zone, group ids, public address at launch) from SubnetId or NetworkInterface.N,
-    which name the same EDGE launch in the account's default subnet of a zone."""
+async def _placement(ctx: RequestContext, req: RunInstancesRequest):
+    """(zone, group ids, public address at launch, own subnet id, private address) from
+    SubnetId or NetworkInterface.N: a default subnet names the same EDGE launch in a
+    zone; in VPC mode an own subnet puts the NIC on OVN, with an address from it."""
     zone = req.placement.availability_zone if req.placement else None
     group_ids, public_ip, subnet_id = list(req.security_group_ids), None, req.subnet_id
-    if req.private_ip:
-        raise errors.InvalidParameterValue("PrivateIpAddress: the cluster assigns addresses.")
+    private_ip = req.private_ip
     if req.network_interfaces:
         if req.subnet_id or req.security_groups or req.security_group_ids:
             raise errors.InvalidParameterCombination(
                 "Network interfaces and an instance-level subnet ID or security groups may "
                 "not be specified on the same request")
+        if req.private_ip:
+            raise errors.InvalidParameterCombination(
+                "Network interfaces and an instance-level private IP address should not be "
+                "specified on the same request")
         (nic, *more) = req.network_interfaces
-        if more or nic.device_index not in (0, None) or nic.network_interface_id or \
-                nic.private_ip:
+        if more or nic.device_index not in (0, None) or nic.network_interface_id:
             raise errors.InvalidParameterValue(
                 "Only one new network interface (DeviceIndex 0) is supported on this cloud.")
         group_ids, public_ip, subnet_id = list(nic.group_ids), nic.associate_public_ip, \
             nic.subnet_id
-    if subnet_id:
-        subnet = ctx.cloud.vpcs.subnet(ctx.account_id, subnet_id)
+        private_ip = nic.private_ip
+    subnet = await ctx.cloud.vpcs.launch_subnet(ctx.account_id, subnet_id) if subnet_id \
+        else None
+    if private_ip and (subnet is None or subnet.default):
+        raise errors.InvalidParameterValue(
+            "PrivateIpAddress: the cluster assigns addresses in a default subnet.")
+    if subnet is not None:
         if zone and zone != subnet.zone:
             raise errors.InvalidParameterCombination(
                 f"Subnet {subnet_id} is in {subnet.zone}, not in {zone}.")
         zone = subnet.zone
-    return zone, group_ids, public_ip
+    own = subnet.id if subnet is not None and not subnet.default else None
+    return zone, group_ids, public_ip, own, private_ip
 
 
 async def run_instances(ctx: RequestContext, req: RunInstancesRequest) -> dict:
@@ -268,7 +277,7 @@ async def run_instances(ctx: RequestContext, req: RunInstancesRequest) -> dict:
     # the primary interface gets its own.
     tags = tags_by_type(req.tag_specifications, ("instance", "volume", "network-interface"))
     options = req.metadata_options.checked() if req.metadata_options else {}
-    zone, group_ids, public_ip = _placement(ctx, req)
+    zone, group_ids, public_ip, subnet_id, private_ip = await _placement(ctx, req)
     rows = await ctx.cloud.instances.run(ctx.account_id, LaunchRequest(
         image_id=req.image_id, min_count=req.min_count, max_count=req.max_count,
         instance_type=req.instance_type, key_name=req.key_name, user_data=req.user_data,
@@ -279,7 +288,7 @@ async def run_instances(ctx: RequestContext, req: RunInstancesRequest) -> dict:
         disable_api_termination=req.disable_api_termination,
         disable_api_stop=req.disable_api_stop, shutdown_behavior=req.shutdown_behavior,
         block_devices=[m.checked() for m in req.block_device_mappings],
-        volume_tags=tags["volume"]))
+        volume_tags=tags["volume"], subnet_id=subnet_id, private_ip=private_ip))
     items = await _items(ctx, rows)
     reservation = _reservations(ctx, items)[0]
     return {"reservationId": reservation["reservationId"], "ownerId": ctx.account_id,

@@ -51,8 +51,9 @@ def interface_item(row, groups: list[dict], region: str, address=None,
                                associationId=address["association_id"])
     eni = row["eni_id"]
     return {
-        "networkInterfaceId": eni, "subnetId": default_subnet_id(row["account_id"], row["zone"]),
-        "vpcId": default_vpc_id(row["account_id"]), "description": "",
+        "networkInterfaceId": eni,
+        "subnetId": row["subnet_id"] or default_subnet_id(row["account_id"], row["zone"]),
+        "vpcId": row["vpc_id"] or default_vpc_id(row["account_id"]), "description": "",
         "ownerId": row["account_id"], "status": "in-use", "macAddress": row["mac"],
         "privateIpAddress": row["private_ip"], "privateDnsName": private_dns,
         "sourceDestCheck": source_dest_check, "groupSet": groups, "interfaceType": "interface",

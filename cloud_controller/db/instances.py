@@ -11,7 +11,8 @@ COLUMNS = ("id", "account_id", "reservation_id", "launch_index", "client_token",
            "zone", "cluster", "node", "state", "reason_code", "reason_message",
            "transition_reason", "private_ip", "public_ip", "mac", "launched_at", "updated_at",
            "terminated_at", "http_tokens", "http_put_response_hop_limit", "http_endpoint",
-           "http_protocol_ipv6", "instance_metadata_tags", "root_device_type", "root_device_name")
+           "http_protocol_ipv6", "instance_metadata_tags", "root_device_type", "root_device_name",
+           "subnet_id", "vpc_id")
 METADATA_DEFAULTS = {"root_device_type": "instance-store", "root_device_name": "/dev/sda1",
                      "http_tokens": "optional", "http_put_response_hop_limit": 1,
                      "http_endpoint": "enabled", "http_protocol_ipv6": "disabled",

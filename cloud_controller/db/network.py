@@ -4,6 +4,7 @@ from __future__ import annotations
 from cloud_controller.db.database import Database
 
 LIVE = ("pending", "running")  # instances a view carries (once they have an address)
+# Instances in own subnets (VPC mode) are OVN's, never in EDGE's view.
 
 
 class NetworkRepository:
@@ -15,14 +16,16 @@ class NetworkRepository:
                 f"SELECT id, account_id, mac, private_ip, public_ip, http_tokens, "
                 f"http_put_response_hop_limit FROM instances "
                 f"WHERE cluster=? AND state IN ({','.join('?' * len(LIVE))}) "
-                f"AND private_ip IS NOT NULL ORDER BY id", (cluster, *LIVE)) as cur:
+                f"AND private_ip IS NOT NULL AND subnet_id IS NULL ORDER BY id",
+                (cluster, *LIVE)) as cur:
             return await cur.fetchall()
 
     async def reserved(self, cluster: str):
         """Stopped (and stopping) instances' addresses: kept for their next start."""
         async with self.db.execute(
                 "SELECT id, private_ip FROM instances WHERE cluster=? AND state IN "
-                "('stopping', 'stopped') AND private_ip IS NOT NULL ORDER BY id",
+                "('stopping', 'stopped') AND private_ip IS NOT NULL AND subnet_id IS NULL "
+                "ORDER BY id",
                 (cluster,)) as cur:
             return await cur.fetchall()
 

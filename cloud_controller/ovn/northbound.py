@@ -30,6 +30,11 @@ from cloud_controller.ovn.routing import stable_mac as gateway_mac  # stable for
 
 from cloud_controller.ovn.security import SecurityModel, converge_security
 
+from mallee.ovn_names import METADATA_IP
+from cloud_controller.ovn.ports import (MetadataPort, SwitchPort,
+                                        converge_metadata_ports, converge_ports,
+                                        tagged_metadata_ports, tagged_ports)
+
 log = logging.getLogger("mallee.clc.ovn")
 
 VPC_ID = "mallee:vpc-id"
@@ -105,9 +110,12 @@ class Switch:
 
     @property
     def dhcp_options(self) -> dict[str, str]:
+        # 169.254.169.254 on the link (its gateway 0.0.0.0): the subnet's metadata port
         return {"lease_time": str(LEASE_SECONDS), "router": self.gateway,
                 "server_id": self.gateway, "server_mac": self.mac, "mtu": str(GUEST_MTU),
-                **dict(self.extra_dhcp)}
+                **dict(self.extra_dhcp),
+                "classless_static_route":
+                    f"{{{METADATA_IP}/32,0.0.0.0, 0.0.0.0/0,{self.gateway}}}"}
 
 
 @dataclass
@@ -153,7 +161,8 @@ class Northbound:
 
     def converge(self, routers: list[Router], switches: list[Switch],
                  security: SecurityModel | None = None, *,
-                 routing: RoutingModel | None = None) -> Changes:
+                 routing: RoutingModel | None = None,
+                 ports: list[SwitchPort] = ()) -> Changes:
         self.connect()
         if routing is not None:
             switches = [replace(s, extra_dhcp=tuple(sorted(routing.dhcp.get(
@@ -166,6 +175,8 @@ class Northbound:
             have_lrp = _tagged(tables["Logical_Router_Port"], SUBNET_ID)
             have_dhcp = _tagged(tables["DHCP_Options"], SUBNET_ID)
             have_lsp = {row.name for row in tables["Logical_Switch_Port"].rows.values()}
+            have_ports = tagged_ports(tables)
+            have_md = tagged_metadata_ports(tables)
         want_lr = {r.vpc_id: r for r in routers}
         want_ls = {s.subnet_id: s for s in switches}
         with api.transaction(check_error=True) as txn:
@@ -188,11 +199,17 @@ class Northbound:
                     routers_made[vpc_id] = txn.add(api.lr_add(
                         router.name, may_exist=True, external_ids=router.external_ids))
                     changes.added.append(router.name)
+            switch_refs, dhcp_refs = {}, {}
             for subnet_id, switch in want_ls.items():
-                self._switch(txn, switch, routers_made.get(switch.vpc_id), changes,
-                             has_ls=subnet_id in have_ls, lrp=have_lrp.get(subnet_id),
-                             has_lsp=switch_router_port_name(subnet_id) in have_lsp,
-                             dhcp=have_dhcp.get(subnet_id))
+                switch_refs[subnet_id], dhcp_refs[subnet_id] = self._switch(
+                    txn, switch, routers_made.get(switch.vpc_id), changes,
+                    has_ls=subnet_id in have_ls, lrp=have_lrp.get(subnet_id),
+                    has_lsp=switch_router_port_name(subnet_id) in have_lsp,
+                    dhcp=have_dhcp.get(subnet_id))
+            converge_ports(api, txn, have_ports, list(ports), switch_refs, dhcp_refs, changes)
+            converge_metadata_ports(api, txn, have_md,
+                                    [MetadataPort(s.subnet_id, s.account_id) for s in switches],
+                                    switch_refs, changes)
         if security is not None:  # port groups and ACLs, once the switches exist
             converge_security(api, security, changes)
         if routing is not None:  # gateways, routes, NAT: once the routers exist
@@ -202,8 +219,9 @@ class Northbound:
         return changes
 
     def _switch(self, txn, switch: Switch, router_cmd, changes: Changes, *, has_ls: bool,
-                lrp, has_lsp: bool, dhcp) -> None:
-        """The commands that make one subnet's rows whole again."""
+                lrp, has_lsp: bool, dhcp):
+        """The commands that make one subnet's rows whole again; (the switch, its
+        DHCP_Options row), as names, uuids or the commands that make them."""
         api = self.api
         router = router_cmd if router_cmd is not None else switch_router(switch)
         if lrp is None or lrp.networks != [switch.router_network] or lrp.mac != switch.mac:
@@ -226,16 +244,18 @@ class Northbound:
             if has_ls:
                 changes.added.append(switch_router_port_name(switch.subnet_id))
         if dhcp is None:
-            txn.add(api.db_create("DHCP_Options", cidr=switch.cidr,
-                                  options=switch.dhcp_options,
-                                  external_ids=switch.external_ids))
+            made = txn.add(api.db_create("DHCP_Options", cidr=switch.cidr,
+                                         options=switch.dhcp_options,
+                                         external_ids=switch.external_ids))
             changes.added.append(f"dhcp-{switch.subnet_id}")
-        elif dhcp.cidr != switch.cidr or dict(dhcp.options) != switch.dhcp_options:
+            return ls, made
+        if dhcp.cidr != switch.cidr or dict(dhcp.options) != switch.dhcp_options:
             # db_set merges into a map: clear first, so keys no longer asked for go
             txn.add(api.db_clear("DHCP_Options", dhcp.uuid, "options"))
             txn.add(api.db_set("DHCP_Options", dhcp.uuid, ("cidr", switch.cidr),
                                ("options", switch.dhcp_options)))
             changes.added.append(f"dhcp-{switch.subnet_id}")
+        return ls, dhcp.uuid
 
 
 def switch_router(switch: Switch) -> str:
@@ -251,11 +271,12 @@ class AsyncNorthbound:
 
     async def converge(self, routers: list[Router], switches: list[Switch],
                        security: SecurityModel | None = None, *,
-                       routing: RoutingModel | None = None) -> Changes:
+                       routing: RoutingModel | None = None,
+                       ports: list[SwitchPort] = ()) -> Changes:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._worker, functools.partial(self.sync.converge, routers, switches, security,
-                                            routing=routing))
+                                            routing=routing, ports=ports))
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

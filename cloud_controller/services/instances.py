@@ -48,6 +48,9 @@ class LaunchRequest:
     shutdown_behavior: str | None = None  # stop | terminate; None: EC2's default
     block_devices: list[BlockDevice] = field(default_factory=list)  # BlockDeviceMapping.N
     volume_tags: list[tuple[str, str]] = field(default_factory=list)  # for the volumes it makes
+    # VPC mode: an own subnet (its NIC is an OVN port) and the address asked for in it
+    subnet_id: str | None = None
+    private_ip: str | None = None
 
 
 def mac_for(instance_id: str) -> str:
@@ -118,7 +121,7 @@ def decode_user_data(text: str | None) -> bytes | None:
 
 class InstanceService:
     def __init__(self, db, settings, *, images, keypairs, tags, security_groups, addresses,
-                 clusters, launcher, network_changed):
+                 clusters, launcher, network_changed, vpcs):
         self.db = db
         self.settings = settings
         self.repo = InstanceRepository(db)
@@ -133,6 +136,7 @@ class InstanceService:
         self.launcher = launcher  # Launcher: hands the new instances to their cluster
         # metadata options travel to the nodes in the network view
         self.network_changed = network_changed
+        self.vpcs = vpcs  # VpcService: own subnets' addresses, OVN's ports follow launches
         self.reservations: dict[str, Reservations] = {}
 
     async def run(self, account_id: str, req: LaunchRequest):
@@ -167,6 +171,8 @@ class InstanceService:
             raise
         cluster, rows = placed
         crash_point("clc.run.recorded")
+        if req.subnet_id:  # the ports exist before the guests ask for their addresses
+            await self.vpcs.ports_changed()
         self.launcher.launch(cluster, [row["id"] for row in rows])
         made = await self.repo.page(account_id, ended_after=lifecycle.visible_since(),
                                     ids=[r["id"] for r in rows])
@@ -205,6 +211,10 @@ class InstanceService:
         reservation_id = ids.resource_id("r")
         now = time.time()
         rows = []
+        subnet, addresses = None, [None] * count
+        if req.subnet_id:
+            subnet, addresses = await self.vpcs.launch_addresses(
+                account_id, req.subnet_id, count, req.private_ip)
         for index in range(count):
             instance_id = ids.resource_id("i")
             rows.append({
@@ -217,6 +227,8 @@ class InstanceService:
                 "launched_at": now, "updated_at": now,
                 "root_device_type": image["root_device_type"],
                 "root_device_name": image["root_device_name"],
+                "subnet_id": subnet and subnet.id, "vpc_id": subnet and subnet.vpc_id,
+                "private_ip": addresses[index],
             })
         # EC2: an EBS-backed instance stops when its guest shuts down, unless told otherwise
         behaviour = req.shutdown_behavior or ("stop" if ebs else None)
@@ -239,6 +251,7 @@ class InstanceService:
                                     req.interface_tags)
         public = self.settings.network.public_ip_at_launch if req.public_ip is None \
             else req.public_ip
+        public = public and subnet is None  # no elastic IPs in own VPCs yet (docs/vpc.md)
         if public:
             await self.addresses.at_launch(account_id, cluster, [row["id"] for row in rows])
         self.reservations[cluster.ref.name].hold([row["id"] for row in rows], vmtype)
@@ -297,6 +310,8 @@ class InstanceService:
                     current = (await self.repo.get(row["id"]))["state"]
                 changes.append((row["id"], previous, current))
         ending = [i for i, prev, cur in changes if cur == "shutting-down"]
+        if any(row["subnet_id"] for row in rows if row["id"] in ending):
+            await self.vpcs.ports_changed()  # their OVN ports go
         for held in self.reservations.values():  # an instance never placed holds nothing
             held.release(ending)
         crash_point("clc.terminate.marked")

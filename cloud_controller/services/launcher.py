@@ -16,13 +16,22 @@ from cloud_controller.db.volumes import AttachmentRepository
 from cloud_controller.services import lifecycle
 from cloud_controller.services.background import Background
 from cloud_controller.services.images import split_location
+from cloud_controller.ovn.ports import port_name
 from cloud_controller.services.network_view import metadata_options
 from mallee import errors
 from mallee.faults import crash_point
-from mallee.netnames import public_dns_name
+from mallee.netnames import private_dns_name, public_dns_name
 from mallee.rpc import Unreachable
 
 log = logging.getLogger(__name__)
+
+
+def vpc_port(row) -> dict | None:
+    """An instance in an own subnet: its OVN logical switch port, for the node."""
+    if not row["subnet_id"]:
+        return None
+    return {"name": port_name(row["eni_id"]), "mac": row["mac"],
+            "private_ip": row["private_ip"], "subnet_id": row["subnet_id"]}
 
 
 class Launcher:
@@ -84,11 +93,21 @@ class Launcher:
             "security_groups": [g["name"] for g in groups],
             # Networking (docs/network.md): the CC fills in private_ip and hostname (and
             # the metadata that depends on them); a recorded address is kept if free.
-            "private_ip": row["private_ip"], "hostname": None,
+            "private_ip": None if row["subnet_id"] else row["private_ip"], "hostname": None,
             "groups": [g["id"] for g in groups],
             "metadata": self._metadata(row, groups),
             "metadata_options": metadata_options(row),
-        }
+            # VPC mode (docs/vpc.md): a NIC on OVN, which the node plugs into br-int; the
+            # CC leaves it out of EDGE's addresses and view
+            "vpc_port": vpc_port(row),
+        } | self._vpc_names(row)
+
+    def _vpc_names(self, row) -> dict:
+        """An own subnet's address is the CLC's: the names and metadata that follow
+        from it (the CC gives EDGE instances theirs)."""
+        if not row["subnet_id"]:
+            return {}
+        return {"hostname": private_dns_name(row["private_ip"], self.settings.cloud.region)}
 
     def _metadata(self, row, groups) -> dict:
         public = public_dns_name(row["public_ip"], self.settings.cloud.region)
@@ -98,7 +117,14 @@ class Launcher:
                 "placement": {"availability-zone": row["zone"]},
                 "security-groups": [g["name"] for g in groups],
                 "kernel-id": row["kernel_id"], "ramdisk-id": row["ramdisk_id"],
-                "public-ipv4": row["public_ip"], "public-hostname": public}
+                "public-ipv4": row["public_ip"], "public-hostname": public,
+                **self._vpc_metadata(row)}
+
+    def _vpc_metadata(self, row) -> dict:
+        if not row["subnet_id"]:
+            return {}
+        name = private_dns_name(row["private_ip"], self.settings.cloud.region)
+        return {"local-ipv4": row["private_ip"], "local-hostname": name, "hostname": name}
 
     def launch(self, cluster, instance_ids: list[str]) -> None:
         self.launch_in(cluster.ref.name, instance_ids)

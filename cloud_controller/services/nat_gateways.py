@@ -50,10 +50,13 @@ class NatGatewayService(VpcPart):
                 f"Network {vpc_id} has some mapped public address(es). Please unmap those "
                 "public address(es) before detaching the gateway.")
 
+    async def held_addresses(self, subnet_id: str) -> set[str]:
+        return {row["private_ip"] for row in await self.repo.live("subnet_id", subnet_id)}
+
     async def _private_ip(self, subnet) -> str:
-        """The highest host of the subnet no other NAT gateway holds (instances are
-        given addresses from the bottom)."""
-        used = {row["private_ip"] for row in await self.repo.live("subnet_id", subnet.id)}
+        """The highest host of the subnet nothing holds (instances are given addresses
+        from the bottom)."""
+        used = await self.vpcs.addresses_held(subnet.id)
         host = highest_free(ipaddress.ip_network(subnet.cidr), used, reserved_low=4)
         if host is not None:  # (.1-.3 are EC2's)
             return host

@@ -62,8 +62,9 @@ class OvnSync:
             routers, switches = await self.vpcs.ovn_model()
             security = await self.security.ovn_model() if self.security is not None else None
             routing = await self.routing.ovn_model() if self.routing is not None else None
+            ports = await self.vpcs.ovn_ports()
             self.last_changes = await self.northbound.converge(routers, switches, security,
-                                                               routing=routing)
+                                                               routing=routing, ports=ports)
         except Exception as exc:  # OVN away or refusing: the next pass tries again
             if self.last_error is None:
                 log.warning("ovn: could not converge the NB database: %r", exc)

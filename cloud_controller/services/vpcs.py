@@ -20,8 +20,11 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 
+from cloud_controller.db.subnet_ports import SubnetPortRepository
 from cloud_controller.db.vpcs import VpcRepository
 from cloud_controller.ovn.northbound import Router, Switch
+from cloud_controller.ovn.ports import SwitchPort
+from cloud_controller.services import subnet_addresses
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -162,6 +165,10 @@ class VpcPart:
     async def subnet_deleting(self, subnet_id: str) -> None:
         pass
 
+    async def held_addresses(self, subnet_id: str) -> set[str]:
+        """Private addresses of the subnet the part's resources hold (NAT gateways)."""
+        return set()
+
 
 class VpcService:
     def __init__(self, db, settings, clusters, tags, vpcs_changed):
@@ -174,6 +181,7 @@ class VpcService:
         # They add themselves: security groups, network ACLs, attributes, internet and
         # NAT gateways, route tables.
         self.members: list[VpcPart] = []
+        self.ports = SubnetPortRepository(db)  # instances in own subnets
         self._made: set[str] = set()
 
     @property
@@ -335,10 +343,11 @@ class VpcService:
         return [_subnet(row) for row in await self.repo.own_subnets()]
 
     async def delete_subnet(self, account_id: str, subnet_id: str) -> None:
-        # No interface can be in an own subnet yet (guests on OVN come next, and
-        # with them DependencyViolation for a subnet that has interfaces).
         async with self.db.unit():
             await self.own_subnet(account_id, subnet_id)
+            if await self.ports.count_in(subnet_id):
+                raise errors.DependencyViolation(
+                    f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
             for part in self.members:
                 await part.subnet_deleting(subnet_id)
             await self.repo.delete_subnet(subnet_id)
@@ -367,3 +376,40 @@ class VpcService:
         switches = [Switch(row["id"], row["vpc_id"], row["account_id"], row["cidr"])
                     for row in await self.repo.own_subnets()]
         return routers, switches
+
+    # ---- instances in own subnets ------------------------------------------
+
+    async def launch_subnet(self, account_id: str, subnet_id: str) -> Subnet:
+        """The subnet RunInstances names: a default one (EDGE) or, in VPC mode, one of
+        the account's own; anything else is InvalidSubnetID.NotFound."""
+        try:
+            return self.subnet(account_id, subnet_id)
+        except errors.InvalidSubnetIDNotFound:
+            if not self.vpc_mode:
+                raise
+        return await self.own_subnet(account_id, subnet_id)
+
+    async def launch_addresses(self, account_id: str, subnet_id: str, count: int,
+                               requested: str | None) -> tuple[Subnet, list[str]]:
+        """Inside the launch's unit: the own subnet and `count` free addresses of it (or
+        the requested one, checked), held by the rows the unit inserts."""
+        subnet = await self.own_subnet(account_id, subnet_id)
+        return subnet, subnet_addresses.choose(subnet.cidr, await self.addresses_held(subnet_id),
+                                               count, requested)
+
+    async def addresses_held(self, subnet_id: str) -> set[str]:
+        """Every address of the subnet in use: instances' and the parts' (NAT gateways)."""
+        used = set(await self.ports.addresses_in(subnet_id))
+        for part in self.members:
+            used |= await part.held_addresses(subnet_id)
+        return used
+
+    async def ports_changed(self) -> None:
+        """Instances came into or left own subnets: OVN's ports follow."""
+        if self.vpc_mode:
+            await self.changed()
+
+    async def ovn_ports(self) -> list[SwitchPort]:
+        """Every instance NIC in an own subnet, as OVN's logical switch ports should be."""
+        return [SwitchPort(row["eni_id"], row["id"], row["subnet_id"], row["account_id"],
+                           row["mac"], row["private_ip"]) for row in await self.ports.ports()]

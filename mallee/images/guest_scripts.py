@@ -69,7 +69,7 @@ metadata() {
 
 if ip link show eth0 >/dev/null 2>&1; then
     ip link set eth0 up
-    if udhcpc -i eth0 -s /usr/share/udhcpc/default.script -f -q -n -t 3 -T 1 -A 1 >/dev/null 2>&1; then
+    if udhcpc -i eth0 -s /usr/share/udhcpc/default.script -O staticroutes -f -q -n -t 3 -T 1 -A 1 >/dev/null 2>&1; then
         token=$(imds_token)
         instance_id=$(metadata meta-data/instance-id)
         metadata user-data > /run/user-data
@@ -185,6 +185,13 @@ case "$1" in
         ip addr flush dev "$interface"
         ip addr add "$ip/${mask:-24}" dev "$interface"
         [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+        # option 121 (OVN in a VPC: 169.254.169.254 on the link): "dest/len gateway" pairs
+        set -- $staticroutes
+        while [ $# -ge 2 ]; do
+            if [ "$2" = 0.0.0.0 ]; then ip route replace "$1" dev "$interface"
+            else ip route replace "$1" via "$2" dev "$interface"; fi
+            shift 2
+        done
         : > /etc/resolv.conf
         for server in $dns; do echo "nameserver $server" >> /etc/resolv.conf; done ;;
 esac

@@ -77,6 +77,9 @@ class TapInterface:
     mac: str
     tap: str
     model: str = "virtio"
+    # False: the guest fills in its own checksums (virtio-net host side csum off), as
+    # OVS's userspace datapath needs for a guest on br-int (DESIGN.md "VPC on OVN")
+    checksum_offload: bool = True
 
 
 Interface = UserInterface | TapInterface
@@ -211,6 +214,10 @@ def _interface_element(nic: Interface) -> ET.Element:
             raise TypeError(f"unknown interface {nic!r}")
     ET.SubElement(element, "mac", address=nic.mac)
     ET.SubElement(element, "model", type=nic.model)
+    if isinstance(nic, TapInterface) and not nic.checksum_offload:
+        driver = ET.SubElement(element, "driver")
+        ET.SubElement(driver, "host", csum="off", gso="off", tso4="off", tso6="off",
+                      ecn="off", ufo="off")
     return element
 
 

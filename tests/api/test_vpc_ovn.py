@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from mallee import settings as settings_mod
 from mallee.ovn_central import OvnCentral, alive, missing_binaries
 from tests.harness import Cloud, available_components
+from tests.ovn_nb import as_list, by_mallee_id, nbctl
 
 pytestmark = pytest.mark.skipif(bool(missing_binaries()),
                                 reason=f"OVN not installed: {missing_binaries()} "
@@ -39,39 +40,6 @@ def vec2(vcloud):
 @pytest.fixture(scope="module")
 def bob(vcloud):
     return vcloud.new_account("bob")
-
-
-def nbctl(cloud, *args: str) -> str:
-    nb = OvnCentral.of(cloud.settings).nb.remote
-    out = subprocess.run(["ovn-nbctl", f"--db={nb}", *args], capture_output=True, text=True,
-                         timeout=30)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
-
-
-def nb_rows(cloud, table: str) -> list[dict]:
-    """A table of the NB database as a list of {column: value} (ovn-nbctl's JSON)."""
-    data = json.loads(nbctl(cloud, "--format=json", "list", table))
-
-    def value(v):
-        if isinstance(v, list) and v and v[0] == "map":
-            return {k: value(x) for k, x in v[1]}
-        if isinstance(v, list) and v and v[0] == "set":
-            return [value(x) for x in v[1]]
-        if isinstance(v, list) and v and v[0] == "uuid":
-            return v[1]
-        return v
-    return [{h: value(v) for h, v in zip(data["headings"], row)} for row in data["data"]]
-
-
-def as_list(value) -> list:
-    """ovn-nbctl's JSON writes a one-element set as the element itself."""
-    return value if isinstance(value, list) else [value]
-
-
-def by_mallee_id(cloud, table: str, key: str) -> dict[str, dict]:
-    return {r["external_ids"][key]: r for r in nb_rows(cloud, table)
-            if key in r["external_ids"]}
 
 
 def test_create_vpc_and_subnets_land_in_ovn(vcloud, vec2):

@@ -10,7 +10,8 @@ from botocore.exceptions import ClientError
 
 from mallee.ovn_central import OvnCentral, missing_binaries
 from tests.api.test_fuzz_ec2 import fuzz_action
-from tests.api.test_vpc_ovn import by_mallee_id, code, nb_rows, nbctl
+from tests.api.test_vpc_ovn import code
+from tests.ovn_nb import by_mallee_id, nb_rows, nbctl
 from tests.harness import Cloud, available_components
 
 pytestmark = pytest.mark.skipif(bool(missing_binaries()),

@@ -92,6 +92,17 @@ def test_pre_created_tap_is_not_managed_by_libvirt():
     assert nic.find("model").get("type") == "virtio"
 
 
+def test_tap_for_br_int_turns_host_checksum_offload_off():
+    """OVS's userspace datapath drops TCP whose checksum is left to the host
+    (DESIGN.md "VPC on OVN"): a guest on br-int computes its own."""
+    assert parse(full_spec()).find("devices/interface/driver") is None  # EDGE: as before
+    tap = TapInterface(mac="d0:0d:12:34:56:78", tap="vn-i0123", checksum_offload=False)
+    nic = parse(full_spec(interfaces=(tap,))).find("devices/interface")
+    assert nic.get("type") == "ethernet" and nic.find("target").get("managed") == "no"
+    host = nic.find("driver/host")
+    assert host.get("csum") == "off" and host.get("tso4") == "off" and host.get("gso") == "off"
+
+
 def test_user_mode_interface():
     nic = parse(full_spec(interfaces=(UserInterface(mac="52:54:00:00:00:01"),))).find("devices/interface")
     assert nic.get("type") == "user" and nic.find("target") is None

@@ -52,20 +52,40 @@ def base():
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def run(base: Path, spec: dict, network_enforcing=True):
+def run(base: Path, spec: dict, network_enforcing=True, with_ovn=False):
     async def scenario():
         driver = FakeDriver()
         network = RecordingNetwork(driver)
         network.enforcing = network_enforcing
+        ovn = RecordingNetwork(driver) if with_ovn else None  # stands in for OvnPlug
         manager = InstanceManager(driver, StubCache(base), base.parent / "instances",
-                                  Capacity(4, 4096, 100), network)
+                                  Capacity(4, 4096, 100), network, ovn=ovn)
         await manager.run(spec)
         await manager.instances[spec["instance_id"]].task
         domain = driver._get(spec["instance_id"])
         state = manager.instances[spec["instance_id"]].state
         await manager.terminate(spec["instance_id"])
+        if with_ovn:
+            return (network.calls, ovn.calls), domain.spec.interfaces, state
         return network.calls, domain.spec.interfaces, state
     return asyncio.run(scenario())
+
+
+def test_a_vpc_port_is_plugged_into_br_int_not_into_edge(base):
+    """VPC mode: the spec names an OVN port and has no EDGE address; the OVN plug
+    makes the tap and plugs it while the guest is paused, with host checksum
+    offload off on the NIC; EDGE only gets the (harmless) unplug at the end."""
+    spec = {**SPEC, "private_ip": None, "vpc_port": {
+        "name": "mallee-eni-1", "mac": SPEC["mac"], "private_ip": "10.40.1.4",
+        "subnet_id": "subnet-1"}}
+    (edge, ovn), interfaces, state = run(base, spec, with_ovn=True)
+    assert state == "running"
+    assert interfaces == (TapInterface("d0:0d:01:23:45:67", "vn456789abcdef0",
+                                       checksum_offload=False),)
+    assert ovn == [("create_tap", SPEC["instance_id"]),
+                   ("plug", SPEC["instance_id"], DomainState.PAUSED),
+                   ("unplug", SPEC["instance_id"])]
+    assert edge == [("unplug", SPEC["instance_id"])]
 
 
 def test_wired_launch_order(base):

@@ -1,0 +1,18 @@
+"""Names the CLC writes into OVN and the nodes bind to, for VPC mode
+(docs/vpc.md): shared so the two tiers agree without importing each other."""
+from __future__ import annotations
+
+import hashlib
+
+METADATA_IP = "169.254.169.254"
+
+
+def metadata_port_name(subnet_id: str) -> str:
+    """The subnet's metadata localport (each node with guests there plugs its own)."""
+    return f"mallee-md-{subnet_id}"
+
+
+def metadata_mac(subnet_id: str) -> str:
+    """A locally administered MAC for that port, stable for the subnet."""
+    digest = hashlib.sha256(f"metadata/{subnet_id}".encode()).digest()
+    return "0a:" + ":".join(f"{b:02x}" for b in digest[:5])
