@@ -82,7 +82,8 @@ async def open_cloud(settings: Settings) -> Cloud:
     if settings.network.mode == "vpc":  # the NB database of the central `mallee up` runs
         ovn = OvnSync(vpcs, AsyncNorthbound(OvnCentral.of(settings).nb.remote),
                       settings.network.ovn_reconcile_seconds, vpcs_changed,
-                      security=OvnSecurity(vpcs, security_groups, network_acls),
+                      security=OvnSecurity(vpcs, security_groups, network_acls,
+                                           ports_of=vpcs.group_ports),
                       routing=VpcRoutingModel(settings, vpcs, vpc_parts))
     launcher = Launcher(db, settings, clusters, store, images, accounts.system_credential,
                         BootVolumes(db, volumes))
@@ -95,7 +96,7 @@ async def open_cloud(settings: Settings) -> Cloud:
                            security_groups=security_groups, network_changed=network_changed)
     instance_attributes = InstanceAttributeService(
         db, settings, instances=instances, images=images, security_groups=security_groups,
-        attachments=attachments, network_changed=network_changed)
+        attachments=attachments, network_changed=network_changed, vpcs=vpcs)
 
     # After each poll of a CC, in this order: instance rows follow what the nodes report,
     # ended instances give their addresses back, then the view is pushed if it changed.

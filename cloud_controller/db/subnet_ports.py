@@ -32,3 +32,15 @@ class SubnetPortRepository:
                 f"WHERE i.subnet_id IS NOT NULL AND i.state NOT IN "
                 f"({','.join('?' * len(PORT_GONE))}) ORDER BY n.id", PORT_GONE) as cur:
             return await cur.fetchall()
+
+    async def of_groups(self, group_ids: list[str]) -> list:
+        """(group id, eni id) of every live instance NIC in own subnets in those groups."""
+        async with self.db.execute(
+                "SELECT ig.group_id, n.id AS eni_id FROM instance_groups ig "
+                "JOIN instances i ON i.id = ig.instance_id "
+                "JOIN network_interfaces n ON n.instance_id = i.id "
+                f"WHERE i.subnet_id IS NOT NULL AND i.state NOT IN "
+                f"({','.join('?' * len(PORT_GONE))}) AND ig.group_id IN "
+                f"({','.join('?' * len(group_ids))}) ORDER BY n.id",
+                (*PORT_GONE, *group_ids)) as cur:
+            return await cur.fetchall()

@@ -56,7 +56,7 @@ class Attributes:
 
 class InstanceAttributeService:
     def __init__(self, db, settings, *, instances, images, security_groups, attachments,
-                 network_changed):
+                 network_changed, vpcs):
         self.db = db
         self.settings = settings
         self.repo = InstanceAttributeRepository(db)
@@ -66,6 +66,7 @@ class InstanceAttributeService:
         self.security_groups = security_groups  # SecurityGroupService: groupSet
         self.attachments = attachments  # AttachmentService: DeleteOnTermination
         self.network_changed = network_changed  # a groupSet change reaches the nodes
+        self.vpcs = vpcs  # VpcService: ... and OVN's port groups (own subnets)
 
     async def read(self, account_id: str, instance_id: str) -> Attributes:
         row = (await self.instances.find(account_id, [instance_id]))[0]
@@ -83,7 +84,7 @@ class InstanceAttributeService:
             raise errors.InvalidParameterValue(
                 f"Value ({attribute}) for parameter attribute is invalid. The attribute "
                 f"{attribute} cannot be modified.")
-        value = await self._checked(account_id, attribute, value)
+        value = await self._checked(account_id, instance_id, attribute, value)
         async with self.db.unit():  # the state that allows it is read in the unit
             row = (await self.instances.find(account_id, [instance_id]))[0]
             if row["state"] in ("shutting-down", "terminated"):
@@ -96,8 +97,10 @@ class InstanceAttributeService:
             await self._write(row, attribute, value)
         if attribute == "groupSet":
             self.network_changed.notify()
+            if row["subnet_id"]:  # its OVN port changes port groups
+                await self.vpcs.ports_changed()
 
-    async def _checked(self, account_id: str, attribute: str, value):
+    async def _checked(self, account_id: str, instance_id: str, attribute: str, value):
         """The value as stored, or EC2's error for a bad one (before any state check)."""
         if attribute == "instanceType":
             if self.settings.vmtype(value or "") is None:
@@ -120,7 +123,8 @@ class InstanceAttributeService:
                 raise errors.SecurityGroupsPerInstanceLimitExceeded(
                     f"The maximum number of security groups per instance "
                     f"({MAX_GROUPS_PER_INSTANCE}) has been reached.")
-            return [(await self.security_groups.edge_group(account_id, g))["id"]
+            row = (await self.instances.find(account_id, [instance_id]))[0]
+            return [(await self.security_groups.instance_group(account_id, g, row))["id"]
                     for g in dict.fromkeys(value)]
         elif attribute == "enclaveOptions" and value:
             raise errors.UnsupportedOperation(

@@ -198,7 +198,9 @@ class InstanceService:
         public_key = None
         if req.key_name:
             public_key = (await self.keypairs.find(account_id, name=req.key_name))["public_key"]
-        groups = await self.security_groups.for_launch(account_id, req.group_names, req.group_ids)
+        subnet = req.subnet_id and await self.vpcs.own_subnet(account_id, req.subnet_id)
+        groups = await self.security_groups.for_launch(account_id, req.group_names, req.group_ids,
+                                                       subnet or None)
         quota = self.settings.clc.max_instances_per_account
         running = await self.repo.running_count(account_id)
         if running + req.min_count > quota:

@@ -4,8 +4,9 @@ subnet's network ACL, read through the services that own them (the database
 is the authority).
 
 A group's ports are an input (`ports_of`: group ids -> {group id: logical switch
-port names}); instances' ports in own subnets come with guests on OVN, until
-then no group has any.
+port names}): the CLC gives VpcService.group_ports, the `mallee-<eni-id>` ports
+of the group's live instances in own subnets (each of which is then in
+`mallee_pg_drop` too).
 """
 from __future__ import annotations
 

@@ -223,8 +223,12 @@ class SecurityGroupService(VpcPart):
                 f"The security group '{group_id or name}' does not exist")
         return rows[0]
 
-    async def for_launch(self, account_id: str, names: list[str], group_ids: list[str]):
-        """The groups a new instance is in: those named (by name or id), else `default`."""
+    async def for_launch(self, account_id: str, names: list[str], group_ids: list[str],
+                         subnet=None):
+        """The groups a new instance is in: those named (by name or id), else `default`;
+        in an own subnet (`subnet`), groups of its VPC only."""
+        if subnet is not None:
+            return await self._for_own_subnet(account_id, names, group_ids, subnet)
         if not names and not group_ids:
             return [await self.ensure_default(account_id)]
         if "default" in names:
@@ -245,9 +249,40 @@ class SecurityGroupService(VpcPart):
             edge_only(group)
         return found
 
-    async def edge_group(self, account_id: str, group_id: str):
-        """A group an instance of EDGE's network (the default VPC) may be in."""
-        return edge_only(await self.find(account_id, group_id=group_id))
+    async def _for_own_subnet(self, account_id: str, names: list[str], group_ids: list[str],
+                              subnet):
+        vpc_id = subnet.vpc_id
+        found = {}
+        for name in dict.fromkeys(names or ([] if group_ids else ["default"])):
+            group = await self.groups.by_name_in_vpc(account_id, vpc_id, name)
+            if group is None:
+                raise errors.InvalidGroupNotFound(
+                    f"The security group '{name}' does not exist in VPC '{vpc_id}'")
+            found[group["id"]] = group
+        if group_ids:
+            by_id = {g["id"]: g for g in await self.groups.by_ids(account_id, group_ids)}
+            for group_id in dict.fromkeys(group_ids):
+                if group_id not in by_id:
+                    raise errors.InvalidGroupNotFound(
+                        f"The security group '{group_id}' does not exist")
+                found[group_id] = self.of_vpc(by_id[group_id], vpc_id, subnet.id)
+        return list(found.values())
+
+    @staticmethod
+    def of_vpc(group, vpc_id: str, subnet_id: str):
+        """The group, if it is of the VPC of `subnet_id` (EC2's error otherwise)."""
+        if group["vpc_id"] != vpc_id:
+            raise errors.InvalidParameter(
+                f"Security group {group['id']} and subnet {subnet_id} belong to different "
+                "networks.")
+        return group
+
+    async def instance_group(self, account_id: str, group_id: str, instance):
+        """A group the instance (a row) may be put in: EDGE's, or its own subnet's VPC's."""
+        group = await self.find(account_id, group_id=group_id)
+        if instance["subnet_id"]:
+            return self.of_vpc(group, instance["vpc_id"], instance["subnet_id"])
+        return edge_only(group)
 
     async def by_id(self, account_id: str) -> dict:
         """{group id: row} of every group of the account (names and VPCs of sources)."""

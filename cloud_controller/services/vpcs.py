@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from cloud_controller.db.subnet_ports import SubnetPortRepository
 from cloud_controller.db.vpcs import VpcRepository
 from cloud_controller.ovn.northbound import Router, Switch
-from cloud_controller.ovn.ports import SwitchPort
+from cloud_controller.ovn.ports import SwitchPort, port_name
 from cloud_controller.services import subnet_addresses
 from mallee import errors
 from mallee.ids import resource_id
@@ -408,6 +408,14 @@ class VpcService:
         """Instances came into or left own subnets: OVN's ports follow."""
         if self.vpc_mode:
             await self.changed()
+
+    async def group_ports(self, group_ids: list[str]) -> dict[str, list[str]]:
+        """{security group id: the OVN port names of its instances in own subnets}
+        (OvnSecurity's `ports_of`: each VPC group's port group holds them)."""
+        out: dict[str, list[str]] = {}
+        for row in await self.ports.of_groups(group_ids) if group_ids else []:
+            out.setdefault(row["group_id"], []).append(port_name(row["eni_id"]))
+        return out
 
     async def ovn_ports(self) -> list[SwitchPort]:
         """Every instance NIC in an own subnet, as OVN's logical switch ports should be."""

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from mallee.ovn_central import missing_binaries
 from tests.harness import Cloud, available_components
-from tests.ovn_nb import as_list, by_mallee_id, nbctl
+from tests.ovn_nb import as_list, by_mallee_id, nb_rows, nbctl
 
 pytestmark = pytest.mark.skipif(bool(missing_binaries()),
                                 reason=f"OVN not installed: {missing_binaries()}")
@@ -177,3 +177,84 @@ def test_instances_and_nat_gateways_never_share_an_address(vcloud, vec2, image):
     assert code(taken) == "InvalidIPAddress.InUse"
     vec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
     vec2.delete_nat_gateway(NatGatewayId=nat["NatGatewayId"])
+
+
+def group_ports(cloud) -> dict[str, set[str]]:
+    """{port group name: the names of its logical switch ports}."""
+    names = {r["_uuid"]: r["name"] for r in nb_rows(cloud, "Logical_Switch_Port")}
+    return {r["name"]: {names[u] for u in as_list(r["ports"]) if u in names}
+            for r in nb_rows(cloud, "Port_Group")}
+
+
+def test_security_groups_of_instances_in_own_subnets(vcloud, vec2, image):
+    """An instance in an own subnet is in groups of its VPC (the VPC's `default` if none
+    is named), its OVN port is in their port groups and in mallee_pg_drop; each change
+    is in NB once the API answers."""
+    from tests.api.test_vpc_security import pg_name
+    vpc = vec2.create_vpc(CidrBlock="10.31.0.0/16")["Vpc"]["VpcId"]
+    sid = vec2.create_subnet(VpcId=vpc, CidrBlock="10.31.1.0/24")["Subnet"]["SubnetId"]
+    other_vpc = vec2.create_vpc(CidrBlock="10.32.0.0/16")["Vpc"]["VpcId"]
+    default = vec2.describe_security_groups(Filters=[
+        {"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}])[
+            "SecurityGroups"][0]["GroupId"]
+    web = vec2.create_security_group(GroupName="web", Description="w", VpcId=vpc)["GroupId"]
+    foreign = vec2.create_security_group(GroupName="web", Description="w",
+                                         VpcId=other_vpc)["GroupId"]
+    edge = vec2.create_security_group(GroupName="edge-sg", Description="e")["GroupId"]
+
+    plain = run(vec2, image, SubnetId=sid)[0]
+    named = run(vec2, image, SubnetId=sid, SecurityGroups=["web"])[0]  # a name in the VPC
+    both = run(vec2, image, NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": sid,
+                                                "Groups": [web, default]}])[0]
+    port = {i["InstanceId"]: f"mallee-{i['NetworkInterfaces'][0]['NetworkInterfaceId']}"
+            for i in (plain, named, both)}
+    assert [g["GroupId"] for g in plain["SecurityGroups"]] == [default]
+    assert [g["GroupId"] for g in named["SecurityGroups"]] == [web]
+    assert {g["GroupId"] for g in both["SecurityGroups"]} == {web, default}
+    described = {i["InstanceId"]: i for r in vec2.describe_instances(
+        InstanceIds=list(port))["Reservations"] for i in r["Instances"]}
+    assert [g["GroupId"] for g in described[plain["InstanceId"]]["SecurityGroups"]] == \
+        [default]
+    pgs = group_ports(vcloud)
+    assert pgs[pg_name(default)] == {port[plain["InstanceId"]], port[both["InstanceId"]]}
+    assert pgs[pg_name(web)] == {port[named["InstanceId"]], port[both["InstanceId"]]}
+    assert pgs[pg_name(foreign)] == set()
+    assert set(port.values()) <= pgs["mallee_pg_drop"]
+
+    # groups of another VPC, or EDGE's, are refused as EC2 does; unknown names too
+    for kw in ({"SecurityGroupIds": [foreign]}, {"SecurityGroupIds": [edge]},
+               {"NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": sid,
+                                       "Groups": [foreign]}]}):
+        with pytest.raises(ClientError) as err:
+            run(vec2, image, **({"SubnetId": sid} if "SecurityGroupIds" in kw else {}), **kw)
+        assert code(err) == "InvalidParameter"
+        assert "belong to different networks" in err.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as err:
+        run(vec2, image, SubnetId=sid, SecurityGroups=["edge-sg"])
+    assert code(err) == "InvalidGroup.NotFound"
+
+    # groupSet: only groups of its VPC; the port groups follow at once
+    for bad in (foreign, edge):
+        with pytest.raises(ClientError) as err:
+            vec2.modify_instance_attribute(InstanceId=plain["InstanceId"], Groups=[bad])
+        assert code(err) == "InvalidParameter"
+    vec2.modify_instance_attribute(InstanceId=plain["InstanceId"], Groups=[web])
+    pgs = group_ports(vcloud)
+    assert port[plain["InstanceId"]] in pgs[pg_name(web)]
+    assert port[plain["InstanceId"]] not in pgs[pg_name(default)]
+    assert port[plain["InstanceId"]] in pgs["mallee_pg_drop"]
+
+    # a group live instances use is not deleted; terminated, their ports leave it
+    with pytest.raises(ClientError) as err:
+        vec2.delete_security_group(GroupId=web)
+    assert code(err) == "DependencyViolation"
+    vec2.terminate_instances(InstanceIds=list(port))
+    pgs = group_ports(vcloud)
+    assert pgs[pg_name(web)] == set() and pgs[pg_name(default)] == set()
+    assert not set(port.values()) & pgs.get("mallee_pg_drop", set())
+    vec2.delete_security_group(GroupId=web)
+    for group in (foreign, edge):
+        vec2.delete_security_group(GroupId=group)
+    vec2.delete_subnet(SubnetId=sid)
+    for v in (vpc, other_vpc):
+        vec2.delete_vpc(VpcId=v)
