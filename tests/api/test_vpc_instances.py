@@ -179,6 +179,12 @@ def test_instances_and_nat_gateways_never_share_an_address(vcloud, vec2, image):
     vec2.delete_nat_gateway(NatGatewayId=nat["NatGatewayId"])
 
 
+def terminated(cloud, vec2, instance_ids: list[str]) -> bool:
+    return cloud.wait_for(lambda: all(
+        i["State"]["Name"] == "terminated" for r in vec2.describe_instances(
+            InstanceIds=instance_ids)["Reservations"] for i in r["Instances"]), timeout=30)
+
+
 def group_ports(cloud) -> dict[str, set[str]]:
     """{port group name: the names of its logical switch ports}."""
     names = {r["_uuid"]: r["name"] for r in nb_rows(cloud, "Logical_Switch_Port")}
@@ -252,9 +258,53 @@ def test_security_groups_of_instances_in_own_subnets(vcloud, vec2, image):
     pgs = group_ports(vcloud)
     assert pgs[pg_name(web)] == set() and pgs[pg_name(default)] == set()
     assert not set(port.values()) & pgs.get("mallee_pg_drop", set())
+    assert terminated(vcloud, vec2, list(port))  # shutting down, they are still in it
     vec2.delete_security_group(GroupId=web)
     for group in (foreign, edge):
         vec2.delete_security_group(GroupId=group)
     vec2.delete_subnet(SubnetId=sid)
     for v in (vpc, other_vpc):
         vec2.delete_vpc(VpcId=v)
+
+
+def test_a_group_rule_opens_an_instance_port(vcloud, vec2, image):
+    """ovn-trace through the real logical flows to an instance's port from outside its
+    subnet (through the router port): tcp/22 is dropped while no rule of its groups
+    allows it (mallee_pg_drop), output once AuthorizeSecurityGroupIngress answered."""
+    import time
+
+    from cloud_controller.ovn.northbound import gateway_mac
+    from tests.api.test_vpc_security import trace
+    vpc = vec2.create_vpc(CidrBlock="10.33.0.0/16")["Vpc"]["VpcId"]
+    sid = vec2.create_subnet(VpcId=vpc, CidrBlock="10.33.1.0/24")["Subnet"]["SubnetId"]
+    ssh = vec2.create_security_group(GroupName="ssh", Description="s", VpcId=vpc)["GroupId"]
+    instance = run(vec2, image, SubnetId=sid, SecurityGroupIds=[ssh])[0]
+    nic = instance["NetworkInterfaces"][0]
+    port = f"mallee-{nic['NetworkInterfaceId']}"
+
+    def verdict(dport: int) -> str:
+        flow = (f'inport == "mallee-rp-{sid}" && eth.src == {gateway_mac(sid)} && '
+                f'eth.dst == {nic["MacAddress"]} && ip4.src == 192.0.2.1 && '
+                f'ip4.dst == {instance["PrivateIpAddress"]} && ip.ttl == 64 && '
+                f'tcp.src == 40000 && tcp.dst == {dport}')
+        return "output" if f'output("{port}")' in trace(vcloud, f"mallee-{sid}", flow) \
+            else "drop"
+
+    nbctl(vcloud, "--wait=sb", "sync")  # northd has compiled what the launch wrote
+    assert (verdict(22), verdict(80)) == ("drop", "drop")
+    vec2.authorize_security_group_ingress(GroupId=ssh, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+        "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    answered = time.monotonic()
+    assert vcloud.wait_for(lambda: verdict(22) == "output", timeout=5)
+    print(f"tcp/22 allowed in ovn-trace {time.monotonic() - answered:.3f} s after the reply")
+    assert verdict(80) == "drop"
+    vec2.revoke_security_group_ingress(GroupId=ssh, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+        "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    assert vcloud.wait_for(lambda: verdict(22) == "drop", timeout=5)
+    vec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    assert terminated(vcloud, vec2, [instance["InstanceId"]])
+    vec2.delete_security_group(GroupId=ssh)
+    vec2.delete_subnet(SubnetId=sid)
+    vec2.delete_vpc(VpcId=vpc)
