@@ -10,6 +10,7 @@ into the subnets as OVN ports of its own (tests/integration/ovn_probe.py)."""
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 
@@ -50,6 +51,20 @@ def test_guests_on_ovn_across_subnets_and_vpcs_apart(cloud, image):
     b = ec2.create_subnet(VpcId=vpc, CidrBlock="10.40.2.0/24")["Subnet"]["SubnetId"]
     other_vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
     c = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.40.1.0/24")["Subnet"]["SubnetId"]
+    # the guests are in their VPC's default group (open to its members) and one that
+    # lets the probes ping them; tcp/22 from the probes only once the test allows it
+    groups = {}
+    for name, v, ports in (("probes", vpc, ()), ("open", other_vpc, (22,))):
+        groups[name] = ec2.create_security_group(GroupName=name, Description=name,
+                                                 VpcId=v)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=groups[name], IpPermissions=[
+            {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1,
+             "IpRanges": [{"CidrIp": "10.40.0.0/16"}]}] + [
+            {"IpProtocol": "tcp", "FromPort": p, "ToPort": p,
+             "IpRanges": [{"CidrIp": "10.40.0.0/16"}]} for p in ports])
+    groups["default"] = ec2.describe_security_groups(Filters=[
+        {"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}])[
+            "SecurityGroups"][0]["GroupId"]
     port = cloud.settings.nc.port
     probes = [Probe(cloud, f"vpa{port}", f"mallee-{a}", "0a:00:00:00:01:0a", "10.40.1.10/24",
                     "10.40.1.1"),
@@ -61,7 +76,7 @@ def test_guests_on_ovn_across_subnets_and_vpcs_apart(cloud, image):
         for probe in probes:
             probe.start()
         probe_a, probe_b, probe_c = probes
-        _check(cloud, ec2, image, chassis, (a, b, c), (probe_a, probe_b, probe_c))
+        _check(cloud, ec2, image, chassis, (a, b, c), (probe_a, probe_b, probe_c), groups)
     finally:
         for probe in probes:
             probe.stop()
@@ -102,12 +117,15 @@ echo "peer-tcp: $banner"
 """
 
 
-def _check(cloud, ec2, image, chassis, subnets, probes):
+def _check(cloud, ec2, image, chassis, subnets, probes, groups):
     a, b, c = subnets
     probe_a, probe_b, probe_c = probes
     ip_a, ip_b = "10.40.1.20", "10.40.2.20"
-    first = _run(ec2, image, a, PrivateIpAddress=ip_a, UserData=peer_check(ip_b))
-    second = _run(ec2, image, b, PrivateIpAddress=ip_b, UserData=peer_check(ip_a))
+    in_vpc = [groups["default"], groups["probes"]]
+    first = _run(ec2, image, a, PrivateIpAddress=ip_a, UserData=peer_check(ip_b),
+                 SecurityGroupIds=in_vpc)
+    second = _run(ec2, image, b, PrivateIpAddress=ip_b, UserData=peer_check(ip_a),
+                  SecurityGroupIds=in_vpc)
     mac_a = first["NetworkInterfaces"][0]["MacAddress"]
     _wait_booted(cloud, ec2, [first["InstanceId"], second["InstanceId"]])
     # metadata in own subnets (the subnet's localport, served on this node): the
@@ -133,12 +151,22 @@ def _check(cloud, ec2, image, chassis, subnets, probes):
     assert probe_a.neighbour_mac(ip_a) == mac_a
     assert cloud.wait_for(lambda: probe_a.ping(ip_b), timeout=30, interval=0.5)
     assert probe_b.ping(ip_a) and probe_b.ping(ip_b)
+    # the guests' groups: their SSH is open to each other (the default group, above), not
+    # to the probes until a rule allows it; in force once the API answered
+    assert probe_a.banner(ip_b) == "", "no rule allows tcp/22 from the probe"
+    ec2.authorize_security_group_ingress(GroupId=groups["probes"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+         "IpRanges": [{"CidrIp": "10.40.0.0/16"}]}])
+    answered = time.monotonic()
+    assert cloud.wait_for(lambda: probe_a.banner(ip_b).startswith("SSH-2.0-dropbear"),
+                          timeout=10, interval=0.05)
+    print(f"tcp/22 open {time.monotonic() - answered:.3f} s after the reply")
     assert probe_a.banner(ip_b).startswith("SSH-2.0-dropbear"), "TCP across subnets"
     assert probe_b.banner(ip_a).startswith("SSH-2.0-dropbear"), "TCP across subnets"
 
     # the other VPC, same CIDR: a guest there at the same address as the first one
     _terminate(cloud, ec2, [second["InstanceId"]])  # two cores: two guests at once
-    third = _run(ec2, image, c, PrivateIpAddress=ip_a)
+    third = _run(ec2, image, c, PrivateIpAddress=ip_a, SecurityGroupIds=[groups["open"]])
     assert third["PrivateIpAddress"] == ip_a
     mac_c = third["NetworkInterfaces"][0]["MacAddress"]
     _wait_booted(cloud, ec2, [third["InstanceId"]])
