@@ -8,7 +8,6 @@ from botocore.exceptions import ClientError
 
 from mallee.ovn_central import missing_binaries
 from tests.api.test_vpc_ovn import code
-from tests.harness import Cloud, available_components
 from tests.ovn_nb import nb_rows, nbctl
 
 pytestmark = pytest.mark.skipif(bool(missing_binaries()),
@@ -16,36 +15,17 @@ pytestmark = pytest.mark.skipif(bool(missing_binaries()),
 
 
 @pytest.fixture(scope="module")
-def vcloud(tmp_path_factory):
-    c = Cloud(tmp_path_factory.mktemp("vpceip"), available_components(),
-              env={"MALLEE_NETWORK_MODE": "vpc",
-                   "MALLEE_NETWORK_OVN_RECONCILE_SECONDS": "0.3"}).start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture(scope="module")
-def ec2(vcloud):
-    return vcloud.client("ec2")
-
-
-@pytest.fixture(scope="module")
-def image(vcloud, tmp_path_factory):
-    return vcloud.publish_test_image(tmp_path_factory.mktemp("img"))["image"]
-
-
-@pytest.fixture(scope="module")
-def net(ec2):
+def net(vec2):
     """A VPC with a subnet and an attached internet gateway."""
-    vpc_id = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.50.1.0/24")["Subnet"]["SubnetId"]
-    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+    vpc_id = vec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    subnet = vec2.create_subnet(VpcId=vpc_id, CidrBlock="10.50.1.0/24")["Subnet"]["SubnetId"]
+    igw = vec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    vec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
     return vpc_id, subnet, igw
 
 
-def launch(ec2, image, subnet):
-    (instance,) = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+def launch(vec2, vimage, subnet):
+    (instance,) = vec2.run_instances(ImageId=vimage, MinCount=1, MaxCount=1,
                                     InstanceType="m1.small", SubnetId=subnet)["Instances"]
     return instance
 
@@ -59,21 +39,21 @@ def nats(vcloud, vpc_id) -> list[tuple[str, str, str]]:
                   if r["_uuid"] in router and r["type"] == "dnat_and_snat")
 
 
-def test_elastic_ip_on_a_vpc_instance_is_a_dnat_and_snat_row(vcloud, ec2, image, net):
+def test_elastic_ip_on_a_vpc_instance_is_a_dnat_and_snat_row(vcloud, vec2, vimage, net):
     vpc_id, subnet, _ = net
-    instance = launch(ec2, image, subnet)
+    instance = launch(vec2, vimage, subnet)
     iid, private = instance["InstanceId"], instance["PrivateIpAddress"]
     eni = instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
-    alloc = ec2.allocate_address(Domain="vpc")
+    alloc = vec2.allocate_address(Domain="vpc")
     ip, alloc_id = alloc["PublicIp"], alloc["AllocationId"]
 
-    assoc = ec2.associate_address(AllocationId=alloc_id, InstanceId=iid)["AssociationId"]
+    assoc = vec2.associate_address(AllocationId=alloc_id, InstanceId=iid)["AssociationId"]
     assert nats(vcloud, vpc_id) == [(ip, private, alloc_id)]  # with the reply
-    (row,) = ec2.describe_addresses(AllocationIds=[alloc_id])["Addresses"]
+    (row,) = vec2.describe_addresses(AllocationIds=[alloc_id])["Addresses"]
     assert row["AssociationId"] == assoc and row["InstanceId"] == iid
     assert row["NetworkInterfaceId"] == eni and row["PrivateIpAddress"] == private
     assert row["NetworkInterfaceOwnerId"] == vcloud.admin.account_id
-    (shown,) = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"]
+    (shown,) = vec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"]
     assert shown["PublicIpAddress"] == ip
     association = shown["NetworkInterfaces"][0]["Association"]
     # botocore's InstanceNetworkInterfaceAssociation has no association id
@@ -87,45 +67,45 @@ def test_elastic_ip_on_a_vpc_instance_is_a_dnat_and_snat_row(vcloud, ec2, image,
 
     # a gateway with a mapped address stays attached
     with pytest.raises(ClientError) as e:
-        ec2.detach_internet_gateway(InternetGatewayId=net[2], VpcId=vpc_id)
+        vec2.detach_internet_gateway(InternetGatewayId=net[2], VpcId=vpc_id)
     assert code(e) == "DependencyViolation"
     assert "has some mapped public address(es)" in e.value.response["Error"]["Message"]
 
-    ec2.disassociate_address(AssociationId=assoc)
+    vec2.disassociate_address(AssociationId=assoc)
     assert nats(vcloud, vpc_id) == []
-    (row,) = ec2.describe_addresses(AllocationIds=[alloc_id])["Addresses"]
+    (row,) = vec2.describe_addresses(AllocationIds=[alloc_id])["Addresses"]
     assert "AssociationId" not in row and "InstanceId" not in row
 
     # by its interface and its private address, then again without AllowReassociation
-    assoc = ec2.associate_address(AllocationId=alloc_id, NetworkInterfaceId=eni,
+    assoc = vec2.associate_address(AllocationId=alloc_id, NetworkInterfaceId=eni,
                                   PrivateIpAddress=private)["AssociationId"]
     assert nats(vcloud, vpc_id) == [(ip, private, alloc_id)]
-    other = launch(ec2, image, subnet)
+    other = launch(vec2, vimage, subnet)
     with pytest.raises(ClientError) as e:
-        ec2.associate_address(AllocationId=alloc_id, InstanceId=other["InstanceId"])
+        vec2.associate_address(AllocationId=alloc_id, InstanceId=other["InstanceId"])
     assert code(e) == "Resource.AlreadyAssociated"
-    assoc = ec2.associate_address(PublicIp=ip, InstanceId=other["InstanceId"],
+    assoc = vec2.associate_address(PublicIp=ip, InstanceId=other["InstanceId"],
                                   AllowReassociation=True)["AssociationId"]
     assert nats(vcloud, vpc_id) == [(ip, other["PrivateIpAddress"], alloc_id)]
 
     # terminating the instance ends the mapping; the address stays the account's
-    ec2.terminate_instances(InstanceIds=[other["InstanceId"], iid])
+    vec2.terminate_instances(InstanceIds=[other["InstanceId"], iid])
     assert nats(vcloud, vpc_id) == []
-    vcloud.wait_for(lambda: "AssociationId" not in ec2.describe_addresses(
+    vcloud.wait_for(lambda: "AssociationId" not in vec2.describe_addresses(
         AllocationIds=[alloc_id])["Addresses"][0], timeout=30)
-    ec2.release_address(AllocationId=alloc_id)
+    vec2.release_address(AllocationId=alloc_id)
 
 
-def test_association_errors(vcloud, ec2, image, net):
+def test_association_errors(vcloud, vec2, vimage, net):
     vpc_id, subnet, _ = net
-    instance = launch(ec2, image, subnet)
+    instance = launch(vec2, vimage, subnet)
     iid = instance["InstanceId"]
-    alloc_id = ec2.allocate_address(Domain="vpc")["AllocationId"]
-    standard = ec2.allocate_address(Domain="standard")["PublicIp"]
-    bare_vpc = ec2.create_vpc(CidrBlock="10.51.0.0/16")["Vpc"]["VpcId"]
-    bare_subnet = ec2.create_subnet(VpcId=bare_vpc, CidrBlock="10.51.1.0/24"
+    alloc_id = vec2.allocate_address(Domain="vpc")["AllocationId"]
+    standard = vec2.allocate_address(Domain="standard")["PublicIp"]
+    bare_vpc = vec2.create_vpc(CidrBlock="10.51.0.0/16")["Vpc"]["VpcId"]
+    bare_subnet = vec2.create_subnet(VpcId=bare_vpc, CidrBlock="10.51.1.0/24"
                                     )["Subnet"]["SubnetId"]
-    unreachable = launch(ec2, image, bare_subnet)
+    unreachable = launch(vec2, vimage, bare_subnet)
     try:
         for kwargs, expected in (
                 ({"AllocationId": alloc_id, "InstanceId": unreachable["InstanceId"]},
@@ -141,30 +121,30 @@ def test_association_errors(vcloud, ec2, image, net):
                  "InvalidNetworkInterfaceID.NotFound"),
         ):
             with pytest.raises(ClientError) as e:
-                ec2.associate_address(**kwargs)
+                vec2.associate_address(**kwargs)
             assert code(e) == expected, kwargs
         with pytest.raises(ClientError) as e:
-            ec2.associate_address(AllocationId=alloc_id, InstanceId=unreachable["InstanceId"])
+            vec2.associate_address(AllocationId=alloc_id, InstanceId=unreachable["InstanceId"])
         assert e.value.response["Error"]["Message"] == \
             f"Network {bare_vpc} is not attached to any internet gateway"
         with pytest.raises(ClientError) as e:
-            ec2.disassociate_address(AssociationId="eipassoc-0123456789abcdef0")
+            vec2.disassociate_address(AssociationId="eipassoc-0123456789abcdef0")
         assert code(e) == "InvalidAssociationID.NotFound"
         assert nats(vcloud, vpc_id) == [] and nats(vcloud, bare_vpc) == []
     finally:
-        ec2.terminate_instances(InstanceIds=[iid, unreachable["InstanceId"]])
-        ec2.release_address(AllocationId=alloc_id)
-        ec2.release_address(PublicIp=standard)
+        vec2.terminate_instances(InstanceIds=[iid, unreachable["InstanceId"]])
+        vec2.release_address(AllocationId=alloc_id)
+        vec2.release_address(PublicIp=standard)
 
 
-def test_accounts_are_apart(vcloud, ec2, image, net):
+def test_accounts_are_apart(vcloud, vec2, vimage, net):
     vpc_id, subnet, _ = net
-    instance = launch(ec2, image, subnet)
+    instance = launch(vec2, vimage, subnet)
     eni = instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
-    alloc_id = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    alloc_id = vec2.allocate_address(Domain="vpc")["AllocationId"]
     mallory = vcloud.client("ec2", vcloud.new_account("mallory-eip"))
     theirs = mallory.allocate_address(Domain="vpc")["AllocationId"]
-    assoc = ec2.associate_address(AllocationId=alloc_id, InstanceId=instance["InstanceId"]
+    assoc = vec2.associate_address(AllocationId=alloc_id, InstanceId=instance["InstanceId"]
                                   )["AssociationId"]
     try:
         for call, expected in (
@@ -187,8 +167,8 @@ def test_accounts_are_apart(vcloud, ec2, image, net):
             assert code(e) == expected
         assert [n[2] for n in nats(vcloud, vpc_id)] == [alloc_id]
     finally:
-        ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+        vec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
         mallory.release_address(AllocationId=theirs)
-    vcloud.wait_for(lambda: "AssociationId" not in ec2.describe_addresses(
+    vcloud.wait_for(lambda: "AssociationId" not in vec2.describe_addresses(
         AllocationIds=[alloc_id])["Addresses"][0], timeout=30)
-    ec2.release_address(AllocationId=alloc_id)
+    vec2.release_address(AllocationId=alloc_id)
