@@ -98,7 +98,7 @@ async def associate_address(ctx: RequestContext, req: AssociateAddressRequest) -
                                                      req.network_interface_id)
     association_id = await service.associate(
         ctx.account_id, address, instance,
-        req.allow_reassociation if address["domain"] == "vpc" else True)
+        req.allow_reassociation if address["domain"] == "vpc" else True, req.private_ip)
     return {"return": True, "associationId": association_id}
 
 

@@ -13,7 +13,7 @@ from cloud_controller.api.tagging import tag_list
 from cloud_controller.api.text import check_image_description
 from cloud_controller.services.images import EbsRegistration, Registration
 from mallee import errors
-from cloud_controller.api.query import Filter, listparam, param
+from cloud_controller.api.query import AttributeValue, Filter, listparam, param
 from mallee.xmlwrite import iso8601
 
 
@@ -75,11 +75,6 @@ class DescribeImageAttributeRequest:
 
 
 @dataclass
-class Value:
-    value: str = param("Value")
-
-
-@dataclass
 class ModifyImageAttributeRequest:
     image_id: str = param("ImageId", required=True)
     attribute: str = param("Attribute")
@@ -87,7 +82,7 @@ class ModifyImageAttributeRequest:
     user_ids: list[str] = listparam("UserId")
     user_groups: list[str] = listparam("UserGroup")
     launch_permission: PermissionChanges = param("LaunchPermission")
-    description: Value = param("Description")
+    description: AttributeValue = param("Description")
     value: str = param("Value")
     dry_run: bool = param("DryRun", default=False)
     # EC2 takes these; this cloud accepts them and does not act on them.

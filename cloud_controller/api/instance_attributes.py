@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.instances import block_devices, group_set
-from cloud_controller.api.query import listparam, param
+from cloud_controller.api.query import AttributeValue, BooleanValue, listparam, param
 from cloud_controller.services.instance_attributes import (COLUMNS, STORED, Attributes,
                                                            BlockDeviceChange)
 from cloud_controller.services.root_device import root_device
@@ -36,16 +36,6 @@ class DescribeInstanceAttributeRequest:
     instance_id: str = param("InstanceId", required=True)
     attribute: str = param("Attribute", required=True)
     dry_run: bool = param("DryRun", default=False)
-
-
-@dataclass
-class AttributeValue:
-    value: str = param("Value")
-
-
-@dataclass
-class BooleanValue:
-    value: bool = param("Value")
 
 
 @dataclass

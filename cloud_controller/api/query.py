@@ -74,6 +74,18 @@ class TagSpecification:
     tags: list[Tag] = listparam("Tag")
 
 
+@dataclass
+class AttributeValue:
+    """EC2's AttributeValue: `X.Value=...` of a Modify*Attribute."""
+    value: str = param("Value")
+
+
+@dataclass
+class BooleanValue:
+    """EC2's AttributeBooleanValue: `X.Value=true`."""
+    value: bool = param("Value")
+
+
 class Params:
     """The request's flat parameters, indexed once by prefix: scanning every key
     for each list and structure made parsing quadratic (8,000 filters took 3 s

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from cloud_controller.api.context import RequestContext
-from cloud_controller.api.instance_attributes import BooleanValue
-from cloud_controller.api.query import param
+from cloud_controller.api.query import BooleanValue, param
 from cloud_controller.api.vpcs import cidr_association
 from cloud_controller.services.vpc_attributes import ATTRIBUTES
 from mallee import errors

@@ -10,13 +10,12 @@ from typing import ClassVar
 
 from cloud_controller.api.context import RequestContext
 from cloud_controller.api.filters import FilterSet
-from cloud_controller.api.instance_attributes import BooleanValue
 from cloud_controller.api.paging import page
 from cloud_controller.api.tagging import tag_list, tags_for
 from cloud_controller.services.vpc_attributes import primary_association_id
 from cloud_controller.services.vpcs import Subnet, available_addresses, default_vpc_id
 from mallee import errors
-from cloud_controller.api.query import Filter, TagSpecification, listparam, param
+from cloud_controller.api.query import BooleanValue, Filter, TagSpecification, listparam, param
 
 
 @dataclass

@@ -5,7 +5,8 @@ import time
 
 from cloud_controller.db.database import Database
 
-_SELECT = ("SELECT a.*, i.private_ip AS private_ip, n.id AS eni_id FROM addresses a "
+_SELECT = ("SELECT a.*, i.private_ip AS private_ip, i.vpc_id AS vpc_id, n.id AS eni_id "
+           "FROM addresses a "
            "LEFT JOIN instances i ON i.id = a.instance_id "
            "LEFT JOIN network_interfaces n ON n.instance_id = a.instance_id")
 
@@ -43,9 +44,22 @@ class AddressRepository:
 
     async def instance(self, account_id: str, instance_id: str):
         """The account's instance's state and place, to decide an association on."""
-        rows = await self._all("SELECT id, state, cluster, zone FROM instances "
-                               "WHERE id=? AND account_id=?", (instance_id, account_id))
+        rows = await self._all(
+            "SELECT i.id, i.state, i.cluster, i.zone, i.vpc_id, i.subnet_id, i.private_ip, "
+            "n.id AS eni_id FROM instances i LEFT JOIN network_interfaces n "
+            "ON n.instance_id = i.id WHERE i.id=? AND i.account_id=?",
+            (instance_id, account_id))
         return rows[0] if rows else None
+
+    async def mapped_in_vpcs(self, vpc_id: str | None = None) -> list:
+        """Elastic IPs associated with instances in own VPCs (all, or one VPC's) that
+        have not ended: what the VPCs' routers map (dnat_and_snat)."""
+        where = " AND i.vpc_id=?" if vpc_id else ""
+        return await self._all(
+            "SELECT a.id, a.account_id, a.public_ip, i.vpc_id, i.private_ip FROM addresses a "
+            "JOIN instances i ON i.id = a.instance_id WHERE i.vpc_id IS NOT NULL "
+            "AND i.state NOT IN ('shutting-down', 'terminated')" + where,
+            (vpc_id,) if vpc_id else ())
 
     async def used_ips(self) -> set[str]:
         return {r[0] for r in await self._all("SELECT public_ip FROM addresses")}

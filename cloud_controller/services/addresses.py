@@ -51,6 +51,10 @@ class AddressService:
         # Checks a release must pass, added by the services that use elastic IPs
         # (NatGatewayService: a live NAT gateway keeps its address).
         self.release_checks: list = []
+        # Checks an association must pass, (address, instance, private_ip) inside its
+        # unit, and what follows one that touches an own VPC: VpcAddresses (vpc mode).
+        self.associate_checks: list = []
+        self.vpc_changed = None
 
     def pool(self, cluster) -> list[str]:
         return parse_pool((cluster.network or {}).get("public_ips")
@@ -113,7 +117,8 @@ class AddressService:
                     or r["id"] in allocation_ids]
         return rows
 
-    async def associate(self, account_id: str, address, instance, allow_reassociation: bool | None):
+    async def associate(self, account_id: str, address, instance, allow_reassociation: bool | None,
+                        private_ip: str | None = None):
         """Associate the address with `instance` (the caller's row, from InstanceService).
         Both are read again inside the unit: a racing release or terminate may have
         changed them since the caller looked."""
@@ -133,6 +138,8 @@ class AddressService:
                 raise errors.InvalidParameterValue(
                     f"Address {address['public_ip']} belongs to another cluster than "
                     f"{instance['id']} ({instance['zone']}).")
+            for check in self.associate_checks:
+                await check(address, instance, private_ip)
             if address["instance_id"] == instance["id"]:
                 return address["association_id"]
             if address["instance_id"] and address["domain"] == "vpc" and \
@@ -152,7 +159,13 @@ class AddressService:
             await self.repo.associate(address["id"], instance["id"], association_id)
             await self.repo.set_instance_ip(instance["id"], address["public_ip"])
         self.network_changed.notify()
+        await self._vpcs_follow(address["vpc_id"] or instance["vpc_id"])
         return association_id
+
+    async def _vpcs_follow(self, vpc_id: str | None) -> None:
+        """An own VPC's mapping changed: answered once OVN holds it."""
+        if vpc_id and self.vpc_changed is not None:
+            await self.vpc_changed()
 
     async def disassociate(self, account_id: str, association_id: str | None,
                            public_ip: str | None) -> None:
@@ -172,6 +185,7 @@ class AddressService:
             await self.repo.associate(row["id"], None, None)
             await self.repo.set_instance_ip(row["instance_id"], None)
         self.network_changed.notify()
+        await self._vpcs_follow(row["vpc_id"])
 
     async def _again(self, account_id: str, address_id: str):
         """The address as it is now (inside the caller's unit)."""

@@ -33,6 +33,14 @@ def highest_free(network: ipaddress.IPv4Network, taken: set[str],
     return None
 
 
+def mapped_addresses(vpc_id: str) -> errors.DependencyViolation:
+    """EC2's refusal to detach a gateway that public addresses of the VPC use (a NAT
+    gateway's, an elastic IP on an instance)."""
+    return errors.DependencyViolation(
+        f"Network {vpc_id} has some mapped public address(es). Please unmap those "
+        "public address(es) before detaching the gateway.")
+
+
 class InternetGatewayService(VpcPart):
     def __init__(self, db, settings, vpcs, tags):
         self.db = db

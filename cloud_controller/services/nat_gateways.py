@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 from cloud_controller.db.nat_gateways import NatGatewayRepository
-from cloud_controller.services.internet_gateways import highest_free
+from cloud_controller.services.internet_gateways import highest_free, mapped_addresses
 from cloud_controller.services.vpcs import VpcPart, has_dependencies
 from mallee import errors
 from mallee.ids import resource_id
@@ -46,9 +46,7 @@ class NatGatewayService(VpcPart):
 
     async def _keep_gateway(self, vpc_id: str) -> None:
         if await self.repo.live("vpc_id", vpc_id):
-            raise errors.DependencyViolation(
-                f"Network {vpc_id} has some mapped public address(es). Please unmap those "
-                "public address(es) before detaching the gateway.")
+            raise mapped_addresses(vpc_id)
 
     async def held_addresses(self, subnet_id: str) -> set[str]:
         return {row["private_ip"] for row in await self.repo.live("subnet_id", subnet_id)}

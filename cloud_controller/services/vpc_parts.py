@@ -7,6 +7,7 @@ from cloud_controller.services.dhcp_options import DhcpOptionsService
 from cloud_controller.services.internet_gateways import InternetGatewayService
 from cloud_controller.services.nat_gateways import NatGatewayService
 from cloud_controller.services.route_tables import RouteTableService
+from cloud_controller.services.vpc_addresses import VpcAddresses
 
 
 @dataclass
@@ -15,10 +16,12 @@ class VpcParts:
     route_tables: RouteTableService
     nat_gateways: NatGatewayService
     dhcp_options: DhcpOptionsService
+    addresses: VpcAddresses  # elastic IPs on instances in own VPCs
 
     @classmethod
     def build(cls, db, settings, vpcs, tags, addresses) -> "VpcParts":
         gateways = InternetGatewayService(db, settings, vpcs, tags)
         nat_gateways = NatGatewayService(db, vpcs, tags, addresses, gateways)
         return cls(gateways, RouteTableService(db, vpcs, tags, gateways, nat_gateways),
-                   nat_gateways, DhcpOptionsService(db, vpcs, tags))
+                   nat_gateways, DhcpOptionsService(db, vpcs, tags),
+                   VpcAddresses(vpcs, addresses, gateways))

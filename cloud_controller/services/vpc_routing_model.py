@@ -62,6 +62,7 @@ class VpcRoutingModel:
                 model.nats += [NatRule(vpc_id, account_id, target, "snat",
                                        targets.nats[target]["public_ip"], s.cidr)
                                for s in subnets if port_tables.get(s.id) == table["id"]]
+        model.nats += await parts.addresses.nat_rules(gateways.keys())
         region = self.settings.cloud.region
         sets = {row["id"]: config_of(row) for row in await parts.dhcp_options.list(None)}
         for subnet in subnets:

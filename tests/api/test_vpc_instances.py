@@ -8,30 +8,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mallee.ovn_central import missing_binaries
-from tests.harness import Cloud, available_components
 from tests.ovn_nb import as_list, by_mallee_id, nb_rows, nbctl
 
 pytestmark = pytest.mark.skipif(bool(missing_binaries()),
                                 reason=f"OVN not installed: {missing_binaries()}")
-
-
-@pytest.fixture(scope="module")
-def vcloud(tmp_path_factory):
-    c = Cloud(tmp_path_factory.mktemp("vpci"), available_components(),
-              env={"MALLEE_NETWORK_MODE": "vpc",
-                   "MALLEE_NETWORK_OVN_RECONCILE_SECONDS": "0.3"}).start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture(scope="module")
-def vec2(vcloud):
-    return vcloud.client("ec2")
-
-
-@pytest.fixture(scope="module")
-def image(vcloud, tmp_path_factory):
-    return vcloud.publish_test_image(tmp_path_factory.mktemp("img"))["image"]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +24,8 @@ def code(excinfo):
     return excinfo.value.response["Error"]["Code"]
 
 
-def run(vec2, image, **kw):
-    return vec2.run_instances(ImageId=image, MinCount=kw.pop("count", 1),
+def run(vec2, vimage, **kw):
+    return vec2.run_instances(ImageId=vimage, MinCount=kw.pop("count", 1),
                               MaxCount=kw.pop("count_max", 1), InstanceType="m1.small",
                               **kw)["Instances"]
 
@@ -54,9 +34,9 @@ def ports(cloud) -> dict[str, dict]:
     return by_mallee_id(cloud, "Logical_Switch_Port", "mallee:instance-id")
 
 
-def test_instances_in_an_own_subnet_are_ovn_ports(vcloud, vec2, image, subnet):
+def test_instances_in_an_own_subnet_are_ovn_ports(vcloud, vec2, vimage, subnet):
     sid, vpc_id = subnet["SubnetId"], subnet["VpcId"]
-    first, second = run(vec2, image, SubnetId=sid, count=2, count_max=2)
+    first, second = run(vec2, vimage, SubnetId=sid, count=2, count_max=2)
     # EC2 keeps .0 to .3: the first free addresses are .4, .5
     assert {first["PrivateIpAddress"], second["PrivateIpAddress"]} == {"10.30.1.4", "10.30.1.5"}
     assert first["SubnetId"] == sid and first["VpcId"] == vpc_id
@@ -112,9 +92,9 @@ def test_instances_in_an_own_subnet_are_ovn_ports(vcloud, vec2, image, subnet):
     assert not ports(vcloud)
 
 
-def test_private_ip_address_in_an_own_subnet(vcloud, vec2, image, subnet):
+def test_private_ip_address_in_an_own_subnet(vcloud, vec2, vimage, subnet):
     sid = subnet["SubnetId"]
-    mine = run(vec2, image, SubnetId=sid, PrivateIpAddress="10.30.1.9")[0]
+    mine = run(vec2, vimage, SubnetId=sid, PrivateIpAddress="10.30.1.9")[0]
     assert mine["PrivateIpAddress"] == "10.30.1.9"
     cases = [
         (dict(PrivateIpAddress="10.30.1.9"), "InvalidIPAddress.InUse"),
@@ -127,13 +107,13 @@ def test_private_ip_address_in_an_own_subnet(vcloud, vec2, image, subnet):
     ]
     for extra, expected in cases:
         with pytest.raises(ClientError) as err:
-            run(vec2, image, SubnetId=sid, **extra)
+            run(vec2, vimage, SubnetId=sid, **extra)
         assert code(err) == expected, extra
     with pytest.raises(ClientError) as err:
-        run(vec2, image, SubnetId="subnet-0123456789abcdef0")
+        run(vec2, vimage, SubnetId="subnet-0123456789abcdef0")
     assert code(err) == "InvalidSubnetID.NotFound"
     # the same through NetworkInterface.1
-    other = vec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, NetworkInterfaces=[
+    other = vec2.run_instances(ImageId=vimage, MinCount=1, MaxCount=1, NetworkInterfaces=[
         {"DeviceIndex": 0, "SubnetId": sid, "PrivateIpAddress": "10.30.1.12"}]
     )["Instances"][0]
     assert other["PrivateIpAddress"] == "10.30.1.12" and other["SubnetId"] == sid
@@ -144,36 +124,36 @@ def test_private_ip_address_in_an_own_subnet(vcloud, vec2, image, subnet):
         return vec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
             "Instances"][0]["State"]["Name"]
     vcloud.wait_for(lambda: state(mine["InstanceId"]) == "terminated", timeout=30)
-    again = run(vec2, image, SubnetId=sid, PrivateIpAddress="10.30.1.9")[0]
+    again = run(vec2, vimage, SubnetId=sid, PrivateIpAddress="10.30.1.9")[0]
     vec2.terminate_instances(InstanceIds=[again["InstanceId"]])
 
 
-def test_edge_launches_stay_as_they_were(vcloud, vec2, image):
+def test_edge_launches_stay_as_they_were(vcloud, vec2, vimage):
     default = vec2.describe_subnets(Filters=[{"Name": "default-for-az",
                                               "Values": ["true"]}])["Subnets"][0]
-    instance = run(vec2, image, SubnetId=default["SubnetId"])[0]
+    instance = run(vec2, vimage, SubnetId=default["SubnetId"])[0]
     assert instance["SubnetId"] == default["SubnetId"] and instance["VpcId"] == default["VpcId"]
     assert instance["InstanceId"] not in ports(vcloud)
     with pytest.raises(ClientError) as err:
-        run(vec2, image, SubnetId=default["SubnetId"], PrivateIpAddress="10.64.0.9")
+        run(vec2, vimage, SubnetId=default["SubnetId"], PrivateIpAddress="10.64.0.9")
     assert code(err) == "InvalidParameterValue"
     vec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
 
 
-def test_instances_and_nat_gateways_never_share_an_address(vcloud, vec2, image):
+def test_instances_and_nat_gateways_never_share_an_address(vcloud, vec2, vimage):
     """NAT gateways take a subnet's addresses from the top, instances from the bottom:
     neither is given one the other holds."""
     vpc = vec2.create_vpc(CidrBlock="10.31.0.0/16")["Vpc"]["VpcId"]
     sid = vec2.create_subnet(VpcId=vpc, CidrBlock="10.31.1.0/28")["Subnet"]["SubnetId"]
     igw = vec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     vec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
-    instance = run(vec2, image, SubnetId=sid, PrivateIpAddress="10.31.1.14")[0]
+    instance = run(vec2, vimage, SubnetId=sid, PrivateIpAddress="10.31.1.14")[0]
     allocation = vec2.allocate_address(Domain="vpc")["AllocationId"]
     nat = vec2.create_nat_gateway(SubnetId=sid, AllocationId=allocation)["NatGateway"]
     held = nat["NatGatewayAddresses"][0]["PrivateIp"]
     assert held == "10.31.1.13"  # the highest free host (.15 is the broadcast address)
     with pytest.raises(ClientError) as taken:
-        run(vec2, image, SubnetId=sid, PrivateIpAddress=held)
+        run(vec2, vimage, SubnetId=sid, PrivateIpAddress=held)
     assert code(taken) == "InvalidIPAddress.InUse"
     vec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
     vec2.delete_nat_gateway(NatGatewayId=nat["NatGatewayId"])
@@ -192,7 +172,7 @@ def group_ports(cloud) -> dict[str, set[str]]:
             for r in nb_rows(cloud, "Port_Group")}
 
 
-def test_security_groups_of_instances_in_own_subnets(vcloud, vec2, image):
+def test_security_groups_of_instances_in_own_subnets(vcloud, vec2, vimage):
     """An instance in an own subnet is in groups of its VPC (the VPC's `default` if none
     is named), its OVN port is in their port groups and in mallee_pg_drop; each change
     is in NB once the API answers."""
@@ -208,9 +188,9 @@ def test_security_groups_of_instances_in_own_subnets(vcloud, vec2, image):
                                          VpcId=other_vpc)["GroupId"]
     edge = vec2.create_security_group(GroupName="edge-sg", Description="e")["GroupId"]
 
-    plain = run(vec2, image, SubnetId=sid)[0]
-    named = run(vec2, image, SubnetId=sid, SecurityGroups=["web"])[0]  # a name in the VPC
-    both = run(vec2, image, NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": sid,
+    plain = run(vec2, vimage, SubnetId=sid)[0]
+    named = run(vec2, vimage, SubnetId=sid, SecurityGroups=["web"])[0]  # a name in the VPC
+    both = run(vec2, vimage, NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": sid,
                                                 "Groups": [web, default]}])[0]
     port = {i["InstanceId"]: f"mallee-{i['NetworkInterfaces'][0]['NetworkInterfaceId']}"
             for i in (plain, named, both)}
@@ -232,11 +212,11 @@ def test_security_groups_of_instances_in_own_subnets(vcloud, vec2, image):
                {"NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": sid,
                                        "Groups": [foreign]}]}):
         with pytest.raises(ClientError) as err:
-            run(vec2, image, **({"SubnetId": sid} if "SecurityGroupIds" in kw else {}), **kw)
+            run(vec2, vimage, **({"SubnetId": sid} if "SecurityGroupIds" in kw else {}), **kw)
         assert code(err) == "InvalidParameter"
         assert "belong to different networks" in err.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as err:
-        run(vec2, image, SubnetId=sid, SecurityGroups=["edge-sg"])
+        run(vec2, vimage, SubnetId=sid, SecurityGroups=["edge-sg"])
     assert code(err) == "InvalidGroup.NotFound"
 
     # groupSet: only groups of its VPC; the port groups follow at once
@@ -267,7 +247,7 @@ def test_security_groups_of_instances_in_own_subnets(vcloud, vec2, image):
         vec2.delete_vpc(VpcId=v)
 
 
-def test_a_group_rule_opens_an_instance_port(vcloud, vec2, image):
+def test_a_group_rule_opens_an_instance_port(vcloud, vec2, vimage):
     """ovn-trace through the real logical flows to an instance's port from outside its
     subnet (through the router port): tcp/22 is dropped while no rule of its groups
     allows it (mallee_pg_drop), output once AuthorizeSecurityGroupIngress answered."""
@@ -278,7 +258,7 @@ def test_a_group_rule_opens_an_instance_port(vcloud, vec2, image):
     vpc = vec2.create_vpc(CidrBlock="10.33.0.0/16")["Vpc"]["VpcId"]
     sid = vec2.create_subnet(VpcId=vpc, CidrBlock="10.33.1.0/24")["Subnet"]["SubnetId"]
     ssh = vec2.create_security_group(GroupName="ssh", Description="s", VpcId=vpc)["GroupId"]
-    instance = run(vec2, image, SubnetId=sid, SecurityGroupIds=[ssh])[0]
+    instance = run(vec2, vimage, SubnetId=sid, SecurityGroupIds=[ssh])[0]
     nic = instance["NetworkInterfaces"][0]
     port = f"mallee-{nic['NetworkInterfaceId']}"
 

@@ -24,17 +24,8 @@ def code(excinfo):
 
 
 @pytest.fixture(scope="module")
-def vcloud(tmp_path_factory):
-    c = Cloud(tmp_path_factory.mktemp("vpc"), available_components(),
-              env={"MALLEE_NETWORK_MODE": "vpc", "MALLEE_NETWORK_OVN_RECONCILE_SECONDS": "0.3",
-                   "MALLEE_NETWORK_MAX_VPCS_PER_ACCOUNT": "3"}).start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture(scope="module")
-def vec2(vcloud):
-    return vcloud.client("ec2")
+def vpc_env():
+    return {"MALLEE_NETWORK_MAX_VPCS_PER_ACCOUNT": "3"}
 
 
 @pytest.fixture(scope="module")

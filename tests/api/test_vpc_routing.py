@@ -17,35 +17,21 @@ pytestmark = pytest.mark.skipif(bool(missing_binaries()),
                                 reason=f"OVN not installed: {missing_binaries()}")
 
 
-@pytest.fixture(scope="module")
-def vcloud(tmp_path_factory):
-    c = Cloud(tmp_path_factory.mktemp("vpcroute"), available_components(),
-              env={"MALLEE_NETWORK_MODE": "vpc",
-                   "MALLEE_NETWORK_OVN_RECONCILE_SECONDS": "0.3"}).start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture(scope="module")
-def ec2(vcloud):
-    return vcloud.client("ec2")
-
-
 @pytest.fixture()
-def vpc(ec2):
+def vpc(vec2):
     """A VPC with a public and a private subnet; everything made in it is cleaned
     up by the test (the VPC's delete is itself checked to leave nothing)."""
-    vpc_id = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
-    public = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.40.1.0/24")["Subnet"]["SubnetId"]
-    private = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.40.2.0/24")["Subnet"]["SubnetId"]
+    vpc_id = vec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    public = vec2.create_subnet(VpcId=vpc_id, CidrBlock="10.40.1.0/24")["Subnet"]["SubnetId"]
+    private = vec2.create_subnet(VpcId=vpc_id, CidrBlock="10.40.2.0/24")["Subnet"]["SubnetId"]
     yield vpc_id, public, private
     for subnet_id in (public, private):
-        ec2.delete_subnet(SubnetId=subnet_id)
-    ec2.delete_vpc(VpcId=vpc_id)
+        vec2.delete_subnet(SubnetId=subnet_id)
+    vec2.delete_vpc(VpcId=vpc_id)
 
 
-def tables_of(ec2, vpc_id):
-    return ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+def tables_of(vec2, vpc_id):
+    return vec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
                                      )["RouteTables"]
 
 
@@ -55,59 +41,59 @@ def routes_in_nb(vcloud, vpc_id) -> dict[tuple[str, str], dict]:
             if r["external_ids"].get("mallee:vpc-id") == vpc_id}
 
 
-def test_main_route_table_comes_and_goes_with_the_vpc(vcloud, ec2):
-    vpc_id = ec2.create_vpc(CidrBlock="10.41.0.0/16")["Vpc"]["VpcId"]
-    (main,) = tables_of(ec2, vpc_id)
+def test_main_route_table_comes_and_goes_with_the_vpc(vcloud, vec2):
+    vpc_id = vec2.create_vpc(CidrBlock="10.41.0.0/16")["Vpc"]["VpcId"]
+    (main,) = tables_of(vec2, vpc_id)
     assert main["Routes"] == [{"DestinationCidrBlock": "10.41.0.0/16", "GatewayId": "local",
                                "State": "active", "Origin": "CreateRouteTable"}]
     (assoc,) = main["Associations"]
     assert assoc["Main"] is True and assoc["RouteTableId"] == main["RouteTableId"]
     assert assoc["AssociationState"]["State"] == "associated"
-    assert [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=[
+    assert [t["RouteTableId"] for t in vec2.describe_route_tables(Filters=[
         {"Name": "association.main", "Values": ["true"]},
         {"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]] == [main["RouteTableId"]]
     # A subnet's router port looks its routes up in the table it uses: the main one.
-    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.41.1.0/24")["Subnet"]["SubnetId"]
+    subnet_id = vec2.create_subnet(VpcId=vpc_id, CidrBlock="10.41.1.0/24")["Subnet"]["SubnetId"]
     ports = by_mallee_id(vcloud, "Logical_Router_Port", "mallee:subnet-id")
     assert ports[subnet_id]["options"]["route_table"] == main["RouteTableId"]
     with pytest.raises(ClientError) as e:
-        ec2.delete_route_table(RouteTableId=main["RouteTableId"])
+        vec2.delete_route_table(RouteTableId=main["RouteTableId"])
     assert code(e) == "DependencyViolation"
-    ec2.delete_subnet(SubnetId=subnet_id)
-    ec2.delete_vpc(VpcId=vpc_id)
+    vec2.delete_subnet(SubnetId=subnet_id)
+    vec2.delete_vpc(VpcId=vpc_id)
     with pytest.raises(ClientError) as e:
-        ec2.describe_route_tables(RouteTableIds=[main["RouteTableId"]])
+        vec2.describe_route_tables(RouteTableIds=[main["RouteTableId"]])
     assert code(e) == "InvalidRouteTableID.NotFound"
 
 
-def test_internet_gateway_lifecycle_and_its_ovn_rows(vcloud, ec2, vpc):
+def test_internet_gateway_lifecycle_and_its_ovn_rows(vcloud, vec2, vpc):
     vpc_id, public, _ = vpc
-    igw = ec2.create_internet_gateway(TagSpecifications=[
+    igw = vec2.create_internet_gateway(TagSpecifications=[
         {"ResourceType": "internet-gateway", "Tags": [{"Key": "Name", "Value": "gw"}]}]
     )["InternetGateway"]
     igw_id = igw["InternetGatewayId"]
     assert igw["Attachments"] == [] and igw["Tags"] == [{"Key": "Name", "Value": "gw"}]
     with pytest.raises(ClientError) as e:
-        ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+        vec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
     assert code(e) == "Gateway.NotAttached"
-    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    vec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
     try:
-        listed = ec2.describe_internet_gateways(Filters=[
+        listed = vec2.describe_internet_gateways(Filters=[
             {"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]
         assert [(g["InternetGatewayId"], g["Attachments"]) for g in listed] == [
             (igw_id, [{"VpcId": vpc_id, "State": "available"}])]
-        assert [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(
+        assert [g["InternetGatewayId"] for g in vec2.describe_internet_gateways(
             Filters=[{"Name": "tag:Name", "Values": ["gw"]}])["InternetGateways"]] == [igw_id]
-        other = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        other = vec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
         with pytest.raises(ClientError) as e:
-            ec2.attach_internet_gateway(InternetGatewayId=other, VpcId=vpc_id)
+            vec2.attach_internet_gateway(InternetGatewayId=other, VpcId=vpc_id)
         assert code(e) == "Resource.AlreadyAssociated"
-        ec2.delete_internet_gateway(InternetGatewayId=other)
+        vec2.delete_internet_gateway(InternetGatewayId=other)
         with pytest.raises(ClientError) as e:
-            ec2.delete_internet_gateway(InternetGatewayId=igw_id)
+            vec2.delete_internet_gateway(InternetGatewayId=igw_id)
         assert code(e) == "DependencyViolation"
         with pytest.raises(ClientError) as e:
-            ec2.delete_vpc(VpcId=vpc_id)
+            vec2.delete_vpc(VpcId=vpc_id)
         assert code(e) == "DependencyViolation"
 
         # OVN: a gateway port on the VPC's router, a switch with a localnet port onto
@@ -128,15 +114,15 @@ def test_internet_gateway_lifecycle_and_its_ovn_rows(vcloud, ec2, vpc):
 
         # The default route through it, in the main table: a route in the VPC's router
         # in that route table, to the outside segment's gateway, out of the gateway port.
-        (main,) = tables_of(ec2, vpc_id)
+        (main,) = tables_of(vec2, vpc_id)
         rtb = main["RouteTableId"]
-        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+        vec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
         routes = routes_in_nb(vcloud, vpc_id)
         assert routes[(rtb, "0.0.0.0/0")]["nexthop"] == "198.51.100.1"
         assert routes[(rtb, "0.0.0.0/0")]["output_port"] == f"mallee-lrp-{igw_id}"
         listing = nbctl(vcloud, "lr-route-list", f"mallee-{vpc_id}")
         assert f"Route Table {rtb}" in listing and "0.0.0.0/0" in listing
-        (main,) = tables_of(ec2, vpc_id)
+        (main,) = tables_of(vec2, vpc_id)
         assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw_id, "State": "active",
                 "Origin": "CreateRoute"} in main["Routes"]
 
@@ -170,66 +156,66 @@ def test_internet_gateway_lifecycle_and_its_ovn_rows(vcloud, ec2, vpc):
                                timeout=10)
 
         # Detached: the route is a blackhole and leaves OVN with the gateway's rows.
-        ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
-        (main,) = tables_of(ec2, vpc_id)
+        vec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+        (main,) = tables_of(vec2, vpc_id)
         assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw_id,
                 "State": "blackhole", "Origin": "CreateRoute"} in main["Routes"]
         assert (rtb, "0.0.0.0/0") not in routes_in_nb(vcloud, vpc_id)
         assert igw_id not in by_mallee_id(vcloud, "Logical_Switch", "mallee:igw-id")
         assert not [p for p in nb_rows(vcloud, "Logical_Router_Port")
                     if p["external_ids"].get("mallee:igw-id") == igw_id]
-        ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0")
+        vec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0")
     finally:
-        gateways = ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])
+        gateways = vec2.describe_internet_gateways(InternetGatewayIds=[igw_id])
         if gateways["InternetGateways"][0]["Attachments"]:
-            ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
-        ec2.delete_internet_gateway(InternetGatewayId=igw_id)
+            vec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+        vec2.delete_internet_gateway(InternetGatewayId=igw_id)
     with pytest.raises(ClientError) as e:
-        ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])
+        vec2.describe_internet_gateways(InternetGatewayIds=[igw_id])
     assert code(e) == "InvalidInternetGatewayID.NotFound"
 
 
-def test_route_tables_associations_and_route_errors(vcloud, ec2, vpc):
+def test_route_tables_associations_and_route_errors(vcloud, vec2, vpc):
     vpc_id, public, private = vpc
-    (main,) = tables_of(ec2, vpc_id)
+    (main,) = tables_of(vec2, vpc_id)
     main_assoc = main["Associations"][0]["RouteTableAssociationId"]
-    table = ec2.create_route_table(VpcId=vpc_id, TagSpecifications=[
+    table = vec2.create_route_table(VpcId=vpc_id, TagSpecifications=[
         {"ResourceType": "route-table", "Tags": [{"Key": "tier", "Value": "private"}]}]
     )["RouteTable"]
     rtb = table["RouteTableId"]
     assert table["Associations"] == []
-    assert ec2.create_route_table(VpcId=vpc_id, ClientToken="rtb-token")["RouteTable"][
-        "RouteTableId"] == ec2.create_route_table(VpcId=vpc_id, ClientToken="rtb-token")[
+    assert vec2.create_route_table(VpcId=vpc_id, ClientToken="rtb-token")["RouteTable"][
+        "RouteTableId"] == vec2.create_route_table(VpcId=vpc_id, ClientToken="rtb-token")[
         "RouteTable"]["RouteTableId"]
-    retried = ec2.create_route_table(VpcId=vpc_id, ClientToken="rtb-token")["RouteTable"]
-    ec2.delete_route_table(RouteTableId=retried["RouteTableId"]) and table["Tags"] == [{"Key": "tier",
+    retried = vec2.create_route_table(VpcId=vpc_id, ClientToken="rtb-token")["RouteTable"]
+    vec2.delete_route_table(RouteTableId=retried["RouteTableId"]) and table["Tags"] == [{"Key": "tier",
                                                               "Value": "private"}]
     assert table["Routes"][0]["GatewayId"] == "local"
-    assoc = ec2.associate_route_table(RouteTableId=rtb, SubnetId=private)
+    assoc = vec2.associate_route_table(RouteTableId=rtb, SubnetId=private)
     assert assoc["AssociationState"]["State"] == "associated"
     with pytest.raises(ClientError) as e:
-        ec2.associate_route_table(RouteTableId=main["RouteTableId"], SubnetId=private)
+        vec2.associate_route_table(RouteTableId=main["RouteTableId"], SubnetId=private)
     assert code(e) == "Resource.AlreadyAssociated"
     ports = by_mallee_id(vcloud, "Logical_Router_Port", "mallee:subnet-id")
     assert ports[private]["options"]["route_table"] == rtb
     assert ports[public]["options"]["route_table"] == main["RouteTableId"]
-    found = ec2.describe_route_tables(Filters=[
+    found = vec2.describe_route_tables(Filters=[
         {"Name": "association.subnet-id", "Values": [private]}])["RouteTables"]
     assert [t["RouteTableId"] for t in found] == [rtb]
-    assert [t["RouteTableId"] for t in ec2.describe_route_tables(
+    assert [t["RouteTableId"] for t in vec2.describe_route_tables(
         Filters=[{"Name": "tag:tier", "Values": ["private"]}])["RouteTables"]] == [rtb]
 
     with pytest.raises(ClientError) as e:
-        ec2.delete_route_table(RouteTableId=rtb)
+        vec2.delete_route_table(RouteTableId=rtb)
     assert code(e) == "DependencyViolation"
     with pytest.raises(ClientError) as e:
-        ec2.delete_vpc(VpcId=vpc_id)
+        vec2.delete_vpc(VpcId=vpc_id)
     assert code(e) == "DependencyViolation"
     with pytest.raises(ClientError) as e:
-        ec2.disassociate_route_table(AssociationId=main_assoc)
+        vec2.disassociate_route_table(AssociationId=main_assoc)
     assert code(e) == "InvalidParameterValue"
     with pytest.raises(ClientError) as e:
-        ec2.disassociate_route_table(AssociationId="rtbassoc-0123456789abcdef0")
+        vec2.disassociate_route_table(AssociationId="rtbassoc-0123456789abcdef0")
     assert code(e) == "InvalidAssociationID.NotFound"
 
     # Route errors as EC2 gives them: (what the call names, the code).
@@ -251,99 +237,99 @@ def test_route_tables_associations_and_route_errors(vcloud, ec2, vpc):
             ({"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": nobody,
               "RouteTableId": "rtb-0123456789abcdef0"}, "InvalidRouteTableID.NotFound")):
         with pytest.raises(ClientError) as e:
-            ec2.create_route(**{"RouteTableId": rtb, **kwargs})
+            vec2.create_route(**{"RouteTableId": rtb, **kwargs})
         assert code(e) == expected, kwargs
     for destination, expected in (("10.40.0.0/16", "InvalidParameterValue"),
                                   ("0.0.0.0/0", "InvalidRoute.NotFound")):
         with pytest.raises(ClientError) as e:
-            ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock=destination)
+            vec2.delete_route(RouteTableId=rtb, DestinationCidrBlock=destination)
         assert code(e) == expected, destination
-    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    igw_id = vec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     with pytest.raises(ClientError) as e:  # not attached to this VPC
-        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+        vec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
     assert code(e) == "InvalidParameterValue"
-    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    vec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
     with pytest.raises(ClientError) as e:
-        ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+        vec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
     assert code(e) == "InvalidRoute.NotFound"
-    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    vec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
     with pytest.raises(ClientError) as e:
-        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+        vec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
     assert code(e) == "RouteAlreadyExists"
-    ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    vec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
     assert (rtb, "0.0.0.0/0") in routes_in_nb(vcloud, vpc_id)
 
     # The main association moves to the new table, and back.
-    moved = ec2.replace_route_table_association(AssociationId=main_assoc, RouteTableId=rtb)
+    moved = vec2.replace_route_table_association(AssociationId=main_assoc, RouteTableId=rtb)
     new_main = moved["NewAssociationId"]
     assert new_main != main_assoc
     ports = by_mallee_id(vcloud, "Logical_Router_Port", "mallee:subnet-id")
     assert ports[public]["options"]["route_table"] == rtb
-    (mains,) = [t for t in tables_of(ec2, vpc_id) if t["RouteTableId"] == rtb]
+    (mains,) = [t for t in tables_of(vec2, vpc_id) if t["RouteTableId"] == rtb]
     assert {a["Main"] for a in mains["Associations"]} == {True, False}
-    back = ec2.replace_route_table_association(AssociationId=new_main,
+    back = vec2.replace_route_table_association(AssociationId=new_main,
                                                RouteTableId=main["RouteTableId"])
-    ec2.disassociate_route_table(AssociationId=assoc["AssociationId"])
+    vec2.disassociate_route_table(AssociationId=assoc["AssociationId"])
     ports = by_mallee_id(vcloud, "Logical_Router_Port", "mallee:subnet-id")
     assert ports[private]["options"]["route_table"] == main["RouteTableId"]
     assert back["AssociationState"]["State"] == "associated"
-    ec2.delete_route_table(RouteTableId=rtb)
+    vec2.delete_route_table(RouteTableId=rtb)
     assert not [k for k in routes_in_nb(vcloud, vpc_id) if k[0] == rtb]
-    ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
-    ec2.delete_internet_gateway(InternetGatewayId=igw_id)
+    vec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    vec2.delete_internet_gateway(InternetGatewayId=igw_id)
 
 
-def test_nat_gateway_snat_for_the_subnets_routed_to_it(vcloud, ec2, vpc):
+def test_nat_gateway_snat_for_the_subnets_routed_to_it(vcloud, vec2, vpc):
     vpc_id, public, private = vpc
-    eip = ec2.allocate_address(Domain="vpc")
-    failed = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"]
+    eip = vec2.allocate_address(Domain="vpc")
+    failed = vec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"]
                                     )["NatGateway"]
     assert failed["State"] == "failed" and failed["FailureCode"] == "Gateway.NotAttached"
-    ec2.delete_nat_gateway(NatGatewayId=failed["NatGatewayId"])
-    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
-    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"],
+    vec2.delete_nat_gateway(NatGatewayId=failed["NatGatewayId"])
+    igw_id = vec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    vec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    nat = vec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"],
                                  ClientToken="nat-token-1",
                                  TagSpecifications=[{"ResourceType": "natgateway", "Tags": [
                                      {"Key": "Name", "Value": "out"}]}])["NatGateway"]
     nat_id = nat["NatGatewayId"]
     # The same ClientToken (a retried call) answers the same gateway; other
     # parameters with it are refused.
-    again = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"],
+    again = vec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"],
                                    ClientToken="nat-token-1")["NatGateway"]
     assert again["NatGatewayId"] == nat_id and again["Tags"] == [{"Key": "Name",
                                                                   "Value": "out"}]
     with pytest.raises(ClientError) as e:
-        ec2.create_nat_gateway(SubnetId=private, AllocationId=eip["AllocationId"],
+        vec2.create_nat_gateway(SubnetId=private, AllocationId=eip["AllocationId"],
                                ClientToken="nat-token-1")
     assert code(e) == "IdempotentParameterMismatch"
     assert nat["State"] == "pending" and nat["VpcId"] == vpc_id
     (address,) = nat["NatGatewayAddresses"]
     assert address["PublicIp"] == eip["PublicIp"]
     assert address["PrivateIp"].startswith("10.40.1.")
-    ec2.get_waiter("nat_gateway_available").wait(
+    vec2.get_waiter("nat_gateway_available").wait(
         NatGatewayIds=[nat_id], WaiterConfig={"Delay": 1, "MaxAttempts": 10})
-    assert [n["NatGatewayId"] for n in ec2.describe_nat_gateways(Filters=[
+    assert [n["NatGatewayId"] for n in vec2.describe_nat_gateways(Filters=[
         {"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "state", "Values": ["available"]},
         {"Name": "tag:Name", "Values": ["out"]}])["NatGateways"]] == [nat_id]
     with pytest.raises(ClientError) as e:  # one EIP, one live NAT gateway
-        ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"])
+        vec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"])
     assert code(e) == "Resource.AlreadyAssociated"
     with pytest.raises(ClientError) as e:
-        ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+        vec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
     assert code(e) == "DependencyViolation"
     with pytest.raises(ClientError) as e:
-        ec2.delete_subnet(SubnetId=public)
+        vec2.delete_subnet(SubnetId=public)
     assert code(e) == "DependencyViolation"
     with pytest.raises(ClientError) as e:
-        ec2.release_address(AllocationId=eip["AllocationId"])
+        vec2.release_address(AllocationId=eip["AllocationId"])
     assert code(e) == "InvalidIPAddress.InUse"
 
-    private_rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
-    ec2.associate_route_table(RouteTableId=private_rtb, SubnetId=private)
-    ec2.create_route(RouteTableId=private_rtb, DestinationCidrBlock="0.0.0.0/0",
+    private_rtb = vec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    vec2.associate_route_table(RouteTableId=private_rtb, SubnetId=private)
+    vec2.create_route(RouteTableId=private_rtb, DestinationCidrBlock="0.0.0.0/0",
                      NatGatewayId=nat_id)
-    (table,) = ec2.describe_route_tables(RouteTableIds=[private_rtb])["RouteTables"]
+    (table,) = vec2.describe_route_tables(RouteTableIds=[private_rtb])["RouteTables"]
     assert {"DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": nat_id, "State": "active",
             "Origin": "CreateRoute"} in table["Routes"]
     nats = [n for n in nb_rows(vcloud, "NAT") if n["external_ids"].get("mallee:nat") == nat_id]
@@ -358,31 +344,31 @@ def test_nat_gateway_snat_for_the_subnets_routed_to_it(vcloud, ec2, vpc):
                                     if n["external_ids"].get("mallee:nat") == nat_id],
                            timeout=10)
 
-    ec2.delete_nat_gateway(NatGatewayId=nat_id)
-    (gone,) = ec2.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"]
+    vec2.delete_nat_gateway(NatGatewayId=nat_id)
+    (gone,) = vec2.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"]
     assert gone["State"] == "deleted" and "DeleteTime" in gone
     assert not [n for n in nb_rows(vcloud, "NAT") if n["external_ids"].get("mallee:nat")]
-    (table,) = ec2.describe_route_tables(RouteTableIds=[private_rtb])["RouteTables"]
+    (table,) = vec2.describe_route_tables(RouteTableIds=[private_rtb])["RouteTables"]
     assert [r["State"] for r in table["Routes"] if r.get("NatGatewayId")] == ["blackhole"]
     with pytest.raises(ClientError) as e:
-        ec2.describe_nat_gateways(NatGatewayIds=["nat-0123456789abcdef0"])
+        vec2.describe_nat_gateways(NatGatewayIds=["nat-0123456789abcdef0"])
     assert code(e) == "NatGatewayNotFound"
-    ec2.delete_route(RouteTableId=private_rtb, DestinationCidrBlock="0.0.0.0/0")
-    ec2.disassociate_route_table(AssociationId=table["Associations"][0][
+    vec2.delete_route(RouteTableId=private_rtb, DestinationCidrBlock="0.0.0.0/0")
+    vec2.disassociate_route_table(AssociationId=table["Associations"][0][
         "RouteTableAssociationId"])
-    ec2.delete_route_table(RouteTableId=private_rtb)
-    ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
-    ec2.delete_internet_gateway(InternetGatewayId=igw_id)
-    ec2.release_address(AllocationId=eip["AllocationId"])
+    vec2.delete_route_table(RouteTableId=private_rtb)
+    vec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    vec2.delete_internet_gateway(InternetGatewayId=igw_id)
+    vec2.release_address(AllocationId=eip["AllocationId"])
 
 
-def test_dhcp_options_reach_the_subnets_dhcp_rows(vcloud, ec2, vpc):
+def test_dhcp_options_reach_the_subnets_dhcp_rows(vcloud, vec2, vpc):
     vpc_id, public, private = vpc
     dhcp = by_mallee_id(vcloud, "DHCP_Options", "mallee:subnet-id")
     assert dhcp[public]["options"]["dns_server"] == "10.40.0.2"  # AmazonProvidedDNS
     assert dhcp[public]["options"]["domain_name"] == '"mallee-1.compute.internal"' or \
         dhcp[public]["options"]["domain_name"].endswith('.compute.internal"')
-    made = ec2.create_dhcp_options(DhcpConfigurations=[
+    made = vec2.create_dhcp_options(DhcpConfigurations=[
         {"Key": "domain-name", "Values": ["lab.example"]},
         {"Key": "domain-name-servers", "Values": ["192.0.2.53", "192.0.2.54"]},
         {"Key": "ntp-servers", "Values": ["192.0.2.123"]}], TagSpecifications=[
@@ -392,8 +378,8 @@ def test_dhcp_options_reach_the_subnets_dhcp_rows(vcloud, ec2, vpc):
     assert {c["Key"]: [v["Value"] for v in c["Values"]]
             for c in made["DhcpConfigurations"]}["domain-name-servers"] == [
         "192.0.2.53", "192.0.2.54"]
-    ec2.associate_dhcp_options(DhcpOptionsId=dopt, VpcId=vpc_id)
-    assert ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["DhcpOptionsId"] == dopt
+    vec2.associate_dhcp_options(DhcpOptionsId=dopt, VpcId=vpc_id)
+    assert vec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["DhcpOptionsId"] == dopt
     for subnet_id in (public, private):
         options = by_mallee_id(vcloud, "DHCP_Options", "mallee:subnet-id")[subnet_id]["options"]
         assert options["dns_server"] == "{192.0.2.53, 192.0.2.54}"
@@ -401,44 +387,44 @@ def test_dhcp_options_reach_the_subnets_dhcp_rows(vcloud, ec2, vpc):
         assert options["ntp_server"] == "192.0.2.123"
         assert options["mtu"] == "1442"
     with pytest.raises(ClientError) as e:
-        ec2.delete_dhcp_options(DhcpOptionsId=dopt)
+        vec2.delete_dhcp_options(DhcpOptionsId=dopt)
     assert code(e) == "DependencyViolation"
-    assert [d["DhcpOptionsId"] for d in ec2.describe_dhcp_options(Filters=[
+    assert [d["DhcpOptionsId"] for d in vec2.describe_dhcp_options(Filters=[
         {"Name": "tag:Name", "Values": ["lab"]}])["DhcpOptions"]] == [dopt]
-    assert [d["DhcpOptionsId"] for d in ec2.describe_dhcp_options(Filters=[
+    assert [d["DhcpOptionsId"] for d in vec2.describe_dhcp_options(Filters=[
         {"Name": "value", "Values": ["192.0.2.123"]}])["DhcpOptions"]] == [dopt]
     with pytest.raises(ClientError) as e:
-        ec2.create_dhcp_options(DhcpConfigurations=[{"Key": "routers", "Values": ["1.2.3.4"]}])
+        vec2.create_dhcp_options(DhcpConfigurations=[{"Key": "routers", "Values": ["1.2.3.4"]}])
     assert code(e) == "InvalidParameterValue"
     with pytest.raises(ClientError) as e:
-        ec2.associate_dhcp_options(DhcpOptionsId="dopt-0123456789abcdef0", VpcId=vpc_id)
+        vec2.associate_dhcp_options(DhcpOptionsId="dopt-0123456789abcdef0", VpcId=vpc_id)
     assert code(e) == "InvalidDhcpOptionID.NotFound"
-    ec2.associate_dhcp_options(DhcpOptionsId="default", VpcId=vpc_id)
-    default = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["DhcpOptionsId"]
+    vec2.associate_dhcp_options(DhcpOptionsId="default", VpcId=vpc_id)
+    default = vec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["DhcpOptionsId"]
     assert default != dopt and default.startswith("dopt-")
     assert "ntp_server" not in by_mallee_id(vcloud, "DHCP_Options",
                                             "mallee:subnet-id")[public]["options"]
-    ec2.delete_dhcp_options(DhcpOptionsId=dopt)
+    vec2.delete_dhcp_options(DhcpOptionsId=dopt)
 
 
-def test_tags_on_routing_resources(vcloud, ec2, vpc):
+def test_tags_on_routing_resources(vcloud, vec2, vpc):
     vpc_id = vpc[0]
-    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
-    dopt = ec2.create_dhcp_options(DhcpConfigurations=[
+    igw_id = vec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    rtb = vec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    dopt = vec2.create_dhcp_options(DhcpConfigurations=[
         {"Key": "domain-name", "Values": ["x.example"]}])["DhcpOptions"]["DhcpOptionsId"]
-    ec2.create_tags(Resources=[igw_id, rtb, dopt], Tags=[{"Key": "env", "Value": "t"}])
-    found = {(t["ResourceId"], t["ResourceType"]) for t in ec2.describe_tags(Filters=[
+    vec2.create_tags(Resources=[igw_id, rtb, dopt], Tags=[{"Key": "env", "Value": "t"}])
+    found = {(t["ResourceId"], t["ResourceType"]) for t in vec2.describe_tags(Filters=[
         {"Name": "key", "Values": ["env"]}])["Tags"]}
     assert found == {(igw_id, "internet-gateway"), (rtb, "route-table"),
                      (dopt, "dhcp-options")}
     with pytest.raises(ClientError) as e:
-        ec2.create_tags(Resources=["igw-0123456789abcdef0"], Tags=[{"Key": "a", "Value": "b"}])
+        vec2.create_tags(Resources=["igw-0123456789abcdef0"], Tags=[{"Key": "a", "Value": "b"}])
     assert code(e) == "InvalidInternetGatewayID.NotFound"
-    ec2.delete_internet_gateway(InternetGatewayId=igw_id)
-    ec2.delete_route_table(RouteTableId=rtb)
-    ec2.delete_dhcp_options(DhcpOptionsId=dopt)
-    assert not [t for t in ec2.describe_tags(Filters=[{"Name": "key", "Values": ["env"]}]
+    vec2.delete_internet_gateway(InternetGatewayId=igw_id)
+    vec2.delete_route_table(RouteTableId=rtb)
+    vec2.delete_dhcp_options(DhcpOptionsId=dopt)
+    assert not [t for t in vec2.describe_tags(Filters=[{"Name": "key", "Values": ["env"]}]
                                              )["Tags"]]
 
 
@@ -474,15 +460,15 @@ def test_awscli_public_subnet_walkthrough(vcloud):
     assert json.loads(json.dumps(table))  # (the listing above parsed as JSON)
 
 
-def test_accounts_are_apart(vcloud, ec2, vpc):
+def test_accounts_are_apart(vcloud, vec2, vpc):
     """Another account's gateways, tables, NAT gateways and option sets are not found,
     whatever it calls with their ids."""
     vpc_id, public, _ = vpc
-    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
-    (main,) = [t for t in tables_of(ec2, vpc_id) if t["Associations"]]
+    igw_id = vec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    rtb = vec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    (main,) = [t for t in tables_of(vec2, vpc_id) if t["Associations"]]
     main_assoc = main["Associations"][0]["RouteTableAssociationId"]
-    dopt = ec2.create_dhcp_options(DhcpConfigurations=[
+    dopt = vec2.create_dhcp_options(DhcpConfigurations=[
         {"Key": "ntp-servers", "Values": ["192.0.2.1"]}])["DhcpOptions"]["DhcpOptionsId"]
     mallory = vcloud.client("ec2", vcloud.new_account("mallory-routing"))
     mine = mallory.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
@@ -534,23 +520,23 @@ def test_accounts_are_apart(vcloud, ec2, vpc):
         mallory.delete_internet_gateway(InternetGatewayId=mine_igw)
         mallory.delete_subnet(SubnetId=mine_subnet)
         mallory.delete_vpc(VpcId=mine)
-        ec2.delete_internet_gateway(InternetGatewayId=igw_id)
-        ec2.delete_route_table(RouteTableId=rtb)
-        ec2.delete_dhcp_options(DhcpOptionsId=dopt)
+        vec2.delete_internet_gateway(InternetGatewayId=igw_id)
+        vec2.delete_route_table(RouteTableId=rtb)
+        vec2.delete_dhcp_options(DhcpOptionsId=dopt)
 
 
-def test_describe_vpc_attribute_of_an_own_vpc(ec2, vpc):
+def test_describe_vpc_attribute_of_an_own_vpc(vec2, vpc):
     """EC2's defaults for a VPC that is not a default one (Terraform's aws_vpc reads them)."""
     vpc_id = vpc[0]
-    assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")[
+    assert vec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")[
         "EnableDnsSupport"] == {"Value": True}
-    assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")[
+    assert vec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")[
         "EnableDnsHostnames"] == {"Value": False}
     with pytest.raises(ClientError) as e:
-        ec2.describe_vpc_attribute(VpcId="vpc-0123456789abcdef0", Attribute="enableDnsSupport")
+        vec2.describe_vpc_attribute(VpcId="vpc-0123456789abcdef0", Attribute="enableDnsSupport")
     assert code(e) == "InvalidVpcID.NotFound"
     with pytest.raises(ClientError) as e:
-        ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="nope")
+        vec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="nope")
     assert code(e) == "InvalidParameterValue"
 
 
@@ -562,22 +548,22 @@ def test_a_wiped_nb_gets_the_routing_back_in_the_first_pass(tmp_path_factory):
     env = {"MALLEE_NETWORK_MODE": "vpc", "MALLEE_NETWORK_OVN_RECONCILE_SECONDS": "30"}
     first = Cloud(home, available_components(), env=env).start()
     try:
-        ec2 = first.client("ec2")
-        vpc_id = ec2.create_vpc(CidrBlock="10.80.0.0/16")["Vpc"]["VpcId"]
-        public = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.80.1.0/24")["Subnet"]["SubnetId"]
-        private = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.80.2.0/24")["Subnet"][
+        vec2 = first.client("ec2")
+        vpc_id = vec2.create_vpc(CidrBlock="10.80.0.0/16")["Vpc"]["VpcId"]
+        public = vec2.create_subnet(VpcId=vpc_id, CidrBlock="10.80.1.0/24")["Subnet"]["SubnetId"]
+        private = vec2.create_subnet(VpcId=vpc_id, CidrBlock="10.80.2.0/24")["Subnet"][
             "SubnetId"]
-        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
-        (main,) = tables_of(ec2, vpc_id)
-        ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
+        igw = vec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        vec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+        (main,) = tables_of(vec2, vpc_id)
+        vec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
                          GatewayId=igw)
-        eip = ec2.allocate_address(Domain="vpc")
-        nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"]
+        eip = vec2.allocate_address(Domain="vpc")
+        nat = vec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"]
                                      )["NatGateway"]["NatGatewayId"]
-        rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
-        ec2.associate_route_table(RouteTableId=rtb, SubnetId=private)
-        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+        rtb = vec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+        vec2.associate_route_table(RouteTableId=rtb, SubnetId=private)
+        vec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
         before = {t: nb_rows(first, t) for t in ("Logical_Router_Static_Route", "NAT")}
     finally:
         first.stop()

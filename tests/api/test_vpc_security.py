@@ -12,25 +12,10 @@ from mallee.ovn_central import OvnCentral, missing_binaries
 from tests.api.test_fuzz_ec2 import fuzz_action
 from tests.api.test_vpc_ovn import code
 from tests.ovn_nb import by_mallee_id, nb_rows, nbctl
-from tests.harness import Cloud, available_components
 
 pytestmark = pytest.mark.skipif(bool(missing_binaries()),
                                 reason=f"OVN not installed: {missing_binaries()} "
                                        "(scripts/host-deps.sh installs it)")
-
-
-@pytest.fixture(scope="module")
-def vcloud(tmp_path_factory):
-    c = Cloud(tmp_path_factory.mktemp("vpcsec"), available_components(),
-              env={"MALLEE_NETWORK_MODE": "vpc",
-                   "MALLEE_NETWORK_OVN_RECONCILE_SECONDS": "0.3"}).start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture(scope="module")
-def vec2(vcloud):
-    return vcloud.client("ec2")
 
 
 @pytest.fixture

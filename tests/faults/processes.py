@@ -52,6 +52,15 @@ class Component:
         assert problem is None, f"{self.name} did not come up: {problem}\n{self.tail()}"
         return self
 
+    def wait_polled(self, polls: int = 2, timeout: float = 60.0) -> None:
+        """Until the CC's polls reached this NC since its last start (it answered them
+        all): a launch sent earlier finds the node still unreachable and is refused."""
+        def answered() -> int:
+            text = self.log.read_text(errors="replace") if self.log.exists() else ""
+            return text.rpartition("--- start (")[2].count("/rpc/v1/describe_resource 200")
+        assert self.cloud.wait_for(lambda: answered() >= polls, timeout=timeout, interval=0.2), (
+            f"the CC's polls did not reach {self.name}\n{self.tail()}")
+
     def wait_killed(self, timeout: float = DEATH_TIMEOUT) -> None:
         """The crash point fired: the process died of SIGKILL, by its own hand."""
         try:

@@ -118,7 +118,7 @@ def _launch(node) -> str:
 @pytest.mark.parametrize("point", LAUNCH_POINTS)
 def test_kill_in_launch(node, point):
     node["nc"].stop()
-    node["nc"].start(crash_at=point)
+    node["nc"].start(crash_at=point).wait_polled()
     wait_for_room(node["cloud"], node["ec2"])
     _launch(node)
     _settle(node, f"launch, kill at {point.split('.', 1)[1]}")
@@ -131,7 +131,7 @@ def test_kill_in_terminate(node):
                                   ["Name"] == "running", timeout=90)
     node["ended"][instance_id] = every_instance(node["ec2"])[instance_id]["PrivateIpAddress"]
     node["nc"].stop()
-    node["nc"].start(crash_at="nc.terminate.domain_removed")
+    node["nc"].start(crash_at="nc.terminate.domain_removed").wait_polled()
     wait_for_room(node["cloud"], node["ec2"])
     try:
         node["ec2"].terminate_instances(InstanceIds=[instance_id])
