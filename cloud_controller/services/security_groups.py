@@ -252,8 +252,11 @@ class SecurityGroupService(VpcPart):
     async def _for_own_subnet(self, account_id: str, names: list[str], group_ids: list[str],
                               subnet):
         vpc_id = subnet.vpc_id
+        if names:  # EC2 takes only group ids with a nondefault subnet
+            raise errors.InvalidParameterCombination(
+                "The parameter groupName cannot be used with the parameter subnet")
         found = {}
-        for name in dict.fromkeys(names or ([] if group_ids else ["default"])):
+        for name in ([] if group_ids else ["default"]):
             group = await self.groups.by_name_in_vpc(account_id, vpc_id, name)
             if group is None:
                 raise errors.InvalidGroupNotFound(

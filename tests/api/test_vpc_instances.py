@@ -189,7 +189,7 @@ def test_security_groups_of_instances_in_own_subnets(vcloud, vec2, vimage):
     edge = vec2.create_security_group(GroupName="edge-sg", Description="e")["GroupId"]
 
     plain = run(vec2, vimage, SubnetId=sid)[0]
-    named = run(vec2, vimage, SubnetId=sid, SecurityGroups=["web"])[0]  # a name in the VPC
+    named = run(vec2, vimage, SubnetId=sid, SecurityGroupIds=[web])[0]
     both = run(vec2, vimage, NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": sid,
                                                 "Groups": [web, default]}])[0]
     port = {i["InstanceId"]: f"mallee-{i['NetworkInterfaces'][0]['NetworkInterfaceId']}"
@@ -215,9 +215,10 @@ def test_security_groups_of_instances_in_own_subnets(vcloud, vec2, vimage):
             run(vec2, vimage, **({"SubnetId": sid} if "SecurityGroupIds" in kw else {}), **kw)
         assert code(err) == "InvalidParameter"
         assert "belong to different networks" in err.value.response["Error"]["Message"]
+    # names with a nondefault subnet: EC2 takes ids only
     with pytest.raises(ClientError) as err:
-        run(vec2, vimage, SubnetId=sid, SecurityGroups=["edge-sg"])
-    assert code(err) == "InvalidGroup.NotFound"
+        run(vec2, vimage, SubnetId=sid, SecurityGroups=["web"])
+    assert code(err) == "InvalidParameterCombination"
 
     # groupSet: only groups of its VPC; the port groups follow at once
     for bad in (foreign, edge):
