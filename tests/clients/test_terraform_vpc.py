@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mallee.ovn_central import missing_binaries
-from tests.api.test_vpc_ovn import nb_rows
+from tests.ovn_nb import nb_rows
 from tests.clients.test_terraform import failed_calls, run
 from tests.clients.test_terraform_volume import tenant_workdir
 from tests.harness import Cloud, available_components
