@@ -75,7 +75,7 @@ def test_every_action_survives_hostile_values(fuzzed_cloud, action):
 def fuzz_action(fuzzed_cloud, action: str) -> int:
     """Up to EXAMPLES hostile requests of `action` as `fuzzed_cloud.tenant`: no 5xx, and
     the CLC answers after them; how many were sent (also used on a vpc-mode cloud,
-    test_vpc_security.py)."""
+    test_fuzz_vpc.py)."""
     sent = []
     model = _model_of(action)
     operation = model.operation_model(action)

@@ -8,7 +8,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mallee.ovn_central import missing_binaries
-from tests.api.test_fuzz_ec2 import fuzz_action
 from tests.api.test_vpc_ovn import code
 from tests.ovn_nb import as_list, by_mallee_id, nb_rows, nbctl
 from tests.harness import Cloud, available_components
@@ -587,21 +586,3 @@ def test_a_wiped_nb_gets_the_routing_back_in_the_first_pass(tmp_path_factory):
         assert dhcp[public]["options"]["dns_server"] == "10.80.0.2"
     finally:
         second.stop()
-
-
-VPC_ROUTING_ACTIONS = (
-    "CreateInternetGateway", "AttachInternetGateway", "DetachInternetGateway",
-    "DeleteInternetGateway", "DescribeInternetGateways", "CreateRouteTable",
-    "DeleteRouteTable", "DescribeRouteTables", "AssociateRouteTable",
-    "DisassociateRouteTable", "ReplaceRouteTableAssociation", "CreateRoute", "ReplaceRoute",
-    "DeleteRoute", "CreateNatGateway", "DeleteNatGateway", "DescribeNatGateways",
-    "CreateDhcpOptions", "DeleteDhcpOptions", "AssociateDhcpOptions", "DescribeDhcpOptions")
-
-
-@pytest.mark.parametrize("action", VPC_ROUTING_ACTIONS)
-def test_hostile_values_in_vpc_mode(vcloud, action):
-    """tests/api/test_fuzz_ec2.py's fuzzing (botocore's model, hostile values) on a
-    vpc-mode cloud, where these actions reach their handlers: never a 5xx."""
-    if not hasattr(vcloud, "tenant"):
-        vcloud.tenant = vcloud.new_account("fuzz-routing")
-    fuzz_action(vcloud, action)

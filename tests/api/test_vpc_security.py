@@ -9,7 +9,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mallee.ovn_central import OvnCentral, missing_binaries
-from tests.api.test_fuzz_ec2 import fuzz_action
 from tests.api.test_vpc_ovn import code
 from tests.ovn_nb import by_mallee_id, nb_rows, nbctl
 
@@ -675,20 +674,3 @@ def test_a_network_acl_deny_wins_over_a_group_allow(vcloud, vec2, vpc):
         vec2.revoke_security_group_ingress(GroupId=web, IpPermissions=[
             {"IpProtocol": "tcp", "FromPort": p, "ToPort": p,
              "IpRanges": [{"CidrIp": "0.0.0.0/0"}]} for p in (22, 80)])
-
-
-VPC_SECURITY_ACTIONS = (
-    "CreateSecurityGroup", "DescribeSecurityGroups", "AuthorizeSecurityGroupEgress",
-    "CreateNetworkAcl", "DeleteNetworkAcl", "DescribeNetworkAcls", "CreateNetworkAclEntry",
-    "ReplaceNetworkAclEntry", "DeleteNetworkAclEntry", "ReplaceNetworkAclAssociation",
-    "DescribeVpcAttribute", "ModifyVpcAttribute", "AssociateVpcCidrBlock",
-    "DisassociateVpcCidrBlock", "CreateDefaultVpc")
-
-
-@pytest.mark.parametrize("action", VPC_SECURITY_ACTIONS)
-def test_hostile_values_in_vpc_mode(vcloud, action):
-    """tests/api/test_fuzz_ec2.py's fuzzing (botocore's model, hostile values) on a
-    vpc-mode cloud, where these actions reach their handlers: never a 5xx."""
-    if not hasattr(vcloud, "tenant"):
-        vcloud.tenant = vcloud.new_account("fuzz-vpc")
-    fuzz_action(vcloud, action)
