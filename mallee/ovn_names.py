@@ -12,7 +12,12 @@ def metadata_port_name(subnet_id: str) -> str:
     return f"mallee-md-{subnet_id}"
 
 
-def metadata_mac(subnet_id: str) -> str:
-    """A locally administered MAC for that port, stable for the subnet."""
-    digest = hashlib.sha256(f"metadata/{subnet_id}".encode()).digest()
+def stable_mac(seed: str) -> str:
+    """A locally administered unicast MAC, stable for the id it is made from."""
+    digest = hashlib.sha256(seed.encode()).digest()
     return "0a:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+def metadata_mac(subnet_id: str) -> str:
+    """A MAC for the subnet's metadata port, stable for the subnet."""
+    return stable_mac(f"metadata/{subnet_id}")

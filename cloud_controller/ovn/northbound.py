@@ -25,15 +25,13 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from cloud_controller.ovn.routing import RoutingModel, converge_routing
-from cloud_controller.ovn.routing import stable_mac as gateway_mac  # stable for the subnet
-
-from cloud_controller.ovn.security import SecurityModel, converge_security
-
-from mallee.ovn_names import METADATA_IP
 from cloud_controller.ovn.ports import (MetadataPort, SwitchPort,
                                         converge_metadata_ports, converge_ports,
                                         tagged_metadata_ports, tagged_ports)
+from cloud_controller.ovn.routing import RoutingModel, converge_routing
+from cloud_controller.ovn.security import SecurityModel, converge_security
+from mallee.ovn_names import METADATA_IP
+from mallee.ovn_names import stable_mac as gateway_mac  # stable for the subnet
 
 log = logging.getLogger("mallee.clc.ovn")
 

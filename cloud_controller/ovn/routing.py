@@ -26,8 +26,9 @@ rewrites what differs and removes the Mallee-tagged rows nothing asks for.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
+
+from mallee.ovn_names import stable_mac
 
 VPC_ID = "mallee:vpc-id"
 SUBNET_ID = "mallee:subnet-id"
@@ -39,12 +40,6 @@ NAT_KEY = "mallee:nat"  # who asked for the NAT row: nat-... or eipalloc-...
 # The physical network name of the outside bridge in each chassis'
 # ovn-bridge-mappings (e.g. mallee-outside:br-outside).
 OUTSIDE_NETWORK = "mallee-outside"
-
-
-def stable_mac(seed: str) -> str:
-    """A locally administered unicast MAC, stable for the id it is made from."""
-    digest = hashlib.sha256(seed.encode()).digest()
-    return "0a:" + ":".join(f"{b:02x}" for b in digest[:5])
 
 
 @dataclass(frozen=True)
