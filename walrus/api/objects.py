@@ -212,17 +212,18 @@ async def _part_span(ctx: Ctx, obj: Object) -> tuple[tuple[int, int], int | None
 
 async def _send(request: web.Request, response: web.StreamResponse, content: ObjectContent,
                 offset: int, length: int) -> None:
-    """The bytes, by sendfile(2) where the transport allows it (plain TCP), else in chunks."""
+    """Bodies above DIRECT_ABOVE from O_DIRECT reads on reader threads (content.send);
+    smaller ones by sendfile(2) where the transport allows it (plain TCP), else in chunks."""
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("client went away")
+    if content.obj.size > DIRECT_ABOVE:
+        await content.send(offset, length, response.write)
+        return
     try:
         # asyncio itself falls back to reads and writes where sendfile(2) cannot serve
         # (TLS); a loop without sendfile at all raises NotImplementedError.
-        if content.obj.size > DIRECT_ABOVE:
-            await content.send(offset, length, response.write)
-        else:
-            await asyncio.get_running_loop().sendfile(transport, content.file, offset, length)
+        await asyncio.get_running_loop().sendfile(transport, content.file, offset, length)
     except NotImplementedError:
         for chunk in content.chunks(offset, length):
             await response.write(chunk)
