@@ -15,6 +15,14 @@ control-plane part; the data-plane rows need real guests on several nodes).
 3. AuthorizeSecurityGroupIngress on a VPC group: its reply, then until
    ovn-northd has compiled it into the southbound database (`--wait=sb sync`).
    Peer: ovn-nbctl acl-add with --wait=sb.
+4. The data plane (bench/dataplane.py), unless --no-dataplane: a chassis of the
+   bench's own (ovs-vswitchd + ovn-controller, as a node runs them) and namespaces
+   bound to three instances' own logical ports (port security, their groups'
+   ACLs, the VPC's router): TCP throughput (iperf3) and one-byte round trips in
+   one subnet and across two, against namespaces on a plain Linux bridge; and
+   from an AuthorizeSecurityGroupIngress reply to the first TCP connection it
+   allows (target < 100 ms), against an ovn-nbctl acl-add on a port group of
+   the bench's own holding the same port.
 
 Not a timed test; the host is shared: compare the columns of one run.
 """
@@ -31,10 +39,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.dataplane import (ECHO_PORT, IPERF_PORT, EchoServer, LinuxBridge,  # noqa: E402
+                             first_connection_ms, round_trip_us, throughput_gbit)
 from cloud_controller.ovn.northbound import Northbound, Router, Switch  # noqa: E402
-from cloud_controller.ovn.ports import SwitchPort  # noqa: E402
+from cloud_controller.ovn.ports import SwitchPort, port_name  # noqa: E402
 from mallee.ovn_central import OvnCentral  # noqa: E402
+from node_controller.network.ovn_chassis import OvnChassis  # noqa: E402
 from tests.harness import Cloud, available_components  # noqa: E402
+from tests.integration.ovn_probe import Probe  # noqa: E402
 
 
 def nbctl(central: OvnCentral, *args: str) -> str:
@@ -145,10 +157,113 @@ def authorize(cloud: Cloud, central: OvnCentral, rounds: int) -> tuple[float, fl
     return tuple(statistics.median(v) * 1000 for v in (reply, compiled, raw))
 
 
+def _instance_probe(cloud: Cloud, ec2, image: str, subnet: dict, group: str, name: str) -> Probe:
+    """An instance (FakeDriver: no guest) in `subnet`, and a namespace bound to its port."""
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                 SubnetId=subnet["SubnetId"], SecurityGroupIds=[group])[
+                                     "Instances"][0]
+    nic = instance["NetworkInterfaces"][0]
+    prefix = subnet["CidrBlock"].split("/")[1]
+    gateway = subnet["CidrBlock"].rsplit(".", 1)[0] + ".1"
+    return Probe(cloud, name, f"mallee-{subnet['SubnetId']}", nic["MacAddress"],
+                 f"{nic['PrivateIpAddress']}/{prefix}", gateway,
+                 port=port_name(nic["NetworkInterfaceId"]))
+
+
+def dataplane(cloud: Cloud, central: OvnCentral, seconds: float, rounds: int) -> dict:
+    ec2 = cloud.client("ec2")
+    image = cloud.publish_test_image(Path(cloud.settings.home) / "bench-image")["image"]
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=c)["Subnet"]
+               for c in ("10.42.1.0/24", "10.42.2.0/24")]
+    server_group, client_group = (ec2.create_security_group(
+        GroupName=n, Description=n, VpcId=vpc)["GroupId"] for n in ("dp-server", "dp-client"))
+    ec2.authorize_security_group_ingress(GroupId=server_group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": p, "ToPort": p,
+         "IpRanges": [{"CidrIp": "10.42.0.0/16"}]} for p in (IPERF_PORT, ECHO_PORT)])
+    chassis = OvnChassis.of(cloud.settings)  # the bench's nodes are FakeDriver ones
+    chassis.start()
+    probes = [_instance_probe(cloud, ec2, image, subnets[i], group, name)
+              for i, group, name in ((0, server_group, "dpsrv"), (0, client_group, "dpone"),
+                                     (1, client_group, "dptwo"))]
+    result: dict = {}
+    try:
+        for probe in probes:
+            probe.start()
+        server, near, far = probes
+        address = server.address.split("/")[0]
+        nbctl(central, "--wait=hv", "sync")
+        with EchoServer(server.name):
+            for label, client in (("one subnet", near), ("across subnets", far)):
+                result[label] = (statistics.median(
+                    throughput_gbit(client.name, server.name, address, seconds)
+                    for _ in range(rounds)), round_trip_us(client.name, address))
+        with LinuxBridge("dplb") as bridge, EchoServer(bridge.namespaces[1]):
+            result["linux bridge"] = (statistics.median(
+                throughput_gbit(bridge.namespaces[0], bridge.namespaces[1],
+                                bridge.addresses[1], seconds) for _ in range(rounds)),
+                round_trip_us(bridge.namespaces[0], bridge.addresses[1]))
+        result["authorize"] = _authorize_to_connection(ec2, central, server, near, server_group,
+                                                       rounds)
+    finally:
+        for probe in probes:
+            probe.stop()
+        chassis.stop()
+    return result
+
+
+def _authorize_to_connection(ec2, central, server: Probe, client: Probe, group: str,
+                             rounds: int) -> tuple[float, float, float]:
+    """Median (reply ms, reply-to-first-connection ms, the same after ovn-nbctl acl-add)."""
+    address = server.address.split("/")[0]
+    nbctl(central, "pg-add", "peer_dp", server.logical_port)
+    replies, api, raw = [], [], []
+    try:
+        for r in range(rounds):
+            for port, times, allow in (
+                    (7100 + r, api, lambda p: ec2.authorize_security_group_ingress(
+                        GroupId=group, IpPermissions=[{
+                            "IpProtocol": "tcp", "FromPort": p, "ToPort": p,
+                            "IpRanges": [{"CidrIp": "10.42.0.0/16"}]}])),
+                    (7200 + r, raw, lambda p: nbctl(
+                        central, "acl-add", "peer_dp", "to-lport", "1002",
+                        f"outport == @peer_dp && ip4 && tcp.dst == {p}", "allow-related"))):
+                with EchoServer(server.name, port=port, seconds=30):
+                    _, refused = first_connection_ms(client.name, address, port, lambda: None,
+                                                     limit=0.3)
+                    assert refused == -1, f"tcp/{port} open before it was allowed"
+                    reply, first = first_connection_ms(client.name, address, port,
+                                                       lambda: allow(port))
+                    assert first >= 0, f"tcp/{port} still closed 5 s after it was allowed"
+                    times.append(first)
+                    if times is api:
+                        replies.append(reply)
+    finally:
+        nbctl(central, "pg-del", "peer_dp")
+    return statistics.median(replies), statistics.median(api), statistics.median(raw)
+
+
+def print_dataplane(result: dict) -> None:
+    bridge_gbit, bridge_us = result["linux bridge"]
+    print(f"\n{'data plane (namespaces on instance ports; medians)':58} {'Gbit/s':>9} "
+          f"{'RTT us':>10}  vs Linux bridge")
+    for label in ("one subnet", "across subnets", "linux bridge"):
+        gbit, us = result[label]
+        print(f"{'TCP, ' + label:58} {gbit:9.2f} {us:10.1f}  {gbit / bridge_gbit:.2f}x rate, "
+              f"{us / bridge_us:.2f}x RTT")
+    reply, api, raw = result["authorize"]
+    print(f"{'AuthorizeSecurityGroupIngress: reply (ms)':58} {reply:9.1f}")
+    print(f"{'  ... reply to first allowed connection (ms)':58} {api:9.1f}  "
+          f"(target < 100 ms; ovn-nbctl acl-add to connection {raw:.1f} ms)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ports", default="10,100,1000")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=3, help="each iperf3 run's length")
+    parser.add_argument("--no-dataplane", action="store_true",
+                        help="skip the data plane (namespaces, iperf3)")
     args = parser.parse_args()
     sizes = [int(n) for n in args.ports.split(",")]
     with tempfile.TemporaryDirectory(prefix="mallee-bench-net-") as home:
@@ -159,6 +274,8 @@ def main() -> None:
             vpc_api, vpc_raw = whole_vpc(cloud, central, args.rounds)
             reply, compiled, acl_raw = authorize(cloud, central, args.rounds)
             growth = converge_growth(central, sizes, args.rounds)
+            data = None if args.no_dataplane else dataplane(cloud, central, args.seconds,
+                                                            args.rounds)
         finally:
             cloud.stop()
     print(f"{'measure (median of ' + str(args.rounds) + ', ms)':58} {'mallee':>9} "
@@ -174,6 +291,8 @@ def main() -> None:
         print(f"{f'converge: nothing to change, {n} ports':58} {idle:9.1f}")
         print(f"{f'converge: one more port beside {n}':58} {one:9.1f} {raw_one:10.1f}  "
               f"{one / raw_one:.1f}x")
+    if data:
+        print_dataplane(data)
 
 
 if __name__ == "__main__":

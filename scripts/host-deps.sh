@@ -9,7 +9,7 @@ PACKAGES=(
   linux-image-amd64 e2fsprogs cpio iproute2 s3cmd dropbear-bin rclone restic s3fs debootstrap
   conntrack nftables openssh-client curl procps xfsprogs
   # VPC mode (docs/vpc.md): OVN and Open vSwitch; Mallee runs their daemons itself.
-  openvswitch-switch ovn-central ovn-host
+  openvswitch-switch ovn-central ovn-host iperf3
 )
 
 missing=()

@@ -1,7 +1,8 @@
 """A network namespace on a VPC subnet, as a test's window into OVN: a veth
 whose outer end is a port of the node's br-int bound (iface-id) to a logical
 switch port the test adds by hand (no mallee: tag, so the CLC's reconcile
-leaves it alone). From it a test pings and connects to guests as a neighbour
+leaves it alone), or to a port the CLC wrote (an instance's, with its port
+security and groups: bench/network.py's data plane). From it a test pings and connects to guests as a neighbour
 in the subnet would. Checksum offload is off on the veth (DESIGN.md "VPC on
 OVN": OVS's userspace conntrack drops TCP with checksums left to fill in)."""
 from __future__ import annotations
@@ -30,15 +31,21 @@ class Probe:
     mac: str
     address: str     # ip/prefix
     gateway: str
+    port: str = ""   # an existing logical port to bind; "" adds one named `name`
 
     @property
     def outer(self) -> str:
         return f"{self.name}o"
 
+    @property
+    def logical_port(self) -> str:
+        return self.port or self.name
+
     def start(self) -> "Probe":
         ip = self.address.split("/")[0]
-        nbctl(self.cloud, "lsp-add", self.switch, self.name, "--", "lsp-set-addresses",
-              self.name, f"{self.mac} {ip}")
+        if not self.port:
+            nbctl(self.cloud, "lsp-add", self.switch, self.name, "--", "lsp-set-addresses",
+                  self.name, f"{self.mac} {ip}")
         sh("ip", "netns", "add", self.name)
         sh("ip", "link", "add", self.outer, "type", "veth", "peer", "name", "eth0",
            "netns", self.name)
@@ -49,14 +56,20 @@ class Probe:
         sh("ip", "-n", self.name, "link", "set", "lo", "up")
         sh("ip", "-n", self.name, "addr", "add", self.address, "dev", "eth0")
         sh("ip", "-n", self.name, "route", "add", "default", "via", self.gateway)
-        OvnChassis.of(self.cloud.settings).plug(self.outer, self.name, self.mac)
+        OvnChassis.of(self.cloud.settings).plug(self.outer, self.logical_port, self.mac)
         return self
 
     def stop(self) -> None:
         OvnChassis.of(self.cloud.settings).unplug(self.outer)
         sh("ip", "netns", "del", self.name, check=False)
         sh("ip", "link", "del", self.outer, check=False)
-        nbctl(self.cloud, "--if-exists", "lsp-del", self.name)
+        if not self.port:
+            nbctl(self.cloud, "--if-exists", "lsp-del", self.name)
+
+    def run(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """A command inside the namespace."""
+        return subprocess.run(["ip", "netns", "exec", self.name, *argv], capture_output=True,
+                              text=True, timeout=timeout)
 
     def ping(self, address: str, count: int = 1) -> bool:
         return sh("ip", "netns", "exec", self.name, "busybox", "ping", "-c", str(count), "-W", "1",
