@@ -7,10 +7,13 @@ bounded in time and waited for."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 IPERF_PORT = 5201
 ECHO_PORT = 7000
@@ -143,6 +146,54 @@ def first_connection_ms(client: str, address: str, port: int, call, limit: float
 
 def sh(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+
+class EdgeNode:
+    """EDGE mode's data plane (node_controller/network): the node namespace's bridge with
+    its iptables/ipset group rules, two namespaces plugged as guests of one group."""
+
+    SUBNET, GATEWAY = "10.98.0.0/16", "10.98.0.1"
+
+    def __init__(self):
+        from tests.integration.network.netutil import unique
+        # dnsmasq runs as nobody: its state must be reachable, as /var/lib/mallee is
+        self.state = Path(tempfile.mkdtemp(prefix="mallee-bench-edge-"))
+        self.state.chmod(0o755)
+        self.outside = unique("dpout-")
+        self.addresses = ["10.98.0.10", "10.98.0.11"]
+
+    def __enter__(self) -> "EdgeNode":
+        from node_controller.network import DataPlane, NetworkConfig, Port, parse_view
+        from tests.integration.network.netutil import FakeGuest, unique, view_of
+        sh("ip", "netns", "add", self.outside)
+        sh("ip", "-n", self.outside, "link", "add", "pub0", "type", "bridge")
+        sh("ip", "-n", self.outside, "link", "set", "pub0", "up")
+        config = NetworkConfig(node=unique("dp"), subnet=self.SUBNET, uplink_netns=self.outside,
+                               uplink_bridge="pub0", uplink_address="192.0.2.2/24",
+                               uplink_gateway="", dns_domain="mallee.internal")
+        self.plane = DataPlane(config, self.state / "network")
+        self.plane.ensure()
+        self.guests = []
+        ids = [f"i-{n:017x}" for n in range(2)]
+        macs = [f"d0:0d:00:00:01:{n:02x}" for n in range(2)]
+        for n, (iid, mac, ip) in enumerate(zip(ids, macs, self.addresses)):
+            self.guests.append(FakeGuest.create(iid, mac, ip))
+            self.guests[-1].default_route(self.GATEWAY)
+            self.plane.plug(Port(iid, mac, ip, ("sg-a",), spec={}))
+        members = {0: ["sg-a"], 1: ["sg-a"]}
+        self.plane.apply_view(parse_view(view_of(
+            1, self.SUBNET, self.GATEWAY, members,
+            {"sg-a": [{"protocol": "-1", "source_groups": ["sg-a"]}]}, None,
+            ids.__getitem__, macs.__getitem__, self.addresses.__getitem__)))
+        self.namespaces = [g.namespace for g in self.guests]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for guest in self.guests:
+            guest.delete()
+        self.plane.teardown()
+        subprocess.run(["ip", "netns", "del", self.outside], capture_output=True, timeout=30)
+        shutil.rmtree(self.state, ignore_errors=True)
 
 
 class LinuxBridge:

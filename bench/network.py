@@ -19,7 +19,9 @@ control-plane part; the data-plane rows need real guests on several nodes).
    bench's own (ovs-vswitchd + ovn-controller, as a node runs them) and namespaces
    bound to three instances' own logical ports (port security, their groups'
    ACLs, the VPC's router): TCP throughput (iperf3) and one-byte round trips in
-   one subnet and across two, against namespaces on a plain Linux bridge; and
+   one subnet and across two, against EDGE mode's node data plane (its bridge,
+   iptables and ipset rules, bench/dataplane.py EdgeNode) and namespaces on a
+   plain Linux bridge; and
    from an AuthorizeSecurityGroupIngress reply to the first TCP connection it
    allows (target < 100 ms), against an ovn-nbctl acl-add on a port group of
    the bench's own holding the same port.
@@ -39,7 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.dataplane import (ECHO_PORT, IPERF_PORT, EchoServer, LinuxBridge,  # noqa: E402
+from bench.dataplane import (ECHO_PORT, IPERF_PORT, EchoServer, EdgeNode,  # noqa: E402
+                             LinuxBridge,
                              first_connection_ms, round_trip_us, throughput_gbit)
 from cloud_controller.ovn.northbound import Northbound, Router, Switch  # noqa: E402
 from cloud_controller.ovn.ports import SwitchPort, port_name  # noqa: E402
@@ -198,11 +201,13 @@ def dataplane(cloud: Cloud, central: OvnCentral, seconds: float, rounds: int) ->
                 result[label] = (statistics.median(
                     throughput_gbit(client.name, server.name, address, seconds)
                     for _ in range(rounds)), round_trip_us(client.name, address))
-        with LinuxBridge("dplb") as bridge, EchoServer(bridge.namespaces[1]):
-            result["linux bridge"] = (statistics.median(
-                throughput_gbit(bridge.namespaces[0], bridge.namespaces[1],
-                                bridge.addresses[1], seconds) for _ in range(rounds)),
-                round_trip_us(bridge.namespaces[0], bridge.addresses[1]))
+        for label, peer in (("edge mode", EdgeNode()),
+                            ("linux bridge", LinuxBridge("dplb"))):
+            with peer, EchoServer(peer.namespaces[1]):
+                result[label] = (statistics.median(
+                    throughput_gbit(peer.namespaces[0], peer.namespaces[1], peer.addresses[1],
+                                    seconds) for _ in range(rounds)),
+                    round_trip_us(peer.namespaces[0], peer.addresses[1]))
         result["authorize"] = _authorize_to_connection(ec2, central, server, near, server_group,
                                                        rounds)
     finally:
@@ -247,7 +252,7 @@ def print_dataplane(result: dict) -> None:
     bridge_gbit, bridge_us = result["linux bridge"]
     print(f"\n{'data plane (namespaces on instance ports; medians)':58} {'Gbit/s':>9} "
           f"{'RTT us':>10}  vs Linux bridge")
-    for label in ("one subnet", "across subnets", "linux bridge"):
+    for label in ("one subnet", "across subnets", "edge mode", "linux bridge"):
         gbit, us = result[label]
         print(f"{'TCP, ' + label:58} {gbit:9.2f} {us:10.1f}  {gbit / bridge_gbit:.2f}x rate, "
               f"{us / bridge_us:.2f}x RTT")
