@@ -163,6 +163,14 @@ class EdgeNode:
         self.addresses = ["10.98.0.10", "10.98.0.11"]
 
     def __enter__(self) -> "EdgeNode":
+        self.guests, self.plane = [], None
+        try:
+            return self._build()
+        except BaseException:
+            self.__exit__()  # nothing of a half-built node is left
+            raise
+
+    def _build(self) -> "EdgeNode":
         from node_controller.network import DataPlane, NetworkConfig, Port, parse_view
         from tests.integration.network.netutil import FakeGuest, unique, view_of
         sh("ip", "netns", "add", self.outside)
@@ -173,7 +181,6 @@ class EdgeNode:
                                uplink_gateway="", dns_domain="mallee.internal")
         self.plane = DataPlane(config, self.state / "network")
         self.plane.ensure()
-        self.guests = []
         ids = [f"i-{n:017x}" for n in range(2)]
         macs = [f"d0:0d:00:00:01:{n:02x}" for n in range(2)]
         for n, (iid, mac, ip) in enumerate(zip(ids, macs, self.addresses)):
@@ -191,7 +198,8 @@ class EdgeNode:
     def __exit__(self, *exc) -> None:
         for guest in self.guests:
             guest.delete()
-        self.plane.teardown()
+        if self.plane is not None:
+            self.plane.teardown()
         subprocess.run(["ip", "netns", "del", self.outside], capture_output=True, timeout=30)
         shutil.rmtree(self.state, ignore_errors=True)
 
@@ -205,6 +213,13 @@ class LinuxBridge:
         self.addresses = [f"{subnet}.{10 + i}" for i in range(count)]
 
     def __enter__(self) -> "LinuxBridge":
+        try:
+            return self._build()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _build(self) -> "LinuxBridge":
         sh("ip", "netns", "add", self.hub)
         sh("ip", "-n", self.hub, "link", "add", "br0", "type", "bridge", "forward_delay", "0")
         sh("ip", "-n", self.hub, "link", "set", "br0", "up")
