@@ -45,11 +45,11 @@ from bench.dataplane import (ECHO_PORT, IPERF_PORT, EchoServer, EdgeNode,  # noq
                              LinuxBridge,
                              first_connection_ms, round_trip_us, throughput_gbit)
 from cloud_controller.ovn.northbound import Northbound, Router, Switch  # noqa: E402
-from cloud_controller.ovn.ports import SwitchPort, port_name  # noqa: E402
+from cloud_controller.ovn.ports import SwitchPort  # noqa: E402
 from mallee.ovn_central import OvnCentral  # noqa: E402
 from node_controller.network.ovn_chassis import OvnChassis  # noqa: E402
 from tests.harness import Cloud, available_components  # noqa: E402
-from tests.integration.ovn_probe import Probe  # noqa: E402
+from tests.integration.ovn_probe import Probe, instance_probe  # noqa: E402
 
 
 def nbctl(central: OvnCentral, *args: str) -> str:
@@ -160,19 +160,6 @@ def authorize(cloud: Cloud, central: OvnCentral, rounds: int) -> tuple[float, fl
     return tuple(statistics.median(v) * 1000 for v in (reply, compiled, raw))
 
 
-def _instance_probe(cloud: Cloud, ec2, image: str, subnet: dict, group: str, name: str) -> Probe:
-    """An instance (FakeDriver: no guest) in `subnet`, and a namespace bound to its port."""
-    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
-                                 SubnetId=subnet["SubnetId"], SecurityGroupIds=[group])[
-                                     "Instances"][0]
-    nic = instance["NetworkInterfaces"][0]
-    prefix = subnet["CidrBlock"].split("/")[1]
-    gateway = subnet["CidrBlock"].rsplit(".", 1)[0] + ".1"
-    return Probe(cloud, name, f"mallee-{subnet['SubnetId']}", nic["MacAddress"],
-                 f"{nic['PrivateIpAddress']}/{prefix}", gateway,
-                 port=port_name(nic["NetworkInterfaceId"]))
-
-
 def dataplane(cloud: Cloud, central: OvnCentral, seconds: float, rounds: int) -> dict:
     ec2 = cloud.client("ec2")
     image = cloud.publish_test_image(Path(cloud.settings.home) / "bench-image")["image"]
@@ -186,7 +173,7 @@ def dataplane(cloud: Cloud, central: OvnCentral, seconds: float, rounds: int) ->
          "IpRanges": [{"CidrIp": "10.42.0.0/16"}]} for p in (IPERF_PORT, ECHO_PORT)])
     chassis = OvnChassis.of(cloud.settings)  # the bench's nodes are FakeDriver ones
     chassis.start()
-    probes = [_instance_probe(cloud, ec2, image, subnets[i], group, name)
+    probes = [instance_probe(cloud, ec2, image, subnets[i], group, name)
               for i, group, name in ((0, server_group, "dpsrv"), (0, client_group, "dpone"),
                                      (1, client_group, "dptwo"))]
     result: dict = {}

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from cloud_controller.ovn.ports import port_name
 from node_controller.network.namespace import tx_checksum_off
 from node_controller.network.ovn_chassis import OvnChassis
 from tests.ovn_nb import nbctl
@@ -85,3 +86,18 @@ class Probe:
                  f"timeout=3); print(s.recv(64).decode(errors='replace').strip())")
         out = sh("ip", "netns", "exec", self.name, sys.executable, "-c", probe, check=False)
         return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def instance_probe(cloud, ec2, image: str, subnet: dict, group: str, name: str) -> Probe:
+    """An instance in `subnet` (with FakeDriver nodes: no guest) and a probe, not yet
+    started, that stands in for it on its own logical port: its MAC and address, its
+    port security, its group's ACLs."""
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                 SubnetId=subnet["SubnetId"], SecurityGroupIds=[group])[
+                                     "Instances"][0]
+    nic = instance["NetworkInterfaces"][0]
+    prefix = subnet["CidrBlock"].split("/")[1]
+    gateway = subnet["CidrBlock"].rsplit(".", 1)[0] + ".1"
+    return Probe(cloud, name, f"mallee-{subnet['SubnetId']}", nic["MacAddress"],
+                 f"{nic['PrivateIpAddress']}/{prefix}", gateway,
+                 port=port_name(nic["NetworkInterfaceId"]))
