@@ -3,6 +3,7 @@ NAT gateways and DHCP option sets, in the CLC's database and in a real OVN
 northbound database (ovsdb-server + ovn-northd started by the test cloud),
 checked with boto3, awscli and ovn-nbctl."""
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -653,5 +654,17 @@ def test_a_wiped_nb_gets_the_routing_back_in_the_first_pass(tmp_path_factory):
         assert igw in by_mallee_id(second, "Logical_Switch", "mallee:igw-id")
         dhcp = by_mallee_id(second, "DHCP_Options", "mallee:subnet-id")
         assert dhcp[public]["options"]["dns_server"] == "10.80.0.2"
+        # a chassis that comes (or goes) runs a pass at once, not at the next periodic one
+        port = f"mallee-lrp-{igw}"
+        sbctl(second, "chassis-add", "gw-c", "geneve", "127.0.0.5")
+        sbctl(second, "set", "Chassis", "gw-c",
+              "other_config:ovn-bridge-mappings=mallee-outside:br-ex")
+        came = time.monotonic()
+        assert second.wait_for(lambda: set(gateway_chassis(second, port)) == {"gw-c"},
+                               timeout=10, interval=0.02)
+        print(f"\na chassis' Gateway_Chassis {time.monotonic() - came:.3f} s after it came")
+        sbctl(second, "chassis-del", "gw-c")
+        assert second.wait_for(lambda: gateway_chassis(second, port) == {}, timeout=10)
+        assert time.monotonic() - came < 15, "no periodic pass (30 s) needed"
     finally:
         second.stop()
