@@ -228,23 +228,33 @@ class OvnChassis:
         return {p.name: pid for p in self.pidfiles if (pid := running_pid(p)) is not None}
 
     def stop(self, timeout: float = 10.0) -> list[int]:
-        """End our processes; vswitchd first removes its datapath and br-int's
-        internal device (`exit --cleanup`), which a plain SIGTERM would leave."""
+        """End our processes. First each one's own exit: ovn-controller takes its
+        chassis out of SB (a SIGTERM leaves the row, and the node would stay a
+        gateway chassis), vswitchd removes its datapath and the bridges' devices
+        (`exit --cleanup`, which a plain SIGTERM would leave); then SIGTERM and
+        SIGKILL whatever still runs, as ovn_central does."""
+        controller = running_pid(self.pidfile("ovn-controller"))
+        if controller is not None:
+            self._exit(controller, "ovn-appctl", self.run / f"ovn-controller.{controller}.ctl",
+                       timeout)
         vswitchd = running_pid(self.pidfile("ovs-vswitchd"))
         if vswitchd is not None:
-            try:
-                self._run("ovs-appctl", "-t", str(self.run / "ovs-vswitchd.ctl"), "exit",
-                          "--cleanup", timeout=timeout)
-                # it answers before it has removed every bridge's device: a SIGTERM
-                # now would leave br-ex behind
-                deadline = time.monotonic() + timeout
-                while alive(vswitchd) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-            except (OvnChassisError, subprocess.TimeoutExpired):
-                pass  # SIGTERM below, then SIGKILL
+            self._exit(vswitchd, "ovs-appctl", self.run / "ovs-vswitchd.ctl", timeout,
+                       "--cleanup")
         ended = stop_pidfiles(self.pidfiles, timeout)
         self._remove_outside()
         return ended
+
+    def _exit(self, pid: int, appctl: str, ctl: Path, timeout: float, *args: str) -> None:
+        """`<appctl> -t CTL exit ARGS`, then wait (bounded) for the process to end:
+        both answer before they have done their cleanup."""
+        try:
+            self._run(appctl, "-t", str(ctl), "exit", *args, timeout=timeout)
+        except (OvnChassisError, OSError, subprocess.TimeoutExpired):
+            return  # SIGTERM next, then SIGKILL
+        deadline = time.monotonic() + timeout
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     # ---- the NC's plug: a guest's tap as a port of br-int -----------------------
 

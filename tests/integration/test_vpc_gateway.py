@@ -202,6 +202,8 @@ def test_public_and_private_subnets_through_the_gateways(cloud, image, tmp_path,
     print(f"\nssh through the elastic IP {time.monotonic() - answered:.1f} s after boot")
     # ... and it reaches the outside, which sees its elastic IP
     assert ssh(cloud, key, public_ip, f"ping -c 1 -W 2 {outside_ip}").returncode == 0
+    pings = ssh(cloud, key, public_ip, f"ping -c 5 -W 2 {outside_ip}").stdout.splitlines()
+    print(f"guest -> outside through the gateway chassis: {pings[-1] if pings else '-'}")
     out = ssh(cloud, key, public_ip, f"echo from-ssh | timeout 5 nc {outside_ip} {SERVER_PORT}")
     assert out.returncode == 0, out
     assert cloud.wait_for(lambda: peers(outside_server, "from-ssh") == {public_ip}, timeout=5), \
@@ -286,11 +288,16 @@ def test_public_and_private_subnets_through_the_gateways(cloud, image, tmp_path,
 
 
 def test_the_nodes_stop_leaves_no_outside_bridge(cloud):
-    """After the cloud (its node's chassis included) stops: no OVS process of the
-    node, no br-int/br-ex device, no veth onto the outside; a start is idempotent."""
+    """A start over a running chassis is idempotent; the node's stop takes its
+    chassis out of SB (no longer a gateway chassis); after the cloud stops: no OVS
+    process of the node, no br-int/br-ex device, no veth onto the outside."""
     chassis = OvnChassis.of(cloud.settings)
     chassis.start()  # again: nothing doubled
     assert chassis.ports(OUTSIDE_BRIDGE) == [chassis.outside_port]
+    node = cloud.settings.nc.name
+    assert node in sbctl(cloud, "--bare", "--columns=name", "list", "Chassis").split()
+    chassis.stop()  # the node leaves: its ovn-controller takes its chassis out of SB
+    assert node not in sbctl(cloud, "--bare", "--columns=name", "list", "Chassis").split()
     cloud.stop()
     assert chassis.running() == {}
     assert not link_exists(chassis.outside_port)
