@@ -80,7 +80,8 @@ async def open_cloud(settings: Settings) -> Cloud:
     vpc_parts = VpcParts.build(db, settings, vpcs, tags, addresses)
     ovn = None
     if settings.network.mode == "vpc":  # the NB database of the central `mallee up` runs
-        ovn = OvnSync(vpcs, AsyncNorthbound(OvnCentral.of(settings).nb.remote),
+        central = OvnCentral.of(settings)
+        ovn = OvnSync(vpcs, AsyncNorthbound(central.nb.remote, sb_remote=central.sb.remote),
                       settings.network.ovn_reconcile_seconds, vpcs_changed,
                       security=OvnSecurity(vpcs, security_groups, network_acls,
                                            ports_of=vpcs.group_ports),

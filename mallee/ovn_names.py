@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 
 METADATA_IP = "169.254.169.254"
+# The physical network of internet gateways' localnet ports; each chassis maps it to
+# its outside bridge (ovn-bridge-mappings=mallee-outside:br-ex).
+OUTSIDE_NETWORK = "mallee-outside"
 
 
 def metadata_port_name(subnet_id: str) -> str:

@@ -30,6 +30,7 @@ from cloud_controller.ovn.ports import (MetadataPort, SwitchPort,
                                         tagged_metadata_ports, tagged_ports)
 from cloud_controller.ovn.routing import RoutingModel, converge_routing
 from cloud_controller.ovn.security import SecurityModel, converge_security
+from cloud_controller.ovn.southbound import OutsideChassis
 from mallee.ovn_names import METADATA_IP
 from mallee.ovn_names import stable_mac as gateway_mac  # stable for the subnet
 
@@ -135,10 +136,13 @@ def _tagged(table, key: str) -> dict[str, object]:
 class Northbound:
     """The blocking client (use AsyncNorthbound from the event loop)."""
 
-    def __init__(self, remote: str, timeout: float = 10.0):
+    def __init__(self, remote: str, timeout: float = 10.0, sb_remote: str | None = None):
         self.remote = remote
         self.timeout = timeout
         self.api = None
+        # the chassis that can carry gateways (SB's Chassis table); None: gateway
+        # ports' Gateway_Chassis are not written (a bench, a test of NB alone)
+        self.outside = OutsideChassis(sb_remote, timeout) if sb_remote else None
 
     def connect(self) -> None:
         if self.api is not None:
@@ -156,6 +160,8 @@ class Northbound:
         if self.api is not None:
             self.api.ovsdb_connection.stop()
             self.api = None
+        if self.outside is not None:
+            self.outside.close()
 
     def converge(self, routers: list[Router], switches: list[Switch],
                  security: SecurityModel | None = None, *,
@@ -211,7 +217,8 @@ class Northbound:
         if security is not None:  # port groups and ACLs, once the switches exist
             converge_security(api, security, changes)
         if routing is not None:  # gateways, routes, NAT: once the routers exist
-            converge_routing(api, routing, changes)
+            chassis = self.outside.names() if self.outside is not None else None
+            converge_routing(api, routing, changes, chassis)
         if changes:
             log.info("ovn: added %s; removed %s", changes.added or "-", changes.removed or "-")
         return changes
@@ -263,9 +270,15 @@ def switch_router(switch: Switch) -> str:
 class AsyncNorthbound:
     """Northbound's calls on one worker thread, awaited from the event loop."""
 
-    def __init__(self, remote: str, timeout: float = 10.0):
-        self.sync = Northbound(remote, timeout)
+    def __init__(self, remote: str, timeout: float = 10.0, sb_remote: str | None = None):
+        self.sync = Northbound(remote, timeout, sb_remote)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ovn-nb")
+
+    def on_chassis_change(self, callback) -> None:
+        """callback() (from the SB connection's thread) when a chassis comes, goes
+        or changes its bridge mappings."""
+        if self.sync.outside is not None:
+            self.sync.outside.on_change = callback
 
     async def converge(self, routers: list[Router], switches: list[Switch],
                        security: SecurityModel | None = None, *,

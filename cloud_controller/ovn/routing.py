@@ -16,6 +16,12 @@ and switches exist.
   its table in `options:route_table` (its own association, else the VPC's
   main table). EC2's `local` route is the router's directly connected
   networks (OVN looks there first), so it has no row.
+- The gateway port's Gateway_Chassis rows name every chassis that maps the
+  outside network (read from SB by the caller, `ovn/southbound.py`), so
+  northd makes it a distributed gateway port bound to one of them (the
+  highest priority alive) and centralises its NAT there. A chassis' priority
+  is a hash of (gateway, chassis): it does not move when other nodes come or
+  go, and different VPCs' gateways spread over the chassis.
 - A NAT gateway is a `snat` row on the VPC's router per subnet whose table
   routes to it (logical_ip = that subnet's CIDR, external_ip = its elastic
   IP); the route itself leaves through the internet gateway's port to the
@@ -26,9 +32,10 @@ rewrites what differs and removes the Mallee-tagged rows nothing asks for.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
-from mallee.ovn_names import stable_mac
+from mallee.ovn_names import OUTSIDE_NETWORK, stable_mac
 
 VPC_ID = "mallee:vpc-id"
 SUBNET_ID = "mallee:subnet-id"
@@ -37,9 +44,6 @@ IGW_ID = "mallee:igw-id"
 ROUTE_TABLE_ID = "mallee:route-table-id"
 NAT_KEY = "mallee:nat"  # who asked for the NAT row: nat-... or eipalloc-...
 
-# The physical network name of the outside bridge in each chassis'
-# ovn-bridge-mappings (e.g. mallee-outside:br-outside).
-OUTSIDE_NETWORK = "mallee-outside"
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,12 @@ class Gateway:
     @property
     def mac(self) -> str:
         return stable_mac(self.igw_id)
+
+
+def chassis_priority(igw_id: str, chassis: str) -> int:
+    """A Gateway_Chassis priority (1..32767) for this gateway on this chassis."""
+    digest = hashlib.sha256(f"{igw_id} {chassis}".encode()).digest()
+    return 1 + int.from_bytes(digest[:4], "big") % 32767
 
 
 @dataclass(frozen=True)
@@ -140,8 +150,10 @@ def _one(value):
     return value[0] if value else None
 
 
-def converge_routing(api, model: RoutingModel, changes) -> None:
-    """One transaction that makes the routing rows match `model`."""
+def converge_routing(api, model: RoutingModel, changes,
+                     chassis: list[str] | None = None) -> None:
+    """One transaction that makes the routing rows match `model`; each gateway
+    port's Gateway_Chassis name `chassis` (None: not known now, left as they are)."""
     with api.ovsdb_connection.lock:
         tables = api.tables
         routers = {row.name for row in tables["Logical_Router"].rows.values()}
@@ -149,6 +161,9 @@ def converge_routing(api, model: RoutingModel, changes) -> None:
                    _tagged(tables["Logical_Switch"], IGW_ID)}
         have_lrp = {row.external_ids[IGW_ID]: row for row in
                     _tagged(tables["Logical_Router_Port"], IGW_ID)}
+        have_gwc = {igw_id: {gc.chassis_name: (gc.uuid, gc.priority, dict(gc.external_ids))
+                             for gc in lrp.gateway_chassis}
+                    for igw_id, lrp in have_lrp.items()}
         lsps = {row.name for row in tables["Logical_Switch_Port"].rows.values()}
         subnet_ports = {row.external_ids[SUBNET_ID]: row for row in
                         _tagged(tables["Logical_Router_Port"], SUBNET_ID)}
@@ -173,8 +188,12 @@ def converge_routing(api, model: RoutingModel, changes) -> None:
                 txn.add(api.lrp_del(lrp.uuid, if_exists=True))
                 changes.removed.append(lrp.name)
         for gateway in gateways.values():
-            _gateway(api, txn, gateway, changes, have_ls.get(gateway.igw_id),
-                     have_lrp.get(gateway.igw_id), lsps)
+            port, lrp = _gateway(api, txn, gateway, changes, have_ls.get(gateway.igw_id),
+                                 have_lrp.get(gateway.igw_id), lsps)
+            if chassis is not None:
+                _gateway_chassis(api, txn, gateway, port,
+                                 have_gwc.get(gateway.igw_id, {}) if lrp is not None else {},
+                                 chassis, changes)
         for key, row in have_routes.items():
             if key not in routes:
                 txn.add(api.db_remove("Logical_Router", _router(row.external_ids[VPC_ID]),
@@ -215,12 +234,17 @@ def converge_routing(api, model: RoutingModel, changes) -> None:
                 changes.added.append(f"{lrp.name} route_table={want}")
 
 
-def _gateway(api, txn, gateway: Gateway, changes, ls, lrp, lsps: set[str]) -> None:
-    """The commands that make one attached internet gateway's rows whole."""
+def _gateway(api, txn, gateway: Gateway, changes, ls, lrp, lsps: set[str]):
+    """The commands that make one attached internet gateway's rows whole; its
+    router port as (a reference for this transaction, the replica's row or None
+    when it is made anew)."""
     if lrp is None or lrp.networks != [gateway.network] or lrp.mac != gateway.mac:
-        txn.add(api.lrp_add(_router(gateway.vpc_id), gateway.router_port, gateway.mac,
-                            [gateway.network], external_ids=gateway.external_ids))
+        made = txn.add(api.lrp_add(_router(gateway.vpc_id), gateway.router_port, gateway.mac,
+                                   [gateway.network], external_ids=gateway.external_ids))
         changes.added.append(gateway.router_port)
+        port, lrp = made, None
+    else:
+        port = lrp.uuid
     switch = gateway.switch
     if ls is None:
         switch = txn.add(api.ls_add(gateway.switch, may_exist=True,
@@ -236,3 +260,28 @@ def _gateway(api, txn, gateway: Gateway, changes, ls, lrp, lsps: set[str]) -> No
                             addresses=["unknown"],
                             options={"network_name": OUTSIDE_NETWORK},
                             external_ids=gateway.external_ids))
+    return port, lrp
+
+
+def _gateway_chassis(api, txn, gateway: Gateway, port, have: dict, chassis: list[str],
+                     changes) -> None:
+    """The gateway port's Gateway_Chassis rows (`have`: chassis name -> (uuid,
+    priority, external_ids)): one per chassis, named as `ovn-nbctl
+    lrp-set-gateway-chassis` names them (`<port>_<chassis>`)."""
+    want = {name: chassis_priority(gateway.igw_id, name) for name in chassis}
+    for name, (uuid, priority, external_ids) in have.items():
+        if name not in want:  # not root: the row goes with its last reference
+            txn.add(api.db_remove("Logical_Router_Port", port, "gateway_chassis", uuid,
+                                  if_exists=True))
+            changes.removed.append(f"{gateway.router_port} chassis {name}")
+        elif priority != want[name] or external_ids != gateway.external_ids:
+            txn.add(api.db_set("Gateway_Chassis", uuid, ("priority", want[name]),
+                               ("external_ids", gateway.external_ids)))
+            changes.added.append(f"{gateway.router_port} chassis {name}")
+    for name, priority in want.items():
+        if name not in have:
+            row = txn.add(api.db_create("Gateway_Chassis", name=f"{gateway.router_port}_{name}",
+                                        chassis_name=name, priority=priority,
+                                        external_ids=gateway.external_ids))
+            txn.add(api.db_add("Logical_Router_Port", port, "gateway_chassis", row))
+            changes.added.append(f"{gateway.router_port} chassis {name}")

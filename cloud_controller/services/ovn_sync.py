@@ -43,6 +43,9 @@ class OvnSync:
         return future
 
     async def run(self) -> None:
+        # a node's chassis that comes or goes (SB) changes the gateways' chassis: a pass now
+        loop = asyncio.get_running_loop()
+        self.northbound.on_chassis_change(lambda: loop.call_soon_threadsafe(self.kick))
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval)

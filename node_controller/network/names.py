@@ -34,6 +34,16 @@ def uplink_outer_name(node: str) -> str:
     return _short("mu-", node)
 
 
+def outside_port_name(node: str) -> str:
+    """VPC mode: the veth end that is a port of the chassis' outside bridge br-ex."""
+    return _short("mx-", node)
+
+
+def outside_peer_name(node: str) -> str:
+    """Its other end, on the outside world's bridge (uplink_bridge in uplink_netns)."""
+    return _short("my-", node)
+
+
 def cluster_port_outer_name(node: str) -> str:
     """The cluster veth's other end, on the bridge of the cluster namespace."""
     return _short("ml-", node)

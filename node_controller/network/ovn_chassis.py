@@ -14,6 +14,13 @@ cloud's state directory (run/ovs-<node>/, data/ovs-<node>/, log/ovs-<node>/).
 - vswitchd runs in the root namespace: br-int carries no address, so no guest
   address lives there; one chassis per host (br-int's internal device is named
   after the bridge).
+- The outside bridge br-ex (same datapath type as br-int) is joined to the
+  outside world by a veth: one end a port of br-ex, the other on
+  [network] uplink_bridge in uplink_netns (the one-host outside namespace, or
+  the root namespace), transmit checksum offload off on both. The chassis maps
+  it as `ovn-bridge-mappings=mallee-outside:br-ex`, the physical network of
+  every internet gateway's localnet port, so the CLC names it a gateway chassis
+  and northd centralises the gateways' NAT here. `stop` removes the veth.
 
 The NC plugs a guest's tap into br-int through `ovs-vsctl --db=<our socket>`
 (`plug` / `unplug`), never through the host's default database.
@@ -24,16 +31,22 @@ import ipaddress
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mallee.ovn_central import (SUN_PATH_MAX, OvnCentral, run_command, running_pid,
+from mallee.ovn_central import (SUN_PATH_MAX, OvnCentral, alive, run_command, running_pid,
                                 stop_pidfiles)
+from mallee.ovn_names import OUTSIDE_NETWORK
 from mallee.settings import Settings
+from node_controller.network.commands import NetworkError, run
+from node_controller.network.names import outside_peer_name, outside_port_name
+from node_controller.network.namespace import link_exists, tx_checksum_off
 
 VSWITCH_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 BINARIES = ("ovsdb-tool", "ovsdb-server", "ovs-vsctl", "ovs-vswitchd", "ovn-controller")
 INTEGRATION_BRIDGE = "br-int"
+OUTSIDE_BRIDGE = "br-ex"
 
 
 class OvnChassisError(RuntimeError):
@@ -70,13 +83,26 @@ class OvnChassis:
     log: Path
     sb_remote: str
     encap_ip: str
+    outside_netns: str = ""  # where the outside bridge is ("": the root namespace)
+    outside_bridge: str = ""  # the outside world's bridge ("": no outside bridge)
 
     @classmethod
     def of(cls, settings: Settings) -> "OvnChassis":
         node = settings.nc.name
+        n = settings.network
         return cls(node, settings.data_dir(f"ovs-{node}"), settings.run_dir / f"ovs-{node}",
                    settings.log_dir / f"ovs-{node}", OvnCentral.of(settings).sb.remote,
-                   encap_ip(settings))
+                   encap_ip(settings), n.uplink_netns, n.uplink_bridge)
+
+    @property
+    def outside_port(self) -> str:
+        """The veth end that is br-ex's port (root namespace)."""
+        return outside_port_name(self.node)
+
+    @property
+    def outside_peer(self) -> str:
+        """Its other end, on the outside bridge (in outside_netns)."""
+        return outside_peer_name(self.node)
 
     @property
     def db_file(self) -> Path:
@@ -149,23 +175,83 @@ class OvnChassis:
         if netdev:
             bridge.append("datapath_type=netdev")
         self.vsctl(*bridge)
+        self._outside(netdev)
         self._daemon("ovs-vswitchd", self.remote,
                      f"--unixctl={self.run / 'ovs-vswitchd.ctl'}")
         self._daemon("ovn-controller", self.remote)
+
+    def _outside(self, netdev: bool) -> None:
+        """br-ex, its veth onto the outside world and the chassis' bridge mapping;
+        without an outside bridge in the settings, no mapping (no gateway here)."""
+        if not self.outside_bridge:
+            self.vsctl("--no-wait", "remove", "Open_vSwitch", ".", "external_ids",
+                       "ovn-bridge-mappings")
+            return
+        bridge = ["--no-wait", "--may-exist", "add-br", OUTSIDE_BRIDGE]
+        if netdev:
+            bridge += ["--", "set", "Bridge", OUTSIDE_BRIDGE, "datapath_type=netdev"]
+        self.vsctl(*bridge)
+        where = ["-n", self.outside_netns] if self.outside_netns else []
+        try:
+            if not link_exists(self.outside_port):
+                if link_exists(self.outside_peer, self.outside_netns or None):
+                    run("ip", *where, "link", "del", self.outside_peer)  # half made (a crash)
+                run("ip", "link", "add", self.outside_port, "type", "veth", "peer", "name",
+                    self.outside_peer, *(["netns", self.outside_netns]
+                                         if self.outside_netns else []))
+            # OVS's userspace datapath: checksums filled in (DESIGN.md "VPC on OVN")
+            tx_checksum_off(self.outside_port)
+            tx_checksum_off(self.outside_peer, self.outside_netns or None)
+            run("ip", *where, "link", "set", self.outside_peer, "master", self.outside_bridge)
+            run("ip", *where, "link", "set", self.outside_peer, "up")
+            run("ip", "link", "set", self.outside_port, "up")
+        except NetworkError as err:
+            raise OvnChassisError(f"the outside bridge's veth: {err}") from None
+        self.vsctl("--no-wait", "--may-exist", "add-port", OUTSIDE_BRIDGE, self.outside_port)
+        self.vsctl("--no-wait", "set", "Open_vSwitch", ".",
+                   f"external_ids:ovn-bridge-mappings={OUTSIDE_NETWORK}:{OUTSIDE_BRIDGE}")
+
+    def _remove_outside(self) -> None:
+        """The veth (both ends go with the root one); br-ex's datapath went with vswitchd."""
+        try:
+            if link_exists(self.outside_port):
+                run("ip", "link", "del", self.outside_port)
+            if self.outside_netns and link_exists(self.outside_peer, self.outside_netns):
+                run("ip", "-n", self.outside_netns, "link", "del", self.outside_peer)
+        except NetworkError:
+            pass  # the outside namespace went meanwhile, and the peer with it
 
     def running(self) -> dict[str, int]:
         return {p.name: pid for p in self.pidfiles if (pid := running_pid(p)) is not None}
 
     def stop(self, timeout: float = 10.0) -> list[int]:
-        """End our processes; vswitchd first removes its datapath and br-int's
-        internal device (`exit --cleanup`), which a plain SIGTERM would leave."""
-        if running_pid(self.pidfile("ovs-vswitchd")) is not None:
-            try:
-                self._run("ovs-appctl", "-t", str(self.run / "ovs-vswitchd.ctl"), "exit",
-                          "--cleanup", timeout=timeout)
-            except (OvnChassisError, subprocess.TimeoutExpired):
-                pass  # SIGTERM below, then SIGKILL
-        return stop_pidfiles(self.pidfiles, timeout)
+        """End our processes. First each one's own exit: ovn-controller takes its
+        chassis out of SB (a SIGTERM leaves the row, and the node would stay a
+        gateway chassis), vswitchd removes its datapath and the bridges' devices
+        (`exit --cleanup`, which a plain SIGTERM would leave); then SIGTERM and
+        SIGKILL whatever still runs, as ovn_central does."""
+        controller = running_pid(self.pidfile("ovn-controller"))
+        if controller is not None:
+            self._exit(controller, "ovn-appctl", self.run / f"ovn-controller.{controller}.ctl",
+                       timeout)
+        vswitchd = running_pid(self.pidfile("ovs-vswitchd"))
+        if vswitchd is not None:
+            self._exit(vswitchd, "ovs-appctl", self.run / "ovs-vswitchd.ctl", timeout,
+                       "--cleanup")
+        ended = stop_pidfiles(self.pidfiles, timeout)
+        self._remove_outside()
+        return ended
+
+    def _exit(self, pid: int, appctl: str, ctl: Path, timeout: float, *args: str) -> None:
+        """`<appctl> -t CTL exit ARGS`, then wait (bounded) for the process to end:
+        both answer before they have done their cleanup."""
+        try:
+            self._run(appctl, "-t", str(ctl), "exit", *args, timeout=timeout)
+        except (OvnChassisError, OSError, subprocess.TimeoutExpired):
+            return  # SIGTERM next, then SIGKILL
+        deadline = time.monotonic() + timeout
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     # ---- the NC's plug: a guest's tap as a port of br-int -----------------------
 
@@ -179,8 +265,8 @@ class OvnChassis:
     def unplug(self, tap: str) -> None:
         self.vsctl("--if-exists", "del-port", INTEGRATION_BRIDGE, tap)
 
-    def ports(self) -> list[str]:
-        return self.vsctl("list-ports", INTEGRATION_BRIDGE).split()
+    def ports(self, bridge: str = INTEGRATION_BRIDGE) -> list[str]:
+        return self.vsctl("list-ports", bridge).split()
 
 
 def main(argv: list[str] | None = None) -> int:

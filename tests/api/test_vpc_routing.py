@@ -3,12 +3,14 @@ NAT gateways and DHCP option sets, in the CLC's database and in a real OVN
 northbound database (ovsdb-server + ovn-northd started by the test cloud),
 checked with boto3, awscli and ovn-nbctl."""
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
 
 from mallee.ovn_central import missing_binaries
 from tests.api.test_vpc_ovn import code
+from tests.api.test_vpc_security import sbctl
 from tests.ovn_nb import as_list, by_mallee_id, nb_rows, nbctl
 from tests.harness import Cloud, available_components
 
@@ -172,6 +174,74 @@ def test_internet_gateway_lifecycle_and_its_ovn_rows(vcloud, vec2, vpc):
     with pytest.raises(ClientError) as e:
         vec2.describe_internet_gateways(InternetGatewayIds=[igw_id])
     assert code(e) == "InvalidInternetGatewayID.NotFound"
+
+
+def gateway_chassis(vcloud, port: str) -> dict[str, dict]:
+    """The Gateway_Chassis rows of a router port, by chassis name."""
+    lrps = [p for p in nb_rows(vcloud, "Logical_Router_Port") if p["name"] == port]
+    uuids = as_list(lrps[0]["gateway_chassis"]) if lrps else []
+    rows = {r["_uuid"]: r for r in nb_rows(vcloud, "Gateway_Chassis")}
+    return {rows[u]["chassis_name"]: rows[u] for u in uuids if u in rows}
+
+
+def test_gateway_port_follows_the_chassis_that_map_the_outside(vcloud, vec2, vpc):
+    """The gateway port's Gateway_Chassis name the SB chassis whose bridge mappings
+    name the outside network (the fake nodes run no ovn-controller: the test
+    registers chassis by hand, as ovn-controller would)."""
+    vpc_id, _, _ = vpc
+    igw_id = vec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    port = f"mallee-lrp-{igw_id}"
+    vec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    try:
+        assert gateway_chassis(vcloud, port) == {}  # no chassis maps the outside yet
+        sbctl(vcloud, "chassis-add", "gw-a", "geneve", "127.0.0.2")
+        sbctl(vcloud, "set", "Chassis", "gw-a",
+              "other_config:ovn-bridge-mappings=mallee-outside:br-ex")
+        sbctl(vcloud, "chassis-add", "plain", "geneve", "127.0.0.3")  # no outside bridge
+        sbctl(vcloud, "chassis-add", "gw-b", "geneve", "127.0.0.4")  # the older column
+        sbctl(vcloud, "set", "Chassis", "gw-b",
+              'external_ids:ovn-bridge-mappings="physnet:br-x,mallee-outside:br-ex"')
+        assert vcloud.wait_for(lambda: set(gateway_chassis(vcloud, port)) == {"gw-a", "gw-b"},
+                               timeout=10), gateway_chassis(vcloud, port)
+        rows = gateway_chassis(vcloud, port)
+        assert rows["gw-a"]["name"] == f"{port}_gw-a"
+        assert rows["gw-a"]["external_ids"] == {"mallee:igw-id": igw_id, "mallee:vpc-id": vpc_id,
+                                                "mallee:account": vec2_account(vec2)}
+        priorities = {name: row["priority"] for name, row in rows.items()}
+        assert all(1 <= p <= 32767 for p in priorities.values())
+        # northd makes it a distributed gateway port: its chassis-redirect port binding
+        assert vcloud.wait_for(lambda: "chassisredirect" in sbctl(
+            vcloud, "--columns=type", "find", "Port_Binding", f"logical_port=cr-{port}"),
+            timeout=10)
+        # a node that leaves (its ovn-controller deregisters), one whose mapping goes
+        sbctl(vcloud, "chassis-del", "gw-a")
+        assert vcloud.wait_for(lambda: set(gateway_chassis(vcloud, port)) == {"gw-b"},
+                               timeout=10), gateway_chassis(vcloud, port)
+        assert gateway_chassis(vcloud, port)["gw-b"]["priority"] == priorities["gw-b"]
+        # the reconcile: a row deleted by hand comes back, a priority changed goes back
+        nbctl(vcloud, "lrp-del-gateway-chassis", port, "gw-b")
+        assert vcloud.wait_for(lambda: "gw-b" in gateway_chassis(vcloud, port), timeout=10)
+        nbctl(vcloud, "set", "Gateway_Chassis", gateway_chassis(vcloud, port)["gw-b"]["_uuid"],
+              "priority=1")
+        assert vcloud.wait_for(lambda: gateway_chassis(vcloud, port)["gw-b"]["priority"]
+                               == priorities["gw-b"], timeout=10)
+        sbctl(vcloud, "remove", "Chassis", "gw-b", "external_ids", "ovn-bridge-mappings")
+        assert vcloud.wait_for(lambda: gateway_chassis(vcloud, port) == {}, timeout=10)
+        sbctl(vcloud, "set", "Chassis", "gw-b",
+              'other_config:ovn-bridge-mappings="mallee-outside:br-ex"')
+        assert vcloud.wait_for(lambda: set(gateway_chassis(vcloud, port)) == {"gw-b"},
+                               timeout=10)
+    finally:
+        for name in ("gw-a", "plain", "gw-b"):
+            sbctl(vcloud, "--if-exists", "chassis-del", name)
+        vec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+        vec2.delete_internet_gateway(InternetGatewayId=igw_id)
+    assert not [r for r in nb_rows(vcloud, "Gateway_Chassis")
+                if r["external_ids"].get("mallee:igw-id") == igw_id]
+
+
+def vec2_account(ec2) -> str:
+    return ec2.describe_security_groups()["SecurityGroups"][0]["OwnerId"]
 
 
 def test_route_tables_associations_and_route_errors(vcloud, vec2, vpc):
@@ -584,5 +654,17 @@ def test_a_wiped_nb_gets_the_routing_back_in_the_first_pass(tmp_path_factory):
         assert igw in by_mallee_id(second, "Logical_Switch", "mallee:igw-id")
         dhcp = by_mallee_id(second, "DHCP_Options", "mallee:subnet-id")
         assert dhcp[public]["options"]["dns_server"] == "10.80.0.2"
+        # a chassis that comes (or goes) runs a pass at once, not at the next periodic one
+        port = f"mallee-lrp-{igw}"
+        sbctl(second, "chassis-add", "gw-c", "geneve", "127.0.0.5")
+        sbctl(second, "set", "Chassis", "gw-c",
+              "other_config:ovn-bridge-mappings=mallee-outside:br-ex")
+        came = time.monotonic()
+        assert second.wait_for(lambda: set(gateway_chassis(second, port)) == {"gw-c"},
+                               timeout=10, interval=0.02)
+        print(f"\na chassis' Gateway_Chassis {time.monotonic() - came:.3f} s after it came")
+        sbctl(second, "chassis-del", "gw-c")
+        assert second.wait_for(lambda: gateway_chassis(second, port) == {}, timeout=10)
+        assert time.monotonic() - came < 15, "no periodic pass (30 s) needed"
     finally:
         second.stop()
