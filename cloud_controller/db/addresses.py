@@ -8,7 +8,7 @@ from cloud_controller.db.database import Database
 _SELECT = ("SELECT a.*, i.private_ip AS private_ip, i.vpc_id AS vpc_id, n.id AS eni_id "
            "FROM addresses a "
            "LEFT JOIN instances i ON i.id = a.instance_id "
-           "LEFT JOIN network_interfaces n ON n.instance_id = a.instance_id")
+           "LEFT JOIN network_interfaces n ON n.instance_id = a.instance_id AND n.device_index = 0")
 
 
 class AddressRepository:
@@ -47,7 +47,7 @@ class AddressRepository:
         rows = await self._all(
             "SELECT i.id, i.state, i.cluster, i.zone, i.vpc_id, i.subnet_id, i.private_ip, "
             "n.id AS eni_id FROM instances i LEFT JOIN network_interfaces n "
-            "ON n.instance_id = i.id WHERE i.id=? AND i.account_id=?",
+            "ON n.instance_id = i.id AND n.device_index = 0 WHERE i.id=? AND i.account_id=?",
             (instance_id, account_id))
         return rows[0] if rows else None
 

@@ -1,8 +1,9 @@
-"""Instances' NICs in own subnets as OVN logical switch ports (docs/vpc.md).
+"""Instances' NICs in own subnets as OVN logical switch ports (docs/vpc.md):
+one per network interface attached to a live instance.
 
 A port is named `mallee-<eni-id>`; the NC plugs the guest's tap into br-int
 with `external_ids:iface-id` = that name, and ovn-controller binds it. Its
-`addresses` and `port_security` are "MAC IP" (OVN answers ARP for it and
+`addresses` and `port_security` are "MAC IP [secondary IPs]" (OVN answers ARP for it and
 drops frames from any other source), and `dhcpv4_options` is its subnet's
 DHCP_Options row, so OVN's native DHCP hands the guest its address.
 
@@ -36,6 +37,7 @@ class SwitchPort:
     account_id: str
     mac: str
     private_ip: str
+    secondary: tuple[str, ...] = ()  # the interface's secondary private addresses
 
     @property
     def name(self) -> str:
@@ -43,7 +45,7 @@ class SwitchPort:
 
     @property
     def addresses(self) -> list[str]:
-        return [f"{self.mac} {self.private_ip}"]
+        return [" ".join((self.mac, self.private_ip, *self.secondary))]
 
     @property
     def external_ids(self) -> dict[str, str]:
