@@ -78,8 +78,8 @@ async def open_cloud(settings: Settings) -> Cloud:
     network_acls = NetworkAclService(db, vpcs, tags)  # own VPCs' (vpc mode)
     vpc_attributes = VpcAttributeService(db, vpcs)
     addresses = AddressService(db, settings, clusters, tags, network_changed)
-    vpc_parts = VpcParts.build(db, settings, vpcs, tags, addresses)
     interfaces = NetworkInterfaceService(db, vpcs, security_groups, tags)  # own subnets'
+    vpc_parts = VpcParts.build(db, settings, vpcs, tags, addresses, interfaces)
     ovn = None
     if settings.network.mode == "vpc":  # the NB database of the central `mallee up` runs
         ovn = OvnSync(vpcs, AsyncNorthbound(OvnCentral.of(settings).nb.remote),

@@ -209,11 +209,14 @@ INTERFACE_FILTERS = {
 
 
 def vpc_interface_item(row, addresses: list, groups: list[dict], region: str,
-                       association=None, source_dest_check: bool | None = None) -> dict:
+                       mapped: dict | None = None, source_dest_check: bool | None = None
+                       ) -> dict:
     """An interface of an own subnet (services/network_interfaces.py) as EC2's
-    InstanceNetworkInterface; `association`: an elastic IP's, on its primary address;
-    `source_dest_check`: its instance's attribute (a primary interface)."""
+    InstanceNetworkInterface; `mapped`: {(eni id, private address): the elastic IP's
+    association}; `source_dest_check`: its instance's attribute (a primary interface)."""
     primary = addresses[0]["private_ip"] if addresses else None
+    mapped = mapped or {}
+    association = mapped.get((row["id"], primary))
     attachment = None
     if row["instance_id"]:
         attachment = {"attachmentId": row["attachment_id"], "deviceIndex": row["device_index"],
@@ -234,20 +237,20 @@ def vpc_interface_item(row, addresses: list, groups: list[dict], region: str,
             {"privateIpAddress": a["private_ip"],
              "privateDnsName": private_dns_name(a["private_ip"], region) or None,
              "primary": bool(a["is_primary"]),
-             "association": association if a["is_primary"] else None} for a in addresses],
+             "association": mapped.get((row["id"], a["private_ip"]))} for a in addresses],
         "ipv6AddressesSet": [],
     }
 
 
-def _association(row, address, region: str):
-    """The elastic IP mapped to an instance (a row), as an interface's association."""
-    if not row["public_ip"]:
-        return None
-    found = {"publicIp": row["public_ip"], "ipOwnerId": row["account_id"],
-             "publicDnsName": public_dns_name(row["public_ip"], region)}
-    if address is not None:
-        found.update(allocationId=address["id"], associationId=address["association_id"])
-    return found
+async def _mapped(ctx: RequestContext) -> dict:
+    """{(eni id, private address): its elastic IP's association} of the account."""
+    region = ctx.cloud.settings.cloud.region
+    return {(a["eni_id"], a["private_ip"]): {
+        "publicIp": a["public_ip"], "ipOwnerId": a["account_id"],
+        "publicDnsName": public_dns_name(a["public_ip"], region), "allocationId": a["id"],
+        "associationId": a["association_id"]}
+        for a in await ctx.cloud.addresses.describe(ctx.account_id, [], [])
+        if a["instance_id"] and a["eni_id"]}
 
 
 async def vpc_interfaces(ctx: RequestContext, instances: list) -> dict[str, list[dict]]:
@@ -263,11 +266,11 @@ async def vpc_interfaces(ctx: RequestContext, instances: list) -> dict[str, list
     groups = await service.groups_of(eni_ids)
     attributes = await ctx.cloud.instance_attributes.of([r["id"] for r in own])
     region = ctx.cloud.settings.cloud.region
+    mapped = await _mapped(ctx)
     out = {}
     for row in own:
         out[row["id"]] = [vpc_interface_item(
-            n, addresses[n["id"]], _groups(groups[n["id"]]), region,
-            _association(row, None, region) if n["device_index"] == 0 else None,
+            n, addresses[n["id"]], _groups(groups[n["id"]]), region, mapped,
             attributes[row["id"]]["source_dest_check"] if n["device_index"] == 0 else None)
             for n in attached[row["id"]]]
     return out
@@ -297,12 +300,11 @@ async def _interfaces(ctx: RequestContext) -> list[dict]:
         own_addresses = await service.addresses_of(eni_ids)
         own_groups = await service.groups_of(eni_ids)
         by_id = {r["id"]: r for r in rows}
+        mapped = await _mapped(ctx)
         for n in own:
             instance = by_id.get(n["instance_id"]) if n["device_index"] == 0 else None
             item = vpc_interface_item(
-                n, own_addresses[n["id"]], _groups(own_groups[n["id"]]), region,
-                _association(instance, addresses.get(instance["id"]), region)
-                if instance is not None else None,
+                n, own_addresses[n["id"]], _groups(own_groups[n["id"]]), region, mapped,
                 attributes[instance["id"]]["source_dest_check"] if instance is not None
                 else None)
             if item["attachment"] is not None:

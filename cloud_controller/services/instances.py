@@ -299,6 +299,9 @@ class InstanceService:
             row = await self.repo.by_interface(account_id, eni_id)
             instance_id = row["id"] if row is not None and row["state"] != "terminated" \
                 else None
+            if instance_id is None and self.nics is not None and eni_id.startswith("eni-"):
+                found = [n for n in await self.nics.describe(account_id) if n["id"] == eni_id]
+                instance_id = found[0]["instance_id"] if found else None
             if instance_id is None:
                 raise errors.InvalidNetworkInterfaceIDNotFound(
                     f"The networkInterface ID '{eni_id}' does not exist")

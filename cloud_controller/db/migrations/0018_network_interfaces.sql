@@ -66,6 +66,24 @@ CREATE TABLE network_interface_groups (
 );
 CREATE INDEX network_interface_groups_group ON network_interface_groups(group_id);
 
+-- An elastic IP on an interface of an own subnet maps one of its private
+-- addresses (target_eni, target_ip; NULL: an EDGE instance's one address), one
+-- address per (interface, private address); EDGE keeps one per instance.
+ALTER TABLE addresses ADD COLUMN target_eni TEXT;
+ALTER TABLE addresses ADD COLUMN target_ip TEXT;
+UPDATE addresses SET
+    target_eni = (SELECT n.id FROM network_interfaces n WHERE n.instance_id = addresses.instance_id
+                  AND n.subnet_id IS NOT NULL),
+    target_ip = (SELECT i.private_ip FROM instances i WHERE i.id = addresses.instance_id
+                 AND i.subnet_id IS NOT NULL)
+    WHERE instance_id IS NOT NULL;
+UPDATE addresses SET target_ip = NULL WHERE target_eni IS NULL;
+DROP INDEX addresses_instance;
+CREATE UNIQUE INDEX addresses_instance ON addresses(instance_id)
+    WHERE instance_id IS NOT NULL AND target_eni IS NULL;
+CREATE UNIQUE INDEX addresses_target ON addresses(target_eni, target_ip)
+    WHERE target_eni IS NOT NULL;
+
 -- An instance as the API shows it: with its primary interface's id.
 CREATE VIEW instances_with_interface AS
     SELECT i.*, n.id AS eni_id FROM instances i
