@@ -26,10 +26,14 @@ class SubnetPortRepository:
 
     async def ports(self) -> list:
         """Every interface in an own subnet attached to a live instance, one row per
-        address (its primary first), in interface id order."""
+        address (its primary first), in interface id order, with its sourceDestCheck
+        (a primary interface's: its instance's attribute)."""
         async with self.db.execute(
                 "SELECT n.id AS eni_id, i.id, i.account_id, n.subnet_id, n.mac, "
-                "a.private_ip, a.is_primary FROM network_interfaces n "
+                "a.private_ip, a.is_primary, CASE WHEN n.device_index = 0 THEN "
+                "COALESCE((SELECT t.source_dest_check FROM instance_attributes t "
+                "WHERE t.instance_id = i.id), 1) ELSE n.source_dest_check END "
+                "AS source_dest_check FROM network_interfaces n "
                 "JOIN instances i ON i.id = n.instance_id "
                 "JOIN network_interface_addresses a ON a.interface_id = n.id "
                 f"WHERE n.subnet_id IS NOT NULL AND i.state NOT IN "

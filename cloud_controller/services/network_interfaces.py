@@ -333,8 +333,8 @@ class NetworkInterfaceService(VpcPart):
                     await self.repo.set_instance_groups(row["instance_id"], groups)
                 else:
                     await self.repo.set_groups(eni_id, groups)
-        if group_ids is not None and row["instance_id"]:
-            await self.vpcs.ports_changed()  # its port changes port groups
+        if (group_ids is not None or source_dest_check is not None) and row["instance_id"]:
+            await self.vpcs.ports_changed()  # its port changes port groups or security
 
     # ---- AssignPrivateIpAddresses, UnassignPrivateIpAddresses ----
 

@@ -427,5 +427,6 @@ class VpcService:
             first, *others = list(rows)
             out.append(SwitchPort(eni_id, first["id"], first["subnet_id"], first["account_id"],
                                   first["mac"], first["private_ip"],
-                                  tuple(r["private_ip"] for r in others)))
+                                  tuple(r["private_ip"] for r in others),
+                                  bool(first["source_dest_check"])))
         return out

@@ -296,6 +296,20 @@ def test_several_interfaces_at_launch(vcloud, vec2, vimage, net):
     got = eni(vec2, second["NetworkInterfaceId"])
     assert (got["Description"], got["SourceDestCheck"],
             got["Attachment"]["DeleteOnTermination"]) == ("backend", False, True)
+    # sourceDestCheck off: the port may send from any address (its MAC only)
+    assert as_list(ports(vcloud)[second["NetworkInterfaceId"]]["port_security"]) == \
+        [second["MacAddress"]]
+    # the primary interface's is the instance's attribute
+    vec2.modify_network_interface_attribute(NetworkInterfaceId=primary["NetworkInterfaceId"],
+                                            SourceDestCheck={"Value": False})
+    assert vec2.describe_instance_attribute(InstanceId=iid, Attribute="sourceDestCheck")[
+        "SourceDestCheck"]["Value"] is False
+    assert eni(vec2, primary["NetworkInterfaceId"])["SourceDestCheck"] is False
+    assert as_list(ports(vcloud)[primary["NetworkInterfaceId"]]["port_security"]) == \
+        [primary["MacAddress"]]
+    vec2.modify_instance_attribute(InstanceId=iid, SourceDestCheck={"Value": True})
+    assert len(as_list(ports(vcloud)[primary["NetworkInterfaceId"]]["port_security"])[0]
+               .split()) == 3  # MAC, the primary and the secondary address again
     for attribute, key in [("description", "Description"), ("groupSet", "Groups"),
                            ("sourceDestCheck", "SourceDestCheck")]:
         assert key in vec2.describe_network_interface_attribute(
