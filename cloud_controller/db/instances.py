@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from cloud_controller.db.database import Database
+from mallee.ids import resource_id
 
 from cloud_controller.db.chunks import compare_and_set, in_values, rows_in
 
@@ -24,9 +25,12 @@ class InstanceRepository:
     def __init__(self, db: Database):
         self.db = db
 
-    async def insert(self, row: dict, group_ids: list[str], eni_id: str | None) -> None:
-        """The instance, its groups and (EDGE) its one interface `eni_id`; an instance in
-        an own subnet gets its interfaces from services/network_interfaces.py."""
+    async def insert(self, row: dict, group_ids: list[str], eni_id: str | None = "") -> None:
+        """The instance, its groups and (EDGE) its one interface `eni_id` ("": a new id);
+        None: none here (an instance in an own subnet gets its interfaces from
+        services/network_interfaces.py)."""
+        if eni_id == "":
+            eni_id = resource_id("eni")
         row = {**METADATA_DEFAULTS, **{k: v for k, v in row.items() if v is not None}}
         row = {c: row.get(c) for c in COLUMNS}
         await self.db.execute(

@@ -463,7 +463,7 @@ def vcloud_spec(vcloud, instance_id: str) -> dict:
     return vcloud.run(spec())
 
 
-def test_accounts_are_apart(vcloud, vec2, net):
+def test_accounts_are_apart(vcloud, vec2, vimage, net):
     mine = vec2.create_network_interface(SubnetId=net["a"])["NetworkInterface"][
         "NetworkInterfaceId"]
     other = vcloud.client("ec2", vcloud.new_account("eni-other"))
@@ -484,4 +484,29 @@ def test_accounts_are_apart(vcloud, vec2, net):
         assert error(call, **kwargs) == "InvalidNetworkInterfaceID.NotFound", call
     assert error(other.create_network_interface, SubnetId=net["a"]) == \
         "InvalidSubnetID.NotFound"
+    # their own interface onto my instance, my interface at their launch, mine in their
+    # AssociateAddress, my instance's attachment: all not found
+    instance = vec2.run_instances(ImageId=vimage, MinCount=1, MaxCount=1,
+                                  SubnetId=net["a"])["Instances"][0]
+    attachment = instance["NetworkInterfaces"][0]["Attachment"]["AttachmentId"]
+    their_vpc = other.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    their_subnet = other.create_subnet(VpcId=their_vpc, CidrBlock="10.50.1.0/28")[
+        "Subnet"]["SubnetId"]
+    theirs = other.create_network_interface(SubnetId=their_subnet)["NetworkInterface"][
+        "NetworkInterfaceId"]
+    assert error(other.attach_network_interface, NetworkInterfaceId=theirs,
+                 InstanceId=instance["InstanceId"], DeviceIndex=1) == \
+        "InvalidInstanceID.NotFound"
+    assert error(other.detach_network_interface, AttachmentId=attachment) == \
+        "InvalidAttachmentID.NotFound"
+    assert error(other.run_instances, ImageId=vimage, MinCount=1, MaxCount=1,
+                 NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": mine}]) == \
+        "InvalidNetworkInterfaceID.NotFound"
+    alloc = other.allocate_address(Domain="vpc")["AllocationId"]
+    assert error(other.associate_address, AllocationId=alloc,
+                 NetworkInterfaceId=instance["NetworkInterfaces"][0]["NetworkInterfaceId"]) \
+        == "InvalidNetworkInterfaceID.NotFound"
+    other.release_address(AllocationId=alloc)
+    other.delete_network_interface(NetworkInterfaceId=theirs)
+    vec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
     vec2.delete_network_interface(NetworkInterfaceId=mine)
