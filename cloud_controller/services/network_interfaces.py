@@ -77,6 +77,12 @@ def in_use(eni_id: str) -> errors.ApiError:
     return errors.InvalidNetworkInterfaceInUse(f"Interface: [{eni_id}] in use.")
 
 
+def _listed_and_counted() -> errors.ApiError:
+    return errors.InvalidParameterCombination(
+        "The parameters privateIpAddresses and secondaryPrivateIpAddressCount cannot be "
+        "used together.")
+
+
 def _check_id(eni_id: str) -> None:
     if not eni_id or not eni_id.startswith("eni-"):
         raise errors.InvalidNetworkInterfaceIDMalformed(
@@ -103,9 +109,7 @@ def _requested(spec: NicSpec) -> tuple[str | None, list[str]]:
     secondary = [a for a, p in spec.private_ips if not p and a != primary]
     if spec.secondary_count is not None:
         if spec.private_ips and secondary:
-            raise errors.InvalidParameterCombination(
-                "The parameters privateIpAddresses and secondaryPrivateIpAddressCount "
-                "cannot be used together.")
+            raise _listed_and_counted()
         if spec.secondary_count < 1:
             raise errors.InvalidParameterValue(
                 f"Value ({spec.secondary_count}) for parameter "
@@ -341,9 +345,7 @@ class NetworkInterfaceService(VpcPart):
     async def assign(self, account_id: str, eni_id: str, addresses: list[str],
                      count: int | None, allow_reassignment: bool = False) -> list[str]:
         if addresses and count is not None:
-            raise errors.InvalidParameterCombination(
-                "The parameters privateIpAddresses and secondaryPrivateIpAddressCount "
-                "cannot be used together.")
+            raise _listed_and_counted()
         if not addresses and count is None:
             raise errors.MissingParameter(
                 "The request must contain the parameter privateIpAddresses or "
