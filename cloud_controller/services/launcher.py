@@ -27,13 +27,15 @@ from mallee.rpc import Unreachable
 log = logging.getLogger(__name__)
 
 
-def vpc_ports(interfaces: list, addresses: dict[str, list]) -> list[dict]:
+def vpc_ports(interfaces: list, addresses: dict[str, list],
+              groups: dict[str, list[dict]]) -> list[dict]:
     """An instance's interfaces in own subnets (device-index order): the OVN logical
-    switch port of each, for the node, which gives the guest one NIC per port."""
+    switch port of each, for the node, which gives the guest one NIC per port (and its
+    metadata's network/interfaces/macs tree)."""
     return [{"name": port_name(n["id"]), "mac": n["mac"], "device_index": n["device_index"],
              "private_ip": addresses[n["id"]][0]["private_ip"] if addresses[n["id"]] else None,
              "secondary_ips": [a["private_ip"] for a in addresses[n["id"]][1:]],
-             "subnet_id": n["subnet_id"]}
+             "subnet_id": n["subnet_id"], "group_ids": [g["id"] for g in groups[n["id"]]]}
             for n in interfaces if n["subnet_id"]]
 
 
@@ -80,8 +82,9 @@ class Launcher:
         ports = []
         if row["subnet_id"]:
             attached = (await self.interfaces.of_instances([row["id"]]))[row["id"]]
-            ports = vpc_ports(attached, await self.interfaces.addresses_of(
-                [n["id"] for n in attached]))
+            eni_ids = [n["id"] for n in attached]
+            ports = vpc_ports(attached, await self.interfaces.addresses_of(eni_ids),
+                              await self.interfaces.groups_of(eni_ids))
         return {
             "instance_id": row["id"], "account_id": row["account_id"],
             "reservation_id": row["reservation_id"], "launch_index": row["launch_index"],
