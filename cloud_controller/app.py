@@ -25,6 +25,7 @@ from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.notify import ChangeNotifier
 from cloud_controller.services.network_acls import NetworkAclService
+from cloud_controller.services.network_interfaces import NetworkInterfaceService
 from cloud_controller.services.ovn_security import OvnSecurity
 from cloud_controller.services.ovn_sync import OvnSync
 from cloud_controller.services.vpc_attributes import VpcAttributeService
@@ -77,7 +78,8 @@ async def open_cloud(settings: Settings) -> Cloud:
     network_acls = NetworkAclService(db, vpcs, tags)  # own VPCs' (vpc mode)
     vpc_attributes = VpcAttributeService(db, vpcs)
     addresses = AddressService(db, settings, clusters, tags, network_changed)
-    vpc_parts = VpcParts.build(db, settings, vpcs, tags, addresses)
+    interfaces = NetworkInterfaceService(db, vpcs, security_groups, tags)  # own subnets'
+    vpc_parts = VpcParts.build(db, settings, vpcs, tags, addresses, interfaces)
     ovn = None
     if settings.network.mode == "vpc":  # the NB database of the central `mallee up` runs
         central = OvnCentral.of(settings)
@@ -91,7 +93,8 @@ async def open_cloud(settings: Settings) -> Cloud:
     instances = InstanceService(db, settings, images=images, keypairs=keypairs, tags=tags,
                                 security_groups=security_groups, addresses=addresses,
                                 clusters=clusters, launcher=launcher,
-                                network_changed=network_changed, vpcs=vpcs)
+                                network_changed=network_changed, vpcs=vpcs,
+                                interfaces=interfaces)
     attachments = AttachmentService(db, volumes, VolumeAttacher(clusters, storage))
     network = NetworkViews(db, settings, clusters, instances=instances,
                            security_groups=security_groups, network_changed=network_changed)
@@ -107,6 +110,7 @@ async def open_cloud(settings: Settings) -> Cloud:
         stopped=attachments.end_exports).reconcile)
     clusters.after_poll.append(addresses.sweep)
     clusters.after_poll.append(attachments.sweep)
+    clusters.after_poll.append(interfaces.sweep)
     clusters.after_poll.append(network.after_poll)
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
                  launcher, vpcs=vpcs, security_groups=security_groups, addresses=addresses,
@@ -114,7 +118,8 @@ async def open_cloud(settings: Settings) -> Cloud:
                  snapshots=snapshots, instance_attributes=instance_attributes,
                  image_capture=ImageCapture(instances, images, snapshots, attachments, volumes),
                  ovn=ovn, network_acls=network_acls,
-                 vpc_attributes=vpc_attributes, vpc_parts=vpc_parts)
+                 vpc_attributes=vpc_attributes, vpc_parts=vpc_parts,
+                 network_interfaces=interfaces)
 
 
 async def health(request: web.Request) -> web.Response:

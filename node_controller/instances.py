@@ -34,7 +34,7 @@ from node_controller.ebs_disks import ROOT_DEV, secret_usage, target_dev, volume
 from node_controller.hypervisor.console import trim_console
 from node_controller.hypervisor.guest_files import make_guest_dir
 from node_controller.imagecache import ImageCache, ImageSource, make_overlay, make_sparse
-from node_controller.network.ovn_plug import OvnPlug, vpc_port
+from node_controller.network.ovn_plug import OvnPlug, nic_taps, vpc_port
 from node_controller.network.port import Port
 from node_controller.network.service import NodeNetwork
 
@@ -217,9 +217,10 @@ class InstanceManager:
             state = await self._domain_state(inst.id)
             if state in (None, DomainState.SHUTOFF):
                 # The tap is made fresh for every start; libvirt opens it (managed='no').
-                tap = await plugger.create_tap(inst.id) if plugger else None
+                taps = [] if not plugger else await self.ovn.create_taps(inst.spec) \
+                    if on_ovn else [await plugger.create_tap(inst.id)]
                 if state is None:
-                    domain = await self._prepare(inst, base, kernel, ramdisk, tap)
+                    domain = await self._prepare(inst, base, kernel, ramdisk, taps)
                     await self._put_secrets(inst)
                     await self._call_on(inst.id, self.driver.define, domain)
                     crash_point("nc.launch.defined")
@@ -285,7 +286,7 @@ class InstanceManager:
         return FileDisk(root, ROOT_DEV, "qcow2", serial="root"), root_bytes
 
     async def _prepare(self, inst: Instance, base: Path | None, kernel: Path | None,
-                       ramdisk: Path | None, tap: str | None) -> DomainSpec:
+                       ramdisk: Path | None, taps: list[str]) -> DomainSpec:
         spec, directory = inst.spec, inst.directory
         root, root_bytes = await self._root_disk(inst, base)
         disks = [root]
@@ -304,11 +305,20 @@ class InstanceManager:
         boot = DirectKernelBoot(kernel, ramdisk, KERNEL_CMDLINE) if kernel else None
         console = directory / "console.log"
         console.touch(0o600)
-        interfaces = (TapInterface(spec["mac"], tap,
-                                   checksum_offload=not self._on_ovn(spec)),) if tap else ()
         return DomainSpec(name=inst.id, vcpus=spec["cpu"], memory_mb=spec["memory_mb"],
-                          boot=boot, disks=tuple(disks), interfaces=interfaces,
+                          boot=boot, disks=tuple(disks),
+                          interfaces=self.nics(spec, taps),
                           console_path=console, owner=str(self.root))
+
+    def nics(self, spec: dict, taps: list[str]) -> tuple[TapInterface, ...]:
+        """The domain's NICs: on OVN one per network interface in device-index order
+        (the guest's eth0, eth1, ...), each on its tap; an EDGE guest's one."""
+        if not taps:
+            return ()
+        if self._on_ovn(spec):
+            return tuple(TapInterface(port["mac"], tap, checksum_offload=False)
+                         for (_, port), tap in zip(nic_taps(spec), taps))
+        return (TapInterface(spec["mac"], taps[0]),)
 
     # -- end ------------------------------------------------------------------------
     async def _remove_domain(self, name: str) -> None:

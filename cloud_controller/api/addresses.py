@@ -98,7 +98,8 @@ async def associate_address(ctx: RequestContext, req: AssociateAddressRequest) -
                                                      req.network_interface_id)
     association_id = await service.associate(
         ctx.account_id, address, instance,
-        req.allow_reassociation if address["domain"] == "vpc" else True, req.private_ip)
+        req.allow_reassociation if address["domain"] == "vpc" else True, req.private_ip,
+        req.network_interface_id)
     return {"return": True, "associationId": association_id}
 
 

@@ -15,7 +15,9 @@ from cloud_controller.api.tagging import tag_list, tags_by_type
 from cloud_controller.services.instances import LaunchRequest, metadata_options
 from cloud_controller.services.lifecycle import CODES
 from cloud_controller.services.root_device import root_device
-from cloud_controller.api.network_interfaces import interface_item
+from cloud_controller.api.network_interfaces import (PrivateIpAddressSpecification,
+                                                     interface_item, vpc_interfaces)
+from cloud_controller.services.network_interfaces import NicSpec
 from cloud_controller.services.vpcs import default_subnet_id, default_vpc_id
 from mallee import errors
 from mallee.netnames import private_dns_name, public_dns_name
@@ -51,8 +53,16 @@ class NetworkInterfaceSpec:
     associate_public_ip: bool = param("AssociatePublicIpAddress")
     network_interface_id: str = param("NetworkInterfaceId")
     private_ip: str = param("PrivateIpAddress")
+    private_ips: list[PrivateIpAddressSpecification] = listparam("PrivateIpAddresses")
+    secondary_count: int = param("SecondaryPrivateIpAddressCount")
     delete_on_termination: bool = param("DeleteOnTermination")
     description: str = param("Description")
+
+    def nic(self) -> NicSpec:
+        return NicSpec(self.device_index, self.subnet_id, self.network_interface_id,
+                       list(self.group_ids), self.private_ip,
+                       [(p.private_ip, p.primary) for p in self.private_ips if p.private_ip],
+                       self.secondary_count, self.delete_on_termination, self.description)
 
 
 @dataclass
@@ -179,7 +189,10 @@ def block_devices(attachments: list) -> list[dict]:
 
 
 def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, str],
-                  attachments: list = (), source_dest_check: bool = True) -> dict:
+                  attachments: list = (), source_dest_check: bool = True,
+                  interfaces: list[dict] | None = None) -> dict:
+    """`interfaces`: an own subnet's instance's interfaces (api/network_interfaces.py
+    vpc_interfaces); an EDGE instance's one is read from its row."""
     groups = group_set(groups)
     root_type, root_name = root_device(row)
     vmtype = ctx.cloud.settings.vmtype(row["instance_type"])
@@ -201,7 +214,8 @@ def instance_item(ctx: RequestContext, row, groups: list[dict], tags: dict[str, 
         "privateIpAddress": row["private_ip"], "ipAddress": row["public_ip"],
         "vpcId": row["vpc_id"] or default_vpc_id(row["account_id"]),
         "subnetId": row["subnet_id"] or default_subnet_id(row["account_id"], row["zone"]),
-        "networkInterfaceSet": [] if row["state"] == "terminated" or not row["eni_id"]
+        "networkInterfaceSet": interfaces if interfaces is not None
+        else [] if row["state"] == "terminated" or not row["eni_id"] or row["subnet_id"]
         else [interface_item(row, groups, region, source_dest_check=source_dest_check)],
         "groupSet": groups, "stateReason": reason, "architecture": "x86_64",
         "rootDeviceType": root_type, "rootDeviceName": root_name,
@@ -221,8 +235,10 @@ async def _items(ctx: RequestContext, rows) -> list[tuple[object, dict]]:
     tags = await ctx.cloud.tags.of(ids)
     attached = await ctx.cloud.attachments.of_instances(ids)
     attributes = await ctx.cloud.instance_attributes.of(ids)
+    interfaces = await vpc_interfaces(ctx, rows)
     return [(r, instance_item(ctx, r, groups[r["id"]], tags[r["id"]], attached[r["id"]],
-                              attributes[r["id"]]["source_dest_check"])) for r in rows]
+                              attributes[r["id"]]["source_dest_check"],
+                              interfaces.get(r["id"]))) for r in rows]
 
 
 def _reservations(ctx: RequestContext, items) -> list[dict]:
@@ -236,12 +252,14 @@ def _reservations(ctx: RequestContext, items) -> list[dict]:
 
 
 async def _placement(ctx: RequestContext, req: RunInstancesRequest):
-    """(zone, group ids, public address at launch, own subnet id, private address) from
-    SubnetId or NetworkInterface.N: a default subnet names the same EDGE launch in a
-    zone; in VPC mode an own subnet puts the NIC on OVN, with an address from it."""
+    """(zone, group ids, public address at launch, own subnet id, private address, the
+    interfaces of an own subnet's instance) from SubnetId or NetworkInterface.N: a
+    default subnet names the same EDGE launch in a zone; in VPC mode an own subnet puts
+    the instance's interfaces on OVN (services/network_interfaces.py)."""
     zone = req.placement.availability_zone if req.placement else None
     group_ids, public_ip, subnet_id = list(req.security_group_ids), None, req.subnet_id
     private_ip = req.private_ip
+    nics: list[NicSpec] = []
     if req.network_interfaces:
         if req.subnet_id or req.security_groups or req.security_group_ids:
             raise errors.InvalidParameterCombination(
@@ -251,13 +269,17 @@ async def _placement(ctx: RequestContext, req: RunInstancesRequest):
             raise errors.InvalidParameterCombination(
                 "Network interfaces and an instance-level private IP address should not be "
                 "specified on the same request")
-        (nic, *more) = req.network_interfaces
-        if more or nic.device_index not in (0, None) or nic.network_interface_id:
-            raise errors.InvalidParameterValue(
-                "Only one new network interface (DeviceIndex 0) is supported on this cloud.")
-        group_ids, public_ip, subnet_id = list(nic.group_ids), nic.associate_public_ip, \
-            nic.subnet_id
-        private_ip = nic.private_ip
+        nics = [n.nic() for n in req.network_interfaces]
+        first = next((n for n in req.network_interfaces if n.device_index in (0, None)),
+                     req.network_interfaces[0])
+        group_ids, public_ip, subnet_id = list(first.group_ids), first.associate_public_ip, \
+            first.subnet_id
+        private_ip = first.private_ip
+        if first.network_interface_id and ctx.cloud.network_interfaces is not None \
+                and ctx.cloud.vpcs.vpc_mode:  # the instance goes where its interface is
+            row = await ctx.cloud.network_interfaces.find(ctx.account_id,
+                                                          first.network_interface_id)
+            subnet_id = row["subnet_id"] or "-"
     subnet = await ctx.cloud.vpcs.launch_subnet(ctx.account_id, subnet_id) if subnet_id \
         else None
     if private_ip and (subnet is None or subnet.default):
@@ -269,7 +291,14 @@ async def _placement(ctx: RequestContext, req: RunInstancesRequest):
                 f"Subnet {subnet_id} is in {subnet.zone}, not in {zone}.")
         zone = subnet.zone
     own = subnet.id if subnet is not None and not subnet.default else None
-    return zone, group_ids, public_ip, own, private_ip
+    if own is None and (len(nics) > 1 or any(n.network_interface_id or n.device_index not in
+                                             (0, None) for n in nics)):
+        raise errors.InvalidParameterValue(
+            "Several network interfaces, or an existing one, need an own subnet of a VPC "
+            "(vpc mode): a default subnet's instance has one interface.")
+    if own is not None and not nics:
+        nics = [NicSpec(0, own, None, group_ids, private_ip)]
+    return zone, group_ids, public_ip, own, private_ip, nics if own else []
 
 
 async def run_instances(ctx: RequestContext, req: RunInstancesRequest) -> dict:
@@ -277,7 +306,7 @@ async def run_instances(ctx: RequestContext, req: RunInstancesRequest) -> dict:
     # the primary interface gets its own.
     tags = tags_by_type(req.tag_specifications, ("instance", "volume", "network-interface"))
     options = req.metadata_options.checked() if req.metadata_options else {}
-    zone, group_ids, public_ip, subnet_id, private_ip = await _placement(ctx, req)
+    zone, group_ids, public_ip, subnet_id, private_ip, nics = await _placement(ctx, req)
     rows = await ctx.cloud.instances.run(ctx.account_id, LaunchRequest(
         image_id=req.image_id, min_count=req.min_count, max_count=req.max_count,
         instance_type=req.instance_type, key_name=req.key_name, user_data=req.user_data,
@@ -288,7 +317,8 @@ async def run_instances(ctx: RequestContext, req: RunInstancesRequest) -> dict:
         disable_api_termination=req.disable_api_termination,
         disable_api_stop=req.disable_api_stop, shutdown_behavior=req.shutdown_behavior,
         block_devices=[m.checked() for m in req.block_device_mappings],
-        volume_tags=tags["volume"], subnet_id=subnet_id, private_ip=private_ip))
+        volume_tags=tags["volume"], subnet_id=subnet_id, private_ip=private_ip,
+        interfaces=nics))
     items = await _items(ctx, rows)
     reservation = _reservations(ctx, items)[0]
     return {"reservationId": reservation["reservationId"], "ownerId": ctx.account_id,
@@ -310,7 +340,13 @@ INSTANCE_FILTERS = {
     "vpc-id": lambda p: p[1]["vpcId"], "subnet-id": lambda p: p[1]["subnetId"],
     "network-interface.network-interface-id": lambda p: [
         i["networkInterfaceId"] for i in p[1]["networkInterfaceSet"]],
-    "network-interface.addresses.private-ip-address": lambda p: p[0]["private_ip"],
+    "network-interface.addresses.private-ip-address": lambda p: [
+        a["privateIpAddress"] for i in p[1]["networkInterfaceSet"]
+        for a in i["privateIpAddressesSet"]] or p[0]["private_ip"],
+    "network-interface.subnet-id": lambda p: [
+        i["subnetId"] for i in p[1]["networkInterfaceSet"]],
+    "network-interface.group-id": lambda p: [
+        g["groupId"] for i in p[1]["networkInterfaceSet"] for g in i["groupSet"]],
     "association.public-ip": lambda p: p[0]["public_ip"],
     "kernel-id": lambda p: p[0]["kernel_id"], "ramdisk-id": lambda p: p[0]["ramdisk_id"],
     "launch-index": lambda p: str(p[0]["launch_index"]),

@@ -117,11 +117,12 @@ def _free(cidr: str) -> int:
     return max(0, ipaddress.ip_network(cidr).num_addresses - 3)
 
 
-def _subnet_item(ctx: RequestContext, s: Subnet, tags: dict[str, str]) -> dict:
+def _subnet_item(ctx: RequestContext, s: Subnet, tags: dict[str, str], held: int = 0) -> dict:
+    """`held`: the own subnet's addresses in use (instances, interfaces, NAT gateways)."""
     region = ctx.cloud.settings.cloud.region
     return {"subnetId": s.id, "state": "available", "vpcId": s.vpc_id, "cidrBlock": s.cidr,
             "availableIpAddressCount": _free(s.cidr) if s.default
-            else available_addresses(s.cidr),
+            else max(0, available_addresses(s.cidr) - held),
             "availabilityZone": s.zone, "availabilityZoneId": s.zone,
             "defaultForAz": s.default,
             "mapPublicIpOnLaunch": ctx.cloud.settings.network.public_ip_at_launch
@@ -143,7 +144,8 @@ async def describe_subnets(ctx: RequestContext, req: DescribeSubnetsRequest) -> 
     if req.subnet_ids:
         subnets = [s for s in subnets if s.id in req.subnet_ids]
     tags = await ctx.cloud.tags.of([s.id for s in subnets])
-    items = [_subnet_item(ctx, s, tags[s.id]) for s in subnets]
+    items = [_subnet_item(ctx, s, tags[s.id], 0 if s.default else
+                          len(await vpcs.addresses_held(s.id))) for s in subnets]
     items = FilterSet(req.filters, SUBNET_FILTERS, tags=_tags).apply(items)
     chunk, token = page(items, lambda s: s["subnetId"], req.max_results, req.next_token)
     return {"subnetSet": chunk, "nextToken": token}

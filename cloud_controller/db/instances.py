@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cloud_controller.db.database import Database
-from mallee import ids
+from mallee.ids import resource_id
 
 from cloud_controller.db.chunks import compare_and_set, in_values, rows_in
 
@@ -25,8 +25,12 @@ class InstanceRepository:
     def __init__(self, db: Database):
         self.db = db
 
-    async def insert(self, row: dict, group_ids: list[str], eni_id: str | None = None) -> None:
-        """The instance, its groups and its primary interface (`eni_id`, else a new id)."""
+    async def insert(self, row: dict, group_ids: list[str], eni_id: str | None = "") -> None:
+        """The instance, its groups and (EDGE) its one interface `eni_id` ("": a new id);
+        None: none here (an instance in an own subnet gets its interfaces from
+        services/network_interfaces.py)."""
+        if eni_id == "":
+            eni_id = resource_id("eni")
         row = {**METADATA_DEFAULTS, **{k: v for k, v in row.items() if v is not None}}
         row = {c: row.get(c) for c in COLUMNS}
         await self.db.execute(
@@ -34,10 +38,13 @@ class InstanceRepository:
             f"VALUES ({', '.join(':' + c for c in COLUMNS)})", row)
         await self.db.executemany("INSERT INTO instance_groups VALUES (?, ?)",
                                   [(row["id"], g) for g in group_ids])
-        await self.db.execute(
-            "INSERT INTO network_interfaces (id, account_id, instance_id, created_at) "
-            "VALUES (?, ?, ?, ?)", (eni_id or ids.resource_id("eni"), row["account_id"],
-                                    row["id"], row["launched_at"]))
+        if eni_id is not None:
+            await self.db.execute(
+                "INSERT INTO network_interfaces (id, account_id, instance_id, device_index, "
+                "attachment_id, attached_at, zone, mac, created_at) "
+                "VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
+                (eni_id, row["account_id"], row["id"], "eni-attach-" + eni_id[4:],
+                 row["launched_at"], row["zone"], row["mac"], row["launched_at"]))
 
     async def insert_block_devices(self, rows: list[dict]) -> None:
         """The volumes a launch is to make (services/boot_volumes.py)."""

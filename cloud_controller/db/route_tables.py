@@ -107,19 +107,26 @@ class RouteTableRepository(VpcPartRows):
                                   "account_id=? AND state != 'terminated'",
                                   (target_id, account_id))
         else:
-            row = await self._one("SELECT i.private_ip FROM network_interfaces n JOIN "
-                                  "instances i ON i.id = n.instance_id WHERE n.id=? AND "
-                                  "n.account_id=?", (target_id, account_id))
+            row = await self._one("SELECT a.private_ip FROM network_interfaces n JOIN "
+                                  "network_interface_addresses a ON a.interface_id = n.id "
+                                  "AND a.is_primary WHERE n.id=? AND n.account_id=?",
+                                  (target_id, account_id))
         return (row is not None, row["private_ip"] if row is not None else None)
 
     async def private_ips(self) -> dict[str, str]:
-        """Every live instance's and interface's private address, by id."""
-        rows = await self._all("SELECT i.id, n.id AS eni_id, i.private_ip FROM instances i "
-                               "LEFT JOIN network_interfaces n ON n.instance_id = i.id "
-                               "WHERE i.state != 'terminated' AND i.private_ip IS NOT NULL")
-        found = {}
-        for row in rows:
+        """Every live instance's and own subnet interface's private address, by id (an
+        interface's: its primary one, while it is attached to a live instance)."""
+        rows = await self._all("SELECT id, private_ip FROM instances "
+                               "WHERE state != 'terminated' AND private_ip IS NOT NULL")
+        found = {row["id"]: row["private_ip"] for row in rows}
+        for row in await self._all(
+                "SELECT n.id, a.private_ip FROM network_interfaces n "
+                "JOIN network_interface_addresses a ON a.interface_id = n.id AND a.is_primary "
+                "JOIN instances i ON i.id = n.instance_id WHERE i.state != 'terminated'"):
             found[row["id"]] = row["private_ip"]
-            if row["eni_id"]:
-                found[row["eni_id"]] = row["private_ip"]
+        for row in await self._all(  # EDGE instances' one interface: the instance's address
+                "SELECT n.id, i.private_ip FROM network_interfaces n JOIN instances i "
+                "ON i.id = n.instance_id WHERE n.subnet_id IS NULL AND n.device_index = 0 "
+                "AND i.state != 'terminated' AND i.private_ip IS NOT NULL"):
+            found[row["id"]] = row["private_ip"]
         return found

@@ -1,8 +1,10 @@
-"""Instances' NICs in own subnets as OVN logical switch ports (docs/vpc.md).
+"""Instances' NICs in own subnets as OVN logical switch ports (docs/vpc.md):
+one per network interface attached to a live instance.
 
 A port is named `mallee-<eni-id>`; the NC plugs the guest's tap into br-int
 with `external_ids:iface-id` = that name, and ovn-controller binds it. Its
-`addresses` and `port_security` are "MAC IP" (OVN answers ARP for it and
+`addresses` and `port_security` are "MAC IP [secondary IPs]" (port_security
+only "MAC" with EC2's sourceDestCheck off) (OVN answers ARP for it and
 drops frames from any other source), and `dhcpv4_options` is its subnet's
 DHCP_Options row, so OVN's native DHCP hands the guest its address.
 
@@ -36,6 +38,10 @@ class SwitchPort:
     account_id: str
     mac: str
     private_ip: str
+    secondary: tuple[str, ...] = ()  # the interface's secondary private addresses
+    # EC2's sourceDestCheck: off, the port may send from any address (a NAT or
+    # router instance): port_security holds its MAC only
+    source_dest_check: bool = True
 
     @property
     def name(self) -> str:
@@ -43,7 +49,11 @@ class SwitchPort:
 
     @property
     def addresses(self) -> list[str]:
-        return [f"{self.mac} {self.private_ip}"]
+        return [" ".join((self.mac, self.private_ip, *self.secondary))]
+
+    @property
+    def port_security(self) -> list[str]:
+        return self.addresses if self.source_dest_check else [self.mac]
 
     @property
     def external_ids(self) -> dict[str, str]:
@@ -117,7 +127,8 @@ def tagged_ports(tables) -> dict[str, object]:
 
 
 def _same(row, port: SwitchPort, dhcp_uuid) -> bool:
-    return (list(row.addresses) == port.addresses and list(row.port_security) == port.addresses
+    return (list(row.addresses) == port.addresses
+            and list(row.port_security) == port.port_security
             and dict(row.external_ids) == port.external_ids
             and [r.uuid for r in row.dhcpv4_options] == ([dhcp_uuid] if dhcp_uuid else []))
 
@@ -139,6 +150,6 @@ def converge_ports(api, txn, have: dict, ports: list[SwitchPort], switches: dict
             txn.add(api.lsp_del(row.uuid, if_exists=True))
         columns = {"dhcpv4_options": dhcp_ref} if dhcp_ref is not None else {}
         txn.add(api.lsp_add(switches[port.subnet_id], name, addresses=port.addresses,
-                            port_security=port.addresses, external_ids=port.external_ids,
+                            port_security=port.port_security, external_ids=port.external_ids,
                             **columns))
         changes.added.append(name)

@@ -54,6 +54,9 @@ class AddressService:
         # Checks an association must pass, (address, instance, private_ip) inside its
         # unit, and what follows one that touches an own VPC: VpcAddresses (vpc mode).
         self.associate_checks: list = []
+        # async (address, instance, eni id, private ip) -> (eni id, private ip) | None,
+        # inside associate's unit: what an association to an own subnet's instance maps
+        self.associate_target = None
         self.vpc_changed = None
 
     def pool(self, cluster) -> list[str]:
@@ -118,7 +121,7 @@ class AddressService:
         return rows
 
     async def associate(self, account_id: str, address, instance, allow_reassociation: bool | None,
-                        private_ip: str | None = None):
+                        private_ip: str | None = None, eni_id: str | None = None):
         """Associate the address with `instance` (the caller's row, from InstanceService).
         Both are read again inside the unit: a racing release or terminate may have
         changed them since the caller looked."""
@@ -140,26 +143,54 @@ class AddressService:
                     f"{instance['id']} ({instance['zone']}).")
             for check in self.associate_checks:
                 await check(address, instance, private_ip)
-            if address["instance_id"] == instance["id"]:
-                return address["association_id"]
-            if address["instance_id"] and address["domain"] == "vpc" and \
-                    not allow_reassociation:
-                raise errors.ResourceAlreadyAssociated(
-                    f"resource {address['id']} is already associated with associate-id "
-                    f"{address['association_id']}")
-            if address["instance_id"]:  # moving it: the old instance loses it
-                await self.repo.associate(address["id"], None, None)
-                await self.repo.set_instance_ip(address["instance_id"], None)
-            current = await self.repo.of_instance(instance["id"])
-            if current is not None:  # an elastic IP replaces the one it had
-                if current["kind"] == "launch":
-                    await self.repo.delete(current["id"])
-                else:
-                    await self.repo.associate(current["id"], None, None)
-            await self.repo.associate(address["id"], instance["id"], association_id)
-            await self.repo.set_instance_ip(instance["id"], address["public_ip"])
+            target = None
+            if self.associate_target is not None:
+                target = await self.associate_target(address, instance, eni_id, private_ip)
+            if target is not None:
+                association_id = await self._associate_target(
+                    address, instance, allow_reassociation, target)
+            else:
+                if address["instance_id"] == instance["id"]:
+                    return address["association_id"]
+                if address["instance_id"] and address["domain"] == "vpc" and \
+                        not allow_reassociation:
+                    raise errors.ResourceAlreadyAssociated(
+                        f"resource {address['id']} is already associated with associate-id "
+                        f"{address['association_id']}")
+                if address["instance_id"]:  # moving it: the old instance loses it
+                    await self.repo.associate(address["id"], None, None)
+                    await self.repo.set_instance_ip(address["instance_id"], None)
+                current = await self.repo.of_instance(instance["id"])
+                if current is not None:  # an elastic IP replaces the one it had
+                    if current["kind"] == "launch":
+                        await self.repo.delete(current["id"])
+                    else:
+                        await self.repo.associate(current["id"], None, None)
+                await self.repo.associate(address["id"], instance["id"], association_id)
+                await self.repo.set_instance_ip(instance["id"], address["public_ip"])
         self.network_changed.notify()
         await self._vpcs_follow(address["vpc_id"] or instance["vpc_id"])
+        return association_id
+
+    async def _associate_target(self, address, instance, allow_reassociation, target):
+        """Inside associate's unit: an own subnet's interface and private address; an
+        address mapped there before loses it, and so does the place this one leaves."""
+        if address["instance_id"] == instance["id"] and \
+                (address["eni_id"], address["private_ip"]) == target:
+            return address["association_id"]
+        if address["instance_id"] and not allow_reassociation:
+            raise errors.ResourceAlreadyAssociated(
+                f"resource {address['id']} is already associated with associate-id "
+                f"{address['association_id']}")
+        current = await self.repo.of_target(target)
+        if current is not None:
+            await self.repo.associate(current["id"], None, None)
+        association_id = ids.resource_id("eipassoc")
+        if address["instance_id"]:  # it leaves its old place
+            await self.repo.associate(address["id"], None, None)
+        await self.repo.associate(address["id"], instance["id"], association_id, target)
+        for affected in {address["instance_id"], instance["id"]} - {None}:
+            await self.repo.refresh_instance_ip(affected)
         return association_id
 
     async def _vpcs_follow(self, vpc_id: str | None) -> None:
@@ -183,7 +214,10 @@ class AddressService:
                     raise errors.InvalidAddressNotFound(f"Address '{public_ip}' not found.")
                 return  # not associated: nothing to do, as in EC2
             await self.repo.associate(row["id"], None, None)
-            await self.repo.set_instance_ip(row["instance_id"], None)
+            if row["target_eni"]:  # an own subnet's: another address may stay mapped
+                await self.repo.refresh_instance_ip(row["instance_id"])
+            else:
+                await self.repo.set_instance_ip(row["instance_id"], None)
         self.network_changed.notify()
         await self._vpcs_follow(row["vpc_id"])
 

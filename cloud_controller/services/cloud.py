@@ -15,6 +15,7 @@ from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.network_acls import NetworkAclService
+from cloud_controller.services.network_interfaces import NetworkInterfaceService
 from cloud_controller.services.ovn_sync import OvnSync
 from cloud_controller.services.vpc_attributes import VpcAttributeService
 from cloud_controller.services.security_groups import SecurityGroupService
@@ -57,3 +58,5 @@ class Cloud:
     vpc_attributes: VpcAttributeService | None = None  # and their attributes, CIDR blocks
     # VPC mode: own VPCs' gateways, route tables, NAT gateways, DHCP option sets
     vpc_parts: VpcParts | None = None
+    # network interfaces of own subnets (vpc mode)
+    network_interfaces: NetworkInterfaceService | None = None

@@ -97,8 +97,8 @@ class InstanceAttributeService:
             await self._write(row, attribute, value)
         if attribute == "groupSet":
             self.network_changed.notify()
-            if row["subnet_id"]:  # its OVN port changes port groups
-                await self.vpcs.ports_changed()
+        if attribute in ("groupSet", "sourceDestCheck") and row["subnet_id"]:
+            await self.vpcs.ports_changed()  # its OVN port's port groups or security
 
     async def _checked(self, account_id: str, instance_id: str, attribute: str, value):
         """The value as stored, or EC2's error for a bad one (before any state check)."""

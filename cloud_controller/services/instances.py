@@ -51,6 +51,8 @@ class LaunchRequest:
     # VPC mode: an own subnet (its NIC is an OVN port) and the address asked for in it
     subnet_id: str | None = None
     private_ip: str | None = None
+    # VPC mode: every interface (services/network_interfaces.py NicSpec), device 0 first
+    interfaces: list = field(default_factory=list)
 
 
 def mac_for(instance_id: str) -> str:
@@ -121,7 +123,7 @@ def decode_user_data(text: str | None) -> bytes | None:
 
 class InstanceService:
     def __init__(self, db, settings, *, images, keypairs, tags, security_groups, addresses,
-                 clusters, launcher, network_changed, vpcs):
+                 clusters, launcher, network_changed, vpcs, interfaces=None):
         self.db = db
         self.settings = settings
         self.repo = InstanceRepository(db)
@@ -138,6 +140,10 @@ class InstanceService:
         self.network_changed = network_changed
         self.vpcs = vpcs  # VpcService: own subnets' addresses, OVN's ports follow launches
         self.reservations: dict[str, Reservations] = {}
+        # NetworkInterfaceService (VPC mode): an own subnet's instance's interfaces
+        self.nics = interfaces
+        if interfaces is not None:
+            interfaces.instances = self
 
     async def run(self, account_id: str, req: LaunchRequest):
         """Validate, place on a cluster, record `pending` rows; returns the rows.
@@ -171,7 +177,7 @@ class InstanceService:
             raise
         cluster, rows = placed
         crash_point("clc.run.recorded")
-        if req.subnet_id:  # the ports exist before the guests ask for their addresses
+        if req.interfaces:  # the ports exist before the guests ask for their addresses
             await self.vpcs.ports_changed()
         self.launcher.launch(cluster, [row["id"] for row in rows])
         made = await self.repo.page(account_id, ended_after=lifecycle.visible_since(),
@@ -198,9 +204,14 @@ class InstanceService:
         public_key = None
         if req.key_name:
             public_key = (await self.keypairs.find(account_id, name=req.key_name))["public_key"]
-        subnet = req.subnet_id and await self.vpcs.own_subnet(account_id, req.subnet_id)
-        groups = await self.security_groups.for_launch(account_id, req.group_names, req.group_ids,
-                                                       subnet or None)
+        vpc = bool(req.interfaces) and self.nics is not None
+        if vpc:  # the subnets and groups are checked with the interfaces, below
+            for spec in req.interfaces:
+                if spec.subnet_id:
+                    await self.vpcs.own_subnet(account_id, spec.subnet_id)
+        else:
+            groups = await self.security_groups.for_launch(account_id, req.group_names,
+                                                           req.group_ids, None)
         quota = self.settings.clc.max_instances_per_account
         running = await self.repo.running_count(account_id)
         if running + req.min_count > quota:
@@ -213,24 +224,30 @@ class InstanceService:
         reservation_id = ids.resource_id("r")
         now = time.time()
         rows = []
-        subnet, addresses = None, [None] * count
-        if req.subnet_id:
-            subnet, addresses = await self.vpcs.launch_addresses(
-                account_id, req.subnet_id, count, req.private_ip)
+        plans = [[] for _ in range(count)]
+        if vpc:
+            plans = await self.nics.plan_launch(account_id, req.interfaces, count,
+                                                      req.group_names)
+            groups = [{"id": g} for g in await self.nics.primary_groups(plans[0][0])]
         for index in range(count):
             instance_id = ids.resource_id("i")
+            primary = plans[index][0] if vpc else None
+            if primary is not None and primary.mac is None:
+                primary.mac = mac_for(instance_id)
+            subnet_id, vpc_id = primary.place() if primary else (None, None)
             rows.append({
                 "id": instance_id, "account_id": account_id, "reservation_id": reservation_id,
                 "launch_index": index, "client_token": req.client_token,
                 "image_id": image["id"], "kernel_id": kernel_id, "ramdisk_id": ramdisk_id,
                 "instance_type": vmtype.name, "key_name": req.key_name,
                 "public_key": public_key, "user_data": user_data, "zone": cluster.ref.zone,
-                "cluster": cluster.ref.name, "state": "pending", "mac": mac_for(instance_id),
+                "cluster": cluster.ref.name, "state": "pending",
+                "mac": primary.mac if primary else mac_for(instance_id),
                 "launched_at": now, "updated_at": now,
                 "root_device_type": image["root_device_type"],
                 "root_device_name": image["root_device_name"],
-                "subnet_id": subnet and subnet.id, "vpc_id": subnet and subnet.vpc_id,
-                "private_ip": addresses[index],
+                "subnet_id": subnet_id, "vpc_id": vpc_id,
+                "private_ip": primary and await self.nics.primary_address(primary),
             })
         # EC2: an EBS-backed instance stops when its guest shuts down, unless told otherwise
         behaviour = req.shutdown_behavior or ("stop" if ebs else None)
@@ -239,21 +256,24 @@ class InstanceService:
                       "shutdown_behavior": behaviour and rows and
                       check_shutdown_behavior(behaviour, rows[0])}
         attributes = {k: v for k, v in attributes.items() if v is not None}
-        for row in rows:
-            eni_id = ids.resource_id("eni")
+        for row, plan in zip(rows, plans):
+            eni_id = None if vpc else ids.resource_id("eni")
             row.update(req.metadata_options)
             await self.repo.insert(row, [g["id"] for g in groups], eni_id)
+            if vpc:
+                await self.nics.record_launch(account_id, row, plan, req.interface_tags)
             if volumes:
                 await self.repo.insert_block_devices(
                     [planned_row(row["id"], v, req.volume_tags) for v in volumes])
             if attributes:
                 await self.attributes.put(row["id"], **attributes)
             await self.tags.tag_new(account_id, row["id"], "instance", req.tags)
-            await self.tags.tag_new(account_id, eni_id, "network-interface",
-                                    req.interface_tags)
+            if eni_id:
+                await self.tags.tag_new(account_id, eni_id, "network-interface",
+                                        req.interface_tags)
         public = self.settings.network.public_ip_at_launch if req.public_ip is None \
             else req.public_ip
-        public = public and subnet is None  # no elastic IPs in own VPCs yet (docs/vpc.md)
+        public = public and not vpc  # no public address at launch in own VPCs (docs/vpc.md)
         if public:
             await self.addresses.at_launch(account_id, cluster, [row["id"] for row in rows])
         self.reservations[cluster.ref.name].hold([row["id"] for row in rows], vmtype)
@@ -279,6 +299,9 @@ class InstanceService:
             row = await self.repo.by_interface(account_id, eni_id)
             instance_id = row["id"] if row is not None and row["state"] != "terminated" \
                 else None
+            if instance_id is None and self.nics is not None and eni_id.startswith("eni-"):
+                found = [n for n in await self.nics.describe(account_id) if n["id"] == eni_id]
+                instance_id = found[0]["instance_id"] if found else None
             if instance_id is None:
                 raise errors.InvalidNetworkInterfaceIDNotFound(
                     f"The networkInterface ID '{eni_id}' does not exist")
@@ -311,6 +334,10 @@ class InstanceService:
                         break
                     current = (await self.repo.get(row["id"]))["state"]
                 changes.append((row["id"], previous, current))
+            ending = [i for i, prev, cur in changes if cur == "shutting-down" and prev != cur]
+            own = [r["id"] for r in rows if r["id"] in ending and r["subnet_id"]]
+            if own and self.nics is not None:  # DeleteOnTermination, or detached
+                await self.nics.instances_ending(account_id, own)
         ending = [i for i, prev, cur in changes if cur == "shutting-down"]
         if any(row["subnet_id"] for row in rows if row["id"] in ending):
             await self.vpcs.ports_changed()  # their OVN ports go

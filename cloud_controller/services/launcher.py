@@ -12,6 +12,7 @@ import json
 import logging
 
 from cloud_controller.db.instances import InstanceRepository
+from cloud_controller.db.network_interfaces import NetworkInterfaceRepository
 from cloud_controller.db.volumes import AttachmentRepository
 from cloud_controller.services import lifecycle
 from cloud_controller.services.background import Background
@@ -26,12 +27,16 @@ from mallee.rpc import Unreachable
 log = logging.getLogger(__name__)
 
 
-def vpc_port(row) -> dict | None:
-    """An instance in an own subnet: its OVN logical switch port, for the node."""
-    if not row["subnet_id"]:
-        return None
-    return {"name": port_name(row["eni_id"]), "mac": row["mac"],
-            "private_ip": row["private_ip"], "subnet_id": row["subnet_id"]}
+def vpc_ports(interfaces: list, addresses: dict[str, list],
+              groups: dict[str, list[dict]]) -> list[dict]:
+    """An instance's interfaces in own subnets (device-index order): the OVN logical
+    switch port of each, for the node, which gives the guest one NIC per port (and its
+    metadata's network/interfaces/macs tree)."""
+    return [{"name": port_name(n["id"]), "mac": n["mac"], "device_index": n["device_index"],
+             "private_ip": addresses[n["id"]][0]["private_ip"] if addresses[n["id"]] else None,
+             "secondary_ips": [a["private_ip"] for a in addresses[n["id"]][1:]],
+             "subnet_id": n["subnet_id"], "group_ids": [g["id"] for g in groups[n["id"]]]}
+            for n in interfaces if n["subnet_id"]]
 
 
 class Launcher:
@@ -46,6 +51,7 @@ class Launcher:
         self.store = store  # ObjectStore, to presign bundle URLs for the node
         self.system_credential = system_credential  # async () -> Credential
         self.instances = InstanceRepository(db)
+        self.interfaces = NetworkInterfaceRepository(db)
         self.images = images  # ImageService: where each image's bundle is
         self.background = Background()
 
@@ -73,6 +79,12 @@ class Launcher:
         credential = await self.system_credential()
         vmtype = self.settings.vmtype(row["instance_type"])
         groups = (await self.instances.groups_of([row["id"]]))[row["id"]]
+        ports = []
+        if row["subnet_id"]:
+            attached = (await self.interfaces.of_instances([row["id"]]))[row["id"]]
+            eni_ids = [n["id"] for n in attached]
+            ports = vpc_ports(attached, await self.interfaces.addresses_of(eni_ids),
+                              await self.interfaces.groups_of(eni_ids))
         return {
             "instance_id": row["id"], "account_id": row["account_id"],
             "reservation_id": row["reservation_id"], "launch_index": row["launch_index"],
@@ -97,9 +109,9 @@ class Launcher:
             "groups": [g["id"] for g in groups],
             "metadata": self._metadata(row, groups),
             "metadata_options": metadata_options(row),
-            # VPC mode (docs/vpc.md): a NIC on OVN, which the node plugs into br-int; the
-            # CC leaves it out of EDGE's addresses and view
-            "vpc_port": vpc_port(row),
+            # VPC mode (docs/vpc.md): NICs on OVN, which the node plugs into br-int, the
+            # primary one (device 0) first; the CC leaves them out of EDGE's addresses
+            "vpc_port": ports[0] if ports else None, "vpc_ports": ports,
         } | self._vpc_names(row)
 
     def _vpc_names(self, row) -> dict:

@@ -143,6 +143,9 @@ class SecurityGroupService(VpcPart):
         self.groups = GroupRepository(db)
         self.rules = RuleRepository(db)
         vpcs.members.append(self)  # each own VPC has its default group
+        # async (group row) -> None, inside delete's unit: a user that keeps the group
+        # raises DependencyViolation (network interfaces' own group sets)
+        self.delete_checks: list = []
 
     # ---- VpcPart: an own VPC's `default` group comes and goes with it ----
 
@@ -317,6 +320,8 @@ class SecurityGroupService(VpcPart):
                 raise errors.DependencyViolation(
                     f"resource {group['id']} has a dependent object: rules of "
                     f"{', '.join(referencing)} name it as their source")
+            for check in self.delete_checks:
+                await check(group)
             await self.groups.delete(group["id"])
             await self.tags.forget(group["id"])
         await self._changed(group)

@@ -14,11 +14,13 @@ from mallee import errors
 
 
 class VpcAddresses:
-    def __init__(self, vpcs, addresses, gateways):
+    def __init__(self, vpcs, addresses, gateways, interfaces):
         self.vpcs = vpcs  # VpcService: the change notice OVN follows
         self.addresses = addresses  # AddressService
         self.gateways = gateways  # InternetGatewayService
+        self.interfaces = interfaces  # NetworkInterfaceService: what an association maps
         addresses.associate_checks.append(self._may_associate)
+        addresses.associate_target = self._target
         addresses.vpc_changed = vpcs.changed
         gateways.detach_checks.append(self._keep_gateway)
 
@@ -31,13 +33,28 @@ class VpcAddresses:
             raise errors.InvalidParameterCombination(
                 "You must specify an allocation id when mapping an address to a VPC "
                 "instance")
-        if private_ip and private_ip != instance["private_ip"]:
-            raise errors.InvalidParameterValue(
-                f"The private IP address {private_ip} is not associated with the network "
-                f"interface {instance['eni_id']}")
         if await self.gateways.of_vpc(instance["vpc_id"]) is None:
             raise errors.GatewayNotAttached(
                 f"Network {instance['vpc_id']} is not attached to any internet gateway")
+
+    async def _target(self, address, instance, eni_id: str | None,
+                      private_ip: str | None) -> tuple[str, str] | None:
+        """(interface, private address) an association maps: NetworkInterfaceId or the
+        instance's primary interface, PrivateIpAddress or that interface's primary one."""
+        if instance["vpc_id"] is None:
+            return None
+        eni_id = eni_id or instance["eni_id"]
+        row = await self.interfaces.find(address["account_id"], eni_id)
+        if row["instance_id"] != instance["id"]:
+            raise errors.InvalidParameterCombination(
+                f"The network interface {eni_id} is not attached to {instance['id']}.")
+        held = [a["private_ip"] for a in
+                (await self.interfaces.addresses_of([eni_id]))[eni_id]]
+        if private_ip and private_ip not in held:
+            raise errors.InvalidParameterValue(
+                f"The private IP address {private_ip} is not associated with the network "
+                f"interface {eni_id}")
+        return eni_id, private_ip or held[0]
 
     async def _keep_gateway(self, vpc_id: str) -> None:
         if await self.addresses.repo.mapped_in_vpcs(vpc_id):

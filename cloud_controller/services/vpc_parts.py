@@ -19,9 +19,9 @@ class VpcParts:
     addresses: VpcAddresses  # elastic IPs on instances in own VPCs
 
     @classmethod
-    def build(cls, db, settings, vpcs, tags, addresses) -> "VpcParts":
+    def build(cls, db, settings, vpcs, tags, addresses, interfaces) -> "VpcParts":
         gateways = InternetGatewayService(db, settings, vpcs, tags)
         nat_gateways = NatGatewayService(db, vpcs, tags, addresses, gateways)
         return cls(gateways, RouteTableService(db, vpcs, tags, gateways, nat_gateways),
                    nat_gateways, DhcpOptionsService(db, vpcs, tags),
-                   VpcAddresses(vpcs, addresses, gateways))
+                   VpcAddresses(vpcs, addresses, gateways, interfaces))

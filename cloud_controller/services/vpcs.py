@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from dataclasses import dataclass
+from itertools import groupby
 
 from cloud_controller.db.subnet_ports import SubnetPortRepository
 from cloud_controller.db.vpcs import VpcRepository
@@ -410,14 +411,22 @@ class VpcService:
             await self.changed()
 
     async def group_ports(self, group_ids: list[str]) -> dict[str, list[str]]:
-        """{security group id: the OVN port names of its instances in own subnets}
-        (OvnSecurity's `ports_of`: each VPC group's port group holds them)."""
+        """{security group id: the OVN port names of the interfaces in it, attached to live
+        instances in own subnets} (OvnSecurity's `ports_of`: each VPC group's port group
+        holds them; a primary interface's groups are its instance's)."""
         out: dict[str, list[str]] = {}
         for row in await self.ports.of_groups(group_ids) if group_ids else []:
             out.setdefault(row["group_id"], []).append(port_name(row["eni_id"]))
         return out
 
     async def ovn_ports(self) -> list[SwitchPort]:
-        """Every instance NIC in an own subnet, as OVN's logical switch ports should be."""
-        return [SwitchPort(row["eni_id"], row["id"], row["subnet_id"], row["account_id"],
-                           row["mac"], row["private_ip"]) for row in await self.ports.ports()]
+        """Every network interface in an own subnet attached to a live instance, as
+        OVN's logical switch ports should be (its secondary addresses too)."""
+        out: list[SwitchPort] = []
+        for eni_id, rows in groupby(await self.ports.ports(), key=lambda r: r["eni_id"]):
+            first, *others = list(rows)
+            out.append(SwitchPort(eni_id, first["id"], first["subnet_id"], first["account_id"],
+                                  first["mac"], first["private_ip"],
+                                  tuple(r["private_ip"] for r in others),
+                                  bool(first["source_dest_check"])))
+        return out

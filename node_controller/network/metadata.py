@@ -90,6 +90,18 @@ def meta_data(c: Caller) -> dict:
                  "security-group-ids": "\n".join(s.get("groups") or ()),
                  "security-groups": "\n".join(groups),
                  "subnet-ipv4-cidr-block": c.subnet, "vpc-ipv4-cidr-block": c.subnet}
+    macs = {mac: interface}
+    for port in s.get("vpc_ports") or ():  # VPC mode: each network interface (docs/vpc.md)
+        port_mac = port["mac"].lower()
+        own = {**interface} if port_mac == mac else {"owner-id": interface["owner-id"]}
+        own.update({
+            "device-number": str(port.get("device_index") or 0),
+            "interface-id": port["name"].removeprefix("mallee-"), "mac": port_mac,
+            "local-ipv4s": "\n".join([port["private_ip"], *port.get("secondary_ips", ())]),
+            "subnet-id": port["subnet_id"]})
+        if port.get("group_ids") is not None:
+            own["security-group-ids"] = "\n".join(port["group_ids"])
+        macs[port_mac] = own
     tree = {
         "ami-id": md.get("ami-id") or (s.get("image") or {}).get("image_id") or "",
         "ami-launch-index": str(md.get("ami-launch-index", s.get("launch_index", 0))),
@@ -103,7 +115,7 @@ def meta_data(c: Caller) -> dict:
         "local-hostname": md.get("local-hostname") or hostname,
         "local-ipv4": c.private_ip,
         "mac": mac,
-        "network": {"interfaces": {"macs": {mac: interface}}},
+        "network": {"interfaces": {"macs": macs}},
         "placement": {"availability-zone": zone, "region": c.region},
         "reservation-id": md.get("reservation-id") or s.get("reservation_id") or "",
         "security-groups": "\n".join(groups),

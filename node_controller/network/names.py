@@ -29,6 +29,17 @@ def tap_name(instance_id: str) -> str:
     return "vn" + instance_id.removeprefix("i-")[-(IFNAME_MAX - 2):]
 
 
+MAX_NICS = 8  # network interfaces per instance (VPC mode): device indexes 0 to 7
+
+
+def nic_tap_name(instance_id: str, device_index: int) -> str:
+    """The tap of an instance's NIC at `device_index`: the primary one (0) is
+    `tap_name`, another `v<index>` + the same 13 characters (vn4567... -> v14567...)."""
+    if device_index == 0:
+        return tap_name(instance_id)
+    return f"v{device_index}" + instance_id.removeprefix("i-")[-(IFNAME_MAX - 2):]
+
+
 def uplink_outer_name(node: str) -> str:
     """The uplink veth's other end, in the uplink namespace (or the root one)."""
     return _short("mu-", node)

@@ -20,6 +20,12 @@ VPC_SECURITY_ACTIONS = (
     "DescribeVpcAttribute", "ModifyVpcAttribute", "AssociateVpcCidrBlock",
     "DisassociateVpcCidrBlock", "CreateDefaultVpc")
 
+VPC_INTERFACE_ACTIONS = (
+    "CreateNetworkInterface", "DeleteNetworkInterface", "DescribeNetworkInterfaces",
+    "AttachNetworkInterface", "DetachNetworkInterface", "ModifyNetworkInterfaceAttribute",
+    "DescribeNetworkInterfaceAttribute", "AssignPrivateIpAddresses",
+    "UnassignPrivateIpAddresses")
+
 
 @pytest.fixture(scope="module")
 def fuzzed_vcloud(vcloud):
@@ -27,6 +33,7 @@ def fuzzed_vcloud(vcloud):
     return vcloud
 
 
-@pytest.mark.parametrize("action", VPC_ROUTING_ACTIONS + VPC_SECURITY_ACTIONS)
+@pytest.mark.parametrize("action", VPC_ROUTING_ACTIONS + VPC_SECURITY_ACTIONS
+                         + VPC_INTERFACE_ACTIONS)
 def test_hostile_values_in_vpc_mode(fuzzed_vcloud, action):
     fuzz_action(fuzzed_vcloud, action)

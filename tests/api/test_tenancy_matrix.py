@@ -292,6 +292,13 @@ EXEMPT: dict[str, str] = {
                       "DeleteInternetGateway", "CreateNatGateway", "DeleteNatGateway",
                       "DescribeNatGateways", "CreateDhcpOptions", "DeleteDhcpOptions",
                       "AssociateDhcpOptions")},
+    **{action: "vpc mode only (docs/vpc.md): this matrix runs an edge cloud, where it "
+               "answers UnsupportedOperation; tests/api/test_vpc_interfaces.py::"
+               "test_accounts_are_apart checks another account's interfaces are not found"
+       for action in ("CreateNetworkInterface", "DeleteNetworkInterface",
+                      "AttachNetworkInterface", "DetachNetworkInterface",
+                      "ModifyNetworkInterfaceAttribute", "AssignPrivateIpAddresses",
+                      "UnassignPrivateIpAddresses")},
 }
 
 

@@ -172,3 +172,71 @@ def test_accounts_are_apart(vcloud, vec2, vimage, net):
     vcloud.wait_for(lambda: "AssociationId" not in vec2.describe_addresses(
         AllocationIds=[alloc_id])["Addresses"][0], timeout=30)
     vec2.release_address(AllocationId=alloc_id)
+
+
+def test_elastic_ips_on_several_interfaces_and_addresses(vcloud, vec2, vimage, net):
+    """One elastic IP per (interface, private address): the primary's primary address,
+    a second interface's secondary address; each its own dnat_and_snat row, shown on
+    that address in DescribeNetworkInterfaces; only the primary's is the instance's
+    PublicIpAddress."""
+    vpc_id, subnet, _ = net
+    (instance,) = vec2.run_instances(
+        ImageId=vimage, MinCount=1, MaxCount=1, InstanceType="m1.small", NetworkInterfaces=[
+            {"DeviceIndex": 0, "SubnetId": subnet},
+            {"DeviceIndex": 1, "SubnetId": subnet, "SecondaryPrivateIpAddressCount": 1}]
+    )["Instances"]
+    iid = instance["InstanceId"]
+    primary, second = instance["NetworkInterfaces"]
+    first_ip = primary["PrivateIpAddress"]
+    extra_ip = [a["PrivateIpAddress"] for a in second["PrivateIpAddresses"]
+                if not a["Primary"]][0]
+    a, b = (vec2.allocate_address(Domain="vpc") for _ in range(2))
+    vec2.associate_address(AllocationId=a["AllocationId"], InstanceId=iid)
+    assoc_b = vec2.associate_address(AllocationId=b["AllocationId"],
+                                     NetworkInterfaceId=second["NetworkInterfaceId"],
+                                     PrivateIpAddress=extra_ip)["AssociationId"]
+    assert nats(vcloud, vpc_id) == sorted([(a["PublicIp"], first_ip, a["AllocationId"]),
+                                           (b["PublicIp"], extra_ip, b["AllocationId"])])
+    (row,) = vec2.describe_addresses(AllocationIds=[b["AllocationId"]])["Addresses"]
+    assert (row["InstanceId"], row["NetworkInterfaceId"], row["PrivateIpAddress"]) == \
+        (iid, second["NetworkInterfaceId"], extra_ip)
+    shown = vec2.describe_network_interfaces(
+        NetworkInterfaceIds=[second["NetworkInterfaceId"]])["NetworkInterfaces"][0]
+    by_ip = {p["PrivateIpAddress"]: p.get("Association") for p in shown["PrivateIpAddresses"]}
+    assert by_ip[extra_ip]["PublicIp"] == b["PublicIp"]
+    assert by_ip[second["PrivateIpAddress"]] is None and "Association" not in shown
+    (described,) = vec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"]
+    assert described["PublicIpAddress"] == a["PublicIp"]
+    assert described["NetworkInterfaces"][1]["PrivateIpAddresses"][1]["Association"][
+        "PublicIp"] == b["PublicIp"]
+
+    # an address the interface does not hold
+    with pytest.raises(ClientError) as e:
+        vec2.associate_address(AllocationId=b["AllocationId"],
+                               NetworkInterfaceId=second["NetworkInterfaceId"],
+                               PrivateIpAddress=first_ip, AllowReassociation=True)
+    assert code(e) == "InvalidParameterValue"
+
+    # b moves onto the primary's address: a loses it there, as EC2 replaces a mapping
+    vec2.associate_address(AllocationId=b["AllocationId"], InstanceId=iid,
+                           AllowReassociation=True)
+    assert nats(vcloud, vpc_id) == [(b["PublicIp"], first_ip, b["AllocationId"])]
+    (described,) = vec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"]
+    assert described["PublicIpAddress"] == b["PublicIp"]
+    assert "AssociationId" not in vec2.describe_addresses(
+        AllocationIds=[a["AllocationId"]])["Addresses"][0]
+    # the secondary address gets a again; disassociating it leaves the primary's
+    assoc_a = vec2.associate_address(AllocationId=a["AllocationId"],
+                                     NetworkInterfaceId=second["NetworkInterfaceId"],
+                                     PrivateIpAddress=extra_ip)["AssociationId"]
+    vec2.disassociate_address(AssociationId=assoc_a)
+    assert nats(vcloud, vpc_id) == [(b["PublicIp"], first_ip, b["AllocationId"])]
+    (described,) = vec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"]
+    assert described["PublicIpAddress"] == b["PublicIp"]
+    assert assoc_b != assoc_a
+    vec2.terminate_instances(InstanceIds=[iid])
+    assert nats(vcloud, vpc_id) == []
+    vcloud.wait_for(lambda: all("AssociationId" not in r for r in vec2.describe_addresses(
+        AllocationIds=[a["AllocationId"], b["AllocationId"]])["Addresses"]), timeout=30)
+    for alloc in (a, b):
+        vec2.release_address(AllocationId=alloc["AllocationId"])

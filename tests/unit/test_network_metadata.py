@@ -7,7 +7,7 @@ import json
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from node_controller.network.metadata import Caller, create_metadata_app
+from node_controller.network.metadata import Caller, create_metadata_app, meta_data
 
 SPEC = {"instance_id": "i-0123456789abcdef0", "mac": "D0:0D:01:23:45:67",
         "account_id": "123456789012", "reservation_id": "r-1", "instance_type": "m1.small",
@@ -134,3 +134,27 @@ def test_the_view_carries_metadata_options_to_the_port():
         with pytest.raises(ViewError):
             parse_view({"version": 2, "subnet": "10.64.0.0/16", "gateway": "10.64.0.1",
                         "instances": [{**item, "metadata": bad}], "groups": []})
+
+
+def test_every_network_interface_is_in_the_macs_tree():
+    """VPC mode: network/interfaces/macs has one entry per NIC of the spec, with its
+    device number, interface id, addresses (secondary ones too), subnet and groups,
+    as cloud-init's EC2 datasource reads them to configure every NIC."""
+    ports = [{"name": "mallee-eni-0aa", "mac": "D0:0D:01:23:45:67", "device_index": 0,
+              "private_ip": "10.64.0.5", "secondary_ips": ["10.64.0.6"],
+              "subnet_id": "subnet-1", "group_ids": ["sg-1"]},
+             {"name": "mallee-eni-0bb", "mac": "d0:0d:00:00:00:02", "device_index": 1,
+              "private_ip": "10.64.1.9", "secondary_ips": [], "subnet_id": "subnet-2",
+              "group_ids": ["sg-2", "sg-3"]}]
+    tree = meta_data(Caller({**SPEC, "vpc_ports": ports}, "10.64.0.5", None, "10.64.0.0/16",
+                            "mallee"))
+    macs = tree["network"]["interfaces"]["macs"]
+    assert set(macs) == {"d0:0d:01:23:45:67", "d0:0d:00:00:00:02"}
+    first, second = macs["d0:0d:01:23:45:67"], macs["d0:0d:00:00:00:02"]
+    assert (first["device-number"], first["interface-id"], first["local-ipv4s"],
+            first["subnet-id"], first["security-group-ids"]) == \
+        ("0", "eni-0aa", "10.64.0.5\n10.64.0.6", "subnet-1", "sg-1")
+    assert "local-hostname" in first
+    assert (second["device-number"], second["interface-id"], second["local-ipv4s"],
+            second["subnet-id"], second["security-group-ids"], second["mac"]) == \
+        ("1", "eni-0bb", "10.64.1.9", "subnet-2", "sg-2\nsg-3", "d0:0d:00:00:00:02")
