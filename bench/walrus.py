@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 from mallee import pki, settings as mallee_settings  # noqa: E402
 from mallee.auth import sigv4  # noqa: E402
 from mallee.rpc import RpcClient, client_ssl_context  # noqa: E402
+from tests.harness import free_port  # noqa: E402
 
 KEY, SECRET = "AKIABENCH00000000000", "bench-secret-0000000000000000000000000000"
 MIB = 1024 * 1024
@@ -56,12 +57,6 @@ BIG = 64 * MIB
 SMALL = 4096
 CONCURRENCY = 16
 FILL_CONCURRENCY = 64
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sign(method: str, url: str) -> dict:

@@ -57,10 +57,27 @@ def free_tgt_control_port() -> int:
             return port
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, below the kernel's ephemeral range
+    (ip_local_port_range starts at 32768): a port the kernel handed out by
+    bind(0) is free only until some outgoing connection takes it as its own
+    source port before the test's server binds it (CI saw exactly that)."""
+    import random
+    for _ in range(1000):
+        port = random.randrange(10000, 32768)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free loopback port below 32768")
 
 
 class Cloud:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -36,7 +37,9 @@ def net(tmp_path_factory):
     cloud = Cloud(tmp_path_factory.mktemp("kill-ovn"), available_components(),
                   env={"MALLEE_NETWORK_MODE": "vpc",
                        "MALLEE_NETWORK_OVN_RECONCILE_SECONDS": "0.5"}).start()
-    chassis = OvnChassis.of(cloud.settings)  # FakeDriver nodes: the test's own chassis
+    # FakeDriver nodes: the test's own chassis, without an outside bridge (no
+    # gateway here, and FakeDriver clouds make no outside namespace to put it in)
+    chassis = replace(OvnChassis.of(cloud.settings), outside_bridge="")
     probes, servers = [], []
     try:
         chassis.start()

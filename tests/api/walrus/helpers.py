@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,12 +19,7 @@ from mallee.rpc import RpcClient, client_ssl_context
 from mallee.service import start_sites, stop_sites
 
 import walrus
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.harness import free_port
 
 
 @dataclass
