@@ -14,6 +14,7 @@ from ebs.tgt import Tgt
 from ebs.volumes import Volumes
 from mallee import rpc
 from mallee.files import private_dir
+from mallee.metrics import TierMetrics
 from mallee.pki import SecretBox
 from mallee.service import Site
 from mallee.settings import Settings
@@ -33,7 +34,7 @@ def make_volumes(settings: Settings, meta: Metadata) -> Volumes:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = rpc.rpc_application()
+    app = rpc.rpc_application(TierMetrics("sc"))
 
     async def lifecycle(app: web.Application):
         data = private_dir(settings.data_dir("sc"))
