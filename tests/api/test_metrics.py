@@ -246,3 +246,35 @@ def test_rpc_tiers_serve_metrics_to_cloud_certificates_only(mcloud):
     from mallee import errors
     with pytest.raises(errors.UnauthorizedOperation, match="monitor may not call"):
         mcloud.run(call())
+
+
+def test_a_launch_moves_instances_by_state_guests_and_free_capacity(mcloud, tmp_path_factory):
+    image = mcloud.publish_test_image(tmp_path_factory.mktemp("img"))["image"]
+    ec2 = mcloud.client("ec2")
+    s = mcloud.settings
+    node = f"127.0.0.1:{s.nc.port}"
+    before = scrape_clc(mcloud)
+    made = ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2, InstanceType="m1.small")
+    ids = [i["InstanceId"] for i in made["Instances"]]
+
+    def running() -> dict:
+        clc = scrape_clc(mcloud)
+        return clc if value(clc, "mallee_clc_instances", state="running") == \
+            value(before, "mallee_clc_instances", state="running") + 2 else {}
+    assert mcloud.wait_for(running, timeout=60)
+    nc = scrape_rpc(mcloud, "nc", s.nc.port)
+    assert value(nc, "mallee_nc_guests", state="running") == 2
+    assert value(nc, "mallee_nc_free_cores") == 8 - 2  # m1.small: 1 core, 256 MiB, 5 GiB
+    assert value(nc, "mallee_nc_free_memory_bytes") == (8192 - 512) * 2**20
+    assert value(nc, "mallee_nc_free_disk_bytes") == (200 - 10) * 2**30
+    assert mcloud.wait_for(lambda: value(scrape_rpc(mcloud, "cc", s.cc.port),
+                                         "mallee_cc_node_instances", node=node) == 2)
+    assert value(scrape_rpc(mcloud, "cc", s.cc.port), "mallee_cc_node_free_cores",
+                 node=node) == 6
+    assert value(scrape_clc(mcloud), "mallee_requests_total", tier="clc",
+                 action="RunInstances", code="2xx") == 1
+    ec2.terminate_instances(InstanceIds=ids)
+    assert mcloud.wait_for(lambda: value(scrape_clc(mcloud), "mallee_clc_instances",
+                                         state="terminated") == 2, timeout=60)
+    assert value(scrape_clc(mcloud), "mallee_clc_instances", state="running") == \
+        value(before, "mallee_clc_instances", state="running")
