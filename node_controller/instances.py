@@ -77,8 +77,8 @@ GUEST_STATES = ("pending", "running", "shutoff", "failed")  # Instance.state's v
 
 
 def add_guest_gauges(metrics: TierMetrics, manager: "InstanceManager") -> None:
-    """The node's guests by state and its capacity, total and free (what instances
-    were given: the same sums the CC's scheduler sees), as the NC's gauges."""
+    """The node's guests by state and its capacity, total and free (capacity less
+    what its instances were given), as the NC's gauges (docs/metrics.md)."""
     def guests():
         counts = dict.fromkeys(GUEST_STATES, 0)
         for inst in manager.instances.values():
@@ -86,14 +86,16 @@ def add_guest_gauges(metrics: TierMetrics, manager: "InstanceManager") -> None:
         return {(state,): n for state, n in counts.items()}
     metrics.add_gauge("mallee_nc_guests", "Instances on this node, by state", ("state",), guests)
     cap = manager.capacity
-    for index, (resource, unit, total) in enumerate((
-            ("cores", 1, cap.cores), ("memory_bytes", 2**20, cap.memory_mb),
-            ("disk_bytes", 2**30, cap.disk_gb))):
+    # (metric suffix, bytes per unit, capacity): free() gives (cores, memory MiB, disk GiB)
+    resources = (("cores", 1, cap.cores), ("memory_bytes", 2**20, cap.memory_mb),
+                 ("disk_bytes", 2**30, cap.disk_gb))
+    for index, (resource, unit, total) in enumerate(resources):
+        what = resource.replace("_bytes", "")
         metrics.add_gauge(f"mallee_nc_capacity_{resource}",
-                          f"{resource.replace('_', ' ')} this node offers to instances", (),
+                          f"The {what} this node offers to instances", (),
                           lambda total=total, unit=unit: {(): total * unit})
         metrics.add_gauge(f"mallee_nc_free_{resource}",
-                          f"{resource.replace('_', ' ')} no instance on this node holds", (),
+                          f"The {what} no instance on this node was given", (),
                           lambda index=index, unit=unit: {(): manager.free()[index] * unit})
 
 
