@@ -170,6 +170,29 @@ def test_the_object_count_follows_versions_markers_and_their_removal(mcloud):
     s3.delete_bucket(Bucket="counted")
 
 
+def test_the_sc_counts_its_volumes_by_state_and_size(mcloud):
+    ec2 = mcloud.client("ec2")
+    sc_port = mcloud.settings.sc.port
+    before = scrape_rpc(mcloud, "sc", sc_port)
+    volume = ec2.create_volume(AvailabilityZone="mallee-1a", Size=3)["VolumeId"]
+    assert mcloud.wait_for(lambda: ec2.describe_volumes(VolumeIds=[volume])["Volumes"][0]
+                           ["State"] == "available")
+    made = scrape_rpc(mcloud, "sc", sc_port)
+
+    def moved(samples, name, **labels):
+        return value(samples, name, **labels) - value(before, name, **labels)
+    assert moved(made, "mallee_sc_volumes", state="available") == 1
+    assert moved(made, "mallee_sc_volume_bytes", state="available") == 3 * 2**30
+    assert moved(made, "mallee_requests_total", tier="sc", action="create_volume",
+                 code="2xx") == 1
+    assert value(made, "mallee_sc_exports") == 0
+    assert {dict(labels)["state"] for (name, labels) in made if name == "mallee_sc_snapshots"} \
+        == {"pending", "completed", "error"}
+    ec2.delete_volume(VolumeId=volume)
+    assert mcloud.wait_for(lambda: moved(scrape_rpc(mcloud, "sc", sc_port), "mallee_sc_volumes",
+                                         state="available") == 0)
+
+
 def test_cc_polls_and_reports_each_nodes_capacity(mcloud):
     s = mcloud.settings
     node = f"127.0.0.1:{s.nc.port}"
@@ -219,6 +242,7 @@ def test_each_tier_exposes_only_its_own_metrics(mcloud):
         assert tiers == {tier}, (tier, tiers)
         own = {"clc": "mallee_clc_", "cc": "mallee_cc_", "nc": "mallee_nc_",
                "walrus": "mallee_walrus_", "sc": "mallee_sc_"}[tier]
+        assert any(name.startswith(own) for name, _ in samples), tier
         assert all(not name.startswith(("mallee_clc_", "mallee_cc_", "mallee_nc_",
                                         "mallee_walrus_", "mallee_sc_"))
                    or name.startswith(own) for name, _ in samples), tier
