@@ -10,10 +10,11 @@ from aiohttp import web
 from cluster_controller import rpc as cc_rpc
 from cluster_controller.launches import LaunchTracker
 from cluster_controller.network import NetworkState
-from cluster_controller.nodes import Node, NodeRegistry
+from cluster_controller.nodes import Node, NodeRegistry, add_node_gauges
 from cluster_controller.scheduler import Scheduler
 from ebs.client import StorageClient
 from mallee import rpc
+from mallee.metrics import TierMetrics
 from mallee.service import Site
 from mallee.settings import Settings
 from node_controller.client import NodeClient
@@ -24,7 +25,8 @@ NETWORK = web.AppKey("network", NetworkState)
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = rpc.rpc_application()
+    metrics = TierMetrics("cc")
+    app = rpc.rpc_application(metrics)
     tls = rpc.client_ssl_context(settings.pki_dir, "cc")
 
     async def lifecycle(app: web.Application):
@@ -43,6 +45,8 @@ def create_app(settings: Settings) -> web.Application:
         registry.after_poll.append(launches.after_poll)
         registry.after_poll.append(network.after_poll)
         registry.after_poll.append(lambda node: _prune(network, launches))
+        registry.round_observers.append(metrics.observe_poll)
+        add_node_gauges(metrics, registry)
         app[REGISTRY], app[LAUNCHES], app[NETWORK] = registry, launches, network
         await registry.poll_all()  # answer the first describe with real data
         task = asyncio.create_task(registry.run())
