@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from cluster_controller.nodes import Node, NodeRegistry
 from cluster_controller.scheduler import Candidate, Demand, Scheduler
+from mallee.placement import Guest, View
 from mallee.errors import ApiError
 from mallee.faults import crash_point
 from mallee.iscsi import node_initiator
@@ -97,18 +98,34 @@ class LaunchTracker:
         return next((n for n in self.registry.nodes if instance_id in reported(n)), None)
 
     def _candidates(self) -> list[Candidate]:
+        """The nodes that are up, as the scheduler weighs them."""
+        return [c for c in self._views() if self._node(c.endpoint).status == "up"]
+
+    def view(self) -> View:
+        """The cluster as a policy's rebalance sees it: the nodes that are up, and
+        those powered off (whether they answer or not)."""
+        return View(tuple(self._views()))
+
+    def _views(self) -> list[Candidate]:
         out = []
         for order, node in enumerate(self.registry.nodes):
-            if node.status != "up":
+            if node.status != "up" and node.power == "on":
                 continue
             r, seen = node.resource, reported(node)
-            held = [l.demand for l in self.launches.values()
+            held = [l for l in self.launches.values()
                     if l.node == node.endpoint and not l.failed and l.instance_id not in seen]
-            cores, memory, disk = _free(r, seen.values(), held)
+            cores, memory, disk = (_free(r, seen.values(), [l.demand for l in held])
+                                   if r else (0, 0, 0))
+            guests = tuple(Guest(i["instance_id"], i.get("cpu", 0), i.get("memory_mb", 0),
+                                 i.get("disk_gb", 0), i["state"]) for i in seen.values()) + \
+                tuple(Guest(l.instance_id, l.demand.cpu, l.demand.memory_mb, l.demand.disk_gb,
+                            "pending") for l in held)
             out.append(Candidate(
                 endpoint=node.endpoint, order=order, cores_free=cores, memory_free_mb=memory,
-                disk_free_gb=disk,
-                cores_total=r["cores_total"], instances=len(seen) + len(held)))
+                disk_free_gb=disk, cores_total=r.get("cores_total", 0),
+                instances=len(guests), memory_total_mb=r.get("memory_total_mb", 0),
+                disk_total_gb=r.get("disk_total_gb", 0), powered_on=node.power == "on",
+                guests=guests))
         return out
 
     async def run(self, specs: list[dict]) -> list[dict]:

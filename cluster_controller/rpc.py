@@ -6,24 +6,26 @@ from typing import Callable
 from cluster_controller.launches import LaunchTracker
 from cluster_controller.network import NetworkState
 from cluster_controller.nodes import Node, NodeRegistry
+from cluster_controller.placement import Rebalancer
 from mallee import errors
 from mallee import rpc
 from mallee.settings import Settings
 
-Resources = Callable[[], tuple[NodeRegistry, LaunchTracker, NetworkState]]
+Resources = Callable[[], tuple[NodeRegistry, LaunchTracker, NetworkState, Rebalancer]]
 
 
 def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod]:
-    """`resources` gives the running app's registry, launches and network
-    (they are made at start-up)."""
+    """`resources` gives the running app's registry, launches, network and
+    rebalancer (they are made at start-up)."""
     cc = settings.cc
 
     async def health(params: dict, caller: str) -> dict:
         return {"status": "ok", "component": "cc", "cluster": cc.name}
 
     async def describe_resources(params: dict, caller: str) -> dict:
-        registry, _, network = resources()
+        registry, _, network, rebalancer = resources()
         return {"cluster": cc.name, "zone": cc.zone, "network": network.summary(),
+                "placement": rebalancer.describe(),
                 "nodes": [{**n.describe(), "network": network.node_state(n)}
                           for n in registry.nodes]}
 
