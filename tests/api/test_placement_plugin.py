@@ -9,10 +9,9 @@ import json
 
 import pytest
 
-from cluster_controller.client import ClusterClient
 from cluster_controller.placement import NO_LIVE_MIGRATION
-from mallee.rpc import client_ssl_context
 from tests import placement_plugin
+from tests.api.network_view import cc_admin_call
 from tests.harness import Cloud, available_components
 
 FAST = {"Delay": 1, "MaxAttempts": 60}
@@ -42,15 +41,7 @@ def image(cloud, tmp_path_factory):
 
 def cc_resources(cloud) -> dict:
     """The CC's describe_resources, as `mallee status` reads it (admin certificate)."""
-    async def call():
-        ref = cloud.settings.clusters[0]
-        client = ClusterClient(ref.host, ref.port,
-                               client_ssl_context(cloud.settings.pki_dir, "admin"))
-        try:
-            return await client.describe_resources()
-        finally:
-            await client.close()
-    return cloud.run(call())
+    return cc_admin_call(cloud, "describe_resources")
 
 
 def endpoints(cloud) -> list[str]:
