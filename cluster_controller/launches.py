@@ -218,6 +218,8 @@ class LaunchTracker:
                 node = self._node(candidate.endpoint)
                 if not self._wanted(launch):  # terminated while a node refused it
                     return
+                if node.power != "on":  # powered off while an earlier node refused it
+                    continue
                 try:
                     await self._send(node, launch)
                     return

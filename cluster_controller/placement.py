@@ -74,7 +74,10 @@ class Rebalancer:
     async def run(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            await self.rebalance()
+            try:
+                await self.rebalance()
+            except Exception:  # e.g. power.json not writable: the next round tries again
+                log.exception("rebalance round failed")
 
     async def rebalance(self) -> None:
         """One round: ask the policy, then carry out (or refuse) what it proposes."""

@@ -20,7 +20,6 @@ class Scheduler:
         """policy: a Policy, or its name as [cc] scheduler gives it (PolicyError,
         a ValueError, when it names nothing loadable)."""
         self.policy = load_policy(policy) if isinstance(policy, str) else policy
-        self.name = policy if isinstance(policy, str) else type(policy).__name__
 
     def rank(self, nodes: Iterable[Candidate], demand: Demand,
              exclude: set[str] = frozenset()) -> list[Candidate]:
