@@ -109,38 +109,43 @@ class Rebalancer:
             self._refused.add(action)
             log.warning("%s", self.last_refusal)
 
-    async def _power(self, action: Power) -> None:
+    async def _power(self, action: Power, by: str | None = None) -> str | None:
+        """Carry out one Power action (the policy's, or `by` an admin); None when the
+        node is in that state now, else why not (logged)."""
+        by = by or f"policy {type(self.policy).__name__}"
         node = next((n for n in self.registry.nodes if n.endpoint == action.node), None)
         want = "on" if action.on else "off"
         if node is None:
-            log.warning("power %s of %s refused: no such node in this cluster", want,
-                        action.node)
-            return
+            return _refused(f"power {want} of {action.node} refused: no such node in this "
+                            "cluster")
         if node.power == want:
-            return
+            return None
         if not action.on:
             node.power = "off"  # it takes nothing from now on, while the command runs
             running = [g.instance_id for v in self.launches.view().nodes
                        if v.endpoint == node.endpoint for g in v.guests]
             if running:
                 node.power = "on"
-                log.warning("power off of %s refused: it runs %s", node.endpoint,
-                            ", ".join(running))
-                return
+                return _refused(f"power off of {node.endpoint} refused: it runs "
+                                f"{', '.join(running)}")
         error = await self._command(node, want)
         if error is not None:
             if not action.on:
                 node.power = "on"  # as it was
             self.counts["power_failures"] += 1
-            log.warning("power %s of %s failed, its state is unchanged: %s", want,
-                        node.endpoint, error)
-            return
+            return _refused(f"power {want} of {node.endpoint} failed, its state is "
+                            f"unchanged: {error}")
         node.power = want
         self.power.record(node)
         self.counts[f"powered_{want}"] += 1
-        log.info("%s powered %s (policy %s)", node.endpoint, want, type(self.policy).__name__)
+        log.info("%s powered %s (%s)", node.endpoint, want, by)
         if action.on:
             self.registry.wake()
+        return None
+
+    async def set_power(self, node: str, on: bool) -> str | None:
+        """An admin's `mallee admin node-power`: as a policy's Power action."""
+        return await self._power(Power(node, on), by="admin")
 
     async def _command(self, node: Node, action: str) -> str | None:
         """Run [cc] power_command for this node; None when it succeeded (or there is none)."""
@@ -164,6 +169,11 @@ class Rebalancer:
             tail = out.decode(errors="replace").strip().splitlines()[-1:] or [""]
             return f"{' '.join(argv)} exited {proc.returncode}: {tail[0]}"
         return None
+
+
+def _refused(reason: str) -> str:
+    log.warning("%s", reason)
+    return reason
 
 
 def command_argv(template: tuple[str, ...], node: str, endpoint: str, action: str) -> list[str]:

@@ -47,6 +47,22 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
     async def describe_network(params: dict, caller: str) -> dict:
         return resources()[2].describe()
 
+    async def set_node_power(params: dict, caller: str) -> dict:
+        registry, rebalancer = resources()[0], resources()[3]
+        name, power = params.get("node", ""), params.get("power")
+        node = next((n for n in registry.nodes
+                     if name in (n.endpoint, n.resource.get("name"))), None)
+        if node is None:
+            raise errors.InvalidParameterValue(
+                f"No node {name!r} in cluster {cc.name} (nodes: "
+                f"{', '.join(n.endpoint for n in registry.nodes)}).")
+        if power not in ("on", "off"):
+            raise errors.InvalidParameterValue(f"power must be on or off, not {power!r}.")
+        refusal = await rebalancer.set_power(node.endpoint, power == "on")
+        if refusal is not None:
+            raise errors.IncorrectState(refusal)
+        return {"node": node.endpoint, "power": node.power}
+
     def node_of(instance_id: str) -> Node:
         node = resources()[1].node_of(instance_id)
         if node is None:
@@ -84,4 +100,5 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
         "get_console_output": rpc.method(get_console_output, "clc", "admin"),
         "apply_network": rpc.method(apply_network, "clc"),
         "describe_network": rpc.method(describe_network, "clc", "admin"),
+        "set_node_power": rpc.method(set_node_power, "admin"),
     }

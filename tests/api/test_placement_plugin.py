@@ -90,4 +90,18 @@ def test_the_plugin_places_powers_off_and_has_its_migrations_refused(cloud, ec2,
     assert lines["|- nodes"] == "2 up, 1 powered off, 0 unreachable"
     # The CLC counts no room on n1: 3 nodes x 8 m1.small, 3 running, n1's 8 off.
     assert lines["|- m1.small"].startswith("0013 / 0024")
-    ec2.terminate_instances(InstanceIds=[first, second, third])
+    status = json.loads(cloud.mallee("status", "--output", "json").stdout)
+    assert {n["endpoint"]: n["power"] for n in status["nodes"]}[n1] == "off"
+
+    # The admin's side: `mallee admin node-power`, through the same path.
+    placement_plugin.POWER_OFF.clear()
+    busy = cloud.mallee("admin", "node-power", n2, "off")
+    assert busy.returncode == 1 and f"power off of {n2} refused: it runs" in busy.stderr
+    unknown = cloud.mallee("admin", "node-power", "10.9.9.9:1", "off")
+    assert unknown.returncode == 1 and "No node '10.9.9.9:1'" in unknown.stderr
+    on = cloud.mallee("admin", "node-power", n1, "on")
+    assert on.returncode == 0 and on.stdout.strip() == f"{n1} powered on", on.stderr
+    assert json.loads(saved.read_text()) == {"off": []}
+    fourth = launch(ec2, image)
+    assert node_of(cloud, fourth) == n1  # back on, and the least loaded
+    ec2.terminate_instances(InstanceIds=[first, second, third, fourth])
