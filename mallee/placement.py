@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import itertools
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,10 @@ class Demand:
     disk_gb: int
 
 
-@dataclass(frozen=True)
-class Guest:
-    """An instance on a node (or a launch sent there that it does not list yet)."""
+class Guest(NamedTuple):
+    """An instance on a node (or a launch sent there that it does not list yet).
+    A named tuple, not a dataclass: every placement decision makes one per guest
+    of the cluster, and a tuple is made 3-4 times faster."""
     instance_id: str
     cpu: int
     memory_mb: int
