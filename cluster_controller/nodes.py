@@ -21,6 +21,7 @@ class Node:
     reason: str | None = "not polled yet"
     resource: dict = field(default_factory=dict)
     polled_at: float = 0.0
+    power: str = "on"  # on | off: a node marked off takes no instances (placement.py)
 
     @property
     def label(self) -> str:
@@ -39,6 +40,7 @@ class Node:
         r = self.resource
         return {"endpoint": self.endpoint, "name": r.get("name", self.endpoint),
                 "status": self.status, "reason": self.reason, "polled_at": self.polled_at,
+                "power": self.power,
                 "hypervisor": r.get("hypervisor"),
                 "cores_total": r.get("cores_total", 0), "cores_free": r.get("cores_free", 0),
                 "memory_total_mb": r.get("memory_total_mb", 0),
