@@ -10,6 +10,7 @@ from cloud_controller import rpc as clc_rpc
 from cloud_controller.api import frontdoor
 from cloud_controller.bootstrap import database_path
 from cloud_controller.db import open_database
+from cloud_controller.db.instances import InstanceRepository
 from cloud_controller.services.accounts import AccountService
 from cloud_controller.services.addresses import AddressService
 from cloud_controller.services.boot_volumes import BootVolumes
@@ -22,6 +23,7 @@ from cloud_controller.services.instance_attributes import InstanceAttributeServi
 from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
+from cloud_controller.services.lifecycle import TRANSITIONS
 from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.notify import ChangeNotifier
 from cloud_controller.services.network_acls import NetworkAclService
@@ -42,6 +44,7 @@ from cloud_controller.services.vpcs import VpcService
 from cloud_controller.services.walrus_sync import WalrusSync
 from cluster_controller.client import ClusterClient
 from ebs.client import StorageClient
+from mallee.metrics import TierMetrics
 from mallee.ovn_central import OvnCentral
 from mallee.pki import SecretBox
 from mallee.rpc import add_rpc_routes, client_ssl_context, rpc_application, server_ssl_context
@@ -126,16 +129,34 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "component": "clc"})
 
 
+METRICS = web.AppKey("metrics", TierMetrics)
+
+
+def add_instance_gauges(metrics: TierMetrics, cloud: Cloud) -> None:
+    """Instances by state, every account's together (no tenant label), counted by
+    the database at each scrape (aiosqlite's thread: the loop does not wait on it)."""
+    repo = InstanceRepository(cloud.db)
+
+    async def sample():
+        counts = dict.fromkeys(TRANSITIONS, 0) | await repo.count_by_state()
+        return {"mallee_clc_instances": {(state,): n for state, n in counts.items()}}
+    metrics.add_gauges((("mallee_clc_instances", "Instances by state", ("state",)),), sample)
+
+
 def create_app(settings: Settings) -> web.Application:
+    metrics = TierMetrics("clc")
     app = web.Application(
-        middlewares=[request_id_middleware, frontdoor.error_middleware,
+        middlewares=[request_id_middleware, metrics.middleware, frontdoor.error_middleware,
                      frontdoor.auth_middleware],
         client_max_size=settings.cloud.max_request_bytes + 1)
+    app[METRICS] = metrics
     app[frontdoor.LIMITER] = frontdoor.RateLimiter(settings.clc.rate_limit_per_second)
 
     async def lifecycle(app: web.Application):
         cloud = await open_cloud(settings)
         app[frontdoor.CLOUD] = cloud
+        cloud.clusters.round_observers.append(metrics.observe_poll)
+        add_instance_gauges(metrics, cloud)
         await cloud.volumes.resume()  # what a CLC that stopped left half done
         await cloud.snapshots.resume()
         await cloud.attachments.resume()
@@ -162,6 +183,7 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", health)
+    metrics.serve(app)  # unsigned: aggregates only (docs/metrics.md, "Who may read")
     for path in frontdoor.EC2_PATHS:
         for variant in {path, path.rstrip("/") + "/"}:
             app.router.add_route("GET", variant, frontdoor.handle)
@@ -171,7 +193,7 @@ def create_app(settings: Settings) -> web.Application:
 
 def create_rpc_app(ec2_app: web.Application) -> web.Application:
     """The admin RPC site; it serves the cloud that the EC2 app opened."""
-    app = rpc_application()
+    app = rpc_application(ec2_app[METRICS], serve_metrics=False)  # counted, served by EC2's
     add_rpc_routes(app, clc_rpc.methods(lambda: ec2_app[frontdoor.CLOUD].accounts))
     return app
 

@@ -41,6 +41,12 @@ class ClusterClient(RpcClient):
         """The cluster's whole network view (docs/network.md); the CC forwards it to nodes."""
         return await self.call("apply_network", view=view, timeout=30)
 
+    async def set_node_power(self, node: str, on: bool) -> dict:
+        """Mark a node (endpoint or name) powered on or off, running [cc] power_command
+        (docs/placement.md); IncorrectState: refused (it runs instances) or failed."""
+        return await self.call("set_node_power", node=node, power="on" if on else "off",
+                               timeout=120)
+
     async def describe_network(self) -> dict:
         """The last view, the private addresses handed out, and each node's applied version."""
         return await self.call("describe_network", timeout=10)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from cluster_controller.nodes import Node, NodeRegistry
 from cluster_controller.scheduler import Candidate, Demand, Scheduler
+from mallee.placement import Guest, View
 from mallee.errors import ApiError
 from mallee.faults import crash_point
 from mallee.iscsi import node_initiator
@@ -84,6 +85,7 @@ class LaunchTracker:
         self.network = network  # NetworkState: private addresses (None: no networking)
         self.launches: dict[str, Launch] = {}
         self._placing = asyncio.Lock()  # one placement decision at a time
+        self._guests: dict[str, tuple[dict, tuple[Guest, ...]]] = {}  # endpoint -> (report, guests)
 
     def _wanted(self, launch: Launch) -> bool:
         """Still this launch: a terminate (which forgets it) may have come meanwhile."""
@@ -97,19 +99,46 @@ class LaunchTracker:
         return next((n for n in self.registry.nodes if instance_id in reported(n)), None)
 
     def _candidates(self) -> list[Candidate]:
+        """The nodes that can take a launch (up and powered on), as the scheduler
+        weighs them."""
+        return self._views(lambda n: n.status == "up" and n.power == "on")
+
+    def view(self) -> View:
+        """The cluster as a policy's rebalance sees it: the nodes that are up, and
+        those powered off (whether they answer or not)."""
+        return View(tuple(self._views(lambda n: n.status == "up" or n.power == "off")))
+
+    def _views(self, wanted) -> list[Candidate]:
         out = []
         for order, node in enumerate(self.registry.nodes):
-            if node.status != "up":
+            if not wanted(node):
                 continue
             r, seen = node.resource, reported(node)
-            held = [l.demand for l in self.launches.values()
+            held = [l for l in self.launches.values()
                     if l.node == node.endpoint and not l.failed and l.instance_id not in seen]
-            cores, memory, disk = _free(r, seen.values(), held)
+            cores, memory, disk = (_free(r, seen.values(), [l.demand for l in held])
+                                   if r else (0, 0, 0))
+            guests = self._reported_guests(node) + tuple(
+                Guest(l.instance_id, l.demand.cpu, l.demand.memory_mb, l.demand.disk_gb,
+                      "pending") for l in held)
             out.append(Candidate(
                 endpoint=node.endpoint, order=order, cores_free=cores, memory_free_mb=memory,
-                disk_free_gb=disk,
-                cores_total=r["cores_total"], instances=len(seen) + len(held)))
+                disk_free_gb=disk, cores_total=r.get("cores_total", 0),
+                instances=len(guests), memory_total_mb=r.get("memory_total_mb", 0),
+                disk_total_gb=r.get("disk_total_gb", 0), powered_on=node.power == "on",
+                guests=guests))
         return out
+
+    def _reported_guests(self, node: Node) -> tuple[Guest, ...]:
+        """The guests a node's last report lists, made once per report (each poll
+        gives the node a new resource dict), not once per placement decision."""
+        cached = self._guests.get(node.endpoint)
+        if cached is None or cached[0] is not node.resource:
+            guests = tuple(Guest(i["instance_id"], i.get("cpu", 0), i.get("memory_mb", 0),
+                                 i.get("disk_gb", 0), i["state"])
+                           for i in node.resource.get("instances", ()))
+            cached = self._guests[node.endpoint] = (node.resource, guests)
+        return cached[1]
 
     async def run(self, specs: list[dict]) -> list[dict]:
         results = []
@@ -201,6 +230,8 @@ class LaunchTracker:
                 node = self._node(candidate.endpoint)
                 if not self._wanted(launch):  # terminated while a node refused it
                     return
+                if node.power != "on":  # powered off while an earlier node refused it
+                    continue
                 try:
                     await self._send(node, launch)
                     return

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from mallee.metrics import TierMetrics
 from mallee.polling import PolledSet
 from node_controller.client import NodeClient
 
@@ -20,6 +21,7 @@ class Node:
     reason: str | None = "not polled yet"
     resource: dict = field(default_factory=dict)
     polled_at: float = 0.0
+    power: str = "on"  # on | off: a node marked off takes no instances (placement.py)
 
     @property
     def label(self) -> str:
@@ -38,6 +40,7 @@ class Node:
         r = self.resource
         return {"endpoint": self.endpoint, "name": r.get("name", self.endpoint),
                 "status": self.status, "reason": self.reason, "polled_at": self.polled_at,
+                "power": self.power,
                 "hypervisor": r.get("hypervisor"),
                 "cores_total": r.get("cores_total", 0), "cores_free": r.get("cores_free", 0),
                 "memory_total_mb": r.get("memory_total_mb", 0),
@@ -70,3 +73,31 @@ class NodeRegistry(PolledSet[Node]):
         return self._launching() or any(
             i["state"] in ("pending", "shutting-down")
             for n in self.nodes for i in n.resource.get("instances", []))
+
+
+# What each node last reported, as the CC's gauges (docs/metrics.md): the metric,
+# the key of the node's describe_resource answer, and its unit in bytes (1: a count).
+NODE_GAUGES = (
+    ("mallee_cc_node_capacity_cores", "cores_total", 1, "Cores the node offers to instances"),
+    ("mallee_cc_node_free_cores", "cores_free", 1, "Cores no instance holds"),
+    ("mallee_cc_node_capacity_memory_bytes", "memory_total_mb", 2**20,
+     "Memory the node offers to instances"),
+    ("mallee_cc_node_free_memory_bytes", "memory_free_mb", 2**20, "Memory no instance holds"),
+    ("mallee_cc_node_capacity_disk_bytes", "disk_total_gb", 2**30,
+     "Disk the node offers to instances"),
+    ("mallee_cc_node_free_disk_bytes", "disk_free_gb", 2**30, "Disk no instance holds"),
+)
+
+
+def add_node_gauges(metrics: TierMetrics, registry: NodeRegistry) -> None:
+    """Per node (the endpoints in the CC's configuration: a bounded label): whether its
+    last poll was answered, its instances and its capacity, from that last answer."""
+    def per_node(fn):
+        return lambda: {(n.endpoint,): fn(n) for n in registry.nodes}
+    metrics.add_gauge("mallee_cc_node_up", "1 if the node answered its last poll",
+                      ("node",), per_node(lambda n: 1.0 if n.status == "up" else 0.0))
+    metrics.add_gauge("mallee_cc_node_instances", "Instances the node last reported",
+                      ("node",), per_node(lambda n: len(n.resource.get("instances", []))))
+    for name, key, unit, doc in NODE_GAUGES:
+        metrics.add_gauge(name, doc, ("node",),
+                          per_node(lambda n, key=key, unit=unit: n.resource.get(key, 0) * unit))

@@ -6,24 +6,26 @@ from typing import Callable
 from cluster_controller.launches import LaunchTracker
 from cluster_controller.network import NetworkState
 from cluster_controller.nodes import Node, NodeRegistry
+from cluster_controller.placement import Rebalancer
 from mallee import errors
 from mallee import rpc
 from mallee.settings import Settings
 
-Resources = Callable[[], tuple[NodeRegistry, LaunchTracker, NetworkState]]
+Resources = Callable[[], tuple[NodeRegistry, LaunchTracker, NetworkState, Rebalancer]]
 
 
 def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod]:
-    """`resources` gives the running app's registry, launches and network
-    (they are made at start-up)."""
+    """`resources` gives the running app's registry, launches, network and
+    rebalancer (they are made at start-up)."""
     cc = settings.cc
 
     async def health(params: dict, caller: str) -> dict:
         return {"status": "ok", "component": "cc", "cluster": cc.name}
 
     async def describe_resources(params: dict, caller: str) -> dict:
-        registry, _, network = resources()
+        registry, _, network, rebalancer = resources()
         return {"cluster": cc.name, "zone": cc.zone, "network": network.summary(),
+                "placement": rebalancer.describe(),
                 "nodes": [{**n.describe(), "network": network.node_state(n)}
                           for n in registry.nodes]}
 
@@ -44,6 +46,22 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
 
     async def describe_network(params: dict, caller: str) -> dict:
         return resources()[2].describe()
+
+    async def set_node_power(params: dict, caller: str) -> dict:
+        registry, rebalancer = resources()[0], resources()[3]
+        name, power = params.get("node", ""), params.get("power")
+        node = next((n for n in registry.nodes
+                     if name in (n.endpoint, n.resource.get("name"))), None)
+        if node is None:
+            raise errors.InvalidParameterValue(
+                f"No node {name!r} in cluster {cc.name} (nodes: "
+                f"{', '.join(n.endpoint for n in registry.nodes)}).")
+        if power not in ("on", "off"):
+            raise errors.InvalidParameterValue(f"power must be on or off, not {power!r}.")
+        refusal = await rebalancer.set_power(node.endpoint, power == "on")
+        if refusal is not None:
+            raise errors.IncorrectState(refusal)
+        return {"node": node.endpoint, "power": node.power}
 
     def node_of(instance_id: str) -> Node:
         node = resources()[1].node_of(instance_id)
@@ -82,4 +100,5 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
         "get_console_output": rpc.method(get_console_output, "clc", "admin"),
         "apply_network": rpc.method(apply_network, "clc"),
         "describe_network": rpc.method(describe_network, "clc", "admin"),
+        "set_node_power": rpc.method(set_node_power, "admin"),
     }

@@ -14,6 +14,7 @@ from ebs.tgt import Tgt
 from ebs.volumes import Volumes
 from mallee import rpc
 from mallee.files import private_dir
+from mallee.metrics import TierMetrics
 from mallee.pki import SecretBox
 from mallee.service import Site
 from mallee.settings import Settings
@@ -32,13 +33,37 @@ def make_volumes(settings: Settings, meta: Metadata) -> Volumes:
     return Volumes(meta, tgt, data / "volumes", SecretBox(settings.pki_dir), sc.target_prefix)
 
 
+VOLUME_STATES = ("creating", "available", "error")  # Volume.state
+SNAPSHOT_STATES = ("pending", "completed", "error")  # Snapshot.state
+SC_GAUGES = (
+    ("mallee_sc_volumes", "Volumes by state", ("state",)),
+    ("mallee_sc_volume_bytes", "Provisioned size of the volumes, by state", ("state",)),
+    ("mallee_sc_snapshots", "Snapshots by state", ("state",)),
+    ("mallee_sc_exports", "Volume exports to nodes (iSCSI targets' initiator ACLs)", ()),
+)
+
+
+def add_storage_gauges(metrics: TierMetrics, meta: Metadata) -> None:
+    async def sample():
+        volumes, snapshots, exports = await meta.totals()
+        volumes = {s: (0, 0) for s in VOLUME_STATES} | volumes
+        snapshots = dict.fromkeys(SNAPSHOT_STATES, 0) | snapshots
+        return {"mallee_sc_volumes": {(s,): n for s, (n, _) in volumes.items()},
+                "mallee_sc_volume_bytes": {(s,): gib * 2**30 for s, (_, gib) in volumes.items()},
+                "mallee_sc_snapshots": {(s,): n for s, n in snapshots.items()},
+                "mallee_sc_exports": {(): exports}}
+    metrics.add_gauges(SC_GAUGES, sample)
+
+
 def create_app(settings: Settings) -> web.Application:
-    app = rpc.rpc_application()
+    metrics = TierMetrics("sc")
+    app = rpc.rpc_application(metrics)
 
     async def lifecycle(app: web.Application):
         data = private_dir(settings.data_dir("sc"))
         meta = Metadata(data / "sc.db")
         await meta.open()
+        add_storage_gauges(metrics, meta)
         volumes = make_volumes(settings, meta)
         await volumes.start()
         app[VOLUMES] = volumes

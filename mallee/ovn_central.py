@@ -92,18 +92,8 @@ class OvnCentral:
         """Every process of ours, in the order to stop them (northd first)."""
         return (self.northd_pidfile, self.sb.pidfile, self.nb.pidfile)
 
-    def _env(self) -> dict:
-        # Default control sockets and files of the OVS/OVN tools go to our run dir,
-        # never to the host's /var/run/openvswitch or /var/run/ovn.
-        return dict(os.environ, OVS_RUNDIR=str(self.run), OVN_RUNDIR=str(self.run),
-                    OVS_LOGDIR=str(self.log), OVN_LOGDIR=str(self.log),
-                    OVS_DBDIR=str(self.data), OVN_DBDIR=str(self.data))
-
     def _run(self, *argv: str, timeout: float = 30) -> None:
-        proc = subprocess.run(argv, env=self._env(), capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-        if proc.returncode != 0:
-            raise OvnCentralError(f"{' '.join(argv)}: {proc.stderr.strip() or proc.stdout}")
+        ovs_tool(argv, self.data, self.run, self.log, OvnCentralError, timeout)
 
     def start(self) -> None:
         """Create the databases if need be, start what is not running, initialize."""
@@ -140,6 +130,21 @@ class OvnCentral:
     def stop(self, timeout: float = 10.0) -> list[int]:
         """End the processes our pid files name (SIGTERM, then SIGKILL); their pids."""
         return stop_pidfiles(self.pidfiles, timeout)
+
+
+def ovs_tool(argv, data: Path, run: Path, log: Path, error: type[Exception],
+             timeout: float = 30) -> str:
+    """Run an OVS/OVN tool with its default control sockets, logs and databases
+    in our own directories, never the host's /var/run/openvswitch or /var/run/ovn
+    (ovn-controller, which rejects --unixctl in 23.03, finds vswitchd's sockets
+    there too); its stdout, or `error` with what it said."""
+    env = dict(os.environ, OVS_RUNDIR=str(run), OVN_RUNDIR=str(run), OVS_LOGDIR=str(log),
+               OVN_LOGDIR=str(log), OVS_DBDIR=str(data), OVN_DBDIR=str(data))
+    proc = subprocess.run(list(argv), env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise error(f"{' '.join(argv)}: {proc.stderr.strip() or proc.stdout}")
+    return proc.stdout
 
 
 def stop_pidfiles(pidfiles, timeout: float = 10.0) -> list[int]:

@@ -24,8 +24,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mallee.files import write_atomic
 
-COMPONENTS = ("clc", "cc", "nc", "walrus", "sc", "admin")
-CLIENT_ONLY = frozenset({"admin"})  # the CLI's certificate: it serves nothing
+# admin: the CLI's certificate; monitor: Prometheus's, which no RPC method accepts, so
+# it reads the tiers' /metrics and nothing else (docs/metrics.md). Both serve nothing.
+COMPONENTS = ("clc", "cc", "nc", "walrus", "sc", "admin", "monitor")
+CLIENT_ONLY = frozenset({"admin", "monitor"})
 _TEN_YEARS = dt.timedelta(days=3650)
 
 

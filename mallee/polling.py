@@ -72,6 +72,8 @@ class PolledSet(Generic[M]):
         self.members = members
         self.interval = interval
         self.after_poll: list[Callable[[M], Awaitable[None]]] = []
+        # Told each whole round's duration in seconds (the tier's poll histogram).
+        self.round_observers: list[Callable[[float], None]] = []
         self._ask = poll
         self._busy = busy
         self._poller = Poller(self.poll_all, lambda: FAST_POLL if self._busy() else self.interval)
@@ -96,7 +98,10 @@ class PolledSet(Generic[M]):
                 log.exception("after-poll step failed for %s", member.label)
 
     async def poll_all(self) -> None:
+        started = time.monotonic()
         await asyncio.gather(*(self.poll(m) for m in self.members))
+        for observe in self.round_observers:
+            observe(time.monotonic() - started)
 
     def wake(self) -> None:
         """Poll now: a change was just asked for."""

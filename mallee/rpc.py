@@ -2,7 +2,7 @@
 few binary routes (`add_binary_route`: raw bytes, such as the SC's snapshot chunks).
 
 Both ends present component certificates from the cloud's CA (mallee.pki),
-each bound to one role (clc, cc, nc, walrus, sc, admin). The server knows its
+each bound to one role (clc, cc, nc, walrus, sc, admin, monitor). The server knows its
 caller by that role and each method names the callers it accepts; the client
 names the role it means to reach and refuses, during the handshake, a server
 whose certificate carries another. Tenants' certificates come from another CA
@@ -28,6 +28,7 @@ from aiohttp import web
 from cryptography import x509
 
 from mallee import errors
+from mallee.metrics import ACTION, UNKNOWN, TierMetrics
 from mallee.pki import component_role, role_host
 
 log = logging.getLogger(__name__)
@@ -103,16 +104,24 @@ def _error_response(err: errors.ApiError) -> web.Response:
 MAX_BODY = 64 * 2**20
 
 
-def rpc_application() -> web.Application:
-    """An RPC server app: big bodies allowed, one log line per call with its request id."""
+def rpc_application(metrics: TierMetrics | None = None,
+                    serve_metrics: bool = True) -> web.Application:
+    """An RPC server app: big bodies allowed, one log line per call with its request id;
+    with `metrics`, each call counted by method, and (`serve_metrics`) GET /metrics
+    answered to any caller with a component certificate of this cloud (docs/metrics.md)."""
     from mallee.service import request_id_middleware
-    return web.Application(client_max_size=MAX_BODY, middlewares=[request_id_middleware])
+    middlewares = [request_id_middleware] + ([metrics.middleware] if metrics else [])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=middlewares)
+    if metrics is not None and serve_metrics:
+        metrics.serve(app, allowed=lambda request: peer_name(request) is not None)
+    return app
 
 
 async def _guarded(request: web.Request, name: str, callers: frozenset[str],
                    run: Callable[[str], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     """Run `run(caller)` if the caller's role is one of `callers`; any error becomes
     the RPC error reply (the JSON methods and the binary routes share this)."""
+    request[ACTION] = name  # a method of the tier's table: a bounded label
     caller = peer_name(request)
     if caller not in callers:
         return _error_response(errors.UnauthorizedOperation(
@@ -131,6 +140,7 @@ def add_rpc_routes(app: web.Application, methods: dict[str, RpcMethod]) -> None:
         name = request.match_info["method"]
         entry = methods.get(name)
         if entry is None:
+            request[ACTION] = UNKNOWN
             return _error_response(errors.InvalidAction(f"No RPC method {name!r}."))
 
         async def run(caller: str) -> web.Response:

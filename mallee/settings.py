@@ -61,6 +61,9 @@ class CcSettings:
     poll_seconds: float
     scheduler: str
     unconfirmed_grace_seconds: float
+    rebalance_seconds: float
+    power_command: tuple[str, ...]
+    power_command_timeout_seconds: float
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cloud_controller.bootstrap import local_accounts
 from cloud_controller.client import AdminClient
+from cluster_controller.client import ClusterClient
 from mallee.eucarc import write_eucarc
 from mallee.pki import init_pki
 from mallee.rpc import client_ssl_context
@@ -103,15 +104,35 @@ async def _admin(settings: Settings, args, client: AdminClient) -> None:
         print(f"wrote {await write_user_eucarc(settings, client, keys[-1].credential, out)}")
 
 
+async def _node_power(settings: Settings, args) -> None:
+    """Mark a node on or off at its CC (docs/placement.md), with the admin certificate."""
+    host, port = settings.cloud.host, settings.cc.port  # this host's CC
+    if args.cluster:
+        ref = next((c for c in settings.clusters if c.name == args.cluster), None)
+        if ref is None:
+            raise CliError(f"no cluster {args.cluster!r} in [clc] clusters "
+                           f"({', '.join(c.name for c in settings.clusters)})")
+        host, port = ref.host, ref.port
+    client = ClusterClient(host, port, client_ssl_context(settings.pki_dir, "admin"))
+    try:
+        answer = await client.set_node_power(args.node, args.power == "on")
+    finally:
+        await client.close()
+    print(f"{answer['node']} powered {answer['power']}")
+
+
 def cmd_admin(settings: Settings, args) -> None:
     async def run():
+        if args.admin_command == "node-power":  # the CC's, not the CLC's
+            return await _node_power(settings, args)
         async with admin_client(settings) as client:
             await _admin(settings, args, client)
     asyncio.run(run())
 
 
 def add_parser(sub) -> None:
-    admin = sub.add_parser("admin", help="accounts, users and access keys (through the CLC)")
+    admin = sub.add_parser("admin", help="accounts, users and access keys (through the CLC); "
+                           "nodes' power (through the CC)")
     admin.add_argument("--output", choices=["table", "json"], default="table")
     asub = admin.add_subparsers(dest="admin_command", required=True)
     asub.add_parser("account-create").add_argument("name")
@@ -128,6 +149,11 @@ def add_parser(sub) -> None:
     kl.add_argument("--user")
     for verb in ("key-disable", "key-enable", "key-delete"):
         asub.add_parser(verb).add_argument("key_id")
+    np = asub.add_parser("node-power", help="mark a node powered on or off (it takes no "
+                         "instances while off), running [cc] power_command")
+    np.add_argument("node", help="the node's host:port or name")
+    np.add_argument("power", choices=["on", "off"])
+    np.add_argument("--cluster", help="a cluster of [clc] clusters (default: this host's CC)")
     ec = asub.add_parser("eucarc", help="write an eucarc for an account's user")
     ec.add_argument("account")
     ec.add_argument("--user", default=ADMIN_USER)

@@ -67,7 +67,9 @@ def cmd_up(settings: Settings, args) -> None:
     publish_test_image(settings)
     print(f"\nThe cloud is up. Next:\n  source {settings.eucarc}\n"
           "  aws ec2 describe-availability-zones\n  aws ec2 create-key-pair --key-name k1\n"
-          "  mallee status")
+          "  mallee status\n"
+          f"  curl http://{settings.cloud.host}:{settings.clc.port}/metrics"
+          "   (every tier's: docs/metrics.md)")
 
 
 def publish_test_image(settings: Settings) -> None:

@@ -38,12 +38,13 @@ def cmd_status(settings: Settings, args) -> None:
         return
     print_table([{
         "node": n["name"], "endpoint": n["endpoint"], "status": n["status"],
+        "power": n.get("power", "on"),
         "cores": f"{n['cores_free']}/{n['cores_total']}",
         "memory_mb": f"{n['memory_free_mb']}/{n['memory_total_mb']}",
         "disk_gb": f"{n['disk_free_gb']}/{n['disk_total_gb']}",
         "instances": len(n["instances"]),
         "network": _network_state(n.get("network")), "reason": n["reason"] or "",
-    } for n in nodes], ["node", "endpoint", "status", "cores", "memory_mb", "disk_gb",
+    } for n in nodes], ["node", "endpoint", "status", "power", "cores", "memory_mb", "disk_gb",
                         "instances", "network", "reason"], "table")
     print("(cores, memory and disk are free/total)")
     instances = [{"instance": i["instance_id"], "node": n["name"], "state": i["state"],

@@ -9,12 +9,13 @@ from aiohttp import web
 from mallee import rpc
 from mallee.files import private_dir
 from mallee.iscsi import node_initiator
+from mallee.metrics import TierMetrics
 from mallee.service import Site
 from mallee.settings import Settings
 from node_controller import rpc as nc_rpc
 from node_controller.hypervisor import FakeDriver, HostInfo, Hypervisor
 from node_controller.imagecache import ImageCache
-from node_controller.instances import InstanceManager
+from node_controller.instances import InstanceManager, add_guest_gauges
 from node_controller.network import DataPlane, NetworkConfig
 from node_controller.network.ovn_chassis import OvnChassis
 from node_controller.network.ovn_plug import OvnPlug
@@ -54,7 +55,8 @@ def make_ovn_plug(settings: Settings) -> OvnPlug | None:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = rpc.rpc_application()
+    metrics = TierMetrics("nc")
+    app = rpc.rpc_application(metrics)
     nc = settings.nc
     state = nc.state_path
 
@@ -75,6 +77,7 @@ def create_app(settings: Settings) -> web.Application:
             await ovn.start(manager.ovn_specs())
         manager.finish_launches()  # after the data plane: they plug their taps
         app[MANAGER], app[NETWORK] = manager, network
+        add_guest_gauges(metrics, manager)
         app[ATTACHMENTS] = Attachments(manager, nc.name)
         # Learn now, not at the first launch, whether KVM works (the probe boots a guest).
         probe = asyncio.create_task(asyncio.to_thread(lambda: driver.host_info()))

@@ -20,6 +20,7 @@ from pathlib import Path
 from mallee import errors
 from mallee.faults import crash_point
 from mallee.files import write_atomic, write_json_atomic
+from mallee.metrics import TierMetrics
 from node_controller.hypervisor import (
     DirectKernelBoot,
     DomainNotFound,
@@ -70,6 +71,32 @@ class Instance:
     @property
     def id(self) -> str:
         return self.spec["instance_id"]
+
+
+GUEST_STATES = ("pending", "running", "shutoff", "failed")  # Instance.state's values
+
+
+def add_guest_gauges(metrics: TierMetrics, manager: "InstanceManager") -> None:
+    """The node's guests by state and its capacity, total and free (capacity less
+    what its instances were given), as the NC's gauges (docs/metrics.md)."""
+    def guests():
+        counts = dict.fromkeys(GUEST_STATES, 0)
+        for inst in manager.instances.values():
+            counts[inst.state] = counts.get(inst.state, 0) + 1
+        return {(state,): n for state, n in counts.items()}
+    metrics.add_gauge("mallee_nc_guests", "Instances on this node, by state", ("state",), guests)
+    cap = manager.capacity
+    # (metric suffix, bytes per unit, capacity): free() gives (cores, memory MiB, disk GiB)
+    resources = (("cores", 1, cap.cores), ("memory_bytes", 2**20, cap.memory_mb),
+                 ("disk_bytes", 2**30, cap.disk_gb))
+    for index, (resource, unit, total) in enumerate(resources):
+        what = resource.replace("_bytes", "")
+        metrics.add_gauge(f"mallee_nc_capacity_{resource}",
+                          f"The {what} this node offers to instances", (),
+                          lambda total=total, unit=unit: {(): total * unit})
+        metrics.add_gauge(f"mallee_nc_free_{resource}",
+                          f"The {what} no instance on this node was given", (),
+                          lambda index=index, unit=unit: {(): manager.free()[index] * unit})
 
 
 class InstanceManager:

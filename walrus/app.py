@@ -12,7 +12,7 @@ import logging
 from aiohttp import web
 
 from mallee import errors as mallee_errors
-from mallee import rpc
+from mallee import metrics, rpc
 from mallee.pki import SecretBox
 from mallee.service import REQUEST_ID, Site, internal_error, request_id_middleware
 from mallee.settings import Settings, SettingsError
@@ -26,7 +26,7 @@ from walrus.chunks import ChunkStore
 from walrus.context import Ctx
 from walrus.credstore import CredentialStore
 from walrus.db import Database
-from walrus.dispatch import dispatch
+from walrus.dispatch import dispatch, operation
 from walrus.expiry import LifecycleWorker
 from walrus.sse import MasterKey
 from walrus.store import Store
@@ -76,6 +76,8 @@ async def s3_entry(request: web.Request) -> web.StreamResponse:
     routing.check_utf8(request.headers, request.raw_path)
     target = routing.resolve(request.headers.get("Host", ""),
                              request.raw_path.split("?", 1)[0], state["hosts"])
+    request[metrics.ACTION] = operation(target.level, request.method, request.query) \
+        or metrics.UNKNOWN
     await cors_api.headers_for(request, state["store"], target.bucket)
     if request.method == "OPTIONS":
         auth = Authenticated(ANONYMOUS)  # a preflight is never signed: S3 answers it from CORS
@@ -125,6 +127,21 @@ def _resources(settings: Settings, state: dict):
     return ctx
 
 
+STORE_GAUGES = (
+    ("mallee_walrus_stored_bytes", "Bytes stored: objects, their versions, parts uploaded", ()),
+    ("mallee_walrus_objects", "Objects: current versions, as ListObjects counts them", ()),
+    ("mallee_walrus_buckets", "Buckets", ()),
+)
+
+
+def add_store_gauges(tier_metrics: metrics.TierMetrics, state: dict) -> None:
+    """Walrus's totals at each scrape: three cheap reads (Store.totals), no object scan."""
+    async def sample():
+        totals = await state["store"].totals() if state.get("db") is not None else (0, 0, 0)
+        return {name: {(): value} for (name, _, _), value in zip(STORE_GAUGES, totals)}
+    tier_metrics.add_gauges(STORE_GAUGES, sample)
+
+
 def create_apps(settings: Settings) -> tuple[web.Application, web.Application]:
     if settings.walrus.bucket_naming not in names.NAMING_RULES:
         raise SettingsError(f"[walrus] bucket_naming = {settings.walrus.bucket_naming!r} is "
@@ -136,7 +153,10 @@ def create_apps(settings: Settings) -> tuple[web.Application, web.Application]:
     state = dict(settings=settings, hosts=service_hosts(settings), db=None)
     # auto_decompress off: S3 stores the bytes sent and keeps Content-Encoding (gzip...)
     # as the object's metadata; aiohttp would inflate them, or fail on a body that is not.
-    s3 = web.Application(middlewares=[request_id_middleware, s3_errors],
+    # One registry for both sites; /metrics only on the RPC site (mutual TLS), since on
+    # the S3 port every path is a bucket's or a key's: GET /metrics lists bucket "metrics".
+    tier_metrics = metrics.TierMetrics("walrus")
+    s3 = web.Application(middlewares=[request_id_middleware, tier_metrics.middleware, s3_errors],
                          client_max_size=1024 ** 4,
                          handler_args={"max_field_size": 65536, "auto_decompress": False})
     s3[STATE] = state
@@ -147,8 +167,9 @@ def create_apps(settings: Settings) -> tuple[web.Application, web.Application]:
     # key holding "%0A" was aiohttp's bare 404 instead of an object.
     s3.router.add_route("*", r"/{tail:[\s\S]*}", s3_entry)
 
-    rpc_app = rpc.rpc_application()
+    rpc_app = rpc.rpc_application(tier_metrics)
     rpc_app.cleanup_ctx.append(_resources(settings, state))
+    add_store_gauges(tier_metrics, state)
     resources = lambda: (state["creds"], state["store"], state["chunks"])  # noqa: E731
     rpc.add_rpc_routes(rpc_app, walrus_rpc.methods(resources))
     walrus_rpc.add_chunk_routes(rpc_app, resources)

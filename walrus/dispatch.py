@@ -182,10 +182,25 @@ async def _object_for(ctx: Ctx, route: Route) -> Object:
     return obj
 
 
-def route_for(level: str, method: str, query) -> Route:
+def route_key(level: str, method: str, query) -> tuple[str, str, str]:
+    """The TABLE key of a request: (level, method, the sub-resource it names)."""
     subs = BUCKET_SUBRESOURCES if level == "bucket" else \
         OBJECT_SUBRESOURCES if level == "object" else ()
     sub = "" if method == "OPTIONS" else next((s for s in subs if s in query), "")
+    return level, method, sub
+
+
+def operation(level: str, method: str, query) -> str | None:
+    """The request's TABLE row as a name ("GET object", "PUT bucket?acl"), the label
+    of its metrics; None for a request no row serves."""
+    key = route_key(level, method, query)
+    if key not in TABLE:
+        return None
+    return f"{method} {level}" + (f"?{key[2]}" if key[2] else "")
+
+
+def route_for(level: str, method: str, query) -> Route:
+    level, method, sub = route_key(level, method, query)
     route = TABLE.get((level, method, sub))
     if route is None:
         if sub:

@@ -552,6 +552,17 @@ class Store:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         return await asyncio.shield(task)
 
+    # --- totals, for the metrics -------------------------------------------
+    async def totals(self) -> tuple[int, int, int]:
+        """(bytes stored, objects, buckets): the usage rows (one per account), the
+        trigger-kept object count (migration 0011) and the buckets table; no object scan."""
+        def read(conn):
+            stored = conn.execute("SELECT coalesce(sum(bytes), 0) FROM usage").fetchone()[0]
+            objects = conn.execute("SELECT objects FROM object_totals").fetchone()[0]
+            buckets = conn.execute("SELECT count(*) FROM buckets").fetchone()[0]
+            return stored, objects, buckets
+        return await self.db.read(read)
+
     # --- quotas -----------------------------------------------------------
     async def check_room(self, account_id: str, incoming: int | None) -> None:
         """Refuse early, before streaming, an upload that cannot fit."""

@@ -18,6 +18,7 @@ from cloud_controller.api.actions import ACTIONS, Action
 from cloud_controller.api.context import RequestContext
 from mallee import errors
 from mallee.bodies import read_bounded
+from mallee.metrics import set_action
 from cloud_controller.api import query, sigv2
 from mallee.auth import sigv4
 from mallee.service import REQUEST_ID, internal_error
@@ -113,6 +114,7 @@ async def auth_middleware(request: web.Request, handler):
     pairs, body = await _read_params(request)
     params = dict(pairs)
     request[PARAMS] = params
+    set_action(request, params.get("Action"), ACTIONS)
     now = datetime.now(timezone.utc)
     skew = cloud.settings.cloud.clock_skew_seconds
     lookup = cloud.accounts.lookup

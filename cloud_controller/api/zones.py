@@ -66,6 +66,10 @@ def _verbose_lines(ctx: RequestContext, cluster) -> list[dict]:
         lines.append({"zoneName": f"|- {vmtype.name}",
                       "zoneState": f"{free:04d} / {total:04d}  {vmtype.cpu:>3} "
                                    f"{vmtype.memory:>5} {vmtype.disk:>5}"})
+    counts = cluster.node_counts()  # powered off: a placement policy's decision
+    lines.append({"zoneName": "|- nodes",
+                  "zoneState": f"{counts['up']} up, {counts['off']} powered off, "
+                               f"{counts['unreachable']} unreachable"})
     for line in lines:
         line["regionName"] = ctx.cloud.settings.cloud.region
     return lines

@@ -121,6 +121,12 @@ class InstanceRepository:
         """Set `columns` only if the instance is still in state `expected`: True if it was."""
         return await compare_and_set(self.db, "instances", instance_id, expected, **columns)
 
+    async def count_by_state(self) -> dict[str, int]:
+        """Every account's instances by state (the metrics): the instances_state index."""
+        async with self.db.execute(
+                "SELECT state, COUNT(*) FROM instances GROUP BY state") as cur:
+            return {state: n for state, n in await cur.fetchall()}
+
     async def running_count(self, account_id: str) -> int:
         async with self.db.execute(
                 "SELECT COUNT(*) FROM instances WHERE account_id=? AND state NOT IN "

@@ -28,18 +28,32 @@ class ClusterState:
 
     @property
     def available(self) -> bool:
-        return self.error is None and any(n.get("status") == "up" for n in self.nodes)
+        return self.error is None and any(takes_instances(n) for n in self.nodes)
 
     def capacity(self, vmtype: VmType) -> tuple[int, int]:
-        """(free, max) instances of this type the cluster's live nodes can hold."""
+        """(free, max) instances of this type the cluster's live nodes can hold:
+        free on those powered on, max on all that answer (off ones can come back on)."""
         free = total = 0
         for node in self.nodes:
             if node.get("status") != "up":
                 continue
-            free += fits(vmtype, *node_free(node))
+            if takes_instances(node):
+                free += fits(vmtype, *node_free(node))
             total += fits(vmtype, node["cores_total"], node["memory_total_mb"],
                           node["disk_total_gb"])
         return free, total
+
+    def node_counts(self) -> dict[str, int]:
+        """How many nodes take instances, are powered off, or do not answer."""
+        off = sum(1 for n in self.nodes if n.get("power", "on") == "off")
+        up = sum(1 for n in self.nodes if takes_instances(n))
+        return {"up": up, "off": off, "unreachable": len(self.nodes) - up - off}
+
+
+def takes_instances(node: dict) -> bool:
+    """A node the CC can place on: it answers its polls and is not powered off
+    (a placement policy's, or the admin's, decision; docs/placement.md)."""
+    return node.get("status") == "up" and node.get("power", "on") == "on"
 
 
 def fits(vmtype: VmType, cores: int, memory_mb: int, disk_gb: int) -> int:

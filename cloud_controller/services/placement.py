@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from cloud_controller.services.clusters import ClusterState, fits, node_free
+from cloud_controller.services.clusters import ClusterState, fits, node_free, takes_instances
 from mallee import errors
 from mallee.settings import VmType
 
@@ -44,7 +44,7 @@ class Reservations:
 
 def free_slots(cluster: ClusterState, vmtype: VmType,
                held: list[tuple[VmType, str | None]]) -> int:
-    free = {n["endpoint"]: list(node_free(n)) for n in cluster.nodes if n.get("status") == "up"}
+    free = {n["endpoint"]: list(node_free(n)) for n in cluster.nodes if takes_instances(n)}
     for other, endpoint in held:
         room = free.get(endpoint) if endpoint in free else next(
             (r for r in free.values() if fits(other, *r)), None)

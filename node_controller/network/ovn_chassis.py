@@ -28,15 +28,14 @@ The NC plugs a guest's tap into br-int through `ovs-vsctl --db=<our socket>`
 from __future__ import annotations
 
 import ipaddress
-import os
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mallee.ovn_central import (SUN_PATH_MAX, OvnCentral, alive, run_command, running_pid,
-                                stop_pidfiles)
+from mallee.ovn_central import (SUN_PATH_MAX, OvnCentral, alive, ovs_tool, run_command,
+                                running_pid, stop_pidfiles)
 from mallee.ovn_names import OUTSIDE_NETWORK
 from mallee.settings import Settings
 from node_controller.network.commands import NetworkError, run
@@ -124,19 +123,8 @@ class OvnChassis:
         """In the order to stop them: ovn-controller, vswitchd, the database."""
         return tuple(self.pidfile(p) for p in ("ovn-controller", "ovs-vswitchd", "ovsdb-server"))
 
-    def _env(self) -> dict:
-        # vswitchd's OpenFlow socket (br-int.mgmt) and every control socket land in our
-        # run dir, where ovn-controller (23.03 rejects --unixctl) looks for them.
-        return dict(os.environ, OVS_RUNDIR=str(self.run), OVN_RUNDIR=str(self.run),
-                    OVS_LOGDIR=str(self.log), OVN_LOGDIR=str(self.log),
-                    OVS_DBDIR=str(self.data))
-
     def _run(self, *argv: str, timeout: float = 30) -> str:
-        proc = subprocess.run(argv, env=self._env(), capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-        if proc.returncode != 0:
-            raise OvnChassisError(f"{' '.join(argv)}: {proc.stderr.strip() or proc.stdout}")
-        return proc.stdout
+        return ovs_tool(argv, self.data, self.run, self.log, OvnChassisError, timeout)
 
     def vsctl(self, *args: str) -> str:
         return self._run("ovs-vsctl", f"--db={self.remote}", "--timeout=10", *args)

@@ -16,7 +16,6 @@ to a resource kind (KIND_OF) or listed as NOT_A_RESOURCE.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import boto3

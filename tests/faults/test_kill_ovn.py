@@ -127,14 +127,19 @@ def _authorized_while_down(net, restart, frozen: bool = True) -> tuple[float, fl
         assert net["cloud"].wait_for(lambda: _reply(net, LATER) is None, timeout=CONVERGE)
 
 
-def test_kill_ovn_controller_keeps_flows(net):
-    """The flows it installed stay in vswitchd: traffic goes on; a change made meanwhile
-    reaches the chassis once ovn-controller is back."""
-    chassis = net["chassis"]
-    _kill(chassis.running()["ovn-controller.pid"])
-    assert _reply(net, OPEN) is not None, "traffic stopped with ovn-controller"
-    back, later = _authorized_while_down(net, chassis.start)
-    SURVIVED.record("ovn-controller", "kill -9 under traffic",
+@pytest.mark.parametrize("process, pidfile, owner", [
+    ("ovn-controller", "ovn-controller.pid", "chassis"),
+    ("ovn-northd", "ovn-northd.pid", "central"),
+])
+def test_kill_keeps_flows(net, process, pidfile, owner):
+    """ovn-controller or ovn-northd killed: the flows already installed stay in
+    vswitchd, so traffic goes on; a change made meanwhile reaches the chassis once
+    the process is back."""
+    daemons = net["chassis"] if owner == "chassis" else net["cloud"].ovn
+    _kill(daemons.running()[pidfile])
+    assert _reply(net, OPEN) is not None, f"traffic stopped with {process}"
+    back, later = _authorized_while_down(net, daemons.start)
+    SURVIVED.record(process, "kill -9 under traffic",
                     f"flows kept; a rule made meanwhile in force {later:.1f} s after restart")
 
 
@@ -149,15 +154,6 @@ def test_kill_vswitchd_resumes_after_restart(net):
     back, later = _authorized_while_down(net, chassis.start, frozen=False)
     SURVIVED.record("ovs-vswitchd", "kill -9 under traffic",
                     f"traffic back {back:.1f} s after restart; new rule {later:.1f} s")
-
-
-def test_kill_northd_keeps_flows(net):
-    central = net["cloud"].ovn
-    _kill(central.running()["ovn-northd.pid"])
-    assert _reply(net, OPEN) is not None, "traffic stopped with ovn-northd"
-    back, later = _authorized_while_down(net, central.start)
-    SURVIVED.record("ovn-northd", "kill -9 under traffic",
-                    f"flows kept; a rule made meanwhile in force {later:.1f} s after restart")
 
 
 def test_lost_nb_database_is_written_again(net):
