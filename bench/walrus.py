@@ -20,6 +20,9 @@ root, one directory, and every key in 1,000-key pages. Prints one table with
 ratios. Not a timed test. The host is shared: compare ratios from one run.
 
     .venv/bin/python bench/walrus.py --listing-only --listing 20000
+
+`--small-only` measures only the 4 KiB PUTs and GETs (Walrus, versioned Walrus and
+moto in two turns, medians), e.g. for A/B runs of small-object changes.
 """
 from __future__ import annotations
 
@@ -429,6 +432,8 @@ def main() -> None:
                         help="versions of each key in that bucket")
     parser.add_argument("--md5-mib", type=int, default=256,
                         help="MiB hashed to measure the host's single-core MD5 rate")
+    parser.add_argument("--small-only", action="store_true",
+                        help="measure only the 4 KiB PUTs and GETs (Walrus, versioned, moto)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="walrus-bench-", dir=ROOT / "bench"))
     procs = []
@@ -438,12 +443,16 @@ def main() -> None:
         moto_proc, moto_url = start_moto()
         procs.append(moto_proc)
         lists = {}
-        for name, url in (("walrus", walrus_url), ("moto", moto_url)) if args.listing else ():
+        for name, url in (("walrus", walrus_url), ("moto", moto_url)) \
+                if args.listing and not args.small_only else ():
             asyncio.run(make_bucket(url, "listing"))
             asyncio.run(fill_for_listing(url, "listing", args.listing))
             lists[name] = asyncio.run(listing(url, "listing", args.listing))
         if args.listing_only:
             print_listing(lists, args.listing)
+            return
+        if args.small_only:
+            print_small(small_turns(walrus_url, moto_url, args.small))
             return
         md5s = [md5_rate(args.md5_mib)]
         source = work / "source.bin"
@@ -507,6 +516,34 @@ def main() -> None:
     print("(dd: write with conv=fdatasync; its GET column is a cached read of that file;"
           " md5: hashlib over in-memory data, one core)")
     print_listing(lists, args.listing)
+
+
+def small_turns(walrus_url: str, moto_url: str, count: int, turns: int = 2) -> dict:
+    """Only the 4 KiB rows: Walrus, versioned Walrus and moto in turns, medians."""
+    rows = {"walrus": _rows(), "versioned": _rows(), "moto": _rows()}
+    for name, url, versioned in (("walrus", walrus_url, False), ("moto", moto_url, False),
+                                 ("versioned", walrus_url, True)):
+        asyncio.run(make_bucket(url, "bench-versioned" if versioned else "bench", versioned))
+    for _ in range(turns):
+        for name, url, bucket in (("walrus", walrus_url, "bench"),
+                                  ("versioned", walrus_url, "bench-versioned"),
+                                  ("moto", moto_url, "bench")):
+            _add(rows[name], [], [], asyncio.run(small(url, bucket, count // 2)))
+    return {name: {k: statistics.median(v) for k, v in r.items() if v}
+            for name, r in rows.items()}
+
+
+def print_small(rows: dict) -> None:
+    w, m, v = rows["walrus"], rows["moto"], rows["versioned"]
+    print(f"{'measure':44} {'walrus':>10} {'moto':>10}  ratio")
+    for op in ("put4k", "get4k"):
+        print(f"{op[:3].upper() + ' 4 KiB req/s (16 clients)':44} {w[op]:10.0f} {m[op]:10.0f}"
+              f"  {w[op] / m[op]:.2f}x moto (target >= 3)")
+        print(f"{op[:3].upper() + ' 4 KiB p99 ms':44} {w[op + '_p99']:10.1f} "
+              f"{m[op + '_p99']:10.1f}  target < 50 ms")
+    print(f"{'versioned PUT 4 KiB req/s (16 clients)':44} {v['put4k']:10.0f} {'':>10}  "
+          f"{v['put4k'] / w['put4k']:.2f}x unversioned (target >= 0.90)")
+    print(f"{'versioned PUT 4 KiB p99 ms':44} {v['put4k_p99']:10.1f}")
 
 
 def print_listing(lists: dict, count: int) -> None:

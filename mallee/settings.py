@@ -95,6 +95,7 @@ class WalrusSettings:
     bucket_naming: str
     lifecycle_day_seconds: int
     lifecycle_interval_seconds: float
+    inline_max_bytes: int    # objects and parts up to this size live in walrus.db; 0: none
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from walrus import rpc as walrus_rpc
 from walrus.acl import ANONYMOUS
 from walrus.api import cors as cors_api
 from walrus.auth import Authenticated, authenticate
-from walrus.blobs import BlobStore
+from walrus.blobs import SMALL_BLOB, BlobStore
 from walrus.chunks import ChunkStore
 from walrus.context import Ctx
 from walrus.credstore import CredentialStore
@@ -99,7 +99,7 @@ def _resources(settings: Settings, state: dict):
             data.mkdir(parents=True, exist_ok=True)
             db = Database(data / "walrus.db")
             await db.open()
-            blobs = BlobStore(data)
+            blobs = BlobStore(data, db, settings.walrus.inline_max_bytes)
             blobs.setup()
             chunks = ChunkStore(data)
             await asyncio.to_thread(chunks.setup)
@@ -146,6 +146,9 @@ def create_apps(settings: Settings) -> tuple[web.Application, web.Application]:
     if settings.walrus.bucket_naming not in names.NAMING_RULES:
         raise SettingsError(f"[walrus] bucket_naming = {settings.walrus.bucket_naming!r} is "
                             f"not one of {', '.join(names.NAMING_RULES)}")
+    if not 0 <= settings.walrus.inline_max_bytes <= SMALL_BLOB:
+        raise SettingsError(f"[walrus] inline_max_bytes = {settings.walrus.inline_max_bytes} "
+                            f"is not between 0 and {SMALL_BLOB}")
     # Both apps share one database and store, opened by whichever starts first.
     state = dict(settings=settings, hosts=service_hosts(settings), db=None)
     # auto_decompress off: S3 stores the bytes sent and keeps Content-Encoding (gzip...)

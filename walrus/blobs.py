@@ -19,22 +19,39 @@ Names are 32 hex digits; the first two, the directory, change every
 SHARD_SECONDS rather than per blob, so the blobs of concurrent uploads share
 a directory and one directory fsync covers a whole commit group, while over
 time the 256 directories fill evenly.
+
+Small blobs live in walrus.db instead (`inline_max` bytes or fewer: the
+`[walrus] inline_max_bytes` setting): a write that ends within that size never
+touches the filesystem; its bytes go, as a row of `inline_blobs` keyed by the
+blob's name, into the very transaction that records the row naming it
+(`record`), and leave in the transaction that drops that row (`release`). That
+commit (WAL, synchronous=FULL: the WAL is fsynced before COMMIT returns) is the
+write's one durability point: no data file, fsync, rename or directory fsync.
+Inline names start with INLINE (not a hex digit), so a name alone says where
+its bytes are; everything else here takes either kind. What is stored is what
+this module is given: an encrypted object's sealed bytes (walrus/sse.py).
 """
 from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
+import io
 import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import AsyncIterable, BinaryIO, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, AsyncIterable, BinaryIO, Callable, Iterable, NamedTuple, \
+    TypeVar
 
 from walrus import direct
 from walrus.direct import LargeWriter
 from walrus.ids import unique_hex
 from walrus.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from walrus.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +59,33 @@ SMALL_BLOB = 1 << 20   # bodies up to this size are written in one call off the 
 SHARD_SECONDS = 0.25
 IO_THREADS = 32        # blob writes in flight: concurrent fdatasyncs share the journal's commits
 IOV_MAX = 1024         # buffers one writev takes (Linux's UIO_MAXIOV)
+INLINE = "i"           # first character of the name of a blob kept in walrus.db
 T = TypeVar("T")
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
+class NewBlob(NamedTuple):
+    """A blob just made, not yet named by a committed row: a file with durable data,
+    or (`data` not None) bytes that `record` writes into the commit."""
+    name: str
+    size: int
+    data: bytes | None = None
+
+
+def is_inline(name: str) -> bool:
+    return name.startswith(INLINE)
+
+
 class BlobStore:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, db: "Database | None" = None, inline_max: int = 0):
+        """`inline_max` > 0 keeps blobs of that many bytes or fewer in `db`."""
+        if inline_max > SMALL_BLOB:
+            raise ValueError(f"inline blobs are at most {SMALL_BLOB} bytes")
+        if inline_max and db is None:
+            raise ValueError("inline blobs need the database")
         self.root = root / "blobs"
+        self.db = db
+        self.inline_max = inline_max
         self._root_text = str(self.root)
         self._io = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="walrus-blob")
         self._doomed: list[str] = []
@@ -61,8 +98,69 @@ class BlobStore:
         return f"{self._root_text}/{name[:2]}/{name}"
 
     def open(self, name: str) -> BinaryIO:
-        """The blob's bytes for reading (FileNotFoundError once it has been replaced)."""
+        """A blob file's bytes for reading (FileNotFoundError once it has been replaced)."""
         return open(self.path(name), "rb")
+
+    async def read(self, name: str) -> BinaryIO:
+        """The blob's bytes, wherever they are, as a seekable file: the blob file itself
+        (sendfile can send it), or an in-memory one of an inline blob's bytes.
+        FileNotFoundError once it has been replaced."""
+        if is_inline(name):
+            return io.BytesIO((await self._load([name]))[name])
+        return self.open(name)
+
+    async def _load(self, names: list[str]) -> dict[str, bytes]:
+        """Inline blobs' bytes, read in one transaction; FileNotFoundError for one that
+        is gone (its row was replaced meanwhile), as for a blob file."""
+        def load(conn):
+            found = {}
+            for name in names:
+                row = conn.execute("SELECT data FROM inline_blobs WHERE name=?",
+                                   (name,)).fetchone()
+                if row is None:
+                    raise FileNotFoundError(f"inline blob {name}")
+                found[name] = bytes(row[0])
+            return found
+        return await self.db.read(load) if names else {}
+
+    # --- in the metadata transaction (walrus.db) ------------------------------
+    @staticmethod
+    def record(conn, new: NewBlob | None) -> None:
+        """In the transaction whose row names `new`: an inline blob's bytes."""
+        if new is not None and new.data is not None:
+            conn.execute("INSERT INTO inline_blobs (name, data) VALUES (?, ?)",
+                         (new.name, new.data))
+
+    @staticmethod
+    def release(conn, names: Iterable[str]) -> list[str]:
+        """In the transaction that dropped the rows naming `names`: remove the inline
+        ones; returns the blob files, for `delete_later` once it commits."""
+        files = []
+        for name in names:
+            if not name:
+                continue  # a delete marker's
+            if is_inline(name):
+                conn.execute("DELETE FROM inline_blobs WHERE name=?", (name,))
+            else:
+                files.append(name)
+        return files
+
+    def sync_dirs(self, new: NewBlob | None) -> tuple[str, ...]:
+        """What the commit naming `new` must fsync first: a blob file's directory."""
+        if new is None or new.data is not None:
+            return ()
+        return (self.directory(new.name),)
+
+    def discard(self, new: NewBlob) -> None:
+        """`new` will never be named (its commit failed): remove its file, if any."""
+        if new.data is None:
+            self.delete(new.name)
+
+    def _inline_name(self) -> str:
+        return INLINE + unique_hex(31)
+
+    def _fits_inline(self, size: int) -> bool:
+        return self.inline_max > 0 and size <= self.inline_max  # 0: no inline blobs at all
 
     def directory(self, name: str) -> str:
         return f"{self._root_text}/{name[:2]}"
@@ -108,9 +206,10 @@ class BlobStore:
     def _write_small(self, name: str, chunks: list[bytes]) -> None:
         self._make(name, lambda fd: self._write_all(fd, chunks))
 
-    async def write(self, chunks: AsyncIterable[bytes]) -> tuple[str, int]:
-        """Stream chunks into a new blob with durable data; (name, size). Nothing is left
-        on failure. The caller's commit must sync `directory(name)`."""
+    async def write(self, chunks: AsyncIterable[bytes]) -> NewBlob:
+        """Stream chunks into a new blob: a file with durable data, or inline bytes if
+        they fit. Nothing is left on failure. The caller's commit must `record` it and
+        sync `sync_dirs(it)`."""
         loop = asyncio.get_running_loop()
         name = self.new_name()
         buffered: list[bytes] = []
@@ -141,17 +240,19 @@ class BlobStore:
                     buffered = []
                 await writing.feed(chunk)
             if not writing.started:
+                if self._fits_inline(size):  # into walrus.db with the row's commit
+                    return NewBlob(self._inline_name(), size, b"".join(buffered))
                 # Small body: create, write, fdatasync and close in one trip to a thread.
                 await self._settle(loop.run_in_executor(self._io, self._write_small, name, buffered),
                                    name)
-                return name, size
+                return NewBlob(name, size)
             await writing.finish()
         except BaseException:
             writing.abandon(discard)  # once no write runs, so fd is not closed under it
             raise
         owned, writer = writer, None
         await self._settle(loop.run_in_executor(self._io, self._finish_large, owned), name)
-        return name, size
+        return NewBlob(name, size)
 
     def _open_large(self, name: str) -> LargeWriter:
         try:
@@ -184,10 +285,18 @@ class BlobStore:
             self.delete(name)
             raise
 
-    def _copy(self, sources: Iterable[tuple[str, int, int]], name: str) -> int:
+    def _copy(self, sources: Iterable[tuple[str, int, int]], loaded: dict[str, bytes],
+              name: str) -> int:
         def fill(fd: int) -> int:
             total = 0
             for source, offset, length in sources:
+                if source in loaded:
+                    piece = memoryview(loaded[source])[offset:offset + length]
+                    if len(piece) != length:
+                        raise OSError(f"blob {source} is shorter than expected")
+                    self._write_all(fd, [piece])
+                    total += length
+                    continue
                 with self.open(source) as src:
                     remaining = length
                     while remaining:
@@ -200,12 +309,47 @@ class BlobStore:
             return total
         return self._make(name, fill)
 
-    async def copy(self, sources: list[tuple[str, int, int]]) -> tuple[str, int]:
-        """A new blob made of (blob, offset, length) pieces, copied in the kernel. As with
-        `write`, the caller's commit must sync `directory(name)`."""
+    def _gather(self, sources: Iterable[tuple[str, int, int]], loaded: dict[str, bytes]
+                ) -> bytes:
+        pieces = []
+        for source, offset, length in sources:
+            if source in loaded:
+                piece = loaded[source][offset:offset + length]
+            else:
+                with self.open(source) as src:
+                    piece = os.pread(src.fileno(), length, offset)
+            if len(piece) != length:
+                raise OSError(f"blob {source} is shorter than expected")
+            pieces.append(piece)
+        return b"".join(pieces)
+
+    async def copy(self, sources: list[tuple[str, int, int]]) -> NewBlob:
+        """A new blob made of (blob, offset, length) pieces of blobs of either kind:
+        inline if it fits, else a file (file pieces copied in the kernel). As with
+        `write`, the caller's commit must `record` it and sync `sync_dirs(it)`.
+        FileNotFoundError if a source was replaced meanwhile."""
+        loop = asyncio.get_running_loop()
+        loaded = await self._load(list(dict.fromkeys(s for s, _, _ in sources if is_inline(s))))
+        total = sum(length for _, _, length in sources)
+        if self._fits_inline(total):
+            data = await loop.run_in_executor(self._io, self._gather, sources, loaded)
+            return NewBlob(self._inline_name(), total, data)
         name = self.new_name()
-        work = asyncio.get_running_loop().run_in_executor(self._io, self._copy, sources, name)
-        return name, await self._settle(work, name)
+        work = loop.run_in_executor(self._io, self._copy, sources, loaded, name)
+        return NewBlob(name, await self._settle(work, name))
+
+    async def md5(self, new: NewBlob) -> str:
+        """The MD5 (hex) of a new blob's bytes."""
+        if new.data is not None:
+            return hashlib.md5(new.data).hexdigest()
+
+        def digest():
+            md5 = hashlib.md5()
+            with self.open(new.name) as f:
+                while chunk := f.read(1 << 20):
+                    md5.update(chunk)
+            return md5.hexdigest()
+        return await asyncio.get_running_loop().run_in_executor(self._io, digest)
 
     def delete(self, name: str) -> None:
         try:

@@ -1,17 +1,21 @@
 """The bucket store's rules: buckets, objects and multipart uploads on top of
-the metadata database and the blob files. No HTTP here.
+the metadata database and the blobs (walrus/blobs.py: files, or rows of
+walrus.db for small ones). No HTTP here.
 
-Every change that makes bytes visible is: write a blob with durable data,
-then one transaction (committed with its group, after the blob's directory
-is fsynced) that re-checks its preconditions, swaps the row and adjusts the
-owner's usage; blobs a transaction replaced are removed after it commits.
-The commit of a new blob runs to its end even if the request is cancelled,
-so a blob is removed only when no committed row can name it.
+Every change that makes bytes visible is: write a blob with durable data (or
+hold a small one's bytes), then one transaction (committed with its group,
+after a blob file's directory is fsynced) that records an inline blob's
+bytes, re-checks its preconditions, swaps the row and adjusts the owner's
+usage; the inline blobs a transaction replaced go in it, the files after it
+commits (`Store._commit`, the one way every such change is written). The
+commit of a new blob runs to its end even if the request is cancelled, so a
+blob is removed only when no committed row can name it.
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import operator
 import os
@@ -26,7 +30,7 @@ from typing import Awaitable, BinaryIO, Callable, Iterator, NamedTuple
 from mallee.faults import crash_point
 from walrus import checksums, direct, errors, objectlock, sse
 from walrus.acl import Acl, Principal
-from walrus.blobs import SMALL_BLOB, BlobStore
+from walrus.blobs import SMALL_BLOB, BlobStore, NewBlob
 from walrus.db import Database
 from walrus.ids import unique_hex
 from walrus.objectlock import NO_LOCK, Lock
@@ -112,8 +116,21 @@ class ObjectContent:
 
     def __init__(self, obj: "Object", file: BinaryIO):
         self.obj = obj
-        self.file = file  # a real file: asyncio's loop.sendfile can send it in the kernel
+        # A real file, which asyncio's loop.sendfile can send in the kernel, or an
+        # inline blob's bytes in memory (`in_memory`).
+        self.file = file
         self._sealed: direct.ReaderFile | None = None
+
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self.file, io.BytesIO)
+
+    def span(self, offset: int, length: int) -> bytes:
+        """`length` bytes from `offset` of in-memory content, at once."""
+        data = self.file.getvalue()[offset:offset + length]
+        if len(data) != length:
+            raise OSError(f"blob {self.obj.blob} is shorter than its object")
+        return data
 
     def chunks(self, offset: int, length: int, size: int = 1 << 20) -> Iterator[bytes]:
         """`length` bytes from `offset`, for transports that cannot sendfile."""
@@ -496,26 +513,44 @@ class Store:
         await self.blobs.close()
 
     async def sweep_orphans(self) -> int:
+        """Remove blob files no row names (a write killed before its commit), and inline
+        blobs no row names (none should be: each comes and goes with its row)."""
         def referenced(conn):
             names = {r[0] for r in conn.execute("SELECT blob FROM objects")}
             names |= {r[0] for r in conn.execute("SELECT blob FROM versions WHERE blob != ''")}
             names |= {r[0] for r in conn.execute("SELECT blob FROM parts")}
             return names
-        return self.blobs.sweep(await self.db.read(referenced))
+        removed = self.blobs.sweep(await self.db.read(referenced))
+        return removed + await self.db.write(lambda conn: conn.execute(
+            "DELETE FROM inline_blobs WHERE name NOT IN (SELECT blob FROM objects UNION ALL "
+            "SELECT blob FROM versions UNION ALL SELECT blob FROM parts)").rowcount)
 
-    async def _commit_blob(self, fn, blob: str) -> None:
-        """Commit fn, whose row names the new `blob` and which returns the blobs it
-        freed; remove `blob` if fn fails, the freed ones once it commits."""
+    async def _commit(self, fn, new: NewBlob | None = None, crash_at: str = ""):
+        """Commit fn(conn), which returns (the blobs its change freed, its result), and
+        return its result: `new`, the blob its row names, is recorded in the same
+        transaction (inline bytes) or made durable before it (a file's directory); if
+        fn fails, `new` is discarded. Freed inline blobs go in the transaction, freed
+        files once it commits (after the crash point `crash_at`). Runs to its end even
+        if the caller is cancelled."""
+        def change(conn):
+            self.blobs.record(conn, new)
+            freed, result = fn(conn)
+            return self.blobs.release(conn, freed), result
+
         async def settle():
             try:
-                freed = await self.db.write(fn, sync_dirs=(self.blobs.directory(blob),))
+                files, result = await self.db.write(change, sync_dirs=self.blobs.sync_dirs(new))
             except BaseException:
-                self.blobs.delete(blob)
+                if new is not None:
+                    self.blobs.discard(new)
                 raise
-            self.blobs.delete_later(freed)
+            if crash_at:
+                crash_point(crash_at)
+            self.blobs.delete_later(files)
+            return result
         task = asyncio.ensure_future(settle())
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        await asyncio.shield(task)
+        return await asyncio.shield(task)
 
     # --- totals, for the metrics -------------------------------------------
     async def totals(self) -> tuple[int, int, int]:
@@ -614,12 +649,11 @@ class Store:
             conn.execute("DELETE FROM bucket_tags WHERE bucket=?", (name,))
             conn.execute("DELETE FROM bucket_settings WHERE bucket=?", (name,))
             conn.execute("DELETE FROM buckets WHERE name=?", (name,))
-            return blobs
+            return blobs, None
         try:
-            freed = await self.db.write(delete)
+            await self._commit(delete)
         finally:
             self._bucket_changed(name)
-        self.blobs.delete_later(freed)
 
     async def list_buckets(self, who: Principal) -> list[Bucket]:
         rows = await self.db.all("SELECT * FROM buckets WHERE owner_id=? ORDER BY name",
@@ -811,9 +845,7 @@ class Store:
                 done += 1
             _add_usage(conn, owner_id, -total, 0)
             return freed, done
-        freed, done = await self.db.write(apply)
-        self.blobs.delete_later(freed)
-        return done
+        return await self._commit(apply)
 
     # --- objects ----------------------------------------------------------
     async def get(self, bucket: str, key: str, with_tags: bool = False,
@@ -905,7 +937,7 @@ class Store:
         version (asked for by its id) is never exchanged: NoSuchVersion if it is gone."""
         for _ in range(OPEN_TRIES):
             try:
-                return ObjectContent(obj, self.blobs.open(obj.blob))
+                return ObjectContent(obj, await self.blobs.read(obj.blob))
             except FileNotFoundError:
                 fresh = await self.get(obj.bucket, obj.key,
                                        version_id=obj.version_id if pinned else None)
@@ -916,11 +948,11 @@ class Store:
                 obj = fresh
         raise errors.InternalError("The object changed too often while being read; retry.")
 
-    async def _commit_object(self, bucket: str, key: str, blob: str, size: int, etag: str,
+    async def _commit_object(self, bucket: str, key: str, new: NewBlob, size: int, etag: str,
                              owner: Principal, headers: dict, acl: Acl, tags: Tags,
                              extra=None, lock: Lock = NO_LOCK,
                              parts: tuple["Part", ...] = (), encryption: str = "") -> Object:
-        """Point (bucket, key) at a durable blob, as a new row with its own id and `tags`;
+        """Point (bucket, key) at the new blob `new` (of plaintext `size`), as a new row with its own id and `tags`;
         charge the bucket owner. Unversioned, the replaced row goes with its tags; on an
         Enabled bucket it stays as a noncurrent version and the new one gets a version
         id; on a Suspended bucket the new one is the `null` version, replacing the old
@@ -960,41 +992,41 @@ class Store:
             _add_usage(conn, owner_id, delta, self.max_bytes)
             conn.execute(f"INSERT OR REPLACE INTO objects ({_COLUMNS}) "
                          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                         (bucket, key, blob, size, etag, now, owner.account_id,
+                         (bucket, key, new.name, size, etag, now, owner.account_id,
                           owner.account_name, json.dumps(headers), acl.to_json(), object_id,
                           version_id, seq, lock.mode, lock.until, lock.legal_hold, encryption))
             _write_tags(conn, "object_tags", "object_id", object_id, tags, fresh=True)
             conn.executemany("INSERT INTO object_parts VALUES (?,?,?,?)",
                              [(object_id, p.number, p.size, p.checksum) for p in parts])
             made.update(version_id=version_id, seq=seq)
-            return freed
-        await self._commit_blob(commit, blob)
-        return Object(bucket, key, blob, size, etag, now, owner.account_id, owner.account_name,
+            return freed, None
+        await self._commit(commit, new)
+        return Object(bucket, key, new.name, size, etag, now, owner.account_id, owner.account_name,
                       headers, acl, object_id, len(tags), tags, made["version_id"],
                       made["seq"], lock=lock, encryption=encryption)
 
     async def _write_sealed(self, body, sealer: "sse.Sealer | None"
-                            ) -> tuple[str, int, str, str]:
+                            ) -> tuple[NewBlob, int, str, str]:
         """Stream `body` (plaintext with `size` and `etag` once read: a RequestBody or a
         `_Plain`) into a new blob, sealed by `sealer` if given: (blob, plaintext size,
         ETag, the blob's segments as stored in a part row or '')."""
         if sealer is None:
-            blob, size = await self.blobs.write(body)
-            return blob, size, body.etag, ""
+            new = await self.blobs.write(body)
+            return new, new.size, body.etag, ""
         prefix = sse.new_prefix()
-        blob, _ = await self.blobs.write(sealer.encrypt(body, prefix))
-        return blob, body.size, sealer.etag(body.etag), json.dumps([[body.size, prefix.hex()]])
+        new = await self.blobs.write(sealer.encrypt(body, prefix))
+        return new, body.size, sealer.etag(body.etag), json.dumps([[body.size, prefix.hex()]])
 
     async def put(self, bucket: str, key: str, body, owner: Principal, headers: dict,
                   acl: Acl, tags: Tags = (), lock: Lock = NO_LOCK,
                   sealer: "sse.Sealer | None" = None) -> Object:
         """Stream `body` (a walrus.body.RequestBody) into the object, encrypted with
         `sealer`'s data key if given."""
-        blob, size, etag, segments = await self._write_sealed(body, sealer)
+        new, size, etag, segments = await self._write_sealed(body, sealer)
         crash_point("walrus.put.blob_written")
         if body.checksum:
             headers = {**headers, f"x-amz-checksum-{body.checksum[0]}": body.checksum[1]}
-        obj = await self._commit_object(bucket, key, blob, size, etag, owner, headers, acl,
+        obj = await self._commit_object(bucket, key, new, size, etag, owner, headers, acl,
                                         tags, lock=lock, encryption=_sealed_as(sealer, segments))
         crash_point("walrus.put.committed")
         return obj
@@ -1011,9 +1043,9 @@ class Store:
                 "The specified copy source is larger than the maximum allowable size for a "
                 f"copy source: {MAX_COPY_SOURCE}")
         if source.encryption or sealer is not None:
-            blob, size, etag, segments = await self._rewrite(source, 0, source.size,
-                                                             source_key, sealer)
-            return await self._commit_object(bucket, key, blob, size, etag, owner, headers,
+            new, size, etag, segments = await self._rewrite(source, 0, source.size,
+                                                            source_key, sealer)
+            return await self._commit_object(bucket, key, new, size, etag, owner, headers,
                                              acl, tags, lock=lock,
                                              encryption=_sealed_as(sealer, segments))
         if source.bucket == bucket and source.key == key and source.is_latest \
@@ -1039,13 +1071,13 @@ class Store:
                 return Object(bucket, key, source.blob, source.size, source.etag, now,
                               owner.account_id, owner.account_name, headers, acl, source.id,
                               len(tags), tags, NULL_VERSION, source.seq)
-        blob, size = await self.blobs.copy([(source.blob, 0, source.size)])
-        return await self._commit_object(bucket, key, blob, size, source.etag, owner, headers,
+        new = await self.blobs.copy([(source.blob, 0, source.size)])
+        return await self._commit_object(bucket, key, new, new.size, source.etag, owner, headers,
                                          acl, tags, lock=lock)
 
     async def _rewrite(self, source: Object, offset: int, length: int,
                        source_key: bytes | None, sealer: "sse.Sealer | None"
-                       ) -> tuple[str, int, str, str]:
+                       ) -> tuple[NewBlob, int, str, str]:
         """A new blob of `length` bytes of `source`'s plaintext from `offset`, decrypted
         (if sealed) and sealed again by `sealer` (if given), a run of chunks at a time;
         as `_write_sealed`."""
@@ -1092,10 +1124,7 @@ class Store:
                 results.append(result)
             _add_usage(conn, owner_id, -total, 0)
             return freed, results
-        freed, results = await self.db.write(delete)
-        crash_point("walrus.delete.committed")
-        self.blobs.delete_later(freed)
-        return results
+        return await self._commit(delete, crash_at="walrus.delete.committed")
 
     async def list_page(self, bucket: str, start: str, inclusive: bool, limit: int
                         ) -> list[Listed]:
@@ -1180,7 +1209,7 @@ class Store:
             raise errors.NoSuchUpload(UploadId=upload_id)
         return _upload(row)
 
-    async def _commit_part(self, upload: Upload, number: int, blob: str, size: int,
+    async def _commit_part(self, upload: Upload, number: int, new: NewBlob, size: int,
                            etag: str, checksum: str = "", encryption: str = "") -> Part:
         now = time.time()
 
@@ -1194,40 +1223,35 @@ class Store:
             _add_usage(conn, owner_id, size - (old["size"] if old else 0), self.max_bytes)
             conn.execute("INSERT OR REPLACE INTO parts (upload_id, part_number, blob, size, "
                          "etag, last_modified, checksum, encryption) VALUES (?,?,?,?,?,?,?,?)",
-                         (upload.upload_id, number, blob, size, etag, now, checksum,
+                         (upload.upload_id, number, new.name, size, etag, now, checksum,
                           encryption))
-            return [old["blob"]] if old else []
-        await self._commit_blob(commit, blob)
-        return Part(number, blob, size, etag, now, checksum, encryption)
+            return [old["blob"]] if old else [], None
+        await self._commit(commit, new)
+        return Part(number, new.name, size, etag, now, checksum, encryption)
 
     async def put_part(self, upload: Upload, number: int, body,
                        sealer: "sse.Sealer | None" = None) -> Part:
         """UploadPart; an encrypted upload's parts are sealed by its data key (`sealer`)."""
-        blob, size, etag, segments = await self._write_sealed(body, sealer)
+        new, size, etag, segments = await self._write_sealed(body, sealer)
         checksum = f"{body.checksum[0]}:{body.checksum[1]}" if body.checksum else ""
-        return await self._commit_part(upload, number, blob, size, etag, checksum, segments)
+        return await self._commit_part(upload, number, new, size, etag, checksum, segments)
 
     async def copy_part(self, upload: Upload, number: int, source: Object, offset: int,
                         length: int, source_key: bytes | None = None,
                         sealer: "sse.Sealer | None" = None) -> Part:
         check_size(length, MAX_PART_SIZE)
         if source.encryption or sealer is not None:
-            blob, size, etag, segments = await self._rewrite(source, offset, length,
-                                                             source_key, sealer)
-            return await self._commit_part(upload, number, blob, size, etag,
+            new, size, etag, segments = await self._rewrite(source, offset, length,
+                                                            source_key, sealer)
+            return await self._commit_part(upload, number, new, size, etag,
                                            encryption=segments)
-        blob, size = await self.blobs.copy([(source.blob, offset, length)])
-        etag = await self._md5_of(blob)
-        return await self._commit_part(upload, number, blob, size, etag)
-
-    async def _md5_of(self, blob: str) -> str:
-        def digest():
-            md5 = hashlib.md5()
-            with self.blobs.open(blob) as f:
-                while chunk := f.read(1 << 20):
-                    md5.update(chunk)
-            return md5.hexdigest()
-        return await asyncio.get_running_loop().run_in_executor(None, digest)
+        new = await self.blobs.copy([(source.blob, offset, length)])
+        try:
+            etag = await self.blobs.md5(new)
+        except BaseException:
+            self.blobs.discard(new)
+            raise
+        return await self._commit_part(upload, number, new, new.size, etag)
 
     async def parts(self, upload_id: str, after: int = 0, limit: int = 10000) -> list[Part]:
         rows = await self.db.all(
@@ -1261,8 +1285,8 @@ class Store:
             if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?",
                             (upload.upload_id,)).fetchone() is None:
                 raise errors.NoSuchUpload(UploadId=upload.upload_id)
-            return self._drop_upload(conn, upload.upload_id)
-        self.blobs.delete_later(await self.db.write(abort))
+            return self._drop_upload(conn, upload.upload_id), None
+        await self._commit(abort)
 
     async def complete(self, upload: Upload, requested: list[tuple],
                        lock: Lock = NO_LOCK, sent: tuple[str, str] | None = None) -> Object:
@@ -1287,13 +1311,13 @@ class Store:
                                        " you specified did not match the calculated "
                                        "checksum.")
             try:
-                blob, _ = await self.blobs.copy([(p.blob, 0, _stored_size(p)) for p in chosen])
+                new = await self.blobs.copy([(p.blob, 0, _stored_size(p)) for p in chosen])
                 size = sum(p.size for p in chosen)
             except FileNotFoundError:
                 continue  # a part was replaced and its old blob removed while we copied
             crash_point("walrus.complete.joined")
             obj = await self._commit_object(
-                upload.bucket, upload.key, blob, size, multipart_etag([p.etag for p in chosen]),
+                upload.bucket, upload.key, new, size, multipart_etag([p.etag for p in chosen]),
                 Principal(upload.owner_id, upload.owner_name), headers,
                 upload.acl, upload.tags,
                 extra=lambda conn: self._finish_upload(conn, upload, requested), lock=lock,

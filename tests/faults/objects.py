@@ -64,10 +64,18 @@ def _read(s3, bucket: str, key: str) -> str | None:
 
 
 def unreferenced_blobs(data_dir: Path) -> set[str]:
-    """Blob files that no object, version or part row names (after Walrus's start-up
-    sweep)."""
+    """Blob files, and inline blobs in walrus.db, that no object, version or part row
+    names (after Walrus's start-up sweep)."""
     with sqlite3.connect(f"file:{data_dir / 'walrus.db'}?mode=ro", uri=True) as db:
         named = {r[0] for r in db.execute("SELECT blob FROM objects UNION SELECT blob FROM "
                                           "versions UNION SELECT blob FROM parts")}
+        inline = {r[0] for r in db.execute("SELECT name FROM inline_blobs")}
     on_disk = {p.name for p in (data_dir / "blobs").glob("*/*") if p.is_file()}
-    return on_disk - named
+    return (on_disk | inline) - named
+
+
+def blob_names(data_dir: Path, bucket: str, prefix: str) -> dict[str, str]:
+    """key -> the blob its current object names, for the keys under `prefix`."""
+    with sqlite3.connect(f"file:{data_dir / 'walrus.db'}?mode=ro", uri=True) as db:
+        return dict(db.execute("SELECT key, blob FROM objects WHERE bucket=? AND key>=? AND "
+                               "key<?", (bucket, prefix, prefix + "\U0010ffff")))

@@ -121,11 +121,12 @@ def test_body_written_and_hashed_beside_the_loop_is_exact(tmp_path, size):
         blobs = BlobStore(tmp_path)
         blobs.setup()
         try:
-            name, written = await blobs.write(body)
+            new = await blobs.write(body)
         finally:
             await blobs.close()
-        with blobs.open(name) as f:
-            return written, f.read()
+        assert new.data is None  # no inline blobs without the setting: a file
+        with blobs.open(new.name) as f:
+            return new.size, f.read()
     written, stored = asyncio.run(main())
     assert written == size and stored == data
     assert body.etag == hashlib.md5(data).hexdigest()

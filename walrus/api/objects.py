@@ -213,10 +213,14 @@ async def _part_span(ctx: Ctx, obj: Object) -> tuple[tuple[int, int], int | None
 async def _send(request: web.Request, response: web.StreamResponse, content: ObjectContent,
                 offset: int, length: int) -> None:
     """Bodies above DIRECT_ABOVE from O_DIRECT reads on reader threads (content.send);
-    smaller ones by sendfile(2) where the transport allows it (plain TCP), else in chunks."""
+    smaller ones by sendfile(2) where the transport allows it (plain TCP), else in chunks;
+    an inline blob's bytes, already in memory, in one write."""
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("client went away")
+    if content.in_memory:
+        await response.write(content.span(offset, length))
+        return
     if content.obj.size > DIRECT_ABOVE:
         await content.send(offset, length, response.write)
         return
