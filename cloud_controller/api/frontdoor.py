@@ -178,6 +178,8 @@ async def handle(request: web.Request) -> web.Response:
     if getattr(req, "dry_run", False):
         raise errors.DryRunOperation()
     ctx = RequestContext(credential, request[REQUEST_ID], request.app[CLOUD], request.host)
+    if ctx.cloud.vpcs.vpc_mode:  # the account's default VPC is real from its first call
+        await ctx.cloud.vpcs.ensure(ctx.account_id)
     body = await action.handler(ctx, req)
     xml = render(f"{name}Response", body, request[REQUEST_ID]) if action.render is None \
         else action.render(name, body, request[REQUEST_ID])

@@ -83,6 +83,12 @@ class InternetGatewayService(VpcPart):
         raise errors.InsufficientAddressCapacity(
             "The outside segment has no free address for another internet gateway.")
 
+    async def create_attached(self, account_id: str, vpc_id: str) -> str:
+        """In the caller's unit: a new gateway attached to the VPC (a default VPC's)."""
+        igw_id = await self.create(account_id, [])
+        await self.repo.attach(igw_id, vpc_id, await self._outside_ip())
+        return igw_id
+
     async def attach(self, account_id: str, igw_id: str, vpc_id: str) -> None:
         async with self.db.unit():
             gateway = await self.gateway(account_id, igw_id)
