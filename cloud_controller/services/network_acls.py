@@ -144,11 +144,7 @@ class NetworkAclService(VpcPart):
             raise errors.InvalidNetworkAclIDNotFound(
                 f"The networkAcl ID '{acl_id}' does not exist")
         row = await self.repo.acl(account_id, acl_id)
-        if row is None:
-            if acl_id == self.vpcs.parts(account_id).network_acl_id:
-                raise errors.UnsupportedOperation(
-                    f"The network ACL '{acl_id}' of the default VPC is this cloud's EDGE "
-                    "network; it cannot be changed.")
+        if row is None:  # the default VPC's ACL is a row too (vpc mode, docs/vpc.md)
             raise errors.InvalidNetworkAclIDNotFound(
                 f"The networkAcl ID '{acl_id}' does not exist")
         return row
