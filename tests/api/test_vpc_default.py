@@ -5,6 +5,8 @@ the main route table's 0.0.0.0/0 to it, the default network ACL and the
 account's `default` group. RunInstances without a SubnetId lands there, with a
 public address as a dnat_and_snat of the VPC's router."""
 import ipaddress
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.exceptions import ClientError
@@ -39,6 +41,13 @@ def run(ec2, image, **kw):
 
 def nat_rows(cloud, vpc_id: str) -> list[dict]:
     return [n for n in nb_rows(cloud, "NAT") if n["external_ids"].get("mallee:vpc-id") == vpc_id]
+
+
+def port_groups_of(cloud, instance_id: str) -> set[str]:
+    """The security groups whose port groups hold the instance's OVN port."""
+    port = by_mallee_id(cloud, "Logical_Switch_Port", "mallee:instance-id")[instance_id]
+    return {sg for sg, pg in by_mallee_id(cloud, "Port_Group", "mallee:sg-id").items()
+            if port["_uuid"] in as_list(pg["ports"])}
 
 
 def test_the_default_vpc_is_a_real_vpc_as_aws_makes_it(vcloud, vec2):
@@ -159,6 +168,14 @@ def test_a_launch_without_a_subnet_lands_in_the_default_subnet_on_ovn(vcloud, ve
     # the default group by id, and none given: the default VPC's `default`
     other = run(vec2, vimage, Placement={"AvailabilityZone": "mallee-1a"})
     assert [g["GroupName"] for g in other["SecurityGroups"]] == ["default"]
+    default_id = other["SecurityGroups"][0]["GroupId"]
+    by_id = run(vec2, vimage, SecurityGroupIds=[default_id, web])
+    assert {g["GroupId"] for g in by_id["SecurityGroups"]} == {default_id, web}
+    vec2.modify_instance_attribute(InstanceId=by_id["InstanceId"], Groups=[web])
+    assert [g["GroupId"] for g in vec2.describe_instance_attribute(
+        InstanceId=by_id["InstanceId"], Attribute="groupSet")["Groups"]] == [web]
+    assert port_groups_of(vcloud, by_id["InstanceId"]) == {web}
+    vec2.terminate_instances(InstanceIds=[by_id["InstanceId"]])
     assert other["SubnetId"] == subnet["SubnetId"]
     # no public address when the launch asks for none
     private = run(vec2, vimage, NetworkInterfaces=[
@@ -178,6 +195,7 @@ def test_a_launch_without_a_subnet_lands_in_the_default_subnet_on_ovn(vcloud, ve
     # an elastic IP replaces the address it got at launch, as in EC2
     eip = vec2.allocate_address(Domain="vpc")
     vec2.associate_address(InstanceId=other["InstanceId"], AllocationId=eip["AllocationId"])
+    assert [a["PublicIp"] for a in vec2.describe_addresses()["Addresses"]] == [eip["PublicIp"]]
     assert vec2.describe_instances(InstanceIds=[other["InstanceId"]])["Reservations"][0][
         "Instances"][0]["PublicIpAddress"] == eip["PublicIp"]
     assert sorted(n["external_ip"] for n in nat_rows(vcloud, vpc_id)) == sorted(
@@ -187,7 +205,11 @@ def test_a_launch_without_a_subnet_lands_in_the_default_subnet_on_ovn(vcloud, ve
     vec2.terminate_instances(InstanceIds=ids)
     assert not set(ids) & set(by_mallee_id(vcloud, "Logical_Switch_Port", "mallee:instance-id"))
     assert nat_rows(vcloud, vpc_id) == []
-    vec2.release_address(AllocationId=eip["AllocationId"])
+    def ended():
+        return {i["State"]["Name"] for r in vec2.describe_instances(InstanceIds=ids)[
+            "Reservations"] for i in r["Instances"]} == {"terminated"}
+    assert vcloud.wait_for(ended, timeout=30)
+    vec2.release_address(AllocationId=eip["AllocationId"])  # let go of once terminated
     vec2.delete_security_group(GroupId=own_group)
     vec2.delete_vpc(VpcId=own)
 
@@ -204,6 +226,31 @@ def test_accounts_have_separate_default_vpcs_with_the_same_block(vcloud, vec2):
     with pytest.raises(ClientError) as excinfo:
         carol.describe_vpcs(VpcIds=[mine["VpcId"]])
     assert code(excinfo) == "InvalidVpcID.NotFound"
+
+
+def test_concurrent_first_calls_make_one_default_vpc(vcloud):
+    dave = vcloud.new_account("dave")
+    clients = [vcloud.client("ec2", dave) for _ in range(6)]
+    barrier = threading.Barrier(len(clients))
+
+    def first_call(ec2):
+        barrier.wait(timeout=30)
+        return default_vpc(ec2)["VpcId"]
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        seen = set(pool.map(first_call, clients))
+    ec2 = clients[0]
+    (vpc_id,) = seen
+    flt = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    assert len(ec2.describe_subnets(Filters=flt)["Subnets"]) == 1
+    assert len(ec2.describe_route_tables(Filters=flt)["RouteTables"]) == 1
+    assert len(ec2.describe_network_acls(Filters=flt)["NetworkAcls"]) == 1
+    assert len(ec2.describe_internet_gateways()["InternetGateways"]) == 1
+    assert [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]] == \
+        ["default"]
+    routers = [r for r in nb_rows(vcloud, "Logical_Router")
+               if r["external_ids"].get("mallee:account") == dave.account_id]
+    assert [r["name"] for r in routers] == [f"mallee-{vpc_id}"]
 
 
 def test_a_clc_restart_keeps_one_default_vpc(tmp_path_factory):
