@@ -293,6 +293,11 @@ class VpcService:
     def parts(self, account_id: str) -> ImplicitParts:
         return implicit_parts(account_id, self.settings.cloud.region)
 
+    def default_parts(self, account_id: str, vpc_id: str) -> ImplicitParts | None:
+        """The derived ids a VPC's parts take if it is the account's default VPC (made
+        real in vpc mode: the same ids as edge mode's facade), else None (new ids)."""
+        return self.parts(account_id) if vpc_id == default_vpc_id(account_id) else None
+
     @staticmethod
     def check_ids(asked: list[str], mine: str, not_found: type[errors.ApiError],
                   what: str) -> None:

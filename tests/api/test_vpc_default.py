@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.exceptions import ClientError
 
+from cloud_controller.services.vpcs import implicit_parts
 from mallee.ovn_central import missing_binaries
 from tests.harness import Cloud, available_components
 from tests.ovn_nb import as_list, by_mallee_id, nb_rows
@@ -80,6 +81,14 @@ def test_the_default_vpc_is_a_real_vpc_as_aws_makes_it(vcloud, vec2):
         {"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}]
     )["SecurityGroups"]
     assert group["VpcId"] == vpc_id
+    # the ids edge mode's facade shows for the same parts (derived from the account)
+    derived = implicit_parts(vcloud.admin.account_id, vcloud.settings.cloud.region)
+    assert (vpc_id, igw["InternetGatewayId"], table["RouteTableId"],
+            table["Associations"][0]["RouteTableAssociationId"], acl["NetworkAclId"],
+            acl["Associations"][0]["NetworkAclAssociationId"]) == (
+        derived.vpc_id, derived.internet_gateway_id, derived.route_table_id,
+        derived.main_association_id, derived.network_acl_id,
+        derived.acl_association_id(subnet["SubnetId"]))
     assert vec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")[
         "EnableDnsHostnames"]["Value"] is True
 
