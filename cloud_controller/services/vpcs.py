@@ -15,9 +15,10 @@ VpcPart hooks as CreateVpc and CreateSubnet; its security groups stay the
 account's groups without a VpcId (looked up by name, as EC2-Classic's names
 were). The VPC and subnet ids stay the derived ones. From then on it is one
 of the account's VPCs "on OVN" (`own_vpc`), except that it cannot be deleted.
-An account also makes VPCs and subnets of its own (CreateVpc, CreateSubnet...). Their rows here are the
-authority; after each change `vpcs_changed` is notified, and OvnSync
-(services/ovn_sync.py) writes the model (`ovn_model`) to OVN. An own VPC has
+An account also makes VPCs and subnets of its own (CreateVpc, CreateSubnet...).
+Their rows here are the authority; after each change `vpcs_changed` is
+notified, and OvnSync (services/ovn_sync.py) writes the model (`ovn_model`)
+to OVN. An own VPC has
 from its creation, as in EC2, a `default` security group and a default
 network ACL (allow all, rule 100) that its subnets are associated with; they
 go with the VPC, and other groups or ACLs keep it from being deleted.
