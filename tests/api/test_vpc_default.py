@@ -295,3 +295,40 @@ def test_a_clc_restart_keeps_one_default_vpc(tmp_path_factory):
         assert routers == [vpc["VpcId"]]
     finally:
         second.stop()
+
+
+def test_a_cloud_turning_from_edge_to_vpc_mode_keeps_the_default_vpcs_ids(tmp_path_factory):
+    """Edge mode's facade rows (made for tags) become the real default VPC: the same VPC,
+    subnet, gateway, table and ACL ids, the tags kept, the block now the default VPC's."""
+    home = tmp_path_factory.mktemp("defvpc-edge-to-vpc")
+    edge = Cloud(home, available_components(), env={"MALLEE_NETWORK_MODE": "edge"}).start()
+    try:
+        ec2 = edge.client("ec2")
+        vpc = default_vpc(ec2)
+        (subnet,) = ec2.describe_subnets()["Subnets"]
+        ec2.create_tags(Resources=[vpc["VpcId"], subnet["SubnetId"]],
+                        Tags=[{"Key": "Name", "Value": "kept"}])
+        ids = ([g["InternetGatewayId"] for g in ec2.describe_internet_gateways()[
+            "InternetGateways"]], [t["RouteTableId"] for t in ec2.describe_route_tables()[
+                "RouteTables"]], [a["NetworkAclId"] for a in ec2.describe_network_acls()[
+                    "NetworkAcls"]])
+        assert vpc["CidrBlock"] != "172.31.0.0/16"
+    finally:
+        edge.stop()
+    real = Cloud(home, available_components(), env={"MALLEE_NETWORK_MODE": "vpc"}).start()
+    real.admin = edge.admin
+    try:
+        ec2 = real.client("ec2")
+        now = default_vpc(ec2)
+        assert (now["VpcId"], now["CidrBlock"], now["Tags"]) == (
+            vpc["VpcId"], "172.31.0.0/16", [{"Key": "Name", "Value": "kept"}])
+        (s,) = ec2.describe_subnets()["Subnets"]
+        assert (s["SubnetId"], s["CidrBlock"], s["Tags"], s["MapPublicIpOnLaunch"]) == (
+            subnet["SubnetId"], "172.31.0.0/20", [{"Key": "Name", "Value": "kept"}], True)
+        assert ids == ([g["InternetGatewayId"] for g in ec2.describe_internet_gateways()[
+            "InternetGateways"]], [t["RouteTableId"] for t in ec2.describe_route_tables()[
+                "RouteTables"]], [a["NetworkAclId"] for a in ec2.describe_network_acls()[
+                    "NetworkAcls"]])
+        assert s["SubnetId"] in by_mallee_id(real, "Logical_Switch", "mallee:subnet-id")
+    finally:
+        real.stop()
