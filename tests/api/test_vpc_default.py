@@ -332,3 +332,24 @@ def test_a_cloud_turning_from_edge_to_vpc_mode_keeps_the_default_vpcs_ids(tmp_pa
         assert s["SubnetId"] in by_mallee_id(real, "Logical_Switch", "mallee:subnet-id")
     finally:
         real.stop()
+
+
+def test_no_outside_address_left_fails_the_network_calls_only(tmp_path_factory):
+    """Each default VPC's gateway port takes an outside address: past the segment's
+    last free one, an account's network calls answer the capacity error and the
+    rest of its calls still work (the gateway is made at the next call that needs it)."""
+    env = {"MALLEE_NETWORK_MODE": "vpc", "MALLEE_NETWORK_UPLINK_ADDRESS": "198.51.100.2/29"}
+    cloud = Cloud(tmp_path_factory.mktemp("defvpc-full"), available_components(),
+                  env=env).start()
+    try:  # .1 the gateway, .2 the uplink: .3 to .6 for four default VPCs, the admin's first
+        for name in ("a1", "a2", "a3"):
+            default_vpc(cloud.client("ec2", cloud.new_account(name)))
+        default_vpc(cloud.client("ec2"))
+        late = cloud.client("ec2", cloud.new_account("late"))
+        assert late.describe_key_pairs()["KeyPairs"] == []
+        with pytest.raises(ClientError) as excinfo:
+            late.describe_vpcs()
+        assert code(excinfo) == "InsufficientAddressCapacity"
+        assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    finally:
+        cloud.stop()
