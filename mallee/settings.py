@@ -118,6 +118,7 @@ class NetworkSettings:
     mode: str  # "edge" | "vpc"
     ovn_reconcile_seconds: float
     max_vpcs_per_account: int
+    default_vpc_cidr: str  # vpc mode: every account's default VPC (AWS: 172.31.0.0/16)
     private_subnet: str
     uplink_netns: str
     uplink_bridge: str

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import time
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, unquote
@@ -24,6 +25,7 @@ from mallee.auth import sigv4
 from mallee.service import REQUEST_ID, internal_error
 from cloud_controller.api.render import render, render_ec2_error
 
+log = logging.getLogger(__name__)
 PARAMS = web.RequestKey("params", dict)
 CREDENTIAL = web.RequestKey("credential", object)
 CLOUD = web.AppKey("cloud", object)
@@ -180,6 +182,11 @@ async def handle(request: web.Request) -> web.Response:
     if getattr(req, "dry_run", False):
         raise errors.DryRunOperation()
     ctx = RequestContext(credential, request[REQUEST_ID], request.app[CLOUD], request.host)
+    if ctx.cloud.vpcs.vpc_mode:  # the account's default VPC is real from its first call
+        try:
+            await ctx.cloud.vpcs.ensure(ctx.account_id)
+        except errors.ApiError as err:  # the calls that need it ask again and answer this
+            log.warning("default VPC of %s not made: %s", ctx.account_id, err)
     body = await action.handler(ctx, req)
     xml = render(f"{name}Response", body, request[REQUEST_ID]) if action.render is None \
         else action.render(name, body, request[REQUEST_ID])

@@ -282,7 +282,12 @@ async def _placement(ctx: RequestContext, req: RunInstancesRequest):
             subnet_id = row["subnet_id"] or "-"
     subnet = await ctx.cloud.vpcs.launch_subnet(ctx.account_id, subnet_id) if subnet_id \
         else None
-    if private_ip and (subnet is None or subnet.default):
+    if subnet is None and ctx.cloud.vpcs.vpc_mode:
+        # vpc mode: the default subnet of the zone the launch lands in (services/instances.py)
+        await ctx.cloud.vpcs.ensure(ctx.account_id)
+        return zone, group_ids, public_ip, None, private_ip, nics or [
+            NicSpec(0, None, None, group_ids, private_ip)]
+    if private_ip and (subnet is None or subnet.edge):
         raise errors.InvalidParameterValue(
             "PrivateIpAddress: the cluster assigns addresses in a default subnet.")
     if subnet is not None:
@@ -290,7 +295,7 @@ async def _placement(ctx: RequestContext, req: RunInstancesRequest):
             raise errors.InvalidParameterCombination(
                 f"Subnet {subnet_id} is in {subnet.zone}, not in {zone}.")
         zone = subnet.zone
-    own = subnet.id if subnet is not None and not subnet.default else None
+    own = subnet.id if subnet is not None and not subnet.edge else None
     if own is None and (len(nics) > 1 or any(n.network_interface_id or n.device_index not in
                                              (0, None) for n in nics)):
         raise errors.InvalidParameterValue(

@@ -68,10 +68,10 @@ async def describe_internet_gateways(ctx: RequestContext,
     parts = ctx.cloud.vpcs.parts(ctx.account_id)
     own = await ctx.cloud.vpc_parts.internet_gateways.list(ctx.account_id)
     tags = await ctx.cloud.tags.of([row["id"] for row in own])
-    items = [{"internetGatewayId": parts.internet_gateway_id, "ownerId": ctx.account_id,
-              "attachmentSet": [{"vpcId": parts.vpc_id, "state": "available"}],
-              "tagSet": []}] + [gateway_item(ctx.account_id, row, tags[row["id"]])
-                                for row in own]
+    items = [] if ctx.cloud.vpcs.vpc_mode else [  # edge mode: EDGE's facade
+        {"internetGatewayId": parts.internet_gateway_id, "ownerId": ctx.account_id,
+         "attachmentSet": [{"vpcId": parts.vpc_id, "state": "available"}], "tagSet": []}]
+    items += [gateway_item(ctx.account_id, row, tags[row["id"]]) for row in own]
     _check_asked(req.ids, {i["internetGatewayId"] for i in items},
                  errors.InvalidInternetGatewayIDNotFound, "internetGateway")
     if req.ids:

@@ -126,8 +126,10 @@ ACL_FILTERS = {
 
 
 async def describe_network_acls(ctx: RequestContext, req: DescribeNetworkAclsRequest) -> dict:
-    items = [_default_vpc_item(ctx)]
-    if ctx.cloud.vpcs.vpc_mode:
+    items = []  # vpc mode: the default VPC's ACL is a row of its own (real)
+    if not ctx.cloud.vpcs.vpc_mode:
+        items.append(_default_vpc_item(ctx))
+    else:
         own = await ctx.cloud.network_acls.list(ctx.account_id)
         tags = await ctx.cloud.tags.of([a.row["id"] for a in own])
         items += [_own_item(a, tags[a.row["id"]]) for a in own]

@@ -243,9 +243,14 @@ def vpc_interface_item(row, addresses: list, groups: list[dict], region: str,
 
 
 async def _mapped(ctx: RequestContext) -> dict:
-    """{(eni id, private address): its elastic IP's association} of the account."""
+    """{(eni id, private address): its elastic IP's association} of the account; a
+    public address at launch is owned by the cloud ("amazon" in EC2), with no ids."""
     region = ctx.cloud.settings.cloud.region
-    return {(a["eni_id"], a["private_ip"]): {
+    out = {(a["eni_id"], a["private_ip"]): {
+        "publicIp": a["public_ip"], "ipOwnerId": "amazon",
+        "publicDnsName": public_dns_name(a["public_ip"], region)}
+        for a in await ctx.cloud.addresses.at_launch_of(ctx.account_id) if a["eni_id"]}
+    return out | {(a["eni_id"], a["private_ip"]): {
         "publicIp": a["public_ip"], "ipOwnerId": a["account_id"],
         "publicDnsName": public_dns_name(a["public_ip"], region), "allocationId": a["id"],
         "associationId": a["association_id"]}

@@ -192,7 +192,8 @@ ROUTE_TABLE_FILTERS = {
 
 
 async def describe_route_tables(ctx: RequestContext, req: DescribeRouteTablesRequest) -> dict:
-    items = [_default_table(ctx)] + await _own_tables(ctx)
+    # vpc mode: the default VPC's tables are rows of its own (real); edge: EDGE's facade
+    items = ([] if ctx.cloud.vpcs.vpc_mode else [_default_table(ctx)]) + await _own_tables(ctx)
     _check_asked(req.ids, {t["routeTableId"] for t in items},
                  errors.InvalidRouteTableIDNotFound, "routeTable")
     if req.ids:

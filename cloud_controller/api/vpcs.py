@@ -102,9 +102,10 @@ async def describe_vpcs(ctx: RequestContext, req: DescribeVpcsRequest) -> dict:
                  "vpc")
     tags = await ctx.cloud.tags.of([vpc_id] + [v.id for v in own])
     blocks = await ctx.cloud.vpc_attributes.blocks([v.id for v in own]) if own else {}
-    items = [_vpc_item(ctx, vpc_id, vpcs.cidr, True, tags[vpc_id])] + \
-        [_vpc_item(ctx, v.id, v.cidr, False, tags[v.id], blocks[v.id], v.dhcp_options_id)
-         for v in own]
+    # vpc mode: the default VPC is one of the rows (real); edge mode: EDGE's facade
+    items = ([] if vpcs.vpc_mode else [_vpc_item(ctx, vpc_id, vpcs.cidr, True, tags[vpc_id])]) \
+        + [_vpc_item(ctx, v.id, v.cidr, v.is_default, tags[v.id], blocks[v.id],
+                     v.dhcp_options_id) for v in own]
     if req.vpc_ids:
         items = [v for v in items if v["vpcId"] in req.vpc_ids]
     items = FilterSet(req.filters, VPC_FILTERS, tags=_tags).apply(items)
@@ -121,12 +122,12 @@ def _subnet_item(ctx: RequestContext, s: Subnet, tags: dict[str, str], held: int
     """`held`: the own subnet's addresses in use (instances, interfaces, NAT gateways)."""
     region = ctx.cloud.settings.cloud.region
     return {"subnetId": s.id, "state": "available", "vpcId": s.vpc_id, "cidrBlock": s.cidr,
-            "availableIpAddressCount": _free(s.cidr) if s.default
+            "availableIpAddressCount": _free(s.cidr) if s.edge
             else max(0, available_addresses(s.cidr) - held),
             "availabilityZone": s.zone, "availabilityZoneId": s.zone,
             "defaultForAz": s.default,
             "mapPublicIpOnLaunch": ctx.cloud.settings.network.public_ip_at_launch
-            if s.default else s.map_public_ip,
+            if s.edge else s.map_public_ip,
             "ownerId": s.account_id,
             "assignIpv6AddressOnCreation": False, "ipv6CidrBlockAssociationSet": [],
             "subnetArn": f"arn:aws:ec2:{region}:{s.account_id}:subnet/{s.id}",
@@ -136,15 +137,14 @@ def _subnet_item(ctx: RequestContext, s: Subnet, tags: dict[str, str], held: int
 async def describe_subnets(ctx: RequestContext, req: DescribeSubnetsRequest) -> dict:
     vpcs = ctx.cloud.vpcs
     await vpcs.ensure(ctx.account_id)
-    subnets = vpcs.subnets(ctx.account_id)
-    if vpcs.vpc_mode:
-        subnets += await vpcs.own_subnets(ctx.account_id)
+    subnets = await vpcs.own_subnets(ctx.account_id) if vpcs.vpc_mode \
+        else vpcs.subnets(ctx.account_id)
     _check_asked(req.subnet_ids, {s.id for s in subnets}, errors.InvalidSubnetIDNotFound,
                  "subnet")
     if req.subnet_ids:
         subnets = [s for s in subnets if s.id in req.subnet_ids]
     tags = await ctx.cloud.tags.of([s.id for s in subnets])
-    items = [_subnet_item(ctx, s, tags[s.id], 0 if s.default else
+    items = [_subnet_item(ctx, s, tags[s.id], 0 if s.edge else
                           len(await vpcs.addresses_held(s.id))) for s in subnets]
     items = FilterSet(req.filters, SUBNET_FILTERS, tags=_tags).apply(items)
     chunk, token = page(items, lambda s: s["subnetId"], req.max_results, req.next_token)

@@ -31,6 +31,11 @@ class AddressRepository:
         return await self._all(f"{_SELECT} WHERE a.account_id=? AND a.kind='elastic' "
                                f"ORDER BY a.public_ip", (account_id,))
 
+    async def at_launch(self, account_id: str) -> list:
+        """The account's public addresses at launch (kind 'launch'), with their instances."""
+        return await self._all(f"{_SELECT} WHERE a.account_id=? AND a.kind='launch' "
+                               f"AND a.instance_id IS NOT NULL", (account_id,))
+
     async def find(self, account_id: str, *, address_id=None, public_ip=None,
                    association_id=None):
         column, value = next((c, v) for c, v in (("id", address_id), ("public_ip", public_ip),

@@ -44,6 +44,13 @@ class GroupRepository:
         return await rows_in(self.db, "SELECT * FROM security_groups WHERE vpc_id IN "
                                       "({marks}) ORDER BY id", vpc_ids)
 
+    async def of_real_default_vpcs(self):
+        """Groups without a VpcId of accounts whose default VPC is on OVN (vpc mode):
+        that VPC's groups."""
+        return await self._rows("SELECT * FROM security_groups WHERE vpc_id IS NULL AND "
+                                "account_id IN (SELECT account_id FROM vpcs WHERE "
+                                "is_default=1 AND on_ovn=1) ORDER BY id", ())
+
     async def by_ids(self, account_id: str, group_ids: list[str]):
         marks = ",".join("?" * len(group_ids))
         return await self._rows(

@@ -109,6 +109,11 @@ class AddressService:
             raise errors.InvalidAddressNotFound(f"Address '{public_ip}' not found.")
         return row
 
+    async def at_launch_of(self, account_id: str) -> list:
+        """The public addresses the account's instances got at launch (not elastic IPs:
+        DescribeAddresses does not list them)."""
+        return await self.repo.at_launch(account_id)
+
     async def describe(self, account_id: str, public_ips: list[str], allocation_ids: list[str]):
         rows = await self.repo.elastic(account_id)
         for ip in public_ips:
@@ -183,7 +188,9 @@ class AddressService:
                 f"resource {address['id']} is already associated with associate-id "
                 f"{address['association_id']}")
         current = await self.repo.of_target(target)
-        if current is not None:
+        if current is not None and current["kind"] == "launch":
+            await self.repo.delete(current["id"])  # an elastic IP replaces it, as in EC2
+        elif current is not None:
             await self.repo.associate(current["id"], None, None)
         association_id = ids.resource_id("eipassoc")
         if address["instance_id"]:  # it leaves its old place
@@ -242,17 +249,20 @@ class AddressService:
             await self.repo.delete(address["id"])
             await self.tags.forget(address["id"])
 
-    async def at_launch(self, account_id: str, cluster, instance_ids: list[str]) -> None:
-        """EDGE's public address for each new instance, while the pool has one
-        (in the launch's unit, or a unit of its own)."""
+    async def at_launch(self, account_id: str, cluster, instance_ids: list[str],
+                        targets: list[tuple[str, str]] | None = None) -> None:
+        """A public address for each new instance, while the pool has one (in the
+        launch's unit, or a unit of its own): EDGE's, or in an own subnet the one its
+        VPC's router maps (`targets`: each instance's primary interface and address)."""
         async with self.db.unit():
-            for instance_id in instance_ids:
+            for index, instance_id in enumerate(instance_ids):
                 taken = await self._take(account_id, "launch", "vpc", [cluster])
                 if taken is None:
                     log.warning("no free public address for %s in %s", instance_id,
                                 cluster.ref.name)
                     break
-                await self.repo.associate(taken[0], instance_id, None)
+                await self.repo.associate(taken[0], instance_id, None,
+                                          targets[index] if targets else None)
                 await self.repo.set_instance_ip(instance_id, taken[1])
 
     async def sweep(self, cluster=None) -> None:

@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cloud_controller.db.instance_attributes import InstanceAttributeRepository
 from cloud_controller.db.instances import InstanceRepository
@@ -221,6 +221,12 @@ class InstanceService:
         cluster, count = choose_cluster(self.clusters.clusters, self.reservations, vmtype,
                                         req.zone, req.min_count,
                                         min(req.max_count, quota - running))
+        if vpc and any(not s.subnet_id and not s.network_interface_id for s in req.interfaces):
+            # vpc mode, no SubnetId given: the default subnet of the zone chosen
+            subnet = await self.vpcs.default_subnet(account_id, cluster.ref.zone)
+            req = replace(req, interfaces=[
+                s if s.subnet_id or s.network_interface_id else replace(s, subnet_id=subnet.id)
+                for s in req.interfaces])
         reservation_id = ids.resource_id("r")
         now = time.time()
         rows = []
@@ -271,11 +277,18 @@ class InstanceService:
             if eni_id:
                 await self.tags.tag_new(account_id, eni_id, "network-interface",
                                         req.interface_tags)
-        public = self.settings.network.public_ip_at_launch if req.public_ip is None \
-            else req.public_ip
-        public = public and not vpc  # no public address at launch in own VPCs (docs/vpc.md)
+        if vpc:  # the primary interface's subnet's MapPublicIpOnLaunch (docs/vpc.md)
+            primary = plans[0][0]
+            public = primary.existing is None and (
+                primary.subnet.map_public_ip if req.public_ip is None else req.public_ip)
+        else:
+            public = self.settings.network.public_ip_at_launch if req.public_ip is None \
+                else req.public_ip
         if public:
-            await self.addresses.at_launch(account_id, cluster, [row["id"] for row in rows])
+            await self.addresses.at_launch(
+                account_id, cluster, [row["id"] for row in rows],
+                [(plan[0].eni_id, row["private_ip"]) for row, plan in zip(rows, plans)]
+                if vpc else None)
         self.reservations[cluster.ref.name].hold([row["id"] for row in rows], vmtype)
         return cluster, rows
 

@@ -59,8 +59,9 @@ class InternetGatewayService(VpcPart):
         if await self.repo.of_vpc(vpc_id) is not None:
             raise dependency(vpc_id)
 
-    async def create(self, account_id: str, tags: list[tuple[str, str]]) -> str:
-        igw_id = resource_id("igw")
+    async def create(self, account_id: str, tags: list[tuple[str, str]],
+                     igw_id: str | None = None) -> str:
+        igw_id = igw_id or resource_id("igw")
         async with self.db.unit():
             await self.repo.insert(igw_id, account_id)
             await self.tags.tag_new(account_id, igw_id, "internet-gateway", tags)
@@ -82,6 +83,12 @@ class InternetGatewayService(VpcPart):
             return host
         raise errors.InsufficientAddressCapacity(
             "The outside segment has no free address for another internet gateway.")
+
+    async def create_attached(self, account_id: str, vpc_id: str, igw_id: str) -> str:
+        """In the caller's unit: a new gateway attached to the VPC (a default VPC's)."""
+        await self.create(account_id, [], igw_id)
+        await self.repo.attach(igw_id, vpc_id, await self._outside_ip())
+        return igw_id
 
     async def attach(self, account_id: str, igw_id: str, vpc_id: str) -> None:
         async with self.db.unit():

@@ -111,7 +111,8 @@ class NetworkAclService(VpcPart):
 
     async def vpc_created(self, account_id: str, vpc_id: str) -> None:
         """EC2's default network ACL of a new VPC: rule 100 allows all, both ways."""
-        acl_id = resource_id("acl")
+        derived = self.vpcs.default_parts(account_id, vpc_id)
+        acl_id = derived.network_acl_id if derived else resource_id("acl")
         await self.repo.insert_acl(acl_id, account_id, vpc_id, is_default=True)
         for egress in (0, 1):
             await self.repo.put_entry({"acl_id": acl_id, "egress": egress, "rule_number": 100,
@@ -128,7 +129,9 @@ class NetworkAclService(VpcPart):
 
     async def subnet_created(self, vpc_id: str, subnet_id: str) -> None:
         default = next(a for a in await self.repo.of_vpc(vpc_id) if a["is_default"])
-        await self.repo.associate(resource_id("aclassoc"), subnet_id, default["id"])
+        derived = self.vpcs.default_parts(default["account_id"], vpc_id)
+        await self.repo.associate(derived.acl_association_id(subnet_id) if derived
+                                  else resource_id("aclassoc"), subnet_id, default["id"])
 
     async def subnet_deleting(self, subnet_id: str) -> None:
         await self.repo.dissociate_subnet(subnet_id)
@@ -144,11 +147,7 @@ class NetworkAclService(VpcPart):
             raise errors.InvalidNetworkAclIDNotFound(
                 f"The networkAcl ID '{acl_id}' does not exist")
         row = await self.repo.acl(account_id, acl_id)
-        if row is None:
-            if acl_id == self.vpcs.parts(account_id).network_acl_id:
-                raise errors.UnsupportedOperation(
-                    f"The network ACL '{acl_id}' of the default VPC is this cloud's EDGE "
-                    "network; it cannot be changed.")
+        if row is None:  # the default VPC's ACL is a row too (vpc mode, docs/vpc.md)
             raise errors.InvalidNetworkAclIDNotFound(
                 f"The networkAcl ID '{acl_id}' does not exist")
         return row

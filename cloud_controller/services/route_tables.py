@@ -76,9 +76,20 @@ class RouteTableService(VpcPart):
     # ---- the hooks VpcService calls inside its units ----
 
     async def vpc_created(self, account_id: str, vpc_id: str) -> None:
-        rtb_id = resource_id("rtb")
+        derived = self.vpcs.default_parts(account_id, vpc_id)
+        rtb_id = derived.route_table_id if derived else resource_id("rtb")
         await self.repo.insert_table(rtb_id, account_id, vpc_id)
-        await self.repo.associate(resource_id("rtbassoc"), rtb_id, vpc_id, None)
+        await self.repo.associate(derived.main_association_id if derived
+                                  else resource_id("rtbassoc"), rtb_id, vpc_id, None)
+
+    async def default_vpc_created(self, account_id: str, vpc_id: str) -> None:
+        """AWS's default VPC: an internet gateway attached, and the main table's
+        0.0.0.0/0 to it."""
+        igw_id = await self.gateways.create_attached(
+            account_id, vpc_id, self.vpcs.parts(account_id).internet_gateway_id)
+        (main,) = [a["route_table_id"] for a in await self.repo.associations()
+                   if a["vpc_id"] == vpc_id and a["subnet_id"] is None]
+        await self.repo.put_route(main, "0.0.0.0/0", "gateway", igw_id)
 
     async def vpc_deleting(self, vpc_id: str) -> None:
         tables = await self.repo.tables_of_vpc(vpc_id)

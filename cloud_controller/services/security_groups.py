@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from cloud_controller.db.security_groups import TARGETS, GroupRepository, RuleRepository
 from cloud_controller.services.notify import ChangeNotifier
-from cloud_controller.services.vpcs import VpcPart, dependency
+from cloud_controller.services.vpcs import VpcPart, default_vpc_id, dependency
 from mallee import errors, ids
 
 PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
@@ -150,6 +150,9 @@ class SecurityGroupService(VpcPart):
     # ---- VpcPart: an own VPC's `default` group comes and goes with it ----
 
     async def vpc_created(self, account_id: str, vpc_id: str) -> None:
+        if vpc_id == default_vpc_id(account_id):  # its groups are those without a VpcId
+            await self.ensure_default(account_id)
+            return
         await self.groups.insert(ids.resource_id("sg"), account_id, "default",
                                  "default VPC security group", vpc_id)
 
@@ -162,8 +165,13 @@ class SecurityGroupService(VpcPart):
             await self.tags.forget(group["id"])
 
     async def vpc_groups(self):
-        """Every own VPC's groups, of all accounts (the OVN model)."""
-        return await self.groups.in_vpcs()
+        """Every own VPC's groups, of all accounts (the OVN model); in vpc mode also the
+        groups without a VpcId of real default VPCs, with that VPC's id."""
+        groups = list(await self.groups.in_vpcs())
+        if self.vpcs.vpc_mode:
+            groups += [{**dict(g), "vpc_id": default_vpc_id(g["account_id"])}
+                       for g in await self.groups.of_real_default_vpcs()]
+        return groups
 
     async def ensure_default(self, account_id: str):
         found = await self.groups.by_names(account_id, ["default"])
@@ -175,9 +183,9 @@ class SecurityGroupService(VpcPart):
             return (await self.groups.by_names(account_id, ["default"]))[0]
 
     async def _changed(self, group) -> None:
-        if group["vpc_id"]:
+        if group["vpc_id"] or self.vpcs.vpc_mode:  # vpc mode: the default VPC's on OVN
             await self.vpcs.changed()
-        else:
+        if not group["vpc_id"]:
             self.network_changed.notify()
 
     async def create(self, account_id: str, name: str, description: str,
@@ -230,7 +238,7 @@ class SecurityGroupService(VpcPart):
                          subnet=None):
         """The groups a new instance is in: those named (by name or id), else `default`;
         in an own subnet (`subnet`), groups of its VPC only."""
-        if subnet is not None:
+        if subnet is not None and not subnet.default:
             return await self._for_own_subnet(account_id, names, group_ids, subnet)
         if not names and not group_ids:
             return [await self.ensure_default(account_id)]
@@ -276,8 +284,9 @@ class SecurityGroupService(VpcPart):
 
     @staticmethod
     def of_vpc(group, vpc_id: str, subnet_id: str):
-        """The group, if it is of the VPC of `subnet_id` (EC2's error otherwise)."""
-        if group["vpc_id"] != vpc_id:
+        """The group, if it is of the VPC of `subnet_id` (EC2's error otherwise); a
+        group without a VpcId is of the default VPC."""
+        if (group["vpc_id"] or default_vpc_id(group["account_id"])) != vpc_id:
             raise errors.InvalidParameter(
                 f"Security group {group['id']} and subnet {subnet_id} belong to different "
                 "networks.")

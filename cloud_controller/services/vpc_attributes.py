@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 
 from cloud_controller.db.vpc_attributes import VpcAttributeRepository
-from cloud_controller.services.vpcs import PREFIX_RANGE, VpcPart, default_vpc_id, parse_network
+from cloud_controller.services.vpcs import PREFIX_RANGE, VpcPart, parse_network
 from mallee import errors
 from mallee.ids import resource_id
 
@@ -70,8 +70,14 @@ class VpcAttributeService(VpcPart):
     async def vpc_deleting(self, vpc_id: str) -> None:
         await self.repo.delete_cidr_blocks(vpc_id)
 
+    async def default_vpc_created(self, account_id: str, vpc_id: str) -> None:
+        """vpc mode's real default VPC: AWS's values for a default VPC, stored."""
+        for wire, value in DEFAULT_VPC_VALUES.items():
+            await self.repo.set_attribute(vpc_id, ATTRIBUTES[wire], value)
+
     def _is_default(self, account_id: str, vpc_id: str) -> bool:
-        return not self.vpcs.vpc_mode or vpc_id == default_vpc_id(account_id)
+        """Edge mode's facade (its fixed values); in vpc mode every VPC is stored."""
+        return not self.vpcs.vpc_mode
 
     async def attributes(self, account_id: str, vpc_id: str) -> dict[str, bool]:
         if self._is_default(account_id, vpc_id):

@@ -6,10 +6,19 @@ restarts and the same on every CLC; rows exist so the VPC and subnets can be
 tagged. Every account's VPC has the cloud's private subnet as its CIDR: EDGE
 isolates accounts with security groups, not with separate address spaces.
 
-In VPC mode ([network] mode = "vpc", docs/vpc.md) an account also makes VPCs
-and subnets of its own (CreateVpc, CreateSubnet...). Their rows here are the
-authority; after each change `vpcs_changed` is notified, and OvnSync
-(services/ovn_sync.py) writes the model (`ovn_model`) to OVN. An own VPC has
+In VPC mode ([network] mode = "vpc", docs/vpc.md) the default VPC is a real
+one on OVN instead, made as AWS makes it the first time the account calls
+(`ensure`): `[network] default_vpc_cidr` (172.31.0.0/16) with one /20 default
+subnet per zone (MapPublicIpOnLaunch), its main route table routing 0.0.0.0/0
+to an internet gateway of its own, its default network ACL, through the same
+VpcPart hooks as CreateVpc and CreateSubnet; its security groups stay the
+account's groups without a VpcId (looked up by name, as EC2-Classic's names
+were). The VPC and subnet ids stay the derived ones. From then on it is one
+of the account's VPCs "on OVN" (`own_vpc`), except that it cannot be deleted.
+An account also makes VPCs and subnets of its own (CreateVpc, CreateSubnet...).
+Their rows here are the authority; after each change `vpcs_changed` is
+notified, and OvnSync (services/ovn_sync.py) writes the model (`ovn_model`)
+to OVN. An own VPC has
 from its creation, as in EC2, a `default` security group and a default
 network ACL (allow all, rule 100) that its subnets are associated with; they
 go with the VPC, and other groups or ACLs keep it from being deleted.
@@ -89,6 +98,7 @@ class Subnet:
     cidr: str
     default: bool = True
     map_public_ip: bool = False  # own subnets only: a default one follows the setting
+    edge: bool = False  # a default subnet of edge mode's facade (no row on OVN)
 
 
 @dataclass(frozen=True)
@@ -98,22 +108,25 @@ class Vpc:
     account_id: str
     cidr: str
     dhcp_options_id: str | None = None  # None: the account's default set
+    is_default: bool = False  # vpc mode's real default VPC
 
 
 def _vpc(row) -> Vpc:
-    return Vpc(row["id"], row["account_id"], row["cidr"], row["dhcp_options_id"])
+    return Vpc(row["id"], row["account_id"], row["cidr"], row["dhcp_options_id"],
+               bool(row["is_default"]))
 
 
 def _subnet(row) -> Subnet:
     return Subnet(row["id"], row["vpc_id"], row["account_id"], row["zone"], row["cidr"],
-                  default=False, map_public_ip=bool(row["map_public_ip"]))
+                  default=bool(row["is_default"]), map_public_ip=bool(row["map_public_ip"]))
 
 
 def _own(row, resource_id: str, what: str, not_found: type[errors.ApiError]):
-    """The row of a VPC or subnet the account made; the default ones are EDGE's."""
+    """The row of a VPC or subnet on OVN: one the account made, or vpc mode's real
+    default one; edge mode's default ones are EDGE's."""
     if row is None:
         raise not_found(f"The {what} ID '{resource_id}' does not exist")
-    if row["is_default"]:
+    if row["is_default"] and not row["on_ovn"]:
         raise errors.UnsupportedOperation(
             f"The default {what} '{resource_id}' is this cloud's EDGE network; it cannot be "
             "changed or deleted.")
@@ -170,6 +183,22 @@ class VpcPart:
         """Private addresses of the subnet the part's resources hold (NAT gateways)."""
         return set()
 
+    async def default_vpc_created(self, account_id: str, vpc_id: str) -> None:
+        """After vpc_created and subnet_created: what AWS adds to a default VPC beside
+        an own one's parts (its internet gateway and route, DNS hostnames)."""
+
+
+def default_subnet_blocks(cidr: str, taken: list[str], count: int) -> list[str]:
+    """`count` /20s of the default VPC's block (in order) that overlap none of `taken`."""
+    network = ipaddress.IPv4Network(cidr)
+    used = [ipaddress.IPv4Network(t) for t in taken]
+    free = [str(b) for b in network.subnets(new_prefix=max(20, network.prefixlen))
+            if not any(b.overlaps(u) for u in used)]
+    if len(free) < count:
+        raise errors.InsufficientFreeAddressesInSubnet(
+            f"The default VPC's block {cidr} has no room for a default subnet in every zone.")
+    return free[:count]
+
 
 class VpcService:
     def __init__(self, db, settings, clusters, tags, vpcs_changed):
@@ -199,17 +228,61 @@ class VpcService:
         for cluster in self.clusters.clusters:
             cidr = (cluster.network or {}).get("subnet") or self.cidr
             out.append(Subnet(default_subnet_id(account_id, cluster.ref.zone), vpc_id,
-                              account_id, cluster.ref.zone, cidr))
+                              account_id, cluster.ref.zone, cidr, edge=True))
         return out
 
     async def ensure(self, account_id: str) -> None:
-        """Make the rows that let the VPC and its subnets be tagged."""
+        """Edge mode: make the rows that let the VPC and its subnets be tagged. VPC mode:
+        make the default VPC real (once: idempotent, and a racing request finds it made
+        in its unit)."""
         if account_id in self._made:
             return
-        vpc = {"id": default_vpc_id(account_id), "account_id": account_id, "cidr": self.cidr}
-        async with self.db.unit():
-            await self.repo.ensure(vpc, [s.__dict__ for s in self.subnets(account_id)])
+        if self.vpc_mode:
+            await self._make_real(account_id)
+        else:
+            vpc = {"id": default_vpc_id(account_id), "account_id": account_id,
+                   "cidr": self.cidr}
+            async with self.db.unit():
+                await self.repo.ensure(vpc, [s.__dict__ for s in self.subnets(account_id)])
         self._made.add(account_id)
+
+    async def _missing_zones(self, account_id: str) -> tuple[bool, list[str], list[str]]:
+        """(the default VPC is real, zones without a default subnet, its subnets' blocks)."""
+        vpc_id = default_vpc_id(account_id)
+        real = await self.repo.real_default(account_id) is not None
+        rows = await self.repo.subnets_of(vpc_id) if real else []
+        have = {r["zone"] for r in rows if r["is_default"]}
+        return real, [z for z in self.zone_names() if z not in have], [r["cidr"] for r in rows]
+
+    async def _make_real(self, account_id: str) -> None:
+        real, missing, _ = await self._missing_zones(account_id)
+        if not missing:
+            return  # the common case: no unit, no wait for the writer
+        vpc_id = default_vpc_id(account_id)
+        async with self.db.unit():
+            real, missing, taken = await self._missing_zones(account_id)  # a racer made it
+            if not missing:
+                return
+            blocks = default_subnet_blocks(self.settings.network.default_vpc_cidr, taken,
+                                           len(missing))
+            subnets = [{"id": default_subnet_id(account_id, zone), "account_id": account_id,
+                        "vpc_id": vpc_id, "zone": zone, "cidr": cidr}
+                       for zone, cidr in zip(missing, blocks)]
+            if not real:
+                await self.repo.make_real({"id": vpc_id, "account_id": account_id,
+                                           "cidr": self.settings.network.default_vpc_cidr},
+                                          subnets)
+                for part in self.members:
+                    await part.vpc_created(account_id, vpc_id)
+            else:  # a zone added since
+                await self.repo.add_default_subnets(subnets)
+            for subnet in subnets:
+                for part in self.members:
+                    await part.subnet_created(vpc_id, subnet["id"])
+            if not real:
+                for part in self.members:
+                    await part.default_vpc_created(account_id, vpc_id)
+        await self.changed()
 
     def check_vpc(self, account_id: str, vpc_id: str | None) -> str:
         """The account's VPC id; any other id is not found."""
@@ -221,6 +294,11 @@ class VpcService:
     def parts(self, account_id: str) -> ImplicitParts:
         return implicit_parts(account_id, self.settings.cloud.region)
 
+    def default_parts(self, account_id: str, vpc_id: str) -> ImplicitParts | None:
+        """The derived ids a VPC's parts take if it is the account's default VPC (made
+        real in vpc mode: the same ids as edge mode's facade), else None (new ids)."""
+        return self.parts(account_id) if vpc_id == default_vpc_id(account_id) else None
+
     @staticmethod
     def check_ids(asked: list[str], mine: str, not_found: type[errors.ApiError],
                   what: str) -> None:
@@ -230,7 +308,8 @@ class VpcService:
                 raise not_found(f"The {what} ID '{asked_id}' does not exist")
 
     def subnet(self, account_id: str, subnet_id: str) -> Subnet:
-        for subnet in self.subnets(account_id):
+        """A default subnet of edge mode's facade (none in vpc mode: they are real)."""
+        for subnet in self.subnets(account_id) if not self.vpc_mode else []:
             if subnet.id == subnet_id:
                 return subnet
         raise errors.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")
@@ -238,8 +317,9 @@ class VpcService:
     # ---- VPC mode: the VPCs and subnets accounts make ----------------------
 
     async def group_vpc(self, account_id: str, vpc_id: str | None) -> str | None:
-        """Where a new security group goes: None for the default VPC (EDGE's groups),
-        else an own VPC of the account (VPC mode)."""
+        """Where a new security group goes: None for the default VPC (the account's
+        groups without a VpcId: EDGE's, in vpc mode the real default VPC's), else an own
+        VPC of the account (VPC mode)."""
         if not self.vpc_mode or vpc_id in (None, "", default_vpc_id(account_id)):
             self.check_vpc(account_id, vpc_id)
             return None
@@ -277,7 +357,10 @@ class VpcService:
 
     async def delete_vpc(self, account_id: str, vpc_id: str) -> None:
         async with self.db.unit():  # a part that refuses undoes what the others removed
-            await self.own_vpc(account_id, vpc_id)
+            if (await self.own_vpc(account_id, vpc_id)).is_default:
+                raise errors.UnsupportedOperation(
+                    f"The default VPC '{vpc_id}' cannot be deleted in this cloud (every "
+                    "account keeps its default VPC; its instances launch there).")
             if await self.repo.own_subnets(vpc_id=vpc_id):
                 raise dependency(vpc_id)
             for part in self.members:
@@ -335,9 +418,11 @@ class VpcService:
                             errors.InvalidSubnetIDNotFound))
 
     async def find_own_subnet(self, account_id: str, subnet_id: str) -> Subnet | None:
-        """The account's own subnet, or None (another account's, a default one, gone)."""
+        """The account's subnet on OVN, or None (another account's, edge mode's default
+        one, gone)."""
         row = await self.repo.subnet(account_id, subnet_id)
-        return _subnet(row) if row is not None and not row["is_default"] else None
+        return _subnet(row) if row is not None and (not row["is_default"] or row["on_ovn"]) \
+            else None
 
     async def all_own_subnets(self) -> list[Subnet]:
         """Every account's own subnets (the OVN model)."""
@@ -345,7 +430,10 @@ class VpcService:
 
     async def delete_subnet(self, account_id: str, subnet_id: str) -> None:
         async with self.db.unit():
-            await self.own_subnet(account_id, subnet_id)
+            if (await self.own_subnet(account_id, subnet_id)).default:
+                raise errors.UnsupportedOperation(
+                    f"The default subnet '{subnet_id}' cannot be deleted in this cloud "
+                    "(instances launched without a subnet go there).")
             if await self.ports.count_in(subnet_id):
                 raise errors.DependencyViolation(
                     f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
@@ -371,8 +459,13 @@ class VpcService:
             await self.own_subnet(account_id, subnet_id)
             await self.repo.set_map_public_ip(subnet_id, value)
 
+    async def default_subnet(self, account_id: str, zone: str) -> Subnet:
+        """VPC mode: the real default VPC's default subnet of the zone."""
+        await self.ensure(account_id)
+        return await self.own_subnet(account_id, default_subnet_id(account_id, zone))
+
     async def ovn_model(self) -> tuple[list[Router], list[Switch]]:
-        """Every account's own VPCs and subnets, as OVN's rows should be."""
+        """Every account's VPCs and subnets on OVN, as OVN's rows should be."""
         routers = [Router(row["id"], row["account_id"]) for row in await self.repo.own_vpcs()]
         switches = [Switch(row["id"], row["vpc_id"], row["account_id"], row["cidr"])
                     for row in await self.repo.own_subnets()]
@@ -382,7 +475,8 @@ class VpcService:
 
     async def launch_subnet(self, account_id: str, subnet_id: str) -> Subnet:
         """The subnet RunInstances names: a default one (EDGE) or, in VPC mode, one of
-        the account's own; anything else is InvalidSubnetID.NotFound."""
+        the account's own or a real default one; anything else is
+        InvalidSubnetID.NotFound."""
         try:
             return self.subnet(account_id, subnet_id)
         except errors.InvalidSubnetIDNotFound:

@@ -128,13 +128,14 @@ def test_private_ip_address_in_an_own_subnet(vcloud, vec2, vimage, subnet):
     vec2.terminate_instances(InstanceIds=[again["InstanceId"]])
 
 
-def test_edge_launches_stay_as_they_were(vcloud, vec2, vimage):
+def test_default_subnet_launches_are_on_ovn_too(vcloud, vec2, vimage):
+    """vpc mode: the default subnet is a real one (tests/api/test_vpc_default.py)."""
     default = vec2.describe_subnets(Filters=[{"Name": "default-for-az",
                                               "Values": ["true"]}])["Subnets"][0]
     instance = run(vec2, vimage, SubnetId=default["SubnetId"])[0]
     assert instance["SubnetId"] == default["SubnetId"] and instance["VpcId"] == default["VpcId"]
-    assert instance["InstanceId"] not in ports(vcloud)
-    with pytest.raises(ClientError) as err:
+    assert instance["InstanceId"] in ports(vcloud)
+    with pytest.raises(ClientError) as err:  # EDGE's block is not the default VPC's
         run(vec2, vimage, SubnetId=default["SubnetId"], PrivateIpAddress="10.64.0.9")
     assert code(err) == "InvalidParameterValue"
     vec2.terminate_instances(InstanceIds=[instance["InstanceId"]])

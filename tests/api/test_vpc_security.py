@@ -428,9 +428,15 @@ def test_vpc_attributes(vcloud, vec2, vpc):
     assert code(e) == "InvalidParameterCombination"
     default_vpc = vec2.describe_vpcs(Filters=[{"Name": "is-default",
                                                "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    with pytest.raises(ClientError) as e:
-        vec2.modify_vpc_attribute(VpcId=default_vpc, EnableDnsHostnames={"Value": False})
-    assert code(e) == "UnsupportedOperation"
+    # vpc mode: the default VPC is a real one, changed like any (AWS's values at first)
+    def value_of(vpc_id, attribute):
+        return vec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)[
+            attribute[0].upper() + attribute[1:]]["Value"]
+
+    assert value_of(default_vpc, "enableDnsHostnames") is True
+    vec2.modify_vpc_attribute(VpcId=default_vpc, EnableDnsHostnames={"Value": False})
+    assert value_of(default_vpc, "enableDnsHostnames") is False
+    vec2.modify_vpc_attribute(VpcId=default_vpc, EnableDnsHostnames={"Value": True})
     with pytest.raises(ClientError) as e:
         vec2.modify_vpc_attribute(VpcId="vpc-0123456789abcdef0",
                                   EnableDnsHostnames={"Value": False})

@@ -48,7 +48,7 @@ def conn(tmp_path):
             VALUES ('eipalloc-1', '111111111111', '198.51.100.7', 'c', 'elastic', 'vpc',
                     'i-00000002', 'eipassoc-1', 0);
     """)
-    assert migrations.apply(c, DIRECTORY)[-1].version == 18
+    assert 18 in [m.version for m in migrations.apply(c, DIRECTORY)]  # and any later ones
     return c
 
 
