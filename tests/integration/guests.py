@@ -71,3 +71,15 @@ def assert_no_taps_left(cloud: Cloud, timeout: float = 30.0) -> None:
     retry (every 2 s) when QEMU still held it at the first tries."""
     assert cloud.wait_for(lambda: not guest_taps(cloud), timeout=timeout, interval=0.5), \
         guest_taps(cloud)
+
+
+def ports_but_default_gateways(chassis, ec2, bridge: str | None = None) -> list[str]:
+    """The chassis bridge's ports less the patch ports of the account's default VPC's
+    internet gateway: in vpc mode that VPC is real (docs/vpc.md) and its gateway's
+    localnet port is patched from br-int to br-ex from the account's first call on."""
+    default = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    igws = [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(Filters=[
+        {"Name": "attachment.vpc-id", "Values": [v["VpcId"] for v in default]}])[
+            "InternetGateways"]] if default else []
+    ports = chassis.ports(bridge) if bridge else chassis.ports()
+    return [p for p in ports if not (p.startswith("patch-") and any(g in p for g in igws))]

@@ -30,7 +30,8 @@ from node_controller.network.ovn_chassis import (OUTSIDE_BRIDGE, OvnChassis,
 from node_controller.network.names import tap_name
 from node_controller.network.namespace import link_exists
 from tests.api.test_vpc_security import sbctl
-from tests.integration.guests import domains, key_pair, real_cloud, ssh
+from tests.integration.guests import (domains, key_pair, ports_but_default_gateways,
+                                      real_cloud, ssh)
 from tests.ovn_nb import nb_rows
 
 pytestmark = [pytest.mark.integration,
@@ -122,7 +123,7 @@ def test_public_and_private_subnets_through_the_gateways(cloud, image, tmp_path,
     # the chassis maps the outside bridge, and br-ex holds the veth onto the outside
     ids = chassis.vsctl("get", "Open_vSwitch", ".", "external_ids:ovn-bridge-mappings")
     assert ids.strip().strip('"') == f"mallee-outside:{OUTSIDE_BRIDGE}"
-    assert chassis.ports(OUTSIDE_BRIDGE) == [chassis.outside_port]
+    assert ports_but_default_gateways(chassis, ec2, OUTSIDE_BRIDGE) == [chassis.outside_port]
     assert link_exists(chassis.outside_peer, n.uplink_netns)
     made: set[str] = set()
 
@@ -156,7 +157,7 @@ def test_public_and_private_subnets_through_the_gateways(cloud, image, tmp_path,
     assert cloud.wait_for(lambda: f"cr-mallee-lrp-{igw}" in sbctl(cloud, "show"), timeout=10), \
         sbctl(cloud, "show")
     assert cloud.wait_for(lambda: [p for p in chassis.ports(OUTSIDE_BRIDGE)
-                                   if p.startswith("patch-")], timeout=10)
+                                   if p.startswith("patch-") and igw in p], timeout=10)
 
     key = key_pair(ec2, "gw", tmp_path)
     ssh_group = ec2.create_security_group(GroupName="ssh", Description="ssh",
@@ -279,8 +280,9 @@ def test_public_and_private_subnets_through_the_gateways(cloud, image, tmp_path,
     ec2.delete_vpc(VpcId=vpc)
     assert cloud.wait_for(lambda: not mallee_rows(cloud, made), timeout=10), \
         mallee_rows(cloud, made)
-    assert chassis.ports() == []  # br-int: nothing of the guests or their metadata
-    assert chassis.ports(OUTSIDE_BRIDGE) == [chassis.outside_port]  # the node's own stays
+    # br-int: nothing of the guests or their metadata; br-ex: the node's own veth stays
+    assert ports_but_default_gateways(chassis, ec2) == []
+    assert ports_but_default_gateways(chassis, ec2, OUTSIDE_BRIDGE) == [chassis.outside_port]
     taps = [tap_name(i) for i in instance_ids]
     assert not [tap for tap in taps if link_exists(tap)], taps
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
@@ -293,7 +295,8 @@ def test_the_nodes_stop_leaves_no_outside_bridge(cloud):
     process of the node, no br-int/br-ex device, no veth onto the outside."""
     chassis = OvnChassis.of(cloud.settings)
     chassis.start()  # again: nothing doubled
-    assert chassis.ports(OUTSIDE_BRIDGE) == [chassis.outside_port]
+    assert ports_but_default_gateways(chassis, cloud.client("ec2"), OUTSIDE_BRIDGE) == [
+        chassis.outside_port]
     node = cloud.settings.nc.name
     assert node in sbctl(cloud, "--bare", "--columns=name", "list", "Chassis").split()
     chassis.stop()  # the node leaves: its ovn-controller takes its chassis out of SB
