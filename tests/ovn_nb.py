@@ -36,3 +36,27 @@ def as_list(value) -> list:
 def by_mallee_id(cloud, table: str, key: str) -> dict[str, dict]:
     return {r["external_ids"][key]: r for r in nb_rows(cloud, table)
             if key in r["external_ids"]}
+
+
+def default_vpc_ids(ec2) -> set[str]:
+    """The ids of the account's default VPC and its parts, which in vpc mode are real
+    OVN rows from the account's first call on (docs/vpc.md)."""
+    vpcs = [v["VpcId"] for v in ec2.describe_vpcs(
+        Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]]
+    if not vpcs:
+        return set()
+    by_vpc = [{"Name": "vpc-id", "Values": vpcs}]
+    return {*vpcs,
+            *(s["SubnetId"] for s in ec2.describe_subnets(Filters=by_vpc)["Subnets"]),
+            *(t["RouteTableId"] for t in ec2.describe_route_tables(Filters=by_vpc)[
+                "RouteTables"]),
+            *(g["InternetGatewayId"] for g in ec2.describe_internet_gateways(Filters=[
+                {"Name": "attachment.vpc-id", "Values": vpcs}])["InternetGateways"])}
+
+
+def rows_beyond(cloud, table: str, ids: set[str]) -> list[dict]:
+    """The table's mallee rows that name anything but `ids` (the account aside)."""
+    return [r for r in nb_rows(cloud, table)
+            if (named := {v for k, v in r["external_ids"].items()
+                          if k.startswith("mallee:") and k != "mallee:account"})
+            and not named <= ids]

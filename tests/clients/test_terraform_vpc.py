@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mallee.ovn_central import missing_binaries
-from tests.ovn_nb import nb_rows
+from tests.ovn_nb import default_vpc_ids, nb_rows, rows_beyond
 from tests.clients.test_terraform import failed_calls, run
 from tests.clients.test_terraform_volume import tenant_workdir
 from tests.harness import Cloud, available_components
@@ -76,10 +76,10 @@ def test_terraform_builds_a_public_subnet_plans_clean_and_destroys(vpc_cloud,
     assert len(ec2.describe_internet_gateways()["InternetGateways"]) == 1  # the default's
     assert ec2.describe_addresses()["Addresses"] == []
     assert [n["State"] for n in ec2.describe_nat_gateways()["NatGateways"]] == ["deleted"]
+    default = default_vpc_ids(ec2)  # in vpc mode the default VPC is real and stays
     for table in ("Logical_Router", "Logical_Switch", "Logical_Router_Port",
-                  "Logical_Router_Static_Route", "DHCP_Options"):
-        assert not [r for r in nb_rows(cloud, table)
-                    if any(k.startswith("mallee:") for k in r["external_ids"])], table
+                  "Logical_Router_Static_Route", "DHCP_Options", "NAT"):
+        assert not rows_beyond(cloud, table, default), table
     write_summary(f"terraform vpc: apply {apply_seconds:.1f} s, destroy "
                            f"{destroy_seconds:.1f} s; provider calls answered with an error: "
                            f"{failed_calls(terraform[1]) or 'none'}")
