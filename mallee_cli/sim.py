@@ -88,8 +88,9 @@ class Layout:
         return -(-self.total_nodes // self.nodes_per_process)
 
     def group_nodes(self, group: int) -> range:
-        return range(group * self.nodes_per_process,
-                     min(self.total_nodes, (group + 1) * self.nodes_per_process))
+        """Every groups-th node: a cluster's nodes are spread over all the processes,
+        so a burst of launches into one zone is served by every core."""
+        return range(group, self.total_nodes, self.groups)
 
     def ports(self) -> list[int]:
         """Every port this simulation listens on."""
@@ -255,11 +256,14 @@ def cmd_up(home: Path, args) -> None:
                            "choose another --port-base")
     env = _clean_env()
     for key, argv, extra in _processes(home, layout):
-        pid, started = onehost.spawn(settings, key, argv, dict(env, **extra))
+        name = key.removeprefix("sim-")  # its log/NAME.log and NAME.out
+        pid, started = onehost.spawn(settings, key, argv, dict(env, **extra), log_name=name)
         reason = asyncio.run(_wait_healthy(settings, key, pid, layout)) if started else None
         if reason:
-            raise CliError(f"{key} did not come up: {reason}; see {settings.log_dir}/"
-                           f"{key.removeprefix('sim-')}.log and {key}.out")
+            out = settings.log_dir / f"{name}.out"
+            last = (out.read_text(errors="replace").strip().splitlines() or [""])[-1]
+            raise CliError(f"{key} did not come up: {reason}" + (f": {last}" if last else "")
+                           + f"; see {settings.log_dir / name}.log and {out}")
         print(f"{key:16} {'started' if started else 'running'} (pid {pid})", flush=True)
     capacity = asyncio.run(_wait_capacity(settings, layout, timeout=60 + layout.poll_seconds))
     print(f"{layout.total_nodes} simulated nodes in {layout.clusters} zone(s) "
@@ -359,7 +363,7 @@ def serve_nodes(home: Path, group: int) -> None:
     settings, layout = _load(home)
     if layout is None or not 0 <= group < layout.groups:
         raise CliError(f"no node group {group} in the simulation at {home}")
-    setup_logging(settings, f"sim-nodes-{group}")
+    setup_logging(settings, f"nodes-{group}")
     indexes = layout.group_nodes(group)
 
     def sites(settings: Settings) -> list[Site]:
