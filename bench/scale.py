@@ -148,13 +148,14 @@ def main() -> None:
         rows.append(("mallee sim up (with the test image)", f"{time.monotonic() - started:.1f} s"))
     layout = json.loads((home / "sim.json").read_text())
     size = f"{layout['clusters']} x {layout['nodes']} nodes"
+    window = max(args.window, 2 * layout["poll_seconds"] + 1)  # at least one idle round
     ec2 = ec2_client(home)
     image = ec2.describe_images(Filters=[{"Name": "name", "Values": ["mallee-test"]}])[
         "Images"][0]["ImageId"]
     launched: list[str] = []
     try:
         rows += rss_rows(home)
-        idle = poll_rounds(home, layout, args.window)
+        idle = poll_rounds(home, layout, window)
         ccs = [v for k, v in idle.items() if k != "clc"]
         rows.append((f"CC poll round, idle ({size})",
                      f"mean {statistics.mean(ccs) * 1000:.0f} ms, worst CC "
@@ -173,7 +174,7 @@ def main() -> None:
             burst["zone"] = reply["Instances"][0]["Placement"]["AvailabilityZone"]
             burst["running"] = wait_running(ec2, ids, 600)
             burst["total"] = time.monotonic() - t0
-        busy = poll_rounds(home, layout, args.window, launch_burst)
+        busy = poll_rounds(home, layout, window, launch_burst)
         rows.append((f"run-instances --count {args.launch}: reply", f"{burst['reply']:.2f} s "
                      f"(zone {burst['zone']})"))
         rows.append((f"run-instances --count {args.launch}: all running",
@@ -195,9 +196,10 @@ def main() -> None:
             launched.append(reply["Instances"][0]["InstanceId"])
         elapsed = time.monotonic() - t0
         latencies.sort()
+        p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95) - 1]
         rows.append((f"RunInstances x{args.singles} (1 each, sequential)",
-                     f"{args.singles / elapsed:.0f}/s, p50 {latencies[len(latencies) // 2] * 1000:.0f}"
-                     f" ms, p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms"))
+                     f"{args.singles / elapsed:.0f}/s, p50 {p50 * 1000:.0f} ms, "
+                     f"p95 {p95 * 1000:.0f} ms"))
 
         total = len(launched)
         pages, t0 = 0, time.monotonic()
