@@ -80,6 +80,7 @@ class NcSettings:
     disk_gb: int
     reserved_memory_mb: int
     reserved_disk_gb: int
+    fake_boot_seconds: float
 
     @property
     def state_path(self) -> Path:

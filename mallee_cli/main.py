@@ -1,4 +1,4 @@
-"""`mallee`: init, up, down, status, serve, admin, image.
+"""`mallee`: init, up, down, status, serve, admin, image, sim.
 
 Errors are one line that says what went wrong and what to do; no tracebacks.
 """
@@ -8,8 +8,6 @@ import argparse
 import asyncio
 import importlib
 import os
-import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from mallee import errors, settings as settings_mod
 from mallee.ovn_central import OvnCentral, OvnCentralError
 from node_controller.network.ovn_chassis import OvnChassis, OvnChassisError
 from mallee.settings import Settings
-from mallee_cli import admin, image as image_cli, onehost
+from mallee_cli import admin, image as image_cli, onehost, sim
 from mallee_cli.admin import cmd_admin, cmd_init
 from mallee_cli.errors import CliError
 from mallee_cli.status import cmd_status
@@ -31,7 +29,7 @@ SERVICES = {"clc": "cloud_controller.app", "cc": "cluster_controller.app",
 
 def cmd_serve(settings: Settings, args) -> None:
     from mallee.service import serve_forever, setup_logging
-    setup_logging(settings, args.component, to_file=not args.foreground_log)
+    setup_logging(settings, args.log_name or args.component, to_file=not args.foreground_log)
     module = importlib.import_module(SERVICES[args.component])
     serve_forever(module.sites, settings)
 
@@ -64,28 +62,12 @@ def cmd_up(settings: Settings, args) -> None:
             raise CliError(f"{component} did not become healthy: {reason}; see {log} "
                            f"and {settings.log_dir / (component + '.out')}")
         print(f"{component:7} {'started' if started else 'running'} (pid {pid})")
-    publish_test_image(settings)
+    onehost.publish_test_image(settings)
     print(f"\nThe cloud is up. Next:\n  source {settings.eucarc}\n"
           "  aws ec2 describe-availability-zones\n  aws ec2 create-key-pair --key-name k1\n"
           "  mallee status\n"
           f"  curl http://{settings.cloud.host}:{settings.clc.port}/metrics"
           "   (every tier's: docs/metrics.md)")
-
-
-def publish_test_image(settings: Settings) -> None:
-    """Register `mallee-test` for the admin, as `mallee image build-test` would."""
-    env = dict(os.environ)
-    for line in settings.eucarc.read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
-            env[key] = shlex.split(value)[0] if value else ""
-    proc = subprocess.run([sys.executable, "-m", "mallee_cli", "image", "build-test"], env=env,
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise CliError(f"could not register the test image: {proc.stderr.strip()}")
-    image = next(line.split()[1] for line in proc.stdout.splitlines()
-                 if line.startswith("IMAGE"))
-    print(f"image   mallee-test is {image}")
 
 
 def cmd_down(settings: Settings, args) -> None:
@@ -129,14 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run one component in the foreground")
     serve.add_argument("component", choices=sorted(SERVICES))
     serve.add_argument("--foreground-log", action="store_true", help="log to stderr")
+    serve.add_argument("--log-name", help="log to log/NAME.log (default: the component's "
+                                          "name; `mallee sim` runs several CCs on one host)")
 
     admin.add_parser(sub)
     image_cli.add_parser(sub)
+    sim.add_parser(sub)
     return p
 
 
 COMMANDS = {"init": cmd_init, "up": cmd_up, "down": cmd_down, "status": cmd_status,
-            "serve": cmd_serve, "admin": cmd_admin, "outside": cmd_outside, "image": image_cli.run}
+            "serve": cmd_serve, "admin": cmd_admin, "outside": cmd_outside, "image": image_cli.run,
+            "sim": sim.run}
 
 
 def main(argv: list[str] | None = None) -> int:

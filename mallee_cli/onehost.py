@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from ebs.client import StorageClient
 from mallee import errors
 from mallee.rpc import client_ssl_context, describe_failure
 from mallee.settings import Settings
+from mallee_cli.errors import CliError
 from node_controller.client import NodeClient
 
 COMPONENTS = ("walrus", "sc", "nc", "cc", "clc")  # bottom tier first
@@ -51,39 +53,61 @@ def alive(pid: int) -> bool:
 
 def running_pid(settings: Settings, component: str) -> int | None:
     """The pid we started for this component, if that process still runs."""
+    return pid_of(settings, component, f"serve {component}")
+
+
+def pid_of(settings: Settings, key: str, token: str) -> int | None:
+    """The pid in run/<key>.pid if that process still runs with `token` in its
+    command line (a pid the kernel gave to another program since is not ours)."""
     try:
-        pid = int(pid_file(settings, component).read_text().strip())
+        pid = int(pid_file(settings, key).read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if f"serve {component}" in _cmdline(pid) else None
+    return pid if alive(pid) and token in _cmdline(pid) else None
 
 
 def start(settings: Settings, component: str) -> tuple[int, bool]:
     """(pid, started now) — an already running component is left alone."""
-    pid = running_pid(settings, component)
+    return spawn(settings, component, ["serve", component])
+
+
+def spawn(settings: Settings, key: str, args: list[str], env: dict | None = None,
+          log_name: str | None = None) -> tuple[int, bool]:
+    """Start `mallee ARGS` in the background (its output in log/<log_name or key>.out,
+    its pid in run/<key>.pid) unless the one it names already runs: (pid, started now).
+    `env` replaces the inherited environment (MALLEE_HOME is set either way)."""
+    token = " ".join(args)
+    pid = pid_of(settings, key, token)
     if pid:
         return pid, False
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-    log = open(settings.log_dir / f"{component}.out", "ab")
-    env = dict(os.environ, MALLEE_HOME=str(settings.home))
-    proc = subprocess.Popen([sys.executable, "-m", "mallee_cli", "serve", component],
+    log = open(settings.log_dir / f"{log_name or key}.out", "ab")
+    env = dict(os.environ if env is None else env, MALLEE_HOME=str(settings.home))
+    proc = subprocess.Popen([sys.executable, "-m", "mallee_cli", *args],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, env=env)
-    pid_file(settings, component).write_text(f"{proc.pid}\n")
+    log.close()
+    pid_file(settings, key).write_text(f"{proc.pid}\n")
     return proc.pid, True
 
 
 def stop(settings: Settings, component: str, timeout: float = 15.0) -> bool:
-    pid = running_pid(settings, component)
-    pid_file(settings, component).unlink(missing_ok=True)
+    return stop_key(settings, component, f"serve {component}", timeout)
+
+
+def stop_key(settings: Settings, key: str, token: str, timeout: float = 15.0) -> bool:
+    """SIGTERM (then, past `timeout`, SIGKILL) the process of run/<key>.pid if it is
+    still ours; the pid file goes either way. True if there was one to stop."""
+    pid = pid_of(settings, key, token)
+    pid_file(settings, key).unlink(missing_ok=True)
     if not pid:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _cmdline(pid):
+    while time.monotonic() < deadline and alive(pid):
         time.sleep(0.1)
-    if _cmdline(pid):
+    if alive(pid):
         os.kill(pid, signal.SIGKILL)
     return True
 
@@ -153,3 +177,21 @@ async def cluster_nodes(settings: Settings) -> tuple[list[dict], str | None]:
         return [], err.message
     finally:
         await client.close()
+
+
+def publish_test_image(settings: Settings, env: dict | None = None) -> str:
+    """Register `mallee-test` for the admin, as `mallee image build-test` would: its id.
+    `env` replaces the inherited environment (the eucarc's exports are added)."""
+    env = dict(os.environ if env is None else env, MALLEE_HOME=str(settings.home))
+    for line in settings.eucarc.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = shlex.split(value)[0] if value else ""
+    proc = subprocess.run([sys.executable, "-m", "mallee_cli", "image", "build-test"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise CliError(f"could not register the test image: {proc.stderr.strip()}")
+    image = next(line.split()[1] for line in proc.stdout.splitlines()
+                 if line.startswith("IMAGE"))
+    print(f"image   mallee-test is {image}")
+    return image

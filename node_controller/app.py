@@ -30,7 +30,8 @@ NETWORK = web.AppKey("network", NodeNetwork)
 
 def make_driver(settings: Settings, capacity: Capacity) -> Hypervisor:
     if settings.nc.driver == "fake":
-        return FakeDriver(HostInfo(capacity.cores, capacity.memory_mb, "fake"))
+        return FakeDriver(HostInfo(capacity.cores, capacity.memory_mb, "fake"),
+                          boot_seconds=settings.nc.fake_boot_seconds)
     if settings.nc.driver == "libvirt":
         from node_controller.hypervisor.libvirt_driver import LibvirtDriver
         return LibvirtDriver(settings.nc.libvirt_uri, domain_type=settings.nc.domain_type or None)

@@ -7,6 +7,7 @@ output, boot detection - can be tested without QEMU.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,10 +38,15 @@ class FakeDriver:
         host: HostInfo = HostInfo(cores=64, memory_mb=256 * 1024, hypervisor="fake"),
         console_lines: tuple[str, ...] = (BOOT_MARKER,),
         honours_acpi: bool = True,
+        boot_seconds: float = 0.0,
     ) -> None:
         self._host = host
         self._console_lines = console_lines
         self._honours_acpi = honours_acpi  # False: a guest that ignores the power button
+        # How long a power-on takes before the call returns (libvirt's create blocks
+        # while QEMU starts; simulated clouds model a launch's time with it). The wait
+        # holds no lock: other domains' calls and list_domains go on meanwhile.
+        self.boot_seconds = boot_seconds
         self._domains: dict[str, _FakeDomain] = {}
         self.secrets: dict[str, str] = {}  # libvirt's secrets: usage -> value
         self._lock = threading.Lock()
@@ -65,6 +71,8 @@ class FakeDriver:
                 existing.persistent = True
 
     def start(self, name: str, paused: bool = False) -> None:
+        if not paused and self.domain_state(name) == DomainState.SHUTOFF:
+            self._wait_boot()
         with self._lock:
             domain = self._get(name)
             if domain.state != DomainState.SHUTOFF:
@@ -75,6 +83,11 @@ class FakeDriver:
                 self._boot(domain)
 
     def resume(self, name: str) -> None:
+        with self._lock:
+            domain = self._get(name)
+            unbooted = domain.state == DomainState.PAUSED and not domain.booted
+        if unbooted:
+            self._wait_boot()
         with self._lock:
             domain = self._get(name)
             if domain.state == DomainState.RUNNING:
@@ -165,6 +178,10 @@ class FakeDriver:
             domain = self._domains.get(name)
             return {d.serial: d.target_dev for d in domain.spec.disks if d.serial} \
                 if domain else {}
+
+    def _wait_boot(self) -> None:
+        if self.boot_seconds > 0:
+            time.sleep(self.boot_seconds)
 
     def _get(self, name: str) -> _FakeDomain:
         try:
