@@ -5,21 +5,29 @@ Current botocore (and so boto3 and awscli) speaks CloudWatch's JSON protocol
 (awsJson1_0 with the awsQueryCompatible trait): POST / with `X-Amz-Target:
 GraniteServiceVersion20100801.<Action>`, a JSON body, timestamps as Unix
 seconds; the front door routes such a request here by its target and signs it
-as service `monitoring`. Requests parse into the dataclasses below; each
-handler answers a dict in the output shape of botocore's model.
+as service `monitoring`. Older SDKs send the Query protocol (form parameters,
+`Action=GetMetricStatistics&Version=2010-08-01`): from_query turns those into
+the same JSON body, render_query writes the awsQuery XML answer. Requests
+parse into the dataclasses below; each handler answers a dict in the output
+shape of botocore's model.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import math
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import botocore.session
+
 from cloud_controller.api.context import RequestContext
 from cloud_controller.services.metrics import STATISTICS, UNITS, Datum
 from mallee import errors
+from mallee.xmlwrite import document, iso8601
 
 JSON_TARGET_PREFIX = "GraniteServiceVersion20100801."
 PUT_PAST_SECONDS = 14 * 86400  # PutMetricData takes points up to two weeks old
@@ -59,6 +67,23 @@ def _time(body: dict, key: str, where: str = "", required: bool = False) -> floa
     raise errors.InvalidParameterValue(f"The parameter {where}{key} is not a valid timestamp.")
 
 
+def _members(body: dict, key: str, where: str, most: int, least: int = 0,
+             required: bool = False) -> list[tuple[str, dict]]:
+    """A list of structures, each with the name a message gives it
+    (`Key.member.N.`), checked for its length and that each is a structure."""
+    items = _get(body, key, list, where, required=required) or []
+    if not least <= len(items) <= most:
+        raise errors.InvalidParameterValue(
+            f"The collection {where}{key} must have {least} to {most} members.")
+    out = []
+    for n, item in enumerate(items, 1):
+        at = f"{where}{key}.member.{n}."
+        if not isinstance(item, dict):
+            raise errors.InvalidParameterValue(f"The parameter {at[:-1]} must be a structure.")
+        out.append((at, item))
+    return out
+
+
 def _unit(body: dict, where: str) -> str | None:
     unit = _get(body, "Unit", str, where)
     if unit is not None and unit not in UNITS:
@@ -68,16 +93,8 @@ def _unit(body: dict, where: str) -> str | None:
 
 
 def _dimensions(body: dict, where: str, values_required: bool = True) -> list:
-    dims = _get(body, "Dimensions", list, where) or []
-    if len(dims) > MAX_DIMENSIONS:
-        raise errors.InvalidParameterValue(
-            f"The collection {where}Dimensions must not have more than {MAX_DIMENSIONS} "
-            "members.")
     out, seen = [], set()
-    for n, dim in enumerate(dims, 1):
-        at = f"{where}Dimensions.member.{n}."
-        if not isinstance(dim, dict):
-            raise errors.InvalidParameterValue(f"The parameter {at[:-1]} must be a structure.")
+    for at, dim in _members(body, "Dimensions", where, MAX_DIMENSIONS):
         name = _get(dim, "Name", str, at, required=True)
         value = _get(dim, "Value", str, at, required=values_required)
         if not 1 <= len(name) <= 255 or (value is not None and not 1 <= len(value) <= 1024):
@@ -197,15 +214,8 @@ class GetMetricDataRequest:
 
     @classmethod
     def from_json(cls, body: dict) -> "GetMetricDataRequest":
-        items = _get(body, "MetricDataQueries", list, "", required=True)
-        if not 1 <= len(items) <= 500:
-            raise errors.InvalidParameterValue(
-                "The collection MetricDataQueries must have 1 to 500 members.")
         queries, ids = [], set()
-        for n, item in enumerate(items, 1):
-            at = f"MetricDataQueries.member.{n}."
-            if not isinstance(item, dict):
-                raise errors.InvalidParameterValue(f"The parameter {at[:-1]} must be a structure.")
+        for at, item in _members(body, "MetricDataQueries", "", 500, 1, required=True):
             query_id = _get(item, "Id", str, at, required=True)
             if not _QUERY_ID.fullmatch(query_id):
                 raise errors.InvalidParameterValue(
@@ -254,13 +264,9 @@ class PutMetricDataRequest:
     @classmethod
     def from_json(cls, body: dict) -> "PutMetricDataRequest":
         namespace = _namespace(body)
-        items = _get(body, "MetricData", list, "", required=True)
-        if not 1 <= len(items) <= 1000:
-            raise errors.InvalidParameterValue(
-                "The collection MetricData must have 1 to 1000 members.")
         now = time.time()
-        return cls(namespace, [_datum(item, f"MetricData.member.{n}.", now)
-                               for n, item in enumerate(items, 1)])
+        return cls(namespace, [_datum(item, at, now) for at, item in
+                               _members(body, "MetricData", "", 1000, 1, required=True)])
 
 
 def _finite(value: float, where: str) -> float:
@@ -269,9 +275,7 @@ def _finite(value: float, where: str) -> float:
     return value
 
 
-def _datum(item, at: str, now: float) -> Datum:
-    if not isinstance(item, dict):
-        raise errors.InvalidParameterValue(f"The parameter {at[:-1]} must be a structure.")
+def _datum(item: dict, at: str, now: float) -> Datum:
     name = _get(item, "MetricName", str, at, required=True)
     if not 1 <= len(name) <= 255:
         raise errors.InvalidParameterValue(f"The parameter {at}MetricName must be 1-255 "
@@ -388,3 +392,88 @@ async def get_metric_data(ctx: RequestContext, req: GetMetricDataRequest) -> dic
 async def put_metric_data(ctx: RequestContext, req: PutMetricDataRequest) -> dict:
     await ctx.cloud.metrics.put(ctx.account_id, req.namespace, req.data)
     return {}
+
+
+# -- the Query protocol (older SDKs: form parameters in, awsQuery XML out) -------------
+QUERY_NAMESPACE = "http://monitoring.amazonaws.com/doc/2010-08-01/"
+
+
+@functools.cache
+def model():
+    """botocore's CloudWatch model (installed with boto3): the shapes the Query
+    protocol's flat names and XML answers follow."""
+    return botocore.session.get_session().get_service_model("cloudwatch")
+
+
+async def loaded_model():
+    """The model; its first read (~0.1 s of gzipped JSON) runs off the event loop."""
+    return model() if model.cache_info().currsize else await asyncio.to_thread(model)
+
+
+def from_query(params: dict[str, str], shape, prefix: str = "") -> dict:
+    """Form parameters (`Dimensions.member.1.Name`, `StartTime` in ISO 8601) as the
+    JSON body the same request would have: what from_json reads."""
+    out: dict = {}
+    for name, member in shape.members.items():
+        value = _query_value(params, member, prefix + name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _query_value(params: dict[str, str], shape, key: str):
+    kind = shape.type_name
+    if kind == "structure":
+        if not any(k.startswith(key + ".") for k in params):
+            return None
+        return from_query(params, shape, key + ".")
+    if kind == "list":
+        items = []
+        for n in range(1, MAX_QUERY_LIST + 1):
+            item = _query_value(params, shape.member, f"{key}.member.{n}")
+            if item is None:
+                break
+            items.append(item)
+        return items if items or f"{key}" in params else None
+    text = params.get(key)
+    if text is None:
+        return None
+    try:
+        if kind in ("integer", "long"):
+            return int(text)
+        if kind in ("double", "float"):
+            return float(text)
+    except ValueError:
+        raise errors.InvalidParameterValue(f"The parameter {key} must be a number.") from None
+    if kind == "boolean":
+        return text.lower() == "true"
+    return text  # strings, and timestamps (ISO 8601: _time reads them)
+
+
+MAX_QUERY_LIST = 1000
+
+
+def render_query(action: str, body: dict, request_id: str) -> bytes:
+    """An answer in the awsQuery form: <ActionResponse><ActionResult>, lists as
+    <member>s, timestamps in ISO 8601 (the output shape says which are which)."""
+    shape = model().operation_model(action).output_shape
+    result = _query_xml(body, shape) if shape is not None else None
+    content = {"@xmlns": QUERY_NAMESPACE}
+    if result is not None:
+        content[f"{action}Result"] = result
+    content["ResponseMetadata"] = {"RequestId": request_id}
+    return document(f"{action}Response", content, lists="repeat")
+
+
+def _query_xml(value, shape):
+    kind = shape.type_name
+    if value is None:
+        return None
+    if kind == "structure":
+        return {name: _query_xml(value.get(name), member)
+                for name, member in shape.members.items() if value.get(name) is not None}
+    if kind == "list":
+        return {"member": [_query_xml(v, shape.member) for v in value]} if value else {}
+    if kind == "timestamp":
+        return iso8601(value)
+    return value

@@ -24,6 +24,7 @@ from mallee.metrics import set_action
 from cloud_controller.api import query, sigv2
 from mallee.auth import sigv4
 from mallee.service import REQUEST_ID, internal_error
+from cloud_controller.api import cloudwatch
 from cloud_controller.api.cloudwatch import JSON_TARGET_PREFIX
 from cloud_controller.api.render import render, render_ec2_error, render_json_error
 
@@ -209,14 +210,9 @@ async def handle(request: web.Request) -> web.Response:
             request.app[CLOUD].settings.network.mode != "vpc":
         action = None  # EDGE mode answers as it did before VPC mode existed
     as_json = JSON_BODY in request
-    if action is not None and action.json != as_json:
-        if as_json:
-            raise errors.UnknownOperation(f"The operation {name} is not served by the JSON "
-                                          "protocol here.")
-        raise errors.InvalidAction(
-            f"{name} is served by CloudWatch's JSON protocol here (X-Amz-Target: "
-            f"{JSON_TARGET_PREFIX}{name}, as current awscli and boto3 send it), not as a "
-            "Query action.")
+    if action is not None and as_json and not action.json:
+        raise errors.UnknownOperation(f"The operation {name} is not served by the JSON "
+                                      "protocol here.")
     if action is None and as_json:
         raise errors.UnknownOperation(f"The operation {name or '(none)'} is not supported.")
     if action is None:
@@ -231,12 +227,19 @@ async def handle(request: web.Request) -> web.Response:
     request.app[LIMITER].take(credential.access_key_id)
     if action.admin_only and not credential.is_admin:
         raise errors.UnauthorizedOperation(f"You are not authorized to perform {name}.")
-    if as_json:
-        req = action.request.from_json(request[JSON_BODY])
+    if action.json:  # CloudWatch: its JSON protocol, or its Query protocol (older SDKs)
         ctx = RequestContext(credential, request[REQUEST_ID], request.app[CLOUD], request.host)
-        return web.Response(body=json.dumps(await action.handler(ctx, req)).encode(),
-                            content_type="application/x-amz-json-1.0",
-                            headers={"x-amzn-RequestId": request[REQUEST_ID]})
+        if as_json:
+            req = action.request.from_json(request[JSON_BODY])
+            return web.Response(body=json.dumps(await action.handler(ctx, req)).encode(),
+                                content_type="application/x-amz-json-1.0",
+                                headers={"x-amzn-RequestId": request[REQUEST_ID]})
+        shape = (await cloudwatch.loaded_model()).operation_model(name).input_shape
+        req = action.request.from_json(await _off_loop_if(
+            len(params) > OFF_LOOP_PARAMS, cloudwatch.from_query, params, shape))
+        return web.Response(body=cloudwatch.render_query(
+            name, await action.handler(ctx, req), request[REQUEST_ID]),
+            content_type="text/xml", charset="utf-8")
     req = await _off_loop_if(len(params) > OFF_LOOP_PARAMS, query.parse, action.request, params)
     if getattr(req, "dry_run", False):
         raise errors.DryRunOperation()

@@ -283,3 +283,69 @@ def test_samples_are_not_lost_or_doubled_through_the_tiers(cloud, cw, instance):
     time.sleep(3)
     grown, elapsed = count() - before, time.monotonic() - started
     assert elapsed / 0.3 * 0.6 <= grown <= elapsed / 0.3 + 3
+
+
+@pytest.fixture(scope="module")
+def query_cw(cloud, tmp_path_factory):
+    """A boto3 client speaking CloudWatch's Query protocol, as SDKs before the JSON
+    one did: the same botocore, its model told that query is the protocol."""
+    import json as json_mod
+    import boto3
+    import botocore.session
+    from botocore.config import Config
+    loader = botocore.session.get_session().get_component("data_loader")
+    model = loader.load_service_model("cloudwatch", "service-2")
+    model["metadata"] = {**model["metadata"], "protocol": "query", "protocols": ["query"]}
+    root = tmp_path_factory.mktemp("models")
+    folder = root / "cloudwatch" / "2010-08-01"
+    folder.mkdir(parents=True)
+    (folder / "service-2.json").write_text(json_mod.dumps(model))
+    session = botocore.session.get_session()
+    session.get_component("data_loader").search_paths.insert(0, str(root))  # found first
+    client = boto3.Session(botocore_session=session).client(
+        "cloudwatch", endpoint_url=cloud.ec2_url, region_name=cloud.settings.cloud.region,
+        aws_access_key_id=cloud.admin.access_key_id,
+        aws_secret_access_key=cloud.admin.secret_access_key,
+        config=Config(retries={"max_attempts": 1}))
+    assert client.meta.service_model.protocol == "query"
+    return client
+
+
+def test_the_query_protocol_of_older_sdks(query_cw, cw, instance):
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    sent = []
+    query_cw.meta.events.register("before-send.cloudwatch.*",
+                                  lambda request, **_: sent.append(request.body))
+    query_cw.put_metric_data(Namespace="Legacy", MetricData=[
+        {"MetricName": "Queue", "Dimensions": [{"Name": "Q", "Value": "jobs"}],
+         "Timestamp": now, "Value": 7, "Unit": "Count"}])
+    assert b"Action=PutMetricData" in sent[0]  # the form, not JSON
+    points = query_cw.get_metric_statistics(
+        Namespace="Legacy", MetricName="Queue", Dimensions=[{"Name": "Q", "Value": "jobs"}],
+        StartTime=now - timedelta(minutes=1), EndTime=now + timedelta(minutes=1), Period=60,
+        Statistics=["Sum", "SampleCount"])["Datapoints"]
+    assert points == [{"Timestamp": now, "Sum": 7.0, "SampleCount": 1.0, "Unit": "Count"}]
+    assert cw.get_metric_statistics(  # the same series through the JSON protocol
+        Namespace="Legacy", MetricName="Queue", Dimensions=[{"Name": "Q", "Value": "jobs"}],
+        StartTime=now - timedelta(minutes=1), EndTime=now + timedelta(minutes=1), Period=60,
+        Statistics=["Sum"])["Datapoints"][0]["Sum"] == 7.0
+    listed = query_cw.list_metrics(Namespace="AWS/EC2", MetricName="CPUUtilization",
+                                   Dimensions=[{"Name": "InstanceId",
+                                                "Value": instance["id"]}])["Metrics"]
+    assert listed == [{"Namespace": "AWS/EC2", "MetricName": "CPUUtilization",
+                       "Dimensions": [{"Name": "InstanceId", "Value": instance["id"]}]}]
+    data = query_cw.get_metric_data(
+        StartTime=now - timedelta(minutes=10), EndTime=now + timedelta(minutes=1),
+        MetricDataQueries=[{"Id": "cpu", "MetricStat": {
+            "Metric": {"Namespace": "AWS/EC2", "MetricName": "CPUUtilization",
+                       "Dimensions": [{"Name": "InstanceId", "Value": instance["id"]}]},
+            "Period": 600, "Stat": "Average"}}])["MetricDataResults"]
+    assert data[0]["Values"][0] == pytest.approx(LOAD * 100, abs=2.0)
+    with pytest.raises(query_cw.exceptions.InvalidParameterValueException):
+        query_cw.put_metric_data(Namespace="AWS/EC2", MetricData=[
+            {"MetricName": "m", "Value": 1}])
+    with pytest.raises(ClientError) as err:
+        query_cw.get_metric_statistics(Namespace="N", MetricName="m", Period=60,
+                                       Statistics=["Sum"], ExtendedStatistics=["p9"],
+                                       **window())
+    assert code_of(err) == "InvalidParameterCombination"

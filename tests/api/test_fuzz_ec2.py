@@ -112,6 +112,7 @@ def fuzz_action(fuzzed_cloud, action: str) -> int:
     serializer = create_serializer("json" if as_json else model.metadata["protocol"],
                                    include_validation=False)
     service = model.metadata.get("signingName", model.metadata["endpointPrefix"])
+    query_serializer = create_serializer("query", include_validation=False)
     strategy = values_for(operation.input_shape) if operation.input_shape else st.just({})
 
     @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
@@ -128,7 +129,11 @@ def fuzz_action(fuzzed_cloud, action: str) -> int:
             sent.append(1)
             check_json_answer(status, answer, f"{action} {body[:300]!r}")
             assert b"Signature" not in answer and b"Credential" not in answer, answer
-            return
+            # and the same values in CloudWatch's Query protocol (older SDKs), below
+            try:
+                request = query_serializer.serialize_to_request(params, operation)
+            except (TypeError, ValueError):
+                return
         wire = request["body"]
         pairs = [(k, str(v)) for k, v in wire.items()]
         pairs = data.draw(hostile_pairs(pairs))

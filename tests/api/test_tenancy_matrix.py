@@ -262,8 +262,8 @@ TEMPLATES = {
 }
 # Actions in ACTIONS with no template, each with the reason it is not a cell.
 EXEMPT: dict[str, str] = {
-    **{action: "CloudWatch's JSON protocol (api/cloudwatch.py), which this Query matrix does "
-               "not speak; every series belongs to one account: "
+    **{action: "CloudWatch (api/cloudwatch.py): its series are not EC2 resources this matrix "
+               "names; every series belongs to one account: "
                "tests/api/test_cloudwatch.py::test_accounts_see_only_their_own"
        for action in ("ListMetrics", "GetMetricStatistics", "GetMetricData", "PutMetricData")},
     "CreateSnapshots": "its one reference is InstanceSpecification.InstanceId, inside a "
