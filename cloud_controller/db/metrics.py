@@ -10,33 +10,75 @@ from cloud_controller.db.database import Database
 Point = tuple[tuple[str, str, str, str], int, int, str, float, float, float, float]
 
 
+# A series' last_at is rewritten only when it moved on by this much (ListMetrics'
+# windows are hours and weeks): most polls then write points only.
+LAST_AT_STEP = 300.0
+
+SeriesKey = tuple[str, str, str, str]
+
+
 class MetricsRepository:
     def __init__(self, db: Database):
         self.db = db
+        # Committed series: key -> [id, last_at written]; filled by keep() after the
+        # unit that made them commits, emptied when expire() may have removed some.
+        self._known: dict[SeriesKey, list] = {}
 
-    async def _series_id(self, key: tuple[str, str, str, str], at: float) -> int:
-        async with self.db.execute(
+    async def add(self, points: Iterable[Point]) -> dict[SeriesKey, list]:
+        """Adds each statistic set to its point (made if new); inside a unit. Returns
+        the series it made or moved on, for keep() once the unit has committed."""
+        newest: dict[SeriesKey, float] = {}
+        merged: dict[tuple, list] = {}  # sets of one point first added up here
+        for key, period, at, unit, count, total, low, high in points:
+            if at > newest.get(key, -1.0):
+                newest[key] = at
+            same = merged.get((key, period, at, unit))
+            if same is None:
+                merged[(key, period, at, unit)] = [count, total, low, high]
+            else:
+                same[0] += count
+                same[1] += total
+                same[2] = min(same[2], low)
+                same[3] = max(same[3], high)
+        touched: dict[SeriesKey, list] = {}
+        moved, new = [], []
+        for key, at in newest.items():
+            known = self._known.get(key)
+            if known is None:
+                new.append((*key, at))
+            elif at > known[1] + LAST_AT_STEP:
+                moved.append((at, known[0]))
+                touched[key] = [known[0], at]
+        if new:  # made (or moved on, if another process made them), then their ids
+            await self.db.executemany(
                 "INSERT INTO metric_series (account_id, namespace, name, dimensions, last_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, namespace, name, dimensions)"
-                " DO UPDATE SET last_at = max(last_at, excluded.last_at) RETURNING id",
-                (*key, at)) as cur:
-            return (await cur.fetchone())[0]
-
-    async def add(self, points: Iterable[Point]) -> int:
-        """Adds each statistic set to its point (made if new); inside a unit."""
-        newest: dict[tuple, float] = {}
-        rows = []
-        for key, period, at, unit, count, total, low, high in points:
-            newest[key] = max(newest.get(key, at), at)
-            rows.append((key, period, at, unit, count, total, low, high))
-        ids = {key: await self._series_id(key, at) for key, at in newest.items()}
+                " DO UPDATE SET last_at = max(last_at, excluded.last_at)", new)
+            wanted = {row[:4]: row[4] for row in new}
+            for account, namespace in {(a, n) for a, n, *_ in new}:
+                async with self.db.execute(
+                        "SELECT id, name, dimensions FROM metric_series"
+                        " WHERE account_id=? AND namespace=?", (account, namespace)) as cur:
+                    for row in await cur.fetchall():
+                        key = (account, namespace, row["name"], row["dimensions"])
+                        if key in wanted:
+                            touched[key] = [row["id"], wanted[key]]
+        if moved:
+            await self.db.executemany(
+                "UPDATE metric_series SET last_at = max(last_at, ?) WHERE id = ?", moved)
+        ids = {key: (touched.get(key) or self._known[key])[0] for key in newest}
         await self.db.executemany(
             "INSERT INTO metric_points VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (series_id, period, at, unit) DO UPDATE SET"
             " sample_count = sample_count + excluded.sample_count, sum = sum + excluded.sum,"
             " minimum = min(minimum, excluded.minimum), maximum = max(maximum, excluded.maximum)",
-            [(ids[key], *rest) for key, *rest in rows])
-        return len(rows)
+            [(ids[key], period, at, unit, *stats)
+             for (key, period, at, unit), stats in merged.items()])
+        return touched
+
+    def keep(self, touched: dict[SeriesKey, list]) -> None:
+        """The series add() made or moved on, now committed."""
+        self._known.update(touched)
 
     async def ack_of(self, cluster: str) -> dict | None:
         async with self.db.execute("SELECT epoch, seq FROM metric_acks WHERE cluster=?",
@@ -98,3 +140,6 @@ class MetricsRepository:
             await self.db.execute("DELETE FROM metric_points WHERE period=? AND at<?",
                                   (period, at))
         await self.db.execute("DELETE FROM metric_series WHERE last_at<?", (series_before,))
+        # Those gone are among the ones last written before then (the rest: asked again).
+        for key in [k for k, (_, at) in self._known.items() if at < series_before]:
+            del self._known[key]

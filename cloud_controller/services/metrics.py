@@ -137,8 +137,9 @@ class MetricsService:
             points = ec2_points(rows, facts, self.vcpus)
         seq = max(r[0] for r in rows)
         async with self.db.unit():
-            await self.repo.add(points)
+            touched = await self.repo.add(points)
             await self.repo.set_ack(cluster_name, epoch, seq)
+        self.repo.keep(touched)
         return {"epoch": epoch, "seq": seq}
 
     async def expire(self, now: float | None = None) -> None:
@@ -159,7 +160,8 @@ class MetricsService:
             points += rolled_up((account_id, namespace, d.name, dimensions_key(d.dimensions)),
                                 d.at, d.unit, d.count, d.total, d.low, d.high)
         async with self.db.unit():
-            await self.repo.add(points)
+            touched = await self.repo.add(points)
+        self.repo.keep(touched)
 
     # -- reading ------------------------------------------------------------------
     async def list_metrics(self, account_id: str, namespace: str | None, name: str | None,
