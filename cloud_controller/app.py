@@ -22,6 +22,7 @@ from cloud_controller.services.images import ImageService
 from cloud_controller.services.instance_attributes import InstanceAttributeService
 from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
+from cloud_controller.services.metrics import MetricsService
 from cloud_controller.services.launcher import Launcher
 from cloud_controller.services.lifecycle import TRANSITIONS
 from cloud_controller.services.network_view import NetworkViews
@@ -115,6 +116,8 @@ async def open_cloud(settings: Settings) -> Cloud:
     clusters.after_poll.append(attachments.sweep)
     clusters.after_poll.append(interfaces.sweep)
     clusters.after_poll.append(network.after_poll)
+    metrics = MetricsService(db, settings)
+    clusters.after_poll.append(metrics.after_poll)
     return Cloud(settings, db, accounts, keypairs, tags, clusters, walrus, images, instances,
                  launcher, vpcs=vpcs, security_groups=security_groups, addresses=addresses,
                  network=network, volumes=volumes, attachments=attachments,
@@ -122,7 +125,7 @@ async def open_cloud(settings: Settings) -> Cloud:
                  image_capture=ImageCapture(instances, images, snapshots, attachments, volumes),
                  ovn=ovn, network_acls=network_acls,
                  vpc_attributes=vpc_attributes, vpc_parts=vpc_parts,
-                 network_interfaces=interfaces)
+                 network_interfaces=interfaces, metrics=metrics)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -148,7 +151,9 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[request_id_middleware, metrics.middleware, frontdoor.error_middleware,
                      frontdoor.auth_middleware],
-        client_max_size=settings.cloud.max_request_bytes + 1)
+        client_max_size=settings.cloud.max_request_bytes + 1,
+        # Bodies as sent: SigV4 signs the compressed bytes; the front door inflates.
+        handler_args={"auto_decompress": False})
     app[METRICS] = metrics
     app[frontdoor.LIMITER] = frontdoor.RateLimiter(settings.clc.rate_limit_per_second)
 

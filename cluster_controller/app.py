@@ -9,6 +9,7 @@ from aiohttp import web
 
 from cluster_controller import rpc as cc_rpc
 from cluster_controller.launches import LaunchTracker
+from cluster_controller.metrics_relay import MetricsRelay
 from cluster_controller.network import NetworkState
 from cluster_controller.nodes import Node, NodeRegistry, add_node_gauges
 from cluster_controller.placement import PowerStates, Rebalancer, command_argv
@@ -57,7 +58,8 @@ def create_app(settings: Settings) -> web.Application:
         power.apply(nodes)
         # Fast polls while launches are in flight (launches is made below: it needs the registry).
         registry = NodeRegistry(nodes, settings.cc.poll_seconds,
-                                launching=lambda: bool(launches.launches))
+                                launching=lambda: bool(launches.launches),
+                                relay=MetricsRelay(settings.cc.metrics_buffer))
         network = NetworkState(settings, registry)
         storage = StorageClient(settings.cloud.host, settings.sc.port,
                                 rpc.client_ssl_context(settings.pki_dir, "cc"))

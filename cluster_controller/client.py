@@ -10,9 +10,10 @@ class ClusterClient(RpcClient):
     async def health(self) -> dict:
         return await self.call("health", timeout=5)
 
-    async def describe_resources(self) -> dict:
-        """The cluster's nodes with their capacity and reachability."""
-        return await self.call("describe_resources", timeout=10)
+    async def describe_resources(self, metrics_ack: dict | None = None) -> dict:
+        """The cluster's nodes with their capacity and reachability, and the guest
+        samples newer than `metrics_ack` ({"epoch", "seq"} this caller holds)."""
+        return await self.call("describe_resources", metrics_ack=metrics_ack, timeout=10)
 
     async def describe_instances(self) -> list[dict]:
         """Every instance the cluster knows: id, state, node, reason."""

@@ -6,8 +6,9 @@ does not answer is marked unreachable with the reason, logged once per change.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable
 
+from cluster_controller.metrics_relay import MetricsRelay
 from mallee.metrics import TierMetrics
 from mallee.polling import PolledSet
 from node_controller.client import NodeClient
@@ -22,6 +23,7 @@ class Node:
     resource: dict = field(default_factory=dict)
     polled_at: float = 0.0
     power: str = "on"  # on | off: a node marked off takes no instances (placement.py)
+    metrics_ack: dict | None = None  # the node's last guest sample taken (metrics_relay.py)
 
     @property
     def label(self) -> str:
@@ -50,9 +52,16 @@ class Node:
                 "instances": r.get("instances", [])}
 
 
-async def ask(node: Node) -> None:
-    """One poll of an NC: its capacity, instances and network (ApiError: no answer)."""
-    node.resource = await node.client.describe_resource()
+def asker(relay: MetricsRelay | None) -> Callable[[Node], Awaitable[None]]:
+    async def ask(node: Node) -> None:
+        """One poll of an NC: its capacity, instances, network and guest samples,
+        which go to the relay (ApiError: no answer)."""
+        resource = await node.client.describe_resource(node.metrics_ack)
+        batch = resource.pop("metrics", None)
+        node.resource = resource
+        if relay is not None:
+            relay.take(node, batch)
+    return ask
 
 
 class NodeRegistry(PolledSet[Node]):
@@ -61,9 +70,11 @@ class NodeRegistry(PolledSet[Node]):
     seen land) or while any node reports an instance pending or shutting down."""
 
     def __init__(self, nodes: list[Node], interval: float,
-                 launching: Callable[[], bool] = lambda: False):
+                 launching: Callable[[], bool] = lambda: False,
+                 relay: MetricsRelay | None = None):
         self._launching = launching
-        super().__init__(nodes, ask, interval, busy=self.in_flight)
+        self.relay = relay
+        super().__init__(nodes, asker(relay), interval, busy=self.in_flight)
 
     @property
     def nodes(self) -> list[Node]:
@@ -98,6 +109,13 @@ def add_node_gauges(metrics: TierMetrics, registry: NodeRegistry) -> None:
                       ("node",), per_node(lambda n: 1.0 if n.status == "up" else 0.0))
     metrics.add_gauge("mallee_cc_node_instances", "Instances the node last reported",
                       ("node",), per_node(lambda n: len(n.resource.get("instances", []))))
+    if registry.relay is not None:
+        relay = registry.relay
+        metrics.add_gauge("mallee_cc_metrics_waiting", "Guest samples waiting for the CLC",
+                          (), lambda: {(): len(relay)})
+        metrics.add_gauge("mallee_cc_metrics_dropped", "Guest samples dropped, the "
+                          "buffer full while the CLC was away", (),
+                          lambda: {(): relay.dropped})
     for name, key, unit, doc in NODE_GAUGES:
         metrics.add_gauge(name, doc, ("node",),
                           per_node(lambda n, key=key, unit=unit: n.resource.get(key, 0) * unit))

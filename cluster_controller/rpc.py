@@ -27,7 +27,10 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
         return {"cluster": cc.name, "zone": cc.zone, "network": network.summary(),
                 "placement": rebalancer.describe(),
                 "nodes": [{**n.describe(), "network": network.node_state(n)}
-                          for n in registry.nodes]}
+                          for n in registry.nodes],
+                # Guest samples newer than the CLC's ack (cluster_controller/metrics_relay.py).
+                "metrics": registry.relay.report(params.get("metrics_ack"))
+                if registry.relay is not None else None}
 
     async def describe_instances(params: dict, caller: str) -> list[dict]:
         return resources()[1].describe()

@@ -56,6 +56,8 @@ InvalidParameter = _error("InvalidParameter", 400)
 InvalidParameterCombination = _error("InvalidParameterCombination", 400)
 UnknownParameter = _error("UnknownParameter", 400)
 UnsupportedOperation = _error("UnsupportedOperation", 400)
+UnknownOperation = _error("UnknownOperationException", 400)  # JSON protocol: no such target
+SerializationException = _error("SerializationException", 400)  # JSON protocol: bad body
 DryRunOperation = _error("DryRunOperation", 412,
                          "Request would have succeeded, but DryRun flag is set.")
 RequestLimitExceeded = _error("RequestLimitExceeded", 503, "Request limit exceeded.")

@@ -47,6 +47,8 @@ async def write_eucarc(settings: Settings, credential: Credential, path: Path,
         # Ansible and Terraform ask STS/IAM who they are; the CLC answers at its URL.
         "AWS_ENDPOINT_URL_STS": ep["ec2"],
         "AWS_ENDPOINT_URL_IAM": ep["ec2"],
+        # CloudWatch (metrics of instances, and users' own) at the same URL.
+        "AWS_ENDPOINT_URL_CLOUDWATCH": ep["ec2"],
         # euca2ools' names.
         "EC2_URL": ep["euca_ec2"],
         "S3_URL": ep["euca_s3"],

@@ -64,6 +64,7 @@ class CcSettings:
     rebalance_seconds: float
     power_command: tuple[str, ...]
     power_command_timeout_seconds: float
+    metrics_buffer: int
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class NcSettings:
     reserved_memory_mb: int
     reserved_disk_gb: int
     fake_boot_seconds: float
+    metrics_seconds: float
+    metrics_ring: int
+    fake_guest_load: float
 
     @property
     def state_path(self) -> Path:

@@ -13,6 +13,7 @@ from mallee.metrics import TierMetrics
 from mallee.service import Site
 from mallee.settings import Settings
 from node_controller import rpc as nc_rpc
+from node_controller.guest_metrics import GuestSampler
 from node_controller.hypervisor import FakeDriver, HostInfo, Hypervisor
 from node_controller.imagecache import ImageCache
 from node_controller.instances import InstanceManager, add_guest_gauges
@@ -26,12 +27,14 @@ from node_controller.volumes import Attachments
 MANAGER = web.AppKey("instances", InstanceManager)
 ATTACHMENTS = web.AppKey("attachments", Attachments)
 NETWORK = web.AppKey("network", NodeNetwork)
+SAMPLER = web.AppKey("sampler", GuestSampler)
 
 
 def make_driver(settings: Settings, capacity: Capacity) -> Hypervisor:
     if settings.nc.driver == "fake":
         return FakeDriver(HostInfo(capacity.cores, capacity.memory_mb, "fake"),
-                          boot_seconds=settings.nc.fake_boot_seconds)
+                          boot_seconds=settings.nc.fake_boot_seconds,
+                          guest_load=settings.nc.fake_guest_load)
     if settings.nc.driver == "libvirt":
         from node_controller.hypervisor.libvirt_driver import LibvirtDriver
         return LibvirtDriver(settings.nc.libvirt_uri, domain_type=settings.nc.domain_type or None)
@@ -83,9 +86,13 @@ def create_app(settings: Settings) -> web.Application:
         # Learn now, not at the first launch, whether KVM works (the probe boots a guest).
         probe = asyncio.create_task(asyncio.to_thread(lambda: driver.host_info()))
         consoles = asyncio.create_task(manager.keep_consoles_bounded())
+        app[SAMPLER] = GuestSampler(driver, manager.running_ids, nc.metrics_seconds,
+                                    nc.metrics_ring)
+        sampling = asyncio.create_task(app[SAMPLER].run())
         yield
         probe.cancel()
         consoles.cancel()
+        sampling.cancel()
         await network.close()  # the data plane stays: guests keep their network
         if ovn is not None:
             await ovn.close()  # br-int and its ports stay; metadata stops, as EDGE's
@@ -93,7 +100,7 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     rpc.add_rpc_routes(app, nc_rpc.methods(settings, lambda: (app[MANAGER], app[NETWORK],
-                                                             app[ATTACHMENTS])))
+                                                             app[ATTACHMENTS], app[SAMPLER])))
     return app
 
 

@@ -10,9 +10,11 @@ class NodeClient(RpcClient):
     async def health(self) -> dict:
         return await self.call("health", timeout=5)
 
-    async def describe_resource(self) -> dict:
-        """Total and free cores, memory and disk, as the NC measures them."""
-        return await self.call("describe_resource", timeout=10)
+    async def describe_resource(self, metrics_ack: dict | None = None) -> dict:
+        """Total and free cores, memory and disk, as the NC measures them, its
+        instances, and the guest samples newer than `metrics_ack` ({"epoch", "seq"}
+        of the samples this caller already holds; node_controller/guest_metrics.py)."""
+        return await self.call("describe_resource", metrics_ack=metrics_ack, timeout=10)
 
     async def run_instance(self, spec: dict) -> dict:
         """Start preparing and booting an instance; returns at once. Idempotent."""

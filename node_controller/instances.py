@@ -465,6 +465,11 @@ class InstanceManager:
                         "disk_gb": inst.spec["disk_gb"]})
         return out
 
+    def running_ids(self) -> list[str]:
+        """The instances whose guests should be running (what the sampler reads)."""
+        return [i.id for i in self.instances.values()
+                if i.state == "running" and i.stopping is None]
+
     def in_use(self, image_id: str) -> bool:
         return any(image_id in i.images for i in self.instances.values())
 

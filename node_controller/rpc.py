@@ -5,12 +5,13 @@ from typing import Callable
 
 from mallee import rpc
 from mallee.settings import Settings
+from node_controller.guest_metrics import GuestSampler
 from node_controller.instances import InstanceManager
 from node_controller.network.service import NodeNetwork
 from node_controller.resources import free_disk_gb
 from node_controller.volumes import Attachments
 
-Resources = Callable[[], tuple[InstanceManager, NodeNetwork, Attachments]]
+Resources = Callable[[], tuple[InstanceManager, NodeNetwork, Attachments, GuestSampler]]
 
 
 def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod]:
@@ -22,7 +23,7 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
         return {"status": "ok", "component": "nc", "node": nc.name}
 
     async def describe_resource(params: dict, caller: str) -> dict:
-        manager, network, _ = resources()
+        manager, network, _, sampler = resources()
         cap = manager.capacity
         # The list first, then free capacity with no await between: an instance
         # that lands while the list is made is already taken out of "free", so
@@ -35,7 +36,9 @@ def methods(settings: Settings, resources: Resources) -> dict[str, rpc.RpcMethod
                 "cores_total": cap.cores, "cores_free": cores,
                 "memory_total_mb": cap.memory_mb, "memory_free_mb": memory,
                 "disk_total_gb": cap.disk_gb, "disk_free_gb": disk,
-                "instances": instances, "network": network.status()}
+                "instances": instances, "network": network.status(),
+                # Guest samples newer than the CC's ack (node_controller/guest_metrics.py).
+                "metrics": sampler.report(params.get("metrics_ack"))}
 
     async def apply_network(params: dict, caller: str) -> dict:
         return await resources()[1].apply(params.get("view"))

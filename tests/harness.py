@@ -245,7 +245,8 @@ class Cloud:
     def client(self, service: str = "ec2", credential: Credential | None = None, **config):
         credential = credential or self.admin
         return boto3.client(
-            service, endpoint_url=self.ec2_url if service in ("ec2", "sts", "iam") else self.s3_url,
+            service, endpoint_url=self.ec2_url if service in ("ec2", "sts", "iam", "cloudwatch")
+            else self.s3_url,
             region_name=self.settings.cloud.region,
             aws_access_key_id=credential.access_key_id,
             aws_secret_access_key=credential.secret_access_key,

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from cloud_controller.api import (account, addresses, attachments, dhcp_options, images,
+from cloud_controller.api import (account, addresses, attachments, cloudwatch, dhcp_options,
+                                  images,
                                   instance_attributes, instance_types, instances,
                                   internet_gateways, keypairs, nat_gateways, network_acls,
                                   network_interfaces, route_tables, security_groups,
@@ -19,6 +20,9 @@ class Action:
     admin_only: bool = False
     render: Callable[[str, dict, str], bytes] | None = None  # None: EC2's format
     vpc_mode: bool = False  # offered only with [network] mode = "vpc" (docs/vpc.md)
+    # CloudWatch's JSON protocol (X-Amz-Target; api/cloudwatch.py): the request type's
+    # from_json parses the body, the answer is JSON.
+    json: bool = False
 
 
 _sts = aws_query_renderer(account.STS_NAMESPACE)
@@ -230,4 +234,11 @@ ACTIONS: dict[str, Action] = {
                                      snapshots.DescribeSnapshotAttributeRequest),
     "GetCallerIdentity": Action(account.get_caller_identity, account.EmptyRequest, render=_sts),
     "GetUser": Action(account.get_user, account.GetUserRequest, render=_iam),
+    "ListMetrics": Action(cloudwatch.list_metrics, cloudwatch.ListMetricsRequest, json=True),
+    "GetMetricStatistics": Action(cloudwatch.get_metric_statistics,
+                                  cloudwatch.GetMetricStatisticsRequest, json=True),
+    "GetMetricData": Action(cloudwatch.get_metric_data, cloudwatch.GetMetricDataRequest,
+                            json=True),
+    "PutMetricData": Action(cloudwatch.put_metric_data, cloudwatch.PutMetricDataRequest,
+                            json=True),
 }

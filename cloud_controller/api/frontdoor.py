@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import json
 import logging
 import time
+import zlib
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, unquote
 
@@ -23,10 +25,13 @@ from mallee.metrics import set_action
 from cloud_controller.api import query, sigv2
 from mallee.auth import sigv4
 from mallee.service import REQUEST_ID, internal_error
-from cloud_controller.api.render import render, render_ec2_error
+from cloud_controller.api import cloudwatch
+from cloud_controller.api.cloudwatch import JSON_TARGET_PREFIX
+from cloud_controller.api.render import render, render_ec2_error, render_json_error
 
 log = logging.getLogger(__name__)
 PARAMS = web.RequestKey("params", dict)
+JSON_BODY = web.RequestKey("json_body", dict)  # a JSON-protocol request's (CloudWatch)
 CREDENTIAL = web.RequestKey("credential", object)
 CLOUD = web.AppKey("cloud", object)
 EC2_PATHS = ("/", "/services/compute", "/services/Eucalyptus")
@@ -54,20 +59,19 @@ def _raw_query_pairs(request: web.Request) -> list[tuple[str, str]]:
     return pairs
 
 
-async def _read_params(request: web.Request) -> tuple[list[tuple[str, str]], bytes]:
+async def _read_params(request: web.Request) -> tuple[list[tuple[str, str]], bytes, bytes]:
+    """The query's and the form body's parameters, the body as sent (what SigV4
+    signs) and decoded (Content-Encoding: gzip, as botocore compresses large
+    PutMetricData requests; the app reads bodies raw, create_app)."""
     limit = request.app[CLOUD].settings.cloud.max_request_bytes
     if (request.content_length or 0) > limit:
         raise errors.RequestEntityTooLarge(f"Requests are limited to {limit} bytes.")
-    body = b""
+    raw = body = b""
     if request.can_read_body:
-        try:
-            body = await read_bounded(request.content, limit)
-        except web.RequestPayloadError:  # e.g. Content-Encoding: gzip on what is not gzip
-            raise errors.InvalidParameterValue(
-                f"The request body cannot be decoded as its Content-Encoding "
-                f"({request.headers.get('Content-Encoding', 'identity')}) says.")
-        if len(body) > limit:
+        raw = await read_bounded(request.content, limit)
+        if len(raw) > limit:
             raise errors.RequestEntityTooLarge(f"Requests are limited to {limit} bytes.")
+        body = _decoded(raw, request.headers.get("Content-Encoding", "identity"), limit)
     pairs = _raw_query_pairs(request)
     if body and request.content_type in ("application/x-www-form-urlencoded", ""):
         try:
@@ -75,7 +79,27 @@ async def _read_params(request: web.Request) -> tuple[list[tuple[str, str]], byt
                                         body.decode("utf-8"), keep_blank_values=True)
         except UnicodeDecodeError:
             raise errors.InvalidParameterValue("The request body is not UTF-8 form data.")
-    return pairs, body
+    return pairs, raw, body
+
+
+def _decoded(raw: bytes, encoding: str, limit: int) -> bytes:
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding != "gzip":
+        raise errors.InvalidParameterValue(
+            f"The Content-Encoding {encoding} is not supported (gzip or identity).")
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        body = inflate.decompress(raw, limit + 1)
+    except zlib.error:
+        body = None
+    if body is None or not inflate.eof:
+        if body is not None and len(body) > limit:
+            raise errors.RequestEntityTooLarge(f"Requests are limited to {limit} bytes.")
+        raise errors.InvalidParameterValue(
+            f"The request body cannot be decoded as its Content-Encoding ({encoding}) says.")
+    return body
 
 
 # A request near the size limit has ~55,000 parameters: parsing them takes
@@ -103,7 +127,19 @@ async def error_middleware(request: web.Request, handler):
         return _error(request, internal_error(request, exc))
 
 
+def json_target(request: web.Request) -> str | None:
+    """The action of a JSON-protocol request (`X-Amz-Target: Service.Action`), else None."""
+    target = request.headers.get("X-Amz-Target")
+    if target is None or not is_ec2_path(request.path):
+        return None
+    return target[len(JSON_TARGET_PREFIX):] if target.startswith(JSON_TARGET_PREFIX) else ""
+
+
 def _error(request: web.Request, err: errors.ApiError) -> web.Response:
+    if json_target(request) is not None:
+        body, headers = render_json_error(err, request[REQUEST_ID])
+        return web.Response(body=body, status=err.status, headers=headers,
+                            content_type="application/x-amz-json-1.0")
     return web.Response(body=render_ec2_error(err, request[REQUEST_ID]), status=err.status,
                         content_type="text/xml", charset="utf-8")
 
@@ -113,8 +149,17 @@ async def auth_middleware(request: web.Request, handler):
     if not is_ec2_path(request.path):
         return await handler(request)
     cloud = request.app[CLOUD]
-    pairs, body = await _read_params(request)
+    pairs, raw, body = await _read_params(request)
     params = dict(pairs)
+    target = json_target(request)
+    if target is not None:  # the JSON protocol (CloudWatch): the action is in the header
+        params["Action"] = target
+        try:
+            request[JSON_BODY] = json.loads(body or b"{}")
+        except (UnicodeDecodeError, ValueError):
+            raise errors.SerializationException("The request body is not valid JSON.")
+        if not isinstance(request[JSON_BODY], dict):
+            raise errors.SerializationException("The request body must be a JSON object.")
     request[PARAMS] = params
     set_action(request, params.get("Action"), ACTIONS)
     now = datetime.now(timezone.utc)
@@ -125,8 +170,8 @@ async def auth_middleware(request: web.Request, handler):
         verified = await sigv4.verify(
             parsed=parsed, method=request.method, raw_path=request.rel_url.raw_path,
             query_pairs=_raw_query_pairs(request), headers=request.headers,
-            payload_hash=hashlib.sha256(body).hexdigest(), lookup=lookup, now=now,
-            max_skew=skew, services=("ec2", "sts", "iam"), s3=False)
+            payload_hash=hashlib.sha256(raw).hexdigest(), lookup=lookup, now=now,
+            max_skew=skew, services=("ec2", "sts", "iam", "monitoring"), s3=False)
         credential = verified.credential
     elif sigv2.is_sigv2(params):
         credential = await sigv2.verify(
@@ -166,6 +211,12 @@ async def handle(request: web.Request) -> web.Response:
     if action is not None and action.vpc_mode and \
             request.app[CLOUD].settings.network.mode != "vpc":
         action = None  # EDGE mode answers as it did before VPC mode existed
+    as_json = JSON_BODY in request
+    if action is not None and as_json and not action.json:
+        raise errors.UnknownOperation(f"The operation {name} is not served by the JSON "
+                                      "protocol here.")
+    if action is None and as_json:
+        raise errors.UnknownOperation(f"The operation {name or '(none)'} is not supported.")
     if action is None:
         # The model is read once; that first read (~0.1 s of JSON) runs off the loop.
         operations = ec2_operations() if ec2_operations.cache_info().currsize \
@@ -178,6 +229,19 @@ async def handle(request: web.Request) -> web.Response:
     request.app[LIMITER].take(credential.access_key_id)
     if action.admin_only and not credential.is_admin:
         raise errors.UnauthorizedOperation(f"You are not authorized to perform {name}.")
+    if action.json:  # CloudWatch: its JSON protocol, or its Query protocol (older SDKs)
+        ctx = RequestContext(credential, request[REQUEST_ID], request.app[CLOUD], request.host)
+        if as_json:
+            req = action.request.from_json(request[JSON_BODY])
+            return web.Response(body=json.dumps(await action.handler(ctx, req)).encode(),
+                                content_type="application/x-amz-json-1.0",
+                                headers={"x-amzn-RequestId": request[REQUEST_ID]})
+        shape = (await cloudwatch.loaded_model()).operation_model(name).input_shape
+        req = action.request.from_json(await _off_loop_if(
+            len(params) > OFF_LOOP_PARAMS, cloudwatch.from_query, params, shape))
+        return web.Response(body=cloudwatch.render_query(
+            name, await action.handler(ctx, req), request[REQUEST_ID]),
+            content_type="text/xml", charset="utf-8")
     req = await _off_loop_if(len(params) > OFF_LOOP_PARAMS, query.parse, action.request, params)
     if getattr(req, "dry_run", False):
         raise errors.DryRunOperation()

@@ -26,3 +26,12 @@ def aws_query_renderer(namespace: str):
             "@xmlns": namespace, f"{action}Result": body,
             "ResponseMetadata": {"RequestId": request_id}})
     return render_query
+
+
+def render_json_error(err: ApiError, request_id: str) -> tuple[bytes, dict[str, str]]:
+    """An error in the JSON protocol of a query-compatible service (CloudWatch): the
+    code in `__type` and, as botocore reads it first, in x-amzn-query-error."""
+    import json
+    fault = "Sender" if err.status < 500 else "Receiver"
+    return (json.dumps({"__type": err.code, "message": err.message}).encode(),
+            {"x-amzn-query-error": f"{err.code};{fault}", "x-amzn-RequestId": request_id})

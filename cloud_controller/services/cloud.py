@@ -13,6 +13,7 @@ from cloud_controller.services.instance_attributes import InstanceAttributeServi
 from cloud_controller.services.instances import InstanceService
 from cloud_controller.services.keypairs import KeyPairService
 from cloud_controller.services.launcher import Launcher
+from cloud_controller.services.metrics import MetricsService
 from cloud_controller.services.network_view import NetworkViews
 from cloud_controller.services.network_acls import NetworkAclService
 from cloud_controller.services.network_interfaces import NetworkInterfaceService
@@ -60,3 +61,4 @@ class Cloud:
     vpc_parts: VpcParts | None = None
     # network interfaces of own subnets (vpc mode)
     network_interfaces: NetworkInterfaceService | None = None
+    metrics: MetricsService | None = None  # CloudWatch (services/metrics.py)

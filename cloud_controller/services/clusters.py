@@ -21,6 +21,10 @@ class ClusterState:
     network: dict = field(default_factory=dict)  # the CC's subnet, pool, view version
     error: str | None = "not polled yet"
     polled_at: float = 0.0
+    # Guest samples from the last poll, until stored (services/metrics.py), and the
+    # last one stored ({"epoch", "seq"}; None: not read from the database yet).
+    metrics: dict | None = None
+    metrics_ack: dict | None = None
 
     @property
     def label(self) -> str:
@@ -74,8 +78,9 @@ def node_free(node: dict) -> tuple[int, int, int]:
 
 async def ask(cluster: ClusterState) -> None:
     """One poll of a CC: its nodes, network and instances (ApiError: no answer)."""
-    answer = await cluster.client.describe_resources()
+    answer = await cluster.client.describe_resources(cluster.metrics_ack)
     instances = await cluster.client.describe_instances()
+    cluster.metrics = answer.get("metrics")
     cluster.nodes = answer["nodes"]
     cluster.network = answer.get("network") or {}
     cluster.instances = {i["instance_id"]: i for i in instances}

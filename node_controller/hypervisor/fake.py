@@ -12,11 +12,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from node_controller.hypervisor.domain import DomainSpec, IscsiDisk
+from node_controller.hypervisor.guest_stats import fake_counters
 from node_controller.hypervisor.protocol import (
     DomainExists,
     DomainNotFound,
     DomainState,
     DomainStatus,
+    GuestCounters,
     HostInfo,
     InvalidDomainState,
 )
@@ -30,6 +32,16 @@ class _FakeDomain:
     state: DomainState = DomainState.SHUTOFF
     persistent: bool = True
     booted: bool = False  # vCPUs have run since the last power on
+    ran: float = 0.0  # seconds of running time since the last power on, until `since`
+    since: float | None = None  # time.monotonic() it last began running; None: not running
+
+    def running_seconds(self, now: float) -> float:
+        return self.ran + (now - self.since if self.since is not None else 0.0)
+
+    def set_running(self, running: bool, now: float) -> None:
+        """Its vCPUs go (or stop): the running time the counters come from."""
+        self.ran = self.running_seconds(now)
+        self.since = now if running else None
 
 
 class FakeDriver:
@@ -39,6 +51,8 @@ class FakeDriver:
         console_lines: tuple[str, ...] = (BOOT_MARKER,),
         honours_acpi: bool = True,
         boot_seconds: float = 0.0,
+        guest_load: float = 0.25,
+        clock=time.monotonic,
     ) -> None:
         self._host = host
         self._console_lines = console_lines
@@ -48,6 +62,9 @@ class FakeDriver:
         # holds no lock: other domains' calls and list_domains go on meanwhile.
         self.boot_seconds = boot_seconds
         self._domains: dict[str, _FakeDomain] = {}
+        # Each guest keeps its vCPUs this busy (0..1); counters: guest_stats.fake_counters.
+        self.guest_load = guest_load
+        self._clock = clock
         self.secrets: dict[str, str] = {}  # libvirt's secrets: usage -> value
         self._lock = threading.Lock()
 
@@ -78,8 +95,10 @@ class FakeDriver:
             if domain.state != DomainState.SHUTOFF:
                 return
             domain.booted = False
+            domain.ran, domain.since = 0.0, None  # a new power-on: counters start at 0
             domain.state = DomainState.PAUSED if paused else DomainState.RUNNING
             if not paused:
+                domain.set_running(True, self._clock())
                 self._boot(domain)
 
     def resume(self, name: str) -> None:
@@ -95,6 +114,7 @@ class FakeDriver:
             if domain.state != DomainState.PAUSED:
                 raise InvalidDomainState(f"domain {name!r} is {domain.state}, not paused")
             domain.state = DomainState.RUNNING
+            domain.set_running(True, self._clock())
             if not domain.booted:
                 self._boot(domain)
 
@@ -173,6 +193,14 @@ class FakeDriver:
         with self._lock:
             self.secrets.pop(usage, None)
 
+    def guest_counters(self, names: list[str]) -> dict[str, GuestCounters]:
+        with self._lock:
+            now = self._clock()
+            return {name: fake_counters(d.running_seconds(now), d.spec.vcpus, self.guest_load)
+                    for name in names
+                    if (d := self._domains.get(name)) is not None
+                    and d.state in (DomainState.RUNNING, DomainState.PAUSED)}
+
     def disks(self, name: str) -> dict[str, str]:
         with self._lock:
             domain = self._domains.get(name)
@@ -195,6 +223,7 @@ class FakeDriver:
             _append_lines(domain.spec.console_path, self._console_lines)
 
     def _power_off(self, domain: _FakeDomain) -> None:
+        domain.set_running(False, self._clock())
         domain.state = DomainState.SHUTOFF
         if not domain.persistent:
             del self._domains[domain.spec.name]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -26,16 +27,20 @@ from node_controller.hypervisor.domain import (
     disks_in,
 )
 from node_controller.hypervisor.guest_files import check_reachable, guest_paths
+from node_controller.hypervisor.guest_stats import libvirt_counters
 from node_controller.hypervisor.kvm_probe import probe_domain_type
 from node_controller.hypervisor.protocol import (
     DomainExists,
     DomainNotFound,
     DomainState,
     DomainStatus,
+    GuestCounters,
     HostInfo,
     HypervisorError,
     InvalidDomainState,
 )
+
+log = logging.getLogger(__name__)
 
 # libvirt prints every error to stderr by default; ours become exceptions.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -238,6 +243,18 @@ class LibvirtDriver:
             time.sleep(0.2)
         if usage:
             self.drop_secret(usage)
+
+    def guest_counters(self, names: list[str]) -> dict[str, GuestCounters]:
+        found = {}
+        for name in names:
+            domain = self._lookup_or_none(name)
+            if domain is None or not domain.isActive():
+                continue
+            try:
+                found[name] = libvirt_counters(domain)
+            except libvirt.libvirtError as exc:  # it stopped meanwhile: no sample this time
+                log.debug("no counters for %s: %s", name, exc)
+        return found
 
     def disks(self, name: str) -> dict[str, str]:
         domain = self._lookup_or_none(name)

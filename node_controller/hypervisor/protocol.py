@@ -48,6 +48,21 @@ class DomainStatus:
     persistent: bool  # False once undefined while still running
 
 
+@dataclass(frozen=True)
+class GuestCounters:
+    """A guest's cumulative counters since its domain started (libvirt's, or the
+    FakeDriver's synthetic ones): what the NC samples for CloudWatch (docs/metrics.md)."""
+    cpu_ns: int = 0
+    net_rx_bytes: int = 0
+    net_tx_bytes: int = 0
+    net_rx_packets: int = 0
+    net_tx_packets: int = 0
+    disk_read_bytes: int = 0
+    disk_write_bytes: int = 0
+    disk_read_ops: int = 0
+    disk_write_ops: int = 0
+
+
 class HypervisorError(Exception):
     """A hypervisor call failed; the message says why."""
 
@@ -116,6 +131,10 @@ class Hypervisor(Protocol):
 
     def drop_secret(self, usage: str) -> None:
         """Remove the secret `usage`; one that is not there is fine."""
+
+    def guest_counters(self, names: list[str]) -> dict[str, GuestCounters]:
+        """The cumulative counters of those of the named domains that are running
+        (one call for all: the NC samples every guest at once)."""
 
     def disks(self, name: str) -> dict[str, str]:
         """The domain's disks now (its live devices when running), serial -> target

@@ -8,6 +8,7 @@ Bounded and repeatable: a fixed number of examples per action, derandomized.
 """
 from __future__ import annotations
 
+import json
 import urllib.parse
 
 import botocore.auth
@@ -25,7 +26,8 @@ from tests.fuzzing import LoopWatchdog, hostile_pairs, values_for
 from tests.reporting import write_summary
 
 _session = botocore.session.get_session()
-MODELS = {name: _session.get_service_model(name) for name in ("ec2", "sts", "iam")}
+MODELS = {name: _session.get_service_model(name)
+          for name in ("ec2", "sts", "iam", "cloudwatch")}
 EXAMPLES = 6
 SENT: dict[str, int] = {}  # action -> requests sent, for the summary test
 
@@ -60,6 +62,32 @@ def send(cloud, pairs: list[tuple[str, str]], service: str) -> tuple[int, bytes]
     return raw_call(prepared.url, body=prepared.body, headers=dict(prepared.headers))
 
 
+def send_json(cloud, body: bytes, headers: dict, service: str) -> tuple[int, bytes]:
+    """A JSON-protocol request (CloudWatch), signed as the tenant."""
+    credential = cloud.tenant
+    creds = botocore.credentials.Credentials(credential.access_key_id,
+                                             credential.secret_access_key)
+    request = botocore.awsrequest.AWSRequest("POST", cloud.ec2_url, data=body,
+                                             headers=headers)
+    botocore.auth.SigV4Auth(creds, service, "mallee").add_auth(request)
+    prepared = request.prepare()
+    return raw_call(prepared.url, body=prepared.body, headers=dict(prepared.headers))
+
+
+# What no SDK sends as a JSON body: broken JSON, the wrong top-level type, members of
+# the wrong type.
+HOSTILE_JSON = [b"{", b"[]", b"null", b'"x"', b'{"Namespace": 5, "MetricData": {}}',
+                b'{"MetricDataQueries": [1, "x", null], "StartTime": "yesterday"}',
+                b'{"Dimensions": [{"Name": ["x"]}], "Period": 1e400}', b"\xff\xfe"]
+
+
+def check_json_answer(status: int, body: bytes, what: str) -> None:
+    assert status < 500, f"{what}: HTTP {status}: {body[:300]!r}"
+    assert b"Traceback" not in body, f"{what}: a traceback reached the client"
+    if body:
+        json.loads(body)  # raises if a client could not read it
+
+
 def check_answer(status: int, body: bytes, what: str) -> None:
     assert status < 500, f"{what}: HTTP {status}: {body[:300]!r}"
     assert b"Traceback" not in body, f"{what}: a traceback reached the client"
@@ -79,8 +107,12 @@ def fuzz_action(fuzzed_cloud, action: str) -> int:
     sent = []
     model = _model_of(action)
     operation = model.operation_model(action)
-    serializer = create_serializer(model.metadata["protocol"], include_validation=False)
-    service = model.metadata.get("signingName", model.service_name)
+    as_json = ACTIONS[action].json
+    # A JSON-protocol action (CloudWatch) is sent as current botocore sends it.
+    serializer = create_serializer("json" if as_json else model.metadata["protocol"],
+                                   include_validation=False)
+    service = model.metadata.get("signingName", model.metadata["endpointPrefix"])
+    query_serializer = create_serializer("query", include_validation=False)
     strategy = values_for(operation.input_shape) if operation.input_shape else st.just({})
 
     @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
@@ -88,9 +120,21 @@ def fuzz_action(fuzzed_cloud, action: str) -> int:
     @given(params=strategy, data=st.data())
     def one(params, data):
         try:
-            wire = serializer.serialize_to_request(params, operation)["body"]
+            request = serializer.serialize_to_request(params, operation)
         except (TypeError, ValueError):  # a value botocore itself cannot write
             return
+        if as_json:
+            body = data.draw(st.sampled_from([request["body"], *HOSTILE_JSON]))
+            status, answer = send_json(fuzzed_cloud, body, request["headers"], service)
+            sent.append(1)
+            check_json_answer(status, answer, f"{action} {body[:300]!r}")
+            assert b"Signature" not in answer and b"Credential" not in answer, answer
+            # and the same values in CloudWatch's Query protocol (older SDKs), below
+            try:
+                request = query_serializer.serialize_to_request(params, operation)
+            except (TypeError, ValueError):
+                return
+        wire = request["body"]
         pairs = [(k, str(v)) for k, v in wire.items()]
         pairs = data.draw(hostile_pairs(pairs))
         status, body = send(fuzzed_cloud, pairs, service)

@@ -7,6 +7,7 @@ destroyed and undefined afterwards whatever the outcome.
 """
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import shutil
 import tempfile
@@ -330,3 +331,19 @@ def test_a_domain_defined_with_a_volume_takes_its_secret_along(driver, make_spec
     driver.undefine(spec.name)
     assert disk.secret_usage not in driver.secrets
     driver.drop_secret(disk.secret_usage)
+
+
+def test_guest_counters_of_running_domains_only(driver, target, make_spec):
+    """The CloudWatch sampler's one call (node_controller/guest_metrics.py): counters
+    of the named domains that run, none for stopped or missing ones."""
+    spec = make_spec()
+    driver.define(spec)
+    assert driver.guest_counters([spec.name, "mallee-test-missing"]) == {}
+    driver.start(spec.name)
+    wait_booted(target, spec)
+    counters = driver.guest_counters([spec.name, "mallee-test-missing"])
+    assert set(counters) == {spec.name}
+    values = dataclasses.asdict(counters[spec.name])
+    assert all(isinstance(v, int) and v >= 0 for v in values.values()), values
+    driver.destroy(spec.name)
+    assert driver.guest_counters([spec.name]) == {}

@@ -33,7 +33,7 @@ class MemoryNode:
         self.terminated.append(instance_id)
         return {"state": "terminated"}
 
-    async def describe_resource(self):
+    async def describe_resource(self, metrics_ack=None):
         used = sum(i["cpu"] for i in self.instances.values())
         return {"cores_total": self.cores, "cores_free": self.cores - used,
                 "memory_total_mb": 4096, "memory_free_mb": 4096, "disk_total_gb": 100,
@@ -141,7 +141,7 @@ class SilentNode(MemoryNode):
             await super().run_instance(spec)
         raise Unreachable("https://127.0.0.1:1: timed out")
 
-    async def describe_resource(self):
+    async def describe_resource(self, metrics_ack=None):
         if self.down:
             raise Unreachable("https://127.0.0.1:1: timed out")
         return await super().describe_resource()

@@ -87,7 +87,7 @@ def test_a_terminated_or_failed_launch_gives_its_room_back():
 class _Reporting:
     """A node whose report lists an instance its free figures do not count yet."""
 
-    async def describe_resource(self):
+    async def describe_resource(self, metrics_ack=None):
         return {"cores_total": 2, "cores_free": 2, "memory_total_mb": 1024,
                 "memory_free_mb": 1024, "disk_total_gb": 100, "disk_free_gb": 100,
                 "instances": [{"instance_id": "i-x", "state": "pending", "cpu": 1,

@@ -113,7 +113,7 @@ def test_node_registry_is_busy_while_launching_or_an_instance_is_changing():
             super().__init__()
             self.state = state
 
-        async def describe_resource(self):
+        async def describe_resource(self, metrics_ack=None):
             if self.state is None:
                 raise Unreachable("no route")
             return {"instances": [{"instance_id": "i-1", "state": self.state}]}
