@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cluster_controller.nodes import Node, NodeRegistry
 from cluster_controller.scheduler import Candidate, Demand, Scheduler
@@ -72,6 +72,19 @@ def _free(resource: dict, listed, held: list[Demand]) -> list[int]:
             - sum(getattr(d, key) for d in held) for free, total, key in _ROOM]
 
 
+def _holding(view: Candidate, launch: Launch) -> Candidate:
+    """A node's view with one more launch sent there: as _views would make it now."""
+    d = launch.demand
+    return replace(view, cores_free=view.cores_free - d.cpu,
+                   memory_free_mb=view.memory_free_mb - d.memory_mb,
+                   disk_free_gb=view.disk_free_gb - d.disk_gb, instances=view.instances + 1,
+                   guests=view.guests + (Guest(launch.instance_id, d.cpu, d.memory_mb,
+                                               d.disk_gb, "pending"),))
+
+
+SEND_CONCURRENCY = 32  # run_instance calls in flight at once, all nodes together
+
+
 class LaunchTracker:
     def __init__(self, registry: NodeRegistry, scheduler: Scheduler, network=None,
                  unconfirmed_grace: float = 120.0, storage=None):
@@ -84,7 +97,8 @@ class LaunchTracker:
         self.scheduler = scheduler
         self.network = network  # NetworkState: private addresses (None: no networking)
         self.launches: dict[str, Launch] = {}
-        self._placing = asyncio.Lock()  # one placement decision at a time
+        self._placing = asyncio.Lock()  # one batch's placement decisions at a time
+        self._sending = asyncio.Semaphore(SEND_CONCURRENCY)
         self._guests: dict[str, tuple[dict, tuple[Guest, ...]]] = {}  # endpoint -> (report, guests)
 
     def _wanted(self, launch: Launch) -> bool:
@@ -141,26 +155,32 @@ class LaunchTracker:
         return cached[1]
 
     async def run(self, specs: list[dict]) -> list[dict]:
-        results = []
+        """Place a batch and hand each instance to its node; the answer says, per
+        instance, whether a node took it (or may have: no answer is not a no)."""
+        new = []
         for spec in specs:
             instance_id = spec["instance_id"]
-            launch = self.launches.get(instance_id)
-            if launch is None and self._where(instance_id) is None:
-                launch = self.launches[instance_id] = Launch(spec)
-                # an OVN port (VPC mode) has its address from the CLC, not from EDGE
-                if self.network is not None and not spec.get("vpc_port"):
-                    self.network.assign(spec, (l.spec for l in self.launches.values()))
-                await self._place(launch)
+            if instance_id in self.launches or self._where(instance_id) is not None:
+                continue
+            launch = self.launches[instance_id] = Launch(spec)
+            # an OVN port (VPC mode) has its address from the CLC, not from EDGE
+            if self.network is not None and not spec.get("vpc_port"):
+                self.network.assign(spec, (l.spec for l in self.launches.values()))
+            new.append(launch)
+        await self._place(*new)
+        results = []
+        for spec in specs:
+            launch = self.launches.get(spec["instance_id"])
             if launch is not None and launch.failed:
-                results.append({"instance_id": instance_id, "accepted": False,
+                results.append({"instance_id": spec["instance_id"], "accepted": False,
                                 "error": launch.failed})
             else:
-                results.append({"instance_id": instance_id, "accepted": True})
+                results.append({"instance_id": spec["instance_id"], "accepted": True})
         return results
 
     async def _send(self, node: Node, launch: Launch) -> None:
-        """run_instance on one node, under the placing lock: the launch is bound to
-        it when the node says yes, and when it gives no answer (it may have started
+        """run_instance on one node (its room held by launch.node, set when it was
+        chosen): the launch is bound to it when the node says yes, and when it gives no answer (it may have started
         the guest: unconfirmed until its polls tell). ApiError: the node refused it."""
         launch.node = node.endpoint
         crash_point("cc.launch.placed")
@@ -219,31 +239,63 @@ class LaunchTracker:
             log.warning("ending %s on %s failed: %s", instance_id, node.endpoint, err.message)
             return False
 
-    async def _place(self, launch: Launch) -> None:
-        async with self._placing:
-            if not self._wanted(launch):  # terminated while it waited for the lock
+    async def _place(self, *launches: Launch) -> None:
+        """Place launches: each one's node is chosen under the placing lock, in
+        memory (the choice holds the node's room at once: a launch bound to a node
+        counts against it until the node lists it), then the run_instance calls go
+        out outside the lock, SEND_CONCURRENCY at a time. A launch a node refuses is
+        placed again on the nodes it has not tried, until none is left: then it has
+        failed, with the last refusal."""
+        refusals: dict[str, str] = {}  # instance id -> its last refusal
+        while launches:
+            async with self._placing:
+                chosen = self._choose(launches, refusals)
+            answers = await asyncio.gather(*(self._try(node, launch) for node, launch in chosen))
+            again = []
+            for (_, launch), refusal in zip(chosen, answers):
+                if refusal is not None:
+                    refusals[launch.instance_id] = refusal
+                    again.append(launch)
+            launches = tuple(again)
+
+    def _choose(self, launches, refusals: dict[str, str]) -> list[tuple[Node, Launch]]:
+        """Under the lock: a node for each launch, or the launch fails. One view of
+        the cluster for the whole batch, each choice taken off its node's room."""
+        candidates = self._candidates()
+        index = {c.endpoint: i for i, c in enumerate(candidates)}
+        chosen = []
+        for launch in launches:
+            if not self._wanted(launch):  # terminated before it was placed
                 log.info("%s was terminated before it was placed", launch.instance_id)
-                return
-            last_error = None
-            for candidate in self.scheduler.rank(self._candidates(), launch.demand,
-                                                 exclude=launch.tried):
-                node = self._node(candidate.endpoint)
-                if not self._wanted(launch):  # terminated while a node refused it
-                    return
-                if node.power != "on":  # powered off while an earlier node refused it
-                    continue
-                try:
-                    await self._send(node, launch)
-                    return
-                except ApiError as err:  # refused by the far side
-                    log.warning("%s refused by %s: %s", launch.instance_id, node.endpoint,
-                                err.message)
-                    launch.tried.add(candidate.endpoint)
-                    launch.node, last_error = None, f"{node.endpoint}: {err.message}"
-            launch.failed = last_error or (
-                f"Insufficient capacity: no node can take {launch.spec['instance_type']} "
-                f"({len(launch.tried)} node(s) tried).")
-            log.warning("%s cannot be placed: %s", launch.instance_id, launch.failed)
+                continue
+            demand = launch.demand
+            ranked = self.scheduler.rank(candidates, demand, exclude=launch.tried)
+            if not ranked:
+                launch.failed = refusals.get(launch.instance_id) or (
+                    f"Insufficient capacity: no node can take {launch.spec['instance_type']} "
+                    f"({len(launch.tried)} node(s) tried).")
+                log.warning("%s cannot be placed: %s", launch.instance_id, launch.failed)
+                continue
+            best = ranked[0]
+            launch.node = best.endpoint  # holds the room from now on
+            candidates[index[best.endpoint]] = _holding(best, launch)
+            chosen.append((self._node(best.endpoint), launch))
+        return chosen
+
+    async def _try(self, node: Node, launch: Launch) -> str | None:
+        """Send one launch to its chosen node; the node's refusal, or None."""
+        async with self._sending:
+            if not self._wanted(launch):  # terminated meanwhile
+                launch.node = None
+                return None
+            try:
+                await self._send(node, launch)
+                return None
+            except ApiError as err:  # refused by the far side
+                log.warning("%s refused by %s: %s", launch.instance_id, node.endpoint,
+                            err.message)
+                launch.tried.add(node.endpoint)
+                return f"{node.endpoint}: {err.message}"
 
     async def _confirm(self, node: Node, launch: Launch, seen: dict | None) -> bool:
         """A launch whose run_instance got no answer, after its node's poll:
@@ -280,10 +332,14 @@ class LaunchTracker:
 
     async def after_poll(self, node: Node) -> None:
         """Place again what this node failed; forget launches it now reports running."""
-        for launch in list(self.launches.values()):
-            if launch.node != node.endpoint:
+        mine = [l for l in self.launches.values() if l.node == node.endpoint]
+        if not mine:
+            return
+        listed = reported(node)
+        for launch in mine:
+            if launch.node != node.endpoint:  # placed again meanwhile
                 continue
-            seen = reported(node).get(launch.instance_id)
+            seen = listed.get(launch.instance_id)
             if launch.unconfirmed_since is not None and not await self._confirm(
                     node, launch, seen):
                 continue

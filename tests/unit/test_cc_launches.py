@@ -260,3 +260,51 @@ def test_a_terminate_that_overtakes_the_run_leaves_no_domain():
 def test_unknown_policy(policy):
     with pytest.raises(ValueError):
         Scheduler(policy)
+
+
+class DelayedNode(MemoryNode):
+    """Answers run_instance after `delay` seconds; counts the calls in flight."""
+
+    in_flight = 0
+    most = 0
+
+    def __init__(self, cores=16, refuse=False, delay=0.05):
+        super().__init__(cores, refuse)
+        self.delay = delay
+
+    async def run_instance(self, spec):
+        DelayedNode.in_flight += 1
+        DelayedNode.most = max(DelayedNode.most, DelayedNode.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+            return await super().run_instance(spec)
+        finally:
+            DelayedNode.in_flight -= 1
+
+
+def test_a_batch_is_sent_to_its_nodes_at_once_bounded_and_refusals_move_on():
+    """One batch: the choices are made first, the runs go out together (not one node's
+    answer after another), at most SEND_CONCURRENCY at a time; a refused launch goes
+    to a node it has not tried, and fails with the refusal when none is left."""
+    from cluster_controller.launches import SEND_CONCURRENCY
+    DelayedNode.in_flight = DelayedNode.most = 0
+    nodes = [DelayedNode(refuse=True)] + [DelayedNode() for _ in range(9)]
+    registry, launches = tracker(nodes, "ROUNDROBIN")
+    batch = [spec(i) for i in range(100)]
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        results = await launches.run(batch)
+        return results, loop.time() - t0
+    results, took = asyncio.run(go())
+    assert all(r["accepted"] for r in results)
+    assert sum(len(n.instances) for n in nodes) == 100 and not nodes[0].instances
+    assert DelayedNode.most == SEND_CONCURRENCY
+    assert took < 100 * 0.05 / 4  # one at a time would take 5 s
+    assert {where(nodes, s["instance_id"]) for s in batch} == set(range(1, 10))
+
+    alone = [DelayedNode(refuse=True)]
+    registry, launches = tracker(alone)
+    [result] = asyncio.run(launches.run([spec(999)]))
+    assert not result["accepted"] and result["error"] == "n0: node refuses"
