@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from node_controller.network.names import tap_name
+from node_controller.network.namespace import link_exists
 from tests.harness import MODULES, Cloud
 
 libvirt = pytest.importorskip("libvirt")
@@ -66,11 +68,17 @@ def guest_taps(cloud: Cloud) -> list[str]:
     return [line for line in links.splitlines() if " vn" in line]
 
 
-def assert_no_taps_left(cloud: Cloud, timeout: float = 30.0) -> None:
+def assert_no_taps_left(cloud: Cloud, instance_ids=(), timeout: float = 30.0) -> None:
     """Every ended guest's tap goes: at once, or by the NC's bounded background
-    retry (every 2 s) when QEMU still held it at the first tries."""
-    assert cloud.wait_for(lambda: not guest_taps(cloud), timeout=timeout, interval=0.5), \
-        guest_taps(cloud)
+    retry (every 2 s) when QEMU still held it at the first tries. In vpc mode the
+    taps are on br-int in the host's namespace: those of `instance_ids`."""
+    if cloud.settings.network.mode == "vpc":
+        def left():
+            return [t for t in map(tap_name, instance_ids) if link_exists(t)]
+    else:
+        def left():
+            return guest_taps(cloud)
+    assert cloud.wait_for(lambda: not left(), timeout=timeout, interval=0.5), left()
 
 
 def ports_but_default_gateways(chassis, ec2, bridge: str | None = None) -> list[str]:

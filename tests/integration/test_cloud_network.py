@@ -1,7 +1,9 @@
-"""EDGE networking through the whole cloud with real guests (Eucalyptus's QA
-scenarios): SSH through an elastic IP from the outside namespace, a group
+"""A client's networking through the whole cloud with real guests (Eucalyptus's
+QA scenarios): SSH through an elastic IP from the outside namespace, a group
 rule revoked and granted again, peers in one group reaching each other only
-as its rules allow, an elastic IP moved, and a clean node afterwards."""
+as its rules allow, an elastic IP moved, and a clean node afterwards. In both
+network modes: EDGE's data plane, and vpc mode's default VPC on OVN, where the
+same calls (no subnet, groups without a VPC) must work unchanged (docs/vpc.md)."""
 from __future__ import annotations
 
 import subprocess
@@ -10,6 +12,8 @@ import time
 
 import pytest
 
+from mallee.ovn_central import missing_binaries
+from node_controller.network.ovn_chassis import missing_binaries as missing_node
 from tests.integration.guests import (assert_no_taps_left, domains, key_pair,
                                       real_cloud, ssh)
 
@@ -18,9 +22,12 @@ pytestmark = pytest.mark.integration
 BOOT_TIMEOUT = 150
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    c = real_cloud(tmp_path_factory.mktemp("netcloud"))
+@pytest.fixture(scope="module", params=["edge", "vpc"])
+def cloud(request, tmp_path_factory):
+    if request.param == "vpc" and missing_binaries() + missing_node():
+        pytest.skip("Open vSwitch / OVN not installed")
+    c = real_cloud(tmp_path_factory.mktemp(f"netcloud-{request.param}"),
+                   MALLEE_NETWORK_MODE=request.param)
     yield c
     c.stop()
 
@@ -107,5 +114,5 @@ def test_ssh_through_an_elastic_ip_and_group_rules(cloud, image, tmp_path):
     ec2.terminate_instances(InstanceIds=ids)
     assert cloud.wait_for(lambda: all(i["State"]["Name"] == "terminated"
                                       for i in described().values()), timeout=60)
-    assert_no_taps_left(cloud)
+    assert_no_taps_left(cloud, ids)
     assert not set(ids) & domains()
